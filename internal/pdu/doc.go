@@ -1,0 +1,16 @@
+// Package pdu frames SMPP 3.4 PDUs and decodes the few fields smppmux must
+// see.
+//
+// A PDU is read whole: the 4-byte command_length is checked against
+// [HeaderLen] and a maximum (64 KiB by default) before the rest of the frame
+// is read, so a hostile peer cannot make a reader allocate more than that.
+// A [Frame] keeps the exact bytes it was read as; relayed bodies are written
+// on unchanged, never decoded and re-encoded.
+//
+// Command ids, command_status values and TLV tags come from
+// github.com/fiorix/go-smpp. Its field decoder is not used on the hot path:
+// it allocates a map per PDU and accepts truncated fields silently, where
+// smppmux must answer a truncated or unterminated field with an error status.
+//
+// The package starts no goroutines.
+package pdu
