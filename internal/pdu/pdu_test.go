@@ -1,0 +1,170 @@
+package pdu
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+)
+
+func TestReaderFrames(t *testing.T) {
+	t.Parallel()
+	var stream []byte
+	stream = append(stream, Empty(EnquireLink, StatusOK, 7)...)
+	stream = append(stream, MessageIDResp(SubmitSMResp, StatusOK, 8, "abc")...)
+	r := NewReader(bytes.NewReader(stream), 0)
+	f, err := r.Read()
+	if err != nil || f.ID != EnquireLink || f.Seq != 7 || len(f.Body()) != 0 {
+		t.Fatalf("first frame = %+v, %v", f.Header, err)
+	}
+	f, err = r.Read()
+	if err != nil || f.ID != SubmitSMResp || f.Seq != 8 || string(f.Body()) != "abc\x00" {
+		t.Fatalf("second frame = %+v %q, %v", f.Header, f.Body(), err)
+	}
+	if _, err := r.Read(); err != io.EOF {
+		t.Fatalf("after last frame: %v, want io.EOF", err)
+	}
+}
+
+func TestReaderLengths(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"below header", AppendHeader(nil, EnquireLink, 0, 1, -1), ErrLength},
+		{"zero", make([]byte, 16), ErrLength},
+		{"above max", AppendHeader(nil, SubmitSM, 0, 1, 70000), ErrLength},
+		{"truncated body", append(AppendHeader(nil, SubmitSM, 0, 1, 10), 1, 2, 3), io.ErrUnexpectedEOF},
+		{"truncated header", []byte{0, 0, 0}, io.ErrUnexpectedEOF},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewReader(bytes.NewReader(tt.in), 0).Read()
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Read() error = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	var le *LengthError
+	_, err := NewReader(bytes.NewReader(AppendHeader(nil, SubmitSM, 0, 99, 70000)), 0).Read()
+	if !errors.As(err, &le) || le.Header.Seq != 99 {
+		t.Fatalf("LengthError does not carry the sequence: %v", err)
+	}
+}
+
+func TestNextSeqWraps(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[uint32]uint32{0: 1, 1: 2, MaxSeq - 1: MaxSeq, MaxSeq: 1, 0xFFFFFFFF: 1} {
+		if got := NextSeq(in); got != want {
+			t.Errorf("NextSeq(%#x) = %#x, want %#x", in, got, want)
+		}
+	}
+}
+
+func TestParseSMRoundTrip(t *testing.T) {
+	t.Parallel()
+	tlvs := AppendTLV(AppendTLV(nil, 0x1401, []byte("x")), 0x1401, []byte("yy"))
+	in := SM{
+		ServiceType: []byte("CMT"), SourceTON: 5, SourceAddr: []byte("Shop"),
+		DestTON: 1, DestNPI: 1, DestAddr: []byte("447700900001"), ESMClass: EsmUDHI,
+		RegisteredDelivery: 1, DataCoding: 8, ShortMessage: []byte{5, 0, 3, 9, 2, 1, 0, 'h'},
+		TLVs: tlvs,
+	}
+	body := AppendSM(nil, &in)
+	var out SM
+	if err := ParseSM(body, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(AppendSM(nil, &out), body) {
+		t.Fatalf("re-encoded body differs")
+	}
+	if string(out.DestAddr) != "447700900001" || out.DataCoding != 8 || !bytes.Equal(out.TLVs, tlvs) {
+		t.Fatalf("decoded %+v", out)
+	}
+	if body[out.SMLengthOffset] != byte(len(in.ShortMessage)) {
+		t.Fatalf("SMLengthOffset %d does not point at sm_length", out.SMLengthOffset)
+	}
+}
+
+func TestParseSMErrors(t *testing.T) {
+	t.Parallel()
+	good := AppendSM(nil, &SM{SourceAddr: []byte("1"), DestAddr: []byte("2"), ShortMessage: []byte("hi")})
+	long := AppendSM(nil, &SM{SourceAddr: []byte("1"), DestAddr: bytes.Repeat([]byte("9"), 21)})
+	tests := []struct {
+		name string
+		body []byte
+		want Status
+	}{
+		{"empty", nil, StatusInvMsgLen},
+		{"truncated in short_message", good[:len(good)-1], StatusInvMsgLen},
+		{"no NUL", []byte("CMT"), StatusInvMsgLen},
+		{"destination too long", long, StatusInvDstAdr},
+		{"service_type too long", append([]byte("CMTCMTCMT"), good[1:]...), StatusInvSerTyp},
+		{"bad TLV length", append(append([]byte{}, good...), 0x14, 0x01, 0, 9, 1), StatusInvParLen},
+		{"truncated TLV header", append(append([]byte{}, good...), 0x14), StatusInvOptParStream},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var sm SM
+			err := ParseSM(tt.body, &sm)
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Status != tt.want {
+				t.Fatalf("ParseSM() = %v, want status %#x", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseBind(t *testing.T) {
+	t.Parallel()
+	raw := Bind(BindTransceiver, 1, BindFields{SystemID: "shop", Password: "secret", Version: InterfaceVersion})
+	b, err := ParseBind(raw[HeaderLen:])
+	if err != nil || string(b.SystemID) != "shop" || string(b.Password) != "secret" || b.Version != 0x34 {
+		t.Fatalf("ParseBind = %+v, %v", b, err)
+	}
+	raw = Bind(BindTransceiver, 1, BindFields{SystemID: "shop", Password: "123456789"})
+	_, err = ParseBind(raw[HeaderLen:])
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Status != StatusInvPaswd {
+		t.Fatalf("9-octet password: %v, want ESME_RINVPASWD", err)
+	}
+}
+
+func TestResponsesHaveNoBodyOnError(t *testing.T) {
+	t.Parallel()
+	if b := MessageIDResp(SubmitSMResp, StatusThrottled, 3, "abc"); len(b) != HeaderLen {
+		t.Fatalf("error submit_sm_resp has %d octets", len(b))
+	}
+	if b := BindResp(BindTransmitter, StatusInvPaswd, 3, "smppmux"); len(b) != HeaderLen || ParseHeader(b).ID != BindTransmitterResp {
+		t.Fatalf("error bind_resp = %x", b)
+	}
+	b := BindResp(BindTransmitter, StatusOK, 3, "smppmux")
+	if v, ok := FindTLV(b[HeaderLen+8:], TagSCInterfaceVersion); !ok || v[0] != InterfaceVersion {
+		t.Fatalf("bind_resp lacks sc_interface_version: %x", b)
+	}
+}
+
+func TestRewriteSMKeepsEverythingElse(t *testing.T) {
+	t.Parallel()
+	tlvs := AppendTLV(AppendTLV(AppendTLV(nil, 0x0427, []byte{2}), TagReceiptedMessageID, []byte("ab\x00")), 0x1500, []byte("z"))
+	raw := Request(DeliverSM, 5, AppendSM(nil, &SM{SourceAddr: []byte("44"), DestAddr: []byte("1"), ESMClass: 4, ShortMessage: []byte("id:ab stat:DELIVRD"), TLVs: tlvs}))
+	var sm SM
+	if err := ParseSM(raw[HeaderLen:], &sm); err != nil {
+		t.Fatal(err)
+	}
+	out := RewriteSM(raw, &sm, 77, []byte("id:0123 stat:DELIVRD"), ReplaceTLV(sm.TLVs, TagReceiptedMessageID, []byte("0123\x00")))
+	f, err := NewReader(bytes.NewReader(out), 0).Read()
+	if err != nil || f.Seq != 77 || f.ID != DeliverSM {
+		t.Fatalf("rewritten frame %+v, %v", f.Header, err)
+	}
+	var got SM
+	if err := ParseSM(f.Body(), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := AppendTLV(AppendTLV(AppendTLV(nil, 0x0427, []byte{2}), TagReceiptedMessageID, []byte("0123\x00")), 0x1500, []byte("z"))
+	if string(got.ShortMessage) != "id:0123 stat:DELIVRD" || !bytes.Equal(got.TLVs, want) || got.ESMClass != 4 {
+		t.Fatalf("rewritten deliver_sm = %+v", got)
+	}
+}

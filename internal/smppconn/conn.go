@@ -1,0 +1,482 @@
+package smppconn
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/smppmux/smppmux/internal/pdu"
+)
+
+// Errors passed to response callbacks and returned by Request.
+var (
+	// ErrClosed means the connection closed before a response arrived.
+	// A request that was queued may or may not have reached the peer.
+	ErrClosed = errors.New("smpp: connection closed")
+	// ErrTimeout means no response arrived within the response timeout.
+	ErrTimeout = errors.New("smpp: response timeout")
+	// ErrSlowConsumer means the peer did not read fast enough: the output
+	// queue overflowed and the connection was closed.
+	ErrSlowConsumer = errors.New("smpp: output queue full, peer not reading")
+)
+
+// Config holds a connection's settings. Zero values take the defaults
+// shown.
+type Config struct {
+	MaxPDU              int           // largest command_length read; pdu.DefaultMaxLen
+	WriteTimeout        time.Duration // deadline of one batched write; 10s
+	Window              int           // outstanding requests sent by this side; 10
+	QueueLen            int           // output queue capacity; 2*Window+256
+	ResponseTimeout     time.Duration // for enquire_link; 10s
+	EnquireLinkInterval time.Duration // idle time before sending enquire_link; 0 disables
+	InactivityTimeout   time.Duration // idle time before closing as a dead peer; 0 disables
+	Logger              *zap.Logger
+	// OnClose is called once, from the goroutine that closed the connection.
+	OnClose func(r Reason, err error)
+	// OnUnmatched is called for a response that matches no pending request
+	// (a late response after a timeout, say).
+	OnUnmatched func(f pdu.Frame)
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxPDU <= 0 {
+		c.MaxPDU = pdu.DefaultMaxLen
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.Window <= 0 {
+		c.Window = 10
+	}
+	if c.QueueLen <= 0 {
+		c.QueueLen = 2*c.Window + 256
+	}
+	if c.ResponseTimeout <= 0 {
+		c.ResponseTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+}
+
+type key struct {
+	id  pdu.ID
+	seq uint32
+}
+
+type call struct {
+	done     func(pdu.Frame, error)
+	timer    *time.Timer
+	windowed bool
+}
+
+type outItem struct {
+	b      []byte
+	close  bool
+	reason Reason
+	err    error
+}
+
+// Conn is one SMPP connection, either side.
+type Conn struct {
+	nc   net.Conn
+	cfg  Config
+	log  *zap.Logger
+	rd   *pdu.Reader
+	out  chan outItem
+	done chan struct{}
+	sem  chan struct{}
+	wg   sync.WaitGroup
+
+	lastRead   atomic.Int64 // unix nanoseconds of the last PDU read
+	enquireOut atomic.Bool
+
+	mu        sync.Mutex
+	keepalive *time.Timer
+	seq       uint32
+	pending   map[key]*call
+	closed    bool
+	reason    Reason
+	closeErr  error
+}
+
+// New wraps nc. Nothing is read or written until Start.
+func New(nc net.Conn, cfg Config) *Conn {
+	cfg.setDefaults()
+	c := &Conn{
+		nc:      nc,
+		cfg:     cfg,
+		log:     cfg.Logger,
+		rd:      pdu.NewReader(nc, cfg.MaxPDU),
+		out:     make(chan outItem, cfg.QueueLen),
+		done:    make(chan struct{}),
+		sem:     make(chan struct{}, cfg.Window),
+		pending: make(map[key]*call),
+	}
+	c.lastRead.Store(time.Now().UnixNano())
+	return c
+}
+
+// Start runs the reader and writer goroutines. The reader calls handle
+// for every request PDU with a known command id; responses go to the
+// callbacks of Request, unknown command ids get generic_nack
+// ESME_RINVCMDID, and a bad command_length gets generic_nack
+// ESME_RINVCMDLEN and closes the connection.
+func (c *Conn) Start(handle func(pdu.Frame)) {
+	c.wg.Add(2)
+	go c.readLoop(handle)
+	go c.writeLoop()
+	if d := c.keepaliveDelay(0); d > 0 {
+		c.mu.Lock()
+		c.keepalive = time.AfterFunc(d, c.checkAlive)
+		c.mu.Unlock()
+	}
+}
+
+// Done is closed when the connection is closed.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Wait blocks until the reader and writer goroutines have returned.
+func (c *Conn) Wait() { c.wg.Wait() }
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// LocalAddr returns the local address.
+func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+
+// Reason returns why the connection closed, ReasonNone while open.
+func (c *Conn) Reason() Reason {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason
+}
+
+// Pending returns how many requests await a response.
+func (c *Conn) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending)
+}
+
+// Send queues a PDU built by the caller, typically a response. It never
+// blocks: when the output queue is full the peer is not reading and the
+// connection is closed as a slow consumer.
+func (c *Conn) Send(b []byte) error {
+	return c.enqueue(outItem{b: b})
+}
+
+// SendAndClose queues b and closes the connection with reason once b is
+// written.
+func (c *Conn) SendAndClose(b []byte, r Reason, err error) {
+	if c.enqueue(outItem{b: b, close: true, reason: r, err: err}) != nil {
+		c.Close(r, err)
+	}
+}
+
+func (c *Conn) enqueue(it outItem) error {
+	select {
+	case <-c.done:
+		return ErrClosed
+	default:
+	}
+	select {
+	case c.out <- it:
+		return nil
+	default:
+		c.Close(ReasonWriteError, ErrSlowConsumer)
+		return ErrSlowConsumer
+	}
+}
+
+// Request sends the request PDU b under this connection's next sequence
+// number, which it writes into b, so b must belong to the caller. It waits
+// for a window slot until ctx is done. done is called exactly once, from
+// the reader goroutine with the response, or with ErrTimeout or ErrClosed.
+// When Request returns an error, done is not called and b was not sent.
+func (c *Conn) Request(ctx context.Context, b []byte, timeout time.Duration, done func(pdu.Frame, error)) error {
+	select {
+	case c.sem <- struct{}{}:
+	default:
+		select {
+		case c.sem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.done:
+			return ErrClosed
+		}
+	}
+	return c.request(b, timeout, done, true)
+}
+
+// TryRequest is Request that fails at once with ErrWindowFull when no
+// window slot is free.
+func (c *Conn) TryRequest(b []byte, timeout time.Duration, done func(pdu.Frame, error)) error {
+	select {
+	case c.sem <- struct{}{}:
+	default:
+		return ErrWindowFull
+	}
+	return c.request(b, timeout, done, true)
+}
+
+// ErrWindowFull is returned by TryRequest when the window is in use.
+var ErrWindowFull = errors.New("smpp: window full")
+
+// WindowFree reports how many requests can be sent before the window is
+// full.
+func (c *Conn) WindowFree() int { return cap(c.sem) - len(c.sem) }
+
+func (c *Conn) request(b []byte, timeout time.Duration, done func(pdu.Frame, error), windowed bool) error {
+	h := pdu.ParseHeader(b)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		if windowed {
+			<-c.sem
+		}
+		return ErrClosed
+	}
+	c.seq = pdu.NextSeq(c.seq)
+	seq := c.seq
+	pdu.SetSeq(b, seq)
+	k := key{pdu.RespID(h.ID), seq}
+	cl := &call{done: done, windowed: windowed}
+	c.pending[k] = cl
+	cl.timer = time.AfterFunc(timeout, func() { c.expire(k, cl) })
+	c.mu.Unlock()
+	// If the queue refuses, the connection is closed and Close fails the
+	// pending call, so done is still called exactly once.
+	_ = c.enqueue(outItem{b: b})
+	return nil
+}
+
+// Call sends a request and waits for its response or ctx.
+func (c *Conn) Call(ctx context.Context, b []byte, timeout time.Duration) (pdu.Frame, error) {
+	type result struct {
+		f   pdu.Frame
+		err error
+	}
+	ch := make(chan result, 1)
+	if err := c.request(b, timeout, func(f pdu.Frame, err error) { ch <- result{f, err} }, false); err != nil {
+		return pdu.Frame{}, err
+	}
+	select {
+	case r := <-ch:
+		return r.f, r.err
+	case <-ctx.Done():
+		return pdu.Frame{}, ctx.Err()
+	}
+}
+
+func (c *Conn) expire(k key, cl *call) {
+	c.mu.Lock()
+	if c.pending[k] != cl {
+		c.mu.Unlock()
+		return
+	}
+	delete(c.pending, k)
+	c.mu.Unlock()
+	if cl.windowed {
+		<-c.sem
+	}
+	cl.done(pdu.Frame{}, ErrTimeout)
+}
+
+func (c *Conn) dispatchResponse(f pdu.Frame) {
+	c.mu.Lock()
+	k := key{f.ID, f.Seq}
+	cl := c.pending[k]
+	if cl == nil && f.ID == pdu.GenericNack {
+		// generic_nack answers whatever request carried its sequence.
+		for pk, pc := range c.pending {
+			if pk.seq == f.Seq {
+				k, cl = pk, pc
+				break
+			}
+		}
+	}
+	if cl != nil {
+		delete(c.pending, k)
+	}
+	c.mu.Unlock()
+	if cl == nil {
+		c.log.Debug("response matches no pending request",
+			zap.String("command", pdu.IDName(f.ID)), zap.Uint32("seq", f.Seq))
+		if c.cfg.OnUnmatched != nil {
+			c.cfg.OnUnmatched(f)
+		}
+		return
+	}
+	cl.timer.Stop()
+	if cl.windowed {
+		<-c.sem
+	}
+	cl.done(f, nil)
+}
+
+func (c *Conn) readLoop(handle func(pdu.Frame)) {
+	defer c.wg.Done()
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("panic in connection reader, closing this connection",
+				zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+			c.Close(ReasonPanic, fmt.Errorf("panic: %v", r))
+		}
+	}()
+	for {
+		f, err := c.rd.Read()
+		if err != nil {
+			var le *pdu.LengthError
+			switch {
+			case errors.As(err, &le):
+				c.log.Warn("invalid command_length, closing",
+					zap.Uint32("command_length", le.Header.Len), zap.Uint32("seq", le.Header.Seq))
+				c.SendAndClose(pdu.Empty(pdu.GenericNack, pdu.StatusInvCmdLen, le.Header.Seq), ReasonBadLength, err)
+			case errors.Is(err, io.EOF):
+				c.Close(ReasonPeerClosed, nil)
+			default:
+				c.Close(ReasonReadError, err)
+			}
+			return
+		}
+		c.lastRead.Store(time.Now().UnixNano())
+		if !pdu.Known(f.ID) {
+			c.log.Warn("unknown command_id, answering generic_nack",
+				zap.Uint32("command_id", uint32(f.ID)), zap.Uint32("seq", f.Seq))
+			_ = c.Send(pdu.Empty(pdu.GenericNack, pdu.StatusInvCmdID, f.Seq))
+			continue
+		}
+		if pdu.IsResponse(f.ID) {
+			c.dispatchResponse(f)
+			continue
+		}
+		handle(f)
+	}
+}
+
+func (c *Conn) writeLoop() {
+	defer c.wg.Done()
+	bw := bufio.NewWriterSize(c.nc, 32*1024)
+	for {
+		var it outItem
+		select {
+		case it = <-c.out:
+		case <-c.done:
+			return
+		}
+		if err := c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout)); err != nil {
+			c.Close(ReasonWriteError, err)
+			return
+		}
+		for {
+			if _, err := bw.Write(it.b); err != nil {
+				c.Close(ReasonWriteError, err)
+				return
+			}
+			if it.close {
+				if err := bw.Flush(); err != nil {
+					c.Close(ReasonWriteError, err)
+					return
+				}
+				c.Close(it.reason, it.err)
+				return
+			}
+			var more bool
+			select {
+			case it, more = <-c.out:
+			default:
+			}
+			if !more {
+				break
+			}
+		}
+		if err := bw.Flush(); err != nil {
+			c.Close(ReasonWriteError, err)
+			return
+		}
+	}
+}
+
+// keepaliveDelay returns how long to wait before the next keepalive check
+// given the current idle time, 0 when keepalive is off.
+func (c *Conn) keepaliveDelay(idle time.Duration) time.Duration {
+	var d time.Duration
+	if iv := c.cfg.EnquireLinkInterval; iv > 0 {
+		d = iv - idle%iv
+	}
+	if it := c.cfg.InactivityTimeout; it > 0 && (d == 0 || it-idle < d) {
+		d = it - idle
+	}
+	if d > 0 && d < 10*time.Millisecond {
+		d = 10 * time.Millisecond
+	}
+	return d
+}
+
+func (c *Conn) checkAlive() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	idle := time.Since(time.Unix(0, c.lastRead.Load()))
+	if it := c.cfg.InactivityTimeout; it > 0 && idle >= it {
+		c.Close(ReasonDeadPeer, fmt.Errorf("no PDU received for %s", idle.Round(time.Millisecond)))
+		return
+	}
+	if iv := c.cfg.EnquireLinkInterval; iv > 0 && idle >= iv && c.enquireOut.CompareAndSwap(false, true) {
+		err := c.request(pdu.Empty(pdu.EnquireLink, pdu.StatusOK, 0), c.cfg.ResponseTimeout, func(_ pdu.Frame, err error) {
+			c.enquireOut.Store(false)
+			if errors.Is(err, ErrTimeout) {
+				c.Close(ReasonDeadPeer, errors.New("enquire_link unanswered"))
+			}
+		}, false)
+		if err != nil {
+			return
+		}
+	}
+	c.mu.Lock()
+	if !c.closed {
+		c.keepalive.Reset(c.keepaliveDelay(idle))
+	}
+	c.mu.Unlock()
+}
+
+// Close closes the connection once, failing every pending request with
+// ErrClosed and calling OnClose. Later calls do nothing.
+func (c *Conn) Close(r Reason, err error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.reason = r
+	c.closeErr = err
+	pending := c.pending
+	c.pending = nil
+	if c.keepalive != nil {
+		c.keepalive.Stop()
+	}
+	c.mu.Unlock()
+
+	close(c.done)
+	_ = c.nc.Close()
+	for _, cl := range pending {
+		cl.timer.Stop()
+		cl.done(pdu.Frame{}, ErrClosed)
+	}
+	if c.cfg.OnClose != nil {
+		c.cfg.OnClose(r, err)
+	}
+}

@@ -1,0 +1,44 @@
+package smppconn
+
+// Reason says why a connection was closed. It reaches logs, metrics and the
+// status API, so the set is fixed.
+type Reason int
+
+// Close reasons.
+const (
+	ReasonNone         Reason = iota
+	ReasonPeerClosed          // the peer closed the TCP connection
+	ReasonUnbind              // an unbind was exchanged
+	ReasonReadError           // reading failed (reset, truncated PDU)
+	ReasonWriteError          // writing failed or timed out: a slow or dead consumer
+	ReasonBadLength           // command_length out of range: stream cannot be trusted
+	ReasonBindTimeout         // no bind within the bind timeout
+	ReasonBindFailed          // bind refused
+	ReasonDeadPeer            // no PDU and no enquire_link_resp within the timeouts
+	ReasonShutdown            // smppmux is stopping or the configuration removed it
+	ReasonPanic               // a bug: the panic was recovered and only this connection closed
+	ReasonProtocol            // the peer broke the protocol in a way that ends the session
+)
+
+var reasonNames = [...]string{
+	ReasonNone:        "none",
+	ReasonPeerClosed:  "peer_closed",
+	ReasonUnbind:      "unbind",
+	ReasonReadError:   "read_error",
+	ReasonWriteError:  "write_error",
+	ReasonBadLength:   "bad_length",
+	ReasonBindTimeout: "bind_timeout",
+	ReasonBindFailed:  "bind_failed",
+	ReasonDeadPeer:    "dead_peer",
+	ReasonShutdown:    "shutdown",
+	ReasonPanic:       "panic",
+	ReasonProtocol:    "protocol_error",
+}
+
+// String returns the reason's name as used in logs and metric labels.
+func (r Reason) String() string {
+	if r >= 0 && int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
