@@ -53,7 +53,7 @@ func NewReader(r io.Reader, max int) *Reader {
 	if max <= 0 {
 		max = DefaultMaxLen
 	}
-	return &Reader{br: bufio.NewReaderSize(r, 16*1024), max: max}
+	return &Reader{br: bufio.NewReaderSize(r, 4096), max: max}
 }
 
 // Read reads the next PDU. Errors are io.EOF (clean close between frames),

@@ -1,7 +1,6 @@
 package smppconn
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -126,20 +125,32 @@ func New(nc net.Conn, cfg Config) *Conn {
 	return c
 }
 
-// Start runs the reader and writer goroutines. The reader calls handle
-// for every request PDU with a known command id; responses go to the
-// callbacks of Request, unknown command ids get generic_nack
-// ESME_RINVCMDID, and a bad command_length gets generic_nack
-// ESME_RINVCMDLEN and closes the connection.
-func (c *Conn) Start(handle func(pdu.Frame)) {
-	c.wg.Add(2)
-	go c.readLoop(handle)
+// Run reads and dispatches PDUs in the calling goroutine, with the writer
+// in a goroutine of its own, and returns when the connection is closed and
+// the writer has stopped. The reader calls handle for every request PDU
+// with a known command id; responses go to the callbacks of Request,
+// unknown command ids get generic_nack ESME_RINVCMDID, and a bad
+// command_length gets generic_nack ESME_RINVCMDLEN and closes the
+// connection.
+func (c *Conn) Run(handle func(pdu.Frame)) {
+	c.wg.Add(1)
 	go c.writeLoop()
 	if d := c.keepaliveDelay(0); d > 0 {
 		c.mu.Lock()
 		c.keepalive = time.AfterFunc(d, c.checkAlive)
 		c.mu.Unlock()
 	}
+	c.readLoop(handle)
+	c.wg.Wait()
+}
+
+// Start is Run in a goroutine of its own; Wait waits for it.
+func (c *Conn) Start(handle func(pdu.Frame)) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.Run(handle)
+	}()
 }
 
 // Done is closed when the connection is closed.
@@ -325,7 +336,6 @@ func (c *Conn) dispatchResponse(f pdu.Frame) {
 }
 
 func (c *Conn) readLoop(handle func(pdu.Frame)) {
-	defer c.wg.Done()
 	defer func() {
 		if r := recover(); r != nil {
 			c.log.Error("panic in connection reader, closing this connection",
@@ -364,9 +374,11 @@ func (c *Conn) readLoop(handle func(pdu.Frame)) {
 	}
 }
 
+// writeLoop is the only writer. A lone PDU is written as it is; when more
+// are queued they are gathered into one pooled buffer and written with one
+// syscall, up to maxBatch octets at a time.
 func (c *Conn) writeLoop() {
 	defer c.wg.Done()
-	bw := bufio.NewWriterSize(c.nc, 32*1024)
 	for {
 		var it outItem
 		select {
@@ -378,34 +390,37 @@ func (c *Conn) writeLoop() {
 			c.Close(ReasonWriteError, err)
 			return
 		}
-		for {
-			if _, err := bw.Write(it.b); err != nil {
-				c.Close(ReasonWriteError, err)
-				return
-			}
-			if it.close {
-				if err := bw.Flush(); err != nil {
-					c.Close(ReasonWriteError, err)
-					return
-				}
-				c.Close(it.reason, it.err)
-				return
-			}
-			var more bool
+		bp := batchPool.Get().(*[]byte)
+		buf := append((*bp)[:0], it.b...)
+		last := it
+		for !last.close && len(buf) < maxBatch {
 			select {
-			case it, more = <-c.out:
+			case last = <-c.out:
+				buf = append(buf, last.b...)
+				continue
 			default:
 			}
-			if !more {
-				break
-			}
+			break
 		}
-		if err := bw.Flush(); err != nil {
+		_, err := c.nc.Write(buf)
+		*bp = buf
+		if cap(buf) <= 4*maxBatch {
+			batchPool.Put(bp)
+		}
+		if err != nil {
 			c.Close(ReasonWriteError, err)
+			return
+		}
+		if last.close {
+			c.Close(last.reason, last.err)
 			return
 		}
 	}
 }
+
+const maxBatch = 64 * 1024
+
+var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, maxBatch); return &b }}
 
 // keepaliveDelay returns how long to wait before the next keepalive check
 // given the current idle time, 0 when keepalive is off.

@@ -1,0 +1,291 @@
+package smppserver
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/smppmux/smppmux/internal/pdu"
+	"github.com/smppmux/smppmux/internal/smppconn"
+)
+
+// Errors returned by Session.Deliver.
+var (
+	ErrNotReceiver = errors.New("smppserver: session not bound as receiver or transceiver")
+	ErrWindowFull  = smppconn.ErrWindowFull
+	ErrClosed      = smppconn.ErrClosed
+)
+
+type state int32
+
+const (
+	stateOpen state = iota
+	stateBound
+	stateUnbinding
+)
+
+// Session is one ESME connection.
+type Session struct {
+	srv  *Server
+	id   uint64
+	conn *smppconn.Conn
+	log  *zap.Logger
+
+	// Set once by the reader at bind, before state becomes bound, and
+	// read-only after.
+	blog     *zap.Logger
+	systemID string
+	bindType pdu.ID
+	window   int
+
+	state     atomic.Int32
+	inflight  atomic.Int32 // requests handed to the Handler and not yet answered
+	bindTimer *time.Timer
+	idle      chan struct{} // signalled when inflight drops to zero during shutdown
+	closeOnce sync.Once
+}
+
+func newSession(srv *Server, nc net.Conn, id uint64) *Session {
+	s := &Session{srv: srv, id: id, idle: make(chan struct{}, 1)}
+	s.log = srv.Logger.With(zap.Uint64("session", id), zap.Stringer("remote", nc.RemoteAddr()))
+	s.conn = smppconn.New(nc, smppconn.Config{
+		MaxPDU:              srv.MaxPDU,
+		WriteTimeout:        srv.WriteTimeout,
+		Window:              deliverWindow,
+		ResponseTimeout:     srv.ResponseTimeout,
+		EnquireLinkInterval: srv.EnquireLinkInterval,
+		InactivityTimeout:   srv.InactivityTimeout,
+		Logger:              s.log,
+		OnClose:             s.onClose,
+	})
+	s.bindTimer = time.AfterFunc(srv.BindTimeout, func() {
+		if state(s.state.Load()) == stateOpen {
+			s.log.Info("no bind within the bind timeout, closing", zap.Duration("bind_timeout", srv.BindTimeout))
+			s.conn.Close(smppconn.ReasonBindTimeout, nil)
+		}
+	})
+	return s
+}
+
+// deliverWindow is how many deliver_sm a session may have awaiting
+// deliver_sm_resp.
+const deliverWindow = 64
+
+func (s *Session) run() { s.conn.Run(s.handle) }
+
+// ID returns the session's process-unique id.
+func (s *Session) ID() uint64 { return s.id }
+
+// SystemID returns the bound system_id, "" before bind.
+func (s *Session) SystemID() string {
+	if state(s.state.Load()) == stateOpen {
+		return ""
+	}
+	return s.systemID
+}
+
+// BindType returns the bind command id, 0 before bind.
+func (s *Session) BindType() pdu.ID {
+	if state(s.state.Load()) == stateOpen {
+		return 0
+	}
+	return s.bindType
+}
+
+// RemoteAddr returns the ESME's address.
+func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
+
+// Done is closed when the session has ended.
+func (s *Session) Done() <-chan struct{} { return s.conn.Done() }
+
+// Logger returns the session's logger, carrying its id, remote address and,
+// once bound, its system_id.
+func (s *Session) Logger() *zap.Logger {
+	if state(s.state.Load()) == stateOpen {
+		return s.log
+	}
+	return s.blog
+}
+
+// Close closes the session at once.
+func (s *Session) Close(r smppconn.Reason) { s.conn.Close(r, nil) }
+
+// Respond sends the answer to a request given to Handler.HandleRequest.
+func (s *Session) Respond(b []byte) {
+	_ = s.conn.Send(b)
+	s.release()
+}
+
+func (s *Session) release() {
+	if s.inflight.Add(-1) == 0 && state(s.state.Load()) == stateUnbinding {
+		select {
+		case s.idle <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Deliver sends a deliver_sm or data_sm to the ESME. b must belong to the
+// caller; its sequence number is overwritten. done is called once with
+// the ESME's response or an error. Deliver fails at once with
+// ErrNotReceiver, ErrWindowFull or ErrClosed, and done is not called.
+func (s *Session) Deliver(b []byte, done func(pdu.Frame, error)) error {
+	st := state(s.state.Load())
+	if st != stateBound || s.bindType == pdu.BindTransmitter {
+		if st == stateBound {
+			return ErrNotReceiver
+		}
+		return ErrClosed
+	}
+	return s.conn.TryRequest(b, s.srv.ResponseTimeout, done)
+}
+
+// DeliverWindowFree returns how many more deliveries the session can take
+// now.
+func (s *Session) DeliverWindowFree() int { return s.conn.WindowFree() }
+
+func (s *Session) handle(f pdu.Frame) {
+	switch state(s.state.Load()) {
+	case stateOpen:
+		switch f.ID {
+		case pdu.BindTransmitter, pdu.BindReceiver, pdu.BindTransceiver:
+			s.bind(f)
+		default:
+			s.log.Info("request before bind", zap.String("command", pdu.IDName(f.ID)))
+			s.answer(f, pdu.StatusInvBndSts)
+		}
+	default:
+		s.handleBound(f)
+	}
+}
+
+func (s *Session) handleBound(f pdu.Frame) {
+	switch f.ID {
+	case pdu.EnquireLink:
+		_ = s.conn.Send(pdu.Empty(pdu.EnquireLinkResp, pdu.StatusOK, f.Seq))
+	case pdu.Unbind:
+		s.blog.Info("client unbound")
+		s.conn.SendAndClose(pdu.Empty(pdu.UnbindResp, pdu.StatusOK, f.Seq), smppconn.ReasonUnbind, nil)
+	case pdu.BindTransmitter, pdu.BindReceiver, pdu.BindTransceiver:
+		_ = s.conn.Send(pdu.BindResp(f.ID, pdu.StatusAlyBnd, f.Seq, ""))
+	case pdu.SubmitSM, pdu.DataSM, pdu.SubmitMulti, pdu.QuerySM, pdu.CancelSM, pdu.ReplaceSM:
+		if s.bindType == pdu.BindReceiver {
+			s.answer(f, pdu.StatusInvBndSts)
+			return
+		}
+		// Count the request before looking at the state: shutdown sets the
+		// state before reading the count, so one of the two sees the other.
+		n := int(s.inflight.Add(1))
+		switch {
+		case state(s.state.Load()) == stateUnbinding:
+			s.answer(f, pdu.StatusInvBndSts)
+			s.release()
+		case n > s.window:
+			s.answer(f, pdu.StatusMsgQFul)
+			s.release()
+		default:
+			s.srv.Handler.HandleRequest(s, f)
+		}
+	default:
+		// deliver_sm, outbind and alert_notification travel from an
+		// SMSC to an ESME, never the other way.
+		s.blog.Info("command not valid from a client", zap.String("command", pdu.IDName(f.ID)))
+		_ = s.conn.Send(pdu.Empty(pdu.GenericNack, pdu.StatusInvCmdID, f.Seq))
+	}
+}
+
+// answer sends the empty response to f with status, or generic_nack for a
+// command that has no response.
+func (s *Session) answer(f pdu.Frame, st pdu.Status) {
+	switch f.ID {
+	case pdu.Outbind, pdu.AlertNotification:
+		_ = s.conn.Send(pdu.Empty(pdu.GenericNack, st, f.Seq))
+	default:
+		_ = s.conn.Send(pdu.Empty(pdu.RespID(f.ID), st, f.Seq))
+	}
+}
+
+func (s *Session) bind(f pdu.Frame) {
+	b, err := pdu.ParseBind(f.Body())
+	if err != nil {
+		st := pdu.StatusBindFail
+		var fe *pdu.FieldError
+		if errors.As(err, &fe) {
+			st = fe.Status
+		}
+		s.log.Info("malformed bind", zap.Error(err))
+		s.conn.SendAndClose(pdu.BindResp(f.ID, st, f.Seq, ""), smppconn.ReasonBindFailed, err)
+		return
+	}
+	req := BindRequest{
+		Type:       f.ID,
+		SystemID:   string(b.SystemID),
+		Password:   string(b.Password),
+		SystemType: string(b.SystemType),
+		Remote:     s.conn.RemoteAddr(),
+	}
+	log := s.log.With(zap.String("system_id", req.SystemID), zap.String("bind", pdu.IDName(f.ID)))
+	acct, st := s.srv.Auth.Authenticate(context.Background(), req)
+	if st == pdu.StatusOK && s.srv.shuttingDown.Load() {
+		st = pdu.StatusBindFail
+	}
+	if st == pdu.StatusOK {
+		s.systemID, s.bindType, s.window = acct.SystemID, f.ID, max(acct.Window, 1)
+		if !s.srv.Registry.add(s, acct.MaxBinds) {
+			st = pdu.StatusBindFail
+			log.Warn("bind refused: max_binds reached", zap.Int("max_binds", acct.MaxBinds))
+		}
+	}
+	if st != pdu.StatusOK {
+		log.Warn("bind refused", zap.Stringer("status", statusName(st)))
+		s.conn.SendAndClose(pdu.BindResp(f.ID, st, f.Seq, ""), smppconn.ReasonBindFailed, nil)
+		return
+	}
+	s.bindTimer.Stop()
+	s.blog = log
+	s.state.Store(int32(stateBound))
+	_ = s.conn.Send(pdu.BindResp(f.ID, pdu.StatusOK, f.Seq, s.srv.SystemID))
+	log.Info("client bound")
+	s.srv.Handler.SessionBound(s)
+}
+
+// shutdown waits for in-flight requests, then unbinds politely.
+func (s *Session) shutdown(ctx context.Context) {
+	if !s.state.CompareAndSwap(int32(stateBound), int32(stateUnbinding)) {
+		s.conn.Close(smppconn.ReasonShutdown, nil)
+		return
+	}
+	if s.inflight.Load() > 0 {
+		select {
+		case <-s.idle:
+		case <-s.conn.Done():
+		case <-ctx.Done():
+		}
+	}
+	uctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, _ = s.conn.Call(uctx, pdu.Empty(pdu.Unbind, pdu.StatusOK, 0), 2*time.Second)
+	s.conn.Close(smppconn.ReasonShutdown, nil)
+}
+
+func (s *Session) onClose(r smppconn.Reason, err error) {
+	s.closeOnce.Do(func() {
+		s.bindTimer.Stop()
+		fields := []zap.Field{zap.Stringer("reason", r)}
+		if err != nil {
+			fields = append(fields, zap.Error(err))
+		}
+		if state(s.state.Load()) == stateOpen {
+			s.log.Debug("connection closed before bind", fields...)
+			return
+		}
+		s.srv.Registry.remove(s)
+		s.blog.Info("session closed", fields...)
+		s.srv.Handler.SessionClosed(s)
+	})
+}

@@ -1,0 +1,257 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/smppmux/smppmux/internal/pdu"
+	"github.com/smppmux/smppmux/internal/smppconn"
+)
+
+// State is a Bind's state.
+type State int32
+
+// Bind states.
+const (
+	StateClosed State = iota
+	StateDialing
+	StateBinding
+	StateBound
+	StateUnbinding
+)
+
+var stateNames = [...]string{"closed", "dialing", "binding", "bound", "unbinding"}
+
+// String returns the state's name.
+func (s State) String() string {
+	if s >= 0 && int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "unknown"
+}
+
+// Bind is one connection to the SMSC.
+type Bind struct {
+	u     *Upstream
+	index int
+	kind  pdu.ID
+	log   *zap.Logger
+
+	state   atomic.Int32
+	stopCtx atomic.Pointer[context.Context]
+
+	mu   sync.Mutex
+	conn *smppconn.Conn // set while bound
+	last *smppconn.Conn // the latest connection, bound or not
+}
+
+func newBind(u *Upstream, index, slot int, kind pdu.ID) *Bind {
+	return &Bind{
+		u:     u,
+		index: index,
+		kind:  kind,
+		log:   u.log.With(zap.Int("bind", index), zap.String("bind_type", pdu.IDName(kind)), zap.Int("slot", slot)),
+	}
+}
+
+// State returns the current state.
+func (b *Bind) State() State { return State(b.state.Load()) }
+
+// Kind returns the bind command id.
+func (b *Bind) Kind() pdu.ID { return b.kind }
+
+// LocalAddr returns the local address of the current connection, nil when
+// there is none.
+func (b *Bind) LocalAddr() net.Addr {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.conn == nil {
+		return nil
+	}
+	return b.conn.LocalAddr()
+}
+
+func (b *Bind) current() *smppconn.Conn {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.conn
+}
+
+func (b *Bind) closeNow() {
+	b.mu.Lock()
+	c := b.last
+	b.mu.Unlock()
+	if c != nil {
+		c.Close(smppconn.ReasonShutdown, nil)
+	}
+}
+
+// supervise keeps the bind up until ctx is done.
+func (b *Bind) supervise(ctx context.Context) {
+	cfg := &b.u.cfg
+	backoff := cfg.ReconnectMin
+	for {
+		bound, err := b.session(ctx)
+		b.state.Store(int32(StateClosed))
+		if ctx.Err() != nil {
+			return
+		}
+		if bound {
+			backoff = cfg.ReconnectMin
+		}
+		// Full jitter between half and all of the backoff, so binds
+		// that failed together do not retry together.
+		d := backoff/2 + rand.N(backoff/2+1)
+		b.log.Info("reconnecting", zap.Duration("in", d), zap.NamedError("cause", err))
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, cfg.ReconnectMax)
+	}
+}
+
+// session dials, binds and serves one connection until it ends. bound
+// reports whether the bind succeeded.
+func (b *Bind) session(ctx context.Context) (bound bool, err error) {
+	cfg := &b.u.cfg
+	b.state.Store(int32(StateDialing))
+	d := net.Dialer{Timeout: cfg.ConnectTimeout}
+	nc, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return false, err
+	}
+	closed := make(chan struct{})
+	var reason smppconn.Reason
+	var cerr error
+	c := smppconn.New(nc, smppconn.Config{
+		WriteTimeout:        cfg.WriteTimeout,
+		Window:              cfg.Window,
+		ResponseTimeout:     cfg.ResponseTimeout,
+		EnquireLinkInterval: cfg.EnquireLinkInterval,
+		InactivityTimeout:   3 * cfg.EnquireLinkInterval,
+		Logger:              b.log,
+		OnClose: func(r smppconn.Reason, err error) {
+			reason, cerr = r, err
+			close(closed)
+		},
+		OnUnmatched: func(f pdu.Frame) {
+			b.log.Warn("late or unexpected response from SMSC",
+				zap.String("command", pdu.IDName(f.ID)), zap.Uint32("seq", f.Seq))
+		},
+	})
+	b.mu.Lock()
+	b.last = c
+	b.mu.Unlock()
+	c.Start(func(f pdu.Frame) { b.handle(c, f) })
+	defer c.Wait()
+
+	b.state.Store(int32(StateBinding))
+	req := pdu.Bind(b.kind, 0, pdu.BindFields{
+		SystemID:   cfg.SystemID,
+		Password:   cfg.Password,
+		SystemType: cfg.SystemType,
+		Version:    pdu.InterfaceVersion,
+	})
+	bctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	resp, err := c.Call(bctx, req, cfg.ConnectTimeout)
+	cancel()
+	if err == nil && resp.Status != pdu.StatusOK {
+		err = fmt.Errorf("bind refused with status 0x%08x (%s)", uint32(resp.Status), resp.Status.Error())
+	}
+	if err != nil {
+		b.log.Warn("bind failed", zap.Error(err))
+		c.Close(smppconn.ReasonBindFailed, err)
+		return false, err
+	}
+
+	b.mu.Lock()
+	b.conn = c
+	b.mu.Unlock()
+	b.state.Store(int32(StateBound))
+	b.log.Info("upstream bound")
+
+	select {
+	case <-closed:
+	case <-ctx.Done():
+		b.unbind(c)
+		<-closed
+	}
+	b.mu.Lock()
+	b.conn = nil
+	b.mu.Unlock()
+	if reason != smppconn.ReasonShutdown {
+		b.log.Warn("upstream bind lost", zap.Stringer("reason", reason), zap.NamedError("cause", cerr))
+	} else {
+		b.log.Info("upstream unbound")
+	}
+	if cerr == nil {
+		cerr = errors.New(reason.String())
+	}
+	return true, cerr
+}
+
+// unbind takes the bind out of rotation, lets outstanding requests finish,
+// exchanges unbind and closes.
+func (b *Bind) unbind(c *smppconn.Conn) {
+	b.state.Store(int32(StateUnbinding))
+	b.mu.Lock()
+	b.conn = nil
+	b.mu.Unlock()
+	ctx := context.Background()
+	if p := b.stopCtx.Load(); p != nil {
+		ctx = *p
+	}
+	// Outstanding submits get the response timeout to finish.
+	deadline := time.Now().Add(b.u.cfg.ResponseTimeout)
+	for c.Pending() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		select {
+		case <-c.Done():
+			return
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	uctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, _ = c.Call(uctx, pdu.Empty(pdu.Unbind, pdu.StatusOK, 0), 2*time.Second)
+	c.Close(smppconn.ReasonShutdown, nil)
+}
+
+func (b *Bind) handle(c *smppconn.Conn, f pdu.Frame) {
+	switch f.ID {
+	case pdu.EnquireLink:
+		_ = c.Send(pdu.Empty(pdu.EnquireLinkResp, pdu.StatusOK, f.Seq))
+	case pdu.Unbind:
+		b.log.Info("SMSC unbound")
+		c.SendAndClose(pdu.Empty(pdu.UnbindResp, pdu.StatusOK, f.Seq), smppconn.ReasonUnbind, nil)
+	case pdu.DeliverSM, pdu.DataSM:
+		if b.State() != StateBound && b.State() != StateUnbinding {
+			_ = c.Send(pdu.Empty(pdu.RespID(f.ID), pdu.StatusInvBndSts, f.Seq))
+			return
+		}
+		id, seq := pdu.RespID(f.ID), f.Seq
+		var once atomic.Bool
+		b.u.handler.HandleDeliver(b.u, f, func(st pdu.Status) {
+			if once.CompareAndSwap(false, true) {
+				_ = c.Send(pdu.MessageIDResp(id, st, seq, ""))
+			}
+		})
+	case pdu.AlertNotification:
+		b.log.Debug("alert_notification ignored")
+	default:
+		b.log.Info("command not valid from an SMSC", zap.String("command", pdu.IDName(f.ID)))
+		_ = c.Send(pdu.Empty(pdu.GenericNack, pdu.StatusInvCmdID, f.Seq))
+	}
+}

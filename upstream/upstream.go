@@ -1,0 +1,223 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/smppmux/smppmux/internal/pdu"
+)
+
+// Errors returned by Submit. Either means the PDU was not sent.
+var (
+	ErrNotBound = errors.New("upstream: no bound transmitter")
+	ErrStopped  = errors.New("upstream: stopped")
+)
+
+// Bind kinds of Config.Bind.
+const (
+	KindTRX  = "trx"
+	KindTXRX = "txrx"
+	KindTX   = "tx"
+	KindRX   = "rx"
+)
+
+// Config describes one SMSC. Zero durations take the defaults shown.
+type Config struct {
+	Name       string
+	Addr       string
+	SystemID   string
+	Password   string
+	SystemType string
+	Bind       string // KindTRX (default), KindTXRX, KindTX or KindRX
+	Binds      int    // binds, or transmitter+receiver pairs; 1
+	Window     int    // outstanding requests per bind; 10
+
+	ResponseTimeout     time.Duration // 10s
+	EnquireLinkInterval time.Duration // 30s
+	ConnectTimeout      time.Duration // dial and bind; 5s
+	ReconnectMin        time.Duration // 1s
+	ReconnectMax        time.Duration // 30s
+	WriteTimeout        time.Duration // 10s
+}
+
+func (c *Config) setDefaults() {
+	if c.Bind == "" {
+		c.Bind = KindTRX
+	}
+	c.Binds = max(c.Binds, 1)
+	if c.Window <= 0 {
+		c.Window = 10
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.ResponseTimeout, 10*time.Second)
+	def(&c.EnquireLinkInterval, 30*time.Second)
+	def(&c.ConnectTimeout, 5*time.Second)
+	def(&c.ReconnectMin, time.Second)
+	def(&c.ReconnectMax, 30*time.Second)
+	def(&c.WriteTimeout, 10*time.Second)
+}
+
+// DeliverHandler takes the deliver_sm and data_sm an SMSC sends.
+type DeliverHandler interface {
+	// HandleDeliver is called from the bind's reader. It must call ack
+	// exactly once, from any goroutine, with the status to answer the
+	// SMSC; the SMSC is not answered before.
+	HandleDeliver(u *Upstream, f pdu.Frame, ack func(pdu.Status))
+}
+
+// Upstream is one SMSC and its binds.
+type Upstream struct {
+	cfg     Config
+	log     *zap.Logger
+	handler DeliverHandler
+	binds   []*Bind
+	tx      []*Bind // the binds that can transmit
+	next    atomic.Uint32
+
+	mu      sync.Mutex
+	started bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New returns an Upstream for cfg; Start binds it.
+func New(cfg Config, h DeliverHandler, log *zap.Logger) *Upstream {
+	cfg.setDefaults()
+	if log == nil {
+		log = zap.NewNop()
+	}
+	u := &Upstream{cfg: cfg, handler: h, log: log.With(zap.String("upstream", cfg.Name))}
+	var kinds []pdu.ID
+	switch cfg.Bind {
+	case KindTXRX:
+		kinds = []pdu.ID{pdu.BindTransmitter, pdu.BindReceiver}
+	case KindTX:
+		kinds = []pdu.ID{pdu.BindTransmitter}
+	case KindRX:
+		kinds = []pdu.ID{pdu.BindReceiver}
+	default:
+		kinds = []pdu.ID{pdu.BindTransceiver}
+	}
+	for i := range cfg.Binds {
+		for _, k := range kinds {
+			b := newBind(u, len(u.binds), i, k)
+			u.binds = append(u.binds, b)
+			if k != pdu.BindReceiver {
+				u.tx = append(u.tx, b)
+			}
+		}
+	}
+	return u
+}
+
+// Name returns the configured name.
+func (u *Upstream) Name() string { return u.cfg.Name }
+
+// Config returns the configuration the Upstream runs with, defaults filled.
+func (u *Upstream) Config() Config { return u.cfg }
+
+// Start starts binding. It is a no-op after the first call.
+func (u *Upstream) Start() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.started {
+		return
+	}
+	u.started = true
+	ctx, cancel := context.WithCancel(context.Background())
+	u.cancel = cancel
+	for _, b := range u.binds {
+		u.wg.Add(1)
+		go func() {
+			defer u.wg.Done()
+			b.supervise(ctx)
+		}()
+	}
+}
+
+// Stop unbinds every bind politely and waits for them, or until ctx is
+// done.
+func (u *Upstream) Stop(ctx context.Context) error {
+	u.mu.Lock()
+	cancel := u.cancel
+	u.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	for _, b := range u.binds {
+		b.stopCtx.Store(&ctx)
+	}
+	cancel()
+	done := make(chan struct{})
+	go func() {
+		u.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, b := range u.binds {
+			b.closeNow()
+		}
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Bound reports whether at least one bind can transmit now.
+func (u *Upstream) Bound() bool {
+	for _, b := range u.tx {
+		if b.State() == StateBound {
+			return true
+		}
+	}
+	return false
+}
+
+// Binds returns the upstream's binds, for status reporting.
+func (u *Upstream) Binds() []*Bind { return u.binds }
+
+// Submit sends the request PDU raw (submit_sm, data_sm, ...) on a bound
+// transmitting bind, choosing round robin among those with a free window
+// slot, and waiting for a slot until ctx is done when all are full. raw
+// must belong to the caller: its sequence number is overwritten. When
+// Submit returns nil, done is called once with the SMSC's response or with
+// an error from package smppconn (ErrTimeout or ErrClosed: the outcome is
+// unknown). When it returns an error the PDU was not sent.
+func (u *Upstream) Submit(ctx context.Context, raw []byte, done func(pdu.Frame, error)) error {
+	n := len(u.tx)
+	start := int(u.next.Add(1))
+	var wait *Bind
+	for i := range n {
+		b := u.tx[(start+i)%n]
+		c := b.current()
+		if c == nil {
+			continue
+		}
+		err := c.TryRequest(raw, u.cfg.ResponseTimeout, done)
+		if err == nil {
+			return nil
+		}
+		if wait == nil {
+			wait = b
+		}
+	}
+	if wait == nil {
+		return ErrNotBound
+	}
+	c := wait.current()
+	if c == nil {
+		return ErrNotBound
+	}
+	return c.Request(ctx, raw, u.cfg.ResponseTimeout, done)
+}
