@@ -1,0 +1,369 @@
+package config
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Errors returned by [Load] and [Parse]. Problems with single keys are
+// reported as [*FieldError] values joined under ErrInvalid.
+var (
+	// ErrSyntax means the file is not valid YAML, or its top level is not a
+	// set of keys.
+	ErrSyntax = errors.New("config is not valid YAML")
+	// ErrInvalid means the file is valid YAML but one or more keys are
+	// unknown, of the wrong kind or out of range.
+	ErrInvalid = errors.New("invalid config")
+)
+
+// FieldError is one problem with one key of the configuration.
+type FieldError struct {
+	// Path is the key path, for example "upstreams[0].window" or
+	// "groups[1].members[0].upstream". It is empty for a problem with the
+	// file as a whole.
+	Path string
+	// Msg says what is wrong, in plain words.
+	Msg string
+}
+
+// Error returns "path: msg".
+func (e *FieldError) Error() string {
+	if e.Path == "" {
+		return e.Msg
+	}
+	return e.Path + ": " + e.Msg
+}
+
+// FieldErrors returns every [*FieldError] found in err, in order, looking
+// through wrapped and joined errors. It returns nil if there is none.
+func FieldErrors(err error) []*FieldError {
+	var out []*FieldError
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case nil:
+		case *FieldError:
+			out = append(out, e)
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				walk(inner)
+			}
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}
+
+// Config is the whole smppmux configuration.
+type Config struct {
+	// Listen holds the addresses smppmux listens on.
+	Listen Listen `yaml:"listen" mapstructure:"listen"`
+	// StateDir is the directory of the durable state (message id map,
+	// receipt outboxes). Default /var/lib/smppmux.
+	StateDir string `yaml:"state_dir" mapstructure:"state_dir"`
+	// Log sets logging.
+	Log Log `yaml:"log" mapstructure:"log"`
+	// Server holds the timers of client (ESME) sessions.
+	Server Server `yaml:"server" mapstructure:"server"`
+	// Clients are the ESMEs allowed to bind. At least one.
+	Clients []Client `yaml:"clients" mapstructure:"clients"`
+	// Upstreams are the SMSCs smppmux binds to. At least one.
+	Upstreams []Upstream `yaml:"upstreams" mapstructure:"upstreams"`
+	// Groups are sets of upstreams a route sends to. At least one.
+	Groups []Group `yaml:"groups" mapstructure:"groups"`
+	// Routes choose a group for each submit, in order: the first route
+	// that matches wins. At least one.
+	Routes []Route `yaml:"routes" mapstructure:"routes"`
+}
+
+// Listen holds the addresses smppmux listens on.
+type Listen struct {
+	// SMPP is the host:port of the SMPP listener for clients. Required.
+	// Port 0 picks a free port.
+	SMPP string `yaml:"smpp" mapstructure:"smpp"`
+}
+
+// Log level and format values.
+const (
+	LevelDebug = "debug"
+	LevelInfo  = "info"
+	LevelWarn  = "warn"
+	LevelError = "error"
+
+	// FormatAuto writes JSON when stderr is not a terminal (systemd, a
+	// pipe) and console lines when it is.
+	FormatAuto    = "auto"
+	FormatJSON    = "json"
+	FormatConsole = "console"
+)
+
+// Log sets logging.
+type Log struct {
+	// Level is one of debug, info, warn, error. Default info.
+	Level string `yaml:"level" mapstructure:"level"`
+	// Format is one of auto, json, console. Default auto.
+	Format string `yaml:"format" mapstructure:"format"`
+}
+
+// Server holds the timers of client (ESME) sessions. Every value is more
+// than zero.
+type Server struct {
+	// BindTimeout is how long a new connection has to bind before it is
+	// closed. Default 10s.
+	BindTimeout time.Duration `yaml:"bind_timeout" mapstructure:"bind_timeout"`
+	// EnquireLinkInterval is how long a session may be idle before smppmux
+	// sends it an enquire_link. Default 30s.
+	EnquireLinkInterval time.Duration `yaml:"enquire_link_interval" mapstructure:"enquire_link_interval"`
+	// InactivityTimeout is how long a session may go without sending any
+	// PDU before it is closed as dead. Longer than EnquireLinkInterval.
+	// Default 90s.
+	InactivityTimeout time.Duration `yaml:"inactivity_timeout" mapstructure:"inactivity_timeout"`
+	// ResponseTimeout is how long smppmux waits for a client's
+	// deliver_sm_resp (or other response). Default 30s.
+	ResponseTimeout time.Duration `yaml:"response_timeout" mapstructure:"response_timeout"`
+	// WriteTimeout is the deadline of one write to a client socket.
+	// Default 10s.
+	WriteTimeout time.Duration `yaml:"write_timeout" mapstructure:"write_timeout"`
+	// SubmitTimeout is how long a submit may take to get an answer from an
+	// upstream, failovers included, before the client gets an error.
+	// Default 30s.
+	SubmitTimeout time.Duration `yaml:"submit_timeout" mapstructure:"submit_timeout"`
+}
+
+// Client is an ESME allowed to bind to smppmux.
+type Client struct {
+	// SystemID is the system_id the client binds with: 1 to 15 printable
+	// ASCII characters, unique among clients. Required.
+	SystemID string `yaml:"system_id" mapstructure:"system_id"`
+	// Password is either the plain password (1 to 8 printable ASCII
+	// characters, the SMPP limit) or a bcrypt hash of it ($2a$, $2b$ or
+	// $2y$). Required. See [Client.IsBcrypt].
+	Password string `yaml:"password" mapstructure:"password"`
+	// MaxBinds is how many sessions of this system_id may be bound at once;
+	// one more bind gets ESME_RALYBND. At least 1. Default 4.
+	MaxBinds int `yaml:"max_binds" mapstructure:"max_binds"`
+	// Window is how many submits one session may have outstanding; one
+	// more gets ESME_RMSGQFUL. At least 1. Default 100.
+	Window int `yaml:"window" mapstructure:"window"`
+	// MessageID says how message_ids given to this client look.
+	MessageID MessageID `yaml:"message_id" mapstructure:"message_id"`
+}
+
+// IsBcrypt reports whether Password is a bcrypt hash rather than the
+// plain password.
+func (c *Client) IsBcrypt() bool {
+	return isBcrypt(c.Password)
+}
+
+func isBcrypt(s string) bool {
+	return strings.HasPrefix(s, "$2a$") || strings.HasPrefix(s, "$2b$") || strings.HasPrefix(s, "$2y$")
+}
+
+// IDFormat is how a message_id is written for a client.
+type IDFormat string
+
+// Message id formats.
+const (
+	// IDHex writes message_ids in lower-case hexadecimal.
+	IDHex IDFormat = "hex"
+	// IDDecimal writes message_ids in decimal digits.
+	IDDecimal IDFormat = "decimal"
+)
+
+// MessageID says how message_ids given to a client look, so that an ESME
+// with a fixed column type keeps working.
+type MessageID struct {
+	// Format is hex or decimal. Default hex.
+	Format IDFormat `yaml:"format" mapstructure:"format"`
+	// Length is 0 for the natural length, else the ids are zero-padded to
+	// this many characters. At most 64 (the SMPP message_id limit).
+	// Default 0.
+	Length int `yaml:"length" mapstructure:"length"`
+}
+
+// BindType is the kind of bind smppmux makes to an upstream.
+type BindType string
+
+// Bind types.
+const (
+	// BindTRX is one transceiver bind.
+	BindTRX BindType = "trx"
+	// BindTXRX is a transmitter bind plus a receiver bind, as one pair.
+	BindTXRX BindType = "txrx"
+	// BindTX is a transmitter bind: submits only, no receipts.
+	BindTX BindType = "tx"
+	// BindRX is a receiver bind: receipts and MO only, no submits.
+	BindRX BindType = "rx"
+)
+
+// CanSubmit reports whether a bind of this type carries submits.
+func (b BindType) CanSubmit() bool { return b != BindRX }
+
+// CanReceive reports whether a bind of this type carries deliver_sm.
+func (b BindType) CanReceive() bool { return b != BindTX }
+
+// Upstream is an SMSC smppmux binds to.
+type Upstream struct {
+	// Name identifies the upstream in groups, logs and metrics: letters,
+	// digits, "_", "." and "-", unique. Required.
+	Name string `yaml:"name" mapstructure:"name"`
+	// Addr is the host:port of the SMSC. Required.
+	Addr string `yaml:"addr" mapstructure:"addr"`
+	// SystemID is the system_id smppmux binds with: 1 to 15 printable
+	// ASCII characters. Required.
+	SystemID string `yaml:"system_id" mapstructure:"system_id"`
+	// Password is sent in the bind: 0 to 8 printable ASCII characters.
+	Password string `yaml:"password" mapstructure:"password"`
+	// SystemType is sent in the bind: 0 to 12 printable ASCII characters.
+	SystemType string `yaml:"system_type" mapstructure:"system_type"`
+	// Bind is trx, txrx, tx or rx. Default trx.
+	Bind BindType `yaml:"bind" mapstructure:"bind"`
+	// Binds is how many binds (pairs for txrx) are kept open in parallel,
+	// 1 to 64. Default 1.
+	Binds int `yaml:"binds" mapstructure:"binds"`
+	// Window is how many requests one bind may have outstanding, 1 to
+	// 10000. Default 50.
+	Window int `yaml:"window" mapstructure:"window"`
+	// ResponseTimeout is how long smppmux waits for the SMSC's response to
+	// a request. Default 10s.
+	ResponseTimeout time.Duration `yaml:"response_timeout" mapstructure:"response_timeout"`
+	// EnquireLinkInterval is how long a bind may be idle before smppmux
+	// sends an enquire_link. Default 30s.
+	EnquireLinkInterval time.Duration `yaml:"enquire_link_interval" mapstructure:"enquire_link_interval"`
+	// ConnectTimeout bounds the TCP connect plus the bind. Default 5s.
+	ConnectTimeout time.Duration `yaml:"connect_timeout" mapstructure:"connect_timeout"`
+	// ReconnectMin is the first wait before reconnecting; the wait doubles,
+	// with jitter, up to ReconnectMax. Default 1s.
+	ReconnectMin time.Duration `yaml:"reconnect_min" mapstructure:"reconnect_min"`
+	// ReconnectMax is the longest wait between reconnects, not shorter than
+	// ReconnectMin. Default 30s.
+	ReconnectMax time.Duration `yaml:"reconnect_max" mapstructure:"reconnect_max"`
+}
+
+// GroupMode is how a group spreads submits over its members.
+type GroupMode string
+
+// Group modes.
+const (
+	// ModeActiveActive spreads submits over all healthy members by weight
+	// (smooth weighted round-robin).
+	ModeActiveActive GroupMode = "active-active"
+	// ModeActiveStandby sends to the first healthy member in the order
+	// written, the others standing by.
+	ModeActiveStandby GroupMode = "active-standby"
+)
+
+// Group is a set of upstreams a route sends to.
+type Group struct {
+	// Name identifies the group in routes, logs and metrics: letters,
+	// digits, "_", "." and "-", unique. Required.
+	Name string `yaml:"name" mapstructure:"name"`
+	// Mode is active-active or active-standby. Default active-active.
+	Mode GroupMode `yaml:"mode" mapstructure:"mode"`
+	// Members are the upstreams of the group, each at most once, in
+	// priority order for active-standby. At least one.
+	Members []Member `yaml:"members" mapstructure:"members"`
+}
+
+// Member is one upstream of a group.
+type Member struct {
+	// Upstream is the name of an upstream. Required.
+	Upstream string `yaml:"upstream" mapstructure:"upstream"`
+	// Weight is the member's share of submits in active-active mode; 0
+	// drains the member (no new submits). Default 1 when the key is absent;
+	// an explicit 0 stays 0.
+	Weight int `yaml:"weight" mapstructure:"weight"`
+}
+
+// Route sends the submits it matches to a group. A route matches a submit
+// when every condition it has holds; a route with no condition matches
+// every submit (a default route).
+type Route struct {
+	// Clients, if set, are the system_ids the route applies to.
+	Clients []string `yaml:"clients,omitempty" mapstructure:"clients"`
+	// DestinationPrefix, if set, are prefixes of the destination address
+	// (digits, optionally after a leading "+"); the route applies when the
+	// address starts with one of them.
+	DestinationPrefix []string `yaml:"destination_prefix,omitempty" mapstructure:"destination_prefix"`
+	// Group is the name of the group to send to. Required.
+	Group string `yaml:"group" mapstructure:"group"`
+}
+
+// IsDefault reports whether the route has no condition and so matches
+// every submit.
+func (r *Route) IsDefault() bool {
+	return len(r.Clients) == 0 && len(r.DestinationPrefix) == 0
+}
+
+// Client returns the client with this system_id, or nil.
+func (c *Config) Client(systemID string) *Client {
+	for i := range c.Clients {
+		if c.Clients[i].SystemID == systemID {
+			return &c.Clients[i]
+		}
+	}
+	return nil
+}
+
+// Upstream returns the upstream with this name, or nil.
+func (c *Config) Upstream(name string) *Upstream {
+	for i := range c.Upstreams {
+		if c.Upstreams[i].Name == name {
+			return &c.Upstreams[i]
+		}
+	}
+	return nil
+}
+
+// Group returns the group with this name, or nil.
+func (c *Config) Group(name string) *Group {
+	for i := range c.Groups {
+		if c.Groups[i].Name == name {
+			return &c.Groups[i]
+		}
+	}
+	return nil
+}
+
+// RedactedPassword is the text that replaces passwords in
+// [Config.Redacted].
+const RedactedPassword = "<redacted>"
+
+// Redacted returns a deep copy of c in which every non-empty password is
+// replaced by "<redacted>", fit for logs and the status API. The copy is not
+// meant to be validated or used to bind.
+func (c *Config) Redacted() *Config {
+	r := c.clone()
+	for i := range r.Clients {
+		if r.Clients[i].Password != "" {
+			r.Clients[i].Password = RedactedPassword
+		}
+	}
+	for i := range r.Upstreams {
+		if r.Upstreams[i].Password != "" {
+			r.Upstreams[i].Password = RedactedPassword
+		}
+	}
+	return r
+}
+
+// clone returns a deep copy of c: no slice is shared.
+func (c *Config) clone() *Config {
+	r := *c
+	r.Clients = slices.Clone(c.Clients)
+	r.Upstreams = slices.Clone(c.Upstreams)
+	r.Groups = slices.Clone(c.Groups)
+	for i := range r.Groups {
+		r.Groups[i].Members = slices.Clone(r.Groups[i].Members)
+	}
+	r.Routes = slices.Clone(c.Routes)
+	for i := range r.Routes {
+		r.Routes[i].Clients = slices.Clone(r.Routes[i].Clients)
+		r.Routes[i].DestinationPrefix = slices.Clone(r.Routes[i].DestinationPrefix)
+	}
+	return &r
+}

@@ -1,0 +1,550 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// base is a small valid config, one section per entry, in file order.
+var base = []struct{ key, text string }{
+	{"listen", `listen: {smpp: ":2775"}`},
+	{"clients", "clients:\n  - {system_id: shop, password: secret}"},
+	{"upstreams", "upstreams:\n  - {name: carrier-a, addr: \"127.0.0.1:2776\", system_id: x}"},
+	{"groups", "groups:\n  - name: main\n    members: [{upstream: carrier-a}]"},
+	{"routes", "routes:\n  - group: main"},
+}
+
+// doc returns base with the sections named in replace replaced (or removed,
+// when the text is empty), followed by extra.
+func doc(replace map[string]string, extra string) string {
+	var b strings.Builder
+	for _, s := range base {
+		text := s.text
+		if r, ok := replace[s.key]; ok {
+			text = r
+		}
+		if text != "" {
+			b.WriteString(text + "\n")
+		}
+	}
+	b.WriteString(extra)
+	return b.String()
+}
+
+func mustParse(t *testing.T, text string) *Config {
+	t.Helper()
+	c, err := Parse([]byte(text))
+	if err != nil {
+		t.Fatalf("Parse: %v\n--- config:\n%s", err, text)
+	}
+	return c
+}
+
+func TestParseFull(t *testing.T) {
+	t.Parallel()
+	c, err := Load("testdata/full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		Listen:   Listen{SMPP: "0.0.0.0:12775"},
+		StateDir: "/tmp/smppmux-state",
+		Log:      Log{Level: LevelDebug, Format: FormatJSON},
+		Server: Server{
+			BindTimeout:         5 * time.Second,
+			EnquireLinkInterval: 20 * time.Second,
+			InactivityTimeout:   time.Minute,
+			ResponseTimeout:     15 * time.Second,
+			WriteTimeout:        3 * time.Second,
+			SubmitTimeout:       45 * time.Second,
+		},
+		Clients: []Client{
+			{SystemID: "shop", Password: "secret", MaxBinds: 2, Window: 10,
+				MessageID: MessageID{Format: IDDecimal, Length: 20}},
+			{SystemID: "bank", Password: "12345678", MaxBinds: 4, Window: 100,
+				MessageID: MessageID{Format: IDHex}},
+		},
+		Upstreams: []Upstream{
+			{Name: "carrier-a", Addr: "smsc-a.example:2775", SystemID: "mux-a", Password: "pa",
+				SystemType: "VMA", Bind: BindTXRX, Binds: 4, Window: 200,
+				ResponseTimeout: 7 * time.Second, EnquireLinkInterval: 45 * time.Second,
+				ConnectTimeout: 2 * time.Second, ReconnectMin: 500 * time.Millisecond,
+				ReconnectMax: time.Minute},
+			{Name: "carrier-b", Addr: "[::1]:2777", SystemID: "mux-b", Bind: BindTX, Binds: 1, Window: 50,
+				ResponseTimeout: 10 * time.Second, EnquireLinkInterval: 30 * time.Second,
+				ConnectTimeout: 5 * time.Second, ReconnectMin: time.Second, ReconnectMax: 30 * time.Second},
+			{Name: "carrier-mo", Addr: "127.0.0.1:2778", SystemID: "mux-mo", Bind: BindRX, Binds: 1, Window: 50,
+				ResponseTimeout: 10 * time.Second, EnquireLinkInterval: 30 * time.Second,
+				ConnectTimeout: 5 * time.Second, ReconnectMin: time.Second, ReconnectMax: 30 * time.Second},
+		},
+		Groups: []Group{
+			{Name: "main", Mode: ModeActiveStandby, Members: []Member{
+				{Upstream: "carrier-a", Weight: 5},
+				{Upstream: "carrier-b", Weight: 0},
+			}},
+			{Name: "uk", Mode: ModeActiveActive, Members: []Member{{Upstream: "carrier-b", Weight: 1}}},
+		},
+		Routes: []Route{
+			{Clients: []string{"bank"}, DestinationPrefix: []string{"+44", "0044"}, Group: "uk"},
+			{Clients: []string{"shop", "bank"}, Group: "main"},
+			{Group: "main"},
+		},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("Load:\n got %+v\nwant %+v", c, want)
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	t.Parallel()
+	c := mustParse(t, doc(nil, ""))
+	want := &Config{
+		Listen:   Listen{SMPP: ":2775"},
+		StateDir: "/var/lib/smppmux",
+		Log:      Log{Level: LevelInfo, Format: FormatAuto},
+		Server: Server{
+			BindTimeout:         10 * time.Second,
+			EnquireLinkInterval: 30 * time.Second,
+			InactivityTimeout:   90 * time.Second,
+			ResponseTimeout:     30 * time.Second,
+			WriteTimeout:        10 * time.Second,
+			SubmitTimeout:       30 * time.Second,
+		},
+		Clients: []Client{{SystemID: "shop", Password: "secret", MaxBinds: 4, Window: 100,
+			MessageID: MessageID{Format: IDHex, Length: 0}}},
+		Upstreams: []Upstream{{Name: "carrier-a", Addr: "127.0.0.1:2776", SystemID: "x",
+			Bind: BindTRX, Binds: 1, Window: 50,
+			ResponseTimeout: 10 * time.Second, EnquireLinkInterval: 30 * time.Second,
+			ConnectTimeout: 5 * time.Second, ReconnectMin: time.Second, ReconnectMax: 30 * time.Second}},
+		Groups: []Group{{Name: "main", Mode: ModeActiveActive, Members: []Member{{Upstream: "carrier-a", Weight: 1}}}},
+		Routes: []Route{{Group: "main"}},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("Parse:\n got %+v\nwant %+v", c, want)
+	}
+}
+
+// TestParseEmptySections checks that a section written with no value, or
+// with some keys only, takes the defaults of the rest.
+func TestParseEmptySections(t *testing.T) {
+	t.Parallel()
+	c := mustParse(t, doc(
+		map[string]string{"clients": "clients:\n  - {system_id: shop, password: secret, message_id: {length: 12}}"},
+		"log:\nserver: {write_timeout: 2s}\nstate_dir:\n"))
+	if c.Log.Level != LevelInfo || c.Log.Format != FormatAuto {
+		t.Errorf("log = %+v, want defaults", c.Log)
+	}
+	if c.Server.WriteTimeout != 2*time.Second || c.Server.BindTimeout != 10*time.Second {
+		t.Errorf("server = %+v, want write_timeout 2s and other defaults", c.Server)
+	}
+	if c.StateDir != "/var/lib/smppmux" {
+		t.Errorf("state_dir = %q, want the default", c.StateDir)
+	}
+	if got := c.Clients[0].MessageID; got != (MessageID{Format: IDHex, Length: 12}) {
+		t.Errorf("message_id = %+v, want hex, 12", got)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		text string
+		want []string // every FieldError, in order
+	}{
+		{
+			name: "unknown top-level key",
+			text: doc(nil, "listn: {smpp: \":1\"}\n"),
+			want: []string{"listn: unknown key"},
+		},
+		{
+			name: "unknown key in a section",
+			text: doc(map[string]string{"listen": `listen: {smpp: ":2775", admin: ":9090"}`}, ""),
+			want: []string{"listen.admin: unknown key"},
+		},
+		{
+			name: "unknown key in a list element",
+			text: doc(map[string]string{
+				"upstreams": "upstreams:\n  - {name: carrier-a, addr: \"h:1\", system_id: x, windw: 5}",
+			}, ""),
+			want: []string{"upstreams[0].windw: unknown key"},
+		},
+		{
+			name: "unknown keys at several depths",
+			text: doc(map[string]string{
+				"groups": "groups:\n  - name: main\n    members: [{upstream: carrier-a, wieght: 2}]",
+			}, "server: {bind_timout: 1s}\n"),
+			want: []string{
+				"server.bind_timout: unknown key",
+				"groups[0].members[0].wieght: unknown key",
+			},
+		},
+		{
+			name: "duration without unit",
+			text: doc(nil, "server: {bind_timeout: 10}\n"),
+			want: []string{`server.bind_timeout: 10 needs a unit; write it like "10s"`},
+		},
+		{
+			name: "bad duration",
+			text: doc(nil, "server: {bind_timeout: soon}\n"),
+			want: []string{`server.bind_timeout: "soon" is not a duration; write it like "30s" or "1m30s"`},
+		},
+		{
+			name: "number where text is expected",
+			text: doc(map[string]string{
+				"routes": "routes:\n  - {destination_prefix: [44], group: main}",
+			}, ""),
+			want: []string{"routes[0].destination_prefix[0]: must be text; put 44 in quotes"},
+		},
+		{
+			name: "text where a number is expected",
+			text: doc(map[string]string{
+				"clients": "clients:\n  - {system_id: shop, password: secret, window: many}",
+			}, ""),
+			want: []string{`clients[0].window: must be a whole number, not the text "many"`},
+		},
+		{
+			name: "text where a list is expected",
+			text: doc(map[string]string{"clients": "clients: shop"}, ""),
+			want: []string{`clients: must be a list, not the text "shop"`},
+		},
+		{
+			name: "everything missing",
+			text: "",
+			want: []string{
+				"listen.smpp: required",
+				"clients: at least one client is required",
+				"upstreams: at least one upstream is required",
+				"groups: at least one group is required",
+				"routes: at least one route is required",
+			},
+		},
+		{
+			name: "several problems at once",
+			text: doc(map[string]string{
+				"clients": "clients:\n  - {system_id: shop, password: secret}\n  - {system_id: shop, password: other}",
+				"groups": "groups:\n  - name: main\n    members:\n      - {upstream: carrier-a}\n" +
+					"      - {upstream: carrier-z}\n      - {upstream: carrier-a, weight: -1}",
+				"routes": "routes:\n  - {clients: [shop, nobody], destination_prefix: [\"44x\", \"+\"], group: uk}\n" +
+					"  - group: main\n  - group: main",
+			}, "log: {level: verbose}\n"),
+			want: []string{
+				`log.level: must be one of debug, info, warn, error; got "verbose"`,
+				`clients[1].system_id: duplicate "shop"`,
+				`groups[0].members[1].upstream: unknown upstream "carrier-z"`,
+				"groups[0].members[2].weight: must be 0 (drained) or more; got -1",
+				`groups[0].members[2].upstream: duplicate "carrier-a" (also groups[0].members[0])`,
+				`routes[0].clients[1]: unknown client "nobody"`,
+				`routes[0].destination_prefix[0]: must be digits, optionally after a leading "+"; got "44x"`,
+				`routes[0].destination_prefix[1]: must be digits, optionally after a leading "+"; got "+"`,
+				`routes[0].group: unknown group "uk"`,
+				"routes[2]: never used: routes[1] before it has no condition and matches every submit",
+			},
+		},
+		{
+			name: "system_id too long",
+			text: doc(map[string]string{
+				"clients": "clients:\n  - {system_id: abcdefghijklmnop, password: secret}",
+			}, ""),
+			want: []string{"clients[0].system_id: is 16 characters; SMPP allows at most 15"},
+		},
+		{
+			name: "plain password too long",
+			text: doc(map[string]string{
+				"clients": "clients:\n  - {system_id: shop, password: secret123}",
+			}, ""),
+			want: []string{"clients[0].password: is 9 characters; SMPP allows at most 8"},
+		},
+		{
+			name: "broken bcrypt hash",
+			text: doc(map[string]string{
+				"clients": "clients:\n  - {system_id: shop, password: \"$2y$10$short\"}",
+			}, ""),
+			want: []string{"clients[0].password: not a valid bcrypt hash: crypto/bcrypt: hashedSecret too short to be a bcrypted password"},
+		},
+		{
+			name: "explicit zero is not replaced by the default",
+			text: doc(map[string]string{
+				"clients":   "clients:\n  - {system_id: shop, password: secret, window: 0, max_binds: 0}",
+				"upstreams": "upstreams:\n  - {name: carrier-a, addr: \"h:1\", system_id: x, binds: 0, window: 0}",
+			}, ""),
+			want: []string{
+				"clients[0].max_binds: must be at least 1; got 0",
+				"clients[0].window: must be at least 1; got 0",
+				"upstreams[0].binds: must be from 1 to 64; got 0",
+				"upstreams[0].window: must be from 1 to 10000; got 0",
+			},
+		},
+		{
+			name: "upstream values",
+			text: doc(map[string]string{
+				"upstreams": "upstreams:\n  - name: carrier a\n    addr: \":2776\"\n    system_id: x\n" +
+					"    password: \"123456789\"\n    system_type: \"1234567890123\"\n    bind: tr\n" +
+					"    reconnect_min: 10s\n    reconnect_max: 5s\n    response_timeout: 0s\n" +
+					"  - {name: carrier-b, addr: \"h:99999\", system_id: \"\"}",
+				"groups": "groups:\n  - name: main\n    members: [{upstream: \"carrier a\"}]",
+			}, ""),
+			want: []string{
+				`upstreams[0].name: must use only letters, digits, "_", "." and "-"; got "carrier a"`,
+				`upstreams[0].addr: needs a host; got ":2776"`,
+				"upstreams[0].password: is 9 characters; SMPP allows at most 8",
+				"upstreams[0].system_type: is 13 characters; SMPP allows at most 12",
+				`upstreams[0].bind: must be one of trx, txrx, tx, rx; got "tr"`,
+				"upstreams[0].response_timeout: must be longer than 0; got 0s",
+				"upstreams[0].reconnect_max: must not be shorter than reconnect_min (10s); got 5s",
+				`upstreams[1].addr: port must be a number from 1 to 65535; got "99999"`,
+				"upstreams[1].system_id: required",
+			},
+		},
+		{
+			name: "receive-only upstream in a group",
+			text: doc(map[string]string{
+				"upstreams": "upstreams:\n  - {name: carrier-a, addr: \"h:1\", system_id: x, bind: rx}",
+			}, ""),
+			want: []string{`groups[0].members[0].upstream: upstream "carrier-a" binds rx and cannot carry submits`},
+		},
+		{
+			name: "server timers",
+			text: doc(map[string]string{"listen": `listen: {smpp: "localhost"}`},
+				"server: {enquire_link_interval: 1m, inactivity_timeout: 1m, write_timeout: -1s}\n"),
+			want: []string{
+				`listen.smpp: must be host:port; got "localhost"`,
+				"server.write_timeout: must be longer than 0; got -1s",
+				"server.inactivity_timeout: must be longer than server.enquire_link_interval (1m0s), " +
+					"or idle clients are closed before they are probed; got 1m0s",
+			},
+		},
+		{
+			name: "group values",
+			text: doc(map[string]string{
+				"groups": "groups:\n  - {name: main, mode: round-robin, members: []}\n" +
+					"  - {name: main, members: [{weight: 2}]}",
+			}, ""),
+			want: []string{
+				`groups[0].mode: must be one of active-active, active-standby; got "round-robin"`,
+				"groups[0].members: at least one member is required",
+				"groups[1].members[0].upstream: required",
+				`groups[1].name: duplicate "main"`,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := Parse([]byte(tt.text))
+			if err == nil {
+				t.Fatalf("Parse succeeded: %+v", c)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error does not wrap ErrInvalid: %v", err)
+			}
+			var got []string
+			for _, fe := range FieldErrors(err) {
+				got = append(got, fe.Error())
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("field errors:\n got %q\nwant %q", got, tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error text lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestExplicitWeightZeroKept(t *testing.T) {
+	t.Parallel()
+	c := mustParse(t, doc(map[string]string{
+		"upstreams": "upstreams:\n  - {name: a, addr: \"h:1\", system_id: x}\n  - {name: b, addr: \"h:2\", system_id: x}" +
+			"\n  - {name: c, addr: \"h:3\", system_id: x}",
+		"groups": "groups:\n  - name: main\n    members:\n      - {upstream: a, weight: 0}\n" +
+			"      - {upstream: b}\n      - upstream: c\n        weight:\n",
+	}, ""))
+	var got []int
+	for _, m := range c.Groups[0].Members {
+		got = append(got, m.Weight)
+	}
+	if want := []int{0, 1, 1}; !reflect.DeepEqual(got, want) {
+		t.Errorf("weights = %v, want %v (explicit 0 kept, absent or empty is 1)", got, want)
+	}
+}
+
+func TestBcryptPassword(t *testing.T) {
+	t.Parallel()
+	hash, err := bcrypt.GenerateFromPassword([]byte("a long secret, longer than SMPP allows"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, prefix := range []string{"$2a$", "$2b$", "$2y$"} {
+		h := prefix + strings.TrimPrefix(string(hash), "$2a$")
+		c := mustParse(t, doc(map[string]string{
+			"clients": "clients:\n  - {system_id: shop, password: \"" + h + "\"}",
+		}, ""))
+		if cl := c.Client("shop"); !cl.IsBcrypt() || cl.Password != h {
+			t.Errorf("%s: client %+v: want the bcrypt hash kept and IsBcrypt", prefix, cl)
+		}
+	}
+	if (&Client{Password: "secret"}).IsBcrypt() {
+		t.Error("plain password reported as bcrypt")
+	}
+}
+
+func TestCommaLists(t *testing.T) {
+	t.Parallel()
+	c := mustParse(t, doc(map[string]string{
+		"clients": "clients:\n  - {system_id: shop, password: secret}\n  - {system_id: bank, password: secret}",
+		"routes":  "routes:\n  - {clients: \"shop, bank\", destination_prefix: \"44,+33\", group: main}",
+	}, ""))
+	r := c.Routes[0]
+	if want := []string{"shop", "bank"}; !reflect.DeepEqual(r.Clients, want) {
+		t.Errorf("clients = %q, want %q", r.Clients, want)
+	}
+	if want := []string{"44", "+33"}; !reflect.DeepEqual(r.DestinationPrefix, want) {
+		t.Errorf("destination_prefix = %q, want %q", r.DestinationPrefix, want)
+	}
+}
+
+// TestEnvDoesNotOverride cannot run in parallel: it sets the environment.
+func TestEnvDoesNotOverride(t *testing.T) {
+	for _, kv := range [][2]string{
+		{"STATE_DIR", "/env"},
+		{"SMPPMUX_STATE_DIR", "/env"},
+		{"LOG_LEVEL", "debug"},
+		{"LOG.LEVEL", "debug"},
+		{"SMPPMUX_LOG_LEVEL", "debug"},
+		{"LISTEN_SMPP", ":1"},
+		{"SERVER_BIND_TIMEOUT", "1s"},
+	} {
+		t.Setenv(kv[0], kv[1])
+	}
+	c := mustParse(t, doc(nil, ""))
+	if c.StateDir != "/var/lib/smppmux" || c.Log.Level != LevelInfo ||
+		c.Listen.SMPP != ":2775" || c.Server.BindTimeout != 10*time.Second {
+		t.Errorf("environment changed the config: %+v", c)
+	}
+}
+
+func TestExampleConfig(t *testing.T) {
+	t.Parallel()
+	c, err := Load("../config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen.SMPP != "127.0.0.1:2775" || c.StateDir != "/var/lib/smppmux" {
+		t.Errorf("listen/state_dir = %q, %q", c.Listen.SMPP, c.StateDir)
+	}
+	if cl := c.Client("shop"); cl == nil || cl.Password != "secret" {
+		t.Errorf("client shop = %+v", cl)
+	}
+	if a, b := c.Upstream("carrier-a"), c.Upstream("carrier-b"); a == nil || b == nil ||
+		a.Addr != "127.0.0.1:2776" || b.Addr != "127.0.0.1:2777" {
+		t.Errorf("upstreams = %+v", c.Upstreams)
+	}
+	g := c.Group("main")
+	want := []Member{{Upstream: "carrier-a", Weight: 3}, {Upstream: "carrier-b", Weight: 1}}
+	if g == nil || g.Mode != ModeActiveActive || !reflect.DeepEqual(g.Members, want) {
+		t.Errorf("group main = %+v", g)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+
+	_, err := Load(filepath.Join(dir, "missing.yaml"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
+	}
+
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("listen: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(bad)
+	if !errors.Is(err, ErrSyntax) || !strings.Contains(err.Error(), bad) {
+		t.Errorf("bad YAML: %v, want ErrSyntax naming the file", err)
+	}
+
+	if _, err := Parse([]byte("- a list\n")); !errors.Is(err, ErrSyntax) {
+		t.Errorf("top level not a set of keys: %v, want ErrSyntax", err)
+	}
+
+	invalid := filepath.Join(dir, "invalid.yaml")
+	if err := os.WriteFile(invalid, []byte(doc(nil, "listn: x\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(invalid)
+	var fe *FieldError
+	if !errors.Is(err, ErrInvalid) || !errors.As(err, &fe) || fe.Path != "listn" ||
+		!strings.Contains(err.Error(), invalid) {
+		t.Errorf("unknown key: %v, want ErrInvalid naming the file and a FieldError for listn", err)
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	t.Parallel()
+	c, err := Load("testdata/full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Redacted()
+	for _, cl := range r.Clients {
+		if cl.Password != RedactedPassword {
+			t.Errorf("client %s password = %q", cl.SystemID, cl.Password)
+		}
+	}
+	for _, u := range r.Upstreams {
+		if want := map[bool]string{true: "", false: RedactedPassword}[c.Upstream(u.Name).Password == ""]; u.Password != want {
+			t.Errorf("upstream %s password = %q, want %q", u.Name, u.Password, want)
+		}
+	}
+	if c.Clients[0].Password != "secret" || c.Upstreams[0].Password != "pa" {
+		t.Error("Redacted changed the original")
+	}
+	r.Groups[0].Members[0].Weight = 99
+	r.Routes[0].Clients[0] = "changed"
+	if c.Groups[0].Members[0].Weight == 99 || c.Routes[0].Clients[0] == "changed" {
+		t.Error("Redacted shares slices with the original")
+	}
+}
+
+// TestYAMLRoundTrip checks that the yaml tags match the keys Parse reads.
+func TestYAMLRoundTrip(t *testing.T) {
+	t.Parallel()
+	c, err := Load("testdata/full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := yaml.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again := mustParse(t, string(out)); !reflect.DeepEqual(again, c) {
+		t.Errorf("round trip:\n got %+v\nwant %+v\n--- yaml:\n%s", again, c, out)
+	}
+}
+
+func TestValidateInCode(t *testing.T) {
+	t.Parallel()
+	c := mustParse(t, doc(nil, ""))
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate of a parsed config: %v", err)
+	}
+	c.Clients = append(c.Clients, Client{SystemID: "shop", Password: "x", MaxBinds: 1, Window: 1,
+		MessageID: MessageID{Format: IDHex}})
+	fes := FieldErrors(c.Validate())
+	if len(fes) != 1 || fes[0].Path != "clients[1].system_id" {
+		t.Errorf("Validate = %v, want one duplicate system_id", fes)
+	}
+}

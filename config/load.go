@@ -1,0 +1,308 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults of the top-level sections, set in viper before the file is read.
+var sectionDefaults = map[string]any{
+	"state_dir":                    "/var/lib/smppmux",
+	"log.level":                    LevelInfo,
+	"log.format":                   FormatAuto,
+	"server.bind_timeout":          10 * time.Second,
+	"server.enquire_link_interval": 30 * time.Second,
+	"server.inactivity_timeout":    90 * time.Second,
+	"server.response_timeout":      30 * time.Second,
+	"server.write_timeout":         10 * time.Second,
+	"server.submit_timeout":        30 * time.Second,
+}
+
+// Defaults of list elements, by element type. viper cannot hold defaults
+// inside lists, so they are filled in while decoding, into each element's
+// map of keys, where a key is absent or written with no value. A key written
+// explicitly keeps its value, zero included (weight: 0 drains a member).
+var elementDefaults = map[reflect.Type]map[string]any{
+	reflect.TypeFor[Client](): {
+		"max_binds":  4,
+		"window":     100,
+		"message_id": map[string]any{},
+	},
+	reflect.TypeFor[MessageID](): {
+		"format": string(IDHex),
+		"length": 0,
+	},
+	reflect.TypeFor[Upstream](): {
+		"bind":                  string(BindTRX),
+		"binds":                 1,
+		"window":                50,
+		"response_timeout":      10 * time.Second,
+		"enquire_link_interval": 30 * time.Second,
+		"connect_timeout":       5 * time.Second,
+		"reconnect_min":         1 * time.Second,
+		"reconnect_max":         30 * time.Second,
+	},
+	reflect.TypeFor[Group](): {
+		"mode": string(ModeActiveActive),
+	},
+	reflect.TypeFor[Member](): {
+		"weight": 1,
+	},
+}
+
+// Load reads the YAML file at path, fills in defaults, decodes it strictly
+// and validates it. Errors name the file; see [Parse] for the rest.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse is [Load] from bytes. A YAML error wraps [ErrSyntax]. Unknown keys,
+// values of the wrong kind and failed validation wrap [ErrInvalid] and join
+// one [*FieldError] per problem; [FieldErrors] lists them.
+func Parse(data []byte) (*Config, error) {
+	var raw map[string]any
+	if err := yaml.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSyntax, err)
+	}
+	if raw == nil {
+		raw = map[string]any{}
+	}
+	dropNulls(raw, reflect.TypeFor[Config]())
+
+	v := viper.New()
+	for key, val := range sectionDefaults {
+		v.SetDefault(key, val)
+	}
+	if err := v.MergeConfigMap(raw); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSyntax, err)
+	}
+
+	var c Config
+	if err := v.Unmarshal(&c, decoderConfig); err != nil {
+		return nil, fmt.Errorf("%w:\n%w", ErrInvalid, decodeErrors(err))
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%w:\n%w", ErrInvalid, err)
+	}
+	return &c, nil
+}
+
+// decoderConfig makes decoding strict: unknown keys are errors, values are
+// not converted between kinds except by the hooks below.
+func decoderConfig(dc *mapstructure.DecoderConfig) {
+	dc.ErrorUnused = true
+	dc.WeaklyTypedInput = false
+	dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
+		mapstructure.DecodeHookFuncType(fillElementDefaults),
+		mapstructure.DecodeHookFuncType(checkKind),
+	)
+}
+
+// dropNulls removes the known keys of m, a section of type t, that are
+// written with no value, as in a "log:" whose sub-keys are all commented
+// out, so that their defaults apply as if they were absent. Unknown keys
+// stay, for strict decoding to report.
+func dropNulls(m map[string]any, t reflect.Type) {
+	for key, val := range m {
+		f, ok := fieldByKey(t, key)
+		if !ok {
+			continue
+		}
+		switch val := val.(type) {
+		case nil:
+			delete(m, key)
+		case map[string]any:
+			if f.Type.Kind() == reflect.Struct {
+				dropNulls(val, f.Type)
+			}
+		}
+	}
+}
+
+// fieldByKey returns the field of struct type t whose mapstructure key is
+// key, ignoring case as decoding does.
+func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if strings.EqualFold(name, key) {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// fillElementDefaults is a decode hook that adds the elementDefaults of the
+// target type to a copy of its map of keys.
+func fillElementDefaults(_, to reflect.Type, data any) (any, error) {
+	defs, ok := elementDefaults[to]
+	if !ok {
+		return data, nil
+	}
+	m, ok := data.(map[string]any)
+	if !ok {
+		return data, nil
+	}
+	out := make(map[string]any, len(m)+len(defs))
+	for k, v := range m {
+		out[k] = v
+	}
+	for k, v := range defs {
+		if out[k] == nil {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// checkKind is a decode hook that accepts a value only if its kind fits the
+// target, with error messages in plain words. It parses durations ("30s")
+// and splits comma-separated text into lists of text ("shop, bank").
+func checkKind(from, to reflect.Type, data any) (any, error) {
+	switch {
+	case to == durationType:
+		switch v := data.(type) {
+		case time.Duration:
+			return v, nil
+		case string:
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a duration; write it like \"30s\" or \"1m30s\"", v)
+			}
+			return d, nil
+		}
+		if isNumber(from) {
+			return nil, fmt.Errorf("%v needs a unit; write it like \"%vs\"", data, data)
+		}
+		return nil, fmt.Errorf("must be a duration like \"30s\", not %s", describe(data))
+	case to.Kind() == reflect.String:
+		if from.Kind() == reflect.String {
+			return data, nil
+		}
+		if isNumber(from) || from.Kind() == reflect.Bool {
+			return nil, fmt.Errorf("must be text; put %v in quotes", data)
+		}
+		return nil, fmt.Errorf("must be text, not %s", describe(data))
+	case isInt(to):
+		if isInt(from) {
+			return data, nil
+		}
+		if f, ok := data.(float64); ok && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+			return int64(f), nil
+		}
+		return nil, fmt.Errorf("must be a whole number, not %s", describe(data))
+	case to.Kind() == reflect.Slice:
+		if from.Kind() == reflect.Slice {
+			return data, nil
+		}
+		if s, ok := data.(string); ok && to.Elem().Kind() == reflect.String {
+			return splitList(s), nil
+		}
+		return nil, fmt.Errorf("must be a list, not %s", describe(data))
+	case to.Kind() == reflect.Struct:
+		if from.Kind() == reflect.Map {
+			return data, nil
+		}
+		return nil, fmt.Errorf("must be a set of keys, not %s", describe(data))
+	}
+	return data, nil
+}
+
+// splitList splits comma-separated text into its trimmed items.
+func splitList(s string) []string {
+	if strings.TrimSpace(s) == "" {
+		return []string{}
+	}
+	items := strings.Split(s, ",")
+	for i := range items {
+		items[i] = strings.TrimSpace(items[i])
+	}
+	return items
+}
+
+func isInt(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
+}
+
+func isNumber(t reflect.Type) bool {
+	return isInt(t) || t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64
+}
+
+// describe names a YAML value for error messages.
+func describe(data any) string {
+	t := reflect.TypeOf(data)
+	switch {
+	case isNumber(t):
+		return fmt.Sprintf("the number %v", data)
+	case t.Kind() == reflect.String:
+		return fmt.Sprintf("the text %q", data)
+	case t.Kind() == reflect.Bool:
+		return fmt.Sprintf("%v", data)
+	case t.Kind() == reflect.Slice || t.Kind() == reflect.Array:
+		return "a list"
+	case t.Kind() == reflect.Map:
+		return "a set of keys"
+	}
+	return t.String()
+}
+
+// decodeErrors turns the errors of decoding into one [*FieldError] per key,
+// joined.
+func decodeErrors(err error) error {
+	var out []error
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case *mapstructure.DecodeError:
+			msg := e.Unwrap().Error()
+			if keys, ok := strings.CutPrefix(msg, "has invalid keys: "); ok {
+				for key := range strings.SplitSeq(keys, ", ") {
+					out = append(out, &FieldError{Path: joinPath(e.Name(), key), Msg: "unknown key"})
+				}
+				return
+			}
+			out = append(out, &FieldError{Path: e.Name(), Msg: msg})
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				walk(inner)
+			}
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap())
+		default:
+			out = append(out, &FieldError{Msg: err.Error()})
+		}
+	}
+	walk(err)
+	return errors.Join(out...)
+}
+
+func joinPath(parent, key string) string {
+	if parent == "" {
+		return key
+	}
+	return parent + "." + key
+}

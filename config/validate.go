@@ -1,0 +1,321 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// SMPP 3.4 field limits, in octets without the terminating NUL.
+const (
+	maxSystemID   = 15
+	maxPassword   = 8
+	maxSystemType = 12
+	maxMessageID  = 64
+)
+
+// Other limits.
+const (
+	maxBinds          = 64
+	maxUpstreamWindow = 10000
+)
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
+
+// problems collects what Validate finds.
+type problems []error
+
+func (p *problems) add(path, format string, args ...any) {
+	*p = append(*p, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Validate checks every value and every reference between sections, and
+// returns all problems at once: nil, or one [*FieldError] per problem
+// joined with [errors.Join]. Load and Parse call it; call it again after
+// changing a Config in code.
+func (c *Config) Validate() error {
+	var p problems
+	checkHostPort(&p, "listen.smpp", c.Listen.SMPP, true)
+	if c.StateDir == "" {
+		p.add("state_dir", "required")
+	}
+	checkOneOf(&p, "log.level", c.Log.Level, LevelDebug, LevelInfo, LevelWarn, LevelError)
+	checkOneOf(&p, "log.format", c.Log.Format, FormatAuto, FormatJSON, FormatConsole)
+	c.Server.validate(&p)
+
+	clients := make(map[string]bool, len(c.Clients))
+	if len(c.Clients) == 0 {
+		p.add("clients", "at least one client is required")
+	}
+	for i := range c.Clients {
+		cl := &c.Clients[i]
+		path := fmt.Sprintf("clients[%d]", i)
+		cl.validate(&p, path)
+		if cl.SystemID != "" {
+			if clients[cl.SystemID] {
+				p.add(path+".system_id", "duplicate %q", cl.SystemID)
+			}
+			clients[cl.SystemID] = true
+		}
+	}
+
+	upstreams := make(map[string]*Upstream, len(c.Upstreams))
+	if len(c.Upstreams) == 0 {
+		p.add("upstreams", "at least one upstream is required")
+	}
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		path := fmt.Sprintf("upstreams[%d]", i)
+		u.validate(&p, path)
+		if u.Name != "" {
+			if upstreams[u.Name] != nil {
+				p.add(path+".name", "duplicate %q", u.Name)
+			} else {
+				upstreams[u.Name] = u
+			}
+		}
+	}
+
+	groups := make(map[string]bool, len(c.Groups))
+	if len(c.Groups) == 0 {
+		p.add("groups", "at least one group is required")
+	}
+	for i := range c.Groups {
+		g := &c.Groups[i]
+		path := fmt.Sprintf("groups[%d]", i)
+		g.validate(&p, path, upstreams)
+		if g.Name != "" {
+			if groups[g.Name] {
+				p.add(path+".name", "duplicate %q", g.Name)
+			}
+			groups[g.Name] = true
+		}
+	}
+
+	if len(c.Routes) == 0 {
+		p.add("routes", "at least one route is required")
+	}
+	catchAll := -1
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		path := fmt.Sprintf("routes[%d]", i)
+		r.validate(&p, path, clients, groups)
+		if catchAll >= 0 {
+			p.add(path, "never used: routes[%d] before it has no condition and matches every submit", catchAll)
+		} else if r.IsDefault() {
+			catchAll = i
+		}
+	}
+	return errors.Join(p...)
+}
+
+func (s *Server) validate(p *problems) {
+	checkPositive(p, "server.bind_timeout", s.BindTimeout)
+	checkPositive(p, "server.enquire_link_interval", s.EnquireLinkInterval)
+	checkPositive(p, "server.inactivity_timeout", s.InactivityTimeout)
+	checkPositive(p, "server.response_timeout", s.ResponseTimeout)
+	checkPositive(p, "server.write_timeout", s.WriteTimeout)
+	checkPositive(p, "server.submit_timeout", s.SubmitTimeout)
+	if s.EnquireLinkInterval > 0 && s.InactivityTimeout > 0 && s.InactivityTimeout <= s.EnquireLinkInterval {
+		p.add("server.inactivity_timeout",
+			"must be longer than server.enquire_link_interval (%s), or idle clients are closed before they are probed; got %s",
+			s.EnquireLinkInterval, s.InactivityTimeout)
+	}
+}
+
+func (cl *Client) validate(p *problems, path string) {
+	checkSMPPString(p, path+".system_id", cl.SystemID, 1, maxSystemID)
+	switch {
+	case cl.Password == "":
+		p.add(path+".password", "required")
+	case cl.IsBcrypt():
+		if _, err := bcrypt.Cost([]byte(cl.Password)); err != nil {
+			p.add(path+".password", "not a valid bcrypt hash: %v", err)
+		}
+	default:
+		checkSMPPString(p, path+".password", cl.Password, 1, maxPassword)
+	}
+	checkAtLeast(p, path+".max_binds", cl.MaxBinds, 1)
+	checkAtLeast(p, path+".window", cl.Window, 1)
+	checkOneOf(p, path+".message_id.format", cl.MessageID.Format, IDHex, IDDecimal)
+	checkRange(p, path+".message_id.length", cl.MessageID.Length, 0, maxMessageID)
+}
+
+func (u *Upstream) validate(p *problems, path string) {
+	checkName(p, path+".name", u.Name)
+	checkHostPort(p, path+".addr", u.Addr, false)
+	checkSMPPString(p, path+".system_id", u.SystemID, 1, maxSystemID)
+	checkSMPPString(p, path+".password", u.Password, 0, maxPassword)
+	checkSMPPString(p, path+".system_type", u.SystemType, 0, maxSystemType)
+	checkOneOf(p, path+".bind", u.Bind, BindTRX, BindTXRX, BindTX, BindRX)
+	checkRange(p, path+".binds", u.Binds, 1, maxBinds)
+	checkRange(p, path+".window", u.Window, 1, maxUpstreamWindow)
+	checkPositive(p, path+".response_timeout", u.ResponseTimeout)
+	checkPositive(p, path+".enquire_link_interval", u.EnquireLinkInterval)
+	checkPositive(p, path+".connect_timeout", u.ConnectTimeout)
+	checkPositive(p, path+".reconnect_min", u.ReconnectMin)
+	checkPositive(p, path+".reconnect_max", u.ReconnectMax)
+	if u.ReconnectMin > 0 && u.ReconnectMax > 0 && u.ReconnectMax < u.ReconnectMin {
+		p.add(path+".reconnect_max", "must not be shorter than reconnect_min (%s); got %s", u.ReconnectMin, u.ReconnectMax)
+	}
+}
+
+func (g *Group) validate(p *problems, path string, upstreams map[string]*Upstream) {
+	checkName(p, path+".name", g.Name)
+	checkOneOf(p, path+".mode", g.Mode, ModeActiveActive, ModeActiveStandby)
+	if len(g.Members) == 0 {
+		p.add(path+".members", "at least one member is required")
+	}
+	seen := make(map[string]int, len(g.Members))
+	for i, m := range g.Members {
+		mpath := fmt.Sprintf("%s.members[%d]", path, i)
+		if m.Weight < 0 {
+			p.add(mpath+".weight", "must be 0 (drained) or more; got %d", m.Weight)
+		}
+		if m.Upstream == "" {
+			p.add(mpath+".upstream", "required")
+			continue
+		}
+		if first, ok := seen[m.Upstream]; ok {
+			p.add(mpath+".upstream", "duplicate %q (also %s.members[%d])", m.Upstream, path, first)
+			continue
+		}
+		seen[m.Upstream] = i
+		u, ok := upstreams[m.Upstream]
+		switch {
+		case !ok:
+			p.add(mpath+".upstream", "unknown upstream %q", m.Upstream)
+		case !u.Bind.CanSubmit():
+			p.add(mpath+".upstream", "upstream %q binds %s and cannot carry submits", m.Upstream, u.Bind)
+		}
+	}
+}
+
+func (r *Route) validate(p *problems, path string, clients, groups map[string]bool) {
+	for i, id := range r.Clients {
+		if !clients[id] {
+			p.add(fmt.Sprintf("%s.clients[%d]", path, i), "unknown client %q", id)
+		}
+	}
+	for i, prefix := range r.DestinationPrefix {
+		if !isPrefix(prefix) {
+			p.add(fmt.Sprintf("%s.destination_prefix[%d]", path, i),
+				"must be digits, optionally after a leading \"+\"; got %q", prefix)
+		}
+	}
+	switch {
+	case r.Group == "":
+		p.add(path+".group", "required")
+	case !groups[r.Group]:
+		p.add(path+".group", "unknown group %q", r.Group)
+	}
+}
+
+// isPrefix reports whether s is a destination prefix: one or more digits,
+// optionally after a leading "+".
+func isPrefix(s string) bool {
+	s = strings.TrimPrefix(s, "+")
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func checkPositive(p *problems, path string, d time.Duration) {
+	if d <= 0 {
+		p.add(path, "must be longer than 0; got %s", d)
+	}
+}
+
+func checkAtLeast(p *problems, path string, n, lo int) {
+	if n < lo {
+		p.add(path, "must be at least %d; got %d", lo, n)
+	}
+}
+
+func checkRange(p *problems, path string, n, lo, hi int) {
+	if n < lo || n > hi {
+		p.add(path, "must be from %d to %d; got %d", lo, hi, n)
+	}
+}
+
+func checkOneOf[T ~string](p *problems, path string, v T, allowed ...T) {
+	for _, a := range allowed {
+		if v == a {
+			return
+		}
+	}
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		names[i] = string(a)
+	}
+	p.add(path, "must be one of %s; got %q", strings.Join(names, ", "), v)
+}
+
+// checkSMPPString checks a value sent in an SMPP C-Octet String field:
+// printable ASCII, lo to hi octets.
+func checkSMPPString(p *problems, path, s string, lo, hi int) {
+	switch {
+	case s == "" && lo > 0:
+		p.add(path, "required")
+	case len(s) > hi:
+		p.add(path, "is %d characters; SMPP allows at most %d", len(s), hi)
+	case !isPrintableASCII(s):
+		p.add(path, "must be printable ASCII")
+	}
+}
+
+func isPrintableASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func checkName(p *problems, path, name string) {
+	switch {
+	case name == "":
+		p.add(path, "required")
+	case !nameRE.MatchString(name):
+		p.add(path, "must use only letters, digits, \"_\", \".\" and \"-\"; got %q", name)
+	}
+}
+
+// checkHostPort checks a host:port address. A listener may leave the host
+// empty (all interfaces) and use port 0 (any free port); a dialled address
+// may not.
+func checkHostPort(p *problems, path, addr string, listen bool) {
+	if addr == "" {
+		p.add(path, "required")
+		return
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		p.add(path, "must be host:port; got %q", addr)
+		return
+	}
+	if host == "" && !listen {
+		p.add(path, "needs a host; got %q", addr)
+	}
+	lo := 1
+	if listen {
+		lo = 0
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < lo || n > 65535 {
+		p.add(path, "port must be a number from %d to 65535; got %q", lo, port)
+	}
+}
