@@ -144,7 +144,7 @@ type Client struct {
 	// $2y$). Required. See [Client.IsBcrypt].
 	Password string `yaml:"password" mapstructure:"password"`
 	// MaxBinds is how many sessions of this system_id may be bound at once;
-	// one more bind gets ESME_RALYBND. At least 1. Default 4.
+	// one more bind gets ESME_RBINDFAIL. At least 1. Default 4.
 	MaxBinds int `yaml:"max_binds" mapstructure:"max_binds"`
 	// Window is how many submits one session may have outstanding; one
 	// more gets ESME_RMSGQFUL. At least 1. Default 100.

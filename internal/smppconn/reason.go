@@ -6,18 +6,18 @@ type Reason int
 
 // Close reasons.
 const (
-	ReasonNone         Reason = iota
-	ReasonPeerClosed          // the peer closed the TCP connection
-	ReasonUnbind              // an unbind was exchanged
-	ReasonReadError           // reading failed (reset, truncated PDU)
-	ReasonWriteError          // writing failed or timed out: a slow or dead consumer
-	ReasonBadLength           // command_length out of range: stream cannot be trusted
-	ReasonBindTimeout         // no bind within the bind timeout
-	ReasonBindFailed          // bind refused
-	ReasonDeadPeer            // no PDU and no enquire_link_resp within the timeouts
-	ReasonShutdown            // smppmux is stopping or the configuration removed it
-	ReasonPanic               // a bug: the panic was recovered and only this connection closed
-	ReasonProtocol            // the peer broke the protocol in a way that ends the session
+	ReasonNone        Reason = iota
+	ReasonPeerClosed         // the peer closed the TCP connection
+	ReasonUnbind             // an unbind was exchanged
+	ReasonReadError          // reading failed (reset, truncated PDU)
+	ReasonWriteError         // writing failed or timed out: a slow or dead consumer
+	ReasonBadLength          // command_length out of range: stream cannot be trusted
+	ReasonBindTimeout        // no bind within the bind timeout
+	ReasonBindFailed         // bind refused
+	ReasonDeadPeer           // no PDU and no enquire_link_resp within the timeouts
+	ReasonShutdown           // smppmux is stopping or the configuration removed it
+	ReasonPanic              // a bug: the panic was recovered and only this connection closed
+	ReasonProtocol           // the peer broke the protocol in a way that ends the session
 )
 
 var reasonNames = [...]string{

@@ -1,0 +1,102 @@
+package dlr
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// IDFormat is how a client wants its message ids written.
+type IDFormat int
+
+// Message id formats.
+const (
+	FormatHex IDFormat = iota
+	FormatDecimal
+)
+
+// ParseIDFormat parses "hex" or "decimal".
+func ParseIDFormat(s string) (IDFormat, error) {
+	switch s {
+	case "", "hex":
+		return FormatHex, nil
+	case "decimal":
+		return FormatDecimal, nil
+	}
+	return 0, fmt.Errorf("unknown message_id format %q", s)
+}
+
+// IDs issues client message ids: a counter seeded from the clock at start,
+// so ids keep increasing across restarts as long as fewer than a million
+// are issued per second on average.
+type IDs struct{ next atomic.Uint64 }
+
+// NewIDs returns an IDs seeded from now.
+func NewIDs(now time.Time) *IDs {
+	g := &IDs{}
+	g.next.Store(uint64(now.UnixMicro()))
+	return g
+}
+
+// Next returns a new id number.
+func (g *IDs) Next() uint64 { return g.next.Add(1) }
+
+// FormatID renders n in format f, left-padded with zeros to length
+// characters when length is larger than its natural length.
+func FormatID(n uint64, f IDFormat, length int) string {
+	base := 16
+	if f == FormatDecimal {
+		base = 10
+	}
+	s := strconv.FormatUint(n, base)
+	if len(s) < length {
+		s = strings.Repeat("0", length-len(s)) + s
+	}
+	return s
+}
+
+// ErrNoID means a receipt carries no message id.
+var ErrNoID = errors.New("dlr: receipt carries no message id")
+
+// Canonical returns the form an upstream message id is keyed by: ASCII
+// lower case, leading zeros removed ("0" stays "0").
+func Canonical(id []byte) string {
+	i := 0
+	for i < len(id)-1 && id[i] == '0' {
+		i++
+	}
+	b := make([]byte, len(id)-i)
+	for j, c := range id[i:] {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[j] = c
+	}
+	return string(b)
+}
+
+// Candidates returns the canonical forms a receipt's id may have been
+// issued under: the id itself, and when it reads as a number, the same
+// number in the other base. SMSCs commonly answer submit_sm_resp in hex and
+// write the receipt text in decimal, or the reverse.
+func Candidates(id []byte) []string {
+	c := Canonical(id)
+	out := []string{c}
+	if len(c) > 20 {
+		return out
+	}
+	if n, err := strconv.ParseUint(c, 10, 64); err == nil {
+		if h := strconv.FormatUint(n, 16); h != c {
+			out = append(out, h)
+		}
+	}
+	if n, err := strconv.ParseUint(c, 16, 64); err == nil {
+		if d := strconv.FormatUint(n, 10); d != c {
+			out = append(out, d)
+		}
+	}
+	return out
+}

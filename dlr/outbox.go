@@ -1,0 +1,272 @@
+package dlr
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/smppmux/smppmux/internal/pdu"
+)
+
+// ErrOutboxFull means a client's outbox holds as many items as allowed.
+var ErrOutboxFull = errors.New("dlr: outbox full")
+
+// Receiver is a bound client session that can take deliver_sm or data_sm.
+type Receiver interface {
+	ID() uint64
+	// Deliver sends b, whose sequence number it overwrites, and calls
+	// done once with the response. An error means b was not sent.
+	Deliver(b []byte, done func(pdu.Frame, error)) error
+	// DeliverWindowFree says how many more deliveries it can take now.
+	DeliverWindowFree() int
+}
+
+// Item is one PDU waiting in an outbox: a receipt or an MO message.
+type Item struct {
+	Raw    []byte // the PDU to deliver; its sequence number is set on sending
+	Origin uint64 // the session to try first, 0 for any
+	// Attempts counts failed deliveries so far.
+	Attempts  int
+	notBefore time.Time
+}
+
+// OutboxConfig holds an Outbox's settings.
+type OutboxConfig struct {
+	// Receivers returns the sessions of systemID that can take deliveries.
+	Receivers func(systemID string) []Receiver
+	// MaxItems bounds each client's outbox; 0 means 1,000,000.
+	MaxItems int
+	// RetryMin and RetryMax bound the backoff after a refused delivery;
+	// 1s and 60s.
+	RetryMin, RetryMax time.Duration
+	Logger             *zap.Logger
+	// OnDelivered is called when the client accepted an item.
+	OnDelivered func(systemID string, it *Item)
+}
+
+// Outbox queues deliveries per client system_id until a receiving session
+// accepts them with deliver_sm_resp ESME_ROK. Items go out in the order
+// they were queued; an item the client refuses or does not answer is
+// retried first, after a backoff.
+type Outbox struct {
+	cfg    OutboxConfig
+	log    *zap.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	queues map[string]*queue
+	closed bool
+}
+
+type queue struct {
+	systemID string
+	items    []*Item // waiting, in order
+	inflight int
+	wake     chan struct{}
+	rr       int
+}
+
+// NewOutbox returns an empty Outbox.
+func NewOutbox(cfg OutboxConfig) *Outbox {
+	if cfg.MaxItems <= 0 {
+		cfg.MaxItems = 1_000_000
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = time.Second
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Outbox{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, queues: make(map[string]*queue)}
+}
+
+// Enqueue appends it to the outbox of systemID.
+func (o *Outbox) Enqueue(systemID string, it *Item) error {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return context.Canceled
+	}
+	q := o.queues[systemID]
+	if q == nil {
+		q = &queue{systemID: systemID, wake: make(chan struct{}, 1)}
+		o.queues[systemID] = q
+		o.wg.Add(1)
+		go func() {
+			defer o.wg.Done()
+			o.dispatch(q)
+		}()
+	}
+	if len(q.items)+q.inflight >= o.cfg.MaxItems {
+		o.mu.Unlock()
+		return ErrOutboxFull
+	}
+	q.items = append(q.items, it)
+	o.mu.Unlock()
+	signal(q.wake)
+	return nil
+}
+
+// Wake makes the outbox of systemID try delivering now, as when a session
+// of it binds.
+func (o *Outbox) Wake(systemID string) {
+	o.mu.Lock()
+	q := o.queues[systemID]
+	o.mu.Unlock()
+	if q != nil {
+		signal(q.wake)
+	}
+}
+
+// Depth returns how many items wait or are in flight for systemID.
+func (o *Outbox) Depth(systemID string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if q := o.queues[systemID]; q != nil {
+		return len(q.items) + q.inflight
+	}
+	return 0
+}
+
+// Close stops the dispatchers and waits for them. Items still queued are
+// dropped with the memory that holds them.
+func (o *Outbox) Close() {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
+	o.cancel()
+	o.wg.Wait()
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// dispatch is the one goroutine sending q's items.
+func (o *Outbox) dispatch(q *queue) {
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	for {
+		select {
+		case <-o.ctx.Done():
+			retry.Stop()
+			return
+		case <-q.wake:
+		case <-retry.C:
+		}
+		if wait := o.send(q); wait > 0 {
+			retry.Reset(wait)
+		}
+	}
+}
+
+// send hands out waiting items while sessions have window, and returns how
+// long until the head item may be retried, 0 when no timer is needed.
+func (o *Outbox) send(q *queue) time.Duration {
+	recv := o.cfg.Receivers(q.systemID)
+	if len(recv) == 0 {
+		return 0
+	}
+	for {
+		o.mu.Lock()
+		if len(q.items) == 0 {
+			o.mu.Unlock()
+			return 0
+		}
+		it := q.items[0]
+		if d := time.Until(it.notBefore); d > 0 {
+			o.mu.Unlock()
+			return d
+		}
+		r := o.pick(q, recv, it.Origin)
+		if r == nil {
+			// Every session's window is full; a response wakes us.
+			o.mu.Unlock()
+			return 0
+		}
+		q.items[0] = nil
+		q.items = q.items[1:]
+		q.inflight++
+		o.mu.Unlock()
+
+		b := make([]byte, len(it.Raw))
+		copy(b, it.Raw)
+		err := r.Deliver(b, func(f pdu.Frame, err error) { o.settle(q, it, f, err) })
+		if err != nil {
+			// The session went away or filled up between pick and
+			// Deliver: put the item back and look again.
+			o.requeue(q, it, false)
+			recv = o.cfg.Receivers(q.systemID)
+			if len(recv) == 0 {
+				return 0
+			}
+		}
+	}
+}
+
+// pick chooses the origin session if it has window, else the next session
+// with window. Called with o.mu held.
+func (o *Outbox) pick(q *queue, recv []Receiver, origin uint64) Receiver {
+	if origin != 0 {
+		for _, r := range recv {
+			if r.ID() == origin && r.DeliverWindowFree() > 0 {
+				return r
+			}
+		}
+	}
+	for i := range recv {
+		r := recv[(q.rr+i)%len(recv)]
+		if r.DeliverWindowFree() > 0 {
+			q.rr = (q.rr + i + 1) % len(recv)
+			return r
+		}
+	}
+	return nil
+}
+
+func (o *Outbox) settle(q *queue, it *Item, f pdu.Frame, err error) {
+	if err == nil && f.Status == pdu.StatusOK {
+		o.mu.Lock()
+		q.inflight--
+		o.mu.Unlock()
+		if o.cfg.OnDelivered != nil {
+			o.cfg.OnDelivered(q.systemID, it)
+		}
+		signal(q.wake)
+		return
+	}
+	fields := []zap.Field{zap.String("system_id", q.systemID), zap.Int("attempts", it.Attempts+1)}
+	if err != nil {
+		fields = append(fields, zap.Error(err))
+	} else {
+		fields = append(fields, zap.Uint32("status", uint32(f.Status)))
+	}
+	o.log.Info("delivery to client failed, will retry", fields...)
+	o.requeue(q, it, true)
+}
+
+// requeue puts it back at the head of q, after a backoff when failed.
+func (o *Outbox) requeue(q *queue, it *Item, failed bool) {
+	o.mu.Lock()
+	q.inflight--
+	if failed {
+		it.Attempts++
+		d := o.cfg.RetryMin << min(it.Attempts-1, 16)
+		it.notBefore = time.Now().Add(min(d, o.cfg.RetryMax))
+	}
+	q.items = append([]*Item{it}, q.items...)
+	o.mu.Unlock()
+	signal(q.wake)
+}

@@ -1,0 +1,44 @@
+package relay
+
+import (
+	"context"
+	"crypto/subtle"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/smppmux/smppmux/config"
+	"github.com/smppmux/smppmux/internal/pdu"
+	"github.com/smppmux/smppmux/smppserver"
+)
+
+// Auth checks binds against the configured clients.
+type Auth struct {
+	clients map[string]config.Client
+}
+
+// NewAuth returns an Auth for clients.
+func NewAuth(clients []config.Client) *Auth {
+	a := &Auth{clients: make(map[string]config.Client, len(clients))}
+	for _, c := range clients {
+		a.clients[c.SystemID] = c
+	}
+	return a
+}
+
+// Authenticate implements smppserver.Authenticator: an unknown system_id
+// gets ESME_RINVSYSID, a wrong password ESME_RINVPASWD. Plain passwords are
+// compared in constant time, bcrypt hashes with bcrypt.
+func (a *Auth) Authenticate(_ context.Context, req smppserver.BindRequest) (smppserver.Account, pdu.Status) {
+	c, ok := a.clients[req.SystemID]
+	if !ok {
+		return smppserver.Account{}, pdu.StatusInvSysID
+	}
+	if c.IsBcrypt() {
+		if bcrypt.CompareHashAndPassword([]byte(c.Password), []byte(req.Password)) != nil {
+			return smppserver.Account{}, pdu.StatusInvPaswd
+		}
+	} else if subtle.ConstantTimeCompare([]byte(c.Password), []byte(req.Password)) != 1 {
+		return smppserver.Account{}, pdu.StatusInvPaswd
+	}
+	return smppserver.Account{SystemID: c.SystemID, Window: c.Window, MaxBinds: c.MaxBinds}, pdu.StatusOK
+}

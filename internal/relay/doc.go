@@ -1,0 +1,10 @@
+// Package relay joins the pieces of smppmux: it serves the requests of
+// client sessions (smppserver.Handler) by routing them to a connection
+// group and relaying them unchanged to an upstream, answers the client
+// with a message id of its own, and takes the deliver_sm and data_sm
+// upstreams receive (upstream.DeliverHandler), turning receipts back into
+// the client's ids and queueing them in the client's outbox.
+//
+// Relay starts no goroutines of its own; callbacks run on the goroutines
+// of the sessions, binds, timers and outbox dispatchers that call them.
+package relay

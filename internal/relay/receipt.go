@@ -1,0 +1,133 @@
+package relay
+
+import (
+	"errors"
+
+	"go.uber.org/zap"
+
+	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/internal/pdu"
+	"github.com/smppmux/smppmux/upstream"
+)
+
+// parked is a receipt waiting for its mapping.
+type parked struct {
+	upstream string
+	frame    pdu.Frame
+	sm       *pdu.SM         // deliver_sm receipts
+	dsm      *pdu.DataSMBody // data_sm receipts
+	ack      func(pdu.Status)
+}
+
+// HandleDeliver implements upstream.DeliverHandler.
+func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.Status)) {
+	p := &parked{upstream: u.Name(), frame: f, ack: ack}
+	var id []byte
+	var err error
+	switch f.ID {
+	case pdu.DeliverSM:
+		p.sm = new(pdu.SM)
+		if err = pdu.ParseSM(f.Body(), p.sm); err == nil {
+			if !pdu.IsReceipt(p.sm.ESMClass) {
+				r.mobileOriginated(u, ack)
+				return
+			}
+			id, err = dlr.ReceiptID(p.sm)
+		}
+	case pdu.DataSM:
+		p.dsm = new(pdu.DataSMBody)
+		if err = pdu.ParseDataSM(f.Body(), p.dsm); err == nil {
+			if !pdu.IsReceipt(p.dsm.ESMClass) {
+				r.mobileOriginated(u, ack)
+				return
+			}
+			v, ok := pdu.FindTLV(p.dsm.TLVs, pdu.TagReceiptedMessageID)
+			if id = trimNUL(v); !ok || len(id) == 0 {
+				err = dlr.ErrNoID
+			}
+		}
+	}
+	if err != nil {
+		r.Stats.ReceiptsUnmatched.Add(1)
+		st := pdu.StatusSysErr
+		var fe *pdu.FieldError
+		if errors.As(err, &fe) {
+			st = fe.Status
+		}
+		if errors.Is(err, dlr.ErrNoID) {
+			// Nothing can ever match it; refusing would only make the
+			// SMSC send it again.
+			st = pdu.StatusOK
+		}
+		r.log.Warn("receipt cannot be matched", zap.String("upstream", u.Name()), zap.Error(err))
+		ack(st)
+		return
+	}
+	cands := dlr.Candidates(id)
+	if route, ok := r.lookup(p.upstream, cands); ok {
+		r.deliverReceipt(p, route)
+		return
+	}
+	// Park first, then look again: the mapping may have landed in
+	// between, and whoever claims the entry delivers it.
+	r.Stats.ReceiptsParked.Add(1)
+	e := r.parking.Park(p.upstream, cands, p, r.expire)
+	if route, ok := r.lookup(p.upstream, cands); ok && r.parking.Reclaim(e) {
+		r.deliverReceipt(p, route)
+	}
+}
+
+func (r *Relay) lookup(upstreamName string, cands []string) (dlr.Route, bool) {
+	for _, c := range cands {
+		route, ok, err := r.cfg.Store.Get(upstreamName, c)
+		if err != nil {
+			r.log.Error("message id lookup failed", zap.Error(err))
+			return dlr.Route{}, false
+		}
+		if ok {
+			return route, true
+		}
+	}
+	return dlr.Route{}, false
+}
+
+// expire gives up on a parked receipt.
+func (r *Relay) expire(v any) {
+	p := v.(*parked)
+	r.Stats.ReceiptsUnmatched.Add(1)
+	r.log.Warn("receipt matched no message in time", zap.String("upstream", p.upstream))
+	p.ack(pdu.StatusOK)
+}
+
+// deliverReceipt rewrites the receipt to the client's id, queues it in the
+// client's outbox and only then answers the SMSC.
+func (r *Relay) deliverReceipt(p *parked, route dlr.Route) {
+	var out []byte
+	if p.sm != nil {
+		out = dlr.RewriteReceipt(p.frame.Raw, p.sm, route.ClientID)
+	} else {
+		out = dlr.RewriteDataSM(p.frame.Raw, p.dsm, route.ClientID)
+	}
+	if err := r.outbox.Enqueue(route.SystemID, &dlr.Item{Raw: out, Origin: route.Session}); err != nil {
+		// The SMSC keeps it and sends it again later.
+		r.log.Warn("outbox refused a receipt", zap.String("system_id", route.SystemID), zap.Error(err))
+		p.ack(pdu.StatusXTAppn)
+		return
+	}
+	r.Stats.ReceiptsMatched.Add(1)
+	p.ack(pdu.StatusOK)
+}
+
+// mobileOriginated answers an MO message. Routing MO to clients is not
+// configured yet, so the SMSC is told to keep it and retry later.
+func (r *Relay) mobileOriginated(u *upstream.Upstream, ack func(pdu.Status)) {
+	r.log.Warn("mobile-originated message refused: no MO route", zap.String("upstream", u.Name()))
+	ack(pdu.StatusXTAppn)
+}
+
+func trimNUL(b []byte) []byte {
+	for len(b) > 0 && b[len(b)-1] == 0 {
+		b = b[:len(b)-1]
+	}
+	return b
+}

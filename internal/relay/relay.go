@@ -1,0 +1,207 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/smppmux/smppmux/balancer"
+	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/internal/pdu"
+	"github.com/smppmux/smppmux/internal/router"
+	"github.com/smppmux/smppmux/smppserver"
+)
+
+// ClientIDFormat is how one client wants its message ids.
+type ClientIDFormat struct {
+	Format dlr.IDFormat
+	Length int
+}
+
+// Config holds a Relay's parts and settings.
+type Config struct {
+	Router   *router.Router
+	Registry *smppserver.Registry
+	Store    dlr.Store
+	IDs      *dlr.IDs
+	// IDFormats gives each client's message id format; absent: hex.
+	IDFormats map[string]ClientIDFormat
+	// SubmitTimeout bounds how long a submit may wait for room on a
+	// member; 30s.
+	SubmitTimeout time.Duration
+	// ParkTimeout bounds how long a receipt waits for its mapping; 30s.
+	ParkTimeout time.Duration
+	Logger      *zap.Logger
+}
+
+// Stats are counters for tests, the demo and metrics.
+type Stats struct {
+	Submitted         atomic.Uint64 // submits relayed and answered ESME_ROK
+	Refused           atomic.Uint64 // submits answered with an error status
+	Unknown           atomic.Uint64 // submits whose outcome is unknown (timeout, lost bind)
+	ReceiptsMatched   atomic.Uint64
+	ReceiptsParked    atomic.Uint64
+	ReceiptsUnmatched atomic.Uint64
+	Delivered         atomic.Uint64 // receipts and MO accepted by a client
+}
+
+// Relay serves client sessions and upstream deliveries.
+type Relay struct {
+	cfg     Config
+	log     *zap.Logger
+	outbox  *dlr.Outbox
+	parking *dlr.Parking
+	// Stats counts what went through.
+	Stats Stats
+}
+
+// New returns a Relay.
+func New(cfg Config) *Relay {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.SubmitTimeout <= 0 {
+		cfg.SubmitTimeout = 30 * time.Second
+	}
+	if cfg.ParkTimeout <= 0 {
+		cfg.ParkTimeout = 30 * time.Second
+	}
+	r := &Relay{cfg: cfg, log: cfg.Logger, parking: dlr.NewParking(cfg.ParkTimeout)}
+	r.outbox = dlr.NewOutbox(dlr.OutboxConfig{
+		Receivers: r.receivers,
+		Logger:    cfg.Logger.Named("outbox"),
+		OnDelivered: func(string, *dlr.Item) {
+			r.Stats.Delivered.Add(1)
+		},
+	})
+	return r
+}
+
+// Outbox returns the relay's outbox.
+func (r *Relay) Outbox() *dlr.Outbox { return r.outbox }
+
+// Close stops the outbox dispatchers.
+func (r *Relay) Close() { r.outbox.Close() }
+
+func (r *Relay) receivers(systemID string) []dlr.Receiver {
+	ss := r.cfg.Registry.Receivers(systemID)
+	out := make([]dlr.Receiver, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// SessionBound implements smppserver.Handler: a new receiving session
+// may take what waits in its outbox.
+func (r *Relay) SessionBound(s *smppserver.Session) {
+	if s.BindType() != pdu.BindTransmitter {
+		r.outbox.Wake(s.SystemID())
+	}
+}
+
+// SessionClosed implements smppserver.Handler.
+func (r *Relay) SessionClosed(*smppserver.Session) {}
+
+// HandleRequest implements smppserver.Handler.
+func (r *Relay) HandleRequest(s *smppserver.Session, f pdu.Frame) {
+	switch f.ID {
+	case pdu.SubmitSM:
+		var sm pdu.SM
+		if err := pdu.ParseSM(f.Body(), &sm); err != nil {
+			r.refuse(s, f, err)
+			return
+		}
+		r.relay(s, f, sm.DestAddr)
+	case pdu.DataSM:
+		var sm pdu.DataSMBody
+		if err := pdu.ParseDataSM(f.Body(), &sm); err != nil {
+			r.refuse(s, f, err)
+			return
+		}
+		r.relay(s, f, sm.DestAddr)
+	default:
+		// submit_multi, query_sm, cancel_sm and replace_sm are not
+		// relayed yet.
+		s.Logger().Info("command not supported", zap.String("command", pdu.IDName(f.ID)))
+		s.Respond(pdu.Empty(pdu.GenericNack, pdu.StatusInvCmdID, f.Seq))
+	}
+}
+
+func (r *Relay) refuse(s *smppserver.Session, f pdu.Frame, err error) {
+	st := pdu.StatusSysErr
+	var fe *pdu.FieldError
+	if errors.As(err, &fe) {
+		st = fe.Status
+	}
+	s.Logger().Info("malformed request", zap.String("command", pdu.IDName(f.ID)), zap.Error(err))
+	r.Stats.Refused.Add(1)
+	s.Respond(pdu.Empty(pdu.RespID(f.ID), st, f.Seq))
+}
+
+// relay sends f on through the group its route picks.
+func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, dest []byte) {
+	respID, seq := pdu.RespID(f.ID), f.Seq
+	systemID := s.SystemID()
+	g := r.cfg.Router.Match(systemID, dest)
+	if g == nil {
+		s.Logger().Info("no route", zap.String("command", pdu.IDName(f.ID)))
+		r.Stats.Refused.Add(1)
+		s.Respond(pdu.Empty(respID, pdu.StatusInvDstAdr, seq))
+		return
+	}
+	raw := pdu.Resend(f.Raw, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.SubmitTimeout)
+	defer cancel()
+	err := g.Submit(ctx, raw, func(m balancer.Member, resp pdu.Frame, err error) {
+		r.answer(s, respID, seq, m.Name(), resp, err)
+	})
+	if err != nil {
+		s.Logger().Warn("no member of the group can take the message",
+			zap.String("group", g.Name()), zap.Error(err))
+		r.Stats.Refused.Add(1)
+		s.Respond(pdu.Empty(respID, pdu.StatusThrottled, seq))
+	}
+}
+
+// answer turns an upstream's response into the client's.
+func (r *Relay) answer(s *smppserver.Session, respID pdu.ID, seq uint32, upstreamName string, resp pdu.Frame, err error) {
+	if err != nil {
+		// Written, then no answer: the SMSC may have taken it, so it is
+		// not sent again.
+		r.Stats.Unknown.Add(1)
+		s.Logger().Warn("submit outcome unknown", zap.String("upstream", upstreamName), zap.Error(err))
+		s.Respond(pdu.Empty(respID, pdu.StatusSysErr, seq))
+		return
+	}
+	if resp.Status != pdu.StatusOK {
+		r.Stats.Refused.Add(1)
+		s.Respond(pdu.Empty(respID, resp.Status, seq))
+		return
+	}
+	uid, perr := pdu.ParseMessageIDResp(resp.Body())
+	systemID := s.SystemID()
+	f := r.cfg.IDFormats[systemID]
+	clientID := dlr.FormatID(r.cfg.IDs.Next(), f.Format, f.Length)
+	if perr != nil || len(uid) == 0 {
+		s.Logger().Warn("SMSC accepted a message without a message_id: its receipts cannot be matched",
+			zap.String("upstream", upstreamName))
+	} else {
+		key := dlr.Canonical(uid)
+		route := dlr.Route{SystemID: systemID, ClientID: clientID, Session: s.ID()}
+		if err := r.cfg.Store.Put(upstreamName, key, route); err != nil {
+			r.Stats.Refused.Add(1)
+			s.Logger().Error("recording the message id failed", zap.Error(err))
+			s.Respond(pdu.Empty(respID, pdu.StatusSysErr, seq))
+			return
+		}
+		if v, ok := r.parking.Claim(upstreamName, key); ok {
+			r.deliverReceipt(v.(*parked), route)
+		}
+	}
+	r.Stats.Submitted.Add(1)
+	s.Respond(pdu.MessageIDResp(respID, pdu.StatusOK, seq, clientID))
+}
