@@ -1,0 +1,38 @@
+# smppmux: every build, test and run goes through these targets.
+GO        ?= go
+BIN       := bin
+PREFIX    ?= /usr/local
+FUZZTIME  ?= 30s
+
+.PHONY: all build test lint fuzz bench demo install clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/smppmux ./cmd/smppmux
+
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME) ./internal/pdu
+	$(GO) test -run '^$$' -fuzz FuzzReceiptText -fuzztime $(FUZZTIME) ./dlr
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+demo: build
+	./scripts/demo.sh
+
+install: build
+	install -D -m 0755 $(BIN)/smppmux $(DESTDIR)$(PREFIX)/bin/smppmux
+	install -D -m 0644 systemd/smppmux.service $(DESTDIR)/etc/systemd/system/smppmux.service
+	install -D -m 0640 config.yaml $(DESTDIR)/etc/smppmux/config.yaml.example
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,180 @@
+package dlr
+
+import (
+	"bytes"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/smppmux/smppmux/internal/pdu"
+)
+
+func TestTextID(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		text string
+		want string
+		ok   bool
+	}{
+		{"id:1234 sub:001 dlvrd:001 stat:DELIVRD", "1234", true},
+		{"ID:ABCdef sub:001", "ABCdef", true},
+		{"sub:001 id:77 stat:UNDELIV", "77", true},
+		{"id:42", "42", true},
+		{"msgid:42 stat:DELIVRD", "", false},
+		{"id: sub:001", "", false},
+		{"", "", false},
+		{"i", "", false},
+	}
+	for _, tt := range tests {
+		s, e, ok := TextID([]byte(tt.text))
+		if ok != tt.ok || (ok && tt.text[s:e] != tt.want) {
+			t.Errorf("TextID(%q) = %q, %v; want %q, %v", tt.text, tt.text[s:e], ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestCanonicalAndCandidates(t *testing.T) {
+	t.Parallel()
+	if got := Canonical([]byte("000ABC")); got != "abc" {
+		t.Errorf("Canonical(000ABC) = %q", got)
+	}
+	if got := Canonical([]byte("0000")); got != "0" {
+		t.Errorf("Canonical(0000) = %q", got)
+	}
+	// The SMSC answered "1f" in submit_sm_resp and wrote 31 in the
+	// receipt text, or the reverse: both must find each other.
+	if c := Candidates([]byte("31")); !slices.Contains(c, "1f") {
+		t.Errorf("Candidates(31) = %v, want it to hold 1f", c)
+	}
+	if c := Candidates([]byte("001F")); !slices.Contains(c, "31") || c[0] != "1f" {
+		t.Errorf("Candidates(001F) = %v, want 1f first and 31", c)
+	}
+	if c := Candidates([]byte("msg-x")); len(c) != 1 {
+		t.Errorf("Candidates(msg-x) = %v, want only itself", c)
+	}
+}
+
+func TestFormatID(t *testing.T) {
+	t.Parallel()
+	if got := FormatID(255, FormatHex, 0); got != "ff" {
+		t.Errorf("hex = %q", got)
+	}
+	if got := FormatID(255, FormatDecimal, 8); got != "00000255" {
+		t.Errorf("decimal padded = %q", got)
+	}
+	g := NewIDs(time.Unix(1, 0))
+	if a, b := g.Next(), g.Next(); b != a+1 {
+		t.Errorf("ids not consecutive: %d %d", a, b)
+	}
+}
+
+func receipt(t *testing.T, text string, tlvs []byte) ([]byte, *pdu.SM) {
+	t.Helper()
+	raw := pdu.Request(pdu.DeliverSM, 9, pdu.AppendSM(nil, &pdu.SM{
+		SourceAddr: []byte("447700900001"), DestAddr: []byte("Shop"), ESMClass: 0x04,
+		ShortMessage: []byte(text), TLVs: tlvs,
+	}))
+	sm := new(pdu.SM)
+	if err := pdu.ParseSM(raw[pdu.HeaderLen:], sm); err != nil {
+		t.Fatal(err)
+	}
+	return raw, sm
+}
+
+func TestReceiptIDPrefersTLV(t *testing.T) {
+	t.Parallel()
+	_, sm := receipt(t, "id:text1 stat:DELIVRD", pdu.AppendTLV(nil, pdu.TagReceiptedMessageID, []byte("tlv1\x00")))
+	if id, err := ReceiptID(sm); err != nil || string(id) != "tlv1" {
+		t.Fatalf("ReceiptID = %q, %v; want tlv1", id, err)
+	}
+	_, sm = receipt(t, "id:text1 stat:DELIVRD", nil)
+	if id, err := ReceiptID(sm); err != nil || string(id) != "text1" {
+		t.Fatalf("ReceiptID = %q, %v; want text1", id, err)
+	}
+	_, sm = receipt(t, "stat:DELIVRD", nil)
+	if _, err := ReceiptID(sm); err != ErrNoID {
+		t.Fatalf("ReceiptID without id = %v, want ErrNoID", err)
+	}
+}
+
+func TestRewriteReceipt(t *testing.T) {
+	t.Parallel()
+	tlvs := pdu.AppendTLV(pdu.AppendTLV(nil, pdu.TagReceiptedMessageID, []byte("ab12\x00")), pdu.TagMessageState, []byte{2})
+	raw, sm := receipt(t, "id:ab12 sub:001 dlvrd:001 stat:DELIVRD err:000", tlvs)
+	out := RewriteReceipt(raw, sm, "00000000000000000042")
+	var got pdu.SM
+	if err := pdu.ParseSM(out[pdu.HeaderLen:], &got); err != nil {
+		t.Fatal(err)
+	}
+	if string(got.ShortMessage) != "id:00000000000000000042 sub:001 dlvrd:001 stat:DELIVRD err:000" {
+		t.Errorf("text = %q", got.ShortMessage)
+	}
+	want := pdu.AppendTLV(pdu.AppendTLV(nil, pdu.TagReceiptedMessageID, []byte("00000000000000000042\x00")), pdu.TagMessageState, []byte{2})
+	if !bytes.Equal(got.TLVs, want) {
+		t.Errorf("TLVs = %x, want %x", got.TLVs, want)
+	}
+	if string(got.SourceAddr) != "447700900001" || got.ESMClass != 4 {
+		t.Errorf("other fields changed: %+v", got)
+	}
+}
+
+func TestMemStoreTTL(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := NewMemStore(time.Hour, clock)
+	if err := s.Put("a", "1", Route{SystemID: "shop", ClientID: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok, _ := s.Get("a", "1"); !ok || r.ClientID != "x" {
+		t.Fatalf("Get = %+v, %v", r, ok)
+	}
+	if _, ok, _ := s.Get("b", "1"); ok {
+		t.Fatal("mapping leaked across upstreams")
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	if _, ok, _ := s.Get("a", "1"); ok {
+		t.Fatal("expired mapping still found")
+	}
+}
+
+func TestParkingClaimOnce(t *testing.T) {
+	t.Parallel()
+	p := NewParking(time.Hour)
+	expired := make(chan any, 1)
+	e := p.Park("up", []string{"31", "1f"}, "r1", func(v any) { expired <- v })
+	if v, ok := p.Claim("up", "1f"); !ok || v != "r1" {
+		t.Fatalf("Claim = %v, %v", v, ok)
+	}
+	if _, ok := p.Claim("up", "31"); ok {
+		t.Fatal("claimed twice through another key")
+	}
+	if p.Reclaim(e) {
+		t.Fatal("reclaimed after claim")
+	}
+	if p.Len() != 0 {
+		t.Fatalf("Len = %d", p.Len())
+	}
+}
+
+func TestParkingExpires(t *testing.T) {
+	t.Parallel()
+	p := NewParking(time.Millisecond)
+	expired := make(chan any, 1)
+	p.Park("up", []string{"9"}, "r9", func(v any) { expired <- v })
+	select {
+	case v := <-expired:
+		if v != "r9" {
+			t.Fatalf("expired %v", v)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("parked receipt never expired")
+	}
+	if _, ok := p.Claim("up", "9"); ok {
+		t.Fatal("claimed after expiry")
+	}
+}
