@@ -23,6 +23,8 @@
 // for all of these goroutines.
 //
 // LOCKING: Server.mu (sessions, timers) may be held while taking
-// Server.smu (counters and records); never the other way round.
-// Session.pmu (deliver_sm awaiting their response) is taken alone.
+// Server.smu (counters and records), never the other way round, and while
+// queueing a bind_resp (the queue also gives up when the session ends, so
+// a stuck writer cannot hold it forever). Session.pmu (deliver_sm awaiting
+// their response) is taken alone.
 package smsctest

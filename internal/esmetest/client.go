@@ -1,0 +1,591 @@
+package esmetest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/smppmux/smppmux/internal/pdu"
+)
+
+// Errors returned by the Client.
+var (
+	// ErrClosed means the connection ended before the request was
+	// answered, or was already over.
+	ErrClosed = errors.New("esmetest: connection closed")
+	// ErrUnbound means the peer unbound the connection.
+	ErrUnbound = errors.New("esmetest: unbound by the peer")
+	// ErrPeerClosed means the peer closed the connection.
+	ErrPeerClosed = errors.New("esmetest: connection closed by the peer")
+)
+
+const (
+	// DefaultWindow is the window of Config.Window when it is not set.
+	DefaultWindow = 10
+	// DefaultDeliveryBuffer is the capacity of the Deliveries channel when
+	// Config.DeliveryBuffer is not set.
+	DefaultDeliveryBuffer = 1 << 12
+
+	queueLen     = 4096
+	writeBuf     = 64 << 10
+	maxBatch     = 512
+	writeTimeout = 10 * time.Second
+)
+
+// BindError is a bind refused by the peer.
+type BindError struct {
+	// Status is the command_status of the bind response.
+	Status pdu.Status
+}
+
+func (e *BindError) Error() string {
+	return fmt.Sprintf("esmetest: bind refused: 0x%08X %v", uint32(e.Status), e.Status.Error())
+}
+
+// Config says how a Client binds and answers.
+type Config struct {
+	// Addr is the host:port to connect to.
+	Addr string
+	// SystemID and Password are the bind credentials.
+	SystemID, Password string
+	// Bind is the bind command id; pdu.BindTransceiver when zero.
+	Bind pdu.ID
+	// Window is how many submit_sm may be outstanding; DefaultWindow when
+	// zero or negative.
+	Window int
+	// DeliverStatus decides the deliver_sm_resp (or data_sm_resp) status of
+	// each deliver_sm (or data_sm) received. It runs on the reader
+	// goroutine. Nil answers ESME_ROK, or the decoding error's status for a
+	// malformed PDU.
+	DeliverStatus func(f pdu.Frame) pdu.Status
+	// EnquireLinkInterval is how often the Client sends enquire_link; zero
+	// never sends it.
+	EnquireLinkInterval time.Duration
+	// DeliveryBuffer is the capacity of the Deliveries channel;
+	// DefaultDeliveryBuffer when zero or negative.
+	DeliveryBuffer int
+	// Logger receives one line per connection event; nil logs nothing.
+	Logger *zap.Logger
+}
+
+// Resp is the response to a submit_sm.
+type Resp struct {
+	// Status is the command_status of the response (of a generic_nack if
+	// that is what came back).
+	Status pdu.Status
+	// MessageID is the message_id of a successful response.
+	MessageID string
+	// Frame is the response as received.
+	Frame pdu.Frame
+}
+
+// Delivery is a deliver_sm or data_sm received, after it was answered.
+type Delivery struct {
+	// Frame is the PDU as received.
+	Frame pdu.Frame
+	// SM holds the decoded fields; zero if decoding failed. For a data_sm
+	// the fields it shares with deliver_sm are filled and ShortMessage is
+	// the message_payload TLV, if any.
+	SM pdu.SM
+	// ReceiptID is the receipted message id: TLV receipted_message_id,
+	// else the text after "id:", else "".
+	ReceiptID string
+}
+
+// Client is a bound SMPP connection.
+type Client struct {
+	cfg        Config
+	log        *zap.Logger
+	conn       net.Conn
+	out        chan []byte // nil: flush, then close
+	done       chan struct{}
+	once       sync.Once
+	wg         sync.WaitGroup
+	seq        atomic.Uint32
+	window     chan struct{}
+	deliveries chan Delivery
+
+	mu      sync.Mutex
+	closed  bool
+	err     error
+	pending map[uint32]call
+}
+
+// call is a request waiting for its response.
+type call struct {
+	resp   pdu.ID
+	window bool
+	ch     chan result       // Send and Submit
+	done   func(Resp, error) // SubmitAsync
+}
+
+type result struct {
+	f   pdu.Frame
+	err error
+}
+
+// Dial connects to cfg.Addr and binds. A bind refused by the peer returns a
+// *BindError. ctx bounds the connect and the bind.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	c := newClient(conn, cfg)
+	id := cfg.Bind
+	if id == 0 {
+		id = pdu.BindTransceiver
+	}
+	seq := c.nextSeq()
+	raw := pdu.Bind(id, seq, pdu.BindFields{
+		SystemID: cfg.SystemID,
+		Password: cfg.Password,
+		Version:  pdu.InterfaceVersion,
+	})
+	f, err := c.roundTrip(ctx, raw, seq, pdu.RespID(id))
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	if f.Status != pdu.StatusOK {
+		c.Close()
+		return nil, &BindError{Status: f.Status}
+	}
+	c.log.Debug("bound", zap.String("system_id", cfg.SystemID), zap.String("bind", pdu.IDName(id)))
+	return c, nil
+}
+
+func newClient(conn net.Conn, cfg Config) *Client {
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = DefaultWindow
+	}
+	if cfg.DeliveryBuffer <= 0 {
+		cfg.DeliveryBuffer = DefaultDeliveryBuffer
+	}
+	c := &Client{
+		cfg:        cfg,
+		log:        log.Named("esmetest"),
+		conn:       conn,
+		out:        make(chan []byte, queueLen),
+		done:       make(chan struct{}),
+		window:     make(chan struct{}, cfg.Window),
+		deliveries: make(chan Delivery, cfg.DeliveryBuffer),
+		pending:    make(map[uint32]call),
+	}
+	c.wg.Add(2)
+	go c.readLoop()
+	go c.writeLoop()
+	return c
+}
+
+// Deliveries returns the deliver_sm and data_sm received, each after it was
+// answered. When the channel is full the reader waits, holding back the
+// peer, rather than drop one. The channel is closed after the connection
+// ended.
+func (c *Client) Deliveries() <-chan Delivery { return c.deliveries }
+
+// Done returns a channel closed when the connection has ended.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection ended, nil while it is up.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// LocalAddr returns the local address of the connection.
+func (c *Client) LocalAddr() net.Addr { return c.conn.LocalAddr() }
+
+// Close ends the connection abruptly, without unbind, and waits for the
+// Client's goroutines. Requests still waiting fail. It must not be called
+// from a SubmitAsync callback or from DeliverStatus, which run on the
+// reader goroutine.
+func (c *Client) Close() error {
+	c.shutdown(ErrClosed)
+	c.wg.Wait()
+	return nil
+}
+
+// Unbind sends unbind, waits for unbind_resp, then closes the connection.
+func (c *Client) Unbind(ctx context.Context) error {
+	_, err := c.Send(ctx, pdu.Unbind, nil)
+	c.Close()
+	return err
+}
+
+// Send sends a request of command id with body and waits for its response:
+// the PDU with the response id of id and the same sequence_number, or a
+// generic_nack with that sequence_number. It does not take a window slot.
+func (c *Client) Send(ctx context.Context, id pdu.ID, body []byte) (pdu.Frame, error) {
+	seq := c.nextSeq()
+	return c.roundTrip(ctx, pdu.Request(id, seq, body), seq, pdu.RespID(id))
+}
+
+// Submit sends a submit_sm with body once a window slot is free and waits
+// for its response. A response with an error status is not an error: see
+// Resp.Status.
+func (c *Client) Submit(ctx context.Context, body []byte) (Resp, error) {
+	select {
+	case c.window <- struct{}{}:
+	case <-c.done:
+		return Resp{}, c.endErr()
+	case <-ctx.Done():
+		return Resp{}, ctx.Err()
+	}
+	seq := c.nextSeq()
+	ch := make(chan result, 1)
+	if err := c.register(seq, call{resp: pdu.SubmitSMResp, window: true, ch: ch}); err != nil {
+		c.release()
+		return Resp{}, err
+	}
+	if !c.queue(pdu.Request(pdu.SubmitSM, seq, body)) {
+		c.abandon(seq)
+		return Resp{}, c.endErr()
+	}
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return Resp{}, r.err
+		}
+		return toResp(r.f)
+	case <-ctx.Done():
+		c.abandon(seq)
+		return Resp{}, ctx.Err()
+	}
+}
+
+// SubmitAsync waits for a window slot, then sends a submit_sm with body and
+// returns. done is called once with the response, or with an error if the
+// connection ends first. It runs on the reader goroutine (or the goroutine
+// ending the connection) and must not block; it may call SubmitAsync, as
+// its own slot is already free. If SubmitAsync returns an error, done is
+// not called. A nil done ignores the outcome.
+func (c *Client) SubmitAsync(body []byte, done func(Resp, error)) error {
+	if done == nil {
+		done = func(Resp, error) {}
+	}
+	select {
+	case c.window <- struct{}{}:
+	case <-c.done:
+		return c.endErr()
+	}
+	seq := c.nextSeq()
+	if err := c.register(seq, call{resp: pdu.SubmitSMResp, window: true, done: done}); err != nil {
+		c.release()
+		return err
+	}
+	if !c.queue(pdu.Request(pdu.SubmitSM, seq, body)) {
+		if c.abandon(seq) {
+			return c.endErr()
+		}
+		// The connection ended and the reader already failed the call.
+	}
+	return nil
+}
+
+// roundTrip sends raw, a request with sequence seq, and waits for the
+// response resp.
+func (c *Client) roundTrip(ctx context.Context, raw []byte, seq uint32, resp pdu.ID) (pdu.Frame, error) {
+	ch := make(chan result, 1)
+	if err := c.register(seq, call{resp: resp, ch: ch}); err != nil {
+		return pdu.Frame{}, err
+	}
+	if !c.queue(raw) {
+		c.abandon(seq)
+		return pdu.Frame{}, c.endErr()
+	}
+	select {
+	case r := <-ch:
+		return r.f, r.err
+	case <-ctx.Done():
+		c.abandon(seq)
+		return pdu.Frame{}, ctx.Err()
+	}
+}
+
+func toResp(f pdu.Frame) (Resp, error) {
+	r := Resp{Status: f.Status, Frame: f}
+	if f.Status != pdu.StatusOK || f.ID == pdu.GenericNack {
+		return r, nil
+	}
+	id, err := pdu.ParseMessageIDResp(f.Body())
+	if err != nil {
+		return r, err
+	}
+	r.MessageID = string(id)
+	return r, nil
+}
+
+func (c *Client) nextSeq() uint32 {
+	for {
+		old := c.seq.Load()
+		n := pdu.NextSeq(old)
+		if c.seq.CompareAndSwap(old, n) {
+			return n
+		}
+	}
+}
+
+func (c *Client) register(seq uint32, cl call) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return c.err
+	}
+	c.pending[seq] = cl
+	return nil
+}
+
+// abandon forgets the request seq if it is still waiting, freeing its
+// window slot; it reports whether it was.
+func (c *Client) abandon(seq uint32) bool {
+	c.mu.Lock()
+	cl, ok := c.pending[seq]
+	delete(c.pending, seq)
+	c.mu.Unlock()
+	if ok && cl.window {
+		c.release()
+	}
+	return ok
+}
+
+func (c *Client) release() {
+	select {
+	case <-c.window:
+	default:
+	}
+}
+
+// endErr returns why the connection ended.
+func (c *Client) endErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return c.err
+	}
+	return ErrClosed
+}
+
+// queue hands b to the writer; it reports false once the connection ended.
+func (c *Client) queue(b []byte) bool {
+	select {
+	case c.out <- b:
+		return true
+	case <-c.done:
+		return false
+	}
+}
+
+// shutdown ends the connection for err; only the first call has an
+// effect. Waiting requests are failed by the reader goroutine as it exits.
+func (c *Client) shutdown(err error) {
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.err = err
+		c.mu.Unlock()
+		close(c.done)
+		c.conn.Close()
+		c.log.Debug("connection closed", zap.String("system_id", c.cfg.SystemID), zap.Error(err))
+	})
+}
+
+func (c *Client) writeLoop() {
+	defer c.wg.Done()
+	w := bufio.NewWriterSize(c.conn, writeBuf)
+	var tick <-chan time.Time
+	if iv := c.cfg.EnquireLinkInterval; iv > 0 {
+		t := time.NewTicker(iv)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		var b []byte
+		select {
+		case <-c.done:
+			return
+		case <-tick:
+			b = pdu.Empty(pdu.EnquireLink, pdu.StatusOK, c.nextSeq())
+		case b = <-c.out:
+		}
+		if !c.writeBatch(w, b) {
+			return
+		}
+	}
+}
+
+// writeBatch writes b and whatever else is queued, up to maxBatch PDUs,
+// then flushes. It reports false when the connection ended.
+func (c *Client) writeBatch(w *bufio.Writer, b []byte) bool {
+	c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	for n := 0; ; n++ {
+		if b == nil {
+			w.Flush()
+			c.shutdown(ErrUnbound)
+			return false
+		}
+		if _, err := w.Write(b); err != nil {
+			c.shutdown(fmt.Errorf("esmetest: write: %w", err))
+			return false
+		}
+		if n == maxBatch {
+			break
+		}
+		select {
+		case b = <-c.out:
+			continue
+		default:
+		}
+		break
+	}
+	if err := w.Flush(); err != nil {
+		c.shutdown(fmt.Errorf("esmetest: write: %w", err))
+		return false
+	}
+	return true
+}
+
+func (c *Client) readLoop() {
+	defer c.wg.Done()
+	defer close(c.deliveries)
+	defer c.failPending()
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("reader panic", zap.Any("panic", v), zap.Stack("stack"))
+			c.shutdown(fmt.Errorf("esmetest: panic: %v", v))
+		}
+	}()
+	rd := pdu.NewReader(c.conn, 0)
+	var d pdu.DataSMBody
+	for {
+		f, err := rd.Read()
+		if err != nil {
+			switch {
+			case errors.Is(err, io.EOF):
+				c.shutdown(ErrPeerClosed)
+			default:
+				c.shutdown(fmt.Errorf("esmetest: read: %w", err))
+			}
+			return
+		}
+		switch {
+		case pdu.IsResponse(f.ID):
+			c.resolve(f)
+		case f.ID == pdu.DeliverSM || f.ID == pdu.DataSM:
+			if !c.deliver(f, &d) {
+				return
+			}
+		case f.ID == pdu.EnquireLink:
+			c.queue(pdu.Empty(pdu.EnquireLinkResp, pdu.StatusOK, f.Seq))
+		case f.ID == pdu.Unbind:
+			c.queue(pdu.Empty(pdu.UnbindResp, pdu.StatusOK, f.Seq))
+			c.queue(nil)
+		default:
+			c.queue(pdu.Empty(pdu.GenericNack, pdu.StatusInvCmdID, f.Seq))
+		}
+	}
+}
+
+// resolve completes the request a response answers.
+func (c *Client) resolve(f pdu.Frame) {
+	c.mu.Lock()
+	cl, ok := c.pending[f.Seq]
+	if ok && (cl.resp == f.ID || f.ID == pdu.GenericNack) {
+		delete(c.pending, f.Seq)
+	} else {
+		ok = false
+	}
+	c.mu.Unlock()
+	if !ok {
+		return // late, or a response to nothing sent: ignored
+	}
+	if cl.window {
+		c.release()
+	}
+	complete(cl, f, nil)
+}
+
+func complete(cl call, f pdu.Frame, err error) {
+	if cl.done == nil {
+		cl.ch <- result{f: f, err: err}
+		return
+	}
+	if err != nil {
+		cl.done(Resp{}, err)
+		return
+	}
+	r, err := toResp(f)
+	cl.done(r, err)
+}
+
+// failPending fails every waiting request once the connection is over.
+func (c *Client) failPending() {
+	c.mu.Lock()
+	c.closed = true
+	if c.err == nil {
+		c.err = ErrClosed
+	}
+	err := c.err
+	p := c.pending
+	c.pending = make(map[uint32]call)
+	c.mu.Unlock()
+	for _, cl := range p {
+		if cl.window {
+			c.release()
+		}
+		complete(cl, pdu.Frame{}, err)
+	}
+}
+
+// deliver answers a deliver_sm or data_sm and hands it to Deliveries; it
+// reports false when the connection ended meanwhile.
+func (c *Client) deliver(f pdu.Frame, d *pdu.DataSMBody) bool {
+	dl := Delivery{Frame: f}
+	var err error
+	if f.ID == pdu.DeliverSM {
+		err = pdu.ParseSM(f.Body(), &dl.SM)
+	} else if err = pdu.ParseDataSM(f.Body(), d); err == nil {
+		payload, _ := pdu.FindTLV(d.TLVs, pdu.TagMessagePayload)
+		dl.SM = pdu.SM{
+			ServiceType: d.ServiceType,
+			SourceTON:   d.SourceTON, SourceNPI: d.SourceNPI, SourceAddr: d.SourceAddr,
+			DestTON: d.DestTON, DestNPI: d.DestNPI, DestAddr: d.DestAddr,
+			ESMClass: d.ESMClass, RegisteredDelivery: d.RegisteredDelivery,
+			DataCoding: d.DataCoding, ShortMessage: payload, TLVs: d.TLVs,
+		}
+	}
+	st := pdu.StatusOK
+	if err != nil {
+		dl.SM = pdu.SM{}
+		st = pdu.StatusSysErr
+		var fe *pdu.FieldError
+		if errors.As(err, &fe) && fe.Status != pdu.StatusOK {
+			st = fe.Status
+		}
+	} else {
+		dl.ReceiptID = ReceiptID(&dl.SM)
+	}
+	if c.cfg.DeliverStatus != nil {
+		st = c.cfg.DeliverStatus(f)
+	}
+	c.queue(pdu.MessageIDResp(pdu.RespID(f.ID), st, f.Seq, ""))
+	select {
+	case c.deliveries <- dl:
+		return true
+	case <-c.done:
+		return false
+	}
+}

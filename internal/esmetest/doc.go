@@ -1,0 +1,21 @@
+// Package esmetest is a fake ESME: an SMPP 3.4 client for tests and for the
+// load generator. [Dial] connects and binds; [Client.Submit] and
+// [Client.SubmitAsync] send submit_sm under a window of outstanding
+// requests; [Client.Send] sends any request and waits for its response,
+// matched by response command id and sequence_number. Every deliver_sm and
+// data_sm from the peer is answered (status chosen by
+// [Config.DeliverStatus]) and then handed to [Client.Deliveries], with the
+// receipted message id already extracted. enquire_link and unbind from the
+// peer are answered.
+//
+// [DialRaw] gives an unbound [RawConn] that sends arbitrary bytes and reads
+// whole frames, for hostile and low-level tests.
+//
+// Goroutines: per Client, one reader goroutine (matches responses, answers
+// requests, runs SubmitAsync callbacks and DeliverStatus) and one writer
+// goroutine, the only one writing to the socket, which drains a buffered
+// queue and writes batches through a bufio.Writer, flushing when the queue
+// is empty; it also sends enquire_link when Config.EnquireLinkInterval is
+// set. Close ends the connection and waits for both. A RawConn starts no
+// goroutine.
+package esmetest

@@ -1,0 +1,545 @@
+package smsctest
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/smppmux/smppmux/internal/pdu"
+)
+
+// Errors returned by the Server.
+var (
+	// ErrNoReceiver means no bound receiver or transceiver session can take
+	// a pushed deliver_sm.
+	ErrNoReceiver = errors.New("smsctest: no bound receiver or transceiver session")
+	// ErrClosed means the Server or the session was closed.
+	ErrClosed = errors.New("smsctest: closed")
+	// ErrShortPDU means a pushed PDU is shorter than an SMPP header.
+	ErrShortPDU = errors.New("smsctest: PDU shorter than its header")
+)
+
+// SystemID is the system_id the Server answers binds with.
+const SystemID = "smsctest"
+
+// Config scripts a Server. The zero value accepts every bind and every
+// message.
+type Config struct {
+	// SystemID and Password, when SystemID is not empty, are the only
+	// credentials accepted: another system_id is refused with
+	// ESME_RINVSYSID, a wrong password with ESME_RINVPASWD.
+	SystemID, Password string
+	// Submit decides the answer to each submit_sm and data_sm. It runs on
+	// the session's reader goroutine and must not block for long. Nil
+	// accepts every message.
+	Submit func(r *SubmitRequest) Reply
+	// IDFormat renders the n-th message id issued, n counting from 1. Nil
+	// renders n in lowercase hexadecimal without padding.
+	IDFormat func(n uint64) string
+	// ReceiptDelay is how long after the submit_sm_resp the receipt is sent.
+	// Zero queues it right after the response on the same writer.
+	ReceiptDelay time.Duration
+	// ReceiptBeforeResp sends the receipt before the submit_sm_resp; with
+	// ReceiptDelay, the response is held back until the receipt is out.
+	ReceiptBeforeResp bool
+	// ReceiptStat is the stat: of receipts, "DELIVRD" when empty.
+	ReceiptStat string
+	// EnquireLinkInterval is how often each session sends enquire_link;
+	// zero never sends it.
+	EnquireLinkInterval time.Duration
+	// DiscardRecords keeps no Record of accepted messages, for long runs of
+	// the simulator; counters are still kept.
+	DiscardRecords bool
+	// Logger receives one line per session event; nil logs nothing.
+	Logger *zap.Logger
+}
+
+// SubmitRequest is a submit_sm or data_sm handed to Config.Submit.
+type SubmitRequest struct {
+	// Session is the session the message arrived on.
+	Session *Session
+	// Frame is the PDU as received.
+	Frame pdu.Frame
+	// SM is the decoded submit_sm, nil for a data_sm.
+	SM *pdu.SM
+	// DataSM is the decoded data_sm, nil for a submit_sm.
+	DataSM *pdu.DataSMBody
+}
+
+// Reply is how the Server answers one submit_sm or data_sm.
+type Reply struct {
+	// Status is the command_status of the response; only StatusOK issues a
+	// message id and a receipt.
+	Status pdu.Status
+	// Delay holds the answer back this long.
+	Delay time.Duration
+	// Drop never answers.
+	Drop bool
+	// Disconnect closes the connection abruptly instead of answering.
+	Disconnect bool
+	// NoReceipt sends no receipt even if one was requested.
+	NoReceipt bool
+}
+
+// Record is one accepted submit_sm or data_sm.
+type Record struct {
+	// MessageID is the id issued in the response.
+	MessageID string
+	// SystemID is the system_id of the session it arrived on.
+	SystemID string
+	// Raw is the whole PDU as received.
+	Raw []byte
+	// Body is the PDU body, aliasing Raw.
+	Body []byte
+	// At is when it was accepted.
+	At time.Time
+}
+
+// Server is a fake SMSC listening on a TCP socket.
+type Server struct {
+	cfg   Config
+	log   *zap.Logger
+	l     net.Listener
+	done  chan struct{} // closed by Close
+	stat  string
+	state byte
+	wg    sync.WaitGroup
+	ids   atomic.Uint64
+	rx    atomic.Uint64 // round robin over receiver sessions
+	recv  atomic.Int64
+
+	mu       sync.Mutex
+	closed   bool
+	sessions map[*Session]struct{}
+	bound    []*Session // in bind order
+	timers   map[*delayed]struct{}
+
+	smu        sync.Mutex
+	notify     chan struct{} // closed and cleared on every change, made by waiters
+	binds      int
+	accepted   int
+	records    []Record
+	unsent     int
+	rcptAcked  int
+	rcptStatus map[pdu.Status]int
+	pushAcked  int
+}
+
+// delayed is a pending time.AfterFunc owned by the Server.
+type delayed struct{ t *time.Timer }
+
+// NewServer starts a Server on 127.0.0.1 with a port chosen by the system.
+func NewServer(cfg Config) (*Server, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	return NewServerOn(l, cfg), nil
+}
+
+// NewServerOn starts a Server accepting on l, which it owns from now on.
+func NewServerOn(l net.Listener, cfg Config) *Server {
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	stat := cfg.ReceiptStat
+	if stat == "" {
+		stat = "DELIVRD"
+	}
+	s := &Server{
+		cfg:        cfg,
+		log:        log.Named("smsctest"),
+		l:          l,
+		done:       make(chan struct{}),
+		stat:       stat,
+		state:      MessageState(stat),
+		sessions:   make(map[*Session]struct{}),
+		timers:     make(map[*delayed]struct{}),
+		rcptStatus: make(map[pdu.Status]int),
+	}
+	s.wg.Add(1)
+	go s.accept()
+	return s
+}
+
+// Addr returns the address the Server listens on, host:port.
+func (s *Server) Addr() string { return s.l.Addr().String() }
+
+func (s *Server) accept() {
+	defer s.wg.Done()
+	var backoff time.Duration
+	for {
+		conn, err := s.l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// A transient failure such as too many open files: back off
+			// so the loop does not spin, unless the Server closes.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", zap.Error(err), zap.Duration("retry_in", backoff))
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-s.done:
+				t.Stop()
+				return
+			}
+			continue
+		}
+		backoff = 0
+		if !s.start(conn) {
+			conn.Close()
+			return
+		}
+	}
+}
+
+// start registers a session for conn and starts its goroutines. It
+// reports false once the Server is closed.
+func (s *Server) start(conn net.Conn) bool {
+	sess := newSession(s, conn)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	s.sessions[sess] = struct{}{}
+	s.wg.Add(2)
+	s.mu.Unlock()
+	s.log.Debug("session opened", zap.Stringer("remote", conn.RemoteAddr()))
+	go sess.readLoop()
+	go sess.writeLoop()
+	return true
+}
+
+// Close stops the listener, closes every session abruptly, cancels pending
+// delayed answers and receipts, and waits for every goroutine of the
+// Server. It may be called more than once.
+func (s *Server) Close() {
+	s.mu.Lock()
+	first := !s.closed
+	s.closed = true
+	sessions := make([]*Session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	for d := range s.timers {
+		if d.t.Stop() {
+			s.wg.Done()
+		}
+		delete(s.timers, d)
+	}
+	s.mu.Unlock()
+	if first {
+		close(s.done)
+		s.l.Close()
+	}
+	for _, sess := range sessions {
+		sess.close(reasonServerClosed)
+	}
+	s.wg.Wait()
+}
+
+// DisconnectAll closes every session abruptly, as a lost link would. The
+// Server keeps listening.
+func (s *Server) DisconnectAll() {
+	s.mu.Lock()
+	sessions := make([]*Session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range sessions {
+		sess.close(reasonDisconnectAll)
+	}
+}
+
+// Sessions returns the bound sessions in the order they bound.
+func (s *Server) Sessions() []*Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*Session(nil), s.bound...)
+}
+
+// Binds returns the number of bound sessions.
+func (s *Server) Binds() int {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	return s.binds
+}
+
+// WaitBinds waits until at least n sessions are bound or ctx is done.
+func (s *Server) WaitBinds(ctx context.Context, n int) error {
+	return s.wait(ctx, func() bool { return s.binds >= n })
+}
+
+// Records returns every accepted submit_sm and data_sm in arrival order,
+// unless Config.DiscardRecords is set.
+func (s *Server) Records() []Record {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	return append([]Record(nil), s.records...)
+}
+
+// Received returns how many submit_sm and data_sm arrived, whatever their
+// outcome.
+func (s *Server) Received() int { return int(s.recv.Load()) }
+
+// Accepted returns how many submit_sm and data_sm were accepted with
+// ESME_ROK. A message counts when the decision is taken, before any
+// Reply.Delay: a response lost to a disconnect still counts, as it would
+// on a real SMSC.
+func (s *Server) Accepted() int {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	return s.accepted
+}
+
+// WaitAccepted waits until Accepted reaches n or ctx is done.
+func (s *Server) WaitAccepted(ctx context.Context, n int) error {
+	return s.wait(ctx, func() bool { return s.accepted >= n })
+}
+
+// ReceiptsAcked returns how many receipts were answered with a
+// deliver_sm_resp ESME_ROK.
+func (s *Server) ReceiptsAcked() int {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	return s.rcptAcked
+}
+
+// WaitReceiptsAcked waits until ReceiptsAcked reaches n or ctx is done.
+func (s *Server) WaitReceiptsAcked(ctx context.Context, n int) error {
+	return s.wait(ctx, func() bool { return s.rcptAcked >= n })
+}
+
+// ReceiptStatuses returns how many receipts were answered with each
+// command_status, generic_nack included.
+func (s *Server) ReceiptStatuses() map[pdu.Status]int {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	m := make(map[pdu.Status]int, len(s.rcptStatus))
+	for k, v := range s.rcptStatus {
+		m[k] = v
+	}
+	return m
+}
+
+// ReceiptsUnsent returns how many receipts were dropped because no
+// receiver or transceiver session of the submitter's system_id was bound.
+func (s *Server) ReceiptsUnsent() int {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	return s.unsent
+}
+
+// PushesAcked returns how many pushed deliver_sm were answered with a
+// deliver_sm_resp ESME_ROK.
+func (s *Server) PushesAcked() int {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	return s.pushAcked
+}
+
+// WaitPushesAcked waits until PushesAcked reaches n or ctx is done.
+func (s *Server) WaitPushesAcked(ctx context.Context, n int) error {
+	return s.wait(ctx, func() bool { return s.pushAcked >= n })
+}
+
+// Push sends raw, a whole deliver_sm PDU built by the caller, to one bound
+// receiver or transceiver session, chosen round robin. Its sequence_number
+// is replaced by the session's own; raw is not modified.
+func (s *Server) Push(raw []byte) error {
+	if len(raw) < pdu.HeaderLen {
+		return ErrShortPDU
+	}
+	sess := s.pick("", nil)
+	if sess == nil {
+		return ErrNoReceiver
+	}
+	return sess.deliver(raw, kindPush)
+}
+
+// pick returns a bound receiver or transceiver session: prefer when it can
+// take deliveries, else one of systemID (any system_id if empty), round
+// robin. It returns nil if there is none.
+func (s *Server) pick(systemID string, prefer *Session) *Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prefer != nil && prefer.bound && prefer.bindType == pdu.BindTransceiver && !prefer.isClosed() {
+		return prefer
+	}
+	n := 0
+	for _, sess := range s.bound {
+		if sess.receives() && (systemID == "" || sess.systemID == systemID) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	k := int(s.rx.Add(1) % uint64(n))
+	for _, sess := range s.bound {
+		if sess.receives() && (systemID == "" || sess.systemID == systemID) {
+			if k == 0 {
+				return sess
+			}
+			k--
+		}
+	}
+	return nil
+}
+
+// bind queues resp, the bind_resp, and marks sess bound; it reports false
+// if sess is closing.
+func (s *Server) bind(sess *Session, systemID string, id pdu.ID, resp []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.sessions[sess]; !ok {
+		return false
+	}
+	if !sess.queue(resp) {
+		return false
+	}
+	sess.bound = true
+	sess.systemID = systemID
+	sess.bindType = id
+	s.bound = append(s.bound, sess)
+	s.smu.Lock()
+	s.binds++
+	s.changedLocked()
+	s.smu.Unlock()
+	return true
+}
+
+// remove forgets a closed session.
+func (s *Server) remove(sess *Session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, sess)
+	if !sess.bound {
+		return
+	}
+	for i, b := range s.bound {
+		if b == sess {
+			s.bound = append(s.bound[:i], s.bound[i+1:]...)
+			break
+		}
+	}
+	s.smu.Lock()
+	s.binds--
+	s.changedLocked()
+	s.smu.Unlock()
+}
+
+// after runs fn after d on a timer the Server can cancel. It reports
+// false, without running fn, once the Server is closed.
+func (s *Server) after(d time.Duration, fn func()) bool {
+	e := &delayed{}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	e.t = time.AfterFunc(d, func() { s.fire(e, fn) })
+	s.timers[e] = struct{}{}
+	return true
+}
+
+func (s *Server) fire(e *delayed, fn func()) {
+	defer s.wg.Done()
+	s.mu.Lock()
+	_, ok := s.timers[e]
+	delete(s.timers, e)
+	run := ok && !s.closed
+	s.mu.Unlock()
+	if run {
+		fn()
+	}
+}
+
+// messageID issues the next message id.
+func (s *Server) messageID() string {
+	n := s.ids.Add(1)
+	if s.cfg.IDFormat != nil {
+		return s.cfg.IDFormat(n)
+	}
+	return strconv.FormatUint(n, 16)
+}
+
+// record counts an accepted message and keeps its Record.
+func (s *Server) record(r Record) {
+	s.smu.Lock()
+	s.accepted++
+	if !s.cfg.DiscardRecords {
+		s.records = append(s.records, r)
+	}
+	s.changedLocked()
+	s.smu.Unlock()
+}
+
+// acked counts the response to a deliver_sm the Server sent.
+func (s *Server) acked(k kind, st pdu.Status) {
+	s.smu.Lock()
+	switch k {
+	case kindReceipt:
+		s.rcptStatus[st]++
+		if st == pdu.StatusOK {
+			s.rcptAcked++
+		}
+	case kindPush:
+		if st == pdu.StatusOK {
+			s.pushAcked++
+		}
+	}
+	s.changedLocked()
+	s.smu.Unlock()
+}
+
+func (s *Server) receiptUnsent() {
+	s.smu.Lock()
+	s.unsent++
+	s.smu.Unlock()
+}
+
+// changedLocked wakes every waiter; s.smu is held.
+func (s *Server) changedLocked() {
+	if s.notify != nil {
+		close(s.notify)
+		s.notify = nil
+	}
+}
+
+// wait waits until cond, evaluated with s.smu held, is true or ctx is
+// done.
+func (s *Server) wait(ctx context.Context, cond func() bool) error {
+	for {
+		s.smu.Lock()
+		if cond() {
+			s.smu.Unlock()
+			return nil
+		}
+		if s.notify == nil {
+			s.notify = make(chan struct{})
+		}
+		ch := s.notify
+		s.smu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
