@@ -78,25 +78,10 @@ func Canonical(id []byte) string {
 	return string(b)
 }
 
-// Candidates returns the canonical forms a receipt's id may have been
-// issued under: the id itself, and when it reads as a number, the same
-// number in the other base. SMSCs commonly answer submit_sm_resp in hex and
-// write the receipt text in decimal, or the reverse.
+// Candidates returns the keys a receipt's id may have been recorded
+// under. For now that is its canonical form only: reading an id as a
+// number in another base is ambiguous ("10" is ten or sixteen) and must be
+// chosen per upstream.
 func Candidates(id []byte) []string {
-	c := Canonical(id)
-	out := []string{c}
-	if len(c) > 20 {
-		return out
-	}
-	if n, err := strconv.ParseUint(c, 10, 64); err == nil {
-		if h := strconv.FormatUint(n, 16); h != c {
-			out = append(out, h)
-		}
-	}
-	if n, err := strconv.ParseUint(c, 16, 64); err == nil {
-		if d := strconv.FormatUint(n, 10); d != c {
-			out = append(out, d)
-		}
-	}
-	return out
+	return []string{Canonical(id)}
 }

@@ -133,15 +133,18 @@ func New(nc net.Conn, cfg Config) *Conn {
 // command_length gets generic_nack ESME_RINVCMDLEN and closes the
 // connection.
 func (c *Conn) Run(handle func(pdu.Frame)) {
-	c.wg.Add(1)
-	go c.writeLoop()
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
 	if d := c.keepaliveDelay(0); d > 0 {
 		c.mu.Lock()
 		c.keepalive = time.AfterFunc(d, c.checkAlive)
 		c.mu.Unlock()
 	}
 	c.readLoop(handle)
-	c.wg.Wait()
+	<-writerDone
 }
 
 // Start is Run in a goroutine of its own; Wait waits for it.
@@ -156,7 +159,7 @@ func (c *Conn) Start(handle func(pdu.Frame)) {
 // Done is closed when the connection is closed.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
-// Wait blocks until the reader and writer goroutines have returned.
+// Wait blocks until the goroutines of Start have returned.
 func (c *Conn) Wait() { c.wg.Wait() }
 
 // RemoteAddr returns the peer's address.
@@ -378,7 +381,6 @@ func (c *Conn) readLoop(handle func(pdu.Frame)) {
 // are queued they are gathered into one pooled buffer and written with one
 // syscall, up to maxBatch octets at a time.
 func (c *Conn) writeLoop() {
-	defer c.wg.Done()
 	for {
 		var it outItem
 		select {
