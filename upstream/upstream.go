@@ -221,3 +221,7 @@ func (u *Upstream) Submit(ctx context.Context, raw []byte, done func(pdu.Frame, 
 	}
 	return c.Request(ctx, raw, u.cfg.ResponseTimeout, done)
 }
+
+// Healthy reports whether the upstream can take a submit now; it makes
+// Upstream a balancer.Member.
+func (u *Upstream) Healthy() bool { return u.Bound() }

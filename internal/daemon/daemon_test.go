@@ -197,7 +197,7 @@ func TestRelayByteExact(t *testing.T) {
 	var tlvs []byte
 	tlvs = pdu.AppendTLV(tlvs, 0x1403, []byte("vendor-b"))
 	tlvs = pdu.AppendTLV(tlvs, 0x0204, []byte{0x00, 0x07}) // user_message_reference
-	tlvs = pdu.AppendTLV(tlvs, 0x1403, []byte("vendor-a"))  // duplicate tag, later
+	tlvs = pdu.AppendTLV(tlvs, 0x1403, []byte("vendor-a")) // duplicate tag, later
 	body := pdu.AppendSM(nil, &pdu.SM{
 		ServiceType: []byte("CMT"), SourceTON: 5, SourceAddr: []byte("Shop"),
 		DestTON: 1, DestNPI: 1, DestAddr: []byte("447700900123"),
