@@ -237,10 +237,9 @@ func (b *Bind) handle(c *smppconn.Conn, f pdu.Frame) {
 		b.log.Info("SMSC unbound")
 		c.SendAndClose(pdu.Empty(pdu.UnbindResp, pdu.StatusOK, f.Seq), smppconn.ReasonUnbind, nil)
 	case pdu.DeliverSM, pdu.DataSM:
-		if b.State() != StateBound && b.State() != StateUnbinding {
-			_ = c.Send(pdu.Empty(pdu.RespID(f.ID), pdu.StatusInvBndSts, f.Seq))
-			return
-		}
+		// The reader sees PDUs in order, so one that follows a successful
+		// bind_resp may arrive before the supervisor has marked the bind
+		// bound: it is served in every state.
 		id, seq := pdu.RespID(f.ID), f.Seq
 		var once atomic.Bool
 		b.u.handler.HandleDeliver(b.u, f, func(st pdu.Status) {

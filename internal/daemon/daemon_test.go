@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -351,5 +352,62 @@ func TestFailoverWhenUpstreamDies(t *testing.T) {
 			t.Fatal("traffic never moved to the backup")
 		}
 		submit()
+	}
+}
+
+// TestReceiptIDForms: the SMSC writes the id of the receipt in another
+// case and zero-padded, in both the TLV and the text; it still matches.
+func TestReceiptIDForms(t *testing.T) {
+	t.Parallel()
+	s := newSMSC(t, smsctest.Config{
+		IDFormat: func(n uint64) string { return fmt.Sprintf("abc%x", n) },
+		Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+			return smsctest.Reply{NoReceipt: true}
+		},
+	})
+	e := start(t, "active-active", "trx", s)
+	c := e.dial(t, "shop", "secret", pdu.BindTransceiver, 10)
+	ctx := deadline(t)
+	sub := &pdu.SM{SourceAddr: []byte("Shop"), DestAddr: []byte("447700900001"), ShortMessage: []byte("x"), RegisteredDelivery: 1}
+	r, err := c.Submit(ctx, pdu.AppendSM(nil, sub))
+	if err != nil || r.Status != pdu.StatusOK {
+		t.Fatalf("submit: %+v %v", r, err)
+	}
+	upstreamID := s.Records()[0].MessageID
+	odd := "000" + strings.ToUpper(upstreamID)
+	if err := s.Push(pdu.Request(pdu.DeliverSM, 1, smsctest.Receipt(odd, sub, "DELIVRD", time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-c.Deliveries():
+		if d.ReceiptID != r.MessageID {
+			t.Fatalf("receipt id %q, want the client's %q", d.ReceiptID, r.MessageID)
+		}
+		if !strings.HasPrefix(string(d.SM.ShortMessage), "id:"+r.MessageID+" ") {
+			t.Fatalf("receipt text %q", d.SM.ShortMessage)
+		}
+	case <-ctx.Done():
+		t.Fatal("receipt never delivered")
+	}
+	if err := s.WaitPushesAcked(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMobileOriginatedKeptAtSMSC: with no MO routing, an MO deliver_sm is
+// refused with a temporary error, so the SMSC keeps it.
+func TestMobileOriginatedKeptAtSMSC(t *testing.T) {
+	t.Parallel()
+	s := newSMSC(t, smsctest.Config{})
+	start(t, "active-active", "trx", s)
+	mo := pdu.AppendSM(nil, &pdu.SM{SourceAddr: []byte("447700900001"), DestAddr: []byte("12345"), ShortMessage: []byte("STOP")})
+	if err := s.Push(pdu.Request(pdu.DeliverSM, 1, mo)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitPushesAnswered(deadline(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.PushStatuses(); got[pdu.StatusXTAppn] != 1 {
+		t.Fatalf("MO answered %v, want one ESME_RX_T_APPN", got)
 	}
 }

@@ -3,6 +3,7 @@ package smsctest
 import (
 	"context"
 	"errors"
+	"maps"
 	"net"
 	"strconv"
 	"sync"
@@ -128,6 +129,7 @@ type Server struct {
 	unsent     int
 	rcptAcked  int
 	rcptStatus map[pdu.Status]int
+	pushStatus map[pdu.Status]int
 	pushAcked  int
 }
 
@@ -163,6 +165,7 @@ func NewServerOn(l net.Listener, cfg Config) *Server {
 		sessions:   make(map[*Session]struct{}),
 		timers:     make(map[*delayed]struct{}),
 		rcptStatus: make(map[pdu.Status]int),
+		pushStatus: make(map[pdu.Status]int),
 	}
 	s.wg.Add(1)
 	go s.accept()
@@ -329,11 +332,26 @@ func (s *Server) WaitReceiptsAcked(ctx context.Context, n int) error {
 func (s *Server) ReceiptStatuses() map[pdu.Status]int {
 	s.smu.Lock()
 	defer s.smu.Unlock()
-	m := make(map[pdu.Status]int, len(s.rcptStatus))
-	for k, v := range s.rcptStatus {
-		m[k] = v
-	}
-	return m
+	return maps.Clone(s.rcptStatus)
+}
+
+// PushStatuses counts the statuses of the responses to pushed deliver_sm.
+func (s *Server) PushStatuses() map[pdu.Status]int {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	return maps.Clone(s.pushStatus)
+}
+
+// WaitPushesAnswered waits until n pushed deliver_sm got a response, with
+// any status, or ctx is done.
+func (s *Server) WaitPushesAnswered(ctx context.Context, n int) error {
+	return s.wait(ctx, func() bool {
+		total := 0
+		for _, v := range s.pushStatus {
+			total += v
+		}
+		return total >= n
+	})
 }
 
 // ReceiptsUnsent returns how many receipts were dropped because no
@@ -500,6 +518,7 @@ func (s *Server) acked(k kind, st pdu.Status) {
 			s.rcptAcked++
 		}
 	case kindPush:
+		s.pushStatus[st]++
 		if st == pdu.StatusOK {
 			s.pushAcked++
 		}
