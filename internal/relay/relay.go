@@ -177,6 +177,10 @@ func (r *Relay) answer(s *smppserver.Session, respID pdu.ID, seq uint32, upstrea
 		s.Respond(pdu.Empty(respID, pdu.StatusSysErr, seq))
 		return
 	}
+	if resp.ID == pdu.GenericNack && resp.Status == pdu.StatusOK {
+		// A generic_nack never accepts a message, whatever its status.
+		resp.Status = pdu.StatusSysErr
+	}
 	if resp.Status != pdu.StatusOK {
 		r.Stats.Refused.Add(1)
 		s.Respond(pdu.Empty(respID, resp.Status, seq))
