@@ -66,6 +66,7 @@ func TestParseFull(t *testing.T) {
 			ResponseTimeout:     15 * time.Second,
 			WriteTimeout:        3 * time.Second,
 			SubmitTimeout:       45 * time.Second,
+			NoRouteStatus:       "ESME_RINVDSTADR",
 		},
 		Clients: []Client{
 			{SystemID: "shop", Password: "secret", MaxBinds: 2, Window: 10,
@@ -87,11 +88,11 @@ func TestParseFull(t *testing.T) {
 				ConnectTimeout: 5 * time.Second, ReconnectMin: time.Second, ReconnectMax: 30 * time.Second},
 		},
 		Groups: []Group{
-			{Name: "main", Mode: ModeActiveStandby, Members: []Member{
+			withGroupDefaults(Group{Name: "main", Mode: ModeActiveStandby, Members: []Member{
 				{Upstream: "carrier-a", Weight: 5},
 				{Upstream: "carrier-b", Weight: 0},
-			}},
-			{Name: "uk", Mode: ModeActiveActive, Members: []Member{{Upstream: "carrier-b", Weight: 1}}},
+			}}),
+			withGroupDefaults(Group{Name: "uk", Mode: ModeActiveActive, Members: []Member{{Upstream: "carrier-b", Weight: 1}}}),
 		},
 		Routes: []Route{
 			{Clients: []string{"bank"}, DestinationPrefix: []string{"+44", "0044"}, Group: "uk"},
@@ -118,6 +119,7 @@ func TestParseDefaults(t *testing.T) {
 			ResponseTimeout:     30 * time.Second,
 			WriteTimeout:        10 * time.Second,
 			SubmitTimeout:       30 * time.Second,
+			NoRouteStatus:       "ESME_RINVDSTADR",
 		},
 		Clients: []Client{{SystemID: "shop", Password: "secret", MaxBinds: 4, Window: 100,
 			MessageID: MessageID{Format: IDHex, Length: 0}}},
@@ -125,12 +127,23 @@ func TestParseDefaults(t *testing.T) {
 			Bind: BindTRX, Binds: 1, Window: 50,
 			ResponseTimeout: 10 * time.Second, EnquireLinkInterval: 30 * time.Second,
 			ConnectTimeout: 5 * time.Second, ReconnectMin: time.Second, ReconnectMax: 30 * time.Second}},
-		Groups: []Group{{Name: "main", Mode: ModeActiveActive, Members: []Member{{Upstream: "carrier-a", Weight: 1}}}},
+		Groups: []Group{withGroupDefaults(Group{Name: "main", Mode: ModeActiveActive, Members: []Member{{Upstream: "carrier-a", Weight: 1}}})},
 		Routes: []Route{{Group: "main"}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Parse:\n got %+v\nwant %+v", c, want)
 	}
+}
+
+// withGroupDefaults fills in what a group gets when its keys are absent.
+func withGroupDefaults(g Group) Group {
+	g.RetryOn = []string{"ESME_RTHROTTLED", "ESME_RMSGQFUL", "ESME_RSYSERR"}
+	g.MaxAttempts = 3
+	g.QueueTimeout = 5 * time.Second
+	g.StickyTTL = 10 * time.Minute
+	g.Breaker = Breaker{Failures: 5, ErrorRate: 0.5, MinRequests: 20, Window: 10 * time.Second,
+		Cooldown: 5 * time.Second, Probes: 3, SlowStart: 30 * time.Second}
+	return g
 }
 
 // TestParseEmptySections checks that a section written with no value, or
@@ -330,7 +343,7 @@ func TestParseErrors(t *testing.T) {
 					"  - {name: main, members: [{weight: 2}]}",
 			}, ""),
 			want: []string{
-				`groups[0].mode: must be one of active-active, active-standby; got "round-robin"`,
+				`groups[0].mode: must be one of active-active, active-standby, adaptive; got "round-robin"`,
 				"groups[0].members: at least one member is required",
 				"groups[1].members[0].upstream: required",
 				`groups[1].name: duplicate "main"`,

@@ -25,6 +25,7 @@ var sectionDefaults = map[string]any{
 	"server.response_timeout":      30 * time.Second,
 	"server.write_timeout":         10 * time.Second,
 	"server.submit_timeout":        30 * time.Second,
+	"server.no_route_status":       "ESME_RINVDSTADR",
 }
 
 // Defaults of list elements, by element type. viper cannot hold defaults
@@ -50,9 +51,25 @@ var elementDefaults = map[reflect.Type]map[string]any{
 		"connect_timeout":       5 * time.Second,
 		"reconnect_min":         1 * time.Second,
 		"reconnect_max":         30 * time.Second,
+		"tps":                   0,
 	},
 	reflect.TypeFor[Group](): {
-		"mode": string(ModeActiveActive),
+		"mode":             string(ModeActiveActive),
+		"retry_on":         []any{"ESME_RTHROTTLED", "ESME_RMSGQFUL", "ESME_RSYSERR"},
+		"max_attempts":     3,
+		"queue_timeout":    5 * time.Second,
+		"resubmit_unknown": false,
+		"sticky_ttl":       10 * time.Minute,
+		"breaker":          map[string]any{},
+	},
+	reflect.TypeFor[Breaker](): {
+		"failures":     5,
+		"error_rate":   0.5,
+		"min_requests": 20,
+		"window":       10 * time.Second,
+		"cooldown":     5 * time.Second,
+		"probes":       3,
+		"slow_start":   30 * time.Second,
 	},
 	reflect.TypeFor[Member](): {
 		"weight": 1,

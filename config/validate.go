@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/smppmux/smppmux/internal/pdu"
 )
 
 // SMPP 3.4 field limits, in octets without the terminating NUL.
@@ -106,9 +108,11 @@ func (c *Config) Validate() error {
 		r := &c.Routes[i]
 		path := fmt.Sprintf("routes[%d]", i)
 		r.validate(&p, path, clients, groups)
-		if catchAll >= 0 {
+		// A longer destination prefix beats an earlier route; without
+		// one, an earlier catch-all always wins.
+		if catchAll >= 0 && len(r.DestinationPrefix) == 0 {
 			p.add(path, "never used: routes[%d] before it has no condition and matches every submit", catchAll)
-		} else if r.IsDefault() {
+		} else if catchAll < 0 && r.IsDefault() {
 			catchAll = i
 		}
 	}
@@ -122,6 +126,7 @@ func (s *Server) validate(p *problems) {
 	checkPositive(p, "server.response_timeout", s.ResponseTimeout)
 	checkPositive(p, "server.write_timeout", s.WriteTimeout)
 	checkPositive(p, "server.submit_timeout", s.SubmitTimeout)
+	checkStatus(p, "server.no_route_status", s.NoRouteStatus)
 	if s.EnquireLinkInterval > 0 && s.InactivityTimeout > 0 && s.InactivityTimeout <= s.EnquireLinkInterval {
 		p.add("server.inactivity_timeout",
 			"must be longer than server.enquire_link_interval (%s), or idle clients are closed before they are probed; got %s",
@@ -161,6 +166,9 @@ func (u *Upstream) validate(p *problems, path string) {
 	checkPositive(p, path+".connect_timeout", u.ConnectTimeout)
 	checkPositive(p, path+".reconnect_min", u.ReconnectMin)
 	checkPositive(p, path+".reconnect_max", u.ReconnectMax)
+	if u.TPS < 0 {
+		p.add(path+".tps", "must be 0 (no cap) or more; got %d", u.TPS)
+	}
 	if u.ReconnectMin > 0 && u.ReconnectMax > 0 && u.ReconnectMax < u.ReconnectMin {
 		p.add(path+".reconnect_max", "must not be shorter than reconnect_min (%s); got %s", u.ReconnectMin, u.ReconnectMax)
 	}
@@ -168,7 +176,28 @@ func (u *Upstream) validate(p *problems, path string) {
 
 func (g *Group) validate(p *problems, path string, upstreams map[string]*Upstream) {
 	checkName(p, path+".name", g.Name)
-	checkOneOf(p, path+".mode", g.Mode, ModeActiveActive, ModeActiveStandby)
+	checkOneOf(p, path+".mode", g.Mode, ModeActiveActive, ModeActiveStandby, ModeAdaptive)
+	for i, st := range g.RetryOn {
+		checkStatus(p, fmt.Sprintf("%s.retry_on[%d]", path, i), st)
+	}
+	checkRange(p, path+".max_attempts", g.MaxAttempts, 1, 64)
+	checkPositive(p, path+".queue_timeout", g.QueueTimeout)
+	checkPositive(p, path+".sticky_ttl", g.StickyTTL)
+	b := &g.Breaker
+	checkAtLeast(p, path+".breaker.failures", b.Failures, 1)
+	if b.ErrorRate <= 0 || b.ErrorRate > 1 {
+		p.add(path+".breaker.error_rate", "must be above 0 and at most 1; got %v", b.ErrorRate)
+	}
+	checkAtLeast(p, path+".breaker.min_requests", b.MinRequests, 1)
+	checkPositive(p, path+".breaker.window", b.Window)
+	checkPositive(p, path+".breaker.cooldown", b.Cooldown)
+	checkAtLeast(p, path+".breaker.probes", b.Probes, 1)
+	if b.SlowStart < 0 {
+		p.add(path+".breaker.slow_start", "must be 0 (no ramp) or more; got %s", b.SlowStart)
+	}
+	for i, st := range b.Statuses {
+		checkStatus(p, fmt.Sprintf("%s.breaker.statuses[%d]", path, i), st)
+	}
 	if len(g.Members) == 0 {
 		p.add(path+".members", "at least one member is required")
 	}
@@ -209,6 +238,11 @@ func (r *Route) validate(p *problems, path string, clients, groups map[string]bo
 				"must be digits, optionally after a leading \"+\"; got %q", prefix)
 		}
 	}
+	for i, prefix := range r.SourcePrefix {
+		if prefix == "" {
+			p.add(fmt.Sprintf("%s.source_prefix[%d]", path, i), "must not be empty")
+		}
+	}
 	switch {
 	case r.Group == "":
 		p.add(path+".group", "required")
@@ -230,6 +264,19 @@ func isPrefix(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkStatus checks a command_status written as an SMPP name or a number.
+func checkStatus(p *problems, path, s string) {
+	if _, ok := pdu.ParseStatus(s); !ok {
+		p.add(path, "%q is not a command_status; write an SMPP name like ESME_RTHROTTLED or a number like \"0x58\"", s)
+	}
+}
+
+// Status returns the command_status s names; s must have passed Validate.
+func Status(s string) uint32 {
+	st, _ := pdu.ParseStatus(s)
+	return uint32(st)
 }
 
 func checkPositive(p *problems, path string, d time.Duration) {

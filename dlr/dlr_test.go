@@ -169,3 +169,30 @@ func TestParkingExpires(t *testing.T) {
 		t.Fatal("claimed after expiry")
 	}
 }
+
+func TestOutcome(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		text             string
+		state            []byte
+		final, delivered bool
+	}{
+		{"id:1 stat:DELIVRD err:000", nil, true, true},
+		{"id:1 stat:UNDELIV err:001", nil, true, false},
+		{"id:1 stat:ENROUTE", nil, false, false},
+		{"id:1 stat:DELIVRD", []byte{5}, true, false},
+		{"id:1", []byte{2}, true, true},
+		{"id:1", []byte{1}, false, false},
+		{"id:1", nil, false, false},
+	}
+	for _, tt := range tests {
+		var tlvs []byte
+		if tt.state != nil {
+			tlvs = pdu.AppendTLV(nil, pdu.TagMessageState, tt.state)
+		}
+		_, sm := receipt(t, tt.text, tlvs)
+		if f, d := Outcome(sm); f != tt.final || d != tt.delivered {
+			t.Errorf("Outcome(%q, %v) = %v, %v; want %v, %v", tt.text, tt.state, f, d, tt.final, tt.delivered)
+		}
+	}
+}

@@ -85,6 +85,7 @@ func New(cfg *config.Config, log *zap.Logger) (*Daemon, error) {
 			ReconnectMax:        uc.ReconnectMax,
 		}, &h, log.Named("upstream"))
 	}
+	groupsOf := make(map[string][]*balancer.Group)
 	for _, gc := range cfg.Groups {
 		var ms []balancer.Weighted
 		for _, m := range gc.Members {
@@ -94,7 +95,38 @@ func New(cfg *config.Config, log *zap.Logger) (*Daemon, error) {
 			}
 			ms = append(ms, balancer.Weighted{Member: u, Weight: m.Weight})
 		}
-		d.Groups[gc.Name] = balancer.NewGroup(gc.Name, balancer.Mode(gc.Mode), ms)
+		glog := log.Named("balancer").With(zap.String("group", gc.Name))
+		g := balancer.NewGroup(balancer.GroupConfig{
+			Name:            gc.Name,
+			Mode:            balancer.Mode(gc.Mode),
+			Members:         ms,
+			RetryOn:         statuses(gc.RetryOn),
+			FailureStatuses: statuses(gc.Breaker.Statuses),
+			MaxAttempts:     gc.MaxAttempts,
+			QueueTimeout:    gc.QueueTimeout,
+			ResubmitUnknown: gc.ResubmitUnknown,
+			StickyTTL:       gc.StickyTTL,
+			Breaker: balancer.BreakerConfig{
+				Failures:    gc.Breaker.Failures,
+				ErrorRate:   gc.Breaker.ErrorRate,
+				MinRequests: gc.Breaker.MinRequests,
+				Window:      gc.Breaker.Window,
+				Cooldown:    gc.Breaker.Cooldown,
+				Probes:      gc.Breaker.Probes,
+				SlowStart:   gc.Breaker.SlowStart,
+			},
+			OnFailover: func(from, reason string) {
+				glog.Debug("failover", zap.String("upstream", from), zap.String("reason", reason))
+			},
+			OnBreaker: func(member string, from, to balancer.BreakerState) {
+				glog.Warn("circuit breaker changed", zap.String("upstream", member),
+					zap.Stringer("from", from), zap.Stringer("to", to))
+			},
+		})
+		d.Groups[gc.Name] = g
+		for _, m := range gc.Members {
+			groupsOf[m.Upstream] = append(groupsOf[m.Upstream], g)
+		}
 	}
 	var routes []router.Route
 	for i, rc := range cfg.Routes {
@@ -102,7 +134,13 @@ func New(cfg *config.Config, log *zap.Logger) (*Daemon, error) {
 		if !ok {
 			return nil, fmt.Errorf("routes[%d]: unknown group %q", i, rc.Group)
 		}
-		routes = append(routes, router.Route{Clients: rc.Clients, DestinationPrefix: rc.DestinationPrefix, Group: g})
+		routes = append(routes, router.Route{
+			Clients:           rc.Clients,
+			DestinationPrefix: rc.DestinationPrefix,
+			SourcePrefix:      rc.SourcePrefix,
+			ServiceType:       rc.ServiceType,
+			Group:             g,
+		})
 	}
 	d.Relay = relay.New(relay.Config{
 		Router:        router.New(routes),
@@ -111,6 +149,8 @@ func New(cfg *config.Config, log *zap.Logger) (*Daemon, error) {
 		IDs:           dlr.NewIDs(time.Now()),
 		IDFormats:     formats,
 		SubmitTimeout: cfg.Server.SubmitTimeout,
+		NoRouteStatus: pdu.Status(config.Status(cfg.Server.NoRouteStatus)),
+		GroupsOf:      func(upstream string) []*balancer.Group { return groupsOf[upstream] },
 		Logger:        log.Named("relay"),
 	})
 	h.h = d.Relay
@@ -188,7 +228,23 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 			}()
 		}
 		wg.Wait()
+		for _, g := range d.Groups {
+			g.Stop()
+		}
 		d.Relay.Close()
 	})
 	return errors.Join(errs...)
+}
+
+// statuses converts validated command_status names. nil stays nil, so
+// the balancer's default applies; an empty list stays empty: none.
+func statuses(names []string) []pdu.Status {
+	if names == nil {
+		return nil
+	}
+	out := make([]pdu.Status, len(names))
+	for i, n := range names {
+		out[i] = pdu.Status(config.Status(n))
+	}
+	return out
 }

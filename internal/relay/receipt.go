@@ -105,6 +105,11 @@ func (r *Relay) deliverReceipt(p *parked, route dlr.Route) {
 	var out []byte
 	if p.sm != nil {
 		out = dlr.RewriteReceipt(p.frame.Raw, p.sm, route.ClientID)
+		if final, delivered := dlr.Outcome(p.sm); final && r.cfg.GroupsOf != nil {
+			for _, g := range r.cfg.GroupsOf(p.upstream) {
+				g.RecordReceipt(p.upstream, delivered)
+			}
+		}
 	} else {
 		out = dlr.RewriteDataSM(p.frame.Raw, p.dsm, route.ClientID)
 	}

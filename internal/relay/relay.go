@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"context"
 	"errors"
 	"sync/atomic"
 	"time"
@@ -29,9 +28,14 @@ type Config struct {
 	IDs      *dlr.IDs
 	// IDFormats gives each client's message id format; absent: hex.
 	IDFormats map[string]ClientIDFormat
-	// SubmitTimeout bounds how long a submit may wait for room on a
-	// member; 30s.
+	// SubmitTimeout bounds how long a submit may take, waiting for a
+	// member and failovers included; 30s.
 	SubmitTimeout time.Duration
+	// NoRouteStatus answers a submit no route matches; ESME_RINVDSTADR.
+	NoRouteStatus pdu.Status
+	// GroupsOf returns the groups an upstream belongs to, to feed their
+	// delivered-receipt ratio; nil: none.
+	GroupsOf func(upstream string) []*balancer.Group
 	// ParkTimeout bounds how long a receipt waits for its mapping; 30s.
 	ParkTimeout time.Duration
 	Logger      *zap.Logger
@@ -68,6 +72,9 @@ func New(cfg Config) *Relay {
 	}
 	if cfg.ParkTimeout <= 0 {
 		cfg.ParkTimeout = 30 * time.Second
+	}
+	if cfg.NoRouteStatus == pdu.StatusOK {
+		cfg.NoRouteStatus = pdu.StatusInvDstAdr
 	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, parking: dlr.NewParking(cfg.ParkTimeout)}
 	r.outbox = dlr.NewOutbox(dlr.OutboxConfig{
@@ -108,6 +115,7 @@ func (r *Relay) SessionClosed(*smppserver.Session) {}
 
 // HandleRequest implements smppserver.Handler.
 func (r *Relay) HandleRequest(s *smppserver.Session, f pdu.Frame) {
+	systemID := s.SystemID()
 	switch f.ID {
 	case pdu.SubmitSM:
 		var sm pdu.SM
@@ -115,14 +123,16 @@ func (r *Relay) HandleRequest(s *smppserver.Session, f pdu.Frame) {
 			r.refuse(s, f, err)
 			return
 		}
-		r.relay(s, f, sm.DestAddr)
+		r.relay(s, f, router.Message{SystemID: systemID, Source: sm.SourceAddr, Destination: sm.DestAddr, ServiceType: sm.ServiceType},
+			stickyKey(systemID, sm.DestAddr, sm.ESMClass, sm.ShortMessage, sm.TLVs))
 	case pdu.DataSM:
 		var sm pdu.DataSMBody
 		if err := pdu.ParseDataSM(f.Body(), &sm); err != nil {
 			r.refuse(s, f, err)
 			return
 		}
-		r.relay(s, f, sm.DestAddr)
+		r.relay(s, f, router.Message{SystemID: systemID, Source: sm.SourceAddr, Destination: sm.DestAddr, ServiceType: sm.ServiceType},
+			stickyKey(systemID, sm.DestAddr, 0, nil, sm.TLVs))
 	default:
 		// submit_multi, query_sm, cancel_sm and replace_sm are not
 		// relayed yet.
@@ -142,34 +152,37 @@ func (r *Relay) refuse(s *smppserver.Session, f pdu.Frame, err error) {
 	s.Respond(pdu.Empty(pdu.RespID(f.ID), st, f.Seq))
 }
 
-// relay sends f on through the group its route picks.
-func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, dest []byte) {
+// relay sends f on through the group its route picks. It never blocks.
+func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, sticky string) {
 	respID, seq := pdu.RespID(f.ID), f.Seq
-	systemID := s.SystemID()
-	g := r.cfg.Router.Match(systemID, dest)
+	g := r.cfg.Router.Match(m)
 	if g == nil {
 		s.Logger().Info("no route", zap.String("command", pdu.IDName(f.ID)))
 		r.Stats.Refused.Add(1)
-		s.Respond(pdu.Empty(respID, pdu.StatusInvDstAdr, seq))
+		s.Respond(pdu.Empty(respID, r.cfg.NoRouteStatus, seq))
 		return
 	}
-	raw := pdu.Resend(f.Raw, 0)
-	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.SubmitTimeout)
-	defer cancel()
-	err := g.Submit(ctx, raw, func(m balancer.Member, resp pdu.Frame, err error) {
-		r.answer(s, respID, seq, m.Name(), resp, err)
+	g.Submit(balancer.Request{
+		Raw:      pdu.Resend(f.Raw, 0),
+		Sticky:   sticky,
+		Deadline: time.Now().Add(r.cfg.SubmitTimeout),
+	}, func(res balancer.Result) {
+		r.answer(s, g, respID, seq, res)
 	})
-	if err != nil {
-		s.Logger().Warn("no member of the group can take the message",
-			zap.String("group", g.Name()), zap.Error(err))
-		r.Stats.Refused.Add(1)
-		s.Respond(pdu.Empty(respID, pdu.StatusThrottled, seq))
-	}
 }
 
-// answer turns an upstream's response into the client's.
-func (r *Relay) answer(s *smppserver.Session, respID pdu.ID, seq uint32, upstreamName string, resp pdu.Frame, err error) {
-	if err != nil {
+// answer turns a group's result into the client's response.
+func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, seq uint32, res balancer.Result) {
+	upstreamName, resp, err := res.Member, res.Resp, res.Err
+	switch {
+	case errors.Is(err, balancer.ErrNoMember), errors.Is(err, balancer.ErrStopped):
+		// Never sent: the client may try again.
+		r.Stats.Refused.Add(1)
+		s.Logger().Warn("no member of the group could take the message",
+			zap.String("group", g.Name()), zap.Int("attempts", res.Attempts), zap.Error(err))
+		s.Respond(pdu.Empty(respID, pdu.StatusThrottled, seq))
+		return
+	case err != nil:
 		// Written, then no answer: the SMSC may have taken it, so it is
 		// not sent again.
 		r.Stats.Unknown.Add(1)

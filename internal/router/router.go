@@ -1,10 +1,17 @@
-// Package router picks the connection group of a message from ordered
-// routes: the first route whose conditions all match wins. It starts no
+// Package router picks the connection group of a message. It starts no
 // goroutines and is read-only once built.
+//
+// A route matches a message when each of its conditions holds (client
+// system_id, destination prefix, source prefix, service_type; an absent
+// condition always holds). Of the matching routes, the one whose
+// destination prefix matched longest wins; among equals, the one written
+// first. So "44" beats a catch-all written before it, "447" beats "44", and
+// without prefixes the first matching route wins.
 package router
 
 import (
 	"bytes"
+	"slices"
 
 	"github.com/smppmux/smppmux/balancer"
 )
@@ -13,7 +20,17 @@ import (
 type Route struct {
 	Clients           []string // system_ids
 	DestinationPrefix []string // digits; a leading '+' is ignored
+	SourcePrefix      []string
+	ServiceType       []string
 	Group             *balancer.Group
+}
+
+// Message is what routing looks at.
+type Message struct {
+	SystemID    string
+	Source      []byte
+	Destination []byte
+	ServiceType []byte
 }
 
 // Router holds routes in order.
@@ -25,7 +42,7 @@ type Router struct {
 func New(routes []Route) *Router {
 	rs := make([]Route, len(routes))
 	for i, r := range routes {
-		r.DestinationPrefix = append([]string(nil), r.DestinationPrefix...)
+		r.DestinationPrefix = slices.Clone(r.DestinationPrefix)
 		for j, p := range r.DestinationPrefix {
 			if len(p) > 0 && p[0] == '+' {
 				r.DestinationPrefix[j] = p[1:]
@@ -36,39 +53,46 @@ func New(routes []Route) *Router {
 	return &Router{routes: rs}
 }
 
-// Match returns the group for a message from systemID to dest, nil when no
-// route matches.
-func (r *Router) Match(systemID string, dest []byte) *balancer.Group {
+// Match returns the group for m, nil when no route matches.
+func (r *Router) Match(m Message) *balancer.Group {
+	dest := m.Destination
 	if len(dest) > 0 && dest[0] == '+' {
 		dest = dest[1:]
 	}
+	var best *balancer.Group
+	bestLen := -1
 	for i := range r.routes {
 		rt := &r.routes[i]
-		if len(rt.Clients) > 0 && !contains(rt.Clients, systemID) {
+		if len(rt.Clients) > 0 && !slices.Contains(rt.Clients, m.SystemID) {
 			continue
 		}
-		if len(rt.DestinationPrefix) > 0 && !hasPrefix(dest, rt.DestinationPrefix) {
+		if len(rt.ServiceType) > 0 && !slices.Contains(rt.ServiceType, string(m.ServiceType)) {
 			continue
 		}
-		return rt.Group
-	}
-	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+		if len(rt.SourcePrefix) > 0 && longestPrefix(m.Source, rt.SourcePrefix) < 0 {
+			continue
+		}
+		n := 0
+		if len(rt.DestinationPrefix) > 0 {
+			if n = longestPrefix(dest, rt.DestinationPrefix); n < 0 {
+				continue
+			}
+		}
+		if n > bestLen {
+			best, bestLen = rt.Group, n
 		}
 	}
-	return false
+	return best
 }
 
-func hasPrefix(dest []byte, prefixes []string) bool {
+// longestPrefix returns the length of the longest of prefixes that s starts
+// with, -1 when none.
+func longestPrefix(s []byte, prefixes []string) int {
+	n := -1
 	for _, p := range prefixes {
-		if bytes.HasPrefix(dest, []byte(p)) {
-			return true
+		if len(p) > n && bytes.HasPrefix(s, []byte(p)) {
+			n = len(p)
 		}
 	}
-	return false
+	return n
 }

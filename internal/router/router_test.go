@@ -8,31 +8,37 @@ import (
 
 func TestMatch(t *testing.T) {
 	t.Parallel()
-	uk := balancer.NewGroup("uk", balancer.ActiveActive, nil)
-	bank := balancer.NewGroup("bank", balancer.ActiveActive, nil)
-	def := balancer.NewGroup("default", balancer.ActiveActive, nil)
+	group := func(name string) *balancer.Group { return balancer.NewGroup(balancer.GroupConfig{Name: name}) }
+	def, uk, ukMobile, bank, otp, brand := group("default"), group("uk"), group("uk-mobile"), group("bank"), group("otp"), group("brand")
 	r := New([]Route{
+		{Group: def},
 		{Clients: []string{"bank"}, Group: bank},
 		{DestinationPrefix: []string{"+44", "353"}, Group: uk},
-		{Group: def},
+		{DestinationPrefix: []string{"447"}, Group: ukMobile},
+		{ServiceType: []string{"OTP"}, DestinationPrefix: []string{"4477"}, Group: otp},
+		{SourcePrefix: []string{"Brand"}, DestinationPrefix: []string{"33"}, Group: brand},
 	})
 	tests := []struct {
-		client, dest string
-		want         *balancer.Group
+		name string
+		m    Message
+		want *balancer.Group
 	}{
-		{"bank", "447700900001", bank},
-		{"shop", "447700900001", uk},
-		{"shop", "+447700900001", uk},
-		{"shop", "353861234567", uk},
-		{"shop", "33612345678", def},
-		{"shop", "", def},
+		{"catch-all", Message{SystemID: "shop", Destination: []byte("4915112345")}, def},
+		{"first without prefix wins over a later client route", Message{SystemID: "bank", Destination: []byte("4915112345")}, def},
+		{"prefix beats an earlier catch-all", Message{SystemID: "shop", Destination: []byte("441234567")}, uk},
+		{"plus ignored", Message{SystemID: "shop", Destination: []byte("+441234567")}, uk},
+		{"longest prefix", Message{SystemID: "shop", Destination: []byte("447700900001")}, ukMobile},
+		{"service_type with longer prefix", Message{SystemID: "shop", Destination: []byte("447700900001"), ServiceType: []byte("OTP")}, otp},
+		{"service_type must match", Message{SystemID: "shop", Destination: []byte("447700900001"), ServiceType: []byte("CMT")}, ukMobile},
+		{"source prefix", Message{SystemID: "shop", Source: []byte("BrandX"), Destination: []byte("33612345678")}, brand},
+		{"source prefix must match", Message{SystemID: "shop", Source: []byte("Other"), Destination: []byte("33612345678")}, def},
 	}
 	for _, tt := range tests {
-		if got := r.Match(tt.client, []byte(tt.dest)); got != tt.want {
-			t.Errorf("Match(%q, %q) = %v, want %v", tt.client, tt.dest, name(got), name(tt.want))
+		if got := r.Match(tt.m); got != tt.want {
+			t.Errorf("%s: Match = %s, want %s", tt.name, name(got), name(tt.want))
 		}
 	}
-	if g := New([]Route{{DestinationPrefix: []string{"44"}, Group: uk}}).Match("shop", []byte("33")); g != nil {
+	if g := New([]Route{{DestinationPrefix: []string{"44"}, Group: uk}}).Match(Message{Destination: []byte("33")}); g != nil {
 		t.Errorf("no route should match, got %s", g.Name())
 	}
 }
@@ -42,4 +48,19 @@ func name(g *balancer.Group) string {
 		return "<nil>"
 	}
 	return g.Name()
+}
+
+func BenchmarkMatch(b *testing.B) {
+	g := balancer.NewGroup(balancer.GroupConfig{Name: "g"})
+	r := New([]Route{
+		{Clients: []string{"bank"}, Group: g},
+		{DestinationPrefix: []string{"44", "353", "49", "33"}, Group: g},
+		{DestinationPrefix: []string{"447"}, Group: g},
+		{Group: g},
+	})
+	m := Message{SystemID: "shop", Destination: []byte("447700900001")}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = r.Match(m)
+	}
 }

@@ -1,0 +1,302 @@
+package balancer
+
+import (
+	"sync"
+	"time"
+)
+
+// BreakerState is the state of a member's circuit breaker.
+type BreakerState int
+
+// Breaker states.
+const (
+	// BreakerClosed lets traffic through (possibly ramping up after a
+	// recovery).
+	BreakerClosed BreakerState = iota
+	// BreakerOpen keeps traffic away for the cooldown.
+	BreakerOpen
+	// BreakerHalfOpen lets a few probes through to test recovery.
+	BreakerHalfOpen
+)
+
+var breakerStateNames = [...]string{"closed", "open", "half_open"}
+
+// String returns the state's name, as used in logs and metrics.
+func (s BreakerState) String() string {
+	if int(s) < len(breakerStateNames) {
+		return breakerStateNames[s]
+	}
+	return "unknown"
+}
+
+// BreakerConfig tunes a circuit breaker. Zero values take the defaults
+// shown.
+type BreakerConfig struct {
+	// Failures in a row that open the breaker; 5.
+	Failures int
+	// ErrorRate over Window that opens the breaker, once MinRequests
+	// outcomes were seen in it; 0.5.
+	ErrorRate   float64
+	MinRequests int           // 20
+	Window      time.Duration // 10s
+	// Cooldown is how long the breaker stays open before probing; 5s.
+	Cooldown time.Duration
+	// Probes is how many successes in a row close a half-open breaker,
+	// and how many may be in flight at once; 3.
+	Probes int
+	// SlowStart is how long a member takes to ramp from a tenth of its
+	// weight back to all of it after the breaker closes; 30s.
+	SlowStart time.Duration
+}
+
+func (c *BreakerConfig) setDefaults() {
+	if c.Failures <= 0 {
+		c.Failures = 5
+	}
+	if c.ErrorRate <= 0 {
+		c.ErrorRate = 0.5
+	}
+	if c.MinRequests <= 0 {
+		c.MinRequests = 20
+	}
+	if c.Window <= 0 {
+		c.Window = 10 * time.Second
+	}
+	if c.Cooldown <= 0 {
+		c.Cooldown = 5 * time.Second
+	}
+	if c.Probes <= 0 {
+		c.Probes = 3
+	}
+	if c.SlowStart < 0 {
+		c.SlowStart = 0
+	} else if c.SlowStart == 0 {
+		c.SlowStart = 30 * time.Second
+	}
+}
+
+const breakerBuckets = 10
+
+// breaker is one member's circuit breaker. It counts outcomes in a ring of
+// time buckets covering Window.
+type breaker struct {
+	cfg BreakerConfig
+	now func() time.Time
+
+	mu          sync.Mutex
+	state       BreakerState
+	consecutive int
+	since       time.Time // when the current state began
+	probes      int       // half-open probes in flight
+	probeOK     int       // half-open successes in a row
+	buckets     [breakerBuckets]bucket
+	rampFrom    time.Time // when the breaker last closed after a trip; zero: never
+	onChange    func(from, to BreakerState)
+}
+
+type bucket struct {
+	start    int64 // unix nanoseconds the bucket covers from
+	ok, fail int
+}
+
+func newBreaker(cfg BreakerConfig, now func() time.Time, onChange func(from, to BreakerState)) *breaker {
+	cfg.setDefaults()
+	return &breaker{cfg: cfg, now: now, since: now(), onChange: onChange}
+}
+
+// allow reports whether a message may go to the member now, and whether
+// it is a half-open probe, which the caller must report with record.
+func (b *breaker) allow() (ok, probe bool) {
+	b.mu.Lock()
+	var change func()
+	defer func() {
+		b.mu.Unlock()
+		if change != nil {
+			change()
+		}
+	}()
+	switch b.state {
+	case BreakerClosed:
+		return true, false
+	case BreakerOpen:
+		if b.now().Sub(b.since) < b.cfg.Cooldown {
+			return false, false
+		}
+		change = b.set(BreakerHalfOpen)
+		fallthrough
+	default: // half-open
+		if b.probes >= b.cfg.Probes {
+			return false, false
+		}
+		b.probes++
+		return true, true
+	}
+}
+
+// available reports, without taking a probe slot, whether allow could
+// succeed now.
+func (b *breaker) available() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch b.state {
+	case BreakerClosed:
+		return true
+	case BreakerOpen:
+		return b.now().Sub(b.since) >= b.cfg.Cooldown
+	default:
+		return b.probes < b.cfg.Probes
+	}
+}
+
+// cancelProbe returns a probe slot that was not used.
+func (b *breaker) cancelProbe() {
+	b.mu.Lock()
+	if b.state == BreakerHalfOpen && b.probes > 0 {
+		b.probes--
+	}
+	b.mu.Unlock()
+}
+
+// record counts one outcome.
+func (b *breaker) record(success, probe bool) {
+	b.mu.Lock()
+	var change func()
+	defer func() {
+		b.mu.Unlock()
+		if change != nil {
+			change()
+		}
+	}()
+	now := b.now()
+	bk := &b.buckets[b.bucketIndex(now)]
+	if success {
+		bk.ok++
+		b.consecutive = 0
+	} else {
+		bk.fail++
+		b.consecutive++
+	}
+	switch b.state {
+	case BreakerClosed:
+		if !success && b.tripped(now) {
+			change = b.set(BreakerOpen)
+		}
+	case BreakerHalfOpen:
+		if probe && b.probes > 0 {
+			b.probes--
+		}
+		if !success {
+			change = b.set(BreakerOpen)
+			return
+		}
+		b.probeOK++
+		if b.probeOK >= b.cfg.Probes {
+			change = b.set(BreakerClosed)
+		}
+	}
+}
+
+// tripped reports whether the failures seen call for opening. Called with
+// mu held.
+func (b *breaker) tripped(now time.Time) bool {
+	if b.consecutive >= b.cfg.Failures {
+		return true
+	}
+	var ok, fail int
+	horizon := now.Add(-b.cfg.Window).UnixNano()
+	for i := range b.buckets {
+		if b.buckets[i].start > horizon {
+			ok += b.buckets[i].ok
+			fail += b.buckets[i].fail
+		}
+	}
+	return ok+fail >= b.cfg.MinRequests && float64(fail) >= b.cfg.ErrorRate*float64(ok+fail)
+}
+
+// bucketIndex returns the bucket for now, clearing it if it held an older
+// span. Called with mu held.
+func (b *breaker) bucketIndex(now time.Time) int {
+	span := int64(b.cfg.Window) / breakerBuckets
+	if span <= 0 {
+		span = 1
+	}
+	n := now.UnixNano() / span
+	i := int(n % breakerBuckets)
+	if start := n * span; b.buckets[i].start != start {
+		b.buckets[i] = bucket{start: start}
+	}
+	return i
+}
+
+// set moves to state s and resets what the new state counts. Called with
+// mu held; the returned function, if any, reports the change and must be
+// called after mu is released.
+func (b *breaker) set(s BreakerState) func() {
+	from := b.state
+	if from == s {
+		return nil
+	}
+	b.state = s
+	b.since = b.now()
+	b.probes, b.probeOK, b.consecutive = 0, 0, 0
+	if s == BreakerClosed {
+		// A fresh start: old failures must not reopen it at once.
+		b.buckets = [breakerBuckets]bucket{}
+		b.rampFrom = b.since
+	}
+	if b.onChange == nil {
+		return nil
+	}
+	return func() { b.onChange(from, s) }
+}
+
+// weightFactor is the share of its weight the member gets now: 0 while
+// open, a tenth rising to all of it over SlowStart after closing, a tenth
+// while half-open.
+func (b *breaker) weightFactor() float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch b.state {
+	case BreakerOpen:
+		if b.now().Sub(b.since) >= b.cfg.Cooldown {
+			return 0.1 // due for a probe
+		}
+		return 0
+	case BreakerHalfOpen:
+		return 0.1
+	}
+	if b.cfg.SlowStart <= 0 || b.rampFrom.IsZero() {
+		return 1
+	}
+	elapsed := b.now().Sub(b.rampFrom)
+	if elapsed >= b.cfg.SlowStart {
+		return 1
+	}
+	return 0.1 + 0.9*float64(elapsed)/float64(b.cfg.SlowStart)
+}
+
+// State returns the breaker's state.
+func (b *breaker) State() BreakerState {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.state
+}
+
+// successRatio is the share of successes among the outcomes in the window,
+// 1 until MinRequests were seen.
+func (b *breaker) successRatio() float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var ok, fail int
+	horizon := b.now().Add(-b.cfg.Window).UnixNano()
+	for i := range b.buckets {
+		if b.buckets[i].start > horizon {
+			ok += b.buckets[i].ok
+			fail += b.buckets[i].fail
+		}
+	}
+	if ok+fail < b.cfg.MinRequests {
+		return 1
+	}
+	return float64(ok) / float64(ok+fail)
+}

@@ -1,0 +1,192 @@
+package balancer
+
+import (
+	"context"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/smppmux/smppmux/internal/pdu"
+)
+
+// submission is one Request on its way through the group.
+type submission struct {
+	g        *Group
+	req      Request
+	done     func(Result)
+	tried    uint64 // members tried, by index
+	attempts int
+	last     Result
+	finished atomic.Bool
+}
+
+func (s *submission) finish(r Result) {
+	if s.finished.CompareAndSwap(false, true) {
+		r.Attempts = s.attempts
+		s.done(r)
+	}
+}
+
+// try sends the message to the first member in policy order that has room
+// now. It reports whether one took it.
+func (s *submission) try() bool {
+	var buf [maxMembers]int
+	for _, i := range s.g.order(buf[:0], s.tried, s.req.Sticky) {
+		if s.send(s.g.members[i], expired) {
+			return true
+		}
+	}
+	return false
+}
+
+// send hands the message to m, waiting for room until ctx is done.
+func (s *submission) send(m *member, ctx context.Context) bool {
+	ok, probe := m.br.allow()
+	if !ok {
+		return false
+	}
+	raw := s.req.Raw
+	if s.attempts > 0 {
+		// An earlier attempt's bytes may still sit in a dead
+		// connection's queue: never reuse them.
+		raw = pdu.Resend(raw, 0)
+	}
+	// Counted before sending: the callback may run before Submit returns.
+	s.attempts++
+	s.tried |= 1 << m.index
+	start := s.g.now()
+	err := m.Submit(ctx, raw, func(f pdu.Frame, err error) { s.settle(m, probe, start, f, err) })
+	if err != nil {
+		s.attempts--
+		s.tried &^= 1 << m.index
+		if probe {
+			m.br.cancelProbe()
+		}
+		return false
+	}
+	return true
+}
+
+// settle takes a member's answer: finish, or fail over.
+func (s *submission) settle(m *member, probe bool, start time.Time, f pdu.Frame, err error) {
+	g := s.g
+	s.last = Result{Member: m.Name(), Resp: f, Err: err}
+	if err != nil {
+		m.br.record(false, probe)
+		if g.cfg.ResubmitUnknown {
+			s.failover(m, "unknown_outcome")
+			return
+		}
+		s.finish(s.last)
+		return
+	}
+	st := f.Status
+	if f.ID == pdu.GenericNack && st == pdu.StatusOK {
+		st = pdu.StatusSysErr
+	}
+	if st == pdu.StatusOK {
+		m.br.record(true, probe)
+		m.observeLatency(g.now().Sub(start))
+		if s.req.Sticky != "" {
+			g.stick(s.req.Sticky, m.index)
+		}
+		s.finish(s.last)
+		return
+	}
+	m.br.record(!slices.Contains(g.cfg.FailureStatuses, st), probe)
+	if slices.Contains(g.cfg.RetryOn, st) {
+		s.failover(m, "status")
+		return
+	}
+	s.finish(s.last)
+}
+
+// failover tries the message on another member when attempts and time
+// remain and another member exists; otherwise the last answer stands.
+func (s *submission) failover(from *member, reason string) {
+	g := s.g
+	if s.attempts >= g.cfg.MaxAttempts || !g.now().Before(s.req.Deadline) {
+		s.finish(s.last)
+		return
+	}
+	var buf [maxMembers]candidate
+	if len(g.candidates(buf[:0], s.tried)) == 0 {
+		s.finish(s.last)
+		return
+	}
+	if g.cfg.OnFailover != nil {
+		g.cfg.OnFailover(from.Name(), reason)
+	}
+	if s.try() {
+		return
+	}
+	// Every other member is full: wait for room off this goroutine,
+	// which is a connection's reader.
+	g.enqueue(s)
+}
+
+// waiter serves queued messages in order: each waits for a member with
+// room, or for one to come back, until its deadline.
+func (g *Group) waiter() {
+	for {
+		select {
+		case <-g.stop:
+			return
+		case s := <-g.waitq:
+			g.serve(s)
+		}
+	}
+}
+
+// pollInterval is how often a queued message looks again for a member when
+// none is available; member health is not pushed to the group.
+const pollInterval = 10 * time.Millisecond
+
+func (g *Group) serve(s *submission) {
+	deadline := s.req.Deadline
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		if s.try() {
+			return
+		}
+		var buf [maxMembers]int
+		if order := g.order(buf[:0], s.tried, s.req.Sticky); len(order) > 0 {
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			ok := s.send(g.members[order[0]], ctx)
+			cancel()
+			if ok {
+				return
+			}
+		}
+		wait := deadline.Sub(g.now())
+		if wait <= 0 {
+			if s.attempts > 0 {
+				s.finish(s.last)
+			} else {
+				s.finish(Result{Err: ErrNoMember})
+			}
+			return
+		}
+		t.Reset(min(wait, pollInterval))
+		select {
+		case <-g.stop:
+			s.finish(Result{Err: ErrStopped})
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (m *member) observeLatency(d time.Duration) {
+	for {
+		old := m.latency.Load()
+		nv := int64(d)
+		if old > 0 {
+			nv = int64(0.9*float64(old) + 0.1*float64(d))
+		}
+		if m.latency.CompareAndSwap(old, nv) {
+			return
+		}
+	}
+}
