@@ -244,7 +244,11 @@ func TestBreakerOpensProbesAndRamps(t *testing.T) {
 	var changes []string
 	var mu sync.Mutex
 	b := newBreaker(BreakerConfig{Failures: 3, Cooldown: time.Second, Probes: 2, SlowStart: 10 * time.Second}, clk.Now,
-		func(from, to BreakerState) { mu.Lock(); changes = append(changes, from.String()+">"+to.String()); mu.Unlock() })
+		func(from, to BreakerState) {
+			mu.Lock()
+			changes = append(changes, from.String()+">"+to.String())
+			mu.Unlock()
+		})
 	if f := b.weightFactor(); f != 1 {
 		t.Fatalf("fresh breaker weight factor %v", f)
 	}
