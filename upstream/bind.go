@@ -182,16 +182,20 @@ func (b *Bind) session(ctx context.Context) (bound bool, err error) {
 	b.state.Store(int32(StateBound))
 	b.log.Info("upstream bound")
 
+	stopping := false
 	select {
 	case <-closed:
 	case <-ctx.Done():
+		stopping = true
 		b.unbind(c)
 		<-closed
 	}
 	b.mu.Lock()
 	b.conn = nil
 	b.mu.Unlock()
-	if reason != smppconn.ReasonShutdown {
+	// After the unbind exchange the SMSC may close first (peer_closed):
+	// still a polite unbind, not a lost bind.
+	if reason != smppconn.ReasonShutdown && !stopping {
 		b.log.Warn("upstream bind lost", zap.Stringer("reason", reason), zap.NamedError("cause", cerr))
 	} else {
 		b.log.Info("upstream unbound")
@@ -241,6 +245,12 @@ func (b *Bind) handle(c *smppconn.Conn, f pdu.Frame) {
 		// bind_resp may arrive before the supervisor has marked the bind
 		// bound: it is served in every state.
 		id, seq := pdu.RespID(f.ID), f.Seq
+		if b.u.handler == nil {
+			// No handler: a temporary error, so the SMSC keeps the
+			// message and retries.
+			_ = c.Send(pdu.Empty(id, pdu.StatusXTAppn, seq))
+			return
+		}
 		var once atomic.Bool
 		b.u.handler.HandleDeliver(b.u, f, func(st pdu.Status) {
 			if once.CompareAndSwap(false, true) {

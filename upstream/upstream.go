@@ -82,6 +82,7 @@ type Upstream struct {
 	binds   []*Bind
 	tx      []*Bind // the binds that can transmit
 	next    atomic.Uint32
+	stopped atomic.Bool
 
 	mu      sync.Mutex
 	started bool
@@ -89,7 +90,9 @@ type Upstream struct {
 	wg      sync.WaitGroup
 }
 
-// New returns an Upstream for cfg; Start binds it.
+// New returns an Upstream for cfg; Start binds it. h may be nil for an
+// upstream that only transmits: deliver_sm and data_sm are then answered
+// ESME_RX_T_APPN, so the SMSC keeps them.
 func New(cfg Config, h DeliverHandler, log *zap.Logger) *Upstream {
 	cfg.setDefaults()
 	if log == nil {
@@ -153,6 +156,7 @@ func (u *Upstream) Stop(ctx context.Context) error {
 	if cancel == nil {
 		return nil
 	}
+	u.stopped.Store(true)
 	for _, b := range u.binds {
 		b.stopCtx.Store(&ctx)
 	}
@@ -195,10 +199,15 @@ func (u *Upstream) Binds() []*Bind { return u.binds }
 // an error from package smppconn (ErrTimeout or ErrClosed: the outcome is
 // unknown). When it returns an error the PDU was not sent.
 func (u *Upstream) Submit(ctx context.Context, raw []byte, done func(pdu.Frame, error)) error {
-	n := len(u.tx)
-	start := int(u.next.Add(1))
+	if u.stopped.Load() {
+		return ErrStopped
+	}
+	n := uint32(len(u.tx))
+	start := u.next.Add(1)
 	var wait *Bind
 	for i := range n {
+		// Unsigned arithmetic: int(start) would turn negative past 2^31
+		// where int is 32 bits.
 		b := u.tx[(start+i)%n]
 		c := b.current()
 		if c == nil {
