@@ -8,14 +8,19 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 
 	"github.com/smppmux/smppmux/internal/pdu"
+	"github.com/smppmux/smppmux/internal/smppconn"
 )
 
 // Errors returned by Submit. Either means the PDU was not sent.
 var (
 	ErrNotBound = errors.New("upstream: no bound transmitter")
 	ErrStopped  = errors.New("upstream: stopped")
+	// ErrRateLimited means the upstream's TPS cap allows no submit before
+	// the context is done.
+	ErrRateLimited = errors.New("upstream: TPS cap reached")
 )
 
 // Bind kinds of Config.Bind.
@@ -36,6 +41,9 @@ type Config struct {
 	Bind       string // KindTRX (default), KindTXRX, KindTX or KindRX
 	Binds      int    // binds, or transmitter+receiver pairs; 1
 	Window     int    // outstanding requests per bind; 10
+	// TPS caps submits per second over all binds; 0: no cap. Bursts reach
+	// a tenth of a second's worth.
+	TPS int
 
 	ResponseTimeout     time.Duration // 10s
 	EnquireLinkInterval time.Duration // 30s
@@ -83,6 +91,7 @@ type Upstream struct {
 	tx      []*Bind // the binds that can transmit
 	next    atomic.Uint32
 	stopped atomic.Bool
+	limiter *rate.Limiter // nil without a TPS cap
 
 	mu      sync.Mutex
 	started bool
@@ -99,6 +108,9 @@ func New(cfg Config, h DeliverHandler, log *zap.Logger) *Upstream {
 		log = zap.NewNop()
 	}
 	u := &Upstream{cfg: cfg, handler: h, log: log.With(zap.String("upstream", cfg.Name))}
+	if cfg.TPS > 0 {
+		u.limiter = rate.NewLimiter(rate.Limit(cfg.TPS), max(1, cfg.TPS/10))
+	}
 	var kinds []pdu.ID
 	switch cfg.Bind {
 	case KindTXRX:
@@ -202,6 +214,29 @@ func (u *Upstream) Submit(ctx context.Context, raw []byte, done func(pdu.Frame, 
 	if u.stopped.Load() {
 		return ErrStopped
 	}
+	var res *rate.Reservation
+	if u.limiter != nil {
+		res = u.limiter.Reserve()
+		if d := res.Delay(); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				res.Cancel()
+				return ErrRateLimited
+			}
+		}
+	}
+	err := u.send(ctx, raw, done)
+	if err != nil && res != nil {
+		res.Cancel()
+	}
+	return err
+}
+
+// send is Submit past the TPS cap.
+func (u *Upstream) send(ctx context.Context, raw []byte, done func(pdu.Frame, error)) error {
 	n := uint32(len(u.tx))
 	start := u.next.Add(1)
 	var wait *Bind
@@ -217,7 +252,7 @@ func (u *Upstream) Submit(ctx context.Context, raw []byte, done func(pdu.Frame, 
 		if err == nil {
 			return nil
 		}
-		if wait == nil {
+		if wait == nil && errors.Is(err, smppconn.ErrWindowFull) {
 			wait = b
 		}
 	}

@@ -78,6 +78,7 @@ func New(cfg *config.Config, log *zap.Logger) (*Daemon, error) {
 			Bind:                string(uc.Bind),
 			Binds:               uc.Binds,
 			Window:              uc.Window,
+			TPS:                 uc.TPS,
 			ResponseTimeout:     uc.ResponseTimeout,
 			EnquireLinkInterval: uc.EnquireLinkInterval,
 			ConnectTimeout:      uc.ConnectTimeout,
