@@ -249,13 +249,14 @@ func TestBreakerOpensProbesAndRamps(t *testing.T) {
 			changes = append(changes, from.String()+">"+to.String())
 			mu.Unlock()
 		})
-	if f := b.weightFactor(); f != 1 {
+	factor := func() float64 { _, f := b.view(); return f }
+	if f := factor(); f != 1 {
 		t.Fatalf("fresh breaker weight factor %v", f)
 	}
 	for range 3 {
 		b.record(false, false)
 	}
-	if b.State() != BreakerOpen || b.weightFactor() != 0 {
+	if b.State() != BreakerOpen || factor() != 0 {
 		t.Fatalf("state %v after 3 failures", b.State())
 	}
 	if ok, _ := b.allow(); ok {
@@ -273,15 +274,15 @@ func TestBreakerOpensProbesAndRamps(t *testing.T) {
 	if b.State() != BreakerClosed {
 		t.Fatalf("state %v after two good probes", b.State())
 	}
-	if f := b.weightFactor(); f < 0.09 || f > 0.11 {
+	if f := factor(); f < 0.09 || f > 0.11 {
 		t.Fatalf("weight factor right after closing %v, want 0.1", f)
 	}
 	clk.Add(5 * time.Second)
-	if f := b.weightFactor(); f < 0.5 || f > 0.6 {
+	if f := factor(); f < 0.5 || f > 0.6 {
 		t.Fatalf("weight factor half way %v, want 0.55", f)
 	}
 	clk.Add(5 * time.Second)
-	if f := b.weightFactor(); f != 1 {
+	if f := factor(); f != 1 {
 		t.Fatalf("weight factor after slow start %v", f)
 	}
 	mu.Lock()

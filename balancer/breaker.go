@@ -133,19 +133,30 @@ func (b *breaker) allow() (ok, probe bool) {
 	}
 }
 
-// available reports, without taking a probe slot, whether allow could
-// succeed now.
-func (b *breaker) available() bool {
+// view reports, without taking a probe slot, whether allow could succeed
+// now, and the share of its weight the member gets: 0 while open, a tenth
+// while due for or in half-open probing, a tenth rising to all of it over
+// SlowStart after closing.
+func (b *breaker) view() (available bool, factor float64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch b.state {
-	case BreakerClosed:
-		return true
 	case BreakerOpen:
-		return b.now().Sub(b.since) >= b.cfg.Cooldown
-	default:
-		return b.probes < b.cfg.Probes
+		if b.now().Sub(b.since) < b.cfg.Cooldown {
+			return false, 0
+		}
+		return true, 0.1
+	case BreakerHalfOpen:
+		return b.probes < b.cfg.Probes, 0.1
 	}
+	if b.cfg.SlowStart <= 0 || b.rampFrom.IsZero() {
+		return true, 1
+	}
+	elapsed := b.now().Sub(b.rampFrom)
+	if elapsed >= b.cfg.SlowStart {
+		return true, 1
+	}
+	return true, 0.1 + 0.9*float64(elapsed)/float64(b.cfg.SlowStart)
 }
 
 // cancelProbe returns a probe slot that was not used.
@@ -248,31 +259,6 @@ func (b *breaker) set(s BreakerState) func() {
 		return nil
 	}
 	return func() { b.onChange(from, s) }
-}
-
-// weightFactor is the share of its weight the member gets now: 0 while
-// open, a tenth rising to all of it over SlowStart after closing, a tenth
-// while half-open.
-func (b *breaker) weightFactor() float64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	switch b.state {
-	case BreakerOpen:
-		if b.now().Sub(b.since) >= b.cfg.Cooldown {
-			return 0.1 // due for a probe
-		}
-		return 0
-	case BreakerHalfOpen:
-		return 0.1
-	}
-	if b.cfg.SlowStart <= 0 || b.rampFrom.IsZero() {
-		return 1
-	}
-	elapsed := b.now().Sub(b.rampFrom)
-	if elapsed >= b.cfg.SlowStart {
-		return 1
-	}
-	return 0.1 + 0.9*float64(elapsed)/float64(b.cfg.SlowStart)
 }
 
 // State returns the breaker's state.

@@ -191,12 +191,13 @@ func (g *Group) Status() []MemberStatus {
 	out := make([]MemberStatus, len(g.members))
 	minLat := g.minLatency()
 	for i, m := range g.members {
+		w, _ := g.effectiveWeight(m, minLat)
 		out[i] = MemberStatus{
 			Name:            m.Name(),
 			Weight:          int(m.weight.Load()),
 			Healthy:         m.Healthy(),
 			Breaker:         m.br.State(),
-			EffectiveWeight: g.effectiveWeight(m, minLat),
+			EffectiveWeight: w,
 		}
 	}
 	return out
@@ -234,10 +235,10 @@ func (g *Group) RecordReceipt(memberName string, delivered bool) {
 func (g *Group) candidates(dst []candidate, tried uint64) []candidate {
 	minLat := g.minLatency()
 	for _, m := range g.members {
-		if tried&(1<<m.index) != 0 || !m.Healthy() || !m.br.available() {
+		if tried&(1<<m.index) != 0 || !m.Healthy() {
 			continue
 		}
-		if w := g.effectiveWeight(m, minLat); w > 0 {
+		if w, ok := g.effectiveWeight(m, minLat); ok && w > 0 {
 			dst = append(dst, candidate{index: m.index, weight: w})
 		}
 	}
@@ -245,18 +246,20 @@ func (g *Group) candidates(dst []candidate, tried uint64) []candidate {
 }
 
 // effectiveWeight is the configured weight scaled by the breaker's ramp
-// and, for the adaptive policy, by measured quality.
-func (g *Group) effectiveWeight(m *member, minLat int64) float64 {
-	w := float64(m.weight.Load()) * m.br.weightFactor()
+// and, for the adaptive policy, by measured quality; ok is false while the
+// breaker keeps the member out.
+func (g *Group) effectiveWeight(m *member, minLat int64) (w float64, ok bool) {
+	ok, factor := m.br.view()
+	w = float64(m.weight.Load()) * factor
 	if w <= 0 || g.cfg.Mode != Adaptive {
-		return w
+		return w, ok
 	}
 	q := m.br.successRatio() * float64(m.delivery.Load()) / 1e6
 	if lat := m.latency.Load(); lat > 0 && minLat > 0 {
 		q *= float64(minLat) / float64(lat)
 	}
 	// A floor keeps every member probed, so it can earn its weight back.
-	return w * max(q, 0.05)
+	return w * max(q, 0.05), ok
 }
 
 func (g *Group) minLatency() int64 {
