@@ -115,21 +115,38 @@ func TestMemStoreTTL(t *testing.T) {
 	now := time.Unix(1000, 0)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	s := NewMemStore(time.Hour, clock)
-	if err := s.Put("a", "1", Route{SystemID: "shop", ClientID: "x"}); err != nil {
-		t.Fatal(err)
-	}
-	if r, ok, _ := s.Get("a", "1"); !ok || r.ClientID != "x" {
-		t.Fatalf("Get = %+v, %v", r, ok)
-	}
-	if _, ok, _ := s.Get("b", "1"); ok {
-		t.Fatal("mapping leaked across upstreams")
-	}
+	s := NewMemStore(clock)
+	testStoreMappings(t, s, now)
 	mu.Lock()
 	now = now.Add(2 * time.Hour)
 	mu.Unlock()
 	if _, ok, _ := s.Get("a", "1"); ok {
 		t.Fatal("expired mapping still found")
+	}
+}
+
+// testStoreMappings checks a Store's mapping round trip; the mapping
+// expires an hour after now.
+func testStoreMappings(t *testing.T, s Store, now time.Time) {
+	t.Helper()
+	m := Mapping{Upstream: "a", UpstreamID: "1", Route: Route{SystemID: "shop", ClientID: "x", Session: 7}, Expires: now.Add(time.Hour)}
+	errc := make(chan error, 1)
+	s.PutMapping(m, func(err error) { errc <- err })
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if r, ok, err := s.Get("a", "1"); err != nil || !ok || r != m.Route {
+		t.Fatalf("Get = %+v, %v, %v", r, ok, err)
+	}
+	if _, ok, _ := s.Get("b", "1"); ok {
+		t.Fatal("mapping leaked across upstreams")
+	}
+	got, ok, err := s.ByClient("shop", "x")
+	if err != nil || !ok || got.Upstream != "a" || got.UpstreamID != "1" || got.Route != m.Route {
+		t.Fatalf("ByClient = %+v, %v, %v", got, ok, err)
+	}
+	if _, ok, _ := s.ByClient("bank", "x"); ok {
+		t.Fatal("mapping leaked across clients")
 	}
 }
 
@@ -193,6 +210,32 @@ func TestOutcome(t *testing.T) {
 		_, sm := receipt(t, tt.text, tlvs)
 		if f, d := Outcome(sm); f != tt.final || d != tt.delivered {
 			t.Errorf("Outcome(%q, %v) = %v, %v; want %v, %v", tt.text, tt.state, f, d, tt.final, tt.delivered)
+		}
+	}
+}
+
+func TestValidityTTL(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		v    string
+		want time.Duration
+		ok   bool
+	}{
+		{"000001000000000R", 24 * time.Hour, true},
+		{"000000013000000R", 90 * time.Minute, true},
+		{"261123140000004+", time.Hour, true}, // 14:00 at UTC+1 is 13:00 UTC
+		{"261123100000008-", 0, false},        // 10:00 at UTC-2 is 12:00 UTC: now
+		{"261124120000000+", 24 * time.Hour, true},
+		{"", 0, false},
+		{"26112", 0, false},
+		{"2611231200000x0+", 0, false},
+		{"000000000000000R", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := ValidityTTL([]byte(tt.v), now)
+		if ok != tt.ok || (ok && got != tt.want) {
+			t.Errorf("ValidityTTL(%q) = %v, %v; want %v, %v", tt.v, got, ok, tt.want, tt.ok)
 		}
 	}
 }

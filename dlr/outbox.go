@@ -28,6 +28,8 @@ type Receiver interface {
 type Item struct {
 	Raw    []byte // the PDU to deliver; its sequence number is set on sending
 	Origin uint64 // the session to try first, 0 for any
+	// Seq numbers the item in its store, in order of arrival.
+	Seq uint64
 	// Attempts counts failed deliveries so far.
 	Attempts  int
 	notBefore time.Time
@@ -35,6 +37,8 @@ type Item struct {
 
 // OutboxConfig holds an Outbox's settings.
 type OutboxConfig struct {
+	// Store keeps the items durably; nil keeps them in memory only.
+	Store Store
 	// Receivers returns the sessions of systemID that can take deliveries.
 	Receivers func(systemID string) []Receiver
 	// MaxItems bounds each client's outbox; 0 means 1,000,000.
@@ -67,6 +71,7 @@ type queue struct {
 	systemID string
 	items    []*Item // waiting, in order
 	inflight int
+	storing  int // being written to the store
 	wake     chan struct{}
 	rr       int
 }
@@ -85,16 +90,63 @@ func NewOutbox(cfg OutboxConfig) *Outbox {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.Store == nil {
+		cfg.Store = NewMemStore(nil)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Outbox{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, queues: make(map[string]*queue)}
 }
 
-// Enqueue appends it to the outbox of systemID.
-func (o *Outbox) Enqueue(systemID string, it *Item) error {
+// Enqueue stores it in the outbox of systemID and calls done once it is
+// durable, or with ErrOutboxFull or the store's error when it is not
+// taken. done may run on another goroutine.
+func (o *Outbox) Enqueue(systemID string, it *Item, done func(error)) {
 	o.mu.Lock()
-	if o.closed {
+	q, err := o.queueLocked(systemID)
+	if err == nil && len(q.items)+q.inflight+q.storing >= o.cfg.MaxItems {
+		err = ErrOutboxFull
+	}
+	if err != nil {
 		o.mu.Unlock()
-		return context.Canceled
+		done(err)
+		return
+	}
+	q.storing++
+	o.mu.Unlock()
+	o.cfg.Store.AddOutbox(systemID, it, func(err error) {
+		o.mu.Lock()
+		q.storing--
+		if err == nil {
+			q.insert(it)
+		}
+		o.mu.Unlock()
+		if err == nil {
+			signal(q.wake)
+		}
+		done(err)
+	})
+}
+
+// Restore loads the items a previous run left in the store.
+func (o *Outbox) Restore() (int, error) {
+	n := 0
+	err := o.cfg.Store.LoadOutbox(func(systemID string, it *Item) {
+		o.mu.Lock()
+		q, err := o.queueLocked(systemID)
+		if err == nil {
+			q.insert(it)
+			n++
+		}
+		o.mu.Unlock()
+	})
+	return n, err
+}
+
+// queueLocked returns systemID's queue, creating it and its dispatcher.
+// Called with o.mu held.
+func (o *Outbox) queueLocked(systemID string) (*queue, error) {
+	if o.closed {
+		return nil, context.Canceled
 	}
 	q := o.queues[systemID]
 	if q == nil {
@@ -106,14 +158,19 @@ func (o *Outbox) Enqueue(systemID string, it *Item) error {
 			o.dispatch(q)
 		}()
 	}
-	if len(q.items)+q.inflight >= o.cfg.MaxItems {
-		o.mu.Unlock()
-		return ErrOutboxFull
+	return q, nil
+}
+
+// insert puts it in q in Seq order: stores finish concurrent writes in any
+// order. Called with o.mu held.
+func (q *queue) insert(it *Item) {
+	i := len(q.items)
+	for i > 0 && q.items[i-1].Seq > it.Seq && q.items[i-1].Attempts == 0 {
+		i--
 	}
-	q.items = append(q.items, it)
-	o.mu.Unlock()
-	signal(q.wake)
-	return nil
+	q.items = append(q.items, nil)
+	copy(q.items[i+1:], q.items[i:])
+	q.items[i] = it
 }
 
 // Wake makes the outbox of systemID try delivering now, as when a session
@@ -132,7 +189,7 @@ func (o *Outbox) Depth(systemID string) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if q := o.queues[systemID]; q != nil {
-		return len(q.items) + q.inflight
+		return len(q.items) + q.inflight + q.storing
 	}
 	return 0
 }
@@ -241,6 +298,10 @@ func (o *Outbox) settle(q *queue, it *Item, f pdu.Frame, err error) {
 		o.mu.Lock()
 		q.inflight--
 		o.mu.Unlock()
+		if err := o.cfg.Store.DeleteOutbox(q.systemID, it.Seq); err != nil {
+			// Delivered again after a restart: a duplicate, not a loss.
+			o.log.Warn("removing a delivered item from the store failed", zap.Error(err))
+		}
 		if o.cfg.OnDelivered != nil {
 			o.cfg.OnDelivered(q.systemID, it)
 		}

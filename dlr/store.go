@@ -2,6 +2,7 @@ package dlr
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -12,50 +13,72 @@ type Route struct {
 	Session  uint64 // the session that submitted it
 }
 
-// Store maps (upstream name, canonical upstream message id) to a Route.
-type Store interface {
-	Put(upstream, id string, r Route) error
-	Get(upstream, id string) (Route, bool, error)
+// Mapping is the record of one relayed message.
+type Mapping struct {
+	Upstream   string // the upstream's name
+	UpstreamID string // the upstream's message id, canonical
+	Route
+	Expires time.Time
 }
 
-// MemStore is a Store in memory with a time to live per mapping. Expired
-// mappings are dropped a shard at a time as new ones are written, so no
-// sweep ever blocks the hot path for long.
+// Store keeps mappings and outboxes. Writes are asynchronous: done is
+// called once, possibly from another goroutine, when the write is durable
+// (synced, for a store on disk), so that callers on a connection's reader
+// never wait for a disk and concurrent writes share one sync.
+type Store interface {
+	// PutMapping records m.
+	PutMapping(m Mapping, done func(error))
+	// Get returns the route of an upstream message by its canonical id.
+	Get(upstream, id string) (Route, bool, error)
+	// ByClient returns the mapping of a message by the id its client was
+	// given.
+	ByClient(systemID, clientID string) (Mapping, bool, error)
+	// AddOutbox records it in systemID's outbox, setting it.Seq.
+	AddOutbox(systemID string, it *Item, done func(error))
+	// DeleteOutbox removes a delivered item. It need not be synced: after
+	// a crash the item is delivered again, never lost.
+	DeleteOutbox(systemID string, seq uint64) error
+	// LoadOutbox calls fn for every stored item, per system_id in order.
+	LoadOutbox(fn func(systemID string, it *Item)) error
+	// Close releases the store.
+	Close() error
+}
+
+// MemStore is a Store in memory: nothing survives a restart. Expired
+// mappings are dropped a few at a time as new ones are written, so no
+// sweep ever blocks the hot path.
 type MemStore struct {
-	ttl    time.Duration
 	now    func() time.Time
 	shards [64]memShard
+	seq    atomic.Uint64
 }
 
 type memShard struct {
 	mu      sync.Mutex
-	m       map[string]memEntry
-	expires []memExpiry // in insertion order, so in expiry order
-}
-
-type memEntry struct {
-	r   Route
-	exp int64
+	m       map[string]Mapping
+	expires []memExpiry // in insertion order
 }
 
 type memExpiry struct {
 	key string
-	exp int64
+	exp time.Time
 }
 
-// NewMemStore returns a MemStore keeping mappings for ttl.
-func NewMemStore(ttl time.Duration, now func() time.Time) *MemStore {
+// NewMemStore returns an empty MemStore.
+func NewMemStore(now func() time.Time) *MemStore {
 	if now == nil {
 		now = time.Now
 	}
-	s := &MemStore{ttl: ttl, now: now}
+	s := &MemStore{now: now}
 	for i := range s.shards {
-		s.shards[i].m = make(map[string]memEntry)
+		s.shards[i].m = make(map[string]Mapping)
 	}
 	return s
 }
 
 func memKey(upstream, id string) string { return upstream + "\x00" + id }
+
+func clientKey(systemID, clientID string) string { return "\x01" + systemID + "\x00" + clientID }
 
 func (s *MemStore) shard(k string) *memShard {
 	var h uint32 = 2166136261
@@ -65,49 +88,63 @@ func (s *MemStore) shard(k string) *memShard {
 	return &s.shards[h%uint32(len(s.shards))]
 }
 
-// Put records r under (upstream, id).
-func (s *MemStore) Put(upstream, id string, r Route) error {
-	k := memKey(upstream, id)
-	now := s.now().UnixNano()
-	exp := now + int64(s.ttl)
+func (s *MemStore) put(k string, m Mapping, now time.Time) {
 	sh := s.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	// Drop a few expired mappings on every write.
-	for n := 0; n < 4 && len(sh.expires) > 0 && sh.expires[0].exp <= now; n++ {
+	for n := 0; n < 4 && len(sh.expires) > 0 && !sh.expires[0].exp.After(now); n++ {
 		e := sh.expires[0]
 		sh.expires = sh.expires[1:]
-		if cur, ok := sh.m[e.key]; ok && cur.exp == e.exp {
+		if cur, ok := sh.m[e.key]; ok && cur.Expires.Equal(e.exp) {
 			delete(sh.m, e.key)
 		}
 	}
-	sh.m[k] = memEntry{r: r, exp: exp}
-	sh.expires = append(sh.expires, memExpiry{key: k, exp: exp})
-	return nil
+	sh.m[k] = m
+	sh.expires = append(sh.expires, memExpiry{key: k, exp: m.Expires})
 }
 
-// Get returns the Route under (upstream, id).
-func (s *MemStore) Get(upstream, id string) (Route, bool, error) {
-	k := memKey(upstream, id)
+func (s *MemStore) get(k string) (Mapping, bool) {
 	sh := s.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	e, ok := sh.m[k]
-	if !ok || e.exp <= s.now().UnixNano() {
-		return Route{}, false, nil
+	m, ok := sh.m[k]
+	if !ok || !m.Expires.After(s.now()) {
+		return Mapping{}, false
 	}
-	return e.r, true, nil
+	return m, true
 }
 
-// Len returns how many mappings are held, expired ones not yet dropped
-// included.
-func (s *MemStore) Len() int {
-	n := 0
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		n += len(sh.m)
-		sh.mu.Unlock()
-	}
-	return n
+// PutMapping implements Store; done is called before it returns.
+func (s *MemStore) PutMapping(m Mapping, done func(error)) {
+	now := s.now()
+	s.put(memKey(m.Upstream, m.UpstreamID), m, now)
+	s.put(clientKey(m.SystemID, m.ClientID), m, now)
+	done(nil)
 }
+
+// Get implements Store.
+func (s *MemStore) Get(upstream, id string) (Route, bool, error) {
+	m, ok := s.get(memKey(upstream, id))
+	return m.Route, ok, nil
+}
+
+// ByClient implements Store.
+func (s *MemStore) ByClient(systemID, clientID string) (Mapping, bool, error) {
+	m, ok := s.get(clientKey(systemID, clientID))
+	return m, ok, nil
+}
+
+// AddOutbox implements Store: it only numbers the item.
+func (s *MemStore) AddOutbox(_ string, it *Item, done func(error)) {
+	it.Seq = s.seq.Add(1)
+	done(nil)
+}
+
+// DeleteOutbox implements Store.
+func (s *MemStore) DeleteOutbox(string, uint64) error { return nil }
+
+// LoadOutbox implements Store: a MemStore starts empty.
+func (s *MemStore) LoadOutbox(func(string, *Item)) error { return nil }
+
+// Close implements Store.
+func (s *MemStore) Close() error { return nil }

@@ -1,0 +1,409 @@
+package dlr
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"go.uber.org/zap"
+)
+
+// Key layout of the Pebble store. Every key starts with a one-octet kind.
+//
+//	m upstream 0 upstreamID           -> expires(8) session(8) len(systemID)(1) systemID clientID
+//	c systemID 0 clientID             -> expires(8) len(upstream)(1) upstream upstreamID
+//	x expires(8) upstream 0 upstreamID -> systemID 0 clientID   (expiry index)
+//	o systemID 0 seq(8)               -> origin(8) PDU
+const (
+	kindMapping = 'm'
+	kindClient  = 'c'
+	kindExpiry  = 'x'
+	kindOutbox  = 'o'
+)
+
+// ErrStoreClosed is passed to done for writes queued after Close.
+var ErrStoreClosed = errors.New("dlr: store closed")
+
+// PebbleConfig holds a PebbleStore's settings.
+type PebbleConfig struct {
+	// Dir is the directory of the database; it is created if missing.
+	Dir string
+	// SweepEvery is how often expired mappings are deleted; 1m.
+	SweepEvery time.Duration
+	Logger     *zap.Logger
+	Now        func() time.Time
+}
+
+// PebbleStore is a Store in an embedded Pebble database. A few committer
+// goroutines each gather the writes queued while they were busy into one
+// batch and one sync (group commit), so batches overlap in Pebble's commit
+// pipeline; a sweeper goroutine deletes expired mappings. All end with
+// Close. Batches may commit out of order: outbox items carry their Seq.
+type PebbleStore struct {
+	db  *pebble.DB
+	cfg PebbleConfig
+	log *zap.Logger
+	seq atomic.Uint64
+
+	q      chan writeOp
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	mu     sync.RWMutex // guards closed against sends on q
+	closed bool
+}
+
+type writeOp struct {
+	apply func(*pebble.Batch) error
+	done  func(error)
+}
+
+// OpenPebble opens or creates the store in cfg.Dir.
+func OpenPebble(cfg PebbleConfig) (*PebbleStore, error) {
+	if cfg.SweepEvery <= 0 {
+		cfg.SweepEvery = time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	db, err := pebble.Open(cfg.Dir, &pebble.Options{Logger: pebbleLogger{cfg.Logger.Sugar()}})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", cfg.Dir, err)
+	}
+	s := &PebbleStore{db: db, cfg: cfg, log: cfg.Logger, q: make(chan writeOp, 8192), stop: make(chan struct{})}
+	if err := s.loadSeq(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s.wg.Add(committers + 1)
+	for range committers {
+		go func() {
+			defer s.wg.Done()
+			s.commitLoop()
+		}()
+	}
+	go func() {
+		defer s.wg.Done()
+		s.sweepLoop()
+	}()
+	return s, nil
+}
+
+// pebbleLogger sends Pebble's own messages to zap.
+type pebbleLogger struct{ l *zap.SugaredLogger }
+
+func (p pebbleLogger) Infof(format string, args ...any)  { p.l.Debugf(format, args...) }
+func (p pebbleLogger) Errorf(format string, args ...any) { p.l.Errorf(format, args...) }
+func (p pebbleLogger) Fatalf(format string, args ...any) { p.l.Fatalf(format, args...) }
+
+func (s *PebbleStore) enqueue(op writeOp) {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		op.done(ErrStoreClosed)
+		return
+	}
+	s.q <- op
+	s.mu.RUnlock()
+}
+
+// maxGroup bounds the writes sharing one sync.
+const maxGroup = 4096
+
+// committers is how many batches may be committing at once: Pebble
+// overlaps the WAL write of one with the sync of another.
+const committers = 4
+
+// commitLoop is the only goroutine that commits.
+func (s *PebbleStore) commitLoop() {
+	ops := make([]writeOp, 0, maxGroup)
+	for {
+		select {
+		case op := <-s.q:
+			ops = append(ops[:0], op)
+		case <-s.stop:
+			// Writes queued before Close still land.
+			for {
+				select {
+				case op := <-s.q:
+					s.commit([]writeOp{op})
+				default:
+					return
+				}
+			}
+		}
+	gather:
+		for len(ops) < maxGroup {
+			select {
+			case op := <-s.q:
+				ops = append(ops, op)
+			default:
+				break gather
+			}
+		}
+		s.commit(ops)
+	}
+}
+
+func (s *PebbleStore) commit(ops []writeOp) {
+	b := s.db.NewBatch()
+	errs := make([]error, len(ops))
+	for i, op := range ops {
+		errs[i] = op.apply(b)
+	}
+	err := b.Commit(pebble.Sync)
+	_ = b.Close()
+	for i, op := range ops {
+		if errs[i] != nil {
+			op.done(errs[i])
+		} else {
+			op.done(err)
+		}
+	}
+}
+
+func u64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
+
+func mappingKey(upstream, id string) []byte {
+	k := make([]byte, 0, 2+len(upstream)+len(id))
+	k = append(k, kindMapping)
+	k = append(k, upstream...)
+	k = append(k, 0)
+	return append(k, id...)
+}
+
+func clientKeyBytes(systemID, clientID string) []byte {
+	k := make([]byte, 0, 2+len(systemID)+len(clientID))
+	k = append(k, kindClient)
+	k = append(k, systemID...)
+	k = append(k, 0)
+	return append(k, clientID...)
+}
+
+// PutMapping implements Store.
+func (s *PebbleStore) PutMapping(m Mapping, done func(error)) {
+	if len(m.SystemID) > 255 || len(m.Upstream) > 255 {
+		done(fmt.Errorf("dlr: names longer than 255 octets"))
+		return
+	}
+	exp := uint64(m.Expires.UnixNano())
+	s.enqueue(writeOp{done: done, apply: func(b *pebble.Batch) error {
+		v := u64(make([]byte, 0, 17+len(m.SystemID)+len(m.ClientID)), exp)
+		v = u64(v, m.Session)
+		v = append(v, byte(len(m.SystemID)))
+		v = append(v, m.SystemID...)
+		v = append(v, m.ClientID...)
+		if err := b.Set(mappingKey(m.Upstream, m.UpstreamID), v, nil); err != nil {
+			return err
+		}
+		c := u64(make([]byte, 0, 9+len(m.Upstream)+len(m.UpstreamID)), exp)
+		c = append(c, byte(len(m.Upstream)))
+		c = append(c, m.Upstream...)
+		c = append(c, m.UpstreamID...)
+		if err := b.Set(clientKeyBytes(m.SystemID, m.ClientID), c, nil); err != nil {
+			return err
+		}
+		x := u64([]byte{kindExpiry}, exp)
+		x = append(x, m.Upstream...)
+		x = append(x, 0)
+		x = append(x, m.UpstreamID...)
+		xv := append(append([]byte(m.SystemID), 0), m.ClientID...)
+		return b.Set(x, xv, nil)
+	}})
+}
+
+func (s *PebbleStore) get(key []byte) ([]byte, bool, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := bytes.Clone(v)
+	_ = closer.Close()
+	return out, true, nil
+}
+
+func (s *PebbleStore) expired(v []byte) bool {
+	return len(v) < 8 || int64(binary.BigEndian.Uint64(v)) <= s.cfg.Now().UnixNano()
+}
+
+// Get implements Store.
+func (s *PebbleStore) Get(upstream, id string) (Route, bool, error) {
+	v, ok, err := s.get(mappingKey(upstream, id))
+	if !ok || err != nil || s.expired(v) {
+		return Route{}, false, err
+	}
+	if len(v) < 17 || len(v) < 17+int(v[16]) {
+		return Route{}, false, fmt.Errorf("dlr: corrupt mapping for %s/%s", upstream, id)
+	}
+	n := int(v[16])
+	return Route{
+		Session:  binary.BigEndian.Uint64(v[8:16]),
+		SystemID: string(v[17 : 17+n]),
+		ClientID: string(v[17+n:]),
+	}, true, nil
+}
+
+// ByClient implements Store.
+func (s *PebbleStore) ByClient(systemID, clientID string) (Mapping, bool, error) {
+	v, ok, err := s.get(clientKeyBytes(systemID, clientID))
+	if !ok || err != nil || s.expired(v) {
+		return Mapping{}, false, err
+	}
+	if len(v) < 9 || len(v) < 9+int(v[8]) {
+		return Mapping{}, false, fmt.Errorf("dlr: corrupt client mapping for %s/%s", systemID, clientID)
+	}
+	n := int(v[8])
+	m := Mapping{
+		Upstream:   string(v[9 : 9+n]),
+		UpstreamID: string(v[9+n:]),
+		Expires:    time.Unix(0, int64(binary.BigEndian.Uint64(v))),
+	}
+	r, ok, err := s.Get(m.Upstream, m.UpstreamID)
+	if !ok || err != nil {
+		return Mapping{}, false, err
+	}
+	m.Route = r
+	return m, true, nil
+}
+
+func outboxKey(systemID string, seq uint64) []byte {
+	k := make([]byte, 0, 10+len(systemID))
+	k = append(k, kindOutbox)
+	k = append(k, systemID...)
+	k = append(k, 0)
+	return u64(k, seq)
+}
+
+// AddOutbox implements Store.
+func (s *PebbleStore) AddOutbox(systemID string, it *Item, done func(error)) {
+	it.Seq = s.seq.Add(1)
+	k := outboxKey(systemID, it.Seq)
+	v := append(u64(make([]byte, 0, 8+len(it.Raw)), it.Origin), it.Raw...)
+	s.enqueue(writeOp{done: done, apply: func(b *pebble.Batch) error { return b.Set(k, v, nil) }})
+}
+
+// DeleteOutbox implements Store.
+func (s *PebbleStore) DeleteOutbox(systemID string, seq uint64) error {
+	return s.db.Delete(outboxKey(systemID, seq), pebble.NoSync)
+}
+
+// LoadOutbox implements Store.
+func (s *PebbleStore) LoadOutbox(fn func(string, *Item)) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindOutbox}, UpperBound: []byte{kindOutbox + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		k, v := it.Key(), it.Value()
+		i := bytes.IndexByte(k[1:], 0)
+		if i < 0 || len(k) != 1+i+1+8 || len(v) < 8 {
+			return fmt.Errorf("dlr: corrupt outbox key %q", k)
+		}
+		fn(string(k[1:1+i]), &Item{
+			Seq:    binary.BigEndian.Uint64(k[len(k)-8:]),
+			Origin: binary.BigEndian.Uint64(v),
+			Raw:    bytes.Clone(v[8:]),
+		})
+	}
+	return it.Error()
+}
+
+// loadSeq continues outbox numbering after the highest stored item.
+func (s *PebbleStore) loadSeq() error {
+	var top uint64
+	err := s.LoadOutbox(func(_ string, it *Item) { top = max(top, it.Seq) })
+	if top == 0 {
+		// Numbers from the clock keep order across a wiped outbox too.
+		top = uint64(s.cfg.Now().UnixNano())
+	}
+	s.seq.Store(top)
+	return err
+}
+
+// sweepLoop deletes expired mappings every SweepEvery.
+func (s *PebbleStore) sweepLoop() {
+	t := time.NewTicker(s.cfg.SweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if n, err := s.Sweep(); err != nil {
+				s.log.Warn("deleting expired message id mappings failed", zap.Error(err))
+			} else if n > 0 {
+				s.log.Debug("expired message id mappings deleted", zap.Int("count", n))
+			}
+		}
+	}
+}
+
+// Sweep deletes the mappings expired by now and returns how many.
+func (s *PebbleStore) Sweep() (int, error) {
+	upper := u64([]byte{kindExpiry}, uint64(s.cfg.Now().UnixNano()))
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindExpiry}, UpperBound: upper})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	b := s.db.NewBatch()
+	defer func() { _ = b.Close() }()
+	n := 0
+	for it.First(); it.Valid(); it.Next() {
+		k, v := it.Key(), it.Value()
+		if len(k) < 9 {
+			continue
+		}
+		exp := binary.BigEndian.Uint64(k[1:9])
+		rest := k[9:]
+		i := bytes.IndexByte(rest, 0)
+		j := bytes.IndexByte(v, 0)
+		if i < 0 || j < 0 {
+			continue
+		}
+		upstream, id := string(rest[:i]), string(rest[i+1:])
+		// A newer write of the same id has a later expiry: keep it.
+		if cur, ok, _ := s.get(mappingKey(upstream, id)); ok && len(cur) >= 8 && binary.BigEndian.Uint64(cur) == exp {
+			_ = b.Delete(mappingKey(upstream, id), nil)
+		}
+		_ = b.Delete(clientKeyBytes(string(v[:j]), string(v[j+1:])), nil)
+		_ = b.Delete(bytes.Clone(k), nil)
+		n++
+		if b.Len() > 1<<20 {
+			if err := b.Commit(pebble.NoSync); err != nil {
+				return n, err
+			}
+			b.Reset()
+		}
+	}
+	if err := it.Error(); err != nil {
+		return n, err
+	}
+	return n, b.Commit(pebble.NoSync)
+}
+
+// Close stops the goroutines, lets queued writes land and closes the
+// database.
+func (s *PebbleStore) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	s.wg.Wait()
+	return s.db.Close()
+}

@@ -1,0 +1,157 @@
+package dlr
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+func openPebble(t testing.TB, dir string, now func() time.Time) *PebbleStore {
+	t.Helper()
+	s, err := OpenPebble(PebbleConfig{Dir: dir, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func wait(t testing.TB, f func(done func(error))) {
+	t.Helper()
+	errc := make(chan error, 1)
+	f(func(err error) { errc <- err })
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPebbleMappingsSurviveReopen(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	now := time.Now()
+	s := openPebble(t, dir, nil)
+	testStoreMappings(t, s, now)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openPebble(t, dir, nil)
+	defer s.Close()
+	if r, ok, err := s.Get("a", "1"); err != nil || !ok || r.ClientID != "x" || r.Session != 7 {
+		t.Fatalf("after reopen Get = %+v, %v, %v", r, ok, err)
+	}
+}
+
+func TestPebbleSweep(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Unix(10_000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := openPebble(t, t.TempDir(), clock)
+	defer s.Close()
+	for i := range 10 {
+		m := Mapping{Upstream: "u", UpstreamID: fmt.Sprint(i), Route: Route{SystemID: "shop", ClientID: fmt.Sprint("c", i)},
+			Expires: now.Add(time.Duration(i+1) * time.Minute)}
+		wait(t, func(done func(error)) { s.PutMapping(m, done) })
+	}
+	mu.Lock()
+	now = now.Add(5*time.Minute + time.Second)
+	mu.Unlock()
+	n, err := s.Sweep()
+	if err != nil || n != 5 {
+		t.Fatalf("Sweep = %d, %v; want 5", n, err)
+	}
+	if _, ok, _ := s.Get("u", "4"); ok {
+		t.Fatal("expired mapping still there")
+	}
+	if _, ok, _ := s.ByClient("shop", "c4"); ok {
+		t.Fatal("expired client mapping still there")
+	}
+	if _, ok, _ := s.Get("u", "5"); !ok {
+		t.Fatal("live mapping swept")
+	}
+}
+
+func TestPebbleOutbox(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := openPebble(t, dir, nil)
+	var items []*Item
+	for i := range 5 {
+		it := &Item{Raw: []byte{byte(i)}, Origin: uint64(i)}
+		wait(t, func(done func(error)) { s.AddOutbox("shop", it, done) })
+		items = append(items, it)
+	}
+	other := &Item{Raw: []byte("b")}
+	wait(t, func(done func(error)) { s.AddOutbox("bank", other, done) })
+	if err := s.DeleteOutbox("shop", items[1].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openPebble(t, dir, nil)
+	defer s.Close()
+	got := map[string][]*Item{}
+	if err := s.LoadOutbox(func(sys string, it *Item) { got[sys] = append(got[sys], it) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got["shop"]) != 4 || len(got["bank"]) != 1 {
+		t.Fatalf("loaded %d shop, %d bank items", len(got["shop"]), len(got["bank"]))
+	}
+	for i, want := range []int{0, 2, 3, 4} {
+		if it := got["shop"][i]; it.Raw[0] != byte(want) || it.Origin != uint64(want) || it.Seq != items[want].Seq {
+			t.Fatalf("item %d = %+v, want the item %d", i, it, want)
+		}
+	}
+	fresh := &Item{Raw: []byte("new")}
+	wait(t, func(done func(error)) { s.AddOutbox("shop", fresh, done) })
+	if fresh.Seq <= items[4].Seq {
+		t.Fatalf("numbering restarted: %d after %d", fresh.Seq, items[4].Seq)
+	}
+}
+
+func TestPebbleWriteAfterClose(t *testing.T) {
+	t.Parallel()
+	s := openPebble(t, t.TempDir(), nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	s.PutMapping(Mapping{Upstream: "u", UpstreamID: "1", Expires: time.Now().Add(time.Hour)}, func(err error) { errc <- err })
+	if err := <-errc; err != ErrStoreClosed {
+		t.Fatalf("write after close: %v", err)
+	}
+}
+
+// BenchmarkPebblePutMapping64 measures synced mapping writes with 64
+// writers, as many upstream binds would make them.
+func BenchmarkPebblePutMapping64(b *testing.B) {
+	s := openPebble(b, b.TempDir(), nil)
+	defer s.Close()
+	exp := time.Now().Add(time.Hour)
+	var wg sync.WaitGroup
+	work := make(chan int, 1024)
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errc := make(chan error, 1)
+			for i := range work {
+				s.PutMapping(Mapping{Upstream: "carrier-a", UpstreamID: fmt.Sprintf("%x", i),
+					Route: Route{SystemID: "shop", ClientID: fmt.Sprintf("%016x", i), Session: 1}, Expires: exp},
+					func(err error) { errc <- err })
+				if err := <-errc; err != nil {
+					b.Error(err)
+				}
+			}
+		}()
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; b.Loop(); i++ {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "puts/s")
+}
