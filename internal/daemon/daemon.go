@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -38,6 +40,7 @@ type Daemon struct {
 	Upstreams map[string]*upstream.Upstream
 	Groups    map[string]*balancer.Group
 
+	store    dlr.Store
 	listener net.Listener
 	serveErr chan error
 	stopOnce sync.Once
@@ -143,10 +146,19 @@ func New(cfg *config.Config, log *zap.Logger) (*Daemon, error) {
 			Group:             g,
 		})
 	}
+	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
+	store, err := dlr.OpenPebble(dlr.PebbleConfig{Dir: filepath.Join(cfg.StateDir, "dlr"), Logger: log.Named("store")})
+	if err != nil {
+		return nil, err
+	}
+	d.store = store
 	d.Relay = relay.New(relay.Config{
 		Router:        router.New(routes),
 		Registry:      registry,
-		Store:         dlr.NewMemStore(MappingTTL, nil),
+		Store:         store,
+		MappingTTL:    MappingTTL,
 		IDs:           dlr.NewIDs(time.Now()),
 		IDFormats:     formats,
 		SubmitTimeout: cfg.Server.SubmitTimeout,
@@ -179,6 +191,13 @@ func (l *lateHandler) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(
 // Start listens on the configured SMPP address, starts the upstreams and
 // serves clients.
 func (d *Daemon) Start() error {
+	n, err := d.Relay.Outbox().Restore()
+	if err != nil {
+		return fmt.Errorf("loading the outboxes: %w", err)
+	}
+	if n > 0 {
+		d.log.Info("receipts and messages waiting for clients restored", zap.Int("count", n))
+	}
 	l, err := net.Listen("tcp", d.cfg.Listen.SMPP)
 	if err != nil {
 		return fmt.Errorf("listen smpp %s: %w", d.cfg.Listen.SMPP, err)
@@ -233,6 +252,9 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 			g.Stop()
 		}
 		d.Relay.Close()
+		if err := d.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("store: %w", err))
+		}
 	})
 	return errors.Join(errs...)
 }

@@ -26,6 +26,9 @@ func startYAML(t *testing.T, yaml string, smscs ...*smsctest.Server) *env {
 	for i, s := range smscs {
 		yaml = strings.ReplaceAll(yaml, fmt.Sprintf("{{%d}}", i), s.Addr())
 	}
+	if !strings.Contains(yaml, "state_dir:") {
+		yaml = fmt.Sprintf("state_dir: %q\n", t.TempDir()) + yaml
+	}
 	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, yaml)

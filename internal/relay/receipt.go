@@ -113,14 +113,16 @@ func (r *Relay) deliverReceipt(p *parked, route dlr.Route) {
 	} else {
 		out = dlr.RewriteDataSM(p.frame.Raw, p.dsm, route.ClientID)
 	}
-	if err := r.outbox.Enqueue(route.SystemID, &dlr.Item{Raw: out, Origin: route.Session}); err != nil {
-		// The SMSC keeps it and sends it again later.
-		r.log.Warn("outbox refused a receipt", zap.String("system_id", route.SystemID), zap.Error(err))
-		p.ack(pdu.StatusXTAppn)
-		return
-	}
-	r.Stats.ReceiptsMatched.Add(1)
-	p.ack(pdu.StatusOK)
+	r.outbox.Enqueue(route.SystemID, &dlr.Item{Raw: out, Origin: route.Session}, func(err error) {
+		if err != nil {
+			// The SMSC keeps it and sends it again later.
+			r.log.Warn("outbox refused a receipt", zap.String("system_id", route.SystemID), zap.Error(err))
+			p.ack(pdu.StatusXTAppn)
+			return
+		}
+		r.Stats.ReceiptsMatched.Add(1)
+		p.ack(pdu.StatusOK)
+	})
 }
 
 // mobileOriginated answers an MO message. Routing MO to clients is not

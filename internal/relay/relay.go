@@ -38,6 +38,9 @@ type Config struct {
 	GroupsOf func(upstream string) []*balancer.Group
 	// ParkTimeout bounds how long a receipt waits for its mapping; 30s.
 	ParkTimeout time.Duration
+	// MappingTTL is how long a message's mapping is kept when its
+	// validity period does not say; 72h.
+	MappingTTL time.Duration
 	Logger      *zap.Logger
 }
 
@@ -73,11 +76,15 @@ func New(cfg Config) *Relay {
 	if cfg.ParkTimeout <= 0 {
 		cfg.ParkTimeout = 30 * time.Second
 	}
+	if cfg.MappingTTL <= 0 {
+		cfg.MappingTTL = 72 * time.Hour
+	}
 	if cfg.NoRouteStatus == pdu.StatusOK {
 		cfg.NoRouteStatus = pdu.StatusInvDstAdr
 	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, parking: dlr.NewParking(cfg.ParkTimeout)}
 	r.outbox = dlr.NewOutbox(dlr.OutboxConfig{
+		Store:     cfg.Store,
 		Receivers: r.receivers,
 		Logger:    cfg.Logger.Named("outbox"),
 		OnDelivered: func(string, *dlr.Item) {
@@ -124,7 +131,7 @@ func (r *Relay) HandleRequest(s *smppserver.Session, f pdu.Frame) {
 			return
 		}
 		r.relay(s, f, router.Message{SystemID: systemID, Source: sm.SourceAddr, Destination: sm.DestAddr, ServiceType: sm.ServiceType},
-			stickyKey(systemID, sm.DestAddr, sm.ESMClass, sm.ShortMessage, sm.TLVs))
+			stickyKey(systemID, sm.DestAddr, sm.ESMClass, sm.ShortMessage, sm.TLVs), sm.Validity)
 	case pdu.DataSM:
 		var sm pdu.DataSMBody
 		if err := pdu.ParseDataSM(f.Body(), &sm); err != nil {
@@ -132,7 +139,7 @@ func (r *Relay) HandleRequest(s *smppserver.Session, f pdu.Frame) {
 			return
 		}
 		r.relay(s, f, router.Message{SystemID: systemID, Source: sm.SourceAddr, Destination: sm.DestAddr, ServiceType: sm.ServiceType},
-			stickyKey(systemID, sm.DestAddr, 0, nil, sm.TLVs))
+			stickyKey(systemID, sm.DestAddr, 0, nil, sm.TLVs), nil)
 	default:
 		// submit_multi, query_sm, cancel_sm and replace_sm are not
 		// relayed yet.
@@ -153,7 +160,13 @@ func (r *Relay) refuse(s *smppserver.Session, f pdu.Frame, err error) {
 }
 
 // relay sends f on through the group its route picks. It never blocks.
-func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, sticky string) {
+func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, sticky string, validity []byte) {
+	ttl := r.cfg.MappingTTL
+	if d, ok := dlr.ValidityTTL(validity, time.Now()); ok {
+		// Receipts come within the validity period; an hour of margin
+		// covers clocks and late SMSCs.
+		ttl = d + time.Hour
+	}
 	respID, seq := pdu.RespID(f.ID), f.Seq
 	g := r.cfg.Router.Match(m)
 	if g == nil {
@@ -167,12 +180,12 @@ func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, stic
 		Sticky:   sticky,
 		Deadline: time.Now().Add(r.cfg.SubmitTimeout),
 	}, func(res balancer.Result) {
-		r.answer(s, g, respID, seq, res)
+		r.answer(s, g, respID, seq, ttl, res)
 	})
 }
 
 // answer turns a group's result into the client's response.
-func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, seq uint32, res balancer.Result) {
+func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, seq uint32, ttl time.Duration, res balancer.Result) {
 	upstreamName, resp, err := res.Member, res.Resp, res.Err
 	switch {
 	case errors.Is(err, balancer.ErrNoMember), errors.Is(err, balancer.ErrStopped):
@@ -206,19 +219,29 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 	if perr != nil || len(uid) == 0 {
 		s.Logger().Warn("SMSC accepted a message without a message_id: its receipts cannot be matched",
 			zap.String("upstream", upstreamName))
-	} else {
-		key := dlr.Canonical(uid)
-		route := dlr.Route{SystemID: systemID, ClientID: clientID, Session: s.ID()}
-		if err := r.cfg.Store.Put(upstreamName, key, route); err != nil {
-			r.Stats.Refused.Add(1)
-			s.Logger().Error("recording the message id failed", zap.Error(err))
-			s.Respond(pdu.Empty(respID, pdu.StatusSysErr, seq))
-			return
-		}
-		if v, ok := r.parking.Claim(upstreamName, key); ok {
-			r.deliverReceipt(v.(*parked), route)
-		}
+		r.Stats.Submitted.Add(1)
+		s.Respond(pdu.MessageIDResp(respID, pdu.StatusOK, seq, clientID))
+		return
 	}
-	r.Stats.Submitted.Add(1)
-	s.Respond(pdu.MessageIDResp(respID, pdu.StatusOK, seq, clientID))
+	m := dlr.Mapping{
+		Upstream:   upstreamName,
+		UpstreamID: dlr.Canonical(uid),
+		Route:      dlr.Route{SystemID: systemID, ClientID: clientID, Session: s.ID()},
+		Expires:    time.Now().Add(ttl),
+	}
+	// The client hears ESME_ROK only once the mapping is durable, so a
+	// crash after that cannot orphan the message's receipt.
+	r.cfg.Store.PutMapping(m, func(err error) {
+		if err != nil {
+			// The SMSC took the message: an error would make the client
+			// send it twice. Its receipt may go unmatched after a restart.
+			s.Logger().Error("recording the message id failed; the message was accepted",
+				zap.String("upstream", upstreamName), zap.Error(err))
+		}
+		if v, ok := r.parking.Claim(m.Upstream, m.UpstreamID); ok {
+			r.deliverReceipt(v.(*parked), m.Route)
+		}
+		r.Stats.Submitted.Add(1)
+		s.Respond(pdu.MessageIDResp(respID, pdu.StatusOK, seq, clientID))
+	})
 }
