@@ -78,6 +78,24 @@ type Config struct {
 	// Routes choose a group for each submit, in order: the first route
 	// that matches wins. At least one.
 	Routes []Route `yaml:"routes" mapstructure:"routes"`
+	// MORoutes choose the client of each mobile-originated message. None:
+	// MO messages are refused with ESME_RX_T_APPN, so the SMSC keeps them.
+	MORoutes []MORoute `yaml:"mo_routes,omitempty" mapstructure:"mo_routes"`
+}
+
+// MORoute sends the mobile-originated messages it matches to a client.
+// Of the matching routes, the longest destination prefix wins, then the
+// first written.
+type MORoute struct {
+	// Upstreams, if set, are the upstreams the route applies to.
+	Upstreams []string `yaml:"upstreams,omitempty" mapstructure:"upstreams"`
+	// DestinationPrefix, if set, are prefixes of the destination: the
+	// short code or long number the subscriber wrote to.
+	DestinationPrefix []string `yaml:"destination_prefix,omitempty" mapstructure:"destination_prefix"`
+	// SourcePrefix, if set, are prefixes of the subscriber's number.
+	SourcePrefix []string `yaml:"source_prefix,omitempty" mapstructure:"source_prefix"`
+	// Client is the system_id the messages go to. Required.
+	Client string `yaml:"client" mapstructure:"client"`
 }
 
 // Listen holds the addresses smppmux listens on.

@@ -116,6 +116,26 @@ func (c *Config) Validate() error {
 			catchAll = i
 		}
 	}
+	for i := range c.MORoutes {
+		r := &c.MORoutes[i]
+		path := fmt.Sprintf("mo_routes[%d]", i)
+		for j, name := range r.Upstreams {
+			if upstreams[name] == nil {
+				p.add(fmt.Sprintf("%s.upstreams[%d]", path, j), "unknown upstream %q", name)
+			}
+		}
+		for j, prefix := range r.DestinationPrefix {
+			if prefix == "" {
+				p.add(fmt.Sprintf("%s.destination_prefix[%d]", path, j), "must not be empty")
+			}
+		}
+		switch {
+		case r.Client == "":
+			p.add(path+".client", "required")
+		case !clients[r.Client]:
+			p.add(path+".client", "unknown client %q", r.Client)
+		}
+	}
 	return errors.Join(p...)
 }
 

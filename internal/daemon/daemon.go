@@ -132,18 +132,31 @@ func New(cfg *config.Config, log *zap.Logger) (*Daemon, error) {
 			groupsOf[m.Upstream] = append(groupsOf[m.Upstream], g)
 		}
 	}
-	var routes []router.Route
+	var moRouter *router.Router[string]
+	if len(cfg.MORoutes) > 0 {
+		var mo []router.Route[string]
+		for _, rc := range cfg.MORoutes {
+			mo = append(mo, router.Route[string]{
+				Clients:           rc.Upstreams,
+				DestinationPrefix: rc.DestinationPrefix,
+				SourcePrefix:      rc.SourcePrefix,
+				Target:            rc.Client,
+			})
+		}
+		moRouter = router.New(mo)
+	}
+	var routes []router.Route[*balancer.Group]
 	for i, rc := range cfg.Routes {
 		g, ok := d.Groups[rc.Group]
 		if !ok {
 			return nil, fmt.Errorf("routes[%d]: unknown group %q", i, rc.Group)
 		}
-		routes = append(routes, router.Route{
+		routes = append(routes, router.Route[*balancer.Group]{
 			Clients:           rc.Clients,
 			DestinationPrefix: rc.DestinationPrefix,
 			SourcePrefix:      rc.SourcePrefix,
 			ServiceType:       rc.ServiceType,
-			Group:             g,
+			Target:            g,
 		})
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
@@ -156,6 +169,7 @@ func New(cfg *config.Config, log *zap.Logger) (*Daemon, error) {
 	d.store = store
 	d.Relay = relay.New(relay.Config{
 		Router:        router.New(routes),
+		MORouter:      moRouter,
 		Registry:      registry,
 		Store:         store,
 		MappingTTL:    MappingTTL,

@@ -394,20 +394,52 @@ func TestReceiptIDForms(t *testing.T) {
 	}
 }
 
-// TestMobileOriginatedKeptAtSMSC: with no MO routing, an MO deliver_sm is
+// TestMobileOriginated: an MO deliver_sm goes, as it came, to the client
+// its MO route names, once that client binds; one no MO route matches is
 // refused with a temporary error, so the SMSC keeps it.
-func TestMobileOriginatedKeptAtSMSC(t *testing.T) {
+func TestMobileOriginated(t *testing.T) {
 	t.Parallel()
 	s := newSMSC(t, smsctest.Config{})
-	start(t, "active-active", "trx", s)
-	mo := pdu.AppendSM(nil, &pdu.SM{SourceAddr: []byte("447700900001"), DestAddr: []byte("12345"), ShortMessage: []byte("STOP")})
-	if err := s.Push(pdu.Request(pdu.DeliverSM, 1, mo)); err != nil {
+	e := startYAML(t, `
+listen: {smpp: "127.0.0.1:0"}
+clients: [{system_id: shop, password: secret}, {system_id: bank, password: secret2}]
+upstreams: [{name: a, addr: "{{0}}", system_id: mux}]
+groups: [{name: g, members: [{upstream: a}]}]
+routes: [{group: g}]
+mo_routes:
+  - {destination_prefix: ["123"], client: shop}
+  - {destination_prefix: ["12399"], client: bank}
+`, s)
+	ctx := deadline(t)
+	push := func(dest, text string) []byte {
+		body := pdu.AppendSM(nil, &pdu.SM{SourceAddr: []byte("447700900001"), DestAddr: []byte(dest), ShortMessage: []byte(text),
+			TLVs: pdu.AppendTLV(nil, 0x1501, []byte("x"))})
+		if err := s.Push(pdu.Request(pdu.DeliverSM, 1, body)); err != nil {
+			t.Fatal(err)
+		}
+		return body
+	}
+	stop := push("12345", "STOP")
+	otp := push("12399", "PIN")
+	push("555", "lost")
+	if err := s.WaitPushesAnswered(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.WaitPushesAnswered(deadline(t), 1); err != nil {
-		t.Fatal(err)
+	if got := s.PushStatuses(); got[pdu.StatusOK] != 2 || got[pdu.StatusXTAppn] != 1 {
+		t.Fatalf("MO answered %v, want two ESME_ROK and one ESME_RX_T_APPN", got)
 	}
-	if got := s.PushStatuses(); got[pdu.StatusXTAppn] != 1 {
-		t.Fatalf("MO answered %v, want one ESME_RX_T_APPN", got)
+	for _, c := range []struct {
+		systemID, password string
+		body               []byte
+	}{{"shop", "secret", stop}, {"bank", "secret2", otp}} {
+		rx := e.dial(t, c.systemID, c.password, pdu.BindReceiver, 1)
+		select {
+		case d := <-rx.Deliveries():
+			if !bytes.Equal(d.Frame.Body(), c.body) {
+				t.Fatalf("%s got %x, want the MO as sent %x", c.systemID, d.Frame.Body(), c.body)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s never got its MO", c.systemID)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/internal/pdu"
+	"github.com/smppmux/smppmux/internal/router"
 	"github.com/smppmux/smppmux/upstream"
 )
 
@@ -29,7 +30,8 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 		p.sm = new(pdu.SM)
 		if err = pdu.ParseSM(f.Body(), p.sm); err == nil {
 			if !pdu.IsReceipt(p.sm.ESMClass) {
-				r.mobileOriginated(u, ack)
+				r.mobileOriginated(u, f, router.Message{SystemID: u.Name(), Source: p.sm.SourceAddr,
+					Destination: p.sm.DestAddr, ServiceType: p.sm.ServiceType}, ack)
 				return
 			}
 			id, err = dlr.ReceiptID(p.sm)
@@ -38,7 +40,8 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 		p.dsm = new(pdu.DataSMBody)
 		if err = pdu.ParseDataSM(f.Body(), p.dsm); err == nil {
 			if !pdu.IsReceipt(p.dsm.ESMClass) {
-				r.mobileOriginated(u, ack)
+				r.mobileOriginated(u, f, router.Message{SystemID: u.Name(), Source: p.dsm.SourceAddr,
+					Destination: p.dsm.DestAddr, ServiceType: p.dsm.ServiceType}, ack)
 				return
 			}
 			v, ok := pdu.FindTLV(p.dsm.TLVs, pdu.TagReceiptedMessageID)
@@ -125,11 +128,31 @@ func (r *Relay) deliverReceipt(p *parked, route dlr.Route) {
 	})
 }
 
-// mobileOriginated answers an MO message. Routing MO to clients is not
-// configured yet, so the SMSC is told to keep it and retry later.
-func (r *Relay) mobileOriginated(u *upstream.Upstream, ack func(pdu.Status)) {
-	r.log.Warn("mobile-originated message refused: no MO route", zap.String("upstream", u.Name()))
-	ack(pdu.StatusXTAppn)
+// mobileOriginated queues an MO message, as it came, in the outbox of the
+// client its MO route names, and answers the SMSC once it is stored. With
+// no route the SMSC is told to keep it and retry later.
+func (r *Relay) mobileOriginated(u *upstream.Upstream, f pdu.Frame, m router.Message, ack func(pdu.Status)) {
+	var systemID string
+	ok := false
+	if r.cfg.MORouter != nil {
+		systemID, ok = r.cfg.MORouter.Match(m)
+	}
+	if !ok {
+		r.Stats.MOUnrouted.Add(1)
+		r.log.Warn("mobile-originated message refused: no MO route", zap.String("upstream", u.Name()))
+		ack(pdu.StatusXTAppn)
+		return
+	}
+	raw := pdu.Resend(f.Raw, 0)
+	r.outbox.Enqueue(systemID, &dlr.Item{Raw: raw}, func(err error) {
+		if err != nil {
+			r.log.Warn("outbox refused an MO message", zap.String("system_id", systemID), zap.Error(err))
+			ack(pdu.StatusXTAppn)
+			return
+		}
+		r.Stats.MORouted.Add(1)
+		ack(pdu.StatusOK)
+	})
 }
 
 func trimNUL(b []byte) []byte {

@@ -22,7 +22,10 @@ type ClientIDFormat struct {
 
 // Config holds a Relay's parts and settings.
 type Config struct {
-	Router   *router.Router
+	Router *router.Router[*balancer.Group]
+	// MORouter picks the client system_id of a mobile-originated message;
+	// the Message's SystemID is the upstream's name. nil: no MO routes.
+	MORouter *router.Router[string]
 	Registry *smppserver.Registry
 	Store    dlr.Store
 	IDs      *dlr.IDs
@@ -41,7 +44,7 @@ type Config struct {
 	// MappingTTL is how long a message's mapping is kept when its
 	// validity period does not say; 72h.
 	MappingTTL time.Duration
-	Logger      *zap.Logger
+	Logger     *zap.Logger
 }
 
 // Stats are counters for tests, the demo and metrics.
@@ -53,6 +56,8 @@ type Stats struct {
 	ReceiptsParked    atomic.Uint64
 	ReceiptsUnmatched atomic.Uint64
 	Delivered         atomic.Uint64 // receipts and MO accepted by a client
+	MORouted          atomic.Uint64 // MO messages queued for a client
+	MOUnrouted        atomic.Uint64 // MO messages no MO route matched
 }
 
 // Relay serves client sessions and upstream deliveries.
@@ -168,8 +173,8 @@ func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, stic
 		ttl = d + time.Hour
 	}
 	respID, seq := pdu.RespID(f.ID), f.Seq
-	g := r.cfg.Router.Match(m)
-	if g == nil {
+	g, ok := r.cfg.Router.Match(m)
+	if !ok {
 		s.Logger().Info("no route", zap.String("command", pdu.IDName(f.ID)))
 		r.Stats.Refused.Add(1)
 		s.Respond(pdu.Empty(respID, r.cfg.NoRouteStatus, seq))

@@ -1,4 +1,5 @@
-// Package router picks the connection group of a message. It starts no
+// Package router picks where a message goes: the connection group of a
+// submit, the client of a mobile-originated message. It starts no
 // goroutines and is read-only once built.
 //
 // A route matches a message when each of its conditions holds (client
@@ -12,17 +13,16 @@ package router
 import (
 	"bytes"
 	"slices"
-
-	"github.com/smppmux/smppmux/balancer"
 )
 
-// Route is one routing rule. Empty conditions match everything.
-type Route struct {
+// Route is one routing rule leading to a Target. Empty conditions match
+// everything.
+type Route[T any] struct {
 	Clients           []string // system_ids
 	DestinationPrefix []string // digits; a leading '+' is ignored
 	SourcePrefix      []string
 	ServiceType       []string
-	Group             *balancer.Group
+	Target            T
 }
 
 // Message is what routing looks at.
@@ -34,13 +34,13 @@ type Message struct {
 }
 
 // Router holds routes in order.
-type Router struct {
-	routes []Route
+type Router[T any] struct {
+	routes []Route[T]
 }
 
 // New returns a Router over routes, in order.
-func New(routes []Route) *Router {
-	rs := make([]Route, len(routes))
+func New[T any](routes []Route[T]) *Router[T] {
+	rs := make([]Route[T], len(routes))
 	for i, r := range routes {
 		r.DestinationPrefix = slices.Clone(r.DestinationPrefix)
 		for j, p := range r.DestinationPrefix {
@@ -50,16 +50,17 @@ func New(routes []Route) *Router {
 		}
 		rs[i] = r
 	}
-	return &Router{routes: rs}
+	return &Router[T]{routes: rs}
 }
 
-// Match returns the group for m, nil when no route matches.
-func (r *Router) Match(m Message) *balancer.Group {
+// Match returns the target of the route m takes, and false when no route
+// matches.
+func (r *Router[T]) Match(m Message) (T, bool) {
 	dest := m.Destination
 	if len(dest) > 0 && dest[0] == '+' {
 		dest = dest[1:]
 	}
-	var best *balancer.Group
+	var best T
 	bestLen := -1
 	for i := range r.routes {
 		rt := &r.routes[i]
@@ -79,10 +80,10 @@ func (r *Router) Match(m Message) *balancer.Group {
 			}
 		}
 		if n > bestLen {
-			best, bestLen = rt.Group, n
+			best, bestLen = rt.Target, n
 		}
 	}
-	return best
+	return best, bestLen >= 0
 }
 
 // longestPrefix returns the length of the longest of prefixes that s starts

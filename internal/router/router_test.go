@@ -10,13 +10,13 @@ func TestMatch(t *testing.T) {
 	t.Parallel()
 	group := func(name string) *balancer.Group { return balancer.NewGroup(balancer.GroupConfig{Name: name}) }
 	def, uk, ukMobile, bank, otp, brand := group("default"), group("uk"), group("uk-mobile"), group("bank"), group("otp"), group("brand")
-	r := New([]Route{
-		{Group: def},
-		{Clients: []string{"bank"}, Group: bank},
-		{DestinationPrefix: []string{"+44", "353"}, Group: uk},
-		{DestinationPrefix: []string{"447"}, Group: ukMobile},
-		{ServiceType: []string{"OTP"}, DestinationPrefix: []string{"4477"}, Group: otp},
-		{SourcePrefix: []string{"Brand"}, DestinationPrefix: []string{"33"}, Group: brand},
+	r := New([]Route[*balancer.Group]{
+		{Target: def},
+		{Clients: []string{"bank"}, Target: bank},
+		{DestinationPrefix: []string{"+44", "353"}, Target: uk},
+		{DestinationPrefix: []string{"447"}, Target: ukMobile},
+		{ServiceType: []string{"OTP"}, DestinationPrefix: []string{"4477"}, Target: otp},
+		{SourcePrefix: []string{"Brand"}, DestinationPrefix: []string{"33"}, Target: brand},
 	})
 	tests := []struct {
 		name string
@@ -34,11 +34,11 @@ func TestMatch(t *testing.T) {
 		{"source prefix must match", Message{SystemID: "shop", Source: []byte("Other"), Destination: []byte("33612345678")}, def},
 	}
 	for _, tt := range tests {
-		if got := r.Match(tt.m); got != tt.want {
+		if got, _ := r.Match(tt.m); got != tt.want {
 			t.Errorf("%s: Match = %s, want %s", tt.name, name(got), name(tt.want))
 		}
 	}
-	if g := New([]Route{{DestinationPrefix: []string{"44"}, Group: uk}}).Match(Message{Destination: []byte("33")}); g != nil {
+	if g, ok := New([]Route[*balancer.Group]{{DestinationPrefix: []string{"44"}, Target: uk}}).Match(Message{Destination: []byte("33")}); ok {
 		t.Errorf("no route should match, got %s", g.Name())
 	}
 }
@@ -52,15 +52,15 @@ func name(g *balancer.Group) string {
 
 func BenchmarkMatch(b *testing.B) {
 	g := balancer.NewGroup(balancer.GroupConfig{Name: "g"})
-	r := New([]Route{
-		{Clients: []string{"bank"}, Group: g},
-		{DestinationPrefix: []string{"44", "353", "49", "33"}, Group: g},
-		{DestinationPrefix: []string{"447"}, Group: g},
-		{Group: g},
+	r := New([]Route[*balancer.Group]{
+		{Clients: []string{"bank"}, Target: g},
+		{DestinationPrefix: []string{"44", "353", "49", "33"}, Target: g},
+		{DestinationPrefix: []string{"447"}, Target: g},
+		{Target: g},
 	})
 	m := Message{SystemID: "shop", Destination: []byte("447700900001")}
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = r.Match(m)
+		_, _ = r.Match(m)
 	}
 }
