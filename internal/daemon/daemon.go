@@ -132,6 +132,10 @@ func New(cfg *config.Config, log *zap.Logger) (*Daemon, error) {
 			groupsOf[m.Upstream] = append(groupsOf[m.Upstream], g)
 		}
 	}
+	members := make(map[string]balancer.Member, len(d.Upstreams))
+	for name, u := range d.Upstreams {
+		members[name] = u
+	}
 	var moRouter *router.Router[string]
 	if len(cfg.MORoutes) > 0 {
 		var mo []router.Route[string]
@@ -170,6 +174,7 @@ func New(cfg *config.Config, log *zap.Logger) (*Daemon, error) {
 	d.Relay = relay.New(relay.Config{
 		Router:        router.New(routes),
 		MORouter:      moRouter,
+		Members:       members,
 		Registry:      registry,
 		Store:         store,
 		MappingTTL:    MappingTTL,

@@ -23,6 +23,9 @@ type ClientIDFormat struct {
 // Config holds a Relay's parts and settings.
 type Config struct {
 	Router *router.Router[*balancer.Group]
+	// Members finds an upstream by name, for the requests about an
+	// earlier message (query_sm, cancel_sm, replace_sm).
+	Members map[string]balancer.Member
 	// MORouter picks the client system_id of a mobile-originated message;
 	// the Message's SystemID is the upstream's name. nil: no MO routes.
 	MORouter *router.Router[string]
@@ -145,9 +148,11 @@ func (r *Relay) HandleRequest(s *smppserver.Session, f pdu.Frame) {
 		}
 		r.relay(s, f, router.Message{SystemID: systemID, Source: sm.SourceAddr, Destination: sm.DestAddr, ServiceType: sm.ServiceType},
 			stickyKey(systemID, sm.DestAddr, 0, nil, sm.TLVs), nil)
+	case pdu.SubmitMulti:
+		r.submitMulti(s, f)
+	case pdu.QuerySM, pdu.CancelSM, pdu.ReplaceSM:
+		r.byMessageID(s, f)
 	default:
-		// submit_multi, query_sm, cancel_sm and replace_sm are not
-		// relayed yet.
 		s.Logger().Info("command not supported", zap.String("command", pdu.IDName(f.ID)))
 		s.Respond(pdu.Empty(pdu.GenericNack, pdu.StatusInvCmdID, f.Seq))
 	}
@@ -225,7 +230,7 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 		s.Logger().Warn("SMSC accepted a message without a message_id: its receipts cannot be matched",
 			zap.String("upstream", upstreamName))
 		r.Stats.Submitted.Add(1)
-		s.Respond(pdu.MessageIDResp(respID, pdu.StatusOK, seq, clientID))
+		s.Respond(respWithID(resp, seq, clientID))
 		return
 	}
 	m := dlr.Mapping{
@@ -247,6 +252,6 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 			r.deliverReceipt(v.(*parked), m.Route)
 		}
 		r.Stats.Submitted.Add(1)
-		s.Respond(pdu.MessageIDResp(respID, pdu.StatusOK, seq, clientID))
+		s.Respond(respWithID(resp, seq, clientID))
 	})
 }
