@@ -51,6 +51,18 @@ type Config struct {
 	ReceiptBeforeResp bool
 	// ReceiptStat is the stat: of receipts, "DELIVRD" when empty.
 	ReceiptStat string
+	// HoldReceipts never loses a receipt, as a real SMSC would not. Every
+	// receipt owed is queued per system_id instead of being dropped when no
+	// receiver or transceiver session of that system_id is bound, and sent,
+	// oldest first, as soon as one is (one binding later included), round
+	// robin over those sessions with at most 64 in flight on each. A
+	// receipt whose deliver_sm ends without a response, with its session,
+	// goes back to the front of the queue for the next session; one
+	// answered with an error status goes back after a short backoff. A
+	// receipt is done, and counted in ReceiptsAcked once, when a
+	// deliver_sm_resp ESME_ROK answers it: it may be delivered more than
+	// once. See ReceiptsPending.
+	HoldReceipts bool
 	// EnquireLinkInterval is how often each session sends enquire_link;
 	// zero never sends it.
 	EnquireLinkInterval time.Duration
@@ -121,6 +133,10 @@ type Server struct {
 	bound    []*Session // in bind order
 	timers   map[*delayed]struct{}
 
+	hmu  sync.Mutex
+	held map[string]*holdQueue // by system_id, under Config.HoldReceipts
+	hn   uint64                // held receipts created
+
 	smu        sync.Mutex
 	notify     chan struct{} // closed and cleared on every change, made by waiters
 	binds      int
@@ -131,6 +147,7 @@ type Server struct {
 	rcptStatus map[pdu.Status]int
 	pushStatus map[pdu.Status]int
 	pushAcked  int
+	hpending   int // held receipts not yet acknowledged
 }
 
 // delayed is a pending time.AfterFunc owned by the Server.
@@ -164,6 +181,7 @@ func NewServerOn(l net.Listener, cfg Config) *Server {
 		state:      MessageState(stat),
 		sessions:   make(map[*Session]struct{}),
 		timers:     make(map[*delayed]struct{}),
+		held:       make(map[string]*holdQueue),
 		rcptStatus: make(map[pdu.Status]int),
 		pushStatus: make(map[pdu.Status]int),
 	}
@@ -356,10 +374,20 @@ func (s *Server) WaitPushesAnswered(ctx context.Context, n int) error {
 
 // ReceiptsUnsent returns how many receipts were dropped because no
 // receiver or transceiver session of the submitter's system_id was bound.
+// It stays zero under Config.HoldReceipts.
 func (s *Server) ReceiptsUnsent() int {
 	s.smu.Lock()
 	defer s.smu.Unlock()
 	return s.unsent
+}
+
+// ReceiptsPending returns how many receipts held under
+// Config.HoldReceipts are queued, in flight or waiting to be sent again:
+// every one not yet answered with a deliver_sm_resp ESME_ROK.
+func (s *Server) ReceiptsPending() int {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	return s.hpending
 }
 
 // PushesAcked returns how many pushed deliver_sm were answered with a

@@ -578,8 +578,10 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	before := runtime.NumGoroutine()
 	openClose(t)
 	// A goroutine that has called wg.Done in a deferred call is still
-	// counted until it finishes exiting: let such goroutines run.
-	for i := 0; i < 1000 && runtime.NumGoroutine() > before; i++ {
+	// counted until it finishes exiting: let such goroutines run. Under
+	// the race detector a thousand yields are not always enough, so the
+	// bound is a time, well above what exiting takes.
+	for end := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before && time.Now().Before(end); {
 		runtime.Gosched()
 	}
 	if after := runtime.NumGoroutine(); after > before {

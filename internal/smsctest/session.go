@@ -99,6 +99,12 @@ type Session struct {
 
 	pmu     sync.Mutex
 	pending map[uint32]kind // deliver_sm awaiting a response, by sequence
+
+	// Guarded by srv.hmu, under Config.HoldReceipts: the queue of held
+	// receipts the session takes from, nil when it takes none, and those
+	// in flight on it, by sequence.
+	hq       *holdQueue
+	inflight map[uint32]*heldReceipt
 }
 
 func newSession(srv *Server, conn net.Conn) *Session {
@@ -143,6 +149,9 @@ func (s *Session) close(r reason) {
 		close(s.done)
 		s.conn.Close()
 		s.srv.remove(s)
+		if s.srv.cfg.HoldReceipts {
+			s.srv.holdDetach(s)
+		}
 		s.srv.log.Debug("session closed",
 			zap.Stringer("remote", s.conn.RemoteAddr()),
 			zap.String("system_id", s.SystemID()),
@@ -313,8 +322,11 @@ func (s *Session) handle(f pdu.Frame) bool {
 		k, ok := s.pending[f.Seq]
 		delete(s.pending, f.Seq)
 		s.pmu.Unlock()
-		if ok {
+		switch {
+		case ok:
 			s.srv.acked(k, f.Status)
+		case s.srv.cfg.HoldReceipts:
+			s.srv.heldResp(s, f.Seq, f.Status)
 		}
 	default:
 		if pdu.IsResponse(f.ID) && pdu.Known(f.ID) {
@@ -355,6 +367,9 @@ func (s *Session) handleBind(f pdu.Frame) {
 	// bind counts as soon as the peer can see it.
 	if s.srv.bind(s, s.rSystemID, f.ID, resp) {
 		s.srv.log.Debug("bound", zap.String("system_id", s.rSystemID), zap.String("bind", pdu.IDName(f.ID)))
+		if cfg.HoldReceipts && f.ID != pdu.BindTransmitter {
+			s.srv.holdAttach(s, s.rSystemID)
+		}
 	}
 }
 
@@ -444,6 +459,12 @@ func (a *answer) run() {
 	case srv.cfg.ReceiptDelay > 0:
 		s.queue(resp)
 		srv.after(srv.cfg.ReceiptDelay, a.sendReceipt)
+	case srv.cfg.HoldReceipts:
+		// The receipt is owed (and pending) before the submitter sees
+		// the response, and sent after it.
+		srv.hold(s.rSystemID, a.msgID, a.sm)
+		s.queue(resp)
+		srv.pump(s.rSystemID)
 	default:
 		// The receiving session is chosen before the response goes out,
 		// so a session bound after the submitter saw its response does
@@ -457,8 +478,14 @@ func (a *answer) run() {
 func (a *answer) sendReceipt() { a.s.sendReceipt(a.msgID, a.sm) }
 
 // sendReceipt sends the receipt of message id, submitted on s as sm, to a
-// session of the same system_id, s first if it is a transceiver.
+// session of the same system_id, s first if it is a transceiver; under
+// Config.HoldReceipts it is held for the sessions of that system_id.
 func (s *Session) sendReceipt(id string, sm *pdu.SM) {
+	if s.srv.cfg.HoldReceipts {
+		s.srv.hold(s.rSystemID, id, sm)
+		s.srv.pump(s.rSystemID)
+		return
+	}
 	s.sendReceiptTo(s.receiptTarget(), id, sm)
 }
 
