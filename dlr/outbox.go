@@ -162,7 +162,8 @@ func (o *Outbox) queueLocked(systemID string) (*queue, error) {
 }
 
 // insert puts it in q in Seq order: stores finish concurrent writes in any
-// order. Called with o.mu held.
+// order, and a receipt that waited for its mapping was numbered when it
+// arrived. Called with o.mu held.
 func (q *queue) insert(it *Item) {
 	i := len(q.items)
 	for i > 0 && q.items[i-1].Seq > it.Seq && q.items[i-1].Attempts == 0 {

@@ -284,9 +284,14 @@ func outboxKey(systemID string, seq uint64) []byte {
 	return u64(k, seq)
 }
 
+// NextSeq implements Store.
+func (s *PebbleStore) NextSeq() uint64 { return s.seq.Add(1) }
+
 // AddOutbox implements Store.
 func (s *PebbleStore) AddOutbox(systemID string, it *Item, done func(error)) {
-	it.Seq = s.seq.Add(1)
+	if it.Seq == 0 {
+		it.Seq = s.NextSeq()
+	}
 	k := outboxKey(systemID, it.Seq)
 	v := append(u64(make([]byte, 0, 8+len(it.Raw)), it.Origin), it.Raw...)
 	s.enqueue(writeOp{done: done, apply: func(b *pebble.Batch) error { return b.Set(k, v, nil) }})

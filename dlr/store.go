@@ -33,7 +33,11 @@ type Store interface {
 	// ByClient returns the mapping of a message by the id its client was
 	// given.
 	ByClient(systemID, clientID string) (Mapping, bool, error)
-	// AddOutbox records it in systemID's outbox, setting it.Seq.
+	// NextSeq reserves an outbox sequence number: an item given one when
+	// its PDU arrived keeps its place even if it is stored later.
+	NextSeq() uint64
+	// AddOutbox records it in systemID's outbox, setting it.Seq unless it
+	// holds a number from NextSeq.
 	AddOutbox(systemID string, it *Item, done func(error))
 	// DeleteOutbox removes a delivered item. It need not be synced: after
 	// a crash the item is delivered again, never lost.
@@ -134,9 +138,14 @@ func (s *MemStore) ByClient(systemID, clientID string) (Mapping, bool, error) {
 	return m, ok, nil
 }
 
+// NextSeq implements Store.
+func (s *MemStore) NextSeq() uint64 { return s.seq.Add(1) }
+
 // AddOutbox implements Store: it only numbers the item.
 func (s *MemStore) AddOutbox(_ string, it *Item, done func(error)) {
-	it.Seq = s.seq.Add(1)
+	if it.Seq == 0 {
+		it.Seq = s.NextSeq()
+	}
 	done(nil)
 }
 

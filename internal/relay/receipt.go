@@ -18,11 +18,12 @@ type parked struct {
 	sm       *pdu.SM         // deliver_sm receipts
 	dsm      *pdu.DataSMBody // data_sm receipts
 	ack      func(pdu.Status)
+	seq      uint64 // outbox place, taken on arrival
 }
 
 // HandleDeliver implements upstream.DeliverHandler.
 func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.Status)) {
-	p := &parked{upstream: u.Name(), frame: f, ack: ack}
+	p := &parked{upstream: u.Name(), frame: f, ack: ack, seq: r.cfg.Store.NextSeq()}
 	var id []byte
 	var err error
 	switch f.ID {
@@ -116,7 +117,7 @@ func (r *Relay) deliverReceipt(p *parked, route dlr.Route) {
 	} else {
 		out = dlr.RewriteDataSM(p.frame.Raw, p.dsm, route.ClientID)
 	}
-	r.outbox.Enqueue(route.SystemID, &dlr.Item{Raw: out, Origin: route.Session}, func(err error) {
+	r.outbox.Enqueue(route.SystemID, &dlr.Item{Raw: out, Origin: route.Session, Seq: p.seq}, func(err error) {
 		if err != nil {
 			// The SMSC keeps it and sends it again later.
 			r.log.Warn("outbox refused a receipt", zap.String("system_id", route.SystemID), zap.Error(err))
