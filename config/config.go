@@ -267,6 +267,12 @@ type Upstream struct {
 	// TPS caps the submits per second sent to this upstream, all binds
 	// together; 0 means no cap. Default 0.
 	TPS int `yaml:"tps" mapstructure:"tps"`
+	// IDFormat says how the SMSC writes message ids in the text of its
+	// receipts compared with its submit_sm_resp: auto (learn it from
+	// receipts that carry both the receipted_message_id TLV and the text),
+	// same (up to case and leading zeros), hex-decimal (hex in the
+	// response, decimal in the text) or decimal-hex. Default auto.
+	IDFormat string `yaml:"id_format" mapstructure:"id_format"`
 }
 
 // GroupMode is how a group spreads submits over its members.

@@ -79,13 +79,13 @@ func TestParseFull(t *testing.T) {
 				SystemType: "VMA", Bind: BindTXRX, Binds: 4, Window: 200,
 				ResponseTimeout: 7 * time.Second, EnquireLinkInterval: 45 * time.Second,
 				ConnectTimeout: 2 * time.Second, ReconnectMin: 500 * time.Millisecond,
-				ReconnectMax: time.Minute},
+				ReconnectMax: time.Minute, IDFormat: "auto"},
 			{Name: "carrier-b", Addr: "[::1]:2777", SystemID: "mux-b", Bind: BindTX, Binds: 1, Window: 50,
 				ResponseTimeout: 10 * time.Second, EnquireLinkInterval: 30 * time.Second,
-				ConnectTimeout: 5 * time.Second, ReconnectMin: time.Second, ReconnectMax: 30 * time.Second},
+				ConnectTimeout: 5 * time.Second, ReconnectMin: time.Second, ReconnectMax: 30 * time.Second, IDFormat: "auto"},
 			{Name: "carrier-mo", Addr: "127.0.0.1:2778", SystemID: "mux-mo", Bind: BindRX, Binds: 1, Window: 50,
 				ResponseTimeout: 10 * time.Second, EnquireLinkInterval: 30 * time.Second,
-				ConnectTimeout: 5 * time.Second, ReconnectMin: time.Second, ReconnectMax: 30 * time.Second},
+				ConnectTimeout: 5 * time.Second, ReconnectMin: time.Second, ReconnectMax: 30 * time.Second, IDFormat: "auto"},
 		},
 		Groups: []Group{
 			withGroupDefaults(Group{Name: "main", Mode: ModeActiveStandby, Members: []Member{
@@ -126,7 +126,7 @@ func TestParseDefaults(t *testing.T) {
 		Upstreams: []Upstream{{Name: "carrier-a", Addr: "127.0.0.1:2776", SystemID: "x",
 			Bind: BindTRX, Binds: 1, Window: 50,
 			ResponseTimeout: 10 * time.Second, EnquireLinkInterval: 30 * time.Second,
-			ConnectTimeout: 5 * time.Second, ReconnectMin: time.Second, ReconnectMax: 30 * time.Second}},
+			ConnectTimeout: 5 * time.Second, ReconnectMin: time.Second, ReconnectMax: 30 * time.Second, IDFormat: "auto"}},
 		Groups: []Group{withGroupDefaults(Group{Name: "main", Mode: ModeActiveActive, Members: []Member{{Upstream: "carrier-a", Weight: 1}}})},
 		Routes: []Route{{Group: "main"}},
 	}

@@ -52,6 +52,7 @@ var elementDefaults = map[reflect.Type]map[string]any{
 		"reconnect_min":         1 * time.Second,
 		"reconnect_max":         30 * time.Second,
 		"tps":                   0,
+		"id_format":             "auto",
 	},
 	reflect.TypeFor[Group](): {
 		"mode":             string(ModeActiveActive),

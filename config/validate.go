@@ -186,6 +186,7 @@ func (u *Upstream) validate(p *problems, path string) {
 	checkPositive(p, path+".connect_timeout", u.ConnectTimeout)
 	checkPositive(p, path+".reconnect_min", u.ReconnectMin)
 	checkPositive(p, path+".reconnect_max", u.ReconnectMax)
+	checkOneOf(p, path+".id_format", u.IDFormat, "auto", "same", "hex-decimal", "decimal-hex")
 	if u.TPS < 0 {
 		p.add(path+".tps", "must be 0 (no cap) or more; got %d", u.TPS)
 	}

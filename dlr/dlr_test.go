@@ -41,9 +41,6 @@ func TestCanonicalAndCandidates(t *testing.T) {
 	if got := Canonical([]byte("0000")); got != "0" {
 		t.Errorf("Canonical(0000) = %q", got)
 	}
-	if c := Candidates([]byte("001F")); len(c) != 1 || c[0] != "1f" {
-		t.Errorf("Candidates(001F) = %v, want [1f]", c)
-	}
 }
 
 func TestFormatID(t *testing.T) {

@@ -77,11 +77,3 @@ func Canonical(id []byte) string {
 	}
 	return string(b)
 }
-
-// Candidates returns the keys a receipt's id may have been recorded
-// under. For now that is its canonical form only: reading an id as a
-// number in another base is ambiguous ("10" is ten or sixteen) and must be
-// chosen per upstream.
-func Candidates(id []byte) []string {
-	return []string{Canonical(id)}
-}

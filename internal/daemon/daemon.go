@@ -132,6 +132,14 @@ func New(cfg *config.Config, log *zap.Logger) (*Daemon, error) {
 			groupsOf[m.Upstream] = append(groupsOf[m.Upstream], g)
 		}
 	}
+	idReaders := make(map[string]*dlr.IDReader, len(cfg.Upstreams))
+	for _, uc := range cfg.Upstreams {
+		form, auto, err := dlr.ParseIDForm(uc.IDFormat)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %s: %w", uc.Name, err)
+		}
+		idReaders[uc.Name] = dlr.NewIDReader(form, auto)
+	}
 	members := make(map[string]balancer.Member, len(d.Upstreams))
 	for name, u := range d.Upstreams {
 		members[name] = u
@@ -175,6 +183,7 @@ func New(cfg *config.Config, log *zap.Logger) (*Daemon, error) {
 		Router:        router.New(routes),
 		MORouter:      moRouter,
 		Members:       members,
+		IDReaders:     idReaders,
 		Registry:      registry,
 		Store:         store,
 		MappingTTL:    MappingTTL,

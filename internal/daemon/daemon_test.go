@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -441,5 +443,86 @@ mo_routes:
 		case <-ctx.Done():
 			t.Fatalf("%s never got its MO", c.systemID)
 		}
+	}
+}
+
+// TestReceiptIDFormats: an SMSC answering submit_sm_resp in hexadecimal
+// and writing receipt texts in decimal, configured or learnt.
+func TestReceiptIDFormats(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, format string
+		learn        bool // send one receipt with both TLV and text first
+	}{
+		{"configured hex-decimal", "hex-decimal", false},
+		{"learnt", "auto", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := newSMSC(t, smsctest.Config{
+				IDFormat: func(n uint64) string { return fmt.Sprintf("%X", 0xA000+n) },
+				Submit:   func(*smsctest.SubmitRequest) smsctest.Reply { return smsctest.Reply{NoReceipt: true} },
+			})
+			e := startYAML(t, fmt.Sprintf(`
+listen: {smpp: "127.0.0.1:0"}
+clients: [{system_id: shop, password: secret}]
+upstreams: [{name: a, addr: "{{0}}", system_id: mux, id_format: %s}]
+groups: [{name: g, members: [{upstream: a}]}]
+routes: [{group: g}]
+`, tt.format), s)
+			c := e.dial(t, "shop", "secret", pdu.BindTransceiver, 1)
+			ctx := deadline(t)
+			sub := &pdu.SM{SourceAddr: []byte("Shop"), DestAddr: []byte("447700900001"), ShortMessage: []byte("x"), RegisteredDelivery: 1}
+			var client []string
+			for range 2 {
+				r, err := c.Submit(ctx, pdu.AppendSM(nil, sub))
+				if err != nil || r.Status != pdu.StatusOK {
+					t.Fatalf("submit: %+v %v", r.Status, err)
+				}
+				client = append(client, r.MessageID)
+			}
+			recs := s.Records()
+			decimal := func(hexID string) string {
+				n, err := strconv.ParseUint(hexID, 16, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return strconv.FormatUint(n, 10)
+			}
+			push := func(text string, tlvID string) {
+				var tlvs []byte
+				if tlvID != "" {
+					tlvs = pdu.AppendTLV(nil, pdu.TagReceiptedMessageID, append([]byte(tlvID), 0))
+				}
+				body := pdu.AppendSM(nil, &pdu.SM{SourceAddr: sub.DestAddr, DestAddr: sub.SourceAddr, ESMClass: 0x04,
+					ShortMessage: []byte(text), TLVs: tlvs})
+				if err := s.Push(pdu.Request(pdu.DeliverSM, 1, body)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			first := 0
+			if tt.learn {
+				push("id:"+decimal(recs[0].MessageID)+" stat:DELIVRD", recs[0].MessageID)
+				first = 1
+			}
+			for i := first; i < 2; i++ {
+				push("id:"+decimal(recs[i].MessageID)+" stat:DELIVRD", "")
+			}
+			// Both receipts come back, each under its own client id.
+			var got []string
+			for range 2 {
+				select {
+				case d := <-c.Deliveries():
+					got = append(got, d.ReceiptID)
+				case <-ctx.Done():
+					t.Fatalf("receipts delivered: %v", got)
+				}
+			}
+			slices.Sort(got)
+			slices.Sort(client)
+			if !slices.Equal(got, client) {
+				t.Fatalf("receipts for %v, want %v", got, client)
+			}
+		})
 	}
 }

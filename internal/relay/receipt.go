@@ -24,7 +24,7 @@ type parked struct {
 // HandleDeliver implements upstream.DeliverHandler.
 func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.Status)) {
 	p := &parked{upstream: u.Name(), frame: f, ack: ack, seq: r.cfg.Store.NextSeq()}
-	var id []byte
+	var key string
 	var err error
 	switch f.ID {
 	case pdu.DeliverSM:
@@ -35,7 +35,13 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 					Destination: p.sm.DestAddr, ServiceType: p.sm.ServiceType}, ack)
 				return
 			}
-			id, err = dlr.ReceiptID(p.sm)
+			var learnt dlr.IDForm
+			var changed bool
+			key, learnt, changed, err = r.idReader(u.Name()).Key(p.sm)
+			if changed {
+				r.log.Info("receipt id form of the upstream learnt", zap.String("upstream", u.Name()),
+					zap.Stringer("id_format", learnt))
+			}
 		}
 	case pdu.DataSM:
 		p.dsm = new(pdu.DataSMBody)
@@ -45,8 +51,10 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 					Destination: p.dsm.DestAddr, ServiceType: p.dsm.ServiceType}, ack)
 				return
 			}
-			v, ok := pdu.FindTLV(p.dsm.TLVs, pdu.TagReceiptedMessageID)
-			if id = trimNUL(v); !ok || len(id) == 0 {
+			v, _ := pdu.FindTLV(p.dsm.TLVs, pdu.TagReceiptedMessageID)
+			if id := trimNUL(v); len(id) > 0 {
+				key = dlr.Canonical(id)
+			} else {
 				err = dlr.ErrNoID
 			}
 		}
@@ -67,32 +75,36 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 		ack(st)
 		return
 	}
-	cands := dlr.Candidates(id)
-	if route, ok := r.lookup(p.upstream, cands); ok {
+	if route, ok := r.lookup(p.upstream, key); ok {
 		r.deliverReceipt(p, route)
 		return
 	}
 	// Park first, then look again: the mapping may have landed in
 	// between, and whoever claims the entry delivers it.
 	r.Stats.ReceiptsParked.Add(1)
-	e := r.parking.Park(p.upstream, cands, p, r.expire)
-	if route, ok := r.lookup(p.upstream, cands); ok && r.parking.Reclaim(e) {
+	e := r.parking.Park(p.upstream, []string{key}, p, r.expire)
+	if route, ok := r.lookup(p.upstream, key); ok && r.parking.Reclaim(e) {
 		r.deliverReceipt(p, route)
 	}
 }
 
-func (r *Relay) lookup(upstreamName string, cands []string) (dlr.Route, bool) {
-	for _, c := range cands {
-		route, ok, err := r.cfg.Store.Get(upstreamName, c)
-		if err != nil {
-			r.log.Error("message id lookup failed", zap.Error(err))
-			return dlr.Route{}, false
-		}
-		if ok {
-			return route, true
-		}
+// idReader returns the receipt id reader of an upstream.
+func (r *Relay) idReader(upstream string) *dlr.IDReader {
+	if rd, ok := r.cfg.IDReaders[upstream]; ok {
+		return rd
 	}
-	return dlr.Route{}, false
+	return sameForm
+}
+
+var sameForm = dlr.NewIDReader(dlr.FormSame, false)
+
+func (r *Relay) lookup(upstreamName, key string) (dlr.Route, bool) {
+	route, ok, err := r.cfg.Store.Get(upstreamName, key)
+	if err != nil {
+		r.log.Error("message id lookup failed", zap.Error(err))
+		return dlr.Route{}, false
+	}
+	return route, ok
 }
 
 // expire gives up on a parked receipt.

@@ -23,6 +23,8 @@ type ClientIDFormat struct {
 // Config holds a Relay's parts and settings.
 type Config struct {
 	Router *router.Router[*balancer.Group]
+	// IDReaders read each upstream's receipt ids; absent: FormSame.
+	IDReaders map[string]*dlr.IDReader
 	// Members finds an upstream by name, for the requests about an
 	// earlier message (query_sm, cancel_sm, replace_sm).
 	Members map[string]balancer.Member
