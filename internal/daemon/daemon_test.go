@@ -526,3 +526,67 @@ routes: [{group: g}]
 		})
 	}
 }
+
+// TestOperationsOnEarlierMessages: query_sm, cancel_sm and replace_sm
+// name the message by the client's id; smppmux sends them to the upstream
+// that took it, under the upstream's id, and answers with the client's.
+func TestOperationsOnEarlierMessages(t *testing.T) {
+	t.Parallel()
+	s := newSMSC(t, smsctest.Config{IDFormat: func(n uint64) string { return fmt.Sprintf("up-%d", n) }})
+	e := start(t, "active-active", "trx", s)
+	c := e.dial(t, "shop", "secret", pdu.BindTransceiver, 10)
+	ctx := deadline(t)
+	r, err := c.Submit(ctx, esmetest.SubmitBody("Shop", "447700900001", []byte("x"), 0, nil))
+	if err != nil || r.Status != pdu.StatusOK {
+		t.Fatalf("submit: %+v %v", r.Status, err)
+	}
+	id := r.MessageID
+
+	query := append(pdu.AppendCString(nil, id), 5, 0)
+	query = pdu.AppendCString(query, "Shop")
+	f, err := c.Send(ctx, pdu.QuerySM, query)
+	if err != nil || f.ID != pdu.QuerySMResp || f.Status != pdu.StatusOK {
+		t.Fatalf("query_sm: %s 0x%x %v", pdu.IDName(f.ID), uint32(f.Status), err)
+	}
+	if want := append(pdu.AppendCString(nil, id), 0, 2, 0); !bytes.Equal(f.Body(), want) {
+		t.Fatalf("query_sm_resp body %q, want %q", f.Body(), want)
+	}
+
+	cancel := pdu.AppendCString(nil, "")
+	cancel = pdu.AppendCString(cancel, id)
+	cancel = append(cancel, 5, 0)
+	cancel = pdu.AppendCString(cancel, "Shop")
+	cancel = append(cancel, 1, 1)
+	cancel = pdu.AppendCString(cancel, "447700900001")
+	if f, err := c.Send(ctx, pdu.CancelSM, cancel); err != nil || f.Status != pdu.StatusOK || f.ID != pdu.CancelSMResp {
+		t.Fatalf("cancel_sm: %s 0x%x %v", pdu.IDName(f.ID), uint32(f.Status), err)
+	}
+
+	replace := append(pdu.AppendCString(nil, id), 5, 0)
+	replace = pdu.AppendCString(replace, "Shop")
+	replace = append(replace, 0, 0, 0, 0, 2, 'h', 'i')
+	if f, err := c.Send(ctx, pdu.ReplaceSM, replace); err != nil || f.Status != pdu.StatusOK || f.ID != pdu.ReplaceSMResp {
+		t.Fatalf("replace_sm: %s 0x%x %v", pdu.IDName(f.ID), uint32(f.Status), err)
+	}
+
+	ops := s.Ops()
+	if len(ops) != 3 {
+		t.Fatalf("SMSC saw %d operations", len(ops))
+	}
+	upstreamID := s.Records()[0].MessageID
+	for _, op := range ops {
+		if op.MessageID != upstreamID {
+			t.Fatalf("%s reached the SMSC with id %q, want its own %q", pdu.IDName(op.ID), op.MessageID, upstreamID)
+		}
+	}
+	// The rest of the replace_sm is untouched.
+	if !bytes.HasSuffix(ops[2].Raw, []byte{0, 0, 0, 0, 2, 'h', 'i'}) {
+		t.Fatalf("replace_sm changed on the way: %x", ops[2].Raw)
+	}
+
+	unknown := append(pdu.AppendCString(nil, "nope"), 5, 0)
+	unknown = pdu.AppendCString(unknown, "Shop")
+	if f, err := c.Send(ctx, pdu.QuerySM, unknown); err != nil || f.Status != pdu.StatusInvMsgID || len(f.Body()) != 0 {
+		t.Fatalf("query_sm for an unknown id: 0x%x %v", uint32(f.Status), err)
+	}
+}

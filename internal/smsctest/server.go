@@ -142,6 +142,7 @@ type Server struct {
 	binds      int
 	accepted   int
 	records    []Record
+	ops        []Op
 	unsent     int
 	rcptAcked  int
 	rcptStatus map[pdu.Status]int

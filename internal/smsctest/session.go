@@ -311,6 +311,12 @@ func (s *Session) handle(f pdu.Frame) bool {
 		s.handleBind(f)
 	case pdu.SubmitSM, pdu.DataSM:
 		return s.handleSubmit(f)
+	case pdu.QuerySM, pdu.CancelSM, pdu.ReplaceSM:
+		if !s.rBound {
+			s.queue(pdu.Empty(pdu.RespID(f.ID), pdu.StatusInvBndSts, f.Seq))
+			return true
+		}
+		s.handleByID(f)
 	case pdu.EnquireLink:
 		s.queue(pdu.Empty(pdu.EnquireLinkResp, pdu.StatusOK, f.Seq))
 	case pdu.Unbind:
