@@ -52,7 +52,9 @@ type Handler interface {
 	// SessionBound is called once a bind succeeded and its response is
 	// queued.
 	SessionBound(s *Session)
-	// SessionClosed is called once when a bound session ends.
+	// SessionClosed is called once when a bound session ends, after
+	// SessionBound has returned and the session's reader has stopped, so
+	// no HandleRequest call is running or will follow.
 	SessionClosed(s *Session)
 }
 
@@ -210,7 +212,9 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
-		return nil
+		// Sessions cut short when ctx ended finish quickly too: say so
+		// rather than let the race between the two cases decide.
+		return ctx.Err()
 	case <-ctx.Done():
 		srv.Close()
 		<-done

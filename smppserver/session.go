@@ -27,6 +27,7 @@ const (
 	stateOpen state = iota
 	stateBound
 	stateUnbinding
+	stateClosed // closed before it was bound
 )
 
 // Session is one ESME connection.
@@ -76,14 +77,31 @@ func newSession(srv *Server, nc net.Conn, id uint64) *Session {
 // deliver_sm_resp.
 const deliverWindow = 64
 
-func (s *Session) run() { s.conn.Run(s.handle) }
+func (s *Session) run() {
+	s.conn.Run(s.handle)
+	// The reader has stopped, so whether the session got bound is settled
+	// and SessionBound, which the reader calls, has returned. onClose may
+	// still be running in the goroutine that closed the connection: leave
+	// the Registry here too before telling the Handler.
+	if s.wasBound() {
+		s.srv.Registry.remove(s)
+		s.srv.Handler.SessionClosed(s)
+	}
+}
 
 // ID returns the session's process-unique id.
 func (s *Session) ID() uint64 { return s.id }
 
+// wasBound reports whether the session got past its bind; the fields set
+// at bind may be read only then.
+func (s *Session) wasBound() bool {
+	st := state(s.state.Load())
+	return st == stateBound || st == stateUnbinding
+}
+
 // SystemID returns the bound system_id, "" before bind.
 func (s *Session) SystemID() string {
-	if state(s.state.Load()) == stateOpen {
+	if !s.wasBound() {
 		return ""
 	}
 	return s.systemID
@@ -91,7 +109,7 @@ func (s *Session) SystemID() string {
 
 // BindType returns the bind command id, 0 before bind.
 func (s *Session) BindType() pdu.ID {
-	if state(s.state.Load()) == stateOpen {
+	if !s.wasBound() {
 		return 0
 	}
 	return s.bindType
@@ -106,7 +124,7 @@ func (s *Session) Done() <-chan struct{} { return s.conn.Done() }
 // Logger returns the session's logger, carrying its id, remote address and,
 // once bound, its system_id.
 func (s *Session) Logger() *zap.Logger {
-	if state(s.state.Load()) == stateOpen {
+	if !s.wasBound() {
 		return s.log
 	}
 	return s.blog
@@ -159,6 +177,8 @@ func (s *Session) handle(f pdu.Frame) {
 			s.log.Info("request before bind", zap.String("command", pdu.IDName(f.ID)))
 			s.answer(f, pdu.StatusInvBndSts)
 		}
+	case stateClosed:
+		// A frame still buffered when the connection closed unbound.
 	default:
 		s.handleBound(f)
 	}
@@ -248,7 +268,14 @@ func (s *Session) bind(f pdu.Frame) {
 	}
 	s.bindTimer.Stop()
 	s.blog = log
-	s.state.Store(int32(stateBound))
+	if !s.state.CompareAndSwap(int32(stateOpen), int32(stateBound)) {
+		// The connection closed (bind timeout, Close) while the bind was
+		// being checked, and onClose, finding it unbound, did not touch
+		// the Registry.
+		s.srv.Registry.remove(s)
+		log.Info("connection closed during bind")
+		return
+	}
 	_ = s.conn.Send(pdu.BindResp(f.ID, pdu.StatusOK, f.Seq, s.srv.SystemID))
 	log.Info("client bound")
 	s.srv.Handler.SessionBound(s)
@@ -280,12 +307,11 @@ func (s *Session) onClose(r smppconn.Reason, err error) {
 		if err != nil {
 			fields = append(fields, zap.Error(err))
 		}
-		if state(s.state.Load()) == stateOpen {
+		if s.state.CompareAndSwap(int32(stateOpen), int32(stateClosed)) {
 			s.log.Debug("connection closed before bind", fields...)
 			return
 		}
 		s.srv.Registry.remove(s)
 		s.blog.Info("session closed", fields...)
-		s.srv.Handler.SessionClosed(s)
 	})
 }

@@ -233,11 +233,17 @@ func (c *Conn) Request(ctx context.Context, b []byte, timeout time.Duration, don
 }
 
 // TryRequest is Request that fails at once with ErrWindowFull when no
-// window slot is free.
+// window slot is free, or ErrClosed once the connection is closed.
 func (c *Conn) TryRequest(b []byte, timeout time.Duration, done func(pdu.Frame, error)) error {
 	select {
 	case c.sem <- struct{}{}:
 	default:
+		// Close does not give back the slots of the calls it fails.
+		select {
+		case <-c.done:
+			return ErrClosed
+		default:
+		}
 		return ErrWindowFull
 	}
 	return c.request(b, timeout, done, true)
