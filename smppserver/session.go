@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,6 +86,11 @@ func (s *Session) run() {
 	// the Registry here too before telling the Handler.
 	if s.wasBound() {
 		s.srv.Registry.remove(s)
+		defer func() {
+			if r := recover(); r != nil {
+				s.blog.Error("panic in SessionClosed", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+			}
+		}()
 		s.srv.Handler.SessionClosed(s)
 	}
 }
