@@ -67,6 +67,8 @@ type Config struct {
 	StateDir string `yaml:"state_dir" mapstructure:"state_dir"`
 	// Log sets logging.
 	Log Log `yaml:"log" mapstructure:"log"`
+	// Receipts sets how message ids, receipts and MO messages are kept.
+	Receipts Receipts `yaml:"receipts" mapstructure:"receipts"`
 	// Server holds the timers of client (ESME) sessions.
 	Server Server `yaml:"server" mapstructure:"server"`
 	// Clients are the ESMEs allowed to bind. At least one.
@@ -96,6 +98,28 @@ type MORoute struct {
 	SourcePrefix []string `yaml:"source_prefix,omitempty" mapstructure:"source_prefix"`
 	// Client is the system_id the messages go to. Required.
 	Client string `yaml:"client" mapstructure:"client"`
+}
+
+// Receipts sets how message ids, receipts and MO messages are kept.
+type Receipts struct {
+	// MappingTTL is how long a message's id mapping is kept when its
+	// validity_period does not say; receipts after it go unmatched.
+	// Default 72h.
+	MappingTTL time.Duration `yaml:"mapping_ttl" mapstructure:"mapping_ttl"`
+	// WaitForMapping is how long a receipt that arrived before its
+	// submit_sm_resp waits for it. Default 30s.
+	WaitForMapping time.Duration `yaml:"wait_for_mapping" mapstructure:"wait_for_mapping"`
+	// OutboxMaxItems bounds what waits for one client; past it the SMSC's
+	// deliver_sm is refused with ESME_RX_T_APPN, so the SMSC keeps it.
+	// Default 1000000.
+	OutboxMaxItems int `yaml:"outbox_max_items" mapstructure:"outbox_max_items"`
+	// OutboxMaxAge drops what a client has not taken within it. Default
+	// 72h.
+	OutboxMaxAge time.Duration `yaml:"outbox_max_age" mapstructure:"outbox_max_age"`
+	// RetryMin and RetryMax bound the backoff after a client refuses or
+	// does not answer a deliver_sm. Defaults 1s and 1m.
+	RetryMin time.Duration `yaml:"retry_min" mapstructure:"retry_min"`
+	RetryMax time.Duration `yaml:"retry_max" mapstructure:"retry_max"`
 }
 
 // Listen holds the addresses smppmux listens on.

@@ -59,6 +59,7 @@ func TestParseFull(t *testing.T) {
 		Listen:   Listen{SMPP: "0.0.0.0:12775"},
 		StateDir: "/tmp/smppmux-state",
 		Log:      Log{Level: LevelDebug, Format: FormatJSON},
+		Receipts: defaultReceipts,
 		Server: Server{
 			BindTimeout:         5 * time.Second,
 			EnquireLinkInterval: 20 * time.Second,
@@ -112,6 +113,7 @@ func TestParseDefaults(t *testing.T) {
 		Listen:   Listen{SMPP: ":2775"},
 		StateDir: "/var/lib/smppmux",
 		Log:      Log{Level: LevelInfo, Format: FormatAuto},
+		Receipts: defaultReceipts,
 		Server: Server{
 			BindTimeout:         10 * time.Second,
 			EnquireLinkInterval: 30 * time.Second,
@@ -134,6 +136,9 @@ func TestParseDefaults(t *testing.T) {
 		t.Errorf("Parse:\n got %+v\nwant %+v", c, want)
 	}
 }
+
+var defaultReceipts = Receipts{MappingTTL: 72 * time.Hour, WaitForMapping: 30 * time.Second,
+	OutboxMaxItems: 1_000_000, OutboxMaxAge: 72 * time.Hour, RetryMin: time.Second, RetryMax: time.Minute}
 
 // withGroupDefaults fills in what a group gets when its keys are absent.
 func withGroupDefaults(g Group) Group {

@@ -26,6 +26,12 @@ var sectionDefaults = map[string]any{
 	"server.write_timeout":         10 * time.Second,
 	"server.submit_timeout":        30 * time.Second,
 	"server.no_route_status":       "ESME_RINVDSTADR",
+	"receipts.mapping_ttl":         72 * time.Hour,
+	"receipts.wait_for_mapping":    30 * time.Second,
+	"receipts.outbox_max_items":    1_000_000,
+	"receipts.outbox_max_age":      72 * time.Hour,
+	"receipts.retry_min":           time.Second,
+	"receipts.retry_max":           time.Minute,
 }
 
 // Defaults of list elements, by element type. viper cannot hold defaults

@@ -50,6 +50,15 @@ func (c *Config) Validate() error {
 	checkOneOf(&p, "log.level", c.Log.Level, LevelDebug, LevelInfo, LevelWarn, LevelError)
 	checkOneOf(&p, "log.format", c.Log.Format, FormatAuto, FormatJSON, FormatConsole)
 	c.Server.validate(&p)
+	checkPositive(&p, "receipts.mapping_ttl", c.Receipts.MappingTTL)
+	checkPositive(&p, "receipts.wait_for_mapping", c.Receipts.WaitForMapping)
+	checkAtLeast(&p, "receipts.outbox_max_items", c.Receipts.OutboxMaxItems, 1)
+	checkPositive(&p, "receipts.outbox_max_age", c.Receipts.OutboxMaxAge)
+	checkPositive(&p, "receipts.retry_min", c.Receipts.RetryMin)
+	checkPositive(&p, "receipts.retry_max", c.Receipts.RetryMax)
+	if c.Receipts.RetryMax < c.Receipts.RetryMin {
+		p.add("receipts.retry_max", "must not be shorter than receipts.retry_min (%s); got %s", c.Receipts.RetryMin, c.Receipts.RetryMax)
+	}
 
 	clients := make(map[string]bool, len(c.Clients))
 	if len(c.Clients) == 0 {

@@ -30,6 +30,8 @@ type Item struct {
 	Origin uint64 // the session to try first, 0 for any
 	// Seq numbers the item in its store, in order of arrival.
 	Seq uint64
+	// At is when the item arrived; set by Enqueue when zero.
+	At time.Time
 	// Attempts counts failed deliveries so far.
 	Attempts  int
 	notBefore time.Time
@@ -43,6 +45,10 @@ type OutboxConfig struct {
 	Receivers func(systemID string) []Receiver
 	// MaxItems bounds each client's outbox; 0 means 1,000,000.
 	MaxItems int
+	// MaxAge drops an item not delivered within it; 0 means 72h.
+	MaxAge time.Duration
+	// OnExpired is called for each item dropped for its age.
+	OnExpired func(systemID string, it *Item)
 	// RetryMin and RetryMax bound the backoff after a refused delivery;
 	// 1s and 60s.
 	RetryMin, RetryMax time.Duration
@@ -81,6 +87,9 @@ func NewOutbox(cfg OutboxConfig) *Outbox {
 	if cfg.MaxItems <= 0 {
 		cfg.MaxItems = 1_000_000
 	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = 72 * time.Hour
+	}
 	if cfg.RetryMin <= 0 {
 		cfg.RetryMin = time.Second
 	}
@@ -113,6 +122,9 @@ func (o *Outbox) Enqueue(systemID string, it *Item, done func(error)) {
 	}
 	q.storing++
 	o.mu.Unlock()
+	if it.At.IsZero() {
+		it.At = time.Now()
+	}
 	o.cfg.Store.AddOutbox(systemID, it, func(err error) {
 		o.mu.Lock()
 		q.storing--
@@ -244,6 +256,13 @@ func (o *Outbox) send(q *queue) time.Duration {
 			return 0
 		}
 		it := q.items[0]
+		if time.Since(it.At) > o.cfg.MaxAge {
+			q.items[0] = nil
+			q.items = q.items[1:]
+			o.mu.Unlock()
+			o.expire(q.systemID, it)
+			continue
+		}
 		if d := time.Until(it.notBefore); d > 0 {
 			o.mu.Unlock()
 			return d
@@ -271,6 +290,18 @@ func (o *Outbox) send(q *queue) time.Duration {
 				return 0
 			}
 		}
+	}
+}
+
+// expire drops an item that waited longer than MaxAge.
+func (o *Outbox) expire(systemID string, it *Item) {
+	o.log.Warn("undelivered item dropped for its age", zap.String("system_id", systemID),
+		zap.Duration("age", time.Since(it.At).Round(time.Second)), zap.Int("attempts", it.Attempts))
+	if err := o.cfg.Store.DeleteOutbox(systemID, it.Seq); err != nil {
+		o.log.Warn("removing an expired item from the store failed", zap.Error(err))
+	}
+	if o.cfg.OnExpired != nil {
+		o.cfg.OnExpired(systemID, it)
 	}
 }
 

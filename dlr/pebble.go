@@ -18,7 +18,7 @@ import (
 //	m upstream 0 upstreamID           -> expires(8) session(8) len(systemID)(1) systemID clientID
 //	c systemID 0 clientID             -> expires(8) len(upstream)(1) upstream upstreamID
 //	x expires(8) upstream 0 upstreamID -> systemID 0 clientID   (expiry index)
-//	o systemID 0 seq(8)               -> origin(8) PDU
+//	o systemID 0 seq(8)               -> origin(8) arrived(8) PDU
 const (
 	kindMapping = 'm'
 	kindClient  = 'c'
@@ -293,7 +293,9 @@ func (s *PebbleStore) AddOutbox(systemID string, it *Item, done func(error)) {
 		it.Seq = s.NextSeq()
 	}
 	k := outboxKey(systemID, it.Seq)
-	v := append(u64(make([]byte, 0, 8+len(it.Raw)), it.Origin), it.Raw...)
+	v := u64(make([]byte, 0, 16+len(it.Raw)), it.Origin)
+	v = u64(v, uint64(it.At.UnixNano()))
+	v = append(v, it.Raw...)
 	s.enqueue(writeOp{done: done, apply: func(b *pebble.Batch) error { return b.Set(k, v, nil) }})
 }
 
@@ -312,13 +314,14 @@ func (s *PebbleStore) LoadOutbox(fn func(string, *Item)) error {
 	for it.First(); it.Valid(); it.Next() {
 		k, v := it.Key(), it.Value()
 		i := bytes.IndexByte(k[1:], 0)
-		if i < 0 || len(k) != 1+i+1+8 || len(v) < 8 {
+		if i < 0 || len(k) != 1+i+1+8 || len(v) < 16 {
 			return fmt.Errorf("dlr: corrupt outbox key %q", k)
 		}
 		fn(string(k[1:1+i]), &Item{
 			Seq:    binary.BigEndian.Uint64(k[len(k)-8:]),
 			Origin: binary.BigEndian.Uint64(v),
-			Raw:    bytes.Clone(v[8:]),
+			At:     time.Unix(0, int64(binary.BigEndian.Uint64(v[8:16]))),
+			Raw:    bytes.Clone(v[16:]),
 		})
 	}
 	return it.Error()

@@ -28,9 +28,6 @@ import (
 	"github.com/smppmux/smppmux/upstream"
 )
 
-// MappingTTL is how long a message id mapping is kept.
-const MappingTTL = 72 * time.Hour
-
 // Daemon is one running smppmux.
 type Daemon struct {
 	cfg       *config.Config
@@ -186,7 +183,14 @@ func New(cfg *config.Config, log *zap.Logger) (*Daemon, error) {
 		IDReaders:     idReaders,
 		Registry:      registry,
 		Store:         store,
-		MappingTTL:    MappingTTL,
+		MappingTTL:    cfg.Receipts.MappingTTL,
+		ParkTimeout:   cfg.Receipts.WaitForMapping,
+		Outbox: dlr.OutboxConfig{
+			MaxItems: cfg.Receipts.OutboxMaxItems,
+			MaxAge:   cfg.Receipts.OutboxMaxAge,
+			RetryMin: cfg.Receipts.RetryMin,
+			RetryMax: cfg.Receipts.RetryMax,
+		},
 		IDs:           dlr.NewIDs(time.Now()),
 		IDFormats:     formats,
 		SubmitTimeout: cfg.Server.SubmitTimeout,

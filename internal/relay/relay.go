@@ -49,6 +49,9 @@ type Config struct {
 	// MappingTTL is how long a message's mapping is kept when its
 	// validity period does not say; 72h.
 	MappingTTL time.Duration
+	// Outbox tunes the client outboxes; Store, Receivers, Logger and
+	// OnDelivered are set by New.
+	Outbox dlr.OutboxConfig
 	Logger     *zap.Logger
 }
 
@@ -93,14 +96,12 @@ func New(cfg Config) *Relay {
 		cfg.NoRouteStatus = pdu.StatusInvDstAdr
 	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, parking: dlr.NewParking(cfg.ParkTimeout)}
-	r.outbox = dlr.NewOutbox(dlr.OutboxConfig{
-		Store:     cfg.Store,
-		Receivers: r.receivers,
-		Logger:    cfg.Logger.Named("outbox"),
-		OnDelivered: func(string, *dlr.Item) {
-			r.Stats.Delivered.Add(1)
-		},
-	})
+	oc := cfg.Outbox
+	oc.Store = cfg.Store
+	oc.Receivers = r.receivers
+	oc.Logger = cfg.Logger.Named("outbox")
+	oc.OnDelivered = func(string, *dlr.Item) { r.Stats.Delivered.Add(1) }
+	r.outbox = dlr.NewOutbox(oc)
 	return r
 }
 
