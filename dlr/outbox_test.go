@@ -11,11 +11,11 @@ import (
 // fakeReceiver answers each delivery with the next status of its script,
 // ESME_ROK once the script is used up.
 type fakeReceiver struct {
-	mu     sync.Mutex
+	mu       sync.Mutex
 	script   []pdu.Status
 	got      [][]byte // accepted
 	attempts []string // every delivery, accepted or not
-	seen   chan struct{}
+	seen     chan struct{}
 }
 
 func (r *fakeReceiver) ID() uint64             { return 1 }

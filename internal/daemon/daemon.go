@@ -177,14 +177,14 @@ func New(cfg *config.Config, log *zap.Logger) (*Daemon, error) {
 	}
 	d.store = store
 	d.Relay = relay.New(relay.Config{
-		Router:        router.New(routes),
-		MORouter:      moRouter,
-		Members:       members,
-		IDReaders:     idReaders,
-		Registry:      registry,
-		Store:         store,
-		MappingTTL:    cfg.Receipts.MappingTTL,
-		ParkTimeout:   cfg.Receipts.WaitForMapping,
+		Router:      router.New(routes),
+		MORouter:    moRouter,
+		Members:     members,
+		IDReaders:   idReaders,
+		Registry:    registry,
+		Store:       store,
+		MappingTTL:  cfg.Receipts.MappingTTL,
+		ParkTimeout: cfg.Receipts.WaitForMapping,
 		Outbox: dlr.OutboxConfig{
 			MaxItems: cfg.Receipts.OutboxMaxItems,
 			MaxAge:   cfg.Receipts.OutboxMaxAge,

@@ -52,7 +52,7 @@ type Config struct {
 	// Outbox tunes the client outboxes; Store, Receivers, Logger and
 	// OnDelivered are set by New.
 	Outbox dlr.OutboxConfig
-	Logger     *zap.Logger
+	Logger *zap.Logger
 }
 
 // Stats are counters for tests, the demo and metrics.
