@@ -54,8 +54,13 @@ func TestSubmitAndSend(t *testing.T) {
 		t.Fatalf("%+v %v", f.Header, err)
 	}
 	f, err = c.Send(ctx, pdu.QuerySM, []byte("IDB\x00\x00\x00\x00"))
-	if err != nil || f.ID != pdu.GenericNack || f.Status != pdu.StatusInvCmdID {
+	if err != nil || f.ID != pdu.QuerySMResp || f.Status != pdu.StatusOK {
 		t.Fatalf("query_sm: %+v %v", f.Header, err)
+	}
+	// A request the fake does not implement comes back as generic_nack.
+	f, err = c.Send(ctx, pdu.SubmitMulti, []byte{0})
+	if err != nil || f.ID != pdu.GenericNack || f.Status != pdu.StatusInvCmdID {
+		t.Fatalf("submit_multi: %+v %v", f.Header, err)
 	}
 	if c.LocalAddr() == nil {
 		t.Fatal("no local address")
