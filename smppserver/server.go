@@ -184,18 +184,7 @@ func (srv *Server) ListenAndServe(addr string) error {
 // unbinds every session and waits for the sessions to end, or until ctx is
 // done, when the remaining sessions are closed.
 func (srv *Server) Shutdown(ctx context.Context) error {
-	srv.init()
-	srv.shuttingDown.Store(true)
-	srv.mu.Lock()
-	for l := range srv.listeners {
-		_ = l.Close()
-	}
-	sessions := make([]*Session, 0, len(srv.sessions))
-	for s := range srv.sessions {
-		sessions = append(sessions, s)
-	}
-	srv.mu.Unlock()
-
+	sessions := srv.stopAccepting()
 	var wg sync.WaitGroup
 	for _, s := range sessions {
 		wg.Add(1)
@@ -224,21 +213,23 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 
 // Close closes the listeners and every session at once.
 func (srv *Server) Close() error {
+	for _, s := range srv.stopAccepting() {
+		s.Close(smppconn.ReasonShutdown)
+	}
+	return nil
+}
+
+// stopAccepting closes the listeners, refuses new connections and returns
+// the open sessions.
+func (srv *Server) stopAccepting() []*Session {
 	srv.init()
 	srv.shuttingDown.Store(true)
 	srv.mu.Lock()
 	for l := range srv.listeners {
 		_ = l.Close()
 	}
-	sessions := make([]*Session, 0, len(srv.sessions))
-	for s := range srv.sessions {
-		sessions = append(sessions, s)
-	}
 	srv.mu.Unlock()
-	for _, s := range sessions {
-		s.Close(smppconn.ReasonShutdown)
-	}
-	return nil
+	return srv.Sessions()
 }
 
 // Sessions returns the open sessions, bound or not.

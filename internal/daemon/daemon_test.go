@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-
-	"github.com/smppmux/smppmux/config"
 	"github.com/smppmux/smppmux/internal/esmetest"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smsctest"
@@ -35,8 +32,8 @@ func newSMSC(t *testing.T, cfg smsctest.Config) *smsctest.Server {
 	return s
 }
 
-// start runs smppmux with one active-active group over smscs and the
-// extra YAML under clients[0].
+// start runs smppmux with one group of mode over smscs, two binds of
+// kind bind to each, and waits for every bind.
 func start(t *testing.T, mode string, bind string, smscs ...*smsctest.Server) *env {
 	t.Helper()
 	var ups, members bytes.Buffer
@@ -58,24 +55,7 @@ upstreams:
 %sroutes:
   - {group: main}
 `, t.TempDir(), ups.String(), mode, members.String())
-	cfg, err := config.Parse([]byte(yaml))
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, yaml)
-	}
-	d, err := New(cfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := d.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	e := startYAML(t, yaml, smscs...)
 	ctx := deadline(t)
 	want := 2
 	if bind == "txrx" {
@@ -86,7 +66,7 @@ upstreams:
 			t.Fatalf("smppmux did not bind to the fake SMSC: %v", err)
 		}
 	}
-	return &env{smscs: smscs, d: d}
+	return e
 }
 
 func deadline(t *testing.T) context.Context {
