@@ -1,9 +1,14 @@
 // Package daemon builds a running smppmux from a configuration: the client
 // listener, the upstream binds, the groups, the routes and the receipt
-// machinery, and stops it in order.
+// machinery; it applies a new configuration live where it can, and stops
+// everything in order.
 //
 // Goroutines: Start runs the SMPP accept loop in one goroutine it owns and
 // starts every upstream; Shutdown ends them all and waits.
+//
+// LOCKING: Daemon.mu serialises Reload, Start and Shutdown and guards the
+// maps of upstreams and groups; the relay's routing is swapped atomically,
+// so the hot path takes no lock of the daemon's.
 package daemon
 
 import (
@@ -13,6 +18,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"time"
 
@@ -28,118 +34,265 @@ import (
 	"github.com/smppmux/smppmux/upstream"
 )
 
+// Options are what a Daemon takes besides its configuration.
+type Options struct {
+	// Level, when set, is changed by a reload of log.level.
+	Level *zap.AtomicLevel
+}
+
 // Daemon is one running smppmux.
 type Daemon struct {
-	cfg       *config.Config
-	log       *zap.Logger
-	Relay     *relay.Relay
-	Server    *smppserver.Server
-	Upstreams map[string]*upstream.Upstream
-	Groups    map[string]*balancer.Group
+	log    *zap.Logger
+	opts   Options
+	Relay  *relay.Relay
+	Server *smppserver.Server
 
 	store    dlr.Store
+	auth     *relay.Auth
+	handler  lateHandler
 	listener net.Listener
 	serveErr chan error
-	stopOnce sync.Once
+
+	mu        sync.Mutex
+	cfg       *config.Config
+	started   bool
+	stopped   bool
+	upstreams map[string]*upstream.Upstream
+	groups    map[string]*balancer.Group
+	idReaders map[string]*dlr.IDReader
 }
 
 // New builds a Daemon from cfg. Nothing runs until Start.
-func New(cfg *config.Config, log *zap.Logger) (*Daemon, error) {
+func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
 	d := &Daemon{
-		cfg:       cfg,
 		log:       log,
-		Upstreams: make(map[string]*upstream.Upstream),
-		Groups:    make(map[string]*balancer.Group),
+		upstreams: make(map[string]*upstream.Upstream),
+		groups:    make(map[string]*balancer.Group),
+		idReaders: make(map[string]*dlr.IDReader),
 	}
+	if len(opts) > 0 {
+		d.opts = opts[0]
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
+	store, err := dlr.OpenPebble(dlr.PebbleConfig{Dir: filepath.Join(cfg.StateDir, "dlr"), Logger: log.Named("store")})
+	if err != nil {
+		return nil, err
+	}
+	d.store = store
 	registry := smppserver.NewRegistry()
-	formats := make(map[string]relay.ClientIDFormat)
-	for _, c := range cfg.Clients {
-		f, err := dlr.ParseIDFormat(string(c.MessageID.Format))
+	d.auth = relay.NewAuth(cfg.Clients)
+	d.Relay = relay.New(relay.Config{
+		Registry:    registry,
+		Store:       store,
+		IDs:         dlr.NewIDs(time.Now()),
+		MappingTTL:  cfg.Receipts.MappingTTL,
+		ParkTimeout: cfg.Receipts.WaitForMapping,
+		Outbox: dlr.OutboxConfig{
+			MaxItems: cfg.Receipts.OutboxMaxItems,
+			MaxAge:   cfg.Receipts.OutboxMaxAge,
+			RetryMin: cfg.Receipts.RetryMin,
+			RetryMax: cfg.Receipts.RetryMax,
+		},
+		Logger: log.Named("relay"),
+	})
+	d.handler.h = d.Relay
+	d.Server = &smppserver.Server{
+		Auth:                d.auth,
+		Handler:             d.Relay,
+		Logger:              log.Named("smppserver"),
+		Registry:            registry,
+		BindTimeout:         cfg.Server.BindTimeout,
+		EnquireLinkInterval: cfg.Server.EnquireLinkInterval,
+		InactivityTimeout:   cfg.Server.InactivityTimeout,
+		ResponseTimeout:     cfg.Server.ResponseTimeout,
+		WriteTimeout:        cfg.Server.WriteTimeout,
+	}
+	if _, err := d.apply(cfg); err != nil {
+		d.Relay.Close()
+		_ = store.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// lateHandler forwards to the relay, which is built after the first
+// upstreams.
+type lateHandler struct{ h upstream.DeliverHandler }
+
+func (l *lateHandler) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.Status)) {
+	l.h.HandleDeliver(u, f, ack)
+}
+
+// retired is what a reload replaced, to be stopped once the new routing
+// is in place.
+type retired struct {
+	upstreams []*upstream.Upstream
+	groups    []*balancer.Group
+}
+
+// apply builds upstreams, groups and routing for cfg, keeping every
+// upstream and group whose configuration is unchanged (their binds stay
+// up), swaps the relay's routing and returns what was replaced. Called
+// with d.mu held, or before the Daemon is shared.
+func (d *Daemon) apply(cfg *config.Config) (retired, error) {
+	var old retired
+	ups := make(map[string]*upstream.Upstream, len(cfg.Upstreams))
+	readers := make(map[string]*dlr.IDReader, len(cfg.Upstreams))
+	var fresh []*upstream.Upstream
+	for _, uc := range cfg.Upstreams {
+		form, auto, err := dlr.ParseIDForm(uc.IDFormat)
 		if err != nil {
-			return nil, fmt.Errorf("client %s: %w", c.SystemID, err)
+			return old, fmt.Errorf("upstream %s: %w", uc.Name, err)
 		}
-		formats[c.SystemID] = relay.ClientIDFormat{Format: f, Length: c.MessageID.Length}
+		if u, ok := d.upstreams[uc.Name]; ok && d.cfg != nil && reflect.DeepEqual(*d.cfg.Upstream(uc.Name), uc) {
+			ups[uc.Name], readers[uc.Name] = u, d.idReaders[uc.Name]
+			continue
+		}
+		u := upstream.New(upstreamConfig(uc), &d.handler, d.log.Named("upstream"))
+		ups[uc.Name], readers[uc.Name] = u, dlr.NewIDReader(form, auto)
+		fresh = append(fresh, u)
 	}
 
-	// The relay needs the router, which needs the groups, which need the
-	// upstreams, which need the relay as their deliver handler: the
-	// handler is bound late through a small indirection.
-	var h lateHandler
-	for _, uc := range cfg.Upstreams {
-		d.Upstreams[uc.Name] = upstream.New(upstream.Config{
-			Name:                uc.Name,
-			Addr:                uc.Addr,
-			SystemID:            uc.SystemID,
-			Password:            uc.Password,
-			SystemType:          uc.SystemType,
-			Bind:                string(uc.Bind),
-			Binds:               uc.Binds,
-			Window:              uc.Window,
-			TPS:                 uc.TPS,
-			ResponseTimeout:     uc.ResponseTimeout,
-			EnquireLinkInterval: uc.EnquireLinkInterval,
-			ConnectTimeout:      uc.ConnectTimeout,
-			ReconnectMin:        uc.ReconnectMin,
-			ReconnectMax:        uc.ReconnectMax,
-		}, &h, log.Named("upstream"))
-	}
+	groups := make(map[string]*balancer.Group, len(cfg.Groups))
 	groupsOf := make(map[string][]*balancer.Group)
 	for _, gc := range cfg.Groups {
-		var ms []balancer.Weighted
-		for _, m := range gc.Members {
-			u, ok := d.Upstreams[m.Upstream]
-			if !ok {
-				return nil, fmt.Errorf("group %s: unknown upstream %q", gc.Name, m.Upstream)
+		g, ok := d.groups[gc.Name]
+		if !ok || d.cfg == nil || !reflect.DeepEqual(*d.cfg.Group(gc.Name), gc) || !sameMembers(gc, ups, d.upstreams) {
+			var err error
+			if g, err = d.newGroup(gc, ups); err != nil {
+				return old, err
 			}
-			ms = append(ms, balancer.Weighted{Member: u, Weight: m.Weight})
 		}
-		glog := log.Named("balancer").With(zap.String("group", gc.Name))
-		g := balancer.NewGroup(balancer.GroupConfig{
-			Name:            gc.Name,
-			Mode:            balancer.Mode(gc.Mode),
-			Members:         ms,
-			RetryOn:         statuses(gc.RetryOn),
-			FailureStatuses: statuses(gc.Breaker.Statuses),
-			MaxAttempts:     gc.MaxAttempts,
-			QueueTimeout:    gc.QueueTimeout,
-			ResubmitUnknown: gc.ResubmitUnknown,
-			StickyTTL:       gc.StickyTTL,
-			Breaker: balancer.BreakerConfig{
-				Failures:    gc.Breaker.Failures,
-				ErrorRate:   gc.Breaker.ErrorRate,
-				MinRequests: gc.Breaker.MinRequests,
-				Window:      gc.Breaker.Window,
-				Cooldown:    gc.Breaker.Cooldown,
-				Probes:      gc.Breaker.Probes,
-				SlowStart:   gc.Breaker.SlowStart,
-			},
-			OnFailover: func(from, reason string) {
-				glog.Debug("failover", zap.String("upstream", from), zap.String("reason", reason))
-			},
-			OnBreaker: func(member string, from, to balancer.BreakerState) {
-				glog.Warn("circuit breaker changed", zap.String("upstream", member),
-					zap.Stringer("from", from), zap.Stringer("to", to))
-			},
-		})
-		d.Groups[gc.Name] = g
+		groups[gc.Name] = g
 		for _, m := range gc.Members {
 			groupsOf[m.Upstream] = append(groupsOf[m.Upstream], g)
 		}
 	}
-	idReaders := make(map[string]*dlr.IDReader, len(cfg.Upstreams))
-	for _, uc := range cfg.Upstreams {
-		form, auto, err := dlr.ParseIDForm(uc.IDFormat)
-		if err != nil {
-			return nil, fmt.Errorf("upstream %s: %w", uc.Name, err)
-		}
-		idReaders[uc.Name] = dlr.NewIDReader(form, auto)
+
+	rt, err := routing(cfg, groups, ups, readers, groupsOf)
+	if err != nil {
+		return old, err
 	}
-	members := make(map[string]balancer.Member, len(d.Upstreams))
-	for name, u := range d.Upstreams {
-		members[name] = u
+	for name, u := range d.upstreams {
+		if ups[name] != u {
+			old.upstreams = append(old.upstreams, u)
+		}
+	}
+	for name, g := range d.groups {
+		if groups[name] != g {
+			old.groups = append(old.groups, g)
+		}
+	}
+	if d.started {
+		for _, u := range fresh {
+			u.Start()
+		}
+	}
+	d.upstreams, d.groups, d.idReaders = ups, groups, readers
+	d.auth.Set(cfg.Clients)
+	d.Relay.SetRouting(rt)
+	d.cfg = cfg
+	return old, nil
+}
+
+// sameMembers reports whether every member upstream of gc is the same
+// object in the new and the current set.
+func sameMembers(gc config.Group, next, cur map[string]*upstream.Upstream) bool {
+	for _, m := range gc.Members {
+		if next[m.Upstream] != cur[m.Upstream] {
+			return false
+		}
+	}
+	return true
+}
+
+func upstreamConfig(uc config.Upstream) upstream.Config {
+	return upstream.Config{
+		Name:                uc.Name,
+		Addr:                uc.Addr,
+		SystemID:            uc.SystemID,
+		Password:            uc.Password,
+		SystemType:          uc.SystemType,
+		Bind:                string(uc.Bind),
+		Binds:               uc.Binds,
+		Window:              uc.Window,
+		TPS:                 uc.TPS,
+		ResponseTimeout:     uc.ResponseTimeout,
+		EnquireLinkInterval: uc.EnquireLinkInterval,
+		ConnectTimeout:      uc.ConnectTimeout,
+		ReconnectMin:        uc.ReconnectMin,
+		ReconnectMax:        uc.ReconnectMax,
+	}
+}
+
+func (d *Daemon) newGroup(gc config.Group, ups map[string]*upstream.Upstream) (*balancer.Group, error) {
+	var ms []balancer.Weighted
+	for _, m := range gc.Members {
+		u, ok := ups[m.Upstream]
+		if !ok {
+			return nil, fmt.Errorf("group %s: unknown upstream %q", gc.Name, m.Upstream)
+		}
+		ms = append(ms, balancer.Weighted{Member: u, Weight: m.Weight})
+	}
+	glog := d.log.Named("balancer").With(zap.String("group", gc.Name))
+	return balancer.NewGroup(balancer.GroupConfig{
+		Name:            gc.Name,
+		Mode:            balancer.Mode(gc.Mode),
+		Members:         ms,
+		RetryOn:         statuses(gc.RetryOn),
+		FailureStatuses: statuses(gc.Breaker.Statuses),
+		MaxAttempts:     gc.MaxAttempts,
+		QueueTimeout:    gc.QueueTimeout,
+		ResubmitUnknown: gc.ResubmitUnknown,
+		StickyTTL:       gc.StickyTTL,
+		Breaker: balancer.BreakerConfig{
+			Failures:    gc.Breaker.Failures,
+			ErrorRate:   gc.Breaker.ErrorRate,
+			MinRequests: gc.Breaker.MinRequests,
+			Window:      gc.Breaker.Window,
+			Cooldown:    gc.Breaker.Cooldown,
+			Probes:      gc.Breaker.Probes,
+			SlowStart:   gc.Breaker.SlowStart,
+		},
+		OnFailover: func(from, reason string) {
+			glog.Debug("failover", zap.String("upstream", from), zap.String("reason", reason))
+		},
+		OnBreaker: func(member string, from, to balancer.BreakerState) {
+			glog.Warn("circuit breaker changed", zap.String("upstream", member),
+				zap.Stringer("from", from), zap.Stringer("to", to))
+		},
+	}), nil
+}
+
+// routing builds the relay's routing for cfg.
+func routing(cfg *config.Config, groups map[string]*balancer.Group, ups map[string]*upstream.Upstream,
+	readers map[string]*dlr.IDReader, groupsOf map[string][]*balancer.Group) (relay.Routing, error) {
+	formats := make(map[string]relay.ClientIDFormat, len(cfg.Clients))
+	for _, c := range cfg.Clients {
+		f, err := dlr.ParseIDFormat(string(c.MessageID.Format))
+		if err != nil {
+			return relay.Routing{}, fmt.Errorf("client %s: %w", c.SystemID, err)
+		}
+		formats[c.SystemID] = relay.ClientIDFormat{Format: f, Length: c.MessageID.Length}
+	}
+	var routes []router.Route[*balancer.Group]
+	for i, rc := range cfg.Routes {
+		g, ok := groups[rc.Group]
+		if !ok {
+			return relay.Routing{}, fmt.Errorf("routes[%d]: unknown group %q", i, rc.Group)
+		}
+		routes = append(routes, router.Route[*balancer.Group]{
+			Clients:           rc.Clients,
+			DestinationPrefix: rc.DestinationPrefix,
+			SourcePrefix:      rc.SourcePrefix,
+			ServiceType:       rc.ServiceType,
+			Target:            g,
+		})
 	}
 	var moRouter *router.Router[string]
 	if len(cfg.MORoutes) > 0 {
@@ -154,75 +307,27 @@ func New(cfg *config.Config, log *zap.Logger) (*Daemon, error) {
 		}
 		moRouter = router.New(mo)
 	}
-	var routes []router.Route[*balancer.Group]
-	for i, rc := range cfg.Routes {
-		g, ok := d.Groups[rc.Group]
-		if !ok {
-			return nil, fmt.Errorf("routes[%d]: unknown group %q", i, rc.Group)
-		}
-		routes = append(routes, router.Route[*balancer.Group]{
-			Clients:           rc.Clients,
-			DestinationPrefix: rc.DestinationPrefix,
-			SourcePrefix:      rc.SourcePrefix,
-			ServiceType:       rc.ServiceType,
-			Target:            g,
-		})
+	members := make(map[string]balancer.Member, len(ups))
+	for name, u := range ups {
+		members[name] = u
 	}
-	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
-		return nil, fmt.Errorf("state_dir: %w", err)
-	}
-	store, err := dlr.OpenPebble(dlr.PebbleConfig{Dir: filepath.Join(cfg.StateDir, "dlr"), Logger: log.Named("store")})
-	if err != nil {
-		return nil, err
-	}
-	d.store = store
-	d.Relay = relay.New(relay.Config{
-		Router:      router.New(routes),
-		MORouter:    moRouter,
-		Members:     members,
-		IDReaders:   idReaders,
-		Registry:    registry,
-		Store:       store,
-		MappingTTL:  cfg.Receipts.MappingTTL,
-		ParkTimeout: cfg.Receipts.WaitForMapping,
-		Outbox: dlr.OutboxConfig{
-			MaxItems: cfg.Receipts.OutboxMaxItems,
-			MaxAge:   cfg.Receipts.OutboxMaxAge,
-			RetryMin: cfg.Receipts.RetryMin,
-			RetryMax: cfg.Receipts.RetryMax,
-		},
-		IDs:           dlr.NewIDs(time.Now()),
+	return relay.Routing{
+		Router:        router.New(routes),
+		MORouter:      moRouter,
+		IDReaders:     readers,
+		Members:       members,
 		IDFormats:     formats,
 		SubmitTimeout: cfg.Server.SubmitTimeout,
 		NoRouteStatus: pdu.Status(config.Status(cfg.Server.NoRouteStatus)),
 		GroupsOf:      func(upstream string) []*balancer.Group { return groupsOf[upstream] },
-		Logger:        log.Named("relay"),
-	})
-	h.h = d.Relay
-	d.Server = &smppserver.Server{
-		Auth:                relay.NewAuth(cfg.Clients),
-		Handler:             d.Relay,
-		Logger:              log.Named("smppserver"),
-		Registry:            registry,
-		BindTimeout:         cfg.Server.BindTimeout,
-		EnquireLinkInterval: cfg.Server.EnquireLinkInterval,
-		InactivityTimeout:   cfg.Server.InactivityTimeout,
-		ResponseTimeout:     cfg.Server.ResponseTimeout,
-		WriteTimeout:        cfg.Server.WriteTimeout,
-	}
-	return d, nil
+	}, nil
 }
 
-// lateHandler forwards to a DeliverHandler set after the upstreams exist.
-type lateHandler struct{ h upstream.DeliverHandler }
-
-func (l *lateHandler) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.Status)) {
-	l.h.HandleDeliver(u, f, ack)
-}
-
-// Start listens on the configured SMPP address, starts the upstreams and
-// serves clients.
+// Start restores the outboxes, listens on the configured SMPP address,
+// starts the upstreams and serves clients.
 func (d *Daemon) Start() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	n, err := d.Relay.Outbox().Restore()
 	if err != nil {
 		return fmt.Errorf("loading the outboxes: %w", err)
@@ -235,13 +340,14 @@ func (d *Daemon) Start() error {
 		return fmt.Errorf("listen smpp %s: %w", d.cfg.Listen.SMPP, err)
 	}
 	d.listener = l
-	for _, u := range d.Upstreams {
+	d.started = true
+	for _, u := range d.upstreams {
 		u.Start()
 	}
 	d.serveErr = make(chan error, 1)
 	go func() { d.serveErr <- d.Server.Serve(l) }()
 	d.log.Info("smppmux listening", zap.Stringer("smpp", l.Addr()),
-		zap.Int("clients", len(d.cfg.Clients)), zap.Int("upstreams", len(d.Upstreams)))
+		zap.Int("clients", len(d.cfg.Clients)), zap.Int("upstreams", len(d.upstreams)))
 	return nil
 }
 
@@ -252,43 +358,72 @@ func (d *Daemon) Addr() net.Addr { return d.listener.Addr() }
 // on its own.
 func (d *Daemon) Err() <-chan error { return d.serveErr }
 
+// Upstream returns the running upstream of that name.
+func (d *Daemon) Upstream(name string) *upstream.Upstream {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.upstreams[name]
+}
+
+// Group returns the running group of that name.
+func (d *Daemon) Group(name string) *balancer.Group {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.groups[name]
+}
+
 // Shutdown stops accepting binds, lets in-flight submits finish, unbinds
-// clients, then upstreams, within ctx.
+// clients, then upstreams, within ctx, and closes the store.
 func (d *Daemon) Shutdown(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		return nil
+	}
+	d.stopped = true
+	d.log.Info("shutting down")
 	var errs []error
-	d.stopOnce.Do(func() {
-		d.log.Info("shutting down")
-		if err := d.Server.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("clients: %w", err))
+	if err := d.Server.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("clients: %w", err))
+	}
+	if d.serveErr != nil {
+		if err := <-d.serveErr; err != nil && !errors.Is(err, smppserver.ErrServerClosed) {
+			errs = append(errs, err)
 		}
-		if d.serveErr != nil {
-			if err := <-d.serveErr; err != nil && !errors.Is(err, smppserver.ErrServerClosed) {
-				errs = append(errs, err)
-			}
-		}
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		for _, u := range d.Upstreams {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := u.Stop(ctx); err != nil {
-					mu.Lock()
-					errs = append(errs, fmt.Errorf("upstream %s: %w", u.Name(), err))
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
-		for _, g := range d.Groups {
-			g.Stop()
-		}
-		d.Relay.Close()
-		if err := d.store.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("store: %w", err))
-		}
-	})
+	}
+	ups := make([]*upstream.Upstream, 0, len(d.upstreams))
+	for _, u := range d.upstreams {
+		ups = append(ups, u)
+	}
+	errs = append(errs, stopUpstreams(ctx, ups)...)
+	for _, g := range d.groups {
+		g.Stop()
+	}
+	d.Relay.Close()
+	if err := d.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("store: %w", err))
+	}
 	return errors.Join(errs...)
+}
+
+// stopUpstreams unbinds ups in parallel within ctx.
+func stopUpstreams(ctx context.Context, ups []*upstream.Upstream) []error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for _, u := range ups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := u.Stop(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("upstream %s: %w", u.Name(), err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
 }
 
 // statuses converts validated command_status names. nil stays nil, so

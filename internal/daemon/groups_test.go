@@ -53,7 +53,8 @@ func startYAML(t *testing.T, yaml string, smscs ...*smsctest.Server) *env {
 			t.Fatalf("smppmux did not bind: %v", err)
 		}
 	}
-	for _, u := range d.Upstreams {
+	for _, uc := range cfg.Upstreams {
+		u := d.Upstream(uc.Name)
 		for !u.Healthy() {
 			// Binding is under way: the fake SMSC saw the bind, smppmux
 			// is reading its response.
@@ -237,7 +238,7 @@ func TestFailingMemberOpensAndRampsBack(t *testing.T) {
 	b := newSMSC(t, smsctest.Config{})
 	e := startYAML(t, fmt.Sprintf(twoMembers, "active-active", 1, 1), a, b)
 	c := e.dial(t, "shop", "secret", pdu.BindTransmitter, 1)
-	g := e.d.Groups["main"]
+	g := e.d.Group("main")
 	ctx := deadline(t)
 	state := func() balancer.MemberStatus { return g.Status()[0] }
 	send := func() {

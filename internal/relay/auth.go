@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"crypto/subtle"
+	"sync/atomic"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -11,25 +12,33 @@ import (
 	"github.com/smppmux/smppmux/smppserver"
 )
 
-// Auth checks binds against the configured clients.
+// Auth checks binds against the configured clients. Safe for concurrent
+// use; Set replaces the clients at once.
 type Auth struct {
-	clients map[string]config.Client
+	clients atomic.Pointer[map[string]config.Client]
 }
 
 // NewAuth returns an Auth for clients.
 func NewAuth(clients []config.Client) *Auth {
-	a := &Auth{clients: make(map[string]config.Client, len(clients))}
-	for _, c := range clients {
-		a.clients[c.SystemID] = c
-	}
+	a := &Auth{}
+	a.Set(clients)
 	return a
+}
+
+// Set replaces the clients. Sessions already bound keep their settings.
+func (a *Auth) Set(clients []config.Client) {
+	m := make(map[string]config.Client, len(clients))
+	for _, c := range clients {
+		m[c.SystemID] = c
+	}
+	a.clients.Store(&m)
 }
 
 // Authenticate implements smppserver.Authenticator: an unknown system_id
 // gets ESME_RINVSYSID, a wrong password ESME_RINVPASWD. Plain passwords are
 // compared in constant time, bcrypt hashes with bcrypt.
 func (a *Auth) Authenticate(_ context.Context, req smppserver.BindRequest) (smppserver.Account, pdu.Status) {
-	c, ok := a.clients[req.SystemID]
+	c, ok := (*a.clients.Load())[req.SystemID]
 	if !ok {
 		return smppserver.Account{}, pdu.StatusInvSysID
 	}

@@ -55,13 +55,14 @@ func (r *Relay) byMessageID(s *smppserver.Session, f pdu.Frame) {
 		s.Respond(pdu.Empty(respID, pdu.StatusSysErr, seq))
 		return
 	}
-	member, known := r.cfg.Members[m.Upstream]
+	rt := r.rt()
+	member, known := rt.Members[m.Upstream]
 	if !ok || !known {
 		s.Respond(pdu.Empty(respID, pdu.StatusInvMsgID, seq))
 		return
 	}
 	raw := spliceCString(f.Raw, pdu.HeaderLen+start, pdu.HeaderLen+end-1, m.UpstreamID)
-	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.SubmitTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), rt.SubmitTimeout)
 	defer cancel()
 	err = member.Submit(ctx, raw, func(resp pdu.Frame, err error) {
 		switch {

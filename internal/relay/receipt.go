@@ -90,7 +90,7 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 
 // idReader returns the receipt id reader of an upstream.
 func (r *Relay) idReader(upstream string) *dlr.IDReader {
-	if rd, ok := r.cfg.IDReaders[upstream]; ok {
+	if rd, ok := r.rt().IDReaders[upstream]; ok {
 		return rd
 	}
 	return sameForm
@@ -121,8 +121,8 @@ func (r *Relay) deliverReceipt(p *parked, route dlr.Route) {
 	var out []byte
 	if p.sm != nil {
 		out = dlr.RewriteReceipt(p.frame.Raw, p.sm, route.ClientID)
-		if final, delivered := dlr.Outcome(p.sm); final && r.cfg.GroupsOf != nil {
-			for _, g := range r.cfg.GroupsOf(p.upstream) {
+		if final, delivered := dlr.Outcome(p.sm); final && r.rt().GroupsOf != nil {
+			for _, g := range r.rt().GroupsOf(p.upstream) {
 				g.RecordReceipt(p.upstream, delivered)
 			}
 		}
@@ -147,8 +147,8 @@ func (r *Relay) deliverReceipt(p *parked, route dlr.Route) {
 func (r *Relay) mobileOriginated(u *upstream.Upstream, f pdu.Frame, m router.Message, ack func(pdu.Status)) {
 	var systemID string
 	ok := false
-	if r.cfg.MORouter != nil {
-		systemID, ok = r.cfg.MORouter.Match(m)
+	if mo := r.rt().MORouter; mo != nil {
+		systemID, ok = mo.Match(m)
 	}
 	if !ok {
 		r.Stats.MOUnrouted.Add(1)

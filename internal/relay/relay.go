@@ -22,18 +22,33 @@ type ClientIDFormat struct {
 
 // Config holds a Relay's parts and settings.
 type Config struct {
+	// Routing is what a configuration reload may replace.
+	Routing
+	Registry *smppserver.Registry
+	Store    dlr.Store
+	IDs      *dlr.IDs
+	// ParkTimeout bounds how long a receipt waits for its mapping; 30s.
+	ParkTimeout time.Duration
+	// MappingTTL is how long a message's mapping is kept when its
+	// validity period does not say; 72h.
+	MappingTTL time.Duration
+	// Outbox tunes the client outboxes; Store, Receivers, Logger and
+	// OnDelivered are set by New.
+	Outbox dlr.OutboxConfig
+	Logger *zap.Logger
+}
+
+// Routing is the part of a Relay's settings a reload swaps whole.
+type Routing struct {
 	Router *router.Router[*balancer.Group]
+	// MORouter picks the client system_id of a mobile-originated message;
+	// the Message's SystemID is the upstream's name. nil: no MO routes.
+	MORouter *router.Router[string]
 	// IDReaders read each upstream's receipt ids; absent: FormSame.
 	IDReaders map[string]*dlr.IDReader
 	// Members finds an upstream by name, for the requests about an
 	// earlier message (query_sm, cancel_sm, replace_sm).
 	Members map[string]balancer.Member
-	// MORouter picks the client system_id of a mobile-originated message;
-	// the Message's SystemID is the upstream's name. nil: no MO routes.
-	MORouter *router.Router[string]
-	Registry *smppserver.Registry
-	Store    dlr.Store
-	IDs      *dlr.IDs
 	// IDFormats gives each client's message id format; absent: hex.
 	IDFormats map[string]ClientIDFormat
 	// SubmitTimeout bounds how long a submit may take, waiting for a
@@ -44,15 +59,15 @@ type Config struct {
 	// GroupsOf returns the groups an upstream belongs to, to feed their
 	// delivered-receipt ratio; nil: none.
 	GroupsOf func(upstream string) []*balancer.Group
-	// ParkTimeout bounds how long a receipt waits for its mapping; 30s.
-	ParkTimeout time.Duration
-	// MappingTTL is how long a message's mapping is kept when its
-	// validity period does not say; 72h.
-	MappingTTL time.Duration
-	// Outbox tunes the client outboxes; Store, Receivers, Logger and
-	// OnDelivered are set by New.
-	Outbox dlr.OutboxConfig
-	Logger *zap.Logger
+}
+
+func (rt *Routing) setDefaults() {
+	if rt.SubmitTimeout <= 0 {
+		rt.SubmitTimeout = 30 * time.Second
+	}
+	if rt.NoRouteStatus == pdu.StatusOK {
+		rt.NoRouteStatus = pdu.StatusInvDstAdr
+	}
 }
 
 // Stats are counters for tests, the demo and metrics.
@@ -74,6 +89,7 @@ type Relay struct {
 	log     *zap.Logger
 	outbox  *dlr.Outbox
 	parking *dlr.Parking
+	routing atomic.Pointer[Routing]
 	// Stats counts what went through.
 	Stats Stats
 }
@@ -83,19 +99,14 @@ func New(cfg Config) *Relay {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	if cfg.SubmitTimeout <= 0 {
-		cfg.SubmitTimeout = 30 * time.Second
-	}
 	if cfg.ParkTimeout <= 0 {
 		cfg.ParkTimeout = 30 * time.Second
 	}
 	if cfg.MappingTTL <= 0 {
 		cfg.MappingTTL = 72 * time.Hour
 	}
-	if cfg.NoRouteStatus == pdu.StatusOK {
-		cfg.NoRouteStatus = pdu.StatusInvDstAdr
-	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, parking: dlr.NewParking(cfg.ParkTimeout)}
+	r.SetRouting(cfg.Routing)
 	oc := cfg.Outbox
 	oc.Store = cfg.Store
 	oc.Receivers = r.receivers
@@ -104,6 +115,15 @@ func New(cfg Config) *Relay {
 	r.outbox = dlr.NewOutbox(oc)
 	return r
 }
+
+// SetRouting replaces the routing at once; requests already under way
+// finish with the routing they started with.
+func (r *Relay) SetRouting(rt Routing) {
+	rt.setDefaults()
+	r.routing.Store(&rt)
+}
+
+func (r *Relay) rt() *Routing { return r.routing.Load() }
 
 // Outbox returns the relay's outbox.
 func (r *Relay) Outbox() *dlr.Outbox { return r.outbox }
@@ -181,17 +201,18 @@ func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, stic
 		ttl = d + time.Hour
 	}
 	respID, seq := pdu.RespID(f.ID), f.Seq
-	g, ok := r.cfg.Router.Match(m)
+	rt := r.rt()
+	g, ok := rt.Router.Match(m)
 	if !ok {
 		s.Logger().Info("no route", zap.String("command", pdu.IDName(f.ID)))
 		r.Stats.Refused.Add(1)
-		s.Respond(pdu.Empty(respID, r.cfg.NoRouteStatus, seq))
+		s.Respond(pdu.Empty(respID, rt.NoRouteStatus, seq))
 		return
 	}
 	g.Submit(balancer.Request{
 		Raw:      pdu.Resend(f.Raw, 0),
 		Sticky:   sticky,
-		Deadline: time.Now().Add(r.cfg.SubmitTimeout),
+		Deadline: time.Now().Add(rt.SubmitTimeout),
 	}, func(res balancer.Result) {
 		r.answer(s, g, respID, seq, ttl, res)
 	})
@@ -227,7 +248,7 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 	}
 	uid, perr := pdu.ParseMessageIDResp(resp.Body())
 	systemID := s.SystemID()
-	f := r.cfg.IDFormats[systemID]
+	f := r.rt().IDFormats[systemID]
 	clientID := dlr.FormatID(r.cfg.IDs.Next(), f.Format, f.Length)
 	if perr != nil || len(uid) == 0 {
 		s.Logger().Warn("SMSC accepted a message without a message_id: its receipts cannot be matched",
