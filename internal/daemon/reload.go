@@ -1,0 +1,69 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/smppmux/smppmux/config"
+	"github.com/smppmux/smppmux/internal/smppconn"
+)
+
+// ErrNeedsRestart means a reload changed keys only a restart applies; the
+// running configuration stays as it was.
+var ErrNeedsRestart = errors.New("the change needs a restart")
+
+// retireTimeout bounds the polite unbind of upstreams a reload removed.
+const retireTimeout = 10 * time.Second
+
+// Reload applies next, a validated configuration, without dropping what
+// it does not change: unchanged upstreams keep their binds and groups
+// their breakers. A change that needs a restart refuses the whole reload.
+// Sessions of removed clients are closed; changed client settings apply
+// to their next binds.
+func (d *Daemon) Reload(next *config.Config) (config.Changes, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		return config.Changes{}, errors.New("smppmux is stopping")
+	}
+	ch := config.Diff(d.cfg, next)
+	if len(ch.Restart) > 0 {
+		return ch, fmt.Errorf("%w: %s", ErrNeedsRestart, strings.Join(ch.Restart, ", "))
+	}
+	if ch.Empty() {
+		return ch, nil
+	}
+	old, err := d.apply(next)
+	if err != nil {
+		return ch, err
+	}
+	if d.opts.Level != nil {
+		if l, err := zapcore.ParseLevel(next.Log.Level); err == nil {
+			d.opts.Level.SetLevel(l)
+		}
+	}
+	for _, s := range d.Server.Sessions() {
+		if id := s.SystemID(); id != "" && next.Client(id) == nil {
+			s.Logger().Info("closing the session of a client removed from the configuration")
+			s.Close(smppconn.ReasonShutdown)
+		}
+	}
+	for _, g := range old.groups {
+		g.Stop()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), retireTimeout)
+	defer cancel()
+	for _, err := range stopUpstreams(ctx, old.upstreams) {
+		d.log.Warn("stopping a removed upstream", zap.Error(err))
+	}
+	for _, line := range ch.Live {
+		d.log.Info("configuration reloaded", zap.String("change", line))
+	}
+	return ch, nil
+}
