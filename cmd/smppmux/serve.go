@@ -32,54 +32,83 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg.Log, stderr)
+	level := zap.NewAtomicLevel()
+	log, err := newLogger(cfg.Log, level, stderr)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
 
-	d, err := daemon.New(cfg, log)
+	d, err := daemon.New(cfg, log, daemon.Options{Level: &level})
 	if err != nil {
 		return err
 	}
 	if err := d.Start(); err != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		_ = d.Shutdown(sctx)
 		return err
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	reload := func() error { return reloadFile(d, *path, log) }
+
+	var runErr error
+loop:
 	for {
 		select {
 		case <-hup:
-			log.Warn("SIGHUP received: live reload is not available in this version; restart to apply changes")
-			continue
+			_ = reload()
 		case err := <-d.Err():
-			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-			_ = d.Shutdown(sctx)
-			cancel()
-			return fmt.Errorf("smpp listener stopped: %w", err)
+			runErr = fmt.Errorf("smpp listener stopped: %w", err)
+			break loop
 		case <-ctx.Done():
+			log.Info("stop signal received")
+			break loop
 		}
-		break
 	}
-	log.Info("stop signal received")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := d.Shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {
 		log.Warn("graceful stop incomplete", zap.Error(err))
+		if runErr == nil {
+			runErr = err
+		}
+	}
+	if runErr == nil {
+		log.Info("stopped")
+	}
+	return runErr
+}
+
+// reloadFile reads the configuration file again and applies it. An
+// invalid file, or a change that needs a restart, keeps the running
+// configuration; either way the outcome is logged.
+func reloadFile(d *daemon.Daemon, path string, log *zap.Logger) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		log.Error("reload refused: invalid configuration, the running one stays", zap.Error(err))
 		return err
 	}
-	log.Info("stopped")
+	ch, err := d.Reload(cfg)
+	if err != nil {
+		log.Error("reload refused, the running configuration stays", zap.Error(err))
+		return err
+	}
+	log.Info("reload applied", zap.Int("changes", len(ch.Live)))
 	return nil
 }
 
 // newLogger builds the process logger: JSON when stderr is not a terminal
 // (systemd, a pipe), console lines when it is, unless cfg says otherwise.
-func newLogger(cfg config.Log, w io.Writer) (*zap.Logger, error) {
-	level, err := zapcore.ParseLevel(cfg.Level)
+// level starts at cfg's level and is what a reload changes.
+func newLogger(cfg config.Log, level zap.AtomicLevel, w io.Writer) (*zap.Logger, error) {
+	l, err := zapcore.ParseLevel(cfg.Level)
 	if err != nil {
 		return nil, fmt.Errorf("log.level: %w", err)
 	}
+	level.SetLevel(l)
 	format := cfg.Format
 	if format == config.FormatAuto || format == "" {
 		format = config.FormatJSON

@@ -43,9 +43,25 @@ func TestMain(m *testing.M) {
 
 // proc is one smppmux process.
 type proc struct {
-	cmd  *exec.Cmd
-	addr string
-	done chan struct{}
+	cmd   *exec.Cmd
+	addr  string
+	done  chan struct{}
+	lines chan string // every log line's message, in order
+}
+
+// waitLog waits for a log line whose message is msg.
+func (p *proc) waitLog(t *testing.T, ctx context.Context, msg string) {
+	t.Helper()
+	for {
+		select {
+		case l := <-p.lines:
+			if l == msg {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatalf("smppmux never logged %q", msg)
+		}
+	}
 }
 
 // startProc runs smppmux on the configuration in dir and waits until it
@@ -60,7 +76,7 @@ func startProc(t *testing.T, dir string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
+	p := &proc{cmd: cmd, done: make(chan struct{}), lines: make(chan string, 100000)}
 	addr := make(chan string, 1)
 	logf, err := os.OpenFile(filepath.Join(dir, "smppmux.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -75,8 +91,15 @@ func startProc(t *testing.T, dir string) *proc {
 				Msg  string `json:"msg"`
 				SMPP string `json:"smpp"`
 			}
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "smppmux listening" {
+			if json.Unmarshal(sc.Bytes(), &line) != nil {
+				continue
+			}
+			if line.Msg == "smppmux listening" {
 				addr <- line.SMPP
+			}
+			select {
+			case p.lines <- line.Msg:
+			default:
 			}
 		}
 	}()
@@ -106,7 +129,7 @@ func (p *proc) kill(t *testing.T) {
 	<-p.done
 }
 
-func writeConfig(t *testing.T, dir, smsc string) {
+func writeConfig(t *testing.T, dir, smsc string, extraClients ...string) {
 	t.Helper()
 	cfg := fmt.Sprintf(`
 listen: {smpp: "127.0.0.1:0"}
@@ -114,6 +137,7 @@ state_dir: %q
 log: {level: info, format: json}
 clients:
   - {system_id: shop, password: secret, window: 100}
+`+strings.Join(extraClients, "")+`
 upstreams:
   - {name: carrier, addr: %q, system_id: mux, bind: trx, binds: 1, window: 100, reconnect_min: 20ms, reconnect_max: 200ms}
 groups:
