@@ -38,6 +38,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return sim(ctx, args[1:], stdout, stderr)
 		case "bench":
 			return bench(ctx, args[1:], stdout, stderr)
+		case "send":
+			return send(ctx, args[1:], stdout, stderr)
 		case "help", "-h", "-help", "--help":
 			fmt.Fprint(stdout, usage)
 			return nil
@@ -52,4 +54,5 @@ const usage = `smppmux: SMPP 3.4 proxy and load balancer
   smppmux check-config FILE     check a configuration file; every problem is named by its key
   smppmux sim [flags]           run a simulated SMSC (smppmux sim -h)
   smppmux bench [flags]         bind as an ESME, send messages, wait for receipts (smppmux bench -h)
+  smppmux send [flags]          bind as an ESME, send one message, print its receipt (smppmux send -h)
 `

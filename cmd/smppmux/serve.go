@@ -16,6 +16,7 @@ import (
 
 	"github.com/smppmux/smppmux/config"
 	"github.com/smppmux/smppmux/internal/daemon"
+	"github.com/smppmux/smppmux/internal/sdnotify"
 )
 
 // shutdownTimeout bounds a graceful stop: in-flight submits, unbinds.
@@ -52,12 +53,28 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	reload := func() error { return reloadFile(d, *path, log) }
+	reload := func() error {
+		_ = sdnotify.Reloading()
+		defer func() { _ = sdnotify.Ready() }()
+		return reloadFile(d, *path, log)
+	}
+	if err := sdnotify.Ready(); err != nil {
+		log.Warn("telling systemd we are ready failed", zap.Error(err))
+	}
+	// The watchdog is fed from this loop, so a wedged loop is noticed.
+	var watchdog <-chan time.Time
+	if iv, ok := sdnotify.WatchdogInterval(); ok {
+		t := time.NewTicker(iv / 2)
+		defer t.Stop()
+		watchdog = t.C
+	}
 
 	var runErr error
 loop:
 	for {
 		select {
+		case <-watchdog:
+			_ = sdnotify.Watchdog()
 		case <-hup:
 			_ = reload()
 		case err := <-d.Err():
@@ -68,6 +85,7 @@ loop:
 			break loop
 		}
 	}
+	_ = sdnotify.Stopping()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := d.Shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {

@@ -168,3 +168,18 @@ func TestRewriteSMKeepsEverythingElse(t *testing.T) {
 		t.Fatalf("rewritten deliver_sm = %+v", got)
 	}
 }
+
+func TestStatusNames(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"ESME_RTHROTTLED", "esme_rthrottled", "0x58", "88", " 0x00000058 "} {
+		if st, ok := ParseStatus(s); !ok || st != StatusThrottled {
+			t.Errorf("ParseStatus(%q) = %#x, %v", s, st, ok)
+		}
+	}
+	if _, ok := ParseStatus("ESME_NOPE"); ok {
+		t.Error("unknown name parsed")
+	}
+	if name, ok := StatusName(StatusInvDstAdr); !ok || name != "ESME_RINVDSTADR" {
+		t.Errorf("StatusName(0x0b) = %q, %v", name, ok)
+	}
+}
