@@ -67,6 +67,8 @@ type Config struct {
 	StateDir string `yaml:"state_dir" mapstructure:"state_dir"`
 	// Log sets logging.
 	Log Log `yaml:"log" mapstructure:"log"`
+	// Admin secures the admin listener.
+	Admin Admin `yaml:"admin" mapstructure:"admin"`
 	// Receipts sets how message ids, receipts and MO messages are kept.
 	Receipts Receipts `yaml:"receipts" mapstructure:"receipts"`
 	// Server holds the timers of client (ESME) sessions.
@@ -127,6 +129,17 @@ type Listen struct {
 	// SMPP is the host:port of the SMPP listener for clients. Required.
 	// Port 0 picks a free port.
 	SMPP string `yaml:"smpp" mapstructure:"smpp"`
+	// Admin is the host:port of the HTTP admin listener (/metrics,
+	// /healthz, /readyz, /api/v1/...). Empty disables it. Default
+	// 127.0.0.1:9090: keep it on loopback or behind a firewall.
+	Admin string `yaml:"admin" mapstructure:"admin"`
+}
+
+// Admin secures the admin listener.
+type Admin struct {
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// every admin endpoint but /healthz.
+	Token string `yaml:"token" mapstructure:"token"`
 }
 
 // Log level and format values.
@@ -457,6 +470,9 @@ func (c *Config) Redacted() *Config {
 		if r.Upstreams[i].Password != "" {
 			r.Upstreams[i].Password = RedactedPassword
 		}
+	}
+	if r.Admin.Token != "" {
+		r.Admin.Token = RedactedPassword
 	}
 	return r
 }

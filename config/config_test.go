@@ -56,7 +56,7 @@ func TestParseFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Config{
-		Listen:   Listen{SMPP: "0.0.0.0:12775"},
+		Listen:   Listen{SMPP: "0.0.0.0:12775", Admin: "127.0.0.1:9090"},
 		StateDir: "/tmp/smppmux-state",
 		Log:      Log{Level: LevelDebug, Format: FormatJSON},
 		Receipts: defaultReceipts,
@@ -110,7 +110,7 @@ func TestParseDefaults(t *testing.T) {
 	t.Parallel()
 	c := mustParse(t, doc(nil, ""))
 	want := &Config{
-		Listen:   Listen{SMPP: ":2775"},
+		Listen:   Listen{SMPP: ":2775", Admin: "127.0.0.1:9090"},
 		StateDir: "/var/lib/smppmux",
 		Log:      Log{Level: LevelInfo, Format: FormatAuto},
 		Receipts: defaultReceipts,
@@ -186,8 +186,8 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "unknown key in a section",
-			text: doc(map[string]string{"listen": `listen: {smpp: ":2775", admin: ":9090"}`}, ""),
-			want: []string{"listen.admin: unknown key"},
+			text: doc(map[string]string{"listen": `listen: {smpp: ":2775", tls: ":3550"}`}, ""),
+			want: []string{"listen.tls: unknown key"},
 		},
 		{
 			name: "unknown key in a list element",

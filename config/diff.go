@@ -25,7 +25,9 @@ func Diff(old, next *Config) Changes {
 			c.Restart = append(c.Restart, key)
 		}
 	}
-	restart("listen.smpp", old.Listen, next.Listen)
+	restart("listen.smpp", old.Listen.SMPP, next.Listen.SMPP)
+	restart("listen.admin", old.Listen.Admin, next.Listen.Admin)
+	restart("admin.token", old.Admin, next.Admin)
 	restart("state_dir", old.StateDir, next.StateDir)
 	restart("log.format", old.Log.Format, next.Log.Format)
 	restart("receipts", old.Receipts, next.Receipts)

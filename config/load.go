@@ -17,6 +17,7 @@ import (
 // Defaults of the top-level sections, set in viper before the file is read.
 var sectionDefaults = map[string]any{
 	"state_dir":                    "/var/lib/smppmux",
+	"listen.admin":                 "127.0.0.1:9090",
 	"log.level":                    LevelInfo,
 	"log.format":                   FormatAuto,
 	"server.bind_timeout":          10 * time.Second,

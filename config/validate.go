@@ -44,6 +44,9 @@ func (p *problems) add(path, format string, args ...any) {
 func (c *Config) Validate() error {
 	var p problems
 	checkHostPort(&p, "listen.smpp", c.Listen.SMPP, true)
+	if c.Listen.Admin != "" {
+		checkHostPort(&p, "listen.admin", c.Listen.Admin, true)
+	}
 	if c.StateDir == "" {
 		p.add("state_dir", "required")
 	}
