@@ -1,0 +1,209 @@
+package admin
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/smppmux/smppmux/metrics"
+)
+
+// Controller is what the admin API reads and acts on. Its Snapshot is the
+// same as a metrics.Source's, so one value can serve both.
+type Controller interface {
+	// Snapshot returns the current state.
+	Snapshot() metrics.Snapshot
+	// Drain sets the weight of upstream in group to 0 without dropping its
+	// binds. An unknown group or member is an error wrapping ErrNotFound.
+	Drain(group, upstream string) error
+	// Undrain gives upstream in group its configured weight back.
+	Undrain(group, upstream string) error
+	// Reload re-reads the configuration file and applies it, or refuses it
+	// whole with an error that says why.
+	Reload() error
+}
+
+// Config holds the admin API's settings.
+type Config struct {
+	// Controller answers status and performs actions. Required.
+	Controller Controller
+	// Gatherer is exposed on /metrics; nil leaves /metrics out (404).
+	Gatherer prometheus.Gatherer
+	// Token, when set, is the bearer token every endpoint but /healthz
+	// requires ("Authorization: Bearer <token>").
+	Token string
+	// Logger receives one line per drain, undrain and reload; nil logs
+	// nothing.
+	Logger *zap.Logger
+}
+
+// handler serves the admin API.
+type handler struct {
+	ctl   Controller
+	log   *zap.Logger
+	token *[sha256.Size]byte // digest of Config.Token; nil when none is required
+}
+
+// NewHandler returns the admin API's handler. It panics if cfg.Controller
+// is nil.
+func NewHandler(cfg Config) http.Handler {
+	if cfg.Controller == nil {
+		panic("admin: NewHandler needs a Controller")
+	}
+	h := &handler{ctl: cfg.Controller, log: cfg.Logger}
+	if h.log == nil {
+		h.log = zap.NewNop()
+	}
+	if cfg.Token != "" {
+		sum := sha256.Sum256([]byte(cfg.Token))
+		h.token = &sum
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", h.healthz)
+	mux.Handle("GET /readyz", h.auth(http.HandlerFunc(h.readyz)))
+	if cfg.Gatherer != nil {
+		mux.Handle("GET /metrics", h.auth(promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
+			ErrorLog:      zap.NewStdLog(h.log),
+			ErrorHandling: promhttp.ContinueOnError,
+		})))
+	}
+	mux.Handle("GET /api/v1/status", h.auth(http.HandlerFunc(h.status)))
+	mux.Handle("POST /api/v1/groups/{group}/members/{upstream}/drain", h.auth(h.member("drain", h.ctl.Drain)))
+	mux.Handle("POST /api/v1/groups/{group}/members/{upstream}/undrain", h.auth(h.member("undrain", h.ctl.Undrain)))
+	mux.Handle("POST /api/v1/reload", h.auth(http.HandlerFunc(h.reload)))
+	return mux
+}
+
+// auth wraps next with the bearer token check when a token is configured.
+func (h *handler) auth(next http.Handler) http.Handler {
+	if h.token == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !h.authorized(r) {
+			h.log.Debug("admin request refused: bad or missing bearer token",
+				zap.String("path", r.URL.Path), zap.String("remote", r.RemoteAddr))
+			w.Header().Set("WWW-Authenticate", `Bearer realm="smppmux"`)
+			text(w, http.StatusUnauthorized, "unauthorized")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authorized reports whether r carries the configured bearer token. Both
+// sides are hashed first so that the comparison takes the same time
+// whatever the length or content of what was sent.
+func (h *handler) authorized(r *http.Request) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	sum := sha256.Sum256([]byte(token))
+	return subtle.ConstantTimeCompare(sum[:], h.token[:]) == 1
+}
+
+func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
+	text(w, http.StatusOK, "ok")
+}
+
+func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
+	s := h.ctl.Snapshot()
+	if s.Ready {
+		text(w, http.StatusOK, "ready")
+		return
+	}
+	bound := 0
+	for _, b := range s.Binds {
+		if b.State == "bound" {
+			bound++
+		}
+	}
+	text(w, http.StatusServiceUnavailable,
+		fmt.Sprintf("not ready (upstream binds bound: %d of %d)", bound, len(s.Binds)))
+}
+
+func (h *handler) status(w http.ResponseWriter, _ *http.Request) {
+	s := h.ctl.Snapshot()
+	// Empty lists are [] rather than null for the API's readers.
+	s.Sessions = nonNil(s.Sessions)
+	s.Binds = nonNil(s.Binds)
+	s.Outboxes = nonNil(s.Outboxes)
+	groups := make([]metrics.GroupInfo, len(s.Groups))
+	for i, g := range s.Groups {
+		g.Members = nonNil(g.Members)
+		groups[i] = g
+	}
+	s.Groups = groups
+
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		text(w, http.StatusInternalServerError, "encoding status: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(append(b, '\n'))
+}
+
+// member returns the handler of a drain or undrain: 204 when do succeeds,
+// 404 when the group or member is unknown, 409 when refused.
+func (h *handler) member(action string, do func(group, upstream string) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		group, upstream := r.PathValue("group"), r.PathValue("upstream")
+		err := do(group, upstream)
+		fields := []zap.Field{
+			zap.String("group", group),
+			zap.String("upstream", upstream),
+			zap.String("remote", r.RemoteAddr),
+		}
+		switch {
+		case err == nil:
+			h.log.Info(action, append(fields, zap.String("result", "done"))...)
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusNoContent)
+		case errors.Is(err, ErrNotFound):
+			h.log.Info(action, append(fields, zap.String("result", "not_found"), zap.Error(err))...)
+			text(w, http.StatusNotFound, err.Error())
+		default:
+			h.log.Info(action, append(fields, zap.String("result", "refused"), zap.Error(err))...)
+			text(w, http.StatusConflict, err.Error())
+		}
+	})
+}
+
+func (h *handler) reload(w http.ResponseWriter, r *http.Request) {
+	if err := h.ctl.Reload(); err != nil {
+		h.log.Info("reload", zap.String("result", "refused"), zap.String("remote", r.RemoteAddr), zap.Error(err))
+		text(w, http.StatusConflict, err.Error())
+		return
+	}
+	h.log.Info("reload", zap.String("result", "done"), zap.String("remote", r.RemoteAddr))
+	text(w, http.StatusOK, "reloaded")
+}
+
+// text writes a one-line plain text response.
+func text(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	fmt.Fprintln(w, msg)
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

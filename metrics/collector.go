@@ -1,0 +1,204 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// bindStates are the upstream bind states every upstream reports in
+// smppmux_upstream_binds, 0 when no bind is in them.
+var bindStates = [...]string{"closed", "dialing", "binding", "bound", "unbinding"}
+
+// breakerStates are the circuit breaker states smppmux_breaker_state
+// reports for every member.
+var breakerStates = [...]string{"closed", "open", "half_open"}
+
+// stateCollector turns a Snapshot into gauges at scrape time. It holds no
+// state between scrapes.
+type stateCollector struct {
+	src Source
+
+	clientBinds      *prometheus.Desc
+	clientWindowUsed *prometheus.Desc
+	upstreamBinds    *prometheus.Desc
+	windowUsed       *prometheus.Desc
+	windowSize       *prometheus.Desc
+	weight           *prometheus.Desc
+	effectiveWeight  *prometheus.Desc
+	healthy          *prometheus.Desc
+	breaker          *prometheus.Desc
+	outboxDepth      *prometheus.Desc
+	outboxAge        *prometheus.Desc
+	ready            *prometheus.Desc
+}
+
+func newStateCollector(src Source) *stateCollector {
+	d := prometheus.NewDesc
+	return &stateCollector{
+		src: src,
+		clientBinds: d("smppmux_client_binds",
+			"Bound client sessions, by client system_id and bind type.",
+			[]string{"client", "bind_type"}, nil),
+		clientWindowUsed: d("smppmux_client_window_used",
+			"Submits of a client awaiting their response, over all its sessions, by client system_id.",
+			[]string{"client"}, nil),
+		upstreamBinds: d("smppmux_upstream_binds",
+			"Upstream binds, by upstream and state.",
+			[]string{"upstream", "state"}, nil),
+		windowUsed: d("smppmux_upstream_window_used",
+			"Submits awaiting their response over all binds of an upstream.",
+			[]string{"upstream"}, nil),
+		windowSize: d("smppmux_upstream_window_size",
+			"Window (outstanding submits allowed) summed over all binds of an upstream.",
+			[]string{"upstream"}, nil),
+		weight: d("smppmux_group_member_weight",
+			"Configured weight of a group member; 0 while drained.",
+			[]string{"group", "upstream"}, nil),
+		effectiveWeight: d("smppmux_group_member_effective_weight",
+			"Weight a group member gets now, after breaker ramp-up and adaptive scaling.",
+			[]string{"group", "upstream"}, nil),
+		healthy: d("smppmux_group_member_healthy",
+			"Whether a group member takes traffic (1) or not (0).",
+			[]string{"group", "upstream"}, nil),
+		breaker: d("smppmux_breaker_state",
+			"Circuit breaker state of a group member: 1 for the current state, 0 for the others.",
+			[]string{"group", "upstream", "state"}, nil),
+		outboxDepth: d("smppmux_outbox_depth",
+			"Receipts and MO messages waiting in a client's outbox.",
+			[]string{"client"}, nil),
+		outboxAge: d("smppmux_outbox_oldest_age_seconds",
+			"Age of the oldest item in a client's outbox; 0 when empty.",
+			[]string{"client"}, nil),
+		ready: d("smppmux_ready",
+			"Whether smppmux accepts traffic (1) or not (0), as /readyz says.",
+			nil, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		c.clientBinds, c.clientWindowUsed, c.upstreamBinds, c.windowUsed, c.windowSize,
+		c.weight, c.effectiveWeight, c.healthy, c.breaker,
+		c.outboxDepth, c.outboxAge, c.ready,
+	} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector. A snapshot that names the same
+// thing twice is folded so that the scrape never fails on duplicate series.
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.src.Snapshot()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+
+	c.collectSessions(s.Sessions, gauge)
+	c.collectBinds(s.Binds, gauge)
+	c.collectGroups(s.Groups, gauge)
+	c.collectOutboxes(s.Outboxes, gauge)
+	gauge(c.ready, boolValue(s.Ready))
+}
+
+type gaugeFunc func(d *prometheus.Desc, v float64, labels ...string)
+
+func (c *stateCollector) collectSessions(sessions []SessionInfo, gauge gaugeFunc) {
+	type key struct{ client, bindType string }
+	binds := make(map[key]int)
+	inflight := make(map[string]int)
+	for _, s := range sessions {
+		binds[key{s.SystemID, s.BindType}]++
+		inflight[s.SystemID] += s.Inflight
+	}
+	for k, n := range binds {
+		gauge(c.clientBinds, float64(n), k.client, k.bindType)
+	}
+	for client, n := range inflight {
+		gauge(c.clientWindowUsed, float64(n), client)
+	}
+}
+
+func (c *stateCollector) collectBinds(binds []BindInfo, gauge gaugeFunc) {
+	type upstream struct {
+		states           map[string]int
+		windowUsed, size int
+	}
+	ups := make(map[string]*upstream)
+	for _, b := range binds {
+		u := ups[b.Upstream]
+		if u == nil {
+			u = &upstream{states: make(map[string]int, len(bindStates))}
+			for _, st := range bindStates {
+				u.states[st] = 0
+			}
+			ups[b.Upstream] = u
+		}
+		state := b.State
+		if state == "" {
+			state = "unknown"
+		}
+		u.states[state]++
+		u.windowUsed += b.WindowUsed
+		u.size += b.Window
+	}
+	for name, u := range ups {
+		for state, n := range u.states {
+			gauge(c.upstreamBinds, float64(n), name, state)
+		}
+		gauge(c.windowUsed, float64(u.windowUsed), name)
+		gauge(c.windowSize, float64(u.size), name)
+	}
+}
+
+func (c *stateCollector) collectGroups(groups []GroupInfo, gauge gaugeFunc) {
+	type key struct{ group, upstream string }
+	seen := make(map[key]bool)
+	for _, g := range groups {
+		for _, m := range g.Members {
+			k := key{g.Name, m.Upstream}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			gauge(c.weight, float64(m.Weight), g.Name, m.Upstream)
+			gauge(c.effectiveWeight, m.EffectiveWeight, g.Name, m.Upstream)
+			gauge(c.healthy, boolValue(m.Healthy), g.Name, m.Upstream)
+			known := false
+			for _, st := range breakerStates {
+				known = known || st == m.Breaker
+				gauge(c.breaker, boolValue(st == m.Breaker), g.Name, m.Upstream, st)
+			}
+			if !known && m.Breaker != "" {
+				gauge(c.breaker, 1, g.Name, m.Upstream, m.Breaker)
+			}
+		}
+	}
+}
+
+func (c *stateCollector) collectOutboxes(outboxes []OutboxInfo, gauge gaugeFunc) {
+	type outbox struct {
+		depth  int
+		oldest float64
+	}
+	byClient := make(map[string]*outbox)
+	for _, o := range outboxes {
+		ob := byClient[o.SystemID]
+		if ob == nil {
+			ob = &outbox{}
+			byClient[o.SystemID] = ob
+		}
+		ob.depth += o.Depth
+		ob.oldest = max(ob.oldest, o.OldestAge.Seconds())
+	}
+	for client, ob := range byClient {
+		gauge(c.outboxDepth, float64(ob.depth), client)
+		gauge(c.outboxAge, ob.oldest, client)
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,94 @@
+package metrics
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Source gives the state that gauges report. Snapshot is called once per
+// scrape (and by the admin status API), from the scraping goroutine, so it
+// must be safe for concurrent use and should not block on the hot path's
+// locks for long.
+type Source interface {
+	Snapshot() Snapshot
+}
+
+// Snapshot is smppmux's state at one instant: what the gauges and the admin
+// status API report. Field names in JSON are stable.
+type Snapshot struct {
+	Sessions []SessionInfo `json:"sessions"` // bound client sessions
+	Binds    []BindInfo    `json:"binds"`    // upstream binds
+	Groups   []GroupInfo   `json:"groups"`   // connection groups
+	Outboxes []OutboxInfo  `json:"outboxes"` // client outboxes holding receipts or MO
+	Ready    bool          `json:"ready"`    // smppmux accepts traffic
+}
+
+// SessionInfo describes one client session (one ESME bind).
+type SessionInfo struct {
+	ID       uint64 `json:"id"`
+	SystemID string `json:"system_id"`
+	BindType string `json:"bind_type"` // transmitter, receiver, transceiver
+	Remote   string `json:"remote"`    // the client's address
+	Inflight int    `json:"inflight"`  // submits awaiting their resp: the window in use
+}
+
+// BindInfo describes one upstream bind.
+type BindInfo struct {
+	Upstream   string `json:"upstream"`
+	Index      int    `json:"index"` // which of the upstream's binds
+	BindType   string `json:"bind_type"`
+	State      string `json:"state"` // closed, dialing, binding, bound, unbinding
+	LocalAddr  string `json:"local_addr"`
+	WindowUsed int    `json:"window_used"`
+	Window     int    `json:"window"`
+}
+
+// GroupInfo describes one connection group and its members.
+type GroupInfo struct {
+	Name    string       `json:"name"`
+	Mode    string       `json:"mode"` // active-active, active-standby, adaptive
+	Members []MemberInfo `json:"members"`
+}
+
+// MemberInfo describes one member of a group: an upstream seen from that
+// group.
+type MemberInfo struct {
+	Upstream        string  `json:"upstream"`
+	Weight          int     `json:"weight"`           // configured; 0 while drained
+	EffectiveWeight float64 `json:"effective_weight"` // after breaker ramp and adaptive scaling
+	Healthy         bool    `json:"healthy"`
+	Breaker         string  `json:"breaker"` // closed, open, half_open
+}
+
+// OutboxInfo describes one client's outbox. In JSON, OldestAge is
+// oldest_age_seconds, a number of seconds.
+type OutboxInfo struct {
+	SystemID  string
+	Depth     int           // items waiting
+	OldestAge time.Duration // age of the oldest item; 0 when empty
+}
+
+type outboxJSON struct {
+	SystemID         string  `json:"system_id"`
+	Depth            int     `json:"depth"`
+	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
+}
+
+// MarshalJSON writes the outbox with its oldest age in seconds.
+func (o OutboxInfo) MarshalJSON() ([]byte, error) {
+	return json.Marshal(outboxJSON{o.SystemID, o.Depth, o.OldestAge.Seconds()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (o *OutboxInfo) UnmarshalJSON(b []byte) error {
+	var j outboxJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*o = OutboxInfo{
+		SystemID:  j.SystemID,
+		Depth:     j.Depth,
+		OldestAge: time.Duration(j.OldestAgeSeconds * float64(time.Second)),
+	}
+	return nil
+}
