@@ -207,6 +207,31 @@ func (o *Outbox) Depth(systemID string) int {
 	return 0
 }
 
+// Stat is one client's outbox at a moment.
+type Stat struct {
+	SystemID  string
+	Depth     int           // waiting, being stored or in flight
+	OldestAge time.Duration // age of the oldest waiting item, 0 when none
+}
+
+// Stats reports every client's outbox.
+func (o *Outbox) Stats() []Stat {
+	now := time.Now()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]Stat, 0, len(o.queues))
+	for id, q := range o.queues {
+		st := Stat{SystemID: id, Depth: len(q.items) + q.inflight + q.storing}
+		for _, it := range q.items {
+			if age := now.Sub(it.At); age > st.OldestAge {
+				st.OldestAge = age
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
 // Close stops the dispatchers and waits for them. Items still queued are
 // dropped with the memory that holds them.
 func (o *Outbox) Close() {

@@ -15,7 +15,7 @@ import (
 
 // Key layout of the Pebble store. Every key starts with a one-octet kind.
 //
-//	m upstream 0 upstreamID           -> expires(8) session(8) len(systemID)(1) systemID clientID
+//	m upstream 0 upstreamID           -> expires(8) session(8) submitted(8) len(systemID)(1) systemID clientID
 //	c systemID 0 clientID             -> expires(8) len(upstream)(1) upstream upstreamID
 //	x expires(8) upstream 0 upstreamID -> systemID 0 clientID   (expiry index)
 //	o systemID 0 seq(8)               -> origin(8) arrived(8) PDU
@@ -195,8 +195,9 @@ func (s *PebbleStore) PutMapping(m Mapping, done func(error)) {
 	}
 	exp := uint64(m.Expires.UnixNano())
 	s.enqueue(writeOp{done: done, apply: func(b *pebble.Batch) error {
-		v := u64(make([]byte, 0, 17+len(m.SystemID)+len(m.ClientID)), exp)
+		v := u64(make([]byte, 0, 25+len(m.SystemID)+len(m.ClientID)), exp)
 		v = u64(v, m.Session)
+		v = u64(v, uint64(m.Submitted))
 		v = append(v, byte(len(m.SystemID)))
 		v = append(v, m.SystemID...)
 		v = append(v, m.ClientID...)
@@ -242,14 +243,15 @@ func (s *PebbleStore) Get(upstream, id string) (Route, bool, error) {
 	if !ok || err != nil || s.expired(v) {
 		return Route{}, false, err
 	}
-	if len(v) < 17 || len(v) < 17+int(v[16]) {
+	if len(v) < 25 || len(v) < 25+int(v[24]) {
 		return Route{}, false, fmt.Errorf("dlr: corrupt mapping for %s/%s", upstream, id)
 	}
-	n := int(v[16])
+	n := int(v[24])
 	return Route{
-		Session:  binary.BigEndian.Uint64(v[8:16]),
-		SystemID: string(v[17 : 17+n]),
-		ClientID: string(v[17+n:]),
+		Session:   binary.BigEndian.Uint64(v[8:16]),
+		Submitted: int64(binary.BigEndian.Uint64(v[16:24])),
+		SystemID:  string(v[25 : 25+n]),
+		ClientID:  string(v[25+n:]),
 	}, true, nil
 }
 

@@ -11,6 +11,9 @@ type Route struct {
 	SystemID string // the client that submitted it
 	ClientID string // the message_id the client was given
 	Session  uint64 // the session that submitted it
+	// Submitted is when the client was told the message was accepted,
+	// in Unix nanoseconds; 0 when unknown.
+	Submitted int64
 }
 
 // Mapping is the record of one relayed message.

@@ -74,6 +74,13 @@ type Server struct {
 	WriteTimeout        time.Duration // 10s
 	MaxPDU              int           // pdu.DefaultMaxLen
 
+	// OnBindFailed, if set, is called for each refused bind with the
+	// system_id presented (not to be used as an unbounded label) and the
+	// status.
+	OnBindFailed func(systemID string, st pdu.Status)
+	// OnSessionClosed, if set, is called once per session that ends.
+	OnSessionClosed func(r smppconn.Reason)
+
 	nextID       atomic.Uint64
 	shuttingDown atomic.Bool
 	mu           sync.Mutex

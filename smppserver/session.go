@@ -121,6 +121,9 @@ func (s *Session) BindType() pdu.ID {
 	return s.bindType
 }
 
+// Inflight returns how many of the client's requests await an answer.
+func (s *Session) Inflight() int { return int(s.inflight.Load()) }
+
 // RemoteAddr returns the ESME's address.
 func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
 
@@ -269,6 +272,9 @@ func (s *Session) bind(f pdu.Frame) {
 	}
 	if st != pdu.StatusOK {
 		log.Warn("bind refused", zap.Stringer("status", statusName(st)))
+		if h := s.srv.OnBindFailed; h != nil {
+			h(req.SystemID, st)
+		}
 		s.conn.SendAndClose(pdu.BindResp(f.ID, st, f.Seq, ""), smppconn.ReasonBindFailed, nil)
 		return
 	}
@@ -307,6 +313,9 @@ func (s *Session) shutdown(ctx context.Context) {
 }
 
 func (s *Session) onClose(r smppconn.Reason, err error) {
+	if h := s.srv.OnSessionClosed; h != nil {
+		defer h(r)
+	}
 	s.closeOnce.Do(func() {
 		s.bindTimer.Stop()
 		fields := []zap.Field{zap.Stringer("reason", r)}

@@ -79,6 +79,18 @@ func (b *Bind) LocalAddr() net.Addr {
 	return b.conn.LocalAddr()
 }
 
+// WindowUsed returns how many requests await a response on the current
+// connection.
+func (b *Bind) WindowUsed() int {
+	if c := b.current(); c != nil {
+		return c.Pending()
+	}
+	return 0
+}
+
+// Window returns the configured window.
+func (b *Bind) Window() int { return b.u.cfg.Window }
+
 func (b *Bind) current() *smppconn.Conn {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -197,6 +209,9 @@ func (b *Bind) session(ctx context.Context) (bound bool, err error) {
 	// still a polite unbind, not a lost bind.
 	if reason != smppconn.ReasonShutdown && !stopping {
 		b.log.Warn("upstream bind lost", zap.Stringer("reason", reason), zap.NamedError("cause", cerr))
+		if h := b.u.cfg.OnBindLost; h != nil {
+			h(b.u.cfg.Name, reason.String())
+		}
 	} else {
 		b.log.Info("upstream unbound")
 	}

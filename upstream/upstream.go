@@ -44,6 +44,9 @@ type Config struct {
 	// TPS caps submits per second over all binds; 0: no cap. Bursts reach
 	// a tenth of a second's worth.
 	TPS int
+	// OnBindLost, if set, is called when a bound connection ends other
+	// than by Stop.
+	OnBindLost func(upstream, reason string)
 
 	ResponseTimeout     time.Duration // 10s
 	EnquireLinkInterval time.Duration // 30s

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -43,7 +44,7 @@ func TestConfigDefaults(t *testing.T) {
 		ConnectTimeout: 5 * time.Second, ReconnectMin: time.Second,
 		ReconnectMax: 30 * time.Second, WriteTimeout: 10 * time.Second,
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Config() = %+v, want %+v", got, want)
 	}
 	if u.Name() != "carrier-a" {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -40,7 +42,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer func() { _ = log.Sync() }()
 
-	d, err := daemon.New(cfg, log, daemon.Options{Level: &level})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var d *daemon.Daemon
+	d, err = daemon.New(cfg, log, daemon.Options{
+		Level:    &level,
+		Registry: reg,
+		Reload:   func() error { return reloadFile(d, *path, log) },
+	})
 	if err != nil {
 		return err
 	}
@@ -107,9 +116,10 @@ func reloadFile(d *daemon.Daemon, path string, log *zap.Logger) error {
 	cfg, err := config.Load(path)
 	if err != nil {
 		log.Error("reload refused: invalid configuration, the running one stays", zap.Error(err))
+		d.ReloadRefused()
 		return err
 	}
-	ch, err := d.Reload(cfg)
+	ch, err := d.Apply(cfg)
 	if err != nil {
 		log.Error("reload refused, the running configuration stays", zap.Error(err))
 		return err

@@ -16,20 +16,25 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/smppmux/smppmux/admin"
 	"github.com/smppmux/smppmux/balancer"
 	"github.com/smppmux/smppmux/config"
 	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/relay"
 	"github.com/smppmux/smppmux/internal/router"
+	"github.com/smppmux/smppmux/internal/smppconn"
+	"github.com/smppmux/smppmux/metrics"
 	"github.com/smppmux/smppmux/smppserver"
 	"github.com/smppmux/smppmux/upstream"
 )
@@ -38,6 +43,12 @@ import (
 type Options struct {
 	// Level, when set, is changed by a reload of log.level.
 	Level *zap.AtomicLevel
+	// Registry receives the metrics and serves them on the admin
+	// listener; nil: a registry of the Daemon's own.
+	Registry *prometheus.Registry
+	// Reload re-reads the configuration for the admin API; nil: the admin
+	// reload endpoint refuses.
+	Reload func() error
 }
 
 // Daemon is one running smppmux.
@@ -52,6 +63,10 @@ type Daemon struct {
 	handler  lateHandler
 	listener net.Listener
 	serveErr chan error
+	adminAddr net.Addr
+	metrics  *metrics.Metrics
+	admin    *http.Server
+	adminErr chan error
 
 	mu        sync.Mutex
 	cfg       *config.Config
@@ -76,6 +91,11 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 	if len(opts) > 0 {
 		d.opts = opts[0]
 	}
+	if d.opts.Registry == nil {
+		d.opts.Registry = prometheus.NewRegistry()
+	}
+	d.metrics = metrics.New(d.opts.Registry, d)
+	d.metrics.Reload(true, time.Now())
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
@@ -98,7 +118,8 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 			RetryMin: cfg.Receipts.RetryMin,
 			RetryMax: cfg.Receipts.RetryMax,
 		},
-		Logger: log.Named("relay"),
+		Metrics: d.metrics,
+		Logger:  log.Named("relay"),
 	})
 	d.handler.h = d.Relay
 	d.Server = &smppserver.Server{
@@ -111,6 +132,10 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 		InactivityTimeout:   cfg.Server.InactivityTimeout,
 		ResponseTimeout:     cfg.Server.ResponseTimeout,
 		WriteTimeout:        cfg.Server.WriteTimeout,
+		OnBindFailed: func(systemID string, st pdu.Status) {
+			d.metrics.BindFailed(systemID, d.auth.Known(systemID), uint32(st))
+		},
+		OnSessionClosed: func(r smppconn.Reason) { d.metrics.SessionClosed(r.String()) },
 	}
 	if _, err := d.apply(cfg); err != nil {
 		d.Relay.Close()
@@ -153,7 +178,9 @@ func (d *Daemon) apply(cfg *config.Config) (retired, error) {
 			ups[uc.Name], readers[uc.Name] = u, d.idReaders[uc.Name]
 			continue
 		}
-		u := upstream.New(upstreamConfig(uc), &d.handler, d.log.Named("upstream"))
+		ucfg := upstreamConfig(uc)
+		ucfg.OnBindLost = d.metrics.UpstreamBindLost
+		u := upstream.New(ucfg, &d.handler, d.log.Named("upstream"))
 		ups[uc.Name], readers[uc.Name] = u, dlr.NewIDReader(form, auto)
 		fresh = append(fresh, u)
 	}
@@ -261,10 +288,12 @@ func (d *Daemon) newGroup(gc config.Group, ups map[string]*upstream.Upstream) (*
 		},
 		OnFailover: func(from, reason string) {
 			glog.Debug("failover", zap.String("upstream", from), zap.String("reason", reason))
+			d.metrics.Failover(gc.Name, from, reason)
 		},
 		OnBreaker: func(member string, from, to balancer.BreakerState) {
 			glog.Warn("circuit breaker changed", zap.String("upstream", member),
 				zap.Stringer("from", from), zap.Stringer("to", to))
+			d.metrics.BreakerChange(gc.Name, member, to.String())
 		},
 	}), nil
 }
@@ -346,10 +375,33 @@ func (d *Daemon) Start() error {
 	}
 	d.serveErr = make(chan error, 1)
 	go func() { d.serveErr <- d.Server.Serve(l) }()
-	d.log.Info("smppmux listening", zap.Stringer("smpp", l.Addr()),
-		zap.Int("clients", len(d.cfg.Clients)), zap.Int("upstreams", len(d.upstreams)))
+	fields := []zap.Field{zap.Stringer("smpp", l.Addr()),
+		zap.Int("clients", len(d.cfg.Clients)), zap.Int("upstreams", len(d.upstreams))}
+	if d.cfg.Listen.Admin != "" {
+		al, err := net.Listen("tcp", d.cfg.Listen.Admin)
+		if err != nil {
+			return fmt.Errorf("listen admin %s: %w", d.cfg.Listen.Admin, err)
+		}
+		d.admin = &http.Server{
+			Handler: admin.NewHandler(admin.Config{
+				Controller: d, Gatherer: d.opts.Registry, Token: d.cfg.Admin.Token, Logger: d.log.Named("admin"),
+			}),
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			MaxHeaderBytes:    16 << 10,
+		}
+		d.adminErr = make(chan error, 1)
+		go func() { d.adminErr <- d.admin.Serve(al) }()
+		d.adminAddr = al.Addr()
+		fields = append(fields, zap.Stringer("admin", al.Addr()))
+	}
+	d.log.Info("smppmux listening", fields...)
 	return nil
 }
+
+// AdminAddr returns the admin listener's address, nil when it is off.
+func (d *Daemon) AdminAddr() net.Addr { return d.adminAddr }
 
 // Addr returns the SMPP listener's address.
 func (d *Daemon) Addr() net.Addr { return d.listener.Addr() }
@@ -383,6 +435,12 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.stopped = true
 	d.log.Info("shutting down")
 	var errs []error
+	if d.admin != nil {
+		_ = d.admin.Shutdown(ctx)
+		if err := <-d.adminErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, fmt.Errorf("admin: %w", err))
+		}
+	}
 	if err := d.Server.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("clients: %w", err))
 	}

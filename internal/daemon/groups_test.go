@@ -26,6 +26,10 @@ func startYAML(t *testing.T, yaml string, smscs ...*smsctest.Server) *env {
 	for i, s := range smscs {
 		yaml = strings.ReplaceAll(yaml, fmt.Sprintf("{{%d}}", i), s.Addr())
 	}
+	if !strings.Contains(yaml, "admin:") {
+		// Parallel tests must not share the default admin port.
+		yaml = strings.Replace(yaml, `listen: {smpp: "127.0.0.1:0"}`, `listen: {smpp: "127.0.0.1:0", admin: "127.0.0.1:0"}`, 1)
+	}
 	if !strings.Contains(yaml, "state_dir:") {
 		yaml = fmt.Sprintf("state_dir: %q\n", t.TempDir()) + yaml
 	}

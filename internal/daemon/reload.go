@@ -21,18 +21,19 @@ var ErrNeedsRestart = errors.New("the change needs a restart")
 // retireTimeout bounds the polite unbind of upstreams a reload removed.
 const retireTimeout = 10 * time.Second
 
-// Reload applies next, a validated configuration, without dropping what
+// Apply applies next, a validated configuration, without dropping what
 // it does not change: unchanged upstreams keep their binds and groups
 // their breakers. A change that needs a restart refuses the whole reload.
 // Sessions of removed clients are closed; changed client settings apply
 // to their next binds.
-func (d *Daemon) Reload(next *config.Config) (config.Changes, error) {
+func (d *Daemon) Apply(next *config.Config) (ch config.Changes, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	defer func() { d.metrics.Reload(err == nil, time.Now()) }()
 	if d.stopped {
 		return config.Changes{}, errors.New("smppmux is stopping")
 	}
-	ch := config.Diff(d.cfg, next)
+	ch = config.Diff(d.cfg, next)
 	if len(ch.Restart) > 0 {
 		return ch, fmt.Errorf("%w: %s", ErrNeedsRestart, strings.Join(ch.Restart, ", "))
 	}
@@ -67,3 +68,7 @@ func (d *Daemon) Reload(next *config.Config) (config.Changes, error) {
 	}
 	return ch, nil
 }
+
+// ReloadRefused records a reload that failed before Apply, such as an
+// invalid file.
+func (d *Daemon) ReloadRefused() { d.metrics.Reload(false, time.Now()) }

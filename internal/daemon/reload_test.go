@@ -14,7 +14,7 @@ import (
 
 const reloadBase = `
 state_dir: %q
-listen: {smpp: "127.0.0.1:0"}
+listen: {smpp: "127.0.0.1:0", admin: ""}
 clients:
   - {system_id: shop, password: secret}
 %s
@@ -48,7 +48,7 @@ func TestReloadKeepsUnchangedBinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := e.d.Reload(next)
+	ch, err := e.d.Apply(next)
 	if err != nil {
 		t.Fatalf("reload: %v", err)
 	}
@@ -74,11 +74,11 @@ func TestReloadKeepsUnchangedBinds(t *testing.T) {
 	bad, err := config.Parse([]byte(strings.Replace(fmt.Sprintf(reloadBase, dir,
 		"  - {system_id: bank, password: secret2}\n  - {system_id: late, password: pw}", a.Addr(), b.Addr(), 20,
 		fmt.Sprintf("  - {name: c, addr: %q, system_id: mux}", c.Addr()), 3, ", {upstream: c}"),
-		"127.0.0.1:0", "127.0.0.1:1", 1)))
+		`smpp: "127.0.0.1:0"`, `smpp: "127.0.0.1:1"`, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.d.Reload(bad); !errors.Is(err, ErrNeedsRestart) || !strings.Contains(err.Error(), "listen.smpp") {
+	if _, err := e.d.Apply(bad); !errors.Is(err, ErrNeedsRestart) || !strings.Contains(err.Error(), "listen.smpp") {
 		t.Fatalf("reload with a new listen address: %v", err)
 	}
 	if _, err := esmetest.Dial(ctx, esmetest.Config{Addr: e.d.Addr().String(), SystemID: "late", Password: "pw"}); err == nil {
@@ -93,7 +93,7 @@ func TestReloadKeepsUnchangedBinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.d.Reload(gone); err != nil {
+	if _, err := e.d.Apply(gone); err != nil {
 		t.Fatal(err)
 	}
 	select {

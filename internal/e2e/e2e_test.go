@@ -132,7 +132,7 @@ func (p *proc) kill(t *testing.T) {
 func writeConfig(t *testing.T, dir, smsc string, extraClients ...string) {
 	t.Helper()
 	cfg := fmt.Sprintf(`
-listen: {smpp: "127.0.0.1:0"}
+listen: {smpp: "127.0.0.1:0", admin: "127.0.0.1:0"}
 state_dir: %q
 log: {level: info, format: json}
 clients:

@@ -51,3 +51,9 @@ func (a *Auth) Authenticate(_ context.Context, req smppserver.BindRequest) (smpp
 	}
 	return smppserver.Account{SystemID: c.SystemID, Window: c.Window, MaxBinds: c.MaxBinds}, pdu.StatusOK
 }
+
+// Known reports whether systemID is a configured client.
+func (a *Auth) Known(systemID string) bool {
+	_, ok := (*a.clients.Load())[systemID]
+	return ok
+}

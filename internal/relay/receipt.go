@@ -2,12 +2,14 @@ package relay
 
 import (
 	"errors"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/router"
+	"github.com/smppmux/smppmux/metrics"
 	"github.com/smppmux/smppmux/upstream"
 )
 
@@ -61,6 +63,11 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 	}
 	if err != nil {
 		r.Stats.ReceiptsUnmatched.Add(1)
+		if errors.Is(err, dlr.ErrNoID) {
+			r.cfg.Metrics.Receipt(u.Name(), metrics.ReceiptNoID)
+		} else {
+			r.cfg.Metrics.Receipt(u.Name(), metrics.ReceiptUnmatched)
+		}
 		st := pdu.StatusSysErr
 		var fe *pdu.FieldError
 		if errors.As(err, &fe) {
@@ -82,6 +89,7 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 	// Park first, then look again: the mapping may have landed in
 	// between, and whoever claims the entry delivers it.
 	r.Stats.ReceiptsParked.Add(1)
+	r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptParked)
 	e := r.parking.Park(p.upstream, []string{key}, p, r.expire)
 	if route, ok := r.lookup(p.upstream, key); ok && r.parking.Reclaim(e) {
 		r.deliverReceipt(p, route)
@@ -111,6 +119,7 @@ func (r *Relay) lookup(upstreamName, key string) (dlr.Route, bool) {
 func (r *Relay) expire(v any) {
 	p := v.(*parked)
 	r.Stats.ReceiptsUnmatched.Add(1)
+	r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptUnmatched)
 	r.log.Warn("receipt matched no message in time", zap.String("upstream", p.upstream))
 	p.ack(pdu.StatusOK)
 }
@@ -121,9 +130,16 @@ func (r *Relay) deliverReceipt(p *parked, route dlr.Route) {
 	var out []byte
 	if p.sm != nil {
 		out = dlr.RewriteReceipt(p.frame.Raw, p.sm, route.ClientID)
-		if final, delivered := dlr.Outcome(p.sm); final && r.rt().GroupsOf != nil {
-			for _, g := range r.rt().GroupsOf(p.upstream) {
-				g.RecordReceipt(p.upstream, delivered)
+		if final, delivered := dlr.Outcome(p.sm); final {
+			var delay time.Duration
+			if route.Submitted > 0 {
+				delay = time.Since(time.Unix(0, route.Submitted))
+			}
+			r.cfg.Metrics.FinalReceipt(p.upstream, delivered, delay)
+			if gs := r.rt().GroupsOf; gs != nil {
+				for _, g := range gs(p.upstream) {
+					g.RecordReceipt(p.upstream, delivered)
+				}
 			}
 		}
 	} else {
@@ -137,6 +153,7 @@ func (r *Relay) deliverReceipt(p *parked, route dlr.Route) {
 			return
 		}
 		r.Stats.ReceiptsMatched.Add(1)
+		r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptMatched)
 		p.ack(pdu.StatusOK)
 	})
 }
@@ -152,6 +169,7 @@ func (r *Relay) mobileOriginated(u *upstream.Upstream, f pdu.Frame, m router.Mes
 	}
 	if !ok {
 		r.Stats.MOUnrouted.Add(1)
+		r.cfg.Metrics.MO(metrics.MOUnrouted)
 		r.log.Warn("mobile-originated message refused: no MO route", zap.String("upstream", u.Name()))
 		ack(pdu.StatusXTAppn)
 		return
@@ -164,6 +182,7 @@ func (r *Relay) mobileOriginated(u *upstream.Upstream, f pdu.Frame, m router.Mes
 			return
 		}
 		r.Stats.MORouted.Add(1)
+		r.cfg.Metrics.MO(metrics.MORouted)
 		ack(pdu.StatusOK)
 	})
 }

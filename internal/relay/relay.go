@@ -11,6 +11,7 @@ import (
 	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/router"
+	"github.com/smppmux/smppmux/metrics"
 	"github.com/smppmux/smppmux/smppserver"
 )
 
@@ -32,10 +33,12 @@ type Config struct {
 	// MappingTTL is how long a message's mapping is kept when its
 	// validity period does not say; 72h.
 	MappingTTL time.Duration
-	// Outbox tunes the client outboxes; Store, Receivers, Logger and
-	// OnDelivered are set by New.
+	// Outbox tunes the client outboxes; Store, Receivers, Logger,
+	// OnDelivered and OnExpired are set by New.
 	Outbox dlr.OutboxConfig
-	Logger *zap.Logger
+	// Metrics receives counts; nil counts nothing.
+	Metrics *metrics.Metrics
+	Logger  *zap.Logger
 }
 
 // Routing is the part of a Relay's settings a reload swaps whole.
@@ -111,7 +114,11 @@ func New(cfg Config) *Relay {
 	oc.Store = cfg.Store
 	oc.Receivers = r.receivers
 	oc.Logger = cfg.Logger.Named("outbox")
-	oc.OnDelivered = func(string, *dlr.Item) { r.Stats.Delivered.Add(1) }
+	oc.OnDelivered = func(systemID string, _ *dlr.Item) {
+		r.Stats.Delivered.Add(1)
+		cfg.Metrics.Delivered(systemID)
+	}
+	oc.OnExpired = func(systemID string, _ *dlr.Item) { cfg.Metrics.OutboxExpired(systemID) }
 	r.outbox = dlr.NewOutbox(oc)
 	return r
 }
@@ -189,6 +196,7 @@ func (r *Relay) refuse(s *smppserver.Session, f pdu.Frame, err error) {
 	}
 	s.Logger().Info("malformed request", zap.String("command", pdu.IDName(f.ID)), zap.Error(err))
 	r.Stats.Refused.Add(1)
+	r.cfg.Metrics.SubmitRefused(s.SystemID(), metrics.RefusedMalformed)
 	s.Respond(pdu.Empty(pdu.RespID(f.ID), st, f.Seq))
 }
 
@@ -206,25 +214,38 @@ func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, stic
 	if !ok {
 		s.Logger().Info("no route", zap.String("command", pdu.IDName(f.ID)))
 		r.Stats.Refused.Add(1)
+		r.cfg.Metrics.SubmitRefused(m.SystemID, metrics.RefusedNoRoute)
 		s.Respond(pdu.Empty(respID, rt.NoRouteStatus, seq))
 		return
 	}
+	start := time.Now()
 	g.Submit(balancer.Request{
 		Raw:      pdu.Resend(f.Raw, 0),
 		Sticky:   sticky,
 		Deadline: time.Now().Add(rt.SubmitTimeout),
 	}, func(res balancer.Result) {
-		r.answer(s, g, respID, seq, ttl, res)
+		r.answer(s, g, respID, seq, ttl, start, res)
 	})
 }
 
 // answer turns a group's result into the client's response.
-func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, seq uint32, ttl time.Duration, res balancer.Result) {
+func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, seq uint32, ttl time.Duration, start time.Time, res balancer.Result) {
 	upstreamName, resp, err := res.Member, res.Resp, res.Err
+	systemID := s.SystemID()
+	defer func() {
+		if res.Member != "" {
+			st := uint32(resp.Status)
+			if err != nil {
+				st = uint32(pdu.StatusSysErr)
+			}
+			r.cfg.Metrics.Submit(systemID, g.Name(), res.Member, st, time.Since(start))
+		}
+	}()
 	switch {
 	case errors.Is(err, balancer.ErrNoMember), errors.Is(err, balancer.ErrStopped):
 		// Never sent: the client may try again.
 		r.Stats.Refused.Add(1)
+		r.cfg.Metrics.SubmitRefused(systemID, metrics.RefusedNoMember)
 		s.Logger().Warn("no member of the group could take the message",
 			zap.String("group", g.Name()), zap.Int("attempts", res.Attempts), zap.Error(err))
 		s.Respond(pdu.Empty(respID, pdu.StatusThrottled, seq))
@@ -247,7 +268,6 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 		return
 	}
 	uid, perr := pdu.ParseMessageIDResp(resp.Body())
-	systemID := s.SystemID()
 	f := r.rt().IDFormats[systemID]
 	clientID := dlr.FormatID(r.cfg.IDs.Next(), f.Format, f.Length)
 	if perr != nil || len(uid) == 0 {
@@ -260,7 +280,7 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 	m := dlr.Mapping{
 		Upstream:   upstreamName,
 		UpstreamID: dlr.Canonical(uid),
-		Route:      dlr.Route{SystemID: systemID, ClientID: clientID, Session: s.ID()},
+		Route:      dlr.Route{SystemID: systemID, ClientID: clientID, Session: s.ID(), Submitted: time.Now().UnixNano()},
 		Expires:    time.Now().Add(ttl),
 	}
 	// The client hears ESME_ROK only once the mapping is durable, so a

@@ -1,0 +1,109 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/smppmux/smppmux/internal/pdu"
+	"github.com/smppmux/smppmux/internal/smsctest"
+	"github.com/smppmux/smppmux/metrics"
+)
+
+// TestAdminEndpoints drives the admin listener of a running smppmux:
+// readiness, status, metrics after traffic, and drain/undrain of a member.
+func TestAdminEndpoints(t *testing.T) {
+	t.Parallel()
+	a, b := newSMSC(t, smsctest.Config{}), newSMSC(t, smsctest.Config{})
+	e := startYAML(t, `
+listen: {smpp: "127.0.0.1:0", admin: "127.0.0.1:0"}
+admin: {token: s3cret}
+clients: [{system_id: shop, password: secret}]
+upstreams:
+  - {name: a, addr: "{{0}}", system_id: mux}
+  - {name: b, addr: "{{1}}", system_id: mux}
+groups: [{name: main, members: [{upstream: a}, {upstream: b}]}]
+routes: [{group: main}]
+`, a, b)
+	base := "http://" + e.d.AdminAddr().String()
+	do := func(method, path string, token bool) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token {
+			req.Header.Set("Authorization", "Bearer s3cret")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, _ := do("GET", "/healthz", false); code != 200 {
+		t.Fatalf("/healthz %d", code)
+	}
+	if code, _ := do("GET", "/readyz", false); code != 401 {
+		t.Fatalf("/readyz without the token: %d, want 401", code)
+	}
+	if code, body := do("GET", "/readyz", true); code != 200 {
+		t.Fatalf("/readyz %d %s", code, body)
+	}
+	code, body := do("GET", "/api/v1/status", true)
+	var snap metrics.Snapshot
+	if code != 200 || json.Unmarshal([]byte(body), &snap) != nil || len(snap.Binds) != 2 || len(snap.Groups) != 1 {
+		t.Fatalf("/api/v1/status %d: %s", code, body)
+	}
+
+	c := e.dial(t, "shop", "secret", pdu.BindTransmitter, 10)
+	ctx := deadline(t)
+	if code, _ := do("POST", "/api/v1/groups/main/members/a/drain", true); code != 204 {
+		t.Fatalf("drain %d", code)
+	}
+	for i := range 20 {
+		if r, err := c.Submit(ctx, plainBody(i)); err != nil || r.Status != pdu.StatusOK {
+			t.Fatalf("submit: %v %v", r.Status, err)
+		}
+	}
+	if a.Accepted() != 0 || b.Accepted() != 20 {
+		t.Fatalf("drained member took traffic: a %d, b %d", a.Accepted(), b.Accepted())
+	}
+	if code, _ := do("POST", "/api/v1/groups/main/members/a/undrain", true); code != 204 {
+		t.Fatalf("undrain %d", code)
+	}
+	for i := range 20 {
+		if _, err := c.Submit(ctx, plainBody(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a.Accepted() == 0 {
+		t.Fatal("undrained member took nothing")
+	}
+	if code, _ := do("POST", "/api/v1/groups/main/members/zz/drain", true); code != 404 {
+		t.Fatalf("drain of an unknown member: %d, want 404", code)
+	}
+	if code, _ := do("POST", "/api/v1/reload", true); code != 409 {
+		t.Fatalf("reload without a file: %d, want 409", code)
+	}
+
+	_, body = do("GET", "/metrics", true)
+	for _, want := range []string{
+		`smppmux_submits_total{client="shop",group="main",status="0x00000000",upstream="b"} ` + fmt.Sprint(b.Accepted()),
+		`smppmux_upstream_binds{state="bound",upstream="a"} 1`,
+		`smppmux_client_binds{bind_type="bind_transmitter",client="shop"} 1`,
+		`smppmux_ready 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		fmt.Println(body)
+	}
+}
