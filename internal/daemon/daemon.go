@@ -58,15 +58,15 @@ type Daemon struct {
 	Relay  *relay.Relay
 	Server *smppserver.Server
 
-	store    dlr.Store
-	auth     *relay.Auth
-	handler  lateHandler
-	listener net.Listener
-	serveErr chan error
+	store     dlr.Store
+	auth      *relay.Auth
+	handler   lateHandler
+	listener  net.Listener
+	serveErr  chan error
 	adminAddr net.Addr
-	metrics  *metrics.Metrics
-	admin    *http.Server
-	adminErr chan error
+	metrics   *metrics.Metrics
+	admin     *http.Server
+	adminErr  chan error
 
 	mu        sync.Mutex
 	cfg       *config.Config
