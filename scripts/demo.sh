@@ -2,12 +2,13 @@
 # make demo: smppmux between a load generator and two simulated SMSCs.
 #   1. 10,000 messages with receipts over an active-active group (weights 3:1).
 #   2. 10,000 more, and the first SMSC is killed part-way: traffic fails over.
-# Everything listens on 127.0.0.1; DEMO_PORT (default 12775) picks the ports.
+# Everything listens on 127.0.0.1; DEMO_PORT (default 12775) picks the ports
+# (DEMO_PORT to DEMO_PORT+3: smppmux, two SMSCs, the admin listener).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=./bin/smppmux
 PORT=${DEMO_PORT:-12775}
-A_PORT=$((PORT + 1)); B_PORT=$((PORT + 2))
+A_PORT=$((PORT + 1)); B_PORT=$((PORT + 2)); ADMIN_PORT=$((PORT + 3))
 DIR=$(mktemp -d -t smppmux-demo.XXXXXX)
 PIDS=()
 cleanup() {
@@ -17,7 +18,7 @@ cleanup() {
 trap cleanup EXIT
 
 cat > "$DIR/config.yaml" <<YAML
-listen: {smpp: "127.0.0.1:$PORT"}
+listen: {smpp: "127.0.0.1:$PORT", admin: "127.0.0.1:$ADMIN_PORT"}
 state_dir: $DIR/state
 log: {level: info, format: console}
 clients:
@@ -77,6 +78,16 @@ echo "   carrier-a still held would stay with it. New submits went to carrier-b.
 echo
 echo "== what smppmux logged about the failover"
 grep -E 'bind lost|reconnecting' "$DIR/smppmux.log" | head -4 | sed 's/^/   /'
+
+echo
+echo "== a few of smppmux's metrics (http://127.0.0.1:$ADMIN_PORT/metrics)"
+if command -v curl >/dev/null; then
+  curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" |
+    grep -E '^smppmux_(submits_total|receipts_total|receipt_final_total|upstream_binds\{state="bound"|breaker_state\{.*\} 1|ready)' |
+    sed 's/^/   /'
+else
+  echo "   (curl is not installed: open the address above)"
+fi
 
 echo
 echo "== stopping (SIGTERM: answer in-flight submits, unbind, exit)"
