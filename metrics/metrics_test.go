@@ -3,6 +3,8 @@ package metrics
 import (
 	"encoding/json"
 	"os"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -193,6 +195,26 @@ func TestReadmeListsEveryMetric(t *testing.T) {
 	for _, name := range allNames {
 		if !strings.Contains(string(b), "| `"+name+"` |") {
 			t.Errorf("README.md has no row for %s", name)
+		}
+	}
+}
+
+// TestDashboardUsesKnownMetrics: every metric the Grafana dashboard
+// queries exists.
+func TestDashboardUsesKnownMetrics(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../grafana/smppmux.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := regexp.MustCompile(`smppmux_[a-z_]+`).FindAllString(string(b), -1)
+	if len(used) == 0 {
+		t.Fatal("the dashboard queries no metric")
+	}
+	for _, name := range used {
+		base := strings.TrimSuffix(name, "_bucket")
+		if !slices.Contains(allNames, base) {
+			t.Errorf("the dashboard queries %s, which smppmux does not export", name)
 		}
 	}
 }
