@@ -183,6 +183,13 @@ type Server struct {
 	// WriteTimeout is the deadline of one write to a client socket.
 	// Default 10s.
 	WriteTimeout time.Duration `yaml:"write_timeout" mapstructure:"write_timeout"`
+	// FailedBindsPerIP is how many refused binds one source address may
+	// make within FailedBindWindow; past it, its binds are refused at once,
+	// without checking a password, until the window ends. 0 turns it off.
+	// Default 10.
+	FailedBindsPerIP int `yaml:"failed_binds_per_ip" mapstructure:"failed_binds_per_ip"`
+	// FailedBindWindow is the window of FailedBindsPerIP. Default 1m.
+	FailedBindWindow time.Duration `yaml:"failed_bind_window" mapstructure:"failed_bind_window"`
 	// SubmitTimeout is how long a submit may take to get an answer from an
 	// upstream, failovers included, before the client gets an error.
 	// Default 30s.
@@ -210,6 +217,32 @@ type Client struct {
 	Window int `yaml:"window" mapstructure:"window"`
 	// MessageID says how message_ids given to this client look.
 	MessageID MessageID `yaml:"message_id" mapstructure:"message_id"`
+	// Allow lists the networks (CIDR, or single addresses) the client may
+	// bind from; empty allows any. A bind from elsewhere gets
+	// ESME_RBINDFAIL.
+	Allow []string `yaml:"allow,omitempty" mapstructure:"allow"`
+	// TPS caps the client's submits per second over all its sessions; one
+	// more gets ESME_RTHROTTLED. 0: no cap. Default 0.
+	TPS int `yaml:"tps" mapstructure:"tps"`
+	// AllowedSources lists the source addresses (sender ids) the client
+	// may use: exact values, or prefixes ending in "*". Empty allows any.
+	// Another source gets ESME_RINVSRCADR.
+	AllowedSources []string `yaml:"allowed_sources,omitempty" mapstructure:"allowed_sources"`
+	// DestinationLimit caps the messages to one destination in a period,
+	// against SMS pumping and OTP abuse.
+	DestinationLimit DestinationLimit `yaml:"destination_limit" mapstructure:"destination_limit"`
+}
+
+// DestinationLimit caps the messages a client sends to one destination
+// address within Per.
+type DestinationLimit struct {
+	// Count is how many messages to one destination are allowed within
+	// Per; 0 turns the limit off. Default 0.
+	Count int `yaml:"count" mapstructure:"count"`
+	// Per is the period. Default 60s.
+	Per time.Duration `yaml:"per" mapstructure:"per"`
+	// Status answers a submit over the limit. Default ESME_RTHROTTLED.
+	Status string `yaml:"status" mapstructure:"status"`
 }
 
 // IsBcrypt reports whether Password is a bcrypt hash rather than the

@@ -68,12 +68,14 @@ func TestParseFull(t *testing.T) {
 			WriteTimeout:        3 * time.Second,
 			SubmitTimeout:       45 * time.Second,
 			NoRouteStatus:       "ESME_RINVDSTADR",
+			FailedBindsPerIP:    10,
+			FailedBindWindow:    time.Minute,
 		},
 		Clients: []Client{
 			{SystemID: "shop", Password: "secret", MaxBinds: 2, Window: 10,
-				MessageID: MessageID{Format: IDDecimal, Length: 20}},
+				MessageID: MessageID{Format: IDDecimal, Length: 20}, DestinationLimit: defaultDestLimit},
 			{SystemID: "bank", Password: "12345678", MaxBinds: 4, Window: 100,
-				MessageID: MessageID{Format: IDHex}},
+				MessageID: MessageID{Format: IDHex}, DestinationLimit: defaultDestLimit},
 		},
 		Upstreams: []Upstream{
 			{Name: "carrier-a", Addr: "smsc-a.example:2775", SystemID: "mux-a", Password: "pa",
@@ -122,9 +124,11 @@ func TestParseDefaults(t *testing.T) {
 			WriteTimeout:        10 * time.Second,
 			SubmitTimeout:       30 * time.Second,
 			NoRouteStatus:       "ESME_RINVDSTADR",
+			FailedBindsPerIP:    10,
+			FailedBindWindow:    time.Minute,
 		},
 		Clients: []Client{{SystemID: "shop", Password: "secret", MaxBinds: 4, Window: 100,
-			MessageID: MessageID{Format: IDHex, Length: 0}}},
+			MessageID: MessageID{Format: IDHex, Length: 0}, DestinationLimit: defaultDestLimit}},
 		Upstreams: []Upstream{{Name: "carrier-a", Addr: "127.0.0.1:2776", SystemID: "x",
 			Bind: BindTRX, Binds: 1, Window: 50,
 			ResponseTimeout: 10 * time.Second, EnquireLinkInterval: 30 * time.Second,
@@ -136,6 +140,8 @@ func TestParseDefaults(t *testing.T) {
 		t.Errorf("Parse:\n got %+v\nwant %+v", c, want)
 	}
 }
+
+var defaultDestLimit = DestinationLimit{Per: time.Minute, Status: "ESME_RTHROTTLED"}
 
 var defaultReceipts = Receipts{MappingTTL: 72 * time.Hour, WaitForMapping: 30 * time.Second,
 	OutboxMaxItems: 1_000_000, OutboxMaxAge: 72 * time.Hour, RetryMin: time.Second, RetryMax: time.Minute}

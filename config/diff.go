@@ -34,6 +34,8 @@ func Diff(old, next *Config) Changes {
 	os, ns := old.Server, next.Server
 	os.SubmitTimeout, ns.SubmitTimeout = 0, 0
 	os.NoRouteStatus, ns.NoRouteStatus = "", ""
+	os.FailedBindsPerIP, ns.FailedBindsPerIP = 0, 0
+	os.FailedBindWindow, ns.FailedBindWindow = 0, 0
 	restart("server (session timers)", os, ns)
 
 	if old.Log.Level != next.Log.Level {

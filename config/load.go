@@ -27,6 +27,8 @@ var sectionDefaults = map[string]any{
 	"server.write_timeout":         10 * time.Second,
 	"server.submit_timeout":        30 * time.Second,
 	"server.no_route_status":       "ESME_RINVDSTADR",
+	"server.failed_binds_per_ip":   10,
+	"server.failed_bind_window":    time.Minute,
 	"receipts.mapping_ttl":         72 * time.Hour,
 	"receipts.wait_for_mapping":    30 * time.Second,
 	"receipts.outbox_max_items":    1_000_000,
@@ -41,9 +43,16 @@ var sectionDefaults = map[string]any{
 // explicitly keeps its value, zero included (weight: 0 drains a member).
 var elementDefaults = map[reflect.Type]map[string]any{
 	reflect.TypeFor[Client](): {
-		"max_binds":  4,
-		"window":     100,
-		"message_id": map[string]any{},
+		"max_binds":         4,
+		"window":            100,
+		"message_id":        map[string]any{},
+		"tps":               0,
+		"destination_limit": map[string]any{},
+	},
+	reflect.TypeFor[DestinationLimit](): {
+		"count":  0,
+		"per":    60 * time.Second,
+		"status": "ESME_RTHROTTLED",
 	},
 	reflect.TypeFor[MessageID](): {
 		"format": string(IDHex),

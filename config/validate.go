@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -159,6 +160,10 @@ func (s *Server) validate(p *problems) {
 	checkPositive(p, "server.write_timeout", s.WriteTimeout)
 	checkPositive(p, "server.submit_timeout", s.SubmitTimeout)
 	checkStatus(p, "server.no_route_status", s.NoRouteStatus)
+	if s.FailedBindsPerIP < 0 {
+		p.add("server.failed_binds_per_ip", "must be 0 (off) or more; got %d", s.FailedBindsPerIP)
+	}
+	checkPositive(p, "server.failed_bind_window", s.FailedBindWindow)
 	if s.EnquireLinkInterval > 0 && s.InactivityTimeout > 0 && s.InactivityTimeout <= s.EnquireLinkInterval {
 		p.add("server.inactivity_timeout",
 			"must be longer than server.enquire_link_interval (%s), or idle clients are closed before they are probed; got %s",
@@ -182,6 +187,39 @@ func (cl *Client) validate(p *problems, path string) {
 	checkAtLeast(p, path+".window", cl.Window, 1)
 	checkOneOf(p, path+".message_id.format", cl.MessageID.Format, IDHex, IDDecimal)
 	checkRange(p, path+".message_id.length", cl.MessageID.Length, 0, maxMessageID)
+	for i, a := range cl.Allow {
+		if _, err := ParsePrefix(a); err != nil {
+			p.add(fmt.Sprintf("%s.allow[%d]", path, i), "%q is neither a network like 10.0.0.0/8 nor an address", a)
+		}
+	}
+	if cl.TPS < 0 {
+		p.add(path+".tps", "must be 0 (no cap) or more; got %d", cl.TPS)
+	}
+	for i, src := range cl.AllowedSources {
+		if src == "" || src == "*" {
+			p.add(fmt.Sprintf("%s.allowed_sources[%d]", path, i), "must name a source; leave the list out to allow any")
+		}
+	}
+	dl := cl.DestinationLimit
+	if dl.Count < 0 {
+		p.add(path+".destination_limit.count", "must be 0 (off) or more; got %d", dl.Count)
+	}
+	if dl.Count > 0 {
+		checkPositive(p, path+".destination_limit.per", dl.Per)
+		checkStatus(p, path+".destination_limit.status", dl.Status)
+	}
+}
+
+// ParsePrefix reads a network ("10.0.0.0/8") or a single address.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if pfx, err := netip.ParsePrefix(s); err == nil {
+		return pfx.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
 func (u *Upstream) validate(p *problems, path string) {

@@ -75,6 +75,7 @@ type Daemon struct {
 	upstreams map[string]*upstream.Upstream
 	groups    map[string]*balancer.Group
 	idReaders map[string]*dlr.IDReader
+	policies  map[string]*relay.ClientPolicy
 }
 
 // New builds a Daemon from cfg. Nothing runs until Start.
@@ -105,7 +106,7 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 	}
 	d.store = store
 	registry := smppserver.NewRegistry()
-	d.auth = relay.NewAuth(cfg.Clients)
+	d.auth = relay.NewAuth(cfg.Clients, cfg.Server.FailedBindsPerIP, cfg.Server.FailedBindWindow)
 	d.Relay = relay.New(relay.Config{
 		Registry:    registry,
 		Store:       store,
@@ -205,6 +206,21 @@ func (d *Daemon) apply(cfg *config.Config) (retired, error) {
 	if err != nil {
 		return old, err
 	}
+	// A client whose settings did not change keeps its limits' state.
+	rt.Policies = make(map[string]*relay.ClientPolicy, len(cfg.Clients))
+	for _, c := range cfg.Clients {
+		if p, ok := d.policies[c.SystemID]; ok && d.cfg != nil && reflect.DeepEqual(*d.cfg.Client(c.SystemID), c) {
+			rt.Policies[c.SystemID] = p
+			continue
+		}
+		rt.Policies[c.SystemID] = relay.NewClientPolicy(relay.PolicyConfig{
+			TPS:            c.TPS,
+			AllowedSources: c.AllowedSources,
+			DestCount:      c.DestinationLimit.Count,
+			DestPer:        c.DestinationLimit.Per,
+			DestStatus:     pdu.Status(config.Status(c.DestinationLimit.Status)),
+		})
+	}
 	for name, u := range d.upstreams {
 		if ups[name] != u {
 			old.upstreams = append(old.upstreams, u)
@@ -220,7 +236,7 @@ func (d *Daemon) apply(cfg *config.Config) (retired, error) {
 			u.Start()
 		}
 	}
-	d.upstreams, d.groups, d.idReaders = ups, groups, readers
+	d.upstreams, d.groups, d.idReaders, d.policies = ups, groups, readers, rt.Policies
 	d.auth.Set(cfg.Clients)
 	d.Relay.SetRouting(rt)
 	d.cfg = cfg

@@ -570,3 +570,62 @@ func TestOperationsOnEarlierMessages(t *testing.T) {
 		t.Fatalf("query_sm for an unknown id: 0x%x %v", uint32(f.Status), err)
 	}
 }
+
+// TestClientLimits: sender ids, the per-destination cap and the TPS cap
+// of a client, over the wire.
+func TestClientLimits(t *testing.T) {
+	t.Parallel()
+	s := newSMSC(t, smsctest.Config{})
+	e := startYAML(t, `
+listen: {smpp: "127.0.0.1:0"}
+clients:
+  - system_id: shop
+    password: secret
+    allowed_sources: ["Shop", "4477*"]
+    destination_limit: {count: 3, per: 1h}
+  - {system_id: fast, password: secret, tps: 5}
+upstreams: [{name: a, addr: "{{0}}", system_id: mux}]
+groups: [{name: g, members: [{upstream: a}]}]
+routes: [{group: g}]
+`, s)
+	ctx := deadline(t)
+	c := e.dial(t, "shop", "secret", pdu.BindTransmitter, 1)
+	send := func(c *esmetest.Client, src, dst string) pdu.Status {
+		r, err := c.Submit(ctx, esmetest.SubmitBody(src, dst, []byte("otp 1234"), 0, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Status
+	}
+	if st := send(c, "Spoof", "447700900001"); st != pdu.StatusInvSrcAdr {
+		t.Fatalf("unlisted sender: 0x%x, want ESME_RINVSRCADR", uint32(st))
+	}
+	for i, want := range []pdu.Status{pdu.StatusOK, pdu.StatusOK, pdu.StatusOK, pdu.StatusThrottled} {
+		if st := send(c, "447700111111", "447700900001"); st != want {
+			t.Fatalf("message %d to one destination: 0x%x, want 0x%x", i+1, uint32(st), uint32(want))
+		}
+	}
+	if st := send(c, "Shop", "447700900002"); st != pdu.StatusOK {
+		t.Fatalf("another destination: 0x%x", uint32(st))
+	}
+	// tps 5 allows a burst of 1: of 20 submits at once most are refused.
+	f := e.dial(t, "fast", "secret", pdu.BindTransmitter, 20)
+	var mu sync.Mutex
+	counts := map[pdu.Status]int{}
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		if err := f.SubmitAsync(esmetest.SubmitBody("Fast", fmt.Sprintf("4477%08d", i), []byte("x"), 0, nil), func(r esmetest.Resp, err error) {
+			defer wg.Done()
+			mu.Lock()
+			counts[r.Status]++
+			mu.Unlock()
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	if counts[pdu.StatusThrottled] == 0 || counts[pdu.StatusOK] == 0 || counts[pdu.StatusOK]+counts[pdu.StatusThrottled] != 20 {
+		t.Fatalf("20 submits at once under tps 5: %v", counts)
+	}
+}

@@ -54,6 +54,8 @@ type Routing struct {
 	Members map[string]balancer.Member
 	// IDFormats gives each client's message id format; absent: hex.
 	IDFormats map[string]ClientIDFormat
+	// Policies holds each client's limits; absent: none.
+	Policies map[string]*ClientPolicy
 	// SubmitTimeout bounds how long a submit may take, waiting for a
 	// member and failovers included; 30s.
 	SubmitTimeout time.Duration
@@ -202,6 +204,14 @@ func (r *Relay) refuse(s *smppserver.Session, f pdu.Frame, err error) {
 
 // relay sends f on through the group its route picks. It never blocks.
 func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, sticky string, validity []byte) {
+	rt := r.rt()
+	if st, reason := rt.Policies[m.SystemID].check(m.Source, m.Destination, time.Now()); st != pdu.StatusOK {
+		s.Logger().Debug("submit refused by the client's limits", zap.String("reason", reason))
+		r.Stats.Refused.Add(1)
+		r.cfg.Metrics.SubmitRefused(m.SystemID, reason)
+		s.Respond(pdu.Empty(pdu.RespID(f.ID), st, f.Seq))
+		return
+	}
 	ttl := r.cfg.MappingTTL
 	if d, ok := dlr.ValidityTTL(validity, time.Now()); ok {
 		// Receipts come within the validity period; an hour of margin
@@ -209,7 +219,6 @@ func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, stic
 		ttl = d + time.Hour
 	}
 	respID, seq := pdu.RespID(f.ID), f.Seq
-	rt := r.rt()
 	g, ok := rt.Router.Match(m)
 	if !ok {
 		s.Logger().Info("no route", zap.String("command", pdu.IDName(f.ID)))

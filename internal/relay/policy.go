@@ -1,0 +1,131 @@
+package relay
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/smppmux/smppmux/internal/pdu"
+)
+
+// ClientPolicy holds the limits of one client. Its state (token bucket,
+// recent destinations) lives as long as the policy, so a reload that does
+// not change the client keeps it.
+type ClientPolicy struct {
+	tps       *rate.Limiter // nil: no cap
+	sources   []string      // exact, or prefixes ending in '*'; empty: any
+	dest      *destLimiter  // nil: no per-destination limit
+	destState pdu.Status
+}
+
+// PolicyConfig describes a ClientPolicy.
+type PolicyConfig struct {
+	TPS            int
+	AllowedSources []string
+	DestCount      int
+	DestPer        time.Duration
+	DestStatus     pdu.Status
+}
+
+// NewClientPolicy returns the policy for cfg.
+func NewClientPolicy(cfg PolicyConfig) *ClientPolicy {
+	p := &ClientPolicy{sources: cfg.AllowedSources, destState: cfg.DestStatus}
+	if cfg.TPS > 0 {
+		p.tps = rate.NewLimiter(rate.Limit(cfg.TPS), max(1, cfg.TPS/10))
+	}
+	if cfg.DestCount > 0 && cfg.DestPer > 0 {
+		p.dest = newDestLimiter(cfg.DestCount, cfg.DestPer)
+		if p.destState == pdu.StatusOK {
+			p.destState = pdu.StatusThrottled
+		}
+	}
+	return p
+}
+
+// check returns the status a submit from src to dest gets under the
+// policy, StatusOK when it may go, and the reason for metrics.
+func (p *ClientPolicy) check(src, dest []byte, now time.Time) (pdu.Status, string) {
+	if p == nil {
+		return pdu.StatusOK, ""
+	}
+	if len(p.sources) > 0 && !sourceAllowed(p.sources, src) {
+		return pdu.StatusInvSrcAdr, "source"
+	}
+	if p.tps != nil && !p.tps.AllowN(now, 1) {
+		return pdu.StatusThrottled, "throttled"
+	}
+	if p.dest != nil && !p.dest.allow(string(dest), now) {
+		return p.destState, "destination_limit"
+	}
+	return pdu.StatusOK, ""
+}
+
+func sourceAllowed(allowed []string, src []byte) bool {
+	for _, a := range allowed {
+		if prefix, ok := strings.CutSuffix(a, "*"); ok {
+			if strings.HasPrefix(string(src), prefix) {
+				return true
+			}
+		} else if a == string(src) {
+			return true
+		}
+	}
+	return false
+}
+
+// destLimiter allows at most count messages per destination in any
+// window of length per (a sliding log of the last count sends).
+//
+// LOCKING: each shard's mutex guards its map.
+type destLimiter struct {
+	count  int
+	per    time.Duration
+	shards [32]destShard
+}
+
+type destShard struct {
+	mu    sync.Mutex
+	sends map[string][]int64 // last sends, oldest first, at most count
+	adds  int
+}
+
+func newDestLimiter(count int, per time.Duration) *destLimiter {
+	l := &destLimiter{count: count, per: per}
+	for i := range l.shards {
+		l.shards[i].sends = make(map[string][]int64)
+	}
+	return l
+}
+
+func (l *destLimiter) allow(dest string, now time.Time) bool {
+	var h uint32 = 2166136261
+	for i := 0; i < len(dest); i++ {
+		h = (h ^ uint32(dest[i])) * 16777619
+	}
+	sh := &l.shards[h%uint32(len(l.shards))]
+	t := now.UnixNano()
+	horizon := t - int64(l.per)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sends := sh.sends[dest]
+	for len(sends) > 0 && sends[0] <= horizon {
+		sends = sends[1:]
+	}
+	if len(sends) >= l.count {
+		sh.sends[dest] = sends
+		return false
+	}
+	sh.sends[dest] = append(sends, t)
+	// Forget destinations gone quiet, a shard at a time, now and then.
+	if sh.adds++; sh.adds >= 4096 {
+		sh.adds = 0
+		for d, s := range sh.sends {
+			if len(s) == 0 || s[len(s)-1] <= horizon {
+				delete(sh.sends, d)
+			}
+		}
+	}
+	return true
+}
