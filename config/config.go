@@ -69,6 +69,8 @@ type Config struct {
 	Log Log `yaml:"log" mapstructure:"log"`
 	// Admin secures the admin listener.
 	Admin Admin `yaml:"admin" mapstructure:"admin"`
+	// TLS is the certificate of the SMPP over TLS listener.
+	TLS TLS `yaml:"tls" mapstructure:"tls"`
 	// Receipts sets how message ids, receipts and MO messages are kept.
 	Receipts Receipts `yaml:"receipts" mapstructure:"receipts"`
 	// Server holds the timers of client (ESME) sessions.
@@ -133,6 +135,41 @@ type Listen struct {
 	// /healthz, /readyz, /api/v1/...). Empty disables it. Default
 	// 127.0.0.1:9090: keep it on loopback or behind a firewall.
 	Admin string `yaml:"admin" mapstructure:"admin"`
+	// SMPPTLS is the host:port of the SMPP over TLS listener
+	// (conventionally port 3550); empty turns it off. It needs tls.
+	SMPPTLS string `yaml:"smpp_tls" mapstructure:"smpp_tls"`
+}
+
+// TLS is the certificate of the SMPP over TLS listener. The files are read
+// again on every reload, so a renewed certificate applies without a
+// restart.
+type TLS struct {
+	// CertFile and KeyFile are PEM files. Required with listen.smpp_tls.
+	CertFile string `yaml:"cert_file" mapstructure:"cert_file"`
+	KeyFile  string `yaml:"key_file" mapstructure:"key_file"`
+	// ClientCAFile, when set, is a PEM bundle of the authorities client
+	// certificates must chain to.
+	ClientCAFile string `yaml:"client_ca_file" mapstructure:"client_ca_file"`
+	// RequireClientCert refuses TLS clients without a valid certificate.
+	RequireClientCert bool `yaml:"require_client_cert" mapstructure:"require_client_cert"`
+}
+
+// UpstreamTLS makes smppmux speak SMPP over TLS to an upstream.
+type UpstreamTLS struct {
+	// Enabled turns TLS on. Default false.
+	Enabled bool `yaml:"enabled" mapstructure:"enabled"`
+	// ServerName is checked against the SMSC's certificate; default: the
+	// host of addr.
+	ServerName string `yaml:"server_name" mapstructure:"server_name"`
+	// CAFile is a PEM bundle of the authorities to trust; default: the
+	// system's.
+	CAFile string `yaml:"ca_file" mapstructure:"ca_file"`
+	// CertFile and KeyFile, when set, are the client certificate smppmux
+	// presents.
+	CertFile string `yaml:"cert_file" mapstructure:"cert_file"`
+	KeyFile  string `yaml:"key_file" mapstructure:"key_file"`
+	// InsecureSkipVerify accepts any certificate: for tests only.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify" mapstructure:"insecure_skip_verify"`
 }
 
 // Admin secures the admin listener.
@@ -343,6 +380,8 @@ type Upstream struct {
 	// same (up to case and leading zeros), hex-decimal (hex in the
 	// response, decimal in the text) or decimal-hex. Default auto.
 	IDFormat string `yaml:"id_format" mapstructure:"id_format"`
+	// TLS makes smppmux speak SMPP over TLS to this SMSC.
+	TLS UpstreamTLS `yaml:"tls" mapstructure:"tls"`
 }
 
 // GroupMode is how a group spreads submits over its members.

@@ -27,6 +27,10 @@ func Diff(old, next *Config) Changes {
 	}
 	restart("listen.smpp", old.Listen.SMPP, next.Listen.SMPP)
 	restart("listen.admin", old.Listen.Admin, next.Listen.Admin)
+	restart("listen.smpp_tls", old.Listen.SMPPTLS, next.Listen.SMPPTLS)
+	if old.TLS != next.TLS {
+		c.Live = append(c.Live, "tls")
+	}
 	restart("admin.token", old.Admin, next.Admin)
 	restart("state_dir", old.StateDir, next.StateDir)
 	restart("log.format", old.Log.Format, next.Log.Format)

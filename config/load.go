@@ -69,6 +69,7 @@ var elementDefaults = map[reflect.Type]map[string]any{
 		"reconnect_max":         30 * time.Second,
 		"tps":                   0,
 		"id_format":             "auto",
+		"tls":                   map[string]any{},
 	},
 	reflect.TypeFor[Group](): {
 		"mode":             string(ModeActiveActive),

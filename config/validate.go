@@ -48,6 +48,15 @@ func (c *Config) Validate() error {
 	if c.Listen.Admin != "" {
 		checkHostPort(&p, "listen.admin", c.Listen.Admin, true)
 	}
+	if c.Listen.SMPPTLS != "" {
+		checkHostPort(&p, "listen.smpp_tls", c.Listen.SMPPTLS, true)
+		if c.TLS.CertFile == "" || c.TLS.KeyFile == "" {
+			p.add("tls", "cert_file and key_file are required with listen.smpp_tls")
+		}
+	}
+	if c.TLS.RequireClientCert && c.TLS.ClientCAFile == "" {
+		p.add("tls.client_ca_file", "required with tls.require_client_cert")
+	}
 	if c.StateDir == "" {
 		p.add("state_dir", "required")
 	}
@@ -237,6 +246,9 @@ func (u *Upstream) validate(p *problems, path string) {
 	checkPositive(p, path+".reconnect_min", u.ReconnectMin)
 	checkPositive(p, path+".reconnect_max", u.ReconnectMax)
 	checkOneOf(p, path+".id_format", u.IDFormat, "auto", "same", "hex-decimal", "decimal-hex")
+	if (u.TLS.CertFile == "") != (u.TLS.KeyFile == "") {
+		p.add(path+".tls", "cert_file and key_file go together")
+	}
 	if u.TPS < 0 {
 		p.add(path+".tps", "must be 0 (no cap) or more; got %d", u.TPS)
 	}

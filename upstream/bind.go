@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -139,8 +140,14 @@ func (b *Bind) supervise(ctx context.Context) {
 func (b *Bind) session(ctx context.Context) (bound bool, err error) {
 	cfg := &b.u.cfg
 	b.state.Store(int32(StateDialing))
-	d := net.Dialer{Timeout: cfg.ConnectTimeout}
-	nc, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	nd := &net.Dialer{Timeout: cfg.ConnectTimeout}
+	var nc net.Conn
+	if cfg.TLS != nil {
+		td := tls.Dialer{NetDialer: nd, Config: cfg.TLS}
+		nc, err = td.DialContext(ctx, "tcp", cfg.Addr)
+	} else {
+		nc, err = nd.DialContext(ctx, "tcp", cfg.Addr)
+	}
 	if err != nil {
 		return false, err
 	}

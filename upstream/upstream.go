@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,8 @@ type Config struct {
 	// TPS caps submits per second over all binds; 0: no cap. Bursts reach
 	// a tenth of a second's worth.
 	TPS int
+	// TLS, when set, makes every bind SMPP over TLS.
+	TLS *tls.Config
 	// OnBindLost, if set, is called when a bound connection ends other
 	// than by Stop.
 	OnBindLost func(upstream, reason string)

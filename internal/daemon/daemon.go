@@ -13,6 +13,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -34,6 +35,7 @@ import (
 	"github.com/smppmux/smppmux/internal/relay"
 	"github.com/smppmux/smppmux/internal/router"
 	"github.com/smppmux/smppmux/internal/smppconn"
+	"github.com/smppmux/smppmux/internal/tlsconf"
 	"github.com/smppmux/smppmux/metrics"
 	"github.com/smppmux/smppmux/smppserver"
 	"github.com/smppmux/smppmux/upstream"
@@ -64,7 +66,10 @@ type Daemon struct {
 	listener  net.Listener
 	serveErr  chan error
 	adminAddr net.Addr
+	tlsAddr   net.Addr
 	metrics   *metrics.Metrics
+	tls       *tlsconf.Server // nil without listen.smpp_tls
+	serving   int             // accept loops running
 	admin     *http.Server
 	adminErr  chan error
 
@@ -105,6 +110,12 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 		return nil, err
 	}
 	d.store = store
+	if cfg.Listen.SMPPTLS != "" {
+		if d.tls, err = tlsconf.NewServer(cfg.TLS); err != nil {
+			_ = store.Close()
+			return nil, err
+		}
+	}
 	registry := smppserver.NewRegistry()
 	d.auth = relay.NewAuth(cfg.Clients, cfg.Server.FailedBindsPerIP, cfg.Server.FailedBindWindow)
 	d.Relay = relay.New(relay.Config{
@@ -181,6 +192,9 @@ func (d *Daemon) apply(cfg *config.Config) (retired, error) {
 		}
 		ucfg := upstreamConfig(uc)
 		ucfg.OnBindLost = d.metrics.UpstreamBindLost
+		if ucfg.TLS, err = tlsconf.Client(uc.TLS, uc.Addr); err != nil {
+			return old, fmt.Errorf("upstream %s tls: %w", uc.Name, err)
+		}
 		u := upstream.New(ucfg, &d.handler, d.log.Named("upstream"))
 		ups[uc.Name], readers[uc.Name] = u, dlr.NewIDReader(form, auto)
 		fresh = append(fresh, u)
@@ -229,6 +243,12 @@ func (d *Daemon) apply(cfg *config.Config) (retired, error) {
 	for name, g := range d.groups {
 		if groups[name] != g {
 			old.groups = append(old.groups, g)
+		}
+	}
+	if d.tls != nil {
+		// Renewed certificate files apply on every reload.
+		if err := d.tls.Reload(cfg.TLS); err != nil {
+			return old, err
 		}
 	}
 	if d.started {
@@ -389,10 +409,21 @@ func (d *Daemon) Start() error {
 	for _, u := range d.upstreams {
 		u.Start()
 	}
-	d.serveErr = make(chan error, 1)
+	d.serveErr = make(chan error, 2)
+	d.serving = 1
 	go func() { d.serveErr <- d.Server.Serve(l) }()
 	fields := []zap.Field{zap.Stringer("smpp", l.Addr()),
 		zap.Int("clients", len(d.cfg.Clients)), zap.Int("upstreams", len(d.upstreams))}
+	if d.tls != nil {
+		tl, err := net.Listen("tcp", d.cfg.Listen.SMPPTLS)
+		if err != nil {
+			return fmt.Errorf("listen smpp_tls %s: %w", d.cfg.Listen.SMPPTLS, err)
+		}
+		d.tlsAddr = tl.Addr()
+		d.serving++
+		go func() { d.serveErr <- d.Server.Serve(tls.NewListener(tl, d.tls.Config())) }()
+		fields = append(fields, zap.Stringer("smpp_tls", tl.Addr()))
+	}
 	if d.cfg.Listen.Admin != "" {
 		al, err := net.Listen("tcp", d.cfg.Listen.Admin)
 		if err != nil {
@@ -415,6 +446,10 @@ func (d *Daemon) Start() error {
 	d.log.Info("smppmux listening", fields...)
 	return nil
 }
+
+// TLSAddr returns the SMPP over TLS listener's address, nil when it is
+// off.
+func (d *Daemon) TLSAddr() net.Addr { return d.tlsAddr }
 
 // AdminAddr returns the admin listener's address, nil when it is off.
 func (d *Daemon) AdminAddr() net.Addr { return d.adminAddr }
@@ -460,7 +495,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	if err := d.Server.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("clients: %w", err))
 	}
-	if d.serveErr != nil {
+	for range d.serving {
 		if err := <-d.serveErr; err != nil && !errors.Is(err, smppserver.ErrServerClosed) {
 			errs = append(errs, err)
 		}

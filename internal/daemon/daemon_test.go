@@ -20,6 +20,7 @@ import (
 type env struct {
 	smscs []*smsctest.Server
 	d     *Daemon
+	yaml  string // the configuration it started with, as run
 }
 
 func newSMSC(t *testing.T, cfg smsctest.Config) *smsctest.Server {

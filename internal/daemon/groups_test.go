@@ -69,7 +69,7 @@ func startYAML(t *testing.T, yaml string, smscs ...*smsctest.Server) *env {
 			}
 		}
 	}
-	return &env{smscs: smscs, d: d}
+	return &env{smscs: smscs, d: d, yaml: yaml}
 }
 
 const twoMembers = `

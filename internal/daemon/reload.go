@@ -38,6 +38,10 @@ func (d *Daemon) Apply(next *config.Config) (ch config.Changes, err error) {
 		return ch, fmt.Errorf("%w: %s", ErrNeedsRestart, strings.Join(ch.Restart, ", "))
 	}
 	if ch.Empty() {
+		// Nothing else changed, but renewed certificate files apply.
+		if d.tls != nil {
+			return ch, d.tls.Reload(next.TLS)
+		}
 		return ch, nil
 	}
 	old, err := d.apply(next)

@@ -3,6 +3,7 @@ package esmetest
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -74,6 +75,8 @@ type Config struct {
 	DeliveryBuffer int
 	// Logger receives one line per connection event; nil logs nothing.
 	Logger *zap.Logger
+	// TLS, when set, makes the connection SMPP over TLS.
+	TLS *tls.Config
 }
 
 // Resp is the response to a submit_sm.
@@ -135,8 +138,15 @@ type result struct {
 // Dial connects to cfg.Addr and binds. A bind refused by the peer returns a
 // *BindError. ctx bounds the connect and the bind.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	var conn net.Conn
+	var err error
+	if cfg.TLS != nil {
+		d := tls.Dialer{Config: cfg.TLS}
+		conn, err = d.DialContext(ctx, "tcp", cfg.Addr)
+	} else {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "tcp", cfg.Addr)
+	}
 	if err != nil {
 		return nil, err
 	}
