@@ -21,6 +21,7 @@ lint:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME) ./internal/pdu
+	$(GO) test -run '^$$' -fuzz FuzzParseBodies -fuzztime $(FUZZTIME) ./internal/pdu
 	$(GO) test -run '^$$' -fuzz FuzzReceiptText -fuzztime $(FUZZTIME) ./dlr
 	$(GO) test -run '^$$' -fuzz FuzzConcatRef -fuzztime $(FUZZTIME) ./internal/relay
 
