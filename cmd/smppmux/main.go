@@ -40,6 +40,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return bench(ctx, args[1:], stdout, stderr)
 		case "send":
 			return send(ctx, args[1:], stdout, stderr)
+		case "idle":
+			return idle(ctx, args[1:], stdout, stderr)
 		case "help", "-h", "-help", "--help":
 			fmt.Fprint(stdout, usage)
 			return nil
@@ -55,4 +57,5 @@ const usage = `smppmux: SMPP 3.4 proxy and load balancer
   smppmux sim [flags]           run a simulated SMSC (smppmux sim -h)
   smppmux bench [flags]         bind as an ESME, send messages, wait for receipts (smppmux bench -h)
   smppmux send [flags]          bind as an ESME, send one message, print its receipt (smppmux send -h)
+  smppmux idle [flags]          open and bind many connections and hold them idle (smppmux idle -h)
 `
