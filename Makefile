@@ -24,6 +24,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseBodies -fuzztime $(FUZZTIME) ./internal/pdu
 	$(GO) test -run '^$$' -fuzz FuzzReceiptText -fuzztime $(FUZZTIME) ./dlr
 	$(GO) test -run '^$$' -fuzz FuzzConcatRef -fuzztime $(FUZZTIME) ./internal/relay
+	$(GO) test -run '^$$' -fuzz FuzzSession -fuzztime $(FUZZTIME) ./smppserver
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

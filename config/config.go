@@ -250,7 +250,7 @@ type Client struct {
 	// one more bind gets ESME_RBINDFAIL. At least 1. Default 4.
 	MaxBinds int `yaml:"max_binds" mapstructure:"max_binds"`
 	// Window is how many submits one session may have outstanding; one
-	// more gets ESME_RMSGQFUL. At least 1. Default 100.
+	// more gets ESME_RMSGQFUL. 1 to 4096. Default 100.
 	Window int `yaml:"window" mapstructure:"window"`
 	// MessageID says how message_ids given to this client look.
 	MessageID MessageID `yaml:"message_id" mapstructure:"message_id"`

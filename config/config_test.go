@@ -303,7 +303,7 @@ func TestParseErrors(t *testing.T) {
 			}, ""),
 			want: []string{
 				"clients[0].max_binds: must be at least 1; got 0",
-				"clients[0].window: must be at least 1; got 0",
+				"clients[0].window: must be from 1 to 4096; got 0",
 				"upstreams[0].binds: must be from 1 to 64; got 0",
 				"upstreams[0].window: must be from 1 to 10000; got 0",
 			},

@@ -193,7 +193,7 @@ func (cl *Client) validate(p *problems, path string) {
 		checkSMPPString(p, path+".password", cl.Password, 1, maxPassword)
 	}
 	checkAtLeast(p, path+".max_binds", cl.MaxBinds, 1)
-	checkAtLeast(p, path+".window", cl.Window, 1)
+	checkRange(p, path+".window", cl.Window, 1, 4096)
 	checkOneOf(p, path+".message_id.format", cl.MessageID.Format, IDHex, IDDecimal)
 	checkRange(p, path+".message_id.length", cl.MessageID.Length, 0, maxMessageID)
 	for i, a := range cl.Allow {

@@ -56,9 +56,12 @@ func newSession(srv *Server, nc net.Conn, id uint64) *Session {
 	s := &Session{srv: srv, id: id, idle: make(chan struct{}, 1)}
 	s.log = srv.Logger.With(zap.Uint64("session", id), zap.Stringer("remote", nc.RemoteAddr()))
 	s.conn = smppconn.New(nc, smppconn.Config{
-		MaxPDU:              srv.MaxPDU,
-		WriteTimeout:        srv.WriteTimeout,
-		Window:              deliverWindow,
+		MaxPDU:       srv.MaxPDU,
+		WriteTimeout: srv.WriteTimeout,
+		Window:       deliverWindow,
+		// The queue grows only as used; its cap must exceed what a client
+		// window's worth of answers and a delivery window can fill.
+		QueueLen:            sessionQueueLen,
 		ResponseTimeout:     srv.ResponseTimeout,
 		EnquireLinkInterval: srv.EnquireLinkInterval,
 		InactivityTimeout:   srv.InactivityTimeout,
@@ -77,6 +80,10 @@ func newSession(srv *Server, nc net.Conn, id uint64) *Session {
 // deliverWindow is how many deliver_sm a session may have awaiting
 // deliver_sm_resp.
 const deliverWindow = 64
+
+// sessionQueueLen bounds a session's output queue: past it the client is
+// not reading and is closed as a slow consumer.
+const sessionQueueLen = 16384
 
 func (s *Session) run() {
 	s.conn.Run(s.handle)

@@ -87,17 +87,25 @@ type outItem struct {
 
 // Conn is one SMPP connection, either side.
 type Conn struct {
-	nc   net.Conn
-	cfg  Config
-	log  *zap.Logger
-	rd   *pdu.Reader
-	out  chan outItem
-	done chan struct{}
-	sem  chan struct{}
-	wg   sync.WaitGroup
+	nc  net.Conn
+	cfg Config
+	log *zap.Logger
+	rd  *pdu.Reader
+	// The output queue grows as PDUs are queued, so an idle connection
+	// holds none of it; qsig wakes the writer.
+	qmu   sync.Mutex
+	queue []outItem
+	spare []outItem // the writer's, reused between batches
+	qsig  chan struct{}
+	// drained wakes a reader waiting in waitWriter.
+	drained chan struct{}
+	done    chan struct{}
+	sem     chan struct{}
+	wg      sync.WaitGroup
 
 	lastRead   atomic.Int64 // unix nanoseconds of the last PDU read
 	enquireOut atomic.Bool
+	closing    atomic.Bool // SendAndClose was called: serve no further request
 
 	mu        sync.Mutex
 	keepalive *time.Timer
@@ -116,9 +124,10 @@ func New(nc net.Conn, cfg Config) *Conn {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		rd:      pdu.NewReader(nc, cfg.MaxPDU),
-		out:     make(chan outItem, cfg.QueueLen),
+		qsig:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		sem:     make(chan struct{}, cfg.Window),
+		drained: make(chan struct{}, 1),
 		pending: make(map[key]*call),
 	}
 	c.lastRead.Store(time.Now().UnixNano())
@@ -190,8 +199,10 @@ func (c *Conn) Send(b []byte) error {
 }
 
 // SendAndClose queues b and closes the connection with reason once b is
-// written.
+// written. Requests read after it are not handed to the frame handler:
+// their answers could never be written.
 func (c *Conn) SendAndClose(b []byte, r Reason, err error) {
+	c.closing.Store(true)
 	if c.enqueue(outItem{b: b, close: true, reason: r, err: err}) != nil {
 		c.Close(r, err)
 	}
@@ -203,13 +214,19 @@ func (c *Conn) enqueue(it outItem) error {
 		return ErrClosed
 	default:
 	}
-	select {
-	case c.out <- it:
-		return nil
-	default:
+	c.qmu.Lock()
+	if len(c.queue) >= c.cfg.QueueLen {
+		c.qmu.Unlock()
 		c.Close(ReasonWriteError, ErrSlowConsumer)
 		return ErrSlowConsumer
 	}
+	c.queue = append(c.queue, it)
+	c.qmu.Unlock()
+	select {
+	case c.qsig <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 // Request sends the request PDU b under this connection's next sequence
@@ -353,6 +370,9 @@ func (c *Conn) readLoop(handle func(pdu.Frame)) {
 		}
 	}()
 	for {
+		if !c.waitWriter() {
+			return
+		}
 		f, err := c.rd.Read()
 		if err != nil {
 			var le *pdu.LengthError
@@ -362,7 +382,12 @@ func (c *Conn) readLoop(handle func(pdu.Frame)) {
 					zap.Uint32("command_length", le.Header.Len), zap.Uint32("seq", le.Header.Seq))
 				c.SendAndClose(pdu.Empty(pdu.GenericNack, pdu.StatusInvCmdLen, le.Header.Seq), ReasonBadLength, err)
 			case errors.Is(err, io.EOF):
-				c.Close(ReasonPeerClosed, nil)
+				// The peer may have closed only its sending side: it
+				// still gets the answers already queued.
+				c.SendAndClose(nil, ReasonPeerClosed, nil)
+			case errors.Is(err, io.ErrUnexpectedEOF):
+				// Closed mid-PDU: the PDUs before it are still answered.
+				c.SendAndClose(nil, ReasonReadError, err)
 			default:
 				c.Close(ReasonReadError, err)
 			}
@@ -379,36 +404,86 @@ func (c *Conn) readLoop(handle func(pdu.Frame)) {
 			c.dispatchResponse(f)
 			continue
 		}
+		if c.closing.Load() {
+			continue // see SendAndClose
+		}
 		handle(f)
 	}
 }
 
-// writeLoop is the only writer. A lone PDU is written as it is; when more
-// are queued they are gathered into one pooled buffer and written with one
-// syscall, up to maxBatch octets at a time.
+// waitWriter holds the reader while half the output queue awaits the
+// writer: a peer that pipelines requests faster than it reads their
+// answers is slowed down by TCP back-pressure instead of overflowing the
+// queue, and the other half stays free for Send and Request from other
+// goroutines. It reports false once the connection is closed, which the
+// write timeout ensures when the peer reads nothing at all.
+func (c *Conn) waitWriter() bool {
+	for {
+		c.qmu.Lock()
+		n := len(c.queue)
+		c.qmu.Unlock()
+		if n < max(c.cfg.QueueLen/2, 1) {
+			return true
+		}
+		select {
+		case <-c.drained:
+		case <-c.done:
+			return false
+		}
+	}
+}
+
+// writeLoop is the only writer. It takes everything queued at once and
+// writes it with as few syscalls as it can: one pooled buffer of up to
+// maxBatch octets per write.
 func (c *Conn) writeLoop() {
 	for {
-		var it outItem
 		select {
-		case it = <-c.out:
+		case <-c.qsig:
 		case <-c.done:
 			return
 		}
-		if err := c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout)); err != nil {
-			c.Close(ReasonWriteError, err)
-			return
-		}
-		bp := batchPool.Get().(*[]byte)
-		buf := append((*bp)[:0], it.b...)
-		last := it
-		for !last.close && len(buf) < maxBatch {
+		for {
+			c.qmu.Lock()
+			items := c.queue
+			c.queue, c.spare = c.spare[:0], nil
+			c.qmu.Unlock()
+			if len(items) == 0 {
+				break
+			}
 			select {
-			case last = <-c.out:
-				buf = append(buf, last.b...)
-				continue
+			case c.drained <- struct{}{}:
 			default:
 			}
-			break
+			if !c.writeItems(items) {
+				return
+			}
+			clear(items)
+			if cap(items) <= 64 {
+				// Kept for the next batch; a burst's large queue goes.
+				c.spare = items[:0]
+			}
+		}
+	}
+}
+
+// writeItems writes items in order and reports whether the connection is
+// still open.
+func (c *Conn) writeItems(items []outItem) bool {
+	for len(items) > 0 {
+		if err := c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout)); err != nil {
+			c.Close(ReasonWriteError, err)
+			return false
+		}
+		bp := batchPool.Get().(*[]byte)
+		buf := (*bp)[:0]
+		var last outItem
+		for len(items) > 0 && (len(buf) == 0 || len(buf) < maxBatch) {
+			last, items = items[0], items[1:]
+			buf = append(buf, last.b...)
+			if last.close {
+				break
+			}
 		}
 		_, err := c.nc.Write(buf)
 		*bp = buf
@@ -417,13 +492,14 @@ func (c *Conn) writeLoop() {
 		}
 		if err != nil {
 			c.Close(ReasonWriteError, err)
-			return
+			return false
 		}
 		if last.close {
 			c.Close(last.reason, last.err)
-			return
+			return false
 		}
 	}
+	return true
 }
 
 const maxBatch = 64 * 1024
