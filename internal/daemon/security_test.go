@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/smppmux/smppmux/internal/esmetest"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smsctest"
@@ -19,13 +21,18 @@ import (
 // with the right password, while another client still binds.
 func TestBindDefences(t *testing.T) {
 	t.Parallel()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := newSMSC(t, smsctest.Config{})
 	e := startYAML(t, `
 listen: {smpp: "127.0.0.1:0"}
-server: {failed_binds_per_ip: 5, failed_bind_window: 1h}
+server: {failed_binds_per_ip: 6, failed_bind_window: 1h}
 clients:
   - {system_id: shop, password: secret}
   - {system_id: remote, password: secret, allow: [10.0.0.0/8]}
+  - {system_id: hashed, password: "`+string(hash)+`"}
 upstreams: [{name: a, addr: "{{0}}", system_id: mux}]
 groups: [{name: g, members: [{upstream: a}]}]
 routes: [{group: g}]
@@ -44,10 +51,17 @@ routes: [{group: g}]
 		t.Fatal(err)
 		return 0
 	}
+	if st := bind("hashed", "s3cret"); st != pdu.StatusOK {
+		t.Fatalf("bcrypt password: 0x%x", uint32(st))
+	}
+	if st := bind("hashed", "s3creT"); st != pdu.StatusInvPaswd {
+		t.Fatalf("wrong bcrypt password: 0x%x, want ESME_RINVPASWD", uint32(st))
+	}
 	if st := bind("remote", "secret"); st != pdu.StatusBindFail {
 		t.Fatalf("bind from outside the allow-list: 0x%x, want ESME_RBINDFAIL", uint32(st))
 	}
-	// That was refused bind 1 from 127.0.0.1; four wrong passwords make 5.
+	// Those were refused binds 1 and 2 from 127.0.0.1; four wrong
+	// passwords make 6.
 	for range 4 {
 		if st := bind("shop", "wrong"); st != pdu.StatusInvPaswd {
 			t.Fatalf("wrong password: 0x%x", uint32(st))
