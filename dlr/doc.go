@@ -5,10 +5,13 @@
 // per-client outbox that holds receipts until a receiving session takes
 // them.
 //
-// This version keeps the id map and the outboxes in memory behind the
-// Store and Outbox types; a restart loses them.
+// The Store interface keeps mappings and outbox items; PebbleStore is the
+// durable implementation (synced, group-committed writes), MemStore the
+// one for tests. Writes are asynchronous: their callback runs once the
+// data is durable, so no connection reader waits for a disk.
 //
 // Goroutines: an Outbox runs one dispatcher goroutine per client system_id
-// that has had something queued, ended by Close. Parked receipts expire on
-// time.AfterFunc timers.
+// that has had something queued, ended by Close; a PebbleStore runs its
+// committers and one sweeper of expired mappings, ended by Close. Parked
+// receipts expire on time.AfterFunc timers.
 package dlr
