@@ -5,6 +5,8 @@
 //	smppmux check-config FILE         validate a configuration file
 //	smppmux sim [flags]               run a simulated SMSC
 //	smppmux bench [flags]             bind as an ESME and send a load
+//	smppmux send [flags]              send one message and wait for its receipt
+//	smppmux idle [flags]              hold many idle binds, to measure memory
 //
 // main only calls run; everything else takes its inputs as arguments.
 package main
