@@ -240,14 +240,13 @@ func (b *Bind) unbind(c *smppconn.Conn) {
 		ctx = *p
 	}
 	// Outstanding submits get the response timeout to finish.
-	deadline := time.Now().Add(b.u.cfg.ResponseTimeout)
-	for c.Pending() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
-		select {
-		case <-c.Done():
-			return
-		case <-ctx.Done():
-		case <-time.After(10 * time.Millisecond):
-		}
+	wctx, wcancel := context.WithTimeout(ctx, b.u.cfg.ResponseTimeout)
+	c.WaitIdle(wctx)
+	wcancel()
+	select {
+	case <-c.Done():
+		return
+	default:
 	}
 	uctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()

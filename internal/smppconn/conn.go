@@ -99,9 +99,11 @@ type Conn struct {
 	qsig  chan struct{}
 	// drained wakes a reader waiting in waitWriter.
 	drained chan struct{}
-	done    chan struct{}
-	sem     chan struct{}
-	wg      sync.WaitGroup
+	// idle wakes WaitIdle when the last pending request is answered.
+	idle chan struct{}
+	done chan struct{}
+	sem  chan struct{}
+	wg   sync.WaitGroup
 
 	lastRead   atomic.Int64 // unix nanoseconds of the last PDU read
 	enquireOut atomic.Bool
@@ -128,6 +130,7 @@ func New(nc net.Conn, cfg Config) *Conn {
 		done:    make(chan struct{}),
 		sem:     make(chan struct{}, cfg.Window),
 		drained: make(chan struct{}, 1),
+		idle:    make(chan struct{}, 1),
 		pending: make(map[key]*call),
 	}
 	c.lastRead.Store(time.Now().UnixNano())
@@ -322,11 +325,40 @@ func (c *Conn) expire(k key, cl *call) {
 		return
 	}
 	delete(c.pending, k)
+	c.signalIdleLocked()
 	c.mu.Unlock()
 	if cl.windowed {
 		<-c.sem
 	}
 	cl.done(pdu.Frame{}, ErrTimeout)
+}
+
+// signalIdleLocked wakes WaitIdle when nothing is pending any more.
+// Called with c.mu held.
+func (c *Conn) signalIdleLocked() {
+	if len(c.pending) == 0 {
+		select {
+		case c.idle <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// WaitIdle waits until no request awaits a response, the connection is
+// closed, or ctx is done, and reports whether nothing is pending.
+func (c *Conn) WaitIdle(ctx context.Context) bool {
+	for {
+		if c.Pending() == 0 {
+			return true
+		}
+		select {
+		case <-c.idle:
+		case <-c.done:
+			return c.Pending() == 0
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 func (c *Conn) dispatchResponse(f pdu.Frame) {
@@ -344,6 +376,7 @@ func (c *Conn) dispatchResponse(f pdu.Frame) {
 	}
 	if cl != nil {
 		delete(c.pending, k)
+		c.signalIdleLocked()
 	}
 	c.mu.Unlock()
 	if cl == nil {
