@@ -213,7 +213,13 @@ func (b *breaker) tripped(now time.Time) bool {
 	if b.consecutive >= b.cfg.Failures {
 		return true
 	}
-	var ok, fail int
+	ok, fail := b.windowCounts(now)
+	return ok+fail >= b.cfg.MinRequests && float64(fail) >= b.cfg.ErrorRate*float64(ok+fail)
+}
+
+// windowCounts sums the outcomes of the buckets within Window of now.
+// Called with mu held.
+func (b *breaker) windowCounts(now time.Time) (ok, fail int) {
 	horizon := now.Add(-b.cfg.Window).UnixNano()
 	for i := range b.buckets {
 		if b.buckets[i].start > horizon {
@@ -221,7 +227,7 @@ func (b *breaker) tripped(now time.Time) bool {
 			fail += b.buckets[i].fail
 		}
 	}
-	return ok+fail >= b.cfg.MinRequests && float64(fail) >= b.cfg.ErrorRate*float64(ok+fail)
+	return ok, fail
 }
 
 // bucketIndex returns the bucket for now, clearing it if it held an older
@@ -273,14 +279,7 @@ func (b *breaker) State() BreakerState {
 func (b *breaker) successRatio() float64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var ok, fail int
-	horizon := b.now().Add(-b.cfg.Window).UnixNano()
-	for i := range b.buckets {
-		if b.buckets[i].start > horizon {
-			ok += b.buckets[i].ok
-			fail += b.buckets[i].fail
-		}
-	}
+	ok, fail := b.windowCounts(b.now())
 	if ok+fail < b.cfg.MinRequests {
 		return 1
 	}
