@@ -61,8 +61,15 @@ type OutboxConfig struct {
 // accepts them with deliver_sm_resp ESME_ROK. Items go out in the order
 // they were queued; an item the client refuses or does not answer is
 // retried first, after a backoff.
+//
+// With a SharedStore the items live in the store, added by any instance:
+// an instance with receiving sessions of the client takes the client's
+// lease, reads the items from the store in order and delivers them; the
+// lease is renewed while it delivers and released when its last session
+// of the client is gone, so another instance's sessions take over.
 type Outbox struct {
 	cfg    OutboxConfig
+	shared SharedStore // nil when the outbox is this process's alone
 	log    *zap.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -80,7 +87,20 @@ type queue struct {
 	storing  int // being written to the store
 	wake     chan struct{}
 	rr       int
+
+	// With a SharedStore: whether this instance holds the lease, when it
+	// was last taken or renewed, and the number of the last item read.
+	leased  bool
+	renewed time.Time
+	cursor  uint64
 }
+
+// Shared outboxes are read this many items at a time, when fewer than
+// refillBelow wait in memory.
+const (
+	refillBatch = 512
+	refillBelow = 128
+)
 
 // NewOutbox returns an empty Outbox.
 func NewOutbox(cfg OutboxConfig) *Outbox {
@@ -103,7 +123,12 @@ func NewOutbox(cfg OutboxConfig) *Outbox {
 		cfg.Store = NewMemStore(nil)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Outbox{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, queues: make(map[string]*queue)}
+	o := &Outbox{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, queues: make(map[string]*queue)}
+	if sh, ok := cfg.Store.(SharedStore); ok {
+		o.shared = sh
+		sh.Watch(o.signal)
+	}
+	return o
 }
 
 // Enqueue stores it in the outbox of systemID and calls done once it is
@@ -128,7 +153,9 @@ func (o *Outbox) Enqueue(systemID string, it *Item, done func(error)) {
 	o.cfg.Store.AddOutbox(systemID, it, func(err error) {
 		o.mu.Lock()
 		q.storing--
-		if err == nil {
+		if err == nil && o.shared == nil {
+			// A shared outbox is read back from the store by whichever
+			// instance delivers it.
 			q.insert(it)
 		}
 		o.mu.Unlock()
@@ -187,8 +214,23 @@ func (q *queue) insert(it *Item) {
 }
 
 // Wake makes the outbox of systemID try delivering now, as when a session
-// of it binds.
+// of it binds. With a SharedStore it starts the client's dispatcher, which
+// then looks for items other instances added.
 func (o *Outbox) Wake(systemID string) {
+	if o.shared != nil {
+		o.mu.Lock()
+		q, err := o.queueLocked(systemID)
+		o.mu.Unlock()
+		if err == nil {
+			signal(q.wake)
+		}
+		return
+	}
+	o.signal(systemID)
+}
+
+// signal wakes systemID's dispatcher if it has one.
+func (o *Outbox) signal(systemID string) {
 	o.mu.Lock()
 	q := o.queues[systemID]
 	o.mu.Unlock()
@@ -233,13 +275,25 @@ func (o *Outbox) Stats() []Stat {
 }
 
 // Close stops the dispatchers and waits for them. Items still queued are
-// dropped with the memory that holds them.
+// dropped with the memory that holds them; shared outboxes' leases are
+// released so that other instances take over at once.
 func (o *Outbox) Close() {
 	o.mu.Lock()
 	o.closed = true
 	o.mu.Unlock()
 	o.cancel()
 	o.wg.Wait()
+	if o.shared == nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for id, q := range o.queues {
+		if q.leased {
+			q.leased = false
+			o.shared.Release(id)
+		}
+	}
 }
 
 func signal(c chan struct{}) {
@@ -249,10 +303,18 @@ func signal(c chan struct{}) {
 	}
 }
 
-// dispatch is the one goroutine sending q's items.
+// dispatch is the one goroutine sending q's items. With a SharedStore it
+// also looks at the store now and then: to renew its lease, and for items
+// whose event it missed or a lease another instance let lapse.
 func (o *Outbox) dispatch(q *queue) {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
+	var poll <-chan time.Time
+	if o.shared != nil {
+		t := time.NewTicker(min(o.shared.LeaseTTL()/3, time.Second))
+		defer t.Stop()
+		poll = t.C
+	}
 	for {
 		select {
 		case <-o.ctx.Done():
@@ -260,6 +322,7 @@ func (o *Outbox) dispatch(q *queue) {
 			return
 		case <-q.wake:
 		case <-retry.C:
+		case <-poll:
 		}
 		if wait := o.send(q); wait > 0 {
 			retry.Reset(wait)
@@ -271,6 +334,9 @@ func (o *Outbox) dispatch(q *queue) {
 // long until the head item may be retried, 0 when no timer is needed.
 func (o *Outbox) send(q *queue) time.Duration {
 	recv := o.cfg.Receivers(q.systemID)
+	if o.shared != nil && !o.refill(q, len(recv) > 0) {
+		return 0
+	}
 	if len(recv) == 0 {
 		return 0
 	}
@@ -379,6 +445,13 @@ func (o *Outbox) settle(q *queue, it *Item, f pdu.Frame, err error) {
 func (o *Outbox) requeue(q *queue, it *Item, failed bool) {
 	o.mu.Lock()
 	q.inflight--
+	if o.shared != nil && !q.leased {
+		// The lease was lost meanwhile: the item is still in the store,
+		// for the next holder.
+		o.mu.Unlock()
+		signal(q.wake)
+		return
+	}
 	if failed {
 		it.Attempts++
 		d := o.cfg.RetryMin << min(it.Attempts-1, 16)
@@ -387,4 +460,71 @@ func (o *Outbox) requeue(q *queue, it *Item, failed bool) {
 	q.items = append([]*Item{it}, q.items...)
 	o.mu.Unlock()
 	signal(q.wake)
+}
+
+// refill keeps q's shared lease and reads the store's items into q: it
+// takes or renews the lease when this instance has receiving sessions
+// (want) and releases it, once nothing is in flight, when it has none. It
+// reports whether q may deliver now.
+func (o *Outbox) refill(q *queue, want bool) bool {
+	o.mu.Lock()
+	leased, inflight := q.leased, q.inflight
+	o.mu.Unlock()
+	if !want {
+		if leased && inflight == 0 {
+			o.dropLease(q)
+			o.shared.Release(q.systemID)
+		}
+		return false
+	}
+	now := time.Now()
+	if !leased || now.Sub(q.renewed) >= o.shared.LeaseTTL()/3 {
+		if !leased && inflight > 0 {
+			// Deliveries made under a lost lease settle first.
+			return false
+		}
+		ok, err := o.shared.Lease(q.systemID)
+		if err != nil {
+			o.log.Warn("taking an outbox lease failed", zap.String("system_id", q.systemID), zap.Error(err))
+		}
+		if !ok {
+			if leased {
+				o.log.Warn("outbox lease lost: another instance delivers this client's items now",
+					zap.String("system_id", q.systemID))
+				o.dropLease(q)
+			}
+			return false
+		}
+		o.mu.Lock()
+		if !q.leased {
+			q.leased, q.items, q.cursor = true, nil, 0
+		}
+		q.renewed = now
+		o.mu.Unlock()
+	}
+	o.mu.Lock()
+	cursor, need := q.cursor, len(q.items) < refillBelow
+	o.mu.Unlock()
+	if !need {
+		return true
+	}
+	items, err := o.shared.Pending(q.systemID, cursor, refillBatch)
+	if err != nil {
+		o.log.Warn("reading a shared outbox failed", zap.String("system_id", q.systemID), zap.Error(err))
+	}
+	o.mu.Lock()
+	if q.leased && q.cursor == cursor && len(items) > 0 {
+		q.items = append(q.items, items...)
+		q.cursor = items[len(items)-1].Seq
+	}
+	o.mu.Unlock()
+	return true
+}
+
+// dropLease forgets what q read under its lease: the items stay in the
+// store for the next holder.
+func (o *Outbox) dropLease(q *queue) {
+	o.mu.Lock()
+	q.leased, q.items, q.cursor = false, nil, 0
+	o.mu.Unlock()
 }

@@ -51,6 +51,29 @@ type Store interface {
 	Close() error
 }
 
+// SharedStore is a Store whose outboxes several smppmux instances share:
+// an item added on one instance may be delivered by another. One instance
+// at a time delivers a client's outbox, the one holding its lease, so the
+// items go out in order and once; the others only add to it.
+type SharedStore interface {
+	Store
+	// Lease takes or renews this instance's delivery lease on systemID's
+	// outbox; false means another instance holds it.
+	Lease(systemID string) (bool, error)
+	// Release gives the lease up if this instance holds it, after every
+	// DeleteOutbox called before it has taken effect.
+	Release(systemID string)
+	// Pending returns up to n items of systemID's outbox in order, those
+	// after the one numbered after (0: from the first).
+	Pending(systemID string, after uint64, n int) ([]*Item, error)
+	// Watch makes fn be called with a system_id whenever an item was added
+	// to its outbox or its lease was released, on any instance. Calls may
+	// be lost (a reconnection), so a watcher also looks now and then.
+	Watch(fn func(systemID string))
+	// LeaseTTL is how long a lease lasts unless renewed.
+	LeaseTTL() time.Duration
+}
+
 // MemStore is a Store in memory: nothing survives a restart. Expired
 // mappings are dropped a few at a time as new ones are written, so no
 // sweep ever blocks the hot path.

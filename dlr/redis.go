@@ -1,0 +1,639 @@
+package dlr
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// Key layout of the Redis store, under Prefix (default "smppmux:"):
+//
+//	m:upstream:upstreamID   -> mapping (string, PX = time to expiry)
+//	c:{systemID}:clientID   -> the same mapping, by the client's id
+//	o:{systemID}            -> stream of outbox items: o origin, a arrived (Unix ns), p PDU
+//	l:{systemID}            -> delivery lease: the token of the instance holding it (PX)
+//	instance:N              -> the token of the process using instance id N (PX)
+//	events (channel)        -> a system_id whose outbox grew or whose lease was released
+//
+// The keys of one client share the hash tag {systemID}, so on Redis
+// Cluster the scripts that touch a client's outbox and lease stay on one
+// slot; mappings are single-key commands and spread over the slots.
+
+// RedisConfig holds a RedisStore's settings.
+type RedisConfig struct {
+	// Addrs is one address for a single Redis, or the Sentinels' addresses
+	// with MasterName, or several cluster nodes.
+	Addrs      []string
+	MasterName string
+	Username   string
+	Password   string
+	// SentinelPassword authenticates to the Sentinels.
+	SentinelPassword string
+	DB               int
+	// Prefix starts every key; "smppmux:".
+	Prefix string
+	// Instance is this process's instance id, unique among the instances
+	// sharing the store; the store refuses to open while another live
+	// process holds it.
+	Instance int
+	// LeaseTTL bounds how long an instance that died keeps a client's
+	// outbox and its instance id; 10s.
+	LeaseTTL time.Duration
+	// MaxItems bounds each client's outbox; 0 means no bound.
+	MaxItems int
+	// WaitReplicas, when positive, makes every write wait until that many
+	// replicas have it (Redis WAIT), for up to WaitTimeout (1s).
+	WaitReplicas int
+	WaitTimeout  time.Duration
+	Logger       *zap.Logger
+	Now          func() time.Time
+}
+
+// RedisStore is a SharedStore on Redis (single, Sentinel or Cluster). One
+// writer goroutine sends the writes queued while it was busy as one
+// pipeline, so writes share round trips and take effect in the order they
+// were made; done is called when Redis has answered. A keeper goroutine
+// renews the instance id; a watcher goroutine follows the events channel.
+type RedisStore struct {
+	c     redis.UniversalClient
+	cfg   RedisConfig
+	log   *zap.Logger
+	token string
+	seq   atomic.Uint64
+
+	keyEvents string
+
+	q      chan redisOp
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	mu     sync.RWMutex // guards closed against sends on q
+	closed bool
+
+	watchMu sync.Mutex
+	pubsub  *redis.PubSub
+}
+
+type redisOp struct {
+	queue func(redis.Pipeliner) redis.Cmder
+	done  func(error)
+}
+
+// Lua scripts. The outbox bound and the event are applied where the item
+// is added; leases change only when they hold the caller's token.
+var (
+	scriptAdd = redis.NewScript(`
+local max = tonumber(ARGV[1])
+if max > 0 and redis.call('XLEN', KEYS[1]) >= max then
+  return redis.error_reply('OUTBOXFULL outbox full')
+end
+local id = redis.call('XADD', KEYS[1], '*', 'o', ARGV[2], 'a', ARGV[3], 'p', ARGV[4])
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+return id`)
+	scriptLease = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur == false or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0`)
+	scriptRelease = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return 1
+end
+return 0`)
+	scriptDrop = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`)
+)
+
+// ErrInstanceInUse means another live process uses the instance id.
+var ErrInstanceInUse = errors.New("dlr: instance id in use by another process")
+
+// OpenRedis connects to Redis and takes the instance id, waiting up to two
+// lease lifetimes for a dead process's claim to lapse.
+func OpenRedis(cfg RedisConfig) (*RedisStore, error) {
+	if len(cfg.Addrs) == 0 {
+		return nil, errors.New("redis store: no address")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "smppmux:"
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 10 * time.Second
+	}
+	if cfg.WaitTimeout <= 0 {
+		cfg.WaitTimeout = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	c := redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs: cfg.Addrs, MasterName: cfg.MasterName, Username: cfg.Username, Password: cfg.Password,
+		SentinelPassword: cfg.SentinelPassword, DB: cfg.DB,
+	})
+	s := &RedisStore{
+		c: c, cfg: cfg, log: cfg.Logger, token: newToken(cfg.Instance),
+		keyEvents: cfg.Prefix + "events",
+		q:         make(chan redisOp, 8192), stop: make(chan struct{}),
+	}
+	// Outbox numbers only order items within this process; seed them from
+	// the clock like message ids.
+	s.seq.Store(uint64(cfg.Now().UnixMicro()))
+	if err := s.loadScripts(); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	if err := s.claimInstance(); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		s.writeLoop()
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.keepInstance()
+	}()
+	return s, nil
+}
+
+// loadScripts loads the scripts that pipelines call by their digest.
+func (s *RedisStore) loadScripts() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, sc := range []*redis.Script{scriptAdd, scriptRelease} {
+		if err := sc.Load(ctx, s.c).Err(); err != nil {
+			return fmt.Errorf("redis store: %w", err)
+		}
+	}
+	return nil
+}
+
+func newToken(instance int) string {
+	host, _ := os.Hostname()
+	var r [6]byte
+	_, _ = rand.Read(r[:])
+	return fmt.Sprintf("%d/%s/%d/%s", instance, host, os.Getpid(), hex.EncodeToString(r[:]))
+}
+
+func (s *RedisStore) instanceKey() string { return s.cfg.Prefix + "instance:" + strconv.Itoa(s.cfg.Instance) }
+
+// claimInstance takes the instance id, or fails once it has stayed taken
+// for two lease lifetimes (a live process renews it).
+func (s *RedisStore) claimInstance() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*s.cfg.LeaseTTL+5*time.Second)
+	defer cancel()
+	tick := time.NewTicker(s.cfg.LeaseTTL / 10)
+	defer tick.Stop()
+	deadline := s.cfg.Now().Add(2 * s.cfg.LeaseTTL)
+	for {
+		ok, err := s.lease(ctx, s.instanceKey())
+		if err != nil {
+			return fmt.Errorf("redis store: %w", err)
+		}
+		if ok {
+			return nil
+		}
+		if s.cfg.Now().After(deadline) {
+			holder, _ := s.c.Get(ctx, s.instanceKey()).Result()
+			return fmt.Errorf("%w: instance %d is held by %s", ErrInstanceInUse, s.cfg.Instance, holder)
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return fmt.Errorf("redis store: %w", ctx.Err())
+		}
+	}
+}
+
+// keepInstance renews the instance id until Close.
+func (s *RedisStore) keepInstance() {
+	tick := time.NewTicker(s.cfg.LeaseTTL / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.LeaseTTL/3)
+		ok, err := s.lease(ctx, s.instanceKey())
+		cancel()
+		switch {
+		case err != nil:
+			s.log.Warn("renewing the instance id in Redis failed", zap.Error(err))
+		case !ok:
+			s.log.Error("another process took this instance id: message ids may collide",
+				zap.Int("instance", s.cfg.Instance))
+		}
+	}
+}
+
+func (s *RedisStore) lease(ctx context.Context, key string) (bool, error) {
+	n, err := scriptLease.Run(ctx, s.c, []string{key}, s.token, s.cfg.LeaseTTL.Milliseconds()).Int()
+	return n == 1, err
+}
+
+func (s *RedisStore) enqueue(op redisOp) {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		op.done(ErrStoreClosed)
+		return
+	}
+	s.q <- op
+	s.mu.RUnlock()
+}
+
+// writeLoop sends queued writes, many per pipeline, until Close has been
+// called and the queue is empty.
+func (s *RedisStore) writeLoop() {
+	ops := make([]redisOp, 0, maxGroup)
+	for {
+		ops = ops[:0]
+		op, ok := <-s.q
+		if !ok {
+			return
+		}
+		ops = append(ops, op)
+	gather:
+		for len(ops) < maxGroup {
+			select {
+			case op, ok := <-s.q:
+				if !ok {
+					break gather
+				}
+				ops = append(ops, op)
+			default:
+				break gather
+			}
+		}
+		s.write(ops)
+	}
+}
+
+// write sends ops as one pipeline, loading the scripts into a Redis that
+// lost them (a restart or failover) and sending those ops again.
+func (s *RedisStore) write(ops []redisOp) {
+	errs := s.pipeline(ops)
+	var again []redisOp
+	var againIdx []int
+	for i, err := range errs {
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			again = append(again, ops[i])
+			againIdx = append(againIdx, i)
+		}
+	}
+	if len(again) > 0 {
+		if err := s.loadScripts(); err != nil {
+			s.log.Warn("loading scripts into Redis failed", zap.Error(err))
+		}
+		for j, err := range s.pipeline(again) {
+			errs[againIdx[j]] = err
+		}
+	}
+	for i, op := range ops {
+		op.done(errs[i])
+	}
+}
+
+func (s *RedisStore) pipeline(ops []redisOp) []error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pipe := s.c.Pipeline()
+	cmds := make([]redis.Cmder, len(ops))
+	for i, op := range ops {
+		cmds[i] = op.queue(pipe)
+	}
+	var wait *redis.Cmd
+	if s.cfg.WaitReplicas > 0 {
+		wait = pipe.Do(ctx, "wait", s.cfg.WaitReplicas, s.cfg.WaitTimeout.Milliseconds())
+	}
+	_, execErr := pipe.Exec(ctx)
+	errs := make([]error, len(ops))
+	for i, c := range cmds {
+		errs[i] = c.Err()
+		if errs[i] == nil && execErr != nil && !errors.Is(execErr, redis.Nil) && !isReply(execErr) {
+			errs[i] = execErr
+		}
+	}
+	if wait != nil {
+		if n, err := wait.Int64(); err != nil || n < int64(s.cfg.WaitReplicas) {
+			werr := err
+			if werr == nil {
+				werr = fmt.Errorf("dlr: written to %d replicas of %d", n, s.cfg.WaitReplicas)
+			}
+			for i := range errs {
+				if errs[i] == nil {
+					errs[i] = werr
+				}
+			}
+		}
+	}
+	return errs
+}
+
+// isReply tells a Redis error reply to one command from a failure of the
+// whole pipeline (a lost connection).
+func isReply(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re)
+}
+
+func (s *RedisStore) mappingKey(upstream, id string) string {
+	return s.cfg.Prefix + "m:" + upstream + ":" + id
+}
+
+func (s *RedisStore) clientKey(systemID, clientID string) string {
+	return s.cfg.Prefix + "c:{" + systemID + "}:" + clientID
+}
+
+func (s *RedisStore) outboxKey(systemID string) string { return s.cfg.Prefix + "o:{" + systemID + "}" }
+
+func (s *RedisStore) leaseKey(systemID string) string { return s.cfg.Prefix + "l:{" + systemID + "}" }
+
+// encodeMapping writes m as expires(8) session(8) submitted(8) then
+// upstream, upstreamID, systemID and clientID each after a one-octet
+// length.
+func encodeMapping(m Mapping) []byte {
+	b := make([]byte, 24, 28+len(m.Upstream)+len(m.UpstreamID)+len(m.SystemID)+len(m.ClientID))
+	binary.BigEndian.PutUint64(b, uint64(m.Expires.UnixNano()))
+	binary.BigEndian.PutUint64(b[8:], m.Session)
+	binary.BigEndian.PutUint64(b[16:], uint64(m.Submitted))
+	for _, f := range []string{m.Upstream, m.UpstreamID, m.SystemID, m.ClientID} {
+		b = append(b, byte(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
+var errBadRecord = errors.New("dlr: malformed record in the store")
+
+func decodeMapping(b []byte) (Mapping, error) {
+	var m Mapping
+	if len(b) < 24 {
+		return m, errBadRecord
+	}
+	m.Expires = time.Unix(0, int64(binary.BigEndian.Uint64(b)))
+	m.Session = binary.BigEndian.Uint64(b[8:])
+	m.Submitted = int64(binary.BigEndian.Uint64(b[16:]))
+	b = b[24:]
+	for _, f := range []*string{&m.Upstream, &m.UpstreamID, &m.SystemID, &m.ClientID} {
+		if len(b) < 1 || len(b) < 1+int(b[0]) {
+			return m, errBadRecord
+		}
+		*f = string(b[1 : 1+b[0]])
+		b = b[1+b[0]:]
+	}
+	return m, nil
+}
+
+// PutMapping implements Store: done is called once Redis holds both keys.
+func (s *RedisStore) PutMapping(m Mapping, done func(error)) {
+	ttl := m.Expires.Sub(s.cfg.Now())
+	if ttl < time.Millisecond {
+		ttl = time.Millisecond
+	}
+	v := encodeMapping(m)
+	k1, k2 := s.mappingKey(m.Upstream, m.UpstreamID), s.clientKey(m.SystemID, m.ClientID)
+	var n atomic.Int32
+	var first atomic.Value
+	both := func(err error) {
+		if err != nil {
+			first.CompareAndSwap(nil, err)
+		}
+		if n.Add(1) == 2 {
+			err, _ := first.Load().(error)
+			done(err)
+		}
+	}
+	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
+		return p.Set(context.Background(), k1, v, ttl)
+	}, done: both})
+	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
+		return p.Set(context.Background(), k2, v, ttl)
+	}, done: both})
+}
+
+func (s *RedisStore) getMapping(key string) (Mapping, bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	b, err := s.c.Get(ctx, key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return Mapping{}, false, nil
+	}
+	if err != nil {
+		return Mapping{}, false, err
+	}
+	m, err := decodeMapping(b)
+	if err != nil {
+		return Mapping{}, false, err
+	}
+	if !m.Expires.After(s.cfg.Now()) {
+		return Mapping{}, false, nil
+	}
+	return m, true, nil
+}
+
+// Get implements Store.
+func (s *RedisStore) Get(upstream, id string) (Route, bool, error) {
+	m, ok, err := s.getMapping(s.mappingKey(upstream, id))
+	return m.Route, ok, err
+}
+
+// ByClient implements Store.
+func (s *RedisStore) ByClient(systemID, clientID string) (Mapping, bool, error) {
+	return s.getMapping(s.clientKey(systemID, clientID))
+}
+
+// NextSeq implements Store. In a shared outbox items are ordered by when
+// Redis added them; this number only orders them within this process.
+func (s *RedisStore) NextSeq() uint64 { return s.seq.Add(1) }
+
+// AddOutbox implements Store: the item is appended to systemID's stream,
+// which numbers it, and every instance is told.
+func (s *RedisStore) AddOutbox(systemID string, it *Item, done func(error)) {
+	key := s.outboxKey(systemID)
+	var cmd *redis.Cmd
+	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
+		cmd = scriptAdd.EvalSha(context.Background(), p, []string{key},
+			s.cfg.MaxItems, it.Origin, it.At.UnixNano(), it.Raw, s.keyEvents, systemID)
+		return cmd
+	}, done: func(err error) {
+		if err != nil && strings.HasPrefix(err.Error(), "OUTBOXFULL") {
+			err = ErrOutboxFull
+		}
+		if err == nil {
+			var id string
+			id, err = cmd.Text()
+			if err == nil {
+				it.Seq, err = streamSeq(id)
+			}
+		}
+		done(err)
+	}})
+}
+
+// streamSeq turns a stream entry id "ms-n" into a number that sorts the
+// same way: ms in the high 44 bits, n in the low 20.
+func streamSeq(id string) (uint64, error) {
+	ms, n, ok := strings.Cut(id, "-")
+	a, err1 := strconv.ParseUint(ms, 10, 44)
+	b, err2 := strconv.ParseUint(n, 10, 20)
+	if !ok || err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("dlr: unexpected stream entry id %q", id)
+	}
+	return a<<20 | b, nil
+}
+
+func streamID(seq uint64) string {
+	return strconv.FormatUint(seq>>20, 10) + "-" + strconv.FormatUint(seq&(1<<20-1), 10)
+}
+
+// DeleteOutbox implements Store. The delete is queued behind earlier
+// writes and a later Release waits for it.
+func (s *RedisStore) DeleteOutbox(systemID string, seq uint64) error {
+	key, id := s.outboxKey(systemID), streamID(seq)
+	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
+		return p.XDel(context.Background(), key, id)
+	}, done: func(err error) {
+		if err != nil {
+			// Delivered again by whoever delivers next: a duplicate, not
+			// a loss.
+			s.log.Warn("removing a delivered item from Redis failed", zap.String("system_id", systemID), zap.Error(err))
+		}
+	}})
+	return nil
+}
+
+// LoadOutbox implements Store: a shared outbox is read by the instance
+// that leases it, with Pending, not loaded at start.
+func (s *RedisStore) LoadOutbox(func(string, *Item)) error { return nil }
+
+// Lease implements SharedStore.
+func (s *RedisStore) Lease(systemID string) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.LeaseTTL/3)
+	defer cancel()
+	return s.lease(ctx, s.leaseKey(systemID))
+}
+
+// Release implements SharedStore.
+func (s *RedisStore) Release(systemID string) {
+	key := s.leaseKey(systemID)
+	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
+		return scriptRelease.EvalSha(context.Background(), p, []string{key}, s.token, s.keyEvents, systemID)
+	}, done: func(err error) {
+		if err != nil {
+			s.log.Warn("releasing an outbox lease failed: it lapses by itself", zap.String("system_id", systemID), zap.Error(err))
+		}
+	}})
+}
+
+// LeaseTTL implements SharedStore.
+func (s *RedisStore) LeaseTTL() time.Duration { return s.cfg.LeaseTTL }
+
+// Pending implements SharedStore.
+func (s *RedisStore) Pending(systemID string, after uint64, n int) ([]*Item, error) {
+	start := "-"
+	if after != 0 {
+		start = "(" + streamID(after)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	msgs, err := s.c.XRangeN(ctx, s.outboxKey(systemID), start, "+", int64(n)).Result()
+	if err != nil {
+		return nil, err
+	}
+	items := make([]*Item, 0, len(msgs))
+	for _, m := range msgs {
+		it, err := decodeItem(m)
+		if err != nil {
+			// Skipping it would lose it silently; the caller stops here.
+			return items, fmt.Errorf("outbox of %s: %w", systemID, err)
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+func decodeItem(m redis.XMessage) (*Item, error) {
+	seq, err := streamSeq(m.ID)
+	if err != nil {
+		return nil, err
+	}
+	raw, ok1 := m.Values["p"].(string)
+	o, ok2 := m.Values["o"].(string)
+	a, ok3 := m.Values["a"].(string)
+	origin, err1 := strconv.ParseUint(o, 10, 64)
+	at, err2 := strconv.ParseInt(a, 10, 64)
+	if !ok1 || !ok2 || !ok3 || err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("%w: entry %s", errBadRecord, m.ID)
+	}
+	return &Item{Raw: []byte(raw), Origin: origin, Seq: seq, At: time.Unix(0, at)}, nil
+}
+
+// Watch implements SharedStore. It subscribes once; later calls replace fn.
+func (s *RedisStore) Watch(fn func(systemID string)) {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	if s.pubsub != nil {
+		_ = s.pubsub.Close()
+	}
+	ps := s.c.Subscribe(context.Background(), s.keyEvents)
+	s.pubsub = ps
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for msg := range ps.Channel() {
+			fn(msg.Payload)
+		}
+	}()
+}
+
+// Close implements Store: queued writes are sent, the instance id is
+// given up and the connections closed.
+func (s *RedisStore) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.q)
+	close(s.stop)
+	s.mu.Unlock()
+	s.watchMu.Lock()
+	if s.pubsub != nil {
+		_ = s.pubsub.Close()
+	}
+	s.watchMu.Unlock()
+	s.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	err := scriptDrop.Run(ctx, s.c, []string{s.instanceKey()}, s.token).Err()
+	cancel()
+	if cerr := s.c.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

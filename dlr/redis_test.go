@@ -1,0 +1,250 @@
+package dlr
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/smppmux/smppmux/internal/pdu"
+	"github.com/smppmux/smppmux/internal/redistest"
+)
+
+func openRedis(t *testing.T, addr string, instance int, mod func(*RedisConfig)) *RedisStore {
+	t.Helper()
+	cfg := RedisConfig{Addrs: []string{addr}, Instance: instance, LeaseTTL: time.Second}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := OpenRedis(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func putSync(t *testing.T, s Store, m Mapping) {
+	t.Helper()
+	errc := make(chan error, 1)
+	s.PutMapping(m, func(err error) { errc <- err })
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRedisMappings(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	a := openRedis(t, r.Addr, 1, nil)
+	b := openRedis(t, r.Addr, 2, nil)
+	m := Mapping{Upstream: "carrier-a", UpstreamID: "abc123",
+		Route: Route{SystemID: "shop", ClientID: "00ff", Session: 7, Submitted: 42}, Expires: time.Now().Add(time.Hour)}
+	putSync(t, a, m)
+	// Written by one instance, read by the other.
+	route, ok, err := b.Get("carrier-a", "abc123")
+	if err != nil || !ok || route != m.Route {
+		t.Fatalf("Get = %+v %v %v, want %+v", route, ok, err, m.Route)
+	}
+	got, ok, err := b.ByClient("shop", "00ff")
+	if err != nil || !ok || got.Upstream != m.Upstream || got.UpstreamID != m.UpstreamID || got.Route != m.Route ||
+		!got.Expires.Equal(m.Expires) {
+		t.Fatalf("ByClient = %+v %v %v, want %+v", got, ok, err, m)
+	}
+	if _, ok, err := b.Get("carrier-b", "abc123"); ok || err != nil {
+		t.Fatalf("other upstream's id found: %v %v", ok, err)
+	}
+	// An expired mapping is gone even before Redis drops the key.
+	old := m
+	old.UpstreamID, old.ClientID, old.Expires = "dead", "dead", time.Now().Add(-time.Second)
+	putSync(t, a, old)
+	if _, ok, err := b.Get("carrier-a", "dead"); ok || err != nil {
+		t.Fatalf("expired mapping found: %v %v", ok, err)
+	}
+}
+
+func TestRedisInstanceIDIsExclusive(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	a := openRedis(t, r.Addr, 5, func(c *RedisConfig) { c.LeaseTTL = 300 * time.Millisecond })
+	_, err := OpenRedis(RedisConfig{Addrs: []string{r.Addr}, Instance: 5, LeaseTTL: 300 * time.Millisecond})
+	if !errors.Is(err, ErrInstanceInUse) {
+		t.Fatalf("second open of instance 5: %v, want ErrInstanceInUse", err)
+	}
+	// Closing gives the id up at once.
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	openRedis(t, r.Addr, 5, func(c *RedisConfig) { c.LeaseTTL = 300 * time.Millisecond })
+}
+
+func addSync(t *testing.T, s Store, systemID, text string) (*Item, error) {
+	t.Helper()
+	it := &Item{Raw: pdu.Request(pdu.DeliverSM, 0, []byte(text)), Origin: 3, At: time.Now()}
+	errc := make(chan error, 1)
+	s.AddOutbox(systemID, it, func(err error) { errc <- err })
+	return it, <-errc
+}
+
+func TestRedisOutboxStreamAndLease(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	a := openRedis(t, r.Addr, 1, func(c *RedisConfig) { c.MaxItems = 3 })
+	b := openRedis(t, r.Addr, 2, nil)
+	var seqs []uint64
+	for _, s := range []string{"one", "two", "three"} {
+		it, err := addSync(t, a, "shop", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, it.Seq)
+	}
+	if _, err := addSync(t, a, "shop", "four"); !errors.Is(err, ErrOutboxFull) {
+		t.Fatalf("fourth item in an outbox of 3: %v, want ErrOutboxFull", err)
+	}
+	items, err := b.Pending("shop", 0, 10)
+	if err != nil || len(items) != 3 {
+		t.Fatalf("Pending = %d items, %v", len(items), err)
+	}
+	for i, it := range items {
+		if it.Seq != seqs[i] || it.Origin != 3 || string(it.Raw[pdu.HeaderLen:]) != []string{"one", "two", "three"}[i] {
+			t.Fatalf("item %d = seq %d origin %d %q", i, it.Seq, it.Origin, it.Raw[pdu.HeaderLen:])
+		}
+	}
+	if rest, _ := b.Pending("shop", seqs[0], 10); len(rest) != 2 || rest[0].Seq != seqs[1] {
+		t.Fatalf("Pending after the first = %d items", len(rest))
+	}
+	// One lease holder at a time; a release hands it over.
+	if ok, err := a.Lease("shop"); !ok || err != nil {
+		t.Fatalf("a.Lease = %v %v", ok, err)
+	}
+	if ok, err := b.Lease("shop"); ok || err != nil {
+		t.Fatalf("b.Lease while a holds it = %v %v", ok, err)
+	}
+	if ok, _ := a.Lease("shop"); !ok {
+		t.Fatal("a could not renew its lease")
+	}
+	if err := a.DeleteOutbox("shop", seqs[0]); err != nil {
+		t.Fatal(err)
+	}
+	a.Release("shop")
+	// The release is written after the delete; wait for its event.
+	events := make(chan string, 8)
+	b.Watch(func(id string) { events <- id })
+	deadline := time.After(10 * time.Second)
+	for {
+		if ok, _ := b.Lease("shop"); ok {
+			break
+		}
+		select {
+		case <-events:
+		case <-deadline:
+			t.Fatal("b never got the lease a released")
+		}
+	}
+	if rest, _ := b.Pending("shop", 0, 10); len(rest) != 2 {
+		t.Fatalf("after the delete Pending = %d items, want 2", len(rest))
+	}
+}
+
+// TestRedisSharedOutboxes runs two outboxes on two instances of the same
+// Redis: items added on A are delivered by B while the client is bound only
+// to B, then by A once it moves, each exactly once and in order.
+func TestRedisSharedOutboxes(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	sa := openRedis(t, r.Addr, 1, nil)
+	sb := openRedis(t, r.Addr, 2, nil)
+	delivered := make(chan string, 1000)
+	recvA := &countingReceiver{id: 1, name: "A:", got: delivered}
+	recvB := &countingReceiver{id: 2, name: "B:", got: delivered}
+	var mu sync.Mutex
+	boundA, boundB := false, true
+	receivers := func(bound *bool, rc *countingReceiver) func(string) []Receiver {
+		return func(string) []Receiver {
+			mu.Lock()
+			defer mu.Unlock()
+			if *bound {
+				return []Receiver{rc}
+			}
+			return nil
+		}
+	}
+	oa := NewOutbox(OutboxConfig{Store: sa, Receivers: receivers(&boundA, recvA)})
+	defer oa.Close()
+	ob := NewOutbox(OutboxConfig{Store: sb, Receivers: receivers(&boundB, recvB)})
+	defer ob.Close()
+	ob.Wake("shop") // a session of shop binds on B
+
+	enqueue := func(o *Outbox, text string) {
+		errc := make(chan error, 1)
+		o.Enqueue("shop", &Item{Raw: pdu.Request(pdu.DeliverSM, 0, []byte(text))}, func(err error) { errc <- err })
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(prefix string, from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			select {
+			case got := <-delivered:
+				if want := fmt.Sprintf("%s%04d", prefix, i); got != want {
+					t.Fatalf("delivered %s, want %s", got, want)
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatalf("item %d never delivered", i)
+			}
+		}
+	}
+	for i := range 200 {
+		enqueue(oa, fmt.Sprintf("%04d", i))
+	}
+	expect("B:", 0, 200)
+
+	// The client leaves B and binds on A.
+	mu.Lock()
+	boundB, boundA = false, true
+	mu.Unlock()
+	ob.Wake("shop")
+	oa.Wake("shop")
+	for i := 200; i < 400; i++ {
+		enqueue(ob, fmt.Sprintf("%04d", i))
+	}
+	expect("A:", 200, 400)
+	select {
+	case extra := <-delivered:
+		t.Fatalf("delivered %s more than once or out of turn", extra)
+	default:
+	}
+	if n := recvA.count() + recvB.count(); n != 400 {
+		t.Fatalf("%d deliveries for 400 items", n)
+	}
+}
+
+// countingReceiver accepts every delivery and reports it, named, on got in
+// the order it was handed out.
+type countingReceiver struct {
+	id   uint64
+	name string
+	got  chan<- string
+	mu   sync.Mutex
+	n    int
+}
+
+func (r *countingReceiver) ID() uint64             { return r.id }
+func (r *countingReceiver) DeliverWindowFree() int { return 1 }
+func (r *countingReceiver) Deliver(b []byte, done func(pdu.Frame, error)) error {
+	r.mu.Lock()
+	r.n++
+	r.got <- r.name + string(b[pdu.HeaderLen:])
+	r.mu.Unlock()
+	go done(pdu.Frame{Header: pdu.Header{ID: pdu.DeliverSMResp, Status: pdu.StatusOK}}, nil)
+	return nil
+}
+
+func (r *countingReceiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n
+}

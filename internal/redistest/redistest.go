@@ -1,0 +1,120 @@
+// Package redistest starts a real redis-server on a loopback port for
+// tests, in a temporary directory removed with the test.
+//
+// A test that needs Redis calls Start; when redis-server is not installed
+// the test is skipped with a message saying so, unless the environment
+// variable SMPPMUX_REQUIRE_REDIS is set (as in CI), in which case it fails.
+package redistest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Server is a running redis-server.
+type Server struct {
+	Addr string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Start runs redis-server on 127.0.0.1 with a free port and stops it when
+// the test ends. Extra arguments are passed to redis-server as they are.
+func Start(t testing.TB, args ...string) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("SMPPMUX_REQUIRE_REDIS") != "" {
+			t.Fatalf("redis-server is required (SMPPMUX_REQUIRE_REDIS is set) but not installed: %v", err)
+		}
+		t.Skip("redis-server not installed: the Redis store tests are skipped (apt-get install redis-server)")
+	}
+	var lastErr error
+	for range 5 { // a port found free may be taken before redis-server binds it
+		s, err := start(t, bin, args)
+		if err == nil {
+			return s
+		}
+		lastErr = err
+	}
+	t.Fatalf("starting redis-server: %v", lastErr)
+	return nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func start(t testing.TB, bin string, args []string) (*Server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	dir := t.TempDir()
+	argv := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "notice"}, args...)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, argv...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return nil, err
+	}
+	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), cmd: cmd, done: make(chan struct{})}
+	ready := make(chan struct{})
+	var log strings.Builder
+	go func() {
+		sc := bufio.NewScanner(out)
+		signalled := false
+		for sc.Scan() {
+			if !signalled {
+				log.WriteString(sc.Text() + "\n")
+				if strings.Contains(sc.Text(), "Ready to accept connections") {
+					signalled = true
+					close(ready)
+				}
+			}
+		}
+		_ = cmd.Wait()
+		close(s.done)
+	}()
+	select {
+	case <-ready:
+	case <-s.done:
+		cancel()
+		return nil, fmt.Errorf("redis-server exited:\n%s", log.String())
+	case <-time.After(20 * time.Second):
+		cancel()
+		<-s.done
+		return nil, fmt.Errorf("redis-server not ready after 20s:\n%s", log.String())
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-s.done
+	})
+	return s, nil
+}
+
+// Kill stops the server at once, as a crash would.
+func (s *Server) Kill() {
+	_ = s.cmd.Process.Kill()
+	<-s.done
+}
