@@ -197,7 +197,9 @@ func newToken(instance int) string {
 	return fmt.Sprintf("%d/%s/%d/%s", instance, host, os.Getpid(), hex.EncodeToString(r[:]))
 }
 
-func (s *RedisStore) instanceKey() string { return s.cfg.Prefix + "instance:" + strconv.Itoa(s.cfg.Instance) }
+func (s *RedisStore) instanceKey() string {
+	return s.cfg.Prefix + "instance:" + strconv.Itoa(s.cfg.Instance)
+}
 
 // claimInstance takes the instance id, or fails once it has stayed taken
 // for two lease lifetimes (a live process renews it).
