@@ -73,6 +73,8 @@ type Config struct {
 	TLS TLS `yaml:"tls" mapstructure:"tls"`
 	// Receipts sets how message ids, receipts and MO messages are kept.
 	Receipts Receipts `yaml:"receipts" mapstructure:"receipts"`
+	// Store chooses where message id mappings and outboxes are kept.
+	Store Store `yaml:"store" mapstructure:"store"`
 	// Server holds the timers of client (ESME) sessions.
 	Server Server `yaml:"server" mapstructure:"server"`
 	// Clients are the ESMEs allowed to bind. At least one.
@@ -124,6 +126,48 @@ type Receipts struct {
 	// does not answer a deliver_sm. Defaults 1s and 1m.
 	RetryMin time.Duration `yaml:"retry_min" mapstructure:"retry_min"`
 	RetryMax time.Duration `yaml:"retry_max" mapstructure:"retry_max"`
+}
+
+// Store kinds.
+const (
+	StorePebble = "pebble"
+	StoreRedis  = "redis"
+)
+
+// Store chooses where message id mappings and outboxes are kept.
+type Store struct {
+	// Kind is pebble (default: on disk under state_dir, for one instance)
+	// or redis (shared by several instances).
+	Kind string `yaml:"kind" mapstructure:"kind"`
+	// Instance numbers this process among the instances sharing a Redis
+	// store, 0..255, each its own: it is part of every message id issued,
+	// so ids never collide. Required with kind redis.
+	Instance int `yaml:"instance" mapstructure:"instance"`
+	// Redis is the Redis server, Sentinels or cluster, with kind redis.
+	Redis Redis `yaml:"redis" mapstructure:"redis"`
+}
+
+// Redis locates and tunes the Redis store.
+type Redis struct {
+	// Addrs is one host:port for a single Redis, the Sentinels' addresses
+	// with master_name, or cluster nodes. Required with kind redis.
+	Addrs []string `yaml:"addrs" mapstructure:"addrs"`
+	// MasterName is the Sentinel master set name; it turns Sentinel on.
+	MasterName string `yaml:"master_name" mapstructure:"master_name"`
+	Username   string `yaml:"username" mapstructure:"username"`
+	Password   string `yaml:"password" mapstructure:"password"`
+	// SentinelPassword authenticates to the Sentinels.
+	SentinelPassword string `yaml:"sentinel_password" mapstructure:"sentinel_password"`
+	DB               int    `yaml:"db" mapstructure:"db"`
+	// Prefix starts every key. Default "smppmux:".
+	Prefix string `yaml:"prefix" mapstructure:"prefix"`
+	// LeaseTTL bounds how long a dead instance keeps delivering rights
+	// over a client's outbox, and its instance number. Default 10s.
+	LeaseTTL time.Duration `yaml:"lease_ttl" mapstructure:"lease_ttl"`
+	// WaitReplicas, when positive, makes every write wait until that many
+	// replicas have it (Redis WAIT), up to WaitTimeout (default 1s).
+	WaitReplicas int           `yaml:"wait_replicas" mapstructure:"wait_replicas"`
+	WaitTimeout  time.Duration `yaml:"wait_timeout" mapstructure:"wait_timeout"`
 }
 
 // Listen holds the addresses smppmux listens on.
@@ -546,6 +590,12 @@ func (c *Config) Redacted() *Config {
 	if r.Admin.Token != "" {
 		r.Admin.Token = RedactedPassword
 	}
+	if r.Store.Redis.Password != "" {
+		r.Store.Redis.Password = RedactedPassword
+	}
+	if r.Store.Redis.SentinelPassword != "" {
+		r.Store.Redis.SentinelPassword = RedactedPassword
+	}
 	return r
 }
 
@@ -555,6 +605,7 @@ func (c *Config) clone() *Config {
 	r.Clients = slices.Clone(c.Clients)
 	r.Upstreams = slices.Clone(c.Upstreams)
 	r.Groups = slices.Clone(c.Groups)
+	r.Store.Redis.Addrs = slices.Clone(c.Store.Redis.Addrs)
 	for i := range r.Groups {
 		r.Groups[i].Members = slices.Clone(r.Groups[i].Members)
 	}

@@ -60,6 +60,7 @@ func TestParseFull(t *testing.T) {
 		StateDir: "/tmp/smppmux-state",
 		Log:      Log{Level: LevelDebug, Format: FormatJSON},
 		Receipts: defaultReceipts,
+		Store:    defaultStore,
 		Server: Server{
 			BindTimeout:         5 * time.Second,
 			EnquireLinkInterval: 20 * time.Second,
@@ -116,6 +117,7 @@ func TestParseDefaults(t *testing.T) {
 		StateDir: "/var/lib/smppmux",
 		Log:      Log{Level: LevelInfo, Format: FormatAuto},
 		Receipts: defaultReceipts,
+		Store:    defaultStore,
 		Server: Server{
 			BindTimeout:         10 * time.Second,
 			EnquireLinkInterval: 30 * time.Second,
@@ -142,6 +144,9 @@ func TestParseDefaults(t *testing.T) {
 }
 
 var defaultDestLimit = DestinationLimit{Per: time.Minute, Status: "ESME_RTHROTTLED"}
+
+var defaultStore = Store{Kind: StorePebble, Instance: -1, Redis: Redis{Addrs: []string{}, Prefix: "smppmux:",
+	LeaseTTL: 10 * time.Second, WaitTimeout: time.Second}}
 
 var defaultReceipts = Receipts{MappingTTL: 72 * time.Hour, WaitForMapping: 30 * time.Second,
 	OutboxMaxItems: 1_000_000, OutboxMaxAge: 72 * time.Hour, RetryMin: time.Second, RetryMax: time.Minute}
@@ -185,6 +190,28 @@ func TestParseErrors(t *testing.T) {
 		text string
 		want []string // every FieldError, in order
 	}{
+		{
+			name: "redis store without instance or address",
+			text: doc(nil, "store: {kind: redis}\n"),
+			want: []string{
+				"store.instance: required with store.kind redis: a number from 0 to 255, different on every instance sharing the store; got -1",
+				"store.redis.addrs: at least one host:port is required with store.kind redis",
+			},
+		},
+		{
+			name: "redis store bad values",
+			text: doc(nil, "store: {kind: redis, instance: 256, redis: {addrs: [\"nohost\"], lease_ttl: 100ms}}\n"),
+			want: []string{
+				"store.instance: required with store.kind redis: a number from 0 to 255, different on every instance sharing the store; got 256",
+				"store.redis.addrs[0]: must be host:port; got \"nohost\"",
+				"store.redis.lease_ttl: must be at least 1s; got 100ms",
+			},
+		},
+		{
+			name: "unknown store kind",
+			text: doc(nil, "store: {kind: etcd}\n"),
+			want: []string{`store.kind: must be one of pebble, redis; got "etcd"`},
+		},
 		{
 			name: "unknown top-level key",
 			text: doc(nil, "listn: {smpp: \":1\"}\n"),
@@ -535,6 +562,10 @@ func TestRedacted(t *testing.T) {
 	}
 	if c.Clients[0].Password != "secret" || c.Upstreams[0].Password != "pa" {
 		t.Error("Redacted changed the original")
+	}
+	c.Store.Redis.Password, c.Store.Redis.SentinelPassword = "redis-secret", "sentinel-secret"
+	if r := c.Redacted(); r.Store.Redis.Password != RedactedPassword || r.Store.Redis.SentinelPassword != RedactedPassword {
+		t.Errorf("redis passwords = %q, %q", r.Store.Redis.Password, r.Store.Redis.SentinelPassword)
 	}
 	r.Groups[0].Members[0].Weight = 99
 	r.Routes[0].Clients[0] = "changed"

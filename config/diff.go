@@ -35,6 +35,7 @@ func Diff(old, next *Config) Changes {
 	restart("state_dir", old.StateDir, next.StateDir)
 	restart("log.format", old.Log.Format, next.Log.Format)
 	restart("receipts", old.Receipts, next.Receipts)
+	restart("store", old.Store, next.Store)
 	os, ns := old.Server, next.Server
 	os.SubmitTimeout, ns.SubmitTimeout = 0, 0
 	os.NoRouteStatus, ns.NoRouteStatus = "", ""

@@ -73,6 +73,8 @@ func (c *Config) Validate() error {
 		p.add("receipts.retry_max", "must not be shorter than receipts.retry_min (%s); got %s", c.Receipts.RetryMin, c.Receipts.RetryMax)
 	}
 
+	c.Store.validate(&p)
+
 	clients := make(map[string]bool, len(c.Clients))
 	if len(c.Clients) == 0 {
 		p.add("clients", "at least one client is required")
@@ -447,5 +449,34 @@ func checkHostPort(p *problems, path, addr string, listen bool) {
 	n, err := strconv.Atoi(port)
 	if err != nil || n < lo || n > 65535 {
 		p.add(path, "port must be a number from %d to 65535; got %q", lo, port)
+	}
+}
+
+func (s *Store) validate(p *problems) {
+	checkOneOf(p, "store.kind", s.Kind, StorePebble, StoreRedis)
+	if s.Kind != StoreRedis {
+		return
+	}
+	if s.Instance < 0 || s.Instance > 255 {
+		p.add("store.instance", "required with store.kind redis: a number from 0 to 255, different on every instance sharing the store; got %d", s.Instance)
+	}
+	if len(s.Redis.Addrs) == 0 {
+		p.add("store.redis.addrs", "at least one host:port is required with store.kind redis")
+	}
+	for i, a := range s.Redis.Addrs {
+		checkHostPort(p, fmt.Sprintf("store.redis.addrs[%d]", i), a, false)
+	}
+	if s.Redis.DB < 0 {
+		p.add("store.redis.db", "must not be negative; got %d", s.Redis.DB)
+	}
+	if s.Redis.LeaseTTL < time.Second {
+		p.add("store.redis.lease_ttl", "must be at least 1s; got %s", s.Redis.LeaseTTL)
+	}
+	if s.Redis.WaitReplicas < 0 {
+		p.add("store.redis.wait_replicas", "must not be negative; got %d", s.Redis.WaitReplicas)
+	}
+	checkPositive(p, "store.redis.wait_timeout", s.Redis.WaitTimeout)
+	if s.Redis.Prefix == "" {
+		p.add("store.redis.prefix", "must not be empty")
 	}
 }
