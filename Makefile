@@ -3,8 +3,9 @@ GO        ?= go
 BIN       := bin
 PREFIX    ?= /usr/local
 FUZZTIME  ?= 30s
+COUNT     ?= 6
 
-.PHONY: all build test lint fuzz bench demo install clean
+.PHONY: all build test lint fuzz bench bench-go demo install clean
 
 all: build
 
@@ -26,8 +27,14 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzConcatRef -fuzztime $(FUZZTIME) ./internal/relay
 	$(GO) test -run '^$$' -fuzz FuzzSession -fuzztime $(FUZZTIME) ./smppserver
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# The performance harness: direct vs through smppmux (and HAProxy when on
+# PATH), paced latency, idle binds. See README, Performance.
+bench: build
+	./scripts/bench.sh
+
+# Go micro-benchmarks, -count runs each for benchstat.
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem -count $(COUNT) ./...
 
 demo: build
 	./scripts/demo.sh

@@ -1,20 +1,82 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/smppmux/smppmux/internal/esmetest"
 	"github.com/smppmux/smppmux/internal/pdu"
 )
 
-// benchResult is what a load run saw.
+const (
+	// benchBindTimeout bounds the connect and the bind.
+	benchBindTimeout = 10 * time.Second
+	// benchBarrierTimeout bounds the enquire_link that ends a run.
+	benchBarrierTimeout = 10 * time.Second
+	// benchUnbindTimeout bounds the unbind at the end.
+	benchUnbindTimeout = 5 * time.Second
+	// benchPaceQuantum is the shortest pause of a paced run: submits due
+	// meanwhile go out together, so the rate does not rest on how
+	// precisely a sleep of one message's interval wakes up.
+	benchPaceQuantum = time.Millisecond
+)
+
+const benchUsage = `usage: smppmux bench [flags]
+
+Binds as an ESME (to smppmux, to an SMSC, or to anything relaying SMPP),
+submits -n submit_sm over a window of -window outstanding requests, waits
+for every submit_sm_resp and, with -receipts, for the delivery receipt of
+every accepted message, then prints what it saw:
+
+  throughput   accepted messages per second, from the first submit to the
+               last response or receipt, whichever came later
+  p50, p99     submit_sm_resp latency, from the moment the submit is queued
+               to its connection's writer to the moment its response is read
+  load CPU     this process's own CPU time per message
+
+With -cpu-pid, the user+system CPU time of that process (utime+stime of
+/proc/PID/stat, every thread) is read just before the first submit and
+again at the end, after the last receipt and an enquire_link round trip
+that makes the process read every deliver_sm_resp sent before it; the
+difference per accepted message is printed, with the process's resident
+memory (VmRSS, and VmHWM, its peak) at the end.
+
+-rate paces the submits against the start: those due by now go out
+together, after pauses of at least 1 ms.
+
+-summary adds one line of key=value pairs for scripts, starting with
+"summary ". -strict exits non-zero unless every submit was sent and
+answered and every accepted message's receipt came back matched to the
+message_id it was given; submits refused with an error status are
+counted, not failed.
+
+flags:
+`
+
+// benchOptions is a parsed smppmux bench command line.
+type benchOptions struct {
+	addr, systemID, password string
+	n, window, progress      int
+	receipts                 bool
+	wait                     time.Duration
+	rate                     float64
+	cpuPID                   int
+	clkTck                   int
+	label                    string
+	summary, strict          bool
+}
+
+// benchResult is what a load run saw of its responses.
 type benchResult struct {
 	mu        sync.Mutex
 	accepted  int
@@ -22,12 +84,14 @@ type benchResult struct {
 	failed    int // no response: connection lost or timeout
 	latencies []time.Duration
 	issued    map[string]bool
+	last      time.Time // last response
 }
 
-func (r *benchResult) record(start time.Time, resp esmetest.Resp, err error) {
-	d := time.Since(start)
+func (r *benchResult) record(start time.Time, resp esmetest.Resp, err error) int {
+	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.last = now
 	switch {
 	case err != nil:
 		r.failed++
@@ -35,160 +99,505 @@ func (r *benchResult) record(start time.Time, resp esmetest.Resp, err error) {
 		r.refused[resp.Status]++
 	default:
 		r.accepted++
-		r.latencies = append(r.latencies, d)
+		r.latencies = append(r.latencies, now.Sub(start))
 		r.issued[resp.MessageID] = true
 	}
+	return r.accepted + total(r.refused) + r.failed
+}
+
+// receiptLog counts the receipts of a run. Its goroutine, started by
+// collect, reads the client's deliveries until the connection ends.
+type receiptLog struct {
+	more chan struct{} // a receipt arrived: capacity 1, never blocks the reader
+	done chan struct{} // the deliveries channel was closed
+
+	mu   sync.Mutex
+	ids  map[string]bool
+	seen int
+	dups int
+	last time.Time // last receipt
+}
+
+func collect(c *esmetest.Client, n int) *receiptLog {
+	l := &receiptLog{more: make(chan struct{}, 1), done: make(chan struct{}), ids: make(map[string]bool, n)}
+	go func() {
+		defer close(l.done)
+		for d := range c.Deliveries() {
+			now := time.Now()
+			l.mu.Lock()
+			l.seen++
+			if l.ids[d.ReceiptID] {
+				l.dups++
+			}
+			l.ids[d.ReceiptID] = true
+			l.last = now
+			l.mu.Unlock()
+			select {
+			case l.more <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return l
+}
+
+// waitFor waits until n receipts arrived, for at most d; it reports
+// whether they did.
+func (l *receiptLog) waitFor(ctx context.Context, n int, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		l.mu.Lock()
+		seen := l.seen
+		l.mu.Unlock()
+		if seen >= n {
+			return true
+		}
+		select {
+		case <-l.more:
+		case <-l.done:
+			return false
+		case <-t.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// procSample is a reading of a process's CPU time and memory.
+type procSample struct {
+	ticks     uint64 // utime+stime, in clock ticks
+	rssKB     uint64 // VmRSS
+	hwmKB     uint64 // VmHWM
+	sampledAt time.Time
+}
+
+// readProc reads pid's CPU time from /proc/PID/stat and its memory from
+// /proc/PID/status.
+func readProc(pid int) (procSample, error) {
+	s := procSample{sampledAt: time.Now()}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return s, err
+	}
+	if s.ticks, err = parseStatTicks(stat); err != nil {
+		return s, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return s, err
+	}
+	s.rssKB = statusKB(status, "VmRSS:")
+	s.hwmKB = statusKB(status, "VmHWM:")
+	return s, nil
+}
+
+// parseStatTicks returns utime+stime (fields 14 and 15) of a
+// /proc/PID/stat line. The command name, field 2, is in parentheses and
+// may hold spaces and parentheses itself: fields are counted after the
+// last ')'.
+func parseStatTicks(stat []byte) (uint64, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, errors.New("no command name")
+	}
+	f := bytes.Fields(stat[i+1:]) // f[0] is field 3, the state
+	const utime, stime = 14 - 3, 15 - 3
+	if len(f) <= stime {
+		return 0, fmt.Errorf("%d fields after the command name, want more than %d", len(f), stime)
+	}
+	u, err := strconv.ParseUint(string(f[utime]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("utime: %w", err)
+	}
+	s, err := strconv.ParseUint(string(f[stime]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("stime: %w", err)
+	}
+	return u + s, nil
+}
+
+// statusKB returns the value in kB of a /proc/PID/status line starting
+// with key, 0 when there is none.
+func statusKB(status []byte, key string) uint64 {
+	for line := range bytes.Lines(status) {
+		if v, ok := bytes.CutPrefix(line, []byte(key)); ok {
+			f := bytes.Fields(v)
+			if len(f) > 0 {
+				n, _ := strconv.ParseUint(string(f[0]), 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+// selfCPU returns this process's user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// pacer spaces submits at rate per second counted from start; a zero
+// rate does not pace.
+type pacer struct {
+	start time.Time
+	rate  float64
+}
+
+// wait returns once submit i (from 0) is due. Submits that fell behind
+// go at once, so a late wake-up is caught up instead of lowering the
+// rate; an early one sleeps at least benchPaceQuantum.
+func (p pacer) wait(ctx context.Context, i int) {
+	if p.rate <= 0 {
+		return
+	}
+	due := p.start.Add(time.Duration(float64(i) / p.rate * float64(time.Second)))
+	for ctx.Err() == nil {
+		d := time.Until(due)
+		if d <= 0 {
+			return
+		}
+		time.Sleep(max(d, benchPaceQuantum))
+	}
+}
+
+// benchRun is one run of the bench command.
+type benchRun struct {
+	o        benchOptions
+	c        *esmetest.Client
+	res      *benchResult
+	rcpt     *receiptLog
+	slots    chan struct{} // window slots, taken before a submit is queued
+	start    time.Time
+	sendTime time.Duration // first to last submit queued
+	sent     int
+	complete bool // every receipt owed arrived
+	before   procSample
+	after    procSample
+	procErr  error
+	cpuLoad  time.Duration // this process, over the run
 }
 
 // bench binds as an ESME, submits -n messages with a window, then waits
 // for their receipts and prints a summary.
 func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("smppmux bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:2775", "SMPP address to bind to")
-	systemID := fs.String("system-id", "shop", "system_id")
-	password := fs.String("password", "secret", "password")
-	n := fs.Int("n", 10000, "messages to send")
-	window := fs.Int("window", 50, "outstanding submits")
-	receipts := fs.Bool("receipts", true, "ask for delivery receipts and wait for them")
-	wait := fs.Duration("receipt-timeout", 30*time.Second, "how long to wait for receipts after the last response")
-	progress := fs.Int("progress", 0, "print a line every this many responses (0: never)")
-	rate := fs.Float64("rate", 0, "submits per second (0: as fast as the window allows)")
-	if err := fs.Parse(args); err != nil {
+	o, err := parseBench(args, stderr)
+	if err != nil {
 		return err
 	}
-	if *n <= 0 || *window <= 0 {
-		return errors.New("-n and -window must be positive")
-	}
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	dctx, cancel := context.WithTimeout(ctx, benchBindTimeout)
 	c, err := esmetest.Dial(dctx, esmetest.Config{
-		Addr: *addr, SystemID: *systemID, Password: *password,
-		Bind: pdu.BindTransceiver, Window: *window, DeliveryBuffer: 1 << 16,
+		Addr: o.addr, SystemID: o.systemID, Password: o.password,
+		Bind: pdu.BindTransceiver, Window: o.window, DeliveryBuffer: 1 << 16,
 	})
 	cancel()
 	if err != nil {
-		return fmt.Errorf("bind to %s: %w", *addr, err)
+		return fmt.Errorf("bind to %s: %w", o.addr, err)
 	}
 	defer c.Close()
+	r := &benchRun{
+		o:     o,
+		c:     c,
+		res:   &benchResult{refused: map[pdu.Status]int{}, issued: make(map[string]bool, o.n)},
+		rcpt:  collect(c, o.n),
+		slots: make(chan struct{}, o.window),
+	}
+	runErr := r.run(ctx, stdout)
+	r.report(stdout)
+	uctx, ucancel := context.WithTimeout(context.Background(), benchUnbindTimeout)
+	_ = c.Unbind(uctx)
+	ucancel()
+	<-r.rcpt.done
+	if runErr != nil {
+		return runErr
+	}
+	return r.check()
+}
 
+// run sends the load and waits for what it owes: responses, receipts, and
+// the process readings around them.
+func (r *benchRun) run(ctx context.Context, stdout io.Writer) error {
 	var rd byte
-	if *receipts {
+	if r.o.receipts {
 		rd = 1
 	}
-	res := &benchResult{refused: map[pdu.Status]int{}, issued: make(map[string]bool, *n)}
-	var got sync.Map // receipt ids seen
-	var receiptsSeen, receiptsMatched, receiptsDup int
-	var rmu sync.Mutex
-	rdone := make(chan struct{})
-	go func() {
-		defer close(rdone)
-		for d := range c.Deliveries() {
-			rmu.Lock()
-			receiptsSeen++
-			if _, dup := got.LoadOrStore(d.ReceiptID, true); dup {
-				receiptsDup++
-			}
-			rmu.Unlock()
-		}
-	}()
-
+	if r.o.cpuPID > 0 {
+		r.before, r.procErr = readProc(r.o.cpuPID)
+	}
+	cpu0 := selfCPU()
+	r.start = time.Now()
+	p := pacer{start: r.start, rate: r.o.rate}
 	var wg sync.WaitGroup
-	var answered int
-	start := time.Now()
-	sent := 0
-	for i := 0; i < *n && ctx.Err() == nil; i++ {
-		if *rate > 0 {
-			// Pace against the start so that pauses do not accumulate.
-			if d := time.Until(start.Add(time.Duration(float64(i) / *rate * float64(time.Second)))); d > 0 {
-				time.Sleep(d)
-			}
-		}
+	var lost error
+	for i := 0; i < r.o.n && ctx.Err() == nil; i++ {
+		p.wait(ctx, i)
 		body := esmetest.SubmitBody("Bench", fmt.Sprintf("4477%08d", i), []byte("smppmux bench message"), rd, nil)
+		select {
+		case r.slots <- struct{}{}:
+		case <-r.c.Done():
+		}
 		t0 := time.Now()
 		wg.Add(1)
-		err := c.SubmitAsync(body, func(r esmetest.Resp, err error) {
+		err := r.c.SubmitAsync(body, func(resp esmetest.Resp, err error) {
 			defer wg.Done()
-			res.record(t0, r, err)
-			if *progress > 0 {
-				res.mu.Lock()
-				answered++
-				if answered%*progress == 0 {
-					fmt.Fprintf(stdout, "  %6d answered: %d accepted, %d refused, %d without answer\n",
-						answered, res.accepted, total(res.refused), res.failed)
-				}
-				res.mu.Unlock()
+			answered := r.res.record(t0, resp, err)
+			<-r.slots
+			if r.o.progress > 0 && answered%r.o.progress == 0 {
+				r.res.mu.Lock()
+				fmt.Fprintf(stdout, "  %6d answered: %d accepted, %d refused, %d without answer\n",
+					answered, r.res.accepted, total(r.res.refused), r.res.failed)
+				r.res.mu.Unlock()
 			}
 		})
 		if err != nil {
 			wg.Done()
-			return fmt.Errorf("connection to smppmux lost after %d submits: %w", sent, err)
+			lost = fmt.Errorf("connection lost after %d submits: %w", r.sent, err)
+			break
 		}
-		sent++
+		r.sent++
 	}
+	r.sendTime = time.Since(r.start)
 	wg.Wait()
-	elapsed := time.Since(start)
+	if lost != nil {
+		return lost
+	}
+	r.res.mu.Lock()
+	accepted := r.res.accepted
+	r.res.mu.Unlock()
+	r.complete = true
+	if r.o.receipts && accepted > 0 {
+		r.complete = r.rcpt.waitFor(ctx, accepted, r.o.wait)
+	}
+	// An enquire_link answered means every deliver_sm_resp written before
+	// it was read by the peer: its work on them is inside the window.
+	bctx, cancel := context.WithTimeout(ctx, benchBarrierTimeout)
+	_, berr := r.c.Send(bctx, pdu.EnquireLink, nil)
+	cancel()
+	r.cpuLoad = selfCPU() - cpu0
+	if r.o.cpuPID > 0 && r.procErr == nil {
+		r.after, r.procErr = readProc(r.o.cpuPID)
+	}
+	if berr != nil {
+		return fmt.Errorf("enquire_link after the run: %w", berr)
+	}
+	return ctx.Err()
+}
 
-	if *receipts && res.accepted > 0 {
-		deadline := time.NewTimer(*wait)
-		tick := time.NewTicker(50 * time.Millisecond)
-	waitLoop:
-		for {
-			rmu.Lock()
-			seen := receiptsSeen
-			rmu.Unlock()
-			if seen >= res.accepted {
-				break
-			}
-			select {
-			case <-tick.C:
-			case <-deadline.C:
-				break waitLoop
-			case <-ctx.Done():
-				break waitLoop
-			}
-		}
-		tick.Stop()
-		deadline.Stop()
+// elapsed is the run's duration: from the first submit to the last
+// response or receipt.
+func (r *benchRun) elapsed() time.Duration {
+	r.res.mu.Lock()
+	end := r.res.last
+	r.res.mu.Unlock()
+	r.rcpt.mu.Lock()
+	if r.rcpt.last.After(end) {
+		end = r.rcpt.last
 	}
-	rmu.Lock()
-	got.Range(func(k, _ any) bool {
-		if res.issued[k.(string)] {
-			receiptsMatched++
-		}
-		return true
-	})
-	seen, dups := receiptsSeen, receiptsDup
-	rmu.Unlock()
+	r.rcpt.mu.Unlock()
+	if end.Before(r.start) {
+		return 0
+	}
+	return end.Sub(r.start)
+}
 
-	slices.Sort(res.latencies)
-	fmt.Fprintf(stdout, "\nsent %d submit_sm in %s over window %d\n", sent, elapsed.Round(time.Millisecond), *window)
-	fmt.Fprintf(stdout, "  accepted (ESME_ROK)   %d\n", res.accepted)
-	for st, k := range res.refused {
-		fmt.Fprintf(stdout, "  refused 0x%08x    %d (%s)\n", uint32(st), k, st.Error())
-	}
-	if res.failed > 0 {
-		fmt.Fprintf(stdout, "  without answer        %d\n", res.failed)
-	}
-	if *receipts {
-		fmt.Fprintf(stdout, "  receipts received     %d\n", seen)
-		fmt.Fprintf(stdout, "  receipts matched      %d of %d accepted (by the message_id the client was given)\n", receiptsMatched, res.accepted)
-		if dups > 0 {
-			fmt.Fprintf(stdout, "  duplicate receipts    %d\n", dups)
+// matched counts the receipts whose id is one the run was given.
+func (r *benchRun) matched() int {
+	r.res.mu.Lock()
+	defer r.res.mu.Unlock()
+	r.rcpt.mu.Lock()
+	defer r.rcpt.mu.Unlock()
+	n := 0
+	for id := range r.rcpt.ids {
+		if r.res.issued[id] {
+			n++
 		}
 	}
-	fmt.Fprintf(stdout, "  throughput            %.0f msg/s\n", float64(res.accepted)/elapsed.Seconds())
-	if len(res.latencies) > 0 {
-		fmt.Fprintf(stdout, "  submit_sm_resp p50    %s\n", quantile(res.latencies, 0.50))
-		fmt.Fprintf(stdout, "  submit_sm_resp p99    %s\n", quantile(res.latencies, 0.99))
+	return n
+}
+
+// benchFigures are the numbers a run is judged by.
+type benchFigures struct {
+	accepted, refused, failed int
+	receipts, matched, dups   int
+	seconds, msgPerSec        float64
+	sendRate                  float64
+	p50, p99                  time.Duration
+	loadCPUPerMsg             float64 // µs
+	procTicks                 uint64
+	procCPUPerMsg             float64 // µs
+	rssKB, hwmKB              uint64
+}
+
+func (r *benchRun) figures() benchFigures {
+	var f benchFigures
+	f.matched = r.matched()
+	r.res.mu.Lock()
+	f.accepted, f.refused, f.failed = r.res.accepted, total(r.res.refused), r.res.failed
+	slices.Sort(r.res.latencies)
+	if len(r.res.latencies) > 0 {
+		f.p50 = quantile(r.res.latencies, 0.50)
+		f.p99 = quantile(r.res.latencies, 0.99)
 	}
-	uctx, ucancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_ = c.Unbind(uctx)
-	ucancel()
-	<-rdone
-	if res.accepted == 0 {
+	r.res.mu.Unlock()
+	r.rcpt.mu.Lock()
+	f.receipts, f.dups = r.rcpt.seen, r.rcpt.dups
+	r.rcpt.mu.Unlock()
+	el := r.elapsed()
+	f.seconds = el.Seconds()
+	if el > 0 {
+		f.msgPerSec = float64(f.accepted) / el.Seconds()
+	}
+	if r.sendTime > 0 {
+		f.sendRate = float64(r.sent) / r.sendTime.Seconds()
+	}
+	if f.accepted > 0 {
+		f.loadCPUPerMsg = float64(r.cpuLoad.Microseconds()) / float64(f.accepted)
+	}
+	if r.o.cpuPID > 0 && r.procErr == nil {
+		f.procTicks = r.after.ticks - r.before.ticks
+		if f.accepted > 0 {
+			f.procCPUPerMsg = float64(f.procTicks) * 1e6 / float64(r.o.clkTck) / float64(f.accepted)
+		}
+		f.rssKB, f.hwmKB = r.after.rssKB, r.after.hwmKB
+	}
+	return f
+}
+
+// report prints what the run saw.
+func (r *benchRun) report(w io.Writer) {
+	f := r.figures()
+	fmt.Fprintf(w, "\nsent %d submit_sm in %s over window %d", r.sent, r.sendTime.Round(time.Millisecond), r.o.window)
+	if r.o.rate > 0 {
+		fmt.Fprintf(w, ", paced at %.0f/s (achieved %.0f/s)", r.o.rate, f.sendRate)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  accepted (ESME_ROK)   %d\n", f.accepted)
+	r.res.mu.Lock()
+	for st, k := range r.res.refused {
+		fmt.Fprintf(w, "  refused 0x%08x    %d (%s)\n", uint32(st), k, st.Error())
+	}
+	r.res.mu.Unlock()
+	if f.failed > 0 {
+		fmt.Fprintf(w, "  without answer        %d\n", f.failed)
+	}
+	if r.o.receipts {
+		fmt.Fprintf(w, "  receipts received     %d\n", f.receipts)
+		fmt.Fprintf(w, "  receipts matched      %d of %d accepted (by the message_id the client was given)\n", f.matched, f.accepted)
+		if f.dups > 0 {
+			fmt.Fprintf(w, "  duplicate receipts    %d\n", f.dups)
+		}
+	}
+	fmt.Fprintf(w, "  throughput            %.0f msg/s (%d in %s, first submit to last response or receipt)\n",
+		f.msgPerSec, f.accepted, (time.Duration(f.seconds * float64(time.Second))).Round(time.Millisecond))
+	if f.accepted > 0 {
+		fmt.Fprintf(w, "  submit_sm_resp p50    %s\n", f.p50)
+		fmt.Fprintf(w, "  submit_sm_resp p99    %s\n", f.p99)
+		fmt.Fprintf(w, "  load generator CPU    %.1f µs/msg\n", f.loadCPUPerMsg)
+	}
+	switch {
+	case r.o.cpuPID <= 0:
+	case r.procErr != nil:
+		fmt.Fprintf(w, "  process %d: %v\n", r.o.cpuPID, r.procErr)
+	default:
+		fmt.Fprintf(w, "  CPU of pid %-10d %.1f µs/msg (%d ticks of 1/%d s, utime+stime)\n",
+			r.o.cpuPID, f.procCPUPerMsg, f.procTicks, r.o.clkTck)
+		fmt.Fprintf(w, "  RSS of pid %-10d %.1f MB (peak %.1f MB)\n", r.o.cpuPID, mbOf(f.rssKB), mbOf(f.hwmKB))
+	}
+	if r.o.summary {
+		fmt.Fprintln(w, r.summaryLine(f))
+	}
+}
+
+// summaryLine is the run's figures as one line of key=value pairs;
+// durations in µs, memory in kB, -1 for what was not measured.
+func (r *benchRun) summaryLine(f benchFigures) string {
+	ticks, cpu, rss, hwm := "-1", "-1", "-1", "-1"
+	if r.o.cpuPID > 0 && r.procErr == nil {
+		ticks = strconv.FormatUint(f.procTicks, 10)
+		cpu = strconv.FormatFloat(f.procCPUPerMsg, 'f', 2, 64)
+		rss = strconv.FormatUint(f.rssKB, 10)
+		hwm = strconv.FormatUint(f.hwmKB, 10)
+	}
+	label := r.o.label
+	if label == "" {
+		label = "-"
+	}
+	return fmt.Sprintf("summary label=%s n=%d sent=%d accepted=%d refused=%d failed=%d receipts=%d matched=%d dups=%d "+
+		"seconds=%.3f msg_per_s=%.0f send_rate=%.0f p50_us=%d p99_us=%d load_cpu_us_per_msg=%.2f "+
+		"cpu_ticks=%s cpu_us_per_msg=%s rss_kb=%s hwm_kb=%s",
+		label, r.o.n, r.sent, f.accepted, f.refused, f.failed, f.receipts, f.matched, f.dups,
+		f.seconds, f.msgPerSec, f.sendRate, f.p50.Microseconds(), f.p99.Microseconds(), f.loadCPUPerMsg,
+		ticks, cpu, rss, hwm)
+}
+
+// check is the exit status: an error when nothing was accepted or, with
+// -strict, when a submit went unsent or unanswered or a receipt is
+// missing. Submits refused with an error status are counted and printed,
+// not failed: they are an answer.
+func (r *benchRun) check() error {
+	f := r.figures()
+	switch {
+	case f.accepted == 0:
 		return errors.New("no message was accepted")
+	case !r.o.strict:
+		return nil
+	case r.sent < r.o.n:
+		return fmt.Errorf("%d of %d submits sent", r.sent, r.o.n)
+	case f.failed > 0:
+		return fmt.Errorf("%d of %d submits without answer", f.failed, r.o.n)
+	case r.o.receipts && (!r.complete || f.matched < f.accepted):
+		return fmt.Errorf("receipts: %d received, %d matched, of %d accepted", f.receipts, f.matched, f.accepted)
+	case r.o.cpuPID > 0 && r.procErr != nil:
+		return fmt.Errorf("process %d: %w", r.o.cpuPID, r.procErr)
 	}
 	return nil
+}
+
+// parseBench reads and checks the command line; usage and flag errors go
+// to stderr.
+func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
+	fs := flag.NewFlagSet("smppmux bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), benchUsage)
+		fs.PrintDefaults()
+	}
+	var o benchOptions
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:2775", "SMPP `host:port` to bind to")
+	fs.StringVar(&o.systemID, "system-id", "shop", "system_id")
+	fs.StringVar(&o.password, "password", "secret", "password")
+	fs.IntVar(&o.n, "n", 10000, "messages to send")
+	fs.IntVar(&o.window, "window", 50, "outstanding submits")
+	fs.BoolVar(&o.receipts, "receipts", true, "ask for delivery receipts and wait for them")
+	fs.DurationVar(&o.wait, "receipt-timeout", 30*time.Second, "how long to wait for receipts after the last response")
+	fs.IntVar(&o.progress, "progress", 0, "print a line every this many responses (0: never)")
+	fs.Float64Var(&o.rate, "rate", 0, "submits per second (0: as fast as the window allows)")
+	fs.IntVar(&o.cpuPID, "cpu-pid", 0, "measure this process's CPU time and memory over the run (0: none)")
+	fs.IntVar(&o.clkTck, "clk-tck", 100, "clock ticks per second of /proc/PID/stat (getconf CLK_TCK)")
+	fs.StringVar(&o.label, "label", "", "name of the run in the summary line")
+	fs.BoolVar(&o.summary, "summary", false, "print a machine-readable summary line")
+	fs.BoolVar(&o.strict, "strict", false, "exit non-zero unless every submit was answered and every accepted message's receipt matched")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
+	case o.n <= 0 || o.window <= 0:
+		return o, errors.New("bench: -n and -window must be positive")
+	case o.rate < 0:
+		return o, errors.New("bench: -rate must not be negative")
+	case o.clkTck <= 0:
+		return o, errors.New("bench: -clk-tck must be positive")
+	case bytes.ContainsAny([]byte(o.label), " \t\n="):
+		return o, errors.New("bench: -label must not hold spaces or '='")
+	}
+	return o, nil
 }
 
 func total(m map[pdu.Status]int) int {
@@ -203,3 +612,5 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 	i := int(q * float64(len(sorted)-1))
 	return sorted[i].Round(time.Microsecond)
 }
+
+func mbOf(kb uint64) float64 { return float64(kb) / 1024 }
