@@ -2,6 +2,7 @@ package dlr
 
 import (
 	"testing"
+	"time"
 
 	"github.com/smppmux/smppmux/internal/pdu"
 )
@@ -43,5 +44,29 @@ func TestIDReader(t *testing.T) {
 	_, sm = receipt(t, "id:255 stat:DELIVRD", nil)
 	if key, _, _, _ := r.Key(sm); key != "ff" {
 		t.Fatalf("after learning, text 255 keyed %q, want ff", key)
+	}
+}
+
+func TestInstanceIDsNeverCollide(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	// Two instances started at the same microsecond.
+	a, b := NewInstanceIDs(now, 1), NewInstanceIDs(now, 2)
+	seen := make(map[uint64]bool)
+	for range 10000 {
+		for _, g := range []*IDs{a, b} {
+			n := g.Next()
+			if seen[n] {
+				t.Fatalf("id %d issued twice", n)
+			}
+			seen[n] = true
+		}
+	}
+	if n := a.Next(); n&0xff != 1 {
+		t.Fatalf("instance 1 issued %x", n)
+	}
+	// Later starts keep issuing larger ids.
+	if later := NewInstanceIDs(now.Add(time.Second), 1); later.Next() <= a.Next() {
+		t.Fatal("a restart issued smaller ids")
 	}
 }

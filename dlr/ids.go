@@ -31,18 +31,32 @@ func ParseIDFormat(s string) (IDFormat, error) {
 
 // IDs issues client message ids: a counter seeded from the clock at start,
 // so ids keep increasing across restarts as long as fewer than a million
-// are issued per second on average.
-type IDs struct{ next atomic.Uint64 }
+// are issued per second on average. Instances sharing a store each put
+// their own number in the low eight bits, so their ids never collide.
+type IDs struct {
+	next     atomic.Uint64
+	instance uint64
+	shift    uint
+}
 
-// NewIDs returns an IDs seeded from now.
+// NewIDs returns an IDs seeded from now, for a process that shares its
+// store with nobody.
 func NewIDs(now time.Time) *IDs {
 	g := &IDs{}
 	g.next.Store(uint64(now.UnixMicro()))
 	return g
 }
 
+// NewInstanceIDs returns an IDs seeded from now whose ids all end in the
+// eight bits of instance (0..255).
+func NewInstanceIDs(now time.Time, instance uint8) *IDs {
+	g := NewIDs(now)
+	g.instance, g.shift = uint64(instance), 8
+	return g
+}
+
 // Next returns a new id number.
-func (g *IDs) Next() uint64 { return g.next.Add(1) }
+func (g *IDs) Next() uint64 { return g.next.Add(1)<<g.shift | g.instance }
 
 // FormatID renders n in format f, left-padded with zeros to length
 // characters when length is larger than its natural length.

@@ -105,7 +105,7 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
-	store, err := dlr.OpenPebble(dlr.PebbleConfig{Dir: filepath.Join(cfg.StateDir, "dlr"), Logger: log.Named("store")})
+	store, ids, err := openStore(cfg, log.Named("store"))
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 	d.Relay = relay.New(relay.Config{
 		Registry:    registry,
 		Store:       store,
-		IDs:         dlr.NewIDs(time.Now()),
+		IDs:         ids,
 		MappingTTL:  cfg.Receipts.MappingTTL,
 		ParkTimeout: cfg.Receipts.WaitForMapping,
 		Outbox: dlr.OutboxConfig{
@@ -386,6 +386,31 @@ func routing(cfg *config.Config, groups map[string]*balancer.Group, ups map[stri
 		NoRouteStatus: pdu.Status(config.Status(cfg.Server.NoRouteStatus)),
 		GroupsOf:      func(upstream string) []*balancer.Group { return groupsOf[upstream] },
 	}, nil
+}
+
+// openStore opens the store cfg names and the message id issuer that goes
+// with it: ids carry the instance number when the store is shared.
+func openStore(cfg *config.Config, log *zap.Logger) (dlr.Store, *dlr.IDs, error) {
+	if cfg.Store.Kind != config.StoreRedis {
+		s, err := dlr.OpenPebble(dlr.PebbleConfig{Dir: filepath.Join(cfg.StateDir, "dlr"), Logger: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, dlr.NewIDs(time.Now()), nil
+	}
+	r := cfg.Store.Redis
+	s, err := dlr.OpenRedis(dlr.RedisConfig{
+		Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username, Password: r.Password,
+		SentinelPassword: r.SentinelPassword, DB: r.DB, Prefix: r.Prefix, Instance: cfg.Store.Instance,
+		LeaseTTL: r.LeaseTTL, MaxItems: cfg.Receipts.OutboxMaxItems,
+		WaitReplicas: r.WaitReplicas, WaitTimeout: r.WaitTimeout, Logger: log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info("store: Redis, shared", zap.Strings("addrs", r.Addrs), zap.String("master_name", r.MasterName),
+		zap.Int("instance", cfg.Store.Instance))
+	return s, dlr.NewInstanceIDs(time.Now(), uint8(cfg.Store.Instance)), nil
 }
 
 // Start restores the outboxes, listens on the configured SMPP address,

@@ -21,6 +21,7 @@ type parked struct {
 	dsm      *pdu.DataSMBody // data_sm receipts
 	ack      func(pdu.Status)
 	seq      uint64 // outbox place, taken on arrival
+	key      string // the canonical upstream id it waits for
 }
 
 // HandleDeliver implements upstream.DeliverHandler.
@@ -88,12 +89,40 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 	}
 	// Park first, then look again: the mapping may have landed in
 	// between, and whoever claims the entry delivers it.
+	p.key = key
 	r.Stats.ReceiptsParked.Add(1)
 	r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptParked)
 	e := r.parking.Park(p.upstream, []string{key}, p, r.expire)
-	if route, ok := r.lookup(p.upstream, key); ok && r.parking.Reclaim(e) {
-		r.deliverReceipt(p, route)
+	if route, ok := r.lookup(p.upstream, key); ok {
+		if r.parking.Reclaim(e) {
+			r.deliverReceipt(p, route)
+		}
+		return
 	}
+	if _, shared := r.cfg.Store.(dlr.SharedStore); shared {
+		r.recheck(e, p, time.Now().Add(r.cfg.ParkTimeout), 2*time.Millisecond)
+	}
+}
+
+// recheck looks for a parked receipt's mapping again after wait, then
+// after twice as long, up to a second apart, until it is found or until.
+// With a store shared by several instances the message may have been
+// submitted through another instance, whose write cannot claim the
+// receipts parked here; an SMSC that sends the receipt to another bind
+// right after the submit_sm_resp makes that the usual case.
+func (r *Relay) recheck(e *dlr.Parked, p *parked, until time.Time, wait time.Duration) {
+	time.AfterFunc(wait, func() {
+		if route, ok := r.lookup(p.upstream, p.key); ok {
+			// Claimed here, or already by the local write or the expiry.
+			if r.parking.Reclaim(e) {
+				r.deliverReceipt(p, route)
+			}
+			return
+		}
+		if next := min(2*wait, time.Second); time.Now().Add(next).Before(until) {
+			r.recheck(e, p, until, next)
+		}
+	})
 }
 
 // idReader returns the receipt id reader of an upstream.
@@ -115,9 +144,15 @@ func (r *Relay) lookup(upstreamName, key string) (dlr.Route, bool) {
 	return route, ok
 }
 
-// expire gives up on a parked receipt.
+// expire gives up on a parked receipt, after one last look: with a store
+// shared by several instances the mapping may have been written by
+// another instance, which cannot claim this one's parked receipts.
 func (r *Relay) expire(v any) {
 	p := v.(*parked)
+	if route, ok := r.lookup(p.upstream, p.key); ok {
+		r.deliverReceipt(p, route)
+		return
+	}
 	r.Stats.ReceiptsUnmatched.Add(1)
 	r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptUnmatched)
 	r.log.Warn("receipt matched no message in time", zap.String("upstream", p.upstream))

@@ -1,0 +1,234 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/smppmux/smppmux/internal/esmetest"
+	"github.com/smppmux/smppmux/internal/pdu"
+	"github.com/smppmux/smppmux/internal/redistest"
+	"github.com/smppmux/smppmux/internal/smsctest"
+)
+
+// writeSharedConfig writes the configuration of instance n of smppmux
+// sharing the Redis at redisAddr, with one upstream bound as bind to smsc.
+// An rx upstream cannot carry submits: the group then has a transmitter
+// of its own, which never gets receipts.
+func writeSharedConfig(t *testing.T, dir, smsc, redisAddr string, n int, bind string) {
+	t.Helper()
+	member := "carrier"
+	if bind == "rx" {
+		member = "spare"
+	}
+	cfg := fmt.Sprintf(`
+listen: {smpp: "127.0.0.1:0", admin: ""}
+state_dir: %q
+log: {level: info, format: json}
+store: {kind: redis, instance: %d, redis: {addrs: [%q], lease_ttl: 1s}}
+clients:
+  - {system_id: shop, password: secret, window: 100}
+upstreams:
+  - {name: carrier, addr: %[4]q, system_id: mux, bind: %[5]s, binds: 1, window: 100, reconnect_min: 20ms, reconnect_max: 200ms}
+  - {name: spare, addr: %[4]q, system_id: mux, bind: tx, binds: 1, window: 100, reconnect_min: 20ms, reconnect_max: 200ms}
+groups:
+  - {name: main, members: [{upstream: %[6]s}]}
+routes:
+  - {group: main}
+`, filepath.Join(dir, "state"), n, redisAddr, smsc, bind, member)
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// submitAll submits n messages on c, numbered from first, and returns the
+// ids of those accepted.
+func submitAll(t *testing.T, c *esmetest.Client, first, n int) []string {
+	t.Helper()
+	var mu sync.Mutex
+	var ids []string
+	var wg sync.WaitGroup
+	for i := first; i < first+n; i++ {
+		wg.Add(1)
+		if err := c.SubmitAsync(body(i), func(r esmetest.Resp, err error) {
+			defer wg.Done()
+			if err != nil || r.Status != pdu.StatusOK {
+				t.Errorf("submit %d: %v %v", i, r.Status, err)
+				return
+			}
+			mu.Lock()
+			ids = append(ids, r.MessageID)
+			mu.Unlock()
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	return ids
+}
+
+// receiptsFor reads c's deliveries until each of ids has its receipt and
+// fails on a receipt for an id it was not waiting for or for one twice.
+func receiptsFor(t *testing.T, ctx context.Context, c *esmetest.Client, ids []string, where string) {
+	t.Helper()
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	for got := 0; got < len(ids); {
+		select {
+		case d := <-c.Deliveries():
+			if !want[d.ReceiptID] {
+				t.Fatalf("%s: receipt for %q: unknown, or delivered twice", where, d.ReceiptID)
+			}
+			delete(want, d.ReceiptID)
+			got++
+		case <-ctx.Done():
+			t.Fatalf("%s: %d of %d receipts delivered", where, got, len(ids))
+		}
+	}
+}
+
+// TestSharedRedisStore runs two smppmux processes on one Redis. Instance A
+// only transmits to the SMSC and instance B only receives from it, so every
+// receipt of a message submitted through A arrives at B. With the client
+// bound only to A, then receiving only on B, every receipt is delivered
+// exactly once with the id A gave.
+func TestSharedRedisStore(t *testing.T) {
+	r := redistest.Start(t)
+	smsc, err := smsctest.NewServer(smsctest.Config{HoldReceipts: true, DiscardRecords: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer smsc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dirA, dirB := t.TempDir(), t.TempDir()
+	writeSharedConfig(t, dirA, smsc.Addr(), r.Addr, 1, "tx")
+	writeSharedConfig(t, dirB, smsc.Addr(), r.Addr, 2, "rx")
+	a, b := startProc(t, dirA), startProc(t, dirB)
+	if err := smsc.WaitBinds(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+
+	// Phase 1: the client is bound to A only.
+	c := dial(t, ctx, a.addr, pdu.BindTransceiver)
+	const n = 2000
+	ids := submitAll(t, c, 0, n)
+	if len(ids) != n {
+		t.Fatalf("%d of %d accepted", len(ids), n)
+	}
+	receiptsFor(t, ctx, c, ids, "bound to A")
+	uctx, ucancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := c.Unbind(uctx); err != nil {
+		t.Fatal(err)
+	}
+	ucancel()
+
+	// Phase 2: it submits through A and receives on B only.
+	rx := dial(t, ctx, b.addr, pdu.BindReceiver)
+	tx := dial(t, ctx, a.addr, pdu.BindTransmitter)
+	ids = submitAll(t, tx, n, n)
+	if len(ids) != n {
+		t.Fatalf("%d of %d accepted", len(ids), n)
+	}
+	receiptsFor(t, ctx, rx, ids, "receiving on B")
+	if err := smsc.WaitReceiptsAcked(ctx, 2*n); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-rx.Deliveries():
+		t.Fatalf("an extra receipt for %q", d.ReceiptID)
+	default:
+	}
+}
+
+// TestSharedRedisStoreSurvivesKill: two instances both bound to the SMSC
+// as transceivers; the client submits through B and receives on A. A is
+// killed part-way: the client's receiver binds to B, and every accepted
+// message still gets its receipt, those owed to A's bind and those A had
+// stored but not delivered included.
+func TestSharedRedisStoreSurvivesKill(t *testing.T) {
+	r := redistest.Start(t)
+	smsc, err := smsctest.NewServer(smsctest.Config{HoldReceipts: true, DiscardRecords: true,
+		ReceiptDelay: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer smsc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dirA, dirB := t.TempDir(), t.TempDir()
+	writeSharedConfig(t, dirA, smsc.Addr(), r.Addr, 1, "trx")
+	writeSharedConfig(t, dirB, smsc.Addr(), r.Addr, 2, "trx")
+	a, b := startProc(t, dirA), startProc(t, dirB)
+	if err := smsc.WaitBinds(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	rxA := dial(t, ctx, a.addr, pdu.BindReceiver)
+	tx := dial(t, ctx, b.addr, pdu.BindTransmitter)
+
+	const n = 4000
+	var mu sync.Mutex
+	accepted := make(map[string]bool, n)
+	got := make(map[string]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		if err := tx.SubmitAsync(body(i), func(r esmetest.Resp, err error) {
+			defer wg.Done()
+			if err != nil || r.Status != pdu.StatusOK {
+				t.Errorf("submit %d: %v %v", i, r.Status, err)
+				return
+			}
+			mu.Lock()
+			accepted[r.MessageID] = true
+			mu.Unlock()
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if i == n/2 {
+			// Kill A once it has delivered some receipts, with more
+			// on the way.
+			for len(got) < n/8 {
+				select {
+				case d := <-rxA.Deliveries():
+					got[d.ReceiptID]++
+				case <-ctx.Done():
+					t.Fatalf("A delivered %d receipts", len(got))
+				}
+			}
+			a.kill(t)
+		}
+	}
+	wg.Wait()
+	for d := range rxA.Deliveries() { // what A sent before it died
+		got[d.ReceiptID]++
+	}
+	before := len(got)
+	rxB := dial(t, ctx, b.addr, pdu.BindReceiver)
+	for len(got) < len(accepted) {
+		select {
+		case d := <-rxB.Deliveries():
+			if !accepted[d.ReceiptID] {
+				t.Fatalf("receipt for %q, an id never issued", d.ReceiptID)
+			}
+			got[d.ReceiptID]++
+		case <-ctx.Done():
+			t.Fatalf("%d of %d accepted messages got their receipt (%d through A before the kill); SMSC: %d acknowledged, %d pending",
+				len(got), len(accepted), before, smsc.ReceiptsAcked(), smsc.ReceiptsPending())
+		}
+	}
+	dups := 0
+	for _, k := range got {
+		dups += k - 1
+	}
+	// A receipt A sent whose response it never saw is sent again by B: a
+	// duplicate the kill allows, never a loss.
+	t.Logf("%d accepted: %d receipts through A before the kill, %d through B after; %d delivered twice",
+		len(accepted), before, len(got)-before, dups)
+}
