@@ -5,12 +5,15 @@ PREFIX    ?= /usr/local
 FUZZTIME  ?= 30s
 COUNT     ?= 6
 
-.PHONY: all build test lint fuzz bench bench-go demo install clean
+.PHONY: all build deps test lint fuzz bench bench-go demo install clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/smppmux ./cmd/smppmux
+
+deps:
+	./scripts/deps.sh
 
 test:
 	$(GO) vet ./...
