@@ -146,6 +146,7 @@ func OpenRedis(cfg RedisConfig) (*RedisStore, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{cfg.Logger.Named("redis").Sugar()}) })
 	c := redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs: cfg.Addrs, MasterName: cfg.MasterName, Username: cfg.Username, Password: cfg.Password,
 		SentinelPassword: cfg.SentinelPassword, DB: cfg.DB,
@@ -177,6 +178,15 @@ func OpenRedis(cfg RedisConfig) (*RedisStore, error) {
 	}()
 	return s, nil
 }
+
+// redisLogger sends the Redis client's own messages (reconnections,
+// Sentinel failovers) to zap. The client has one logger per process: the
+// first store opened sets it.
+type redisLogger struct{ l *zap.SugaredLogger }
+
+var redisLogOnce sync.Once
+
+func (r redisLogger) Printf(_ context.Context, format string, v ...any) { r.l.Infof(format, v...) }
 
 // loadScripts loads the scripts that pipelines call by their digest.
 func (s *RedisStore) loadScripts() error {

@@ -3,6 +3,7 @@ package dlr
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -247,4 +248,98 @@ func (r *countingReceiver) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.n
+}
+
+// TestRedisSentinel finds the master through a Sentinel.
+func TestRedisSentinel(t *testing.T) {
+	t.Parallel()
+	master := redistest.Start(t)
+	sentinel := redistest.StartSentinel(t, "smppmux-test", master)
+	s := openRedis(t, sentinel.Addr, 1, func(c *RedisConfig) { c.MasterName = "smppmux-test" })
+	m := Mapping{Upstream: "u", UpstreamID: "1", Route: Route{SystemID: "shop", ClientID: "a"}, Expires: time.Now().Add(time.Hour)}
+	putSync(t, s, m)
+	// Straight from the master: the write went there.
+	direct := openRedis(t, master.Addr, 2, nil)
+	if route, ok, err := direct.Get("u", "1"); !ok || err != nil || route != m.Route {
+		t.Fatalf("Get on the master = %+v %v %v", route, ok, err)
+	}
+}
+
+// BenchmarkRedisPutMapping64 writes mappings from 64 concurrent writers,
+// each waiting for its write, as client sessions do.
+func BenchmarkRedisPutMapping64(b *testing.B) {
+	r := redistest.Start(b)
+	s, err := OpenRedis(RedisConfig{Addrs: []string{r.Addr}, Instance: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	exp := time.Now().Add(time.Hour)
+	benchWriters(b, func(i int, done func(error)) {
+		s.PutMapping(Mapping{Upstream: "carrier-a", UpstreamID: strconv.FormatInt(int64(i), 16),
+			Route: Route{SystemID: "shop", ClientID: strconv.FormatInt(int64(i), 16), Session: 1}, Expires: exp}, done)
+	})
+}
+
+// BenchmarkRedisMessage does what the store does for one relayed message
+// and its receipt: mapping write, lookup, outbox add, outbox delete, from
+// 64 concurrent writers.
+func BenchmarkRedisMessage(b *testing.B) {
+	r := redistest.Start(b)
+	s, err := OpenRedis(RedisConfig{Addrs: []string{r.Addr}, Instance: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	exp := time.Now().Add(time.Hour)
+	raw := make([]byte, 180)
+	benchWriters(b, func(i int, done func(error)) {
+		id := strconv.FormatInt(int64(i), 16)
+		errc := make(chan error, 1)
+		s.PutMapping(Mapping{Upstream: "carrier-a", UpstreamID: id,
+			Route: Route{SystemID: "shop", ClientID: id, Session: 1}, Expires: exp}, func(err error) { errc <- err })
+		if err := <-errc; err != nil {
+			done(err)
+			return
+		}
+		if _, ok, err := s.Get("carrier-a", id); !ok || err != nil {
+			done(fmt.Errorf("mapping %s not found: %v", id, err))
+			return
+		}
+		it := &Item{Raw: raw, At: time.Now()}
+		s.AddOutbox("shop", it, func(err error) {
+			if err == nil {
+				err = s.DeleteOutbox("shop", it.Seq)
+			}
+			done(err)
+		})
+	})
+}
+
+// benchWriters runs b.N calls of op from 64 goroutines, each waiting for
+// its op's done, and reports operations per second.
+func benchWriters(b *testing.B, op func(i int, done func(error))) {
+	var wg sync.WaitGroup
+	work := make(chan int, 1024)
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errc := make(chan error, 1)
+			for i := range work {
+				op(i, func(err error) { errc <- err })
+				if err := <-errc; err != nil {
+					b.Error(err)
+				}
+			}
+		}()
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; b.Loop(); i++ {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -58,14 +59,44 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func start(t testing.TB, bin string, args []string) (*Server, error) {
+// StartSentinel runs a Redis Sentinel on 127.0.0.1 watching master under
+// the name name, and stops it when the test ends.
+func StartSentinel(t testing.TB, name string, master *Server) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatal(err) // Start has skipped already when it is missing
+	}
+	host, port, _ := net.SplitHostPort(master.Addr)
+	var lastErr error
+	for range 5 {
+		// A Sentinel rewrites its configuration file: it must have one.
+		conf := filepath.Join(t.TempDir(), "sentinel.conf")
+		if err := os.WriteFile(conf, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := start(t, bin, []string{"--sentinel", "monitor", name, host, port, "1"}, conf)
+		if err == nil {
+			return s
+		}
+		lastErr = err
+	}
+	t.Fatalf("starting redis-server --sentinel: %v", lastErr)
+	return nil
+}
+
+func start(t testing.TB, bin string, args []string, conf ...string) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	dir := t.TempDir()
-	argv := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "notice"}, args...)
+	argv := append(conf, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		"--daemonize", "no", "--loglevel", "notice")
+	if len(conf) == 0 {
+		argv = append(argv, "--save", "", "--appendonly", "no")
+	}
+	argv = append(argv, args...)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, argv...)
 	out, err := cmd.StdoutPipe()
@@ -87,7 +118,7 @@ func start(t testing.TB, bin string, args []string) (*Server, error) {
 		for sc.Scan() {
 			if !signalled {
 				log.WriteString(sc.Text() + "\n")
-				if strings.Contains(sc.Text(), "Ready to accept connections") {
+				if strings.Contains(sc.Text(), "Ready to accept connections") || strings.Contains(sc.Text(), "+monitor master") {
 					signalled = true
 					close(ready)
 				}
