@@ -1,0 +1,84 @@
+package dlr
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/smppmux/smppmux/internal/pdu"
+)
+
+// benchReceipt returns a receipt deliver_sm for upstream id as the
+// simulated SMSC writes it: the id in the receipted_message_id TLV and in
+// the text.
+func benchReceipt(b *testing.B, id string) ([]byte, *pdu.SM) {
+	b.Helper()
+	tlvs := pdu.AppendTLV(nil, pdu.TagReceiptedMessageID, append([]byte(id), 0))
+	tlvs = pdu.AppendTLV(tlvs, pdu.TagMessageState, []byte{2})
+	raw := pdu.Request(pdu.DeliverSM, 9, pdu.AppendSM(nil, &pdu.SM{
+		SourceTON: 1, SourceNPI: 1, SourceAddr: []byte("447700000001"),
+		DestTON: 5, DestAddr: []byte("Bench"), ESMClass: 0x04,
+		ShortMessage: []byte("id:" + id + " sub:001 dlvrd:001 submit date:2611231900 done date:2611231900 stat:DELIVRD err:000 text:smppmux bench messa"),
+		TLVs:         tlvs,
+	}))
+	sm := new(pdu.SM)
+	if err := pdu.ParseSM(raw[pdu.HeaderLen:], sm); err != nil {
+		b.Fatal(err)
+	}
+	return raw, sm
+}
+
+// BenchmarkIssueID issues a client message id and writes it in hex, as
+// every accepted submit does.
+func BenchmarkIssueID(b *testing.B) {
+	g := NewIDs(time.Now())
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = FormatID(g.Next(), FormatHex, 0)
+	}
+}
+
+// BenchmarkReceiptUpstreamID finds the upstream id of a receipt and puts
+// it in the form mappings are keyed by.
+func BenchmarkReceiptUpstreamID(b *testing.B) {
+	_, sm := benchReceipt(b, "1A2B3C")
+	b.ReportAllocs()
+	for b.Loop() {
+		id, err := ReceiptID(sm)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = Canonical(id)
+	}
+}
+
+// BenchmarkRewriteReceipt puts the client's id in a receipt, TLV and text.
+func BenchmarkRewriteReceipt(b *testing.B) {
+	raw, sm := benchReceipt(b, "1a2b3c")
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = RewriteReceipt(raw, sm, "19a3c5e2f0b14")
+	}
+}
+
+// BenchmarkMemStoreMapping writes a mapping and reads it back by upstream
+// id, the in-memory side of a relayed message and its receipt.
+func BenchmarkMemStoreMapping(b *testing.B) {
+	s := NewMemStore(nil)
+	exp := time.Now().Add(time.Hour)
+	done := func(err error) {
+		if err != nil {
+			b.Error(err)
+		}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		id := strconv.FormatUint(uint64(i), 16)
+		s.PutMapping(Mapping{Upstream: "carrier-a", UpstreamID: id, Route: Route{SystemID: "shop", ClientID: id}, Expires: exp}, done)
+		if _, ok, err := s.Get("carrier-a", id); !ok || err != nil {
+			b.Fatalf("mapping %s: found %v, %v", id, ok, err)
+		}
+	}
+}
