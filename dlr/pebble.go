@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"go.uber.org/zap"
 )
 
@@ -55,11 +56,23 @@ type PebbleStore struct {
 	wg     sync.WaitGroup
 	mu     sync.RWMutex // guards closed against sends on q
 	closed bool
+
+	// unsynced counts the mapping writes of each upstream message id
+	// queued and not yet committed: Get answers "not found" for them
+	// without searching the database, which is what a receipt that beats
+	// its mapping costs otherwise.
+	umu      sync.Mutex
+	unsynced map[idKey]int
 }
+
+// idKey names an upstream message.
+type idKey struct{ upstream, id string }
 
 type writeOp struct {
 	apply func(*pebble.Batch) error
 	done  func(error)
+	// mapping is the message a PutMapping records; zero for other writes.
+	mapping idKey
 }
 
 // OpenPebble opens or creates the store in cfg.Dir.
@@ -73,11 +86,19 @@ func OpenPebble(cfg PebbleConfig) (*PebbleStore, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	db, err := pebble.Open(cfg.Dir, &pebble.Options{Logger: pebbleLogger{cfg.Logger.Sugar()}})
+	opts := &pebble.Options{Logger: pebbleLogger{cfg.Logger.Sugar()}}
+	// Most lookups of a receipt's id miss the tables on disk (the mapping
+	// is recent, or unknown): bloom filters answer those without reading
+	// a block.
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(cfg.Dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", cfg.Dir, err)
 	}
-	s := &PebbleStore{db: db, cfg: cfg, log: cfg.Logger, q: make(chan writeOp, 8192), stop: make(chan struct{})}
+	s := &PebbleStore{db: db, cfg: cfg, log: cfg.Logger, q: make(chan writeOp, 8192), stop: make(chan struct{}),
+		unsynced: make(map[idKey]int)}
 	if err := s.loadSeq(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -107,6 +128,9 @@ func (s *PebbleStore) enqueue(op writeOp) {
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
+		s.umu.Lock()
+		s.settledLocked(op.mapping)
+		s.umu.Unlock()
 		op.done(ErrStoreClosed)
 		return
 	}
@@ -160,6 +184,12 @@ func (s *PebbleStore) commit(ops []writeOp) {
 	}
 	err := b.Commit(pebble.Sync)
 	_ = b.Close()
+	// Committed, or failed for good: either way Get may look again.
+	s.umu.Lock()
+	for _, op := range ops {
+		s.settledLocked(op.mapping)
+	}
+	s.umu.Unlock()
 	for i, op := range ops {
 		if errs[i] != nil {
 			op.done(errs[i])
@@ -194,7 +224,11 @@ func (s *PebbleStore) PutMapping(m Mapping, done func(error)) {
 		return
 	}
 	exp := uint64(m.Expires.UnixNano())
-	s.enqueue(writeOp{done: done, apply: func(b *pebble.Batch) error {
+	mk := idKey{m.Upstream, m.UpstreamID}
+	s.umu.Lock()
+	s.unsynced[mk]++
+	s.umu.Unlock()
+	s.enqueue(writeOp{done: done, mapping: mk, apply: func(b *pebble.Batch) error {
 		v := u64(make([]byte, 0, 25+len(m.SystemID)+len(m.ClientID)), exp)
 		v = u64(v, m.Session)
 		v = u64(v, uint64(m.Submitted))
@@ -233,12 +267,39 @@ func (s *PebbleStore) get(key []byte) ([]byte, bool, error) {
 	return out, true, nil
 }
 
+func (s *PebbleStore) isUnsynced(upstream, id string) bool {
+	s.umu.Lock()
+	defer s.umu.Unlock()
+	if len(s.unsynced) == 0 {
+		return false
+	}
+	_, ok := s.unsynced[idKey{upstream, id}]
+	return ok
+}
+
+// settledLocked ends the unsynced state of one write of k. Called with
+// umu held.
+func (s *PebbleStore) settledLocked(k idKey) {
+	if k == (idKey{}) {
+		return
+	}
+	if n := s.unsynced[k] - 1; n > 0 {
+		s.unsynced[k] = n
+	} else {
+		delete(s.unsynced, k)
+	}
+}
+
 func (s *PebbleStore) expired(v []byte) bool {
 	return len(v) < 8 || int64(binary.BigEndian.Uint64(v)) <= s.cfg.Now().UnixNano()
 }
 
-// Get implements Store.
+// Get implements Store. A mapping whose write is not committed yet is
+// not found: its writer learns when it is, through PutMapping's done.
 func (s *PebbleStore) Get(upstream, id string) (Route, bool, error) {
+	if s.isUnsynced(upstream, id) {
+		return Route{}, false, nil
+	}
 	v, ok, err := s.get(mappingKey(upstream, id))
 	if !ok || err != nil || s.expired(v) {
 		return Route{}, false, err
@@ -301,9 +362,12 @@ func (s *PebbleStore) AddOutbox(systemID string, it *Item, done func(error)) {
 	s.enqueue(writeOp{done: done, apply: func(b *pebble.Batch) error { return b.Set(k, v, nil) }})
 }
 
-// DeleteOutbox implements Store.
+// DeleteOutbox implements Store. Every outbox key is set once before it
+// is deleted (numbers are never given again while their item is stored),
+// so a single delete suffices, and an item delivered while its set is
+// still in the memtable leaves nothing on disk.
 func (s *PebbleStore) DeleteOutbox(systemID string, seq uint64) error {
-	return s.db.Delete(outboxKey(systemID, seq), pebble.NoSync)
+	return s.db.SingleDelete(outboxKey(systemID, seq), pebble.NoSync)
 }
 
 // LoadOutbox implements Store.
