@@ -6,12 +6,15 @@
 // them.
 //
 // The Store interface keeps mappings and outbox items; PebbleStore is the
-// durable implementation (synced, group-committed writes), MemStore the
-// one for tests. Writes are asynchronous: their callback runs once the
+// durable implementation (synced, group-committed writes), RedisStore the
+// one several instances share (a SharedStore: outboxes are Redis streams
+// delivered by the instance holding the client's lease), MemStore the one
+// for tests. Writes are asynchronous: their callback runs once the
 // data is durable, so no connection reader waits for a disk.
 //
 // Goroutines: an Outbox runs one dispatcher goroutine per client system_id
 // that has had something queued, ended by Close; a PebbleStore runs its
-// committers and one sweeper of expired mappings, ended by Close. Parked
-// receipts expire on time.AfterFunc timers.
+// committers and one sweeper of expired mappings, a RedisStore one writer,
+// one keeper of its instance number and one event watcher, all ended by
+// Close. Parked receipts expire on time.AfterFunc timers.
 package dlr

@@ -158,10 +158,18 @@ func TestRedisSharedOutboxes(t *testing.T) {
 	sa := openRedis(t, r.Addr, 1, nil)
 	sb := openRedis(t, r.Addr, 2, nil)
 	delivered := make(chan string, 1000)
-	recvA := &countingReceiver{id: 1, name: "A:", got: delivered}
-	recvB := &countingReceiver{id: 2, name: "B:", got: delivered}
 	var mu sync.Mutex
 	boundA, boundB := false, true
+	// A session that went away refuses deliveries, as a closed one does.
+	isBound := func(b *bool) func() bool {
+		return func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return *b
+		}
+	}
+	recvA := &countingReceiver{id: 1, name: "A:", got: delivered, bound: isBound(&boundA)}
+	recvB := &countingReceiver{id: 2, name: "B:", got: delivered, bound: isBound(&boundB)}
 	receivers := func(bound *bool, rc *countingReceiver) func(string) []Receiver {
 		return func(string) []Receiver {
 			mu.Lock()
@@ -226,16 +234,22 @@ func TestRedisSharedOutboxes(t *testing.T) {
 // countingReceiver accepts every delivery and reports it, named, on got in
 // the order it was handed out.
 type countingReceiver struct {
-	id   uint64
-	name string
-	got  chan<- string
-	mu   sync.Mutex
-	n    int
+	id    uint64
+	name  string
+	got   chan<- string
+	bound func() bool
+	mu    sync.Mutex
+	n     int
 }
+
+var errGone = errors.New("session closed")
 
 func (r *countingReceiver) ID() uint64             { return r.id }
 func (r *countingReceiver) DeliverWindowFree() int { return 1 }
 func (r *countingReceiver) Deliver(b []byte, done func(pdu.Frame, error)) error {
+	if !r.bound() {
+		return errGone
+	}
 	r.mu.Lock()
 	r.n++
 	r.got <- r.name + string(b[pdu.HeaderLen:])
