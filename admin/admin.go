@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,6 +81,12 @@ func NewHandler(cfg Config) http.Handler {
 	mux.Handle("POST /api/v1/groups/{group}/members/{upstream}/drain", h.auth(h.member("drain", h.ctl.Drain)))
 	mux.Handle("POST /api/v1/groups/{group}/members/{upstream}/undrain", h.auth(h.member("undrain", h.ctl.Undrain)))
 	mux.Handle("POST /api/v1/reload", h.auth(http.HandlerFunc(h.reload)))
+	// Go's profiler, for `go tool pprof http://127.0.0.1:9090/debug/pprof/profile`.
+	mux.Handle("GET /debug/pprof/", h.auth(http.HandlerFunc(pprof.Index)))
+	mux.Handle("GET /debug/pprof/cmdline", h.auth(http.HandlerFunc(pprof.Cmdline)))
+	mux.Handle("GET /debug/pprof/profile", h.auth(http.HandlerFunc(pprof.Profile)))
+	mux.Handle("GET /debug/pprof/symbol", h.auth(http.HandlerFunc(pprof.Symbol)))
+	mux.Handle("GET /debug/pprof/trace", h.auth(http.HandlerFunc(pprof.Trace)))
 	return mux
 }
 

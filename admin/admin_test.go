@@ -420,3 +420,18 @@ func TestNewHandlerWithoutController(t *testing.T) {
 	}()
 	NewHandler(Config{})
 }
+
+func TestPprof(t *testing.T) {
+	t.Parallel()
+	srv := serve(t, newFake(), Config{Token: "s3cret"})
+	if code, _, _ := do(t, srv, "GET", "/debug/pprof/heap?debug=1", ""); code != http.StatusUnauthorized {
+		t.Errorf("GET /debug/pprof/heap without the token = %d, want 401", code)
+	}
+	code, body, _ := do(t, srv, "GET", "/debug/pprof/heap?debug=1", "Bearer s3cret")
+	if code != http.StatusOK || !strings.Contains(body, "heap profile") {
+		t.Errorf("GET /debug/pprof/heap = %d %.80q, want 200 and a heap profile", code, body)
+	}
+	if code, body, _ := do(t, srv, "GET", "/debug/pprof/", "Bearer s3cret"); code != http.StatusOK || !strings.Contains(body, "goroutine") {
+		t.Errorf("GET /debug/pprof/ = %d %.80q, want the index", code, body)
+	}
+}
