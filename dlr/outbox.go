@@ -93,6 +93,9 @@ type queue struct {
 	leased  bool
 	renewed time.Time
 	cursor  uint64
+	// dirty says the store may hold items not read yet: an item was
+	// added, by any instance, since the last read that reached the end.
+	dirty bool
 }
 
 // Shared outboxes are read this many items at a time, when fewer than
@@ -154,9 +157,12 @@ func (o *Outbox) Enqueue(systemID string, it *Item, done func(error)) {
 		o.mu.Lock()
 		q.storing--
 		if err == nil && o.shared == nil {
+			q.insert(it)
+		}
+		if err == nil && o.shared != nil {
 			// A shared outbox is read back from the store by whichever
 			// instance delivers it.
-			q.insert(it)
+			q.dirty = true
 		}
 		o.mu.Unlock()
 		if err == nil {
@@ -229,10 +235,14 @@ func (o *Outbox) Wake(systemID string) {
 	o.signal(systemID)
 }
 
-// signal wakes systemID's dispatcher if it has one.
+// signal wakes systemID's dispatcher if it has one, telling it that the
+// store may have new items.
 func (o *Outbox) signal(systemID string) {
 	o.mu.Lock()
 	q := o.queues[systemID]
+	if q != nil {
+		q.dirty = true
+	}
 	o.mu.Unlock()
 	if q != nil {
 		signal(q.wake)
@@ -323,6 +333,9 @@ func (o *Outbox) dispatch(q *queue) {
 		case <-q.wake:
 		case <-retry.C:
 		case <-poll:
+			o.mu.Lock()
+			q.dirty = true // in case an event was lost
+			o.mu.Unlock()
 		}
 		if wait := o.send(q); wait > 0 {
 			retry.Reset(wait)
@@ -497,13 +510,16 @@ func (o *Outbox) refill(q *queue, want bool) bool {
 		}
 		o.mu.Lock()
 		if !q.leased {
-			q.leased, q.items, q.cursor = true, nil, 0
+			q.leased, q.items, q.cursor, q.dirty = true, nil, 0, true
 		}
 		q.renewed = now
 		o.mu.Unlock()
 	}
 	o.mu.Lock()
-	cursor, need := q.cursor, len(q.items) < refillBelow
+	cursor, need := q.cursor, q.dirty && len(q.items) < refillBelow
+	if need {
+		q.dirty = false // an item added from now on sets it again
+	}
 	o.mu.Unlock()
 	if !need {
 		return true
@@ -513,6 +529,9 @@ func (o *Outbox) refill(q *queue, want bool) bool {
 		o.log.Warn("reading a shared outbox failed", zap.String("system_id", q.systemID), zap.Error(err))
 	}
 	o.mu.Lock()
+	if err != nil || len(items) == refillBatch {
+		q.dirty = true // more to read
+	}
 	if q.leased && q.cursor == cursor && len(items) > 0 {
 		q.items = append(q.items, items...)
 		q.cursor = items[len(items)-1].Seq

@@ -2,6 +2,7 @@ package dlr
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,8 +43,16 @@ func TestOutboxOrderRetryAndAge(t *testing.T) {
 	t.Parallel()
 	recv := &fakeReceiver{script: []pdu.Status{pdu.StatusXTAppn}, seen: make(chan struct{}, 100)}
 	expired := make(chan *Item, 1)
+	// The client binds once everything is queued, so that a's quick retry
+	// cannot overtake c while c is still being queued.
+	var bound atomic.Bool
 	o := NewOutbox(OutboxConfig{
-		Receivers: func(string) []Receiver { return []Receiver{recv} },
+		Receivers: func(string) []Receiver {
+			if !bound.Load() {
+				return nil
+			}
+			return []Receiver{recv}
+		},
 		RetryMin:  time.Millisecond, RetryMax: time.Millisecond,
 		MaxAge:    time.Hour,
 		OnExpired: func(_ string, it *Item) { expired <- it },
@@ -61,6 +70,8 @@ func TestOutboxOrderRetryAndAge(t *testing.T) {
 	for _, s := range []string{"a", "b", "c"} {
 		enqueue(&Item{Raw: pdu.Request(pdu.DeliverSM, 0, []byte(s))})
 	}
+	bound.Store(true)
+	o.Wake("shop")
 	select {
 	case it := <-expired:
 		if it != old {

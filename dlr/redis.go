@@ -76,6 +76,7 @@ type RedisStore struct {
 	keyEvents string
 
 	q      chan redisOp
+	rq     chan getOp
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	mu     sync.RWMutex // guards closed against sends on q
@@ -83,6 +84,51 @@ type RedisStore struct {
 
 	watchMu sync.Mutex
 	pubsub  *redis.PubSub
+
+	recent recentMappings
+}
+
+type getOp struct {
+	key  string
+	done func(Mapping, bool, error)
+}
+
+// recentMappings keeps the last mappings this instance wrote, so that the
+// receipts of its own messages, most of them, are matched without a round
+// trip; the oldest entry makes way for each new one.
+type recentMappings struct {
+	mu   sync.Mutex
+	m    map[string]Mapping
+	ring []string
+	next int
+}
+
+// recentSize bounds recentMappings: two keys per message, so the last
+// 32,768 messages.
+const recentSize = 1 << 16
+
+func (r *recentMappings) add(k1, k2 string, m Mapping) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = make(map[string]Mapping, recentSize)
+		r.ring = make([]string, recentSize)
+	}
+	for _, k := range [2]string{k1, k2} {
+		if old := r.ring[r.next]; old != "" {
+			delete(r.m, old)
+		}
+		r.ring[r.next] = k
+		r.next = (r.next + 1) % recentSize
+		r.m[k] = m
+	}
+}
+
+func (r *recentMappings) get(k string) (Mapping, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.m[k]
+	return m, ok
 }
 
 type redisOp struct {
@@ -154,7 +200,7 @@ func OpenRedis(cfg RedisConfig) (*RedisStore, error) {
 	s := &RedisStore{
 		c: c, cfg: cfg, log: cfg.Logger, token: newToken(cfg.Instance),
 		keyEvents: cfg.Prefix + "events",
-		q:         make(chan redisOp, 8192), stop: make(chan struct{}),
+		q:         make(chan redisOp, 8192), rq: make(chan getOp, 8192), stop: make(chan struct{}),
 	}
 	// Outbox numbers only order items within this process; seed them from
 	// the clock like message ids.
@@ -167,10 +213,14 @@ func OpenRedis(cfg RedisConfig) (*RedisStore, error) {
 		_ = c.Close()
 		return nil, err
 	}
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go func() {
 		defer s.wg.Done()
 		s.writeLoop()
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.readLoop()
 	}()
 	go func() {
 		defer s.wg.Done()
@@ -437,6 +487,9 @@ func (s *RedisStore) PutMapping(m Mapping, done func(error)) {
 		}
 		if n.Add(1) == 2 {
 			err, _ := first.Load().(error)
+			if err == nil {
+				s.recent.add(k1, k2, m)
+			}
 			done(err)
 		}
 	}
@@ -449,23 +502,89 @@ func (s *RedisStore) PutMapping(m Mapping, done func(error)) {
 }
 
 func (s *RedisStore) getMapping(key string) (Mapping, bool, error) {
+	if m, ok := s.recent.get(key); ok {
+		return s.live(m, nil)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	b, err := s.c.Get(ctx, key).Bytes()
+	return s.decodeReply(s.c.Get(ctx, key))
+}
+
+// decodeReply turns a GET's reply into a live mapping.
+func (s *RedisStore) decodeReply(c *redis.StringCmd) (Mapping, bool, error) {
+	b, err := c.Bytes()
 	if errors.Is(err, redis.Nil) {
 		return Mapping{}, false, nil
 	}
 	if err != nil {
 		return Mapping{}, false, err
 	}
-	m, err := decodeMapping(b)
-	if err != nil {
+	return s.live(decodeMapping(b))
+}
+
+// live reports m found unless it has expired.
+func (s *RedisStore) live(m Mapping, err error) (Mapping, bool, error) {
+	if err != nil || !m.Expires.After(s.cfg.Now()) {
 		return Mapping{}, false, err
 	}
-	if !m.Expires.After(s.cfg.Now()) {
-		return Mapping{}, false, nil
-	}
 	return m, true, nil
+}
+
+// GetAsync implements AsyncGetter: lookups queued while one is under way
+// go as one pipeline.
+func (s *RedisStore) GetAsync(upstream, id string, done func(Route, bool, error)) {
+	key := s.mappingKey(upstream, id)
+	if m, ok := s.recent.get(key); ok {
+		m, ok, err := s.live(m, nil)
+		done(m.Route, ok, err)
+		return
+	}
+	op := getOp{key: key, done: func(m Mapping, ok bool, err error) { done(m.Route, ok, err) }}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		done(Route{}, false, ErrStoreClosed)
+		return
+	}
+	s.rq <- op
+	s.mu.RUnlock()
+}
+
+// readLoop answers queued lookups, many per pipeline, in order.
+func (s *RedisStore) readLoop() {
+	ops := make([]getOp, 0, maxGroup)
+	cmds := make([]*redis.StringCmd, 0, maxGroup)
+	for {
+		ops = ops[:0]
+		op, ok := <-s.rq
+		if !ok {
+			return
+		}
+		ops = append(ops, op)
+	gather:
+		for len(ops) < maxGroup {
+			select {
+			case op, ok := <-s.rq:
+				if !ok {
+					break gather
+				}
+				ops = append(ops, op)
+			default:
+				break gather
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		pipe := s.c.Pipeline()
+		cmds = cmds[:0]
+		for _, op := range ops {
+			cmds = append(cmds, pipe.Get(ctx, op.key))
+		}
+		_, _ = pipe.Exec(ctx) // each command carries its own error
+		cancel()
+		for i, op := range ops {
+			op.done(s.decodeReply(cmds[i]))
+		}
+	}
 }
 
 // Get implements Store.
@@ -633,6 +752,7 @@ func (s *RedisStore) Close() error {
 	}
 	s.closed = true
 	close(s.q)
+	close(s.rq)
 	close(s.stop)
 	s.mu.Unlock()
 	s.watchMu.Lock()

@@ -51,6 +51,14 @@ type Store interface {
 	Close() error
 }
 
+// AsyncGetter is a Store whose lookups travel over a network: GetAsync
+// calls done once, possibly on another goroutine, so that a connection's
+// reader does not wait for the round trip and lookups share them. Calls
+// made in a row are answered in the same order.
+type AsyncGetter interface {
+	GetAsync(upstream, id string, done func(Route, bool, error))
+}
+
 // SharedStore is a Store whose outboxes several smppmux instances share:
 // an item added on one instance may be delivered by another. One instance
 // at a time delivers a client's outbox, the one holding its lease, so the

@@ -83,25 +83,29 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 		ack(st)
 		return
 	}
-	if route, ok := r.lookup(p.upstream, key); ok {
-		r.deliverReceipt(p, route)
-		return
-	}
-	// Park first, then look again: the mapping may have landed in
-	// between, and whoever claims the entry delivers it.
 	p.key = key
-	r.Stats.ReceiptsParked.Add(1)
-	r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptParked)
-	e := r.parking.Park(p.upstream, []string{key}, p, r.expire)
-	if route, ok := r.lookup(p.upstream, key); ok {
-		if r.parking.Reclaim(e) {
+	r.lookup(p.upstream, key, func(route dlr.Route, ok bool) {
+		if ok {
 			r.deliverReceipt(p, route)
+			return
 		}
-		return
-	}
-	if _, shared := r.cfg.Store.(dlr.SharedStore); shared {
-		r.recheck(e, p, time.Now().Add(r.cfg.ParkTimeout), 2*time.Millisecond)
-	}
+		// Park first, then look again: the mapping may have landed in
+		// between, and whoever claims the entry delivers it.
+		r.Stats.ReceiptsParked.Add(1)
+		r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptParked)
+		e := r.parking.Park(p.upstream, []string{key}, p, r.expire)
+		r.lookup(p.upstream, key, func(route dlr.Route, ok bool) {
+			if ok {
+				if r.parking.Reclaim(e) {
+					r.deliverReceipt(p, route)
+				}
+				return
+			}
+			if _, shared := r.cfg.Store.(dlr.SharedStore); shared {
+				r.recheck(e, p, time.Now().Add(r.cfg.ParkTimeout), 2*time.Millisecond)
+			}
+		})
+	})
 }
 
 // recheck looks for a parked receipt's mapping again after wait, then
@@ -112,16 +116,19 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 // right after the submit_sm_resp makes that the usual case.
 func (r *Relay) recheck(e *dlr.Parked, p *parked, until time.Time, wait time.Duration) {
 	time.AfterFunc(wait, func() {
-		if route, ok := r.lookup(p.upstream, p.key); ok {
-			// Claimed here, or already by the local write or the expiry.
-			if r.parking.Reclaim(e) {
-				r.deliverReceipt(p, route)
+		r.lookup(p.upstream, p.key, func(route dlr.Route, ok bool) {
+			if ok {
+				// Claimed here, or already by the local write or the
+				// expiry.
+				if r.parking.Reclaim(e) {
+					r.deliverReceipt(p, route)
+				}
+				return
 			}
-			return
-		}
-		if next := min(2*wait, time.Second); time.Now().Add(next).Before(until) {
-			r.recheck(e, p, until, next)
-		}
+			if next := min(2*wait, time.Second); time.Now().Add(next).Before(until) {
+				r.recheck(e, p, until, next)
+			}
+		})
 	})
 }
 
@@ -135,13 +142,23 @@ func (r *Relay) idReader(upstream string) *dlr.IDReader {
 
 var sameForm = dlr.NewIDReader(dlr.FormSame, false)
 
-func (r *Relay) lookup(upstreamName, key string) (dlr.Route, bool) {
-	route, ok, err := r.cfg.Store.Get(upstreamName, key)
-	if err != nil {
-		r.log.Error("message id lookup failed", zap.Error(err))
-		return dlr.Route{}, false
+// lookup finds the route of an upstream's message id and calls fn with
+// it: at once from a store on this machine, later and possibly on another
+// goroutine from a store on the network, so that the upstream's reader
+// goes on reading.
+func (r *Relay) lookup(upstreamName, key string, fn func(dlr.Route, bool)) {
+	answer := func(route dlr.Route, ok bool, err error) {
+		if err != nil {
+			r.log.Error("message id lookup failed", zap.Error(err))
+			ok = false
+		}
+		fn(route, ok)
 	}
-	return route, ok
+	if ag, ok := r.cfg.Store.(dlr.AsyncGetter); ok {
+		ag.GetAsync(upstreamName, key, answer)
+		return
+	}
+	answer(r.cfg.Store.Get(upstreamName, key))
 }
 
 // expire gives up on a parked receipt, after one last look: with a store
@@ -149,14 +166,16 @@ func (r *Relay) lookup(upstreamName, key string) (dlr.Route, bool) {
 // another instance, which cannot claim this one's parked receipts.
 func (r *Relay) expire(v any) {
 	p := v.(*parked)
-	if route, ok := r.lookup(p.upstream, p.key); ok {
-		r.deliverReceipt(p, route)
-		return
-	}
-	r.Stats.ReceiptsUnmatched.Add(1)
-	r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptUnmatched)
-	r.log.Warn("receipt matched no message in time", zap.String("upstream", p.upstream))
-	p.ack(pdu.StatusOK)
+	r.lookup(p.upstream, p.key, func(route dlr.Route, ok bool) {
+		if ok {
+			r.deliverReceipt(p, route)
+			return
+		}
+		r.Stats.ReceiptsUnmatched.Add(1)
+		r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptUnmatched)
+		r.log.Warn("receipt matched no message in time", zap.String("upstream", p.upstream))
+		p.ack(pdu.StatusOK)
+	})
 }
 
 // deliverReceipt rewrites the receipt to the client's id, queues it in the
