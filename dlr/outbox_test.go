@@ -53,7 +53,7 @@ func TestOutboxOrderRetryAndAge(t *testing.T) {
 			}
 			return []Receiver{recv}
 		},
-		RetryMin:  time.Millisecond, RetryMax: time.Millisecond,
+		RetryMin: time.Millisecond, RetryMax: time.Millisecond,
 		MaxAge:    time.Hour,
 		OnExpired: func(_ string, it *Item) { expired <- it },
 	})
