@@ -322,20 +322,68 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // run sends the load and waits for what it owes: responses, receipts, and
-// the process readings around them.
+// the process readings around them, taken even when the run breaks.
 func (r *benchRun) run(ctx context.Context, stdout io.Writer) error {
-	var rd byte
-	if r.o.receipts {
-		rd = 1
-	}
 	if r.o.cpuPID > 0 {
 		r.before, r.procErr = readProc(r.o.cpuPID)
 	}
 	cpu0 := selfCPU()
+	defer func() {
+		r.cpuLoad = selfCPU() - cpu0
+		if r.o.cpuPID > 0 && r.procErr == nil {
+			r.after, r.procErr = readProc(r.o.cpuPID)
+		}
+		if r.procErr == nil && r.after.ticks < r.before.ticks {
+			r.procErr = fmt.Errorf("CPU time went from %d to %d ticks: not the same process", r.before.ticks, r.after.ticks)
+		}
+	}()
+	if err := r.send(ctx, stdout); err != nil {
+		return err
+	}
+	r.res.mu.Lock()
+	accepted := r.res.accepted
+	r.res.mu.Unlock()
+	r.complete = true
+	if r.o.receipts && accepted > 0 {
+		r.complete = r.rcpt.waitFor(ctx, accepted, r.o.wait)
+	}
+	// An enquire_link answered means every deliver_sm_resp written before
+	// it was read by the peer: its work on them is inside the window.
+	bctx, cancel := context.WithTimeout(ctx, benchBarrierTimeout)
+	defer cancel()
+	if _, err := r.c.Send(bctx, pdu.EnquireLink, nil); err != nil {
+		return fmt.Errorf("enquire_link after the run: %w", err)
+	}
+	return ctx.Err()
+}
+
+// send submits the messages, paced if asked, and waits for every
+// response.
+func (r *benchRun) send(ctx context.Context, stdout io.Writer) error {
+	var rd byte
+	if r.o.receipts {
+		rd = 1
+	}
 	r.start = time.Now()
 	p := pacer{start: r.start, rate: r.o.rate}
 	var wg sync.WaitGroup
-	var lost error
+	defer func() {
+		r.sendTime = time.Since(r.start)
+		wg.Wait()
+	}()
+	done := func(t0 time.Time) func(esmetest.Resp, error) {
+		return func(resp esmetest.Resp, err error) {
+			defer wg.Done()
+			answered := r.res.record(t0, resp, err)
+			<-r.slots
+			if r.o.progress > 0 && answered%r.o.progress == 0 {
+				r.res.mu.Lock()
+				fmt.Fprintf(stdout, "  %6d answered: %d accepted, %d refused, %d without answer\n",
+					answered, r.res.accepted, total(r.res.refused), r.res.failed)
+				r.res.mu.Unlock()
+			}
+		}
+	}
 	for i := 0; i < r.o.n && ctx.Err() == nil; i++ {
 		p.wait(ctx, i)
 		body := esmetest.SubmitBody("Bench", fmt.Sprintf("4477%08d", i), []byte("smppmux bench message"), rd, nil)
@@ -350,51 +398,14 @@ func (r *benchRun) run(ctx context.Context, stdout io.Writer) error {
 			case <-r.c.Done():
 			}
 		}
-		t0 := time.Now()
 		wg.Add(1)
-		err := r.c.SubmitAsync(body, func(resp esmetest.Resp, err error) {
-			defer wg.Done()
-			answered := r.res.record(t0, resp, err)
-			<-r.slots
-			if r.o.progress > 0 && answered%r.o.progress == 0 {
-				r.res.mu.Lock()
-				fmt.Fprintf(stdout, "  %6d answered: %d accepted, %d refused, %d without answer\n",
-					answered, r.res.accepted, total(r.res.refused), r.res.failed)
-				r.res.mu.Unlock()
-			}
-		})
-		if err != nil {
+		if err := r.c.SubmitAsync(body, done(time.Now())); err != nil {
 			wg.Done()
-			lost = fmt.Errorf("connection lost after %d submits: %w", r.sent, err)
-			break
+			return fmt.Errorf("connection lost after %d submits: %w", r.sent, err)
 		}
 		r.sent++
 	}
-	r.sendTime = time.Since(r.start)
-	wg.Wait()
-	if lost != nil {
-		return lost
-	}
-	r.res.mu.Lock()
-	accepted := r.res.accepted
-	r.res.mu.Unlock()
-	r.complete = true
-	if r.o.receipts && accepted > 0 {
-		r.complete = r.rcpt.waitFor(ctx, accepted, r.o.wait)
-	}
-	// An enquire_link answered means every deliver_sm_resp written before
-	// it was read by the peer: its work on them is inside the window.
-	bctx, cancel := context.WithTimeout(ctx, benchBarrierTimeout)
-	_, berr := r.c.Send(bctx, pdu.EnquireLink, nil)
-	cancel()
-	r.cpuLoad = selfCPU() - cpu0
-	if r.o.cpuPID > 0 && r.procErr == nil {
-		r.after, r.procErr = readProc(r.o.cpuPID)
-	}
-	if berr != nil {
-		return fmt.Errorf("enquire_link after the run: %w", berr)
-	}
-	return ctx.Err()
+	return nil
 }
 
 // elapsed is the run's duration: from the first submit to the last

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,6 +180,31 @@ func errMismatch(err error, want string) string {
 		return "error " + strconv.Quote(err.Error()) + ", want one with " + strconv.Quote(want)
 	}
 	return ""
+}
+
+// TestBenchConnectionLost: a run cut short fails, and still prints its
+// figures over the part that ran.
+func TestBenchConnectionLost(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int32
+	s := startSMSC(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+		return smsctest.Reply{Disconnect: n.Add(1) == 50}
+	}})
+	var out bytes.Buffer
+	args := []string{"bench", "-addr", s.Addr(), "-n", "1000", "-window", "10", "-strict", "-summary", "-cpu-pid", strconv.Itoa(os.Getpid())}
+	err := run(context.Background(), args, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "connection lost after") {
+		t.Fatalf("error %v, want a lost connection\n%s", err, out.String())
+	}
+	got := summaryFields(t, out.String())
+	if a, _ := strconv.Atoi(got["accepted"]); a < 40 || a >= 50 {
+		t.Errorf("accepted=%s, want the 49 answered before the cut, give or take the window", got["accepted"])
+	}
+	if ticks, err := strconv.ParseUint(got["cpu_ticks"], 10, 32); err != nil {
+		t.Errorf("cpu_ticks=%s: %v", got["cpu_ticks"], err)
+	} else if ticks > 1000 {
+		t.Errorf("cpu_ticks=%d for a run of a fraction of a second", ticks)
+	}
 }
 
 func TestBenchFlags(t *testing.T) {
