@@ -357,3 +357,54 @@ func benchWriters(b *testing.B, op func(i int, done func(error))) {
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
 }
+
+// TestRedisRestart: while Redis is down writes fail (the callers answer
+// with an error status, so the SMSC sends again) instead of hanging; once
+// a new, empty Redis is up on the same address the store works again, its
+// scripts loaded again and its instance number claimed again.
+func TestRedisRestart(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	s := openRedis(t, r.Addr, 1, nil)
+	if _, err := addSync(t, s, "shop", "before"); err != nil {
+		t.Fatal(err)
+	}
+	r.Kill()
+	if _, err := addSync(t, s, "shop", "while down"); err == nil {
+		t.Fatal("an outbox write succeeded with Redis down")
+	}
+	r.Revive()
+	if _, err := addSync(t, s, "shop", "after"); err != nil {
+		t.Fatalf("outbox write after the restart: %v", err)
+	}
+	m := Mapping{Upstream: "u", UpstreamID: "9", Route: Route{SystemID: "shop", ClientID: "x"}, Expires: time.Now().Add(time.Hour)}
+	putSync(t, s, m)
+	if _, ok, err := s.Get("u", "9"); !ok || err != nil {
+		t.Fatalf("Get after the restart = %v %v", ok, err)
+	}
+	if items, err := s.Pending("shop", 0, 10); err != nil || len(items) != 1 || string(items[0].Raw[pdu.HeaderLen:]) != "after" {
+		t.Fatalf("Pending after the restart = %d items, %v", len(items), err)
+	}
+	// The keeper claims the instance number again (a Redis that lost its
+	// data does not remember it); then a second process with it is refused.
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if v, _ := s.c.Get(t.Context(), s.instanceKey()).Result(); v == s.token {
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("the instance number was never claimed again")
+		}
+	}
+	other, err := OpenRedis(RedisConfig{Addrs: []string{r.Addr}, Instance: 1, LeaseTTL: time.Second})
+	if err == nil {
+		other.Close()
+	}
+	if !errors.Is(err, ErrInstanceInUse) {
+		t.Fatalf("second process with instance 1 after the restart: %v, want ErrInstanceInUse", err)
+	}
+}

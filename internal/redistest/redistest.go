@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,6 +26,12 @@ type Server struct {
 	Addr string
 	cmd  *exec.Cmd
 	done chan struct{}
+
+	t    testing.TB
+	bin  string
+	port int
+	args []string
+	conf []string
 }
 
 // Start runs redis-server on 127.0.0.1 with a free port and stops it when
@@ -90,8 +97,22 @@ func start(t testing.TB, bin string, args []string, conf ...string) (*Server, er
 	if err != nil {
 		return nil, err
 	}
+	return startOn(t, bin, port, args, conf)
+}
+
+// Revive starts a new, empty server on the port of one that was killed.
+func (s *Server) Revive() {
+	s.t.Helper()
+	n, err := startOn(s.t, s.bin, s.port, s.args, s.conf)
+	if err != nil {
+		s.t.Fatalf("restarting redis-server: %v", err)
+	}
+	*s = *n
+}
+
+func startOn(t testing.TB, bin string, port int, args, conf []string) (*Server, error) {
 	dir := t.TempDir()
-	argv := append(conf, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+	argv := append(slices.Clone(conf), "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--daemonize", "no", "--loglevel", "notice")
 	if len(conf) == 0 {
 		argv = append(argv, "--save", "", "--appendonly", "no")
@@ -109,7 +130,8 @@ func start(t testing.TB, bin string, args []string, conf ...string) (*Server, er
 		cancel()
 		return nil, err
 	}
-	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), cmd: cmd, done: make(chan struct{})}
+	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), cmd: cmd, done: make(chan struct{}),
+		t: t, bin: bin, port: port, args: args, conf: conf}
 	ready := make(chan struct{})
 	var log strings.Builder
 	go func() {
@@ -137,9 +159,10 @@ func start(t testing.TB, bin string, args []string, conf ...string) (*Server, er
 		<-s.done
 		return nil, fmt.Errorf("redis-server not ready after 20s:\n%s", log.String())
 	}
+	done := s.done
 	t.Cleanup(func() {
 		cancel()
-		<-s.done
+		<-done
 	})
 	return s, nil
 }
