@@ -408,3 +408,57 @@ func TestRedisRestart(t *testing.T) {
 		t.Fatalf("second process with instance 1 after the restart: %v, want ErrInstanceInUse", err)
 	}
 }
+
+// TestRedisCluster runs the store on a three-master Redis Cluster: the
+// scripts that touch a client's outbox and lease find their keys on one
+// slot thanks to the {system_id} hash tag.
+func TestRedisCluster(t *testing.T) {
+	t.Parallel()
+	addrs := redistest.StartCluster(t, 3)
+	open := func(instance int) *RedisStore {
+		s, err := OpenRedis(RedisConfig{Addrs: addrs, Instance: instance, LeaseTTL: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	a, b := open(1), open(2)
+	for i := range 50 {
+		m := Mapping{Upstream: "carrier", UpstreamID: strconv.Itoa(i), Route: Route{SystemID: "shop", ClientID: "c" + strconv.Itoa(i)},
+			Expires: time.Now().Add(time.Hour)}
+		putSync(t, a, m)
+		if got, ok, err := b.ByClient("shop", m.ClientID); !ok || err != nil || got.UpstreamID != m.UpstreamID {
+			t.Fatalf("ByClient %s = %+v %v %v", m.ClientID, got, ok, err)
+		}
+	}
+	events := make(chan string, 100)
+	b.Watch(func(id string) { events <- id })
+	for _, client := range []string{"shop", "bank", "news"} {
+		if _, err := addSync(t, a, client, "hello "+client); err != nil {
+			t.Fatalf("AddOutbox %s: %v", client, err)
+		}
+		if items, err := b.Pending(client, 0, 10); err != nil || len(items) != 1 {
+			t.Fatalf("Pending %s = %d items, %v", client, len(items), err)
+		}
+		if ok, err := a.Lease(client); !ok || err != nil {
+			t.Fatalf("Lease %s = %v %v", client, ok, err)
+		}
+		if ok, _ := b.Lease(client); ok {
+			t.Fatalf("two leases on %s", client)
+		}
+		a.Release(client)
+	}
+	// The release of each lease reaches b as an event.
+	seen := make(map[string]bool)
+	for len(seen) < 3 {
+		select {
+		case id := <-events:
+			if ok, _ := b.Lease(id); ok {
+				seen[id] = true
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("leases released and taken over: %v", seen)
+		}
+	}
+}
