@@ -266,8 +266,13 @@ type Stat struct {
 	OldestAge time.Duration // age of the oldest waiting item, 0 when none
 }
 
-// Stats reports every client's outbox.
+// Stats reports every client's outbox. A shared outbox is reported as the
+// store holds it, whichever instance delivers it, for the clients this
+// instance has seen.
 func (o *Outbox) Stats() []Stat {
+	if o.shared != nil {
+		return o.sharedStats()
+	}
 	now := time.Now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -278,6 +283,30 @@ func (o *Outbox) Stats() []Stat {
 			if age := now.Sub(it.At); age > st.OldestAge {
 				st.OldestAge = age
 			}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+func (o *Outbox) sharedStats() []Stat {
+	o.mu.Lock()
+	ids := make([]string, 0, len(o.queues))
+	for id := range o.queues {
+		ids = append(ids, id)
+	}
+	o.mu.Unlock()
+	now := time.Now()
+	out := make([]Stat, 0, len(ids))
+	for _, id := range ids {
+		n, oldest, err := o.shared.OutboxLen(id)
+		if err != nil {
+			o.log.Warn("reading a shared outbox's length failed", zap.String("system_id", id), zap.Error(err))
+			continue
+		}
+		st := Stat{SystemID: id, Depth: n}
+		if !oldest.IsZero() {
+			st.OldestAge = now.Sub(oldest)
 		}
 		out = append(out, st)
 	}

@@ -724,6 +724,26 @@ func decodeItem(m redis.XMessage) (*Item, error) {
 	return &Item{Raw: []byte(raw), Origin: origin, Seq: seq, At: time.Unix(0, at)}, nil
 }
 
+// OutboxLen implements SharedStore.
+func (s *RedisStore) OutboxLen(systemID string) (int, time.Time, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	key := s.outboxKey(systemID)
+	pipe := s.c.Pipeline()
+	n := pipe.XLen(ctx, key)
+	first := pipe.XRangeN(ctx, key, "-", "+", 1)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, time.Time{}, err
+	}
+	var oldest time.Time
+	if msgs := first.Val(); len(msgs) > 0 {
+		if it, err := decodeItem(msgs[0]); err == nil {
+			oldest = it.At
+		}
+	}
+	return int(n.Val()), oldest, nil
+}
+
 // Watch implements SharedStore. It subscribes once; later calls replace fn.
 func (s *RedisStore) Watch(fn func(systemID string)) {
 	s.watchMu.Lock()

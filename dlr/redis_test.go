@@ -113,6 +113,12 @@ func TestRedisOutboxStreamAndLease(t *testing.T) {
 			t.Fatalf("item %d = seq %d origin %d %q", i, it.Seq, it.Origin, it.Raw[pdu.HeaderLen:])
 		}
 	}
+	if n, oldest, err := b.OutboxLen("shop"); n != 3 || err != nil || oldest.IsZero() || time.Since(oldest) > time.Minute {
+		t.Fatalf("OutboxLen = %d %v %v", n, oldest, err)
+	}
+	if n, oldest, err := b.OutboxLen("nobody"); n != 0 || err != nil || !oldest.IsZero() {
+		t.Fatalf("OutboxLen of an empty outbox = %d %v %v", n, oldest, err)
+	}
 	if rest, _ := b.Pending("shop", seqs[0], 10); len(rest) != 2 || rest[0].Seq != seqs[1] {
 		t.Fatalf("Pending after the first = %d items", len(rest))
 	}

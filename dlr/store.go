@@ -80,6 +80,9 @@ type SharedStore interface {
 	Watch(fn func(systemID string))
 	// LeaseTTL is how long a lease lasts unless renewed.
 	LeaseTTL() time.Duration
+	// OutboxLen returns how many items systemID's outbox holds, in flight
+	// included, and when the oldest arrived (zero when none).
+	OutboxLen(systemID string) (int, time.Time, error)
 }
 
 // MemStore is a Store in memory: nothing survives a restart. Expired
