@@ -39,7 +39,8 @@ type Session struct {
 	log  *zap.Logger
 
 	// Set once by the reader at bind, before state becomes bound, and
-	// read-only after.
+	// read-only after. The loggers carry their fields lazily: an idle
+	// session holds no encoder of its own until it logs.
 	blog     *zap.Logger
 	systemID string
 	bindType pdu.ID
@@ -54,7 +55,7 @@ type Session struct {
 
 func newSession(srv *Server, nc net.Conn, id uint64) *Session {
 	s := &Session{srv: srv, id: id, idle: make(chan struct{}, 1)}
-	s.log = srv.Logger.With(zap.Uint64("session", id), zap.Stringer("remote", nc.RemoteAddr()))
+	s.log = srv.Logger.WithLazy(zap.Uint64("session", id), zap.Stringer("remote", nc.RemoteAddr()))
 	s.conn = smppconn.New(nc, smppconn.Config{
 		MaxPDU:       srv.MaxPDU,
 		WriteTimeout: srv.WriteTimeout,
@@ -265,7 +266,9 @@ func (s *Session) bind(f pdu.Frame) {
 		SystemType: string(b.SystemType),
 		Remote:     s.conn.RemoteAddr(),
 	}
-	log := s.log.With(zap.String("system_id", req.SystemID), zap.String("bind", pdu.IDName(f.ID)))
+	fields := []zap.Field{zap.Uint64("session", s.id), zap.Stringer("remote", req.Remote),
+		zap.String("system_id", req.SystemID), zap.String("bind", pdu.IDName(f.ID))}
+	log := s.srv.Logger.WithLazy(fields...)
 	acct, st := s.srv.Auth.Authenticate(context.Background(), req)
 	if st == pdu.StatusOK && s.srv.shuttingDown.Load() {
 		st = pdu.StatusBindFail
@@ -296,7 +299,9 @@ func (s *Session) bind(f pdu.Frame) {
 		return
 	}
 	_ = s.conn.Send(pdu.BindResp(f.ID, pdu.StatusOK, f.Seq, s.srv.SystemID))
-	log.Info("client bound")
+	// Logged through the server's logger: a line at bind must not leave
+	// the session holding an encoder.
+	s.srv.Logger.Info("client bound", fields...)
 	s.srv.Handler.SessionBound(s)
 }
 

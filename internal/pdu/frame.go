@@ -1,11 +1,11 @@
 package pdu
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // Errors returned by Reader.Read.
@@ -40,12 +40,24 @@ type Frame struct {
 // Body returns the PDU body: the bytes after the header.
 func (f Frame) Body() []byte { return f.Raw[HeaderLen:] }
 
-// Reader reads whole PDUs from a stream.
+// Reader reads whole PDUs from a stream. It buffers what the stream
+// yields beyond the current PDU in a pooled buffer that goes back to the
+// pool as soon as it is consumed: a reader waiting for its next PDU holds
+// no buffer, which is what thousands of idle connections cost.
 type Reader struct {
-	br  *bufio.Reader
+	r   io.Reader
 	max int
+	buf *[]byte // pooled; nil when nothing is buffered
+	lo  int     // buffered octets are (*buf)[lo:hi]
+	hi  int
 	hdr [HeaderLen]byte
 }
+
+// readBufLen is the size of a Reader's buffer: a read takes up to this
+// many octets, many PDUs at once under load.
+const readBufLen = 4096
+
+var readBufPool = sync.Pool{New: func() any { b := make([]byte, readBufLen); return &b }}
 
 // NewReader returns a Reader on r refusing frames longer than max bytes
 // (DefaultMaxLen when max <= 0).
@@ -53,14 +65,14 @@ func NewReader(r io.Reader, max int) *Reader {
 	if max <= 0 {
 		max = DefaultMaxLen
 	}
-	return &Reader{br: bufio.NewReaderSize(r, 4096), max: max}
+	return &Reader{r: r, max: max}
 }
 
 // Read reads the next PDU. Errors are io.EOF (clean close between frames),
 // io.ErrUnexpectedEOF (closed mid-frame), a *LengthError, or the
 // underlying read error. The returned frame owns its memory.
 func (r *Reader) Read() (Frame, error) {
-	if _, err := io.ReadFull(r.br, r.hdr[:]); err != nil {
+	if err := r.fill(r.hdr[:], true); err != nil {
 		return Frame{}, err
 	}
 	h := ParseHeader(r.hdr[:])
@@ -69,7 +81,7 @@ func (r *Reader) Read() (Frame, error) {
 	}
 	raw := make([]byte, h.Len)
 	copy(raw, r.hdr[:])
-	if _, err := io.ReadFull(r.br, raw[HeaderLen:]); err != nil {
+	if err := r.fill(raw[HeaderLen:], false); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
@@ -78,9 +90,52 @@ func (r *Reader) Read() (Frame, error) {
 	return Frame{Header: h, Raw: raw}, nil
 }
 
+// fill fills p from the buffer, then from the stream. With nothing
+// buffered, a header (direct) is read straight into p, so that waiting
+// for a PDU holds no buffer; so is a body too large for the buffer. Any
+// other read goes through the buffer, taking what follows p as well. It
+// returns io.EOF only when the stream ended before the first octet of p.
+func (r *Reader) fill(p []byte, direct bool) error {
+	got := 0
+	for got < len(p) {
+		if r.buf != nil {
+			n := copy(p[got:], (*r.buf)[r.lo:r.hi])
+			got += n
+			r.lo += n
+			if r.lo == r.hi {
+				readBufPool.Put(r.buf)
+				r.buf = nil
+			}
+			continue
+		}
+		var n int
+		var err error
+		if direct || len(p)-got >= readBufLen {
+			n, err = io.ReadFull(r.r, p[got:])
+			got += n
+		} else {
+			b := readBufPool.Get().(*[]byte)
+			n, err = io.ReadAtLeast(r.r, *b, len(p)-got)
+			if err == nil {
+				r.buf, r.lo, r.hi = b, 0, n
+				continue
+			}
+			got += copy(p[got:], (*b)[:n])
+			readBufPool.Put(b)
+		}
+		if err != nil {
+			if got > 0 && err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
 // Buffered reports how many bytes can be read without touching the
 // underlying stream.
-func (r *Reader) Buffered() int { return r.br.Buffered() }
+func (r *Reader) Buffered() int { return r.hi - r.lo }
 
 // AppendHeader appends a header with the given fields and a command_length
 // of HeaderLen+bodyLen.

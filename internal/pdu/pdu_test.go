@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"testing/iotest"
 )
 
 func TestReaderFrames(t *testing.T) {
@@ -23,6 +24,68 @@ func TestReaderFrames(t *testing.T) {
 	}
 	if _, err := r.Read(); err != io.EOF {
 		t.Fatalf("after last frame: %v, want io.EOF", err)
+	}
+}
+
+// TestReaderChunks: however the stream is cut into reads, the frames
+// come out whole and in order, large ones too, and a reader that has
+// consumed everything it read holds no buffer.
+func TestReaderChunks(t *testing.T) {
+	t.Parallel()
+	var stream []byte
+	var want [][]byte
+	for i, n := range []int{0, 3, 200, 4000, 4080, 5000, 9000, 17, 0} {
+		f := Request(SubmitSM, uint32(i+1), bytes.Repeat([]byte{byte(i)}, n))
+		stream = append(stream, f...)
+		want = append(want, f)
+	}
+	chunkers := map[string]func(io.Reader) io.Reader{
+		"whole":    func(r io.Reader) io.Reader { return r },
+		"one byte": iotest.OneByteReader,
+		"halves":   iotest.HalfReader,
+		"data+EOF": iotest.DataErrReader,
+	}
+	for name, chunk := range chunkers {
+		t.Run(name, func(t *testing.T) {
+			r := NewReader(chunk(bytes.NewReader(stream)), 0)
+			for i, w := range want {
+				f, err := r.Read()
+				if err != nil || !bytes.Equal(f.Raw, w) {
+					t.Fatalf("frame %d: %d octets, %v; want %d octets", i, len(f.Raw), err, len(w))
+				}
+			}
+			if r.buf != nil || r.Buffered() != 0 {
+				t.Fatalf("a consumed reader holds a buffer of %d octets", r.Buffered())
+			}
+			if _, err := r.Read(); err != io.EOF {
+				t.Fatalf("after the last frame: %v, want io.EOF", err)
+			}
+		})
+		t.Run(name+" cut", func(t *testing.T) {
+			// Cut inside every frame and header: the frames before the cut
+			// come out, then io.ErrUnexpectedEOF.
+			for cut := 1; cut < len(stream); cut += 997 {
+				r := NewReader(chunk(bytes.NewReader(stream[:cut])), 0)
+				var err error
+				for err == nil {
+					_, err = r.Read()
+				}
+				whole := 0
+				for _, w := range want {
+					if whole+len(w) > cut {
+						break
+					}
+					whole += len(w)
+				}
+				wantErr := io.ErrUnexpectedEOF
+				if whole == cut {
+					wantErr = io.EOF
+				}
+				if err != wantErr {
+					t.Fatalf("cut at %d: %v, want %v", cut, err, wantErr)
+				}
+			}
+		})
 	}
 }
 

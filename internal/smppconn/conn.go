@@ -395,53 +395,65 @@ func (c *Conn) dispatchResponse(f pdu.Frame) {
 }
 
 func (c *Conn) readLoop(handle func(pdu.Frame)) {
-	defer func() {
-		if r := recover(); r != nil {
-			c.log.Error("panic in connection reader, closing this connection",
-				zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
-			c.Close(ReasonPanic, fmt.Errorf("panic: %v", r))
-		}
-	}()
+	defer c.recoverReader()
 	for {
 		if !c.waitWriter() {
 			return
 		}
 		f, err := c.rd.Read()
 		if err != nil {
-			var le *pdu.LengthError
-			switch {
-			case errors.As(err, &le):
-				c.log.Warn("invalid command_length, closing",
-					zap.Uint32("command_length", le.Header.Len), zap.Uint32("seq", le.Header.Seq))
-				c.SendAndClose(pdu.Empty(pdu.GenericNack, pdu.StatusInvCmdLen, le.Header.Seq), ReasonBadLength, err)
-			case errors.Is(err, io.EOF):
-				// The peer may have closed only its sending side: it
-				// still gets the answers already queued.
-				c.SendAndClose(nil, ReasonPeerClosed, nil)
-			case errors.Is(err, io.ErrUnexpectedEOF):
-				// Closed mid-PDU: the PDUs before it are still answered.
-				c.SendAndClose(nil, ReasonReadError, err)
-			default:
-				c.Close(ReasonReadError, err)
-			}
+			c.readFailed(err)
 			return
 		}
 		c.lastRead.Store(time.Now().UnixNano())
-		if !pdu.Known(f.ID) {
-			c.log.Warn("unknown command_id, answering generic_nack",
-				zap.Uint32("command_id", uint32(f.ID)), zap.Uint32("seq", f.Seq))
-			_ = c.Send(pdu.Empty(pdu.GenericNack, pdu.StatusInvCmdID, f.Seq))
-			continue
-		}
-		if pdu.IsResponse(f.ID) {
+		switch {
+		case !pdu.Known(f.ID):
+			c.unknownCommand(f.Header)
+		case pdu.IsResponse(f.ID):
 			c.dispatchResponse(f)
-			continue
+		case c.closing.Load():
+			// See SendAndClose.
+		default:
+			handle(f)
 		}
-		if c.closing.Load() {
-			continue // see SendAndClose
-		}
-		handle(f)
 	}
+}
+
+// The reader's rare paths live in functions of their own: the frame of
+// readLoop stays small, and with it the stack each idle connection's
+// reader holds while it waits.
+
+func (c *Conn) recoverReader() {
+	if r := recover(); r != nil {
+		c.log.Error("panic in connection reader, closing this connection",
+			zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+		c.Close(ReasonPanic, fmt.Errorf("panic: %v", r))
+	}
+}
+
+func (c *Conn) readFailed(err error) {
+	var le *pdu.LengthError
+	switch {
+	case errors.As(err, &le):
+		c.log.Warn("invalid command_length, closing",
+			zap.Uint32("command_length", le.Header.Len), zap.Uint32("seq", le.Header.Seq))
+		c.SendAndClose(pdu.Empty(pdu.GenericNack, pdu.StatusInvCmdLen, le.Header.Seq), ReasonBadLength, err)
+	case errors.Is(err, io.EOF):
+		// The peer may have closed only its sending side: it still gets
+		// the answers already queued.
+		c.SendAndClose(nil, ReasonPeerClosed, nil)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		// Closed mid-PDU: the PDUs before it are still answered.
+		c.SendAndClose(nil, ReasonReadError, err)
+	default:
+		c.Close(ReasonReadError, err)
+	}
+}
+
+func (c *Conn) unknownCommand(h pdu.Header) {
+	c.log.Warn("unknown command_id, answering generic_nack",
+		zap.Uint32("command_id", uint32(h.ID)), zap.Uint32("seq", h.Seq))
+	_ = c.Send(pdu.Empty(pdu.GenericNack, pdu.StatusInvCmdID, h.Seq))
 }
 
 // waitWriter holds the reader while half the output queue awaits the
