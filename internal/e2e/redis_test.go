@@ -96,11 +96,12 @@ func receiptsFor(t *testing.T, ctx context.Context, c *esmetest.Client, ids []st
 // TestSharedRedisStore runs two smppmux processes on one Redis. Instance A
 // only transmits to the SMSC and instance B only receives from it, so every
 // receipt of a message submitted through A arrives at B. With the client
-// bound only to A, then receiving only on B, every receipt is delivered
-// exactly once with the id A gave.
+// bound only to A, then only to B, then receiving on B while it submits
+// through A, every receipt is delivered exactly once with the id A gave.
 func TestSharedRedisStore(t *testing.T) {
 	r := redistest.Start(t)
-	smsc, err := smsctest.NewServer(smsctest.Config{HoldReceipts: true, DiscardRecords: true})
+	smsc, err := smsctest.NewServer(smsctest.Config{HoldReceipts: true, DiscardRecords: true,
+		ReceiptDelay: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,21 +124,50 @@ func TestSharedRedisStore(t *testing.T) {
 		t.Fatalf("%d of %d accepted", len(ids), n)
 	}
 	receiptsFor(t, ctx, c, ids, "bound to A")
+
+	// Phase 2: it submits through A, leaves A as soon as the last
+	// response is in, with most receipts still on their way, and binds
+	// to B only. Receipts delivered on A before it left count.
+	ids = submitAll(t, c, n, n)
+	if len(ids) != n {
+		t.Fatalf("%d of %d accepted", len(ids), n)
+	}
 	uctx, ucancel := context.WithTimeout(ctx, 10*time.Second)
 	if err := c.Unbind(uctx); err != nil {
 		t.Fatal(err)
 	}
 	ucancel()
+	onA := make(map[string]bool)
+	for d := range c.Deliveries() {
+		onA[d.ReceiptID] = true
+	}
+	var rest []string
+	for _, id := range ids {
+		if !onA[id] {
+			rest = append(rest, id)
+		}
+	}
+	t.Logf("phase 2: %d receipts on A before it left, %d left for B", len(onA), len(rest))
+	if len(onA)+len(rest) != n {
+		t.Fatalf("receipts on A for ids never issued: %d + %d != %d", len(onA), len(rest), n)
+	}
+	c = dial(t, ctx, b.addr, pdu.BindTransceiver)
+	receiptsFor(t, ctx, c, rest, "bound to B")
+	uctx, ucancel = context.WithTimeout(ctx, 10*time.Second)
+	if err := c.Unbind(uctx); err != nil {
+		t.Fatal(err)
+	}
+	ucancel()
 
-	// Phase 2: it submits through A and receives on B only.
+	// Phase 3: it submits through A and receives on B only.
 	rx := dial(t, ctx, b.addr, pdu.BindReceiver)
 	tx := dial(t, ctx, a.addr, pdu.BindTransmitter)
-	ids = submitAll(t, tx, n, n)
+	ids = submitAll(t, tx, 2*n, n)
 	if len(ids) != n {
 		t.Fatalf("%d of %d accepted", len(ids), n)
 	}
 	receiptsFor(t, ctx, rx, ids, "receiving on B")
-	if err := smsc.WaitReceiptsAcked(ctx, 2*n); err != nil {
+	if err := smsc.WaitReceiptsAcked(ctx, 3*n); err != nil {
 		t.Fatal(err)
 	}
 	select {
