@@ -333,26 +333,35 @@ func (s *RedisStore) enqueue(op redisOp) {
 func (s *RedisStore) writeLoop() {
 	ops := make([]redisOp, 0, maxGroup)
 	for {
-		ops = ops[:0]
-		op, ok := <-s.q
-		if !ok {
+		var ok bool
+		if ops, ok = gather(s.q, ops[:0]); !ok {
 			return
-		}
-		ops = append(ops, op)
-	gather:
-		for len(ops) < maxGroup {
-			select {
-			case op, ok := <-s.q:
-				if !ok {
-					break gather
-				}
-				ops = append(ops, op)
-			default:
-				break gather
-			}
 		}
 		s.write(ops)
 	}
+}
+
+// gather waits for one value from c, then takes those already queued, up
+// to maxGroup in all, appending them to buf. It reports false once c is
+// closed and empty.
+func gather[T any](c <-chan T, buf []T) ([]T, bool) {
+	v, ok := <-c
+	if !ok {
+		return buf, false
+	}
+	buf = append(buf, v)
+	for len(buf) < maxGroup {
+		select {
+		case v, ok := <-c:
+			if !ok {
+				return buf, true
+			}
+			buf = append(buf, v)
+		default:
+			return buf, true
+		}
+	}
+	return buf, true
 }
 
 // write sends ops as one pipeline, loading the scripts into a Redis that
@@ -555,23 +564,9 @@ func (s *RedisStore) readLoop() {
 	ops := make([]getOp, 0, maxGroup)
 	cmds := make([]*redis.StringCmd, 0, maxGroup)
 	for {
-		ops = ops[:0]
-		op, ok := <-s.rq
-		if !ok {
+		var ok bool
+		if ops, ok = gather(s.rq, ops[:0]); !ok {
 			return
-		}
-		ops = append(ops, op)
-	gather:
-		for len(ops) < maxGroup {
-			select {
-			case op, ok := <-s.rq:
-				if !ok {
-					break gather
-				}
-				ops = append(ops, op)
-			default:
-				break gather
-			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		pipe := s.c.Pipeline()

@@ -45,6 +45,30 @@ routes:
 	}
 }
 
+// startPair starts a Redis, a fake SMSC that holds receipts until a
+// receiver takes them and sends each delay after its response, and two
+// smppmux instances sharing the Redis, bound to the SMSC as bindA and
+// bindB, and waits for their binds.
+func startPair(t *testing.T, bindA, bindB string, delay time.Duration) (context.Context, *smsctest.Server, *proc, *proc) {
+	t.Helper()
+	r := redistest.Start(t)
+	smsc, err := smsctest.NewServer(smsctest.Config{HoldReceipts: true, DiscardRecords: true, ReceiptDelay: delay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(smsc.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	writeSharedConfig(t, dirA, smsc.Addr(), r.Addr, 1, bindA)
+	writeSharedConfig(t, dirB, smsc.Addr(), r.Addr, 2, bindB)
+	a, b := startProc(t, dirA), startProc(t, dirB)
+	if err := smsc.WaitBinds(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, smsc, a, b
+}
+
 // submitAll submits n messages on c, numbered from first, and returns the
 // ids of those accepted.
 func submitAll(t *testing.T, c *esmetest.Client, first, n int) []string {
@@ -99,22 +123,7 @@ func receiptsFor(t *testing.T, ctx context.Context, c *esmetest.Client, ids []st
 // bound only to A, then only to B, then receiving on B while it submits
 // through A, every receipt is delivered exactly once with the id A gave.
 func TestSharedRedisStore(t *testing.T) {
-	r := redistest.Start(t)
-	smsc, err := smsctest.NewServer(smsctest.Config{HoldReceipts: true, DiscardRecords: true,
-		ReceiptDelay: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer smsc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	dirA, dirB := t.TempDir(), t.TempDir()
-	writeSharedConfig(t, dirA, smsc.Addr(), r.Addr, 1, "tx")
-	writeSharedConfig(t, dirB, smsc.Addr(), r.Addr, 2, "rx")
-	a, b := startProc(t, dirA), startProc(t, dirB)
-	if err := smsc.WaitBinds(ctx, 4); err != nil {
-		t.Fatal(err)
-	}
+	ctx, smsc, a, b := startPair(t, "tx", "rx", 200*time.Millisecond)
 
 	// Phase 1: the client is bound to A only.
 	c := dial(t, ctx, a.addr, pdu.BindTransceiver)
@@ -183,22 +192,7 @@ func TestSharedRedisStore(t *testing.T) {
 // message still gets its receipt, those owed to A's bind and those A had
 // stored but not delivered included.
 func TestSharedRedisStoreSurvivesKill(t *testing.T) {
-	r := redistest.Start(t)
-	smsc, err := smsctest.NewServer(smsctest.Config{HoldReceipts: true, DiscardRecords: true,
-		ReceiptDelay: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer smsc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	dirA, dirB := t.TempDir(), t.TempDir()
-	writeSharedConfig(t, dirA, smsc.Addr(), r.Addr, 1, "trx")
-	writeSharedConfig(t, dirB, smsc.Addr(), r.Addr, 2, "trx")
-	a, b := startProc(t, dirA), startProc(t, dirB)
-	if err := smsc.WaitBinds(ctx, 4); err != nil {
-		t.Fatal(err)
-	}
+	ctx, smsc, a, b := startPair(t, "trx", "trx", 100*time.Millisecond)
 	rxA := dial(t, ctx, a.addr, pdu.BindReceiver)
 	tx := dial(t, ctx, b.addr, pdu.BindTransmitter)
 
