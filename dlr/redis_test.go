@@ -12,7 +12,7 @@ import (
 	"github.com/smppmux/smppmux/internal/redistest"
 )
 
-func openRedis(t *testing.T, addr string, instance int, mod func(*RedisConfig)) *RedisStore {
+func openRedis(t testing.TB, addr string, instance int, mod func(*RedisConfig)) *RedisStore {
 	t.Helper()
 	cfg := RedisConfig{Addrs: []string{addr}, Instance: instance, LeaseTTL: time.Second}
 	if mod != nil {
@@ -288,12 +288,7 @@ func TestRedisSentinel(t *testing.T) {
 // BenchmarkRedisPutMapping64 writes mappings from 64 concurrent writers,
 // each waiting for its write, as client sessions do.
 func BenchmarkRedisPutMapping64(b *testing.B) {
-	r := redistest.Start(b)
-	s, err := OpenRedis(RedisConfig{Addrs: []string{r.Addr}, Instance: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := openRedis(b, redistest.Start(b).Addr, 1, nil)
 	exp := time.Now().Add(time.Hour)
 	benchWriters(b, func(i int, done func(error)) {
 		s.PutMapping(Mapping{Upstream: "carrier-a", UpstreamID: strconv.FormatInt(int64(i), 16),
@@ -305,12 +300,7 @@ func BenchmarkRedisPutMapping64(b *testing.B) {
 // and its receipt: mapping write, lookup, outbox add, outbox delete, from
 // 64 concurrent writers.
 func BenchmarkRedisMessage(b *testing.B) {
-	r := redistest.Start(b)
-	s, err := OpenRedis(RedisConfig{Addrs: []string{r.Addr}, Instance: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := openRedis(b, redistest.Start(b).Addr, 1, nil)
 	exp := time.Now().Add(time.Hour)
 	raw := make([]byte, 180)
 	benchWriters(b, func(i int, done func(error)) {
