@@ -16,46 +16,91 @@ import (
 // landing, the receipt side parks first and looks the mapping up again;
 // the mapping side records first and then claims. Claiming is exclusive,
 // so exactly one of them delivers.
+//
+// Most receipts stay parked for a few milliseconds, so an entry costs no
+// timer of its own: entries wait in parking order, which is expiry order
+// as they share the timeout, and one timer armed for the oldest serves
+// them all.
 type Parking struct {
 	timeout time.Duration
 	count   atomic.Int64
 	mu      sync.Mutex
-	m       map[string]*Parked
+	m       map[idKey]*Parked
+	// oldest and newest end the list of unclaimed entries, in parking
+	// order.
+	oldest, newest *Parked
+	timer          *time.Timer
+	armed          bool // timer will fire
 }
 
 // Parked is one parked receipt.
 type Parked struct {
-	keys    []string
-	timer   *time.Timer
-	claimed bool
+	keys       []idKey
+	deadline   time.Time
+	expire     func(value any)
+	prev, next *Parked
+	claimed    bool
 	// Value is the caller's receipt.
 	Value any
 }
 
 // NewParking returns a Parking whose entries expire after timeout.
 func NewParking(timeout time.Duration) *Parking {
-	return &Parking{timeout: timeout, m: make(map[string]*Parked)}
+	return &Parking{timeout: timeout, m: make(map[idKey]*Parked)}
 }
 
 // Park holds value under upstream and ids until claimed or expired;
 // expire is called, from a timer goroutine, if nobody claims it in time.
 func (p *Parking) Park(upstream string, ids []string, value any, expire func(value any)) *Parked {
-	e := &Parked{Value: value}
-	for _, id := range ids {
-		e.keys = append(e.keys, memKey(upstream, id))
+	e := &Parked{Value: value, expire: expire, keys: make([]idKey, len(ids))}
+	for i, id := range ids {
+		e.keys[i] = idKey{upstream, id}
 	}
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	for _, k := range e.keys {
 		p.m[k] = e
 	}
 	p.count.Add(1)
-	e.timer = time.AfterFunc(p.timeout, func() {
-		if p.claim(e) {
-			expire(e.Value)
+	e.deadline = time.Now().Add(p.timeout)
+	e.prev = p.newest
+	if p.newest != nil {
+		p.newest.next = e
+	} else {
+		p.oldest = e
+	}
+	p.newest = e
+	if !p.armed {
+		p.armed = true
+		if p.timer == nil {
+			p.timer = time.AfterFunc(p.timeout, p.expireDue)
+		} else {
+			p.timer.Reset(p.timeout)
 		}
-	})
-	p.mu.Unlock()
+	}
 	return e
+}
+
+// expireDue runs on the timer: it gives up on the entries past their
+// deadline and arms the timer for the oldest left.
+func (p *Parking) expireDue() {
+	var due []*Parked
+	p.mu.Lock()
+	now := time.Now()
+	for p.oldest != nil && !p.oldest.deadline.After(now) {
+		e := p.oldest
+		p.removeLocked(e)
+		due = append(due, e)
+	}
+	if p.oldest != nil {
+		p.timer.Reset(p.oldest.deadline.Sub(now))
+	} else {
+		p.armed = false
+	}
+	p.mu.Unlock()
+	for _, e := range due {
+		e.expire(e.Value)
+	}
 }
 
 // Claim takes the receipt parked under (upstream, id), if any.
@@ -64,34 +109,48 @@ func (p *Parking) Claim(upstream, id string) (any, bool) {
 		return nil, false
 	}
 	p.mu.Lock()
-	e := p.m[memKey(upstream, id)]
-	p.mu.Unlock()
-	if e == nil || !p.claim(e) {
+	defer p.mu.Unlock()
+	e := p.m[idKey{upstream, id}]
+	if e == nil || e.claimed {
 		return nil, false
 	}
+	p.removeLocked(e)
 	return e.Value, true
 }
 
 // Reclaim takes back e itself; it fails if e was claimed or expired.
-func (p *Parking) Reclaim(e *Parked) bool { return p.claim(e) }
-
-func (p *Parking) claim(e *Parked) bool {
+func (p *Parking) Reclaim(e *Parked) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if e.claimed {
 		return false
 	}
+	p.removeLocked(e)
+	return true
+}
+
+// removeLocked claims e: it leaves the map and the list. The timer stays
+// armed; finding nothing due, it arms itself for the oldest left. Called
+// with p.mu held.
+func (p *Parking) removeLocked(e *Parked) {
 	e.claimed = true
 	for _, k := range e.keys {
 		if p.m[k] == e {
 			delete(p.m, k)
 		}
 	}
-	p.count.Add(-1)
-	if e.timer != nil {
-		e.timer.Stop()
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		p.oldest = e.next
 	}
-	return true
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		p.newest = e.prev
+	}
+	e.prev, e.next = nil, nil
+	p.count.Add(-1)
 }
 
 // Len returns how many receipts are parked.

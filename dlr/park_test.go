@@ -1,0 +1,85 @@
+package dlr
+
+import (
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// TestParkingExpiryOrder: entries expire at their own deadline, in
+// parking order, under one timer; claimed ones never expire, and the
+// timer serves entries parked after it went idle.
+func TestParkingExpiryOrder(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		p := NewParking(30 * time.Second)
+		var mu sync.Mutex
+		var expired []any
+		got := func() []any {
+			synctest.Wait()
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Clone(expired)
+		}
+		expire := func(v any) {
+			mu.Lock()
+			expired = append(expired, v)
+			mu.Unlock()
+		}
+		p.Park("u", []string{"1"}, "r1", expire)
+		time.Sleep(10 * time.Second)
+		p.Park("u", []string{"2"}, "r2", expire)
+		e3 := p.Park("u", []string{"3", "03"}, "r3", expire)
+		p.Park("u", []string{"4"}, "r4", expire)
+		if v, ok := p.Claim("u", "1"); !ok || v != "r1" {
+			t.Fatalf("Claim(1) = %v, %v", v, ok)
+		}
+		if !p.Reclaim(e3) {
+			t.Fatal("Reclaim(r3) failed")
+		}
+		// The timer fires at 30s for r1, claimed, and waits on for r2.
+		time.Sleep(30*time.Second - time.Nanosecond)
+		if e := got(); len(e) != 0 {
+			t.Fatalf("expired before their deadline: %v", e)
+		}
+		if v, ok := p.Claim("u", "4"); !ok || v != "r4" {
+			t.Fatalf("Claim(4) = %v, %v", v, ok)
+		}
+		time.Sleep(time.Nanosecond)
+		if e := got(); !slices.Equal(e, []any{"r2"}) {
+			t.Fatalf("expired %v at the deadline, want [r2]", e)
+		}
+		if p.Len() != 0 {
+			t.Fatalf("Len = %d after everything was claimed or expired", p.Len())
+		}
+		if _, ok := p.Claim("u", "2"); ok {
+			t.Fatal("claimed after expiry")
+		}
+		if _, ok := p.Claim("u", "03"); ok {
+			t.Fatal("claimed through another key after reclaim")
+		}
+
+		p.Park("u", []string{"5"}, "r5", expire)
+		time.Sleep(30 * time.Second)
+		if e := got(); !slices.Equal(e, []any{"r2", "r5"}) {
+			t.Fatalf("expired %v, want [r2 r5]", e)
+		}
+	})
+}
+
+// BenchmarkParkClaim parks a receipt and claims it, as a receipt that
+// beats its mapping's commit by a few milliseconds is.
+func BenchmarkParkClaim(b *testing.B) {
+	p := NewParking(30 * time.Second)
+	ids := []string{"0"}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		ids[0] = "19a3c5e2f0b14"
+		p.Park("carrier-a", ids, i, func(any) {})
+		if _, ok := p.Claim("carrier-a", ids[0]); !ok {
+			b.Fatal("not claimed")
+		}
+	}
+}
