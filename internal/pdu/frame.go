@@ -40,21 +40,29 @@ type Frame struct {
 // Body returns the PDU body: the bytes after the header.
 func (f Frame) Body() []byte { return f.Raw[HeaderLen:] }
 
-// Reader reads whole PDUs from a stream. It buffers what the stream
-// yields beyond the current PDU in a pooled buffer that goes back to the
-// pool as soon as it is consumed: a reader waiting for its next PDU holds
-// no buffer, which is what thousands of idle connections cost.
+// Reader reads whole PDUs from a stream. A read takes what the stream
+// has, several PDUs under load, into a small array of the Reader's own
+// or, while data keeps coming, into a pooled buffer that goes back to the
+// pool once a read finds the stream drained and its octets are consumed:
+// a Reader waiting for its next PDU holds no large buffer, which is what
+// thousands of idle connections cost.
 type Reader struct {
 	r   io.Reader
 	max int
-	buf *[]byte // pooled; nil when nothing is buffered
-	lo  int     // buffered octets are (*buf)[lo:hi]
-	hi  int
-	hdr [HeaderLen]byte
+	buf []byte  // buffered octets, a window of small or *big
+	big *[]byte // pooled
+	// full is set when the last read filled its buffer: the stream may
+	// hold more, so the next read takes the large buffer.
+	full  bool
+	hdr   [HeaderLen]byte
+	small [smallReadLen]byte
 }
 
-// readBufLen is the size of a Reader's buffer: a read takes up to this
-// many octets, many PDUs at once under load.
+// smallReadLen holds a few typical PDUs (a submit_sm, its response and
+// a receipt).
+const smallReadLen = 512
+
+// readBufLen is the size of the pooled buffer.
 const readBufLen = 4096
 
 var readBufPool = sync.Pool{New: func() any { b := make([]byte, readBufLen); return &b }}
@@ -72,7 +80,7 @@ func NewReader(r io.Reader, max int) *Reader {
 // io.ErrUnexpectedEOF (closed mid-frame), a *LengthError, or the
 // underlying read error. The returned frame owns its memory.
 func (r *Reader) Read() (Frame, error) {
-	if err := r.fill(r.hdr[:], true); err != nil {
+	if err := r.fill(r.hdr[:]); err != nil {
 		return Frame{}, err
 	}
 	h := ParseHeader(r.hdr[:])
@@ -81,7 +89,7 @@ func (r *Reader) Read() (Frame, error) {
 	}
 	raw := make([]byte, h.Len)
 	copy(raw, r.hdr[:])
-	if err := r.fill(raw[HeaderLen:], false); err != nil {
+	if err := r.fill(raw[HeaderLen:]); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
@@ -90,40 +98,46 @@ func (r *Reader) Read() (Frame, error) {
 	return Frame{Header: h, Raw: raw}, nil
 }
 
-// fill fills p from the buffer, then from the stream. With nothing
-// buffered, a header (direct) is read straight into p, so that waiting
-// for a PDU holds no buffer; so is a body too large for the buffer. Any
-// other read goes through the buffer, taking what follows p as well. It
-// returns io.EOF only when the stream ended before the first octet of p.
-func (r *Reader) fill(p []byte, direct bool) error {
+// fill fills p from what is buffered, then from the stream. It returns
+// io.EOF only when the stream ended before the first octet of p.
+func (r *Reader) fill(p []byte) error {
 	got := 0
 	for got < len(p) {
-		if r.buf != nil {
-			n := copy(p[got:], (*r.buf)[r.lo:r.hi])
+		if len(r.buf) > 0 {
+			n := copy(p[got:], r.buf)
+			r.buf = r.buf[n:]
 			got += n
-			r.lo += n
-			if r.lo == r.hi {
-				readBufPool.Put(r.buf)
-				r.buf = nil
-			}
 			continue
 		}
+		if r.big != nil && !r.full {
+			r.releaseBig()
+		}
+		need := len(p) - got
 		var n int
 		var err error
-		if direct || len(p)-got >= readBufLen {
+		if need >= readBufLen {
+			// A large body goes straight to its frame.
 			n, err = io.ReadFull(r.r, p[got:])
 			got += n
+			r.full = false
 		} else {
-			b := readBufPool.Get().(*[]byte)
-			n, err = io.ReadAtLeast(r.r, *b, len(p)-got)
-			if err == nil {
-				r.buf, r.lo, r.hi = b, 0, n
-				continue
+			dst := r.small[:]
+			if r.full || need > len(dst) {
+				if r.big == nil {
+					r.big = readBufPool.Get().(*[]byte)
+				}
+				dst = *r.big
 			}
-			got += copy(p[got:], (*b)[:n])
-			readBufPool.Put(b)
+			n, err = io.ReadAtLeast(r.r, dst, need)
+			r.full = n == len(dst)
+			r.buf = dst[:n]
+			if err != nil {
+				got += copy(p[got:], r.buf)
+				r.buf = nil
+			}
 		}
 		if err != nil {
+			r.releaseBig()
 			if got > 0 && err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
@@ -133,9 +147,17 @@ func (r *Reader) fill(p []byte, direct bool) error {
 	return nil
 }
 
+func (r *Reader) releaseBig() {
+	if r.big != nil {
+		readBufPool.Put(r.big)
+		r.big = nil
+	}
+	r.full = false
+}
+
 // Buffered reports how many bytes can be read without touching the
 // underlying stream.
-func (r *Reader) Buffered() int { return r.hi - r.lo }
+func (r *Reader) Buffered() int { return len(r.buf) }
 
 // AppendHeader appends a header with the given fields and a command_length
 // of HeaderLen+bodyLen.

@@ -28,8 +28,8 @@ func TestReaderFrames(t *testing.T) {
 }
 
 // TestReaderChunks: however the stream is cut into reads, the frames
-// come out whole and in order, large ones too, and a reader that has
-// consumed everything it read holds no buffer.
+// come out whole and in order, large ones too, and a reader that found
+// the stream drained holds no pooled buffer.
 func TestReaderChunks(t *testing.T) {
 	t.Parallel()
 	var stream []byte
@@ -54,11 +54,11 @@ func TestReaderChunks(t *testing.T) {
 					t.Fatalf("frame %d: %d octets, %v; want %d octets", i, len(f.Raw), err, len(w))
 				}
 			}
-			if r.buf != nil || r.Buffered() != 0 {
-				t.Fatalf("a consumed reader holds a buffer of %d octets", r.Buffered())
-			}
 			if _, err := r.Read(); err != io.EOF {
 				t.Fatalf("after the last frame: %v, want io.EOF", err)
+			}
+			if r.big != nil || r.Buffered() != 0 {
+				t.Fatalf("a drained reader holds a buffer (%d octets buffered)", r.Buffered())
 			}
 		})
 		t.Run(name+" cut", func(t *testing.T) {

@@ -228,8 +228,11 @@ func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, stic
 		return
 	}
 	start := time.Now()
+	// The frame is the reader's to give: the upstream bind numbers it in
+	// place (the header only; the fields parsed from its body stay as
+	// they are), and a failover sends a copy.
 	g.Submit(balancer.Request{
-		Raw:      pdu.Resend(f.Raw, 0),
+		Raw:      f.Raw,
 		Sticky:   sticky,
 		Deadline: time.Now().Add(rt.SubmitTimeout),
 	}, func(res balancer.Result) {

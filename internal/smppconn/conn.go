@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,7 +75,7 @@ type key struct {
 
 type call struct {
 	done     func(pdu.Frame, error)
-	timer    *time.Timer
+	deadline time.Time
 	windowed bool
 }
 
@@ -113,9 +114,15 @@ type Conn struct {
 	keepalive *time.Timer
 	seq       uint32
 	pending   map[key]*call
-	closed    bool
-	reason    Reason
-	closeErr  error
+	// One timer, armed at expiryAt for the earliest deadline it knows of,
+	// serves the timeouts of every pending call: a response costs no
+	// timer of its own.
+	expiry      *time.Timer
+	expiryArmed bool
+	expiryAt    time.Time
+	closed      bool
+	reason      Reason
+	closeErr    error
 }
 
 // New wraps nc. Nothing is read or written until Start.
@@ -290,9 +297,11 @@ func (c *Conn) request(b []byte, timeout time.Duration, done func(pdu.Frame, err
 	seq := c.seq
 	pdu.SetSeq(b, seq)
 	k := key{pdu.RespID(h.ID), seq}
-	cl := &call{done: done, windowed: windowed}
+	cl := &call{done: done, deadline: time.Now().Add(timeout), windowed: windowed}
 	c.pending[k] = cl
-	cl.timer = time.AfterFunc(timeout, func() { c.expire(k, cl) })
+	if !c.expiryArmed || cl.deadline.Before(c.expiryAt) {
+		c.armExpiryLocked(cl.deadline)
+	}
 	c.mu.Unlock()
 	// If the queue refuses, the connection is closed and Close fails the
 	// pending call, so done is still called exactly once.
@@ -318,19 +327,61 @@ func (c *Conn) Call(ctx context.Context, b []byte, timeout time.Duration) (pdu.F
 	}
 }
 
-func (c *Conn) expire(k key, cl *call) {
+func (c *Conn) armExpiryLocked(at time.Time) {
+	c.expiryArmed, c.expiryAt = true, at
+	d := time.Until(at)
+	if c.expiry == nil {
+		c.expiry = time.AfterFunc(d, c.expireDue)
+	} else {
+		c.expiry.Reset(d)
+	}
+}
+
+// expireDue runs on the timer: the calls past their deadline fail with
+// ErrTimeout, and the timer is armed for the earliest deadline left. The
+// timer fires about once per response timeout under steady traffic (it
+// is not moved when the call it was armed for is answered), so going
+// through the pending calls, at most a window's worth, costs little.
+func (c *Conn) expireDue() {
+	type expired struct {
+		key key
+		cl  *call
+	}
+	var due []expired
 	c.mu.Lock()
-	if c.pending[k] != cl {
+	if c.closed {
 		c.mu.Unlock()
 		return
 	}
-	delete(c.pending, k)
-	c.signalIdleLocked()
-	c.mu.Unlock()
-	if cl.windowed {
-		<-c.sem
+	now := time.Now()
+	var next time.Time
+	for k, cl := range c.pending {
+		switch {
+		case !cl.deadline.After(now):
+			due = append(due, expired{k, cl})
+		case next.IsZero() || cl.deadline.Before(next):
+			next = cl.deadline
+		}
 	}
-	cl.done(pdu.Frame{}, ErrTimeout)
+	for _, e := range due {
+		delete(c.pending, e.key)
+	}
+	if len(due) > 0 {
+		c.signalIdleLocked()
+	}
+	if next.IsZero() {
+		c.expiryArmed = false
+	} else {
+		c.armExpiryLocked(next)
+	}
+	c.mu.Unlock()
+	slices.SortFunc(due, func(a, b expired) int { return a.cl.deadline.Compare(b.cl.deadline) })
+	for _, e := range due {
+		if e.cl.windowed {
+			<-c.sem
+		}
+		e.cl.done(pdu.Frame{}, ErrTimeout)
+	}
 }
 
 // signalIdleLocked wakes WaitIdle when nothing is pending any more.
@@ -387,7 +438,6 @@ func (c *Conn) dispatchResponse(f pdu.Frame) {
 		}
 		return
 	}
-	cl.timer.Stop()
 	if cl.windowed {
 		<-c.sem
 	}
@@ -491,11 +541,19 @@ func (c *Conn) writeLoop() {
 		for {
 			c.qmu.Lock()
 			items := c.queue
-			c.queue, c.spare = c.spare[:0], nil
-			c.qmu.Unlock()
 			if len(items) == 0 {
+				// Idle again: what a burst grew goes.
+				if cap(items) > idleQueueCap {
+					c.queue = nil
+				}
+				if cap(c.spare) > idleQueueCap {
+					c.spare = nil
+				}
+				c.qmu.Unlock()
 				break
 			}
+			c.queue, c.spare = c.spare[:0], nil
+			c.qmu.Unlock()
 			select {
 			case c.drained <- struct{}{}:
 			default:
@@ -504,10 +562,8 @@ func (c *Conn) writeLoop() {
 				return
 			}
 			clear(items)
-			if cap(items) <= 64 {
-				// Kept for the next batch; a burst's large queue goes.
-				c.spare = items[:0]
-			}
+			// The two slices take turns while the writer is busy.
+			c.spare = items[:0]
 		}
 	}
 }
@@ -548,6 +604,10 @@ func (c *Conn) writeItems(items []outItem) bool {
 }
 
 const maxBatch = 64 * 1024
+
+// idleQueueCap is the most output queue capacity an idle connection
+// keeps.
+const idleQueueCap = 64
 
 var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, maxBatch); return &b }}
 
@@ -612,12 +672,14 @@ func (c *Conn) Close(r Reason, err error) {
 	if c.keepalive != nil {
 		c.keepalive.Stop()
 	}
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
 	c.mu.Unlock()
 
 	close(c.done)
 	_ = c.nc.Close()
 	for _, cl := range pending {
-		cl.timer.Stop()
 		cl.done(pdu.Frame{}, ErrClosed)
 	}
 	if c.cfg.OnClose != nil {

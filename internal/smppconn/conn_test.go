@@ -8,7 +8,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/smppmux/smppmux/internal/pdu"
@@ -34,7 +37,7 @@ type fixture struct {
 
 // newFixture starts a Conn with cfg; handle, when not nil, replaces the
 // handler that records requests.
-func newFixture(t *testing.T, cfg Config, handle func(pdu.Frame)) *fixture {
+func newFixture(t testing.TB, cfg Config, handle func(pdu.Frame)) *fixture {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -76,7 +79,7 @@ func newFixture(t *testing.T, cfg Config, handle func(pdu.Frame)) *fixture {
 	return fx
 }
 
-func ctxFor(t *testing.T) context.Context {
+func ctxFor(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	t.Cleanup(cancel)
 	return ctx
@@ -594,4 +597,113 @@ func TestReasonString(t *testing.T) {
 			t.Errorf("Reason(%d).String() = %q, want %q", int(r), got, want)
 		}
 	}
+}
+
+// TestResponseTimeoutsInDeadlineOrder: requests of different timeouts
+// share the connection's one timer, each failing at its own deadline and
+// not before; an answered one never times out, and the window slots of
+// the expired ones come back.
+func TestResponseTimeoutsInDeadlineOrder(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		local, peer := net.Pipe()
+		c := New(local, Config{Window: 4})
+		c.Start(func(pdu.Frame) {})
+		frames := make(chan pdu.Frame, 8)
+		go func() {
+			rd := pdu.NewReader(peer, 0)
+			for {
+				f, err := rd.Read()
+				if err != nil {
+					close(frames)
+					return
+				}
+				frames <- f
+			}
+		}()
+		start := time.Now()
+		type outcome struct {
+			name  string
+			after time.Duration
+			err   error
+		}
+		outcomes := make(chan outcome, 4)
+		request := func(name string, timeout time.Duration) {
+			t.Helper()
+			err := c.TryRequest(submit(), timeout, func(_ pdu.Frame, err error) {
+				outcomes <- outcome{name, time.Since(start), err}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		request("a", 10*time.Second)
+		request("b", 5*time.Second)
+		request("c", 10*time.Second)
+		request("d", 2*time.Second)
+		a := <-frames
+		for range 3 {
+			<-frames
+		}
+		if _, err := peer.Write(pdu.Empty(pdu.SubmitSMResp, pdu.StatusOK, a.Seq)); err != nil {
+			t.Fatal(err)
+		}
+		want := []outcome{{"a", 0, nil}, {"d", 2 * time.Second, ErrTimeout},
+			{"b", 5 * time.Second, ErrTimeout}, {"c", 10 * time.Second, ErrTimeout}}
+		for _, w := range want {
+			got := <-outcomes
+			if got.name != w.name || got.after != w.after || !errors.Is(got.err, w.err) {
+				t.Fatalf("got %s after %v (%v), want %s after %v (%v)", got.name, got.after, got.err, w.name, w.after, w.err)
+			}
+		}
+		if n := c.WindowFree(); n != 4 || c.Pending() != 0 {
+			t.Fatalf("WindowFree = %d, Pending = %d after every call ended", n, c.Pending())
+		}
+		// The timer, idle now, serves a later request too.
+		request("e", time.Second)
+		<-frames
+		if got := <-outcomes; got.name != "e" || got.after != 11*time.Second || !errors.Is(got.err, ErrTimeout) {
+			t.Fatalf("got %s after %v (%v), want e after 11s (timeout)", got.name, got.after, got.err)
+		}
+		c.Close(ReasonShutdown, nil)
+		c.Wait()
+		_ = peer.Close()
+		for range frames {
+		}
+	})
+}
+
+// BenchmarkRequestResponse relays submit_sm and submit_sm_resp between
+// two Conns over loopback TCP with 100 requests outstanding, as an
+// upstream bind under load: allocations per round trip, both sides.
+func BenchmarkRequestResponse(b *testing.B) {
+	fx := newFixture(b, Config{Window: 100}, nil)
+	peer := New(fx.peer, Config{Window: 100})
+	resp := pdu.MessageIDResp(pdu.SubmitSMResp, pdu.StatusOK, 0, "19a3c5e2f0b14")
+	peer.Start(func(f pdu.Frame) {
+		r := slices.Clone(resp)
+		pdu.SetSeq(r, f.Seq)
+		_ = peer.Send(r)
+	})
+	b.Cleanup(func() {
+		peer.Close(ReasonShutdown, nil)
+		peer.Wait()
+	})
+	ctx := ctxFor(b)
+	var wg sync.WaitGroup
+	done := func(_ pdu.Frame, err error) {
+		if err != nil {
+			b.Error(err)
+		}
+		wg.Done()
+	}
+	body := submit()[pdu.HeaderLen:]
+	b.ReportAllocs()
+	for b.Loop() {
+		wg.Add(1)
+		if err := fx.c.Request(ctx, pdu.Request(pdu.SubmitSM, 0, body), time.Minute, done); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wg.Wait()
 }
