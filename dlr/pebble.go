@@ -86,7 +86,7 @@ func OpenPebble(cfg PebbleConfig) (*PebbleStore, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	opts := &pebble.Options{Logger: pebbleLogger{cfg.Logger.Sugar()}}
+	opts := &pebble.Options{Logger: pebbleLogger{cfg.Logger.Sugar()}, MemTableSize: memTableSize}
 	// Most lookups of a receipt's id miss the tables on disk (the mapping
 	// is recent, or unknown): bloom filters answer those without reading
 	// a block.
@@ -137,6 +137,14 @@ func (s *PebbleStore) enqueue(op writeOp) {
 	s.q <- op
 	s.mu.RUnlock()
 }
+
+// memTableSize is the size of Pebble's memtable (its default is 4 MiB).
+// A larger one is flushed less often, and each flush of a young database
+// is compacted with every table below it: 16 MiB took the relay's CPU
+// per message from about 34 to 23-26 us over 400k messages. An outbox
+// item delivered before its memtable is flushed never reaches a table.
+// The arena is touched only as it fills.
+const memTableSize = 16 << 20
 
 // maxGroup bounds the writes sharing one sync.
 const maxGroup = 4096
