@@ -68,11 +68,72 @@ type PebbleStore struct {
 // idKey names an upstream message.
 type idKey struct{ upstream, id string }
 
+// writeOp is one queued write, encoded into the batch by the committer
+// that takes it: a mapping (kind kindMapping) or an outbox item
+// (kindOutbox).
 type writeOp struct {
-	apply func(*pebble.Batch) error
-	done  func(error)
-	// mapping is the message a PutMapping records; zero for other writes.
-	mapping idKey
+	kind byte
+	done func(error)
+	m    Mapping
+	// The outbox item's fields, taken when it was queued.
+	systemID    string
+	seq, origin uint64
+	at          int64
+	raw         []byte
+}
+
+// mapping returns the message a PutMapping records; zero for other
+// writes.
+func (op *writeOp) mapping() idKey {
+	if op.kind != kindMapping {
+		return idKey{}
+	}
+	return idKey{op.m.Upstream, op.m.UpstreamID}
+}
+
+// apply adds op to b, encoding its keys and values in scratch, which it
+// returns for the next op (Pebble copies what it is given).
+func (op *writeOp) apply(b *pebble.Batch, scratch []byte) ([]byte, error) {
+	if op.kind == kindOutbox {
+		kv := appendOutboxKey(scratch[:0], op.systemID, op.seq)
+		n := len(kv)
+		kv = u64(kv, op.origin)
+		kv = u64(kv, uint64(op.at))
+		kv = append(kv, op.raw...)
+		return kv, b.Set(kv[:n], kv[n:], nil)
+	}
+	m := &op.m
+	exp := uint64(m.Expires.UnixNano())
+	kv := appendMappingKey(scratch[:0], m.Upstream, m.UpstreamID)
+	n := len(kv)
+	kv = u64(kv, exp)
+	kv = u64(kv, m.Session)
+	kv = u64(kv, uint64(m.Submitted))
+	kv = append(kv, byte(len(m.SystemID)))
+	kv = append(kv, m.SystemID...)
+	kv = append(kv, m.ClientID...)
+	if err := b.Set(kv[:n], kv[n:], nil); err != nil {
+		return kv, err
+	}
+	kv = appendClientKey(kv[:0], m.SystemID, m.ClientID)
+	n = len(kv)
+	kv = u64(kv, exp)
+	kv = append(kv, byte(len(m.Upstream)))
+	kv = append(kv, m.Upstream...)
+	kv = append(kv, m.UpstreamID...)
+	if err := b.Set(kv[:n], kv[n:], nil); err != nil {
+		return kv, err
+	}
+	kv = append(kv[:0], kindExpiry)
+	kv = u64(kv, exp)
+	kv = append(kv, m.Upstream...)
+	kv = append(kv, 0)
+	kv = append(kv, m.UpstreamID...)
+	n = len(kv)
+	kv = append(kv, m.SystemID...)
+	kv = append(kv, 0)
+	kv = append(kv, m.ClientID...)
+	return kv, b.Set(kv[:n], kv[n:], nil)
 }
 
 // OpenPebble opens or creates the store in cfg.Dir.
@@ -129,7 +190,7 @@ func (s *PebbleStore) enqueue(op writeOp) {
 	if s.closed {
 		s.mu.RUnlock()
 		s.umu.Lock()
-		s.settledLocked(op.mapping)
+		s.settledLocked(op.mapping())
 		s.umu.Unlock()
 		op.done(ErrStoreClosed)
 		return
@@ -187,15 +248,16 @@ func (s *PebbleStore) commitLoop() {
 func (s *PebbleStore) commit(ops []writeOp) {
 	b := s.db.NewBatch()
 	errs := make([]error, len(ops))
-	for i, op := range ops {
-		errs[i] = op.apply(b)
+	var scratch []byte
+	for i := range ops {
+		scratch, errs[i] = ops[i].apply(b, scratch)
 	}
 	err := b.Commit(pebble.Sync)
 	_ = b.Close()
 	// Committed, or failed for good: either way Get may look again.
 	s.umu.Lock()
-	for _, op := range ops {
-		s.settledLocked(op.mapping)
+	for i := range ops {
+		s.settledLocked(ops[i].mapping())
 	}
 	s.umu.Unlock()
 	for i, op := range ops {
@@ -210,7 +272,10 @@ func (s *PebbleStore) commit(ops []writeOp) {
 func u64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
 
 func mappingKey(upstream, id string) []byte {
-	k := make([]byte, 0, 2+len(upstream)+len(id))
+	return appendMappingKey(make([]byte, 0, 2+len(upstream)+len(id)), upstream, id)
+}
+
+func appendMappingKey(k []byte, upstream, id string) []byte {
 	k = append(k, kindMapping)
 	k = append(k, upstream...)
 	k = append(k, 0)
@@ -218,7 +283,10 @@ func mappingKey(upstream, id string) []byte {
 }
 
 func clientKeyBytes(systemID, clientID string) []byte {
-	k := make([]byte, 0, 2+len(systemID)+len(clientID))
+	return appendClientKey(make([]byte, 0, 2+len(systemID)+len(clientID)), systemID, clientID)
+}
+
+func appendClientKey(k []byte, systemID, clientID string) []byte {
 	k = append(k, kindClient)
 	k = append(k, systemID...)
 	k = append(k, 0)
@@ -231,35 +299,11 @@ func (s *PebbleStore) PutMapping(m Mapping, done func(error)) {
 		done(fmt.Errorf("dlr: names longer than 255 octets"))
 		return
 	}
-	exp := uint64(m.Expires.UnixNano())
 	mk := idKey{m.Upstream, m.UpstreamID}
 	s.umu.Lock()
 	s.unsynced[mk]++
 	s.umu.Unlock()
-	s.enqueue(writeOp{done: done, mapping: mk, apply: func(b *pebble.Batch) error {
-		v := u64(make([]byte, 0, 25+len(m.SystemID)+len(m.ClientID)), exp)
-		v = u64(v, m.Session)
-		v = u64(v, uint64(m.Submitted))
-		v = append(v, byte(len(m.SystemID)))
-		v = append(v, m.SystemID...)
-		v = append(v, m.ClientID...)
-		if err := b.Set(mappingKey(m.Upstream, m.UpstreamID), v, nil); err != nil {
-			return err
-		}
-		c := u64(make([]byte, 0, 9+len(m.Upstream)+len(m.UpstreamID)), exp)
-		c = append(c, byte(len(m.Upstream)))
-		c = append(c, m.Upstream...)
-		c = append(c, m.UpstreamID...)
-		if err := b.Set(clientKeyBytes(m.SystemID, m.ClientID), c, nil); err != nil {
-			return err
-		}
-		x := u64([]byte{kindExpiry}, exp)
-		x = append(x, m.Upstream...)
-		x = append(x, 0)
-		x = append(x, m.UpstreamID...)
-		xv := append(append([]byte(m.SystemID), 0), m.ClientID...)
-		return b.Set(x, xv, nil)
-	}})
+	s.enqueue(writeOp{kind: kindMapping, done: done, m: m})
 }
 
 func (s *PebbleStore) get(key []byte) ([]byte, bool, error) {
@@ -348,7 +392,10 @@ func (s *PebbleStore) ByClient(systemID, clientID string) (Mapping, bool, error)
 }
 
 func outboxKey(systemID string, seq uint64) []byte {
-	k := make([]byte, 0, 10+len(systemID))
+	return appendOutboxKey(make([]byte, 0, 10+len(systemID)), systemID, seq)
+}
+
+func appendOutboxKey(k []byte, systemID string, seq uint64) []byte {
 	k = append(k, kindOutbox)
 	k = append(k, systemID...)
 	k = append(k, 0)
@@ -363,11 +410,8 @@ func (s *PebbleStore) AddOutbox(systemID string, it *Item, done func(error)) {
 	if it.Seq == 0 {
 		it.Seq = s.NextSeq()
 	}
-	k := outboxKey(systemID, it.Seq)
-	v := u64(make([]byte, 0, 16+len(it.Raw)), it.Origin)
-	v = u64(v, uint64(it.At.UnixNano()))
-	v = append(v, it.Raw...)
-	s.enqueue(writeOp{done: done, apply: func(b *pebble.Batch) error { return b.Set(k, v, nil) }})
+	s.enqueue(writeOp{kind: kindOutbox, done: done, systemID: systemID,
+		seq: it.Seq, origin: it.Origin, at: it.At.UnixNano(), raw: it.Raw})
 }
 
 // DeleteOutbox implements Store. Every outbox key is set once before it
