@@ -46,8 +46,12 @@ type Session struct {
 	bindType pdu.ID
 	window   int
 
-	state     atomic.Int32
-	inflight  atomic.Int32 // requests handed to the Handler and not yet answered
+	state    atomic.Int32
+	inflight atomic.Int32 // requests handed to the Handler and not yet answered
+	// windowed counts the requests holding a window slot: inflight, less
+	// the answers about to be queued. A slot is given back before its
+	// answer can reach the client, whose next request must find it free.
+	windowed  atomic.Int32
 	bindTimer *time.Timer
 	idle      chan struct{} // signalled when inflight drops to zero during shutdown
 	closeOnce sync.Once
@@ -152,6 +156,7 @@ func (s *Session) Close(r smppconn.Reason) { s.conn.Close(r, nil) }
 
 // Respond sends the answer to a request given to Handler.HandleRequest.
 func (s *Session) Respond(b []byte) {
+	s.windowed.Add(-1)
 	_ = s.conn.Send(b)
 	s.release()
 }
@@ -217,12 +222,15 @@ func (s *Session) handleBound(f pdu.Frame) {
 		}
 		// Count the request before looking at the state: shutdown sets the
 		// state before reading the count, so one of the two sees the other.
-		n := int(s.inflight.Add(1))
+		s.inflight.Add(1)
+		n := int(s.windowed.Add(1))
 		switch {
 		case state(s.state.Load()) == stateUnbinding:
+			s.windowed.Add(-1)
 			s.answer(f, pdu.StatusInvBndSts)
 			s.release()
 		case n > s.window:
+			s.windowed.Add(-1)
 			s.answer(f, pdu.StatusMsgQFul)
 			s.release()
 		default:

@@ -522,3 +522,32 @@ func ids(list []*smppserver.Session) []uint64 {
 	}
 	return out
 }
+
+// TestWindowFreedWithAnswer: a client whose window equals its account's
+// sends its next request as soon as an answer arrives; that request must
+// find the window free, even though the answer came from another
+// goroutine than the session's reader.
+func TestWindowFreedWithAnswer(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	h := start(t, func(h *harness) {
+		h.handler.hold = true
+		h.auth.window = 1
+	})
+	go func() {
+		for {
+			select {
+			case r := <-h.handler.requests:
+				answer(r.s, r.f)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	rc := dialRaw(t, ctx, h.addr)
+	rawBind(t, ctx, rc, pdu.BindTransceiver)
+	for seq := uint32(2); seq < 3000; seq++ {
+		send(t, rc, submitPDU(seq, "one at a time"))
+		expectMessageID(t, read(t, ctx, rc), pdu.SubmitSMResp, seq, fmt.Sprintf("m%d", seq))
+	}
+}

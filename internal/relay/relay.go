@@ -205,7 +205,8 @@ func (r *Relay) refuse(s *smppserver.Session, f pdu.Frame, err error) {
 // relay sends f on through the group its route picks. It never blocks.
 func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, sticky string, validity []byte) {
 	rt := r.rt()
-	if st, reason := rt.Policies[m.SystemID].check(m.Source, m.Destination, time.Now()); st != pdu.StatusOK {
+	start := time.Now()
+	if st, reason := rt.Policies[m.SystemID].check(m.Source, m.Destination, start); st != pdu.StatusOK {
 		s.Logger().Debug("submit refused by the client's limits", zap.String("reason", reason))
 		r.Stats.Refused.Add(1)
 		r.cfg.Metrics.SubmitRefused(m.SystemID, reason)
@@ -213,7 +214,7 @@ func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, stic
 		return
 	}
 	ttl := r.cfg.MappingTTL
-	if d, ok := dlr.ValidityTTL(validity, time.Now()); ok {
+	if d, ok := dlr.ValidityTTL(validity, start); ok {
 		// Receipts come within the validity period; an hour of margin
 		// covers clocks and late SMSCs.
 		ttl = d + time.Hour
@@ -227,14 +228,13 @@ func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, stic
 		s.Respond(pdu.Empty(respID, rt.NoRouteStatus, seq))
 		return
 	}
-	start := time.Now()
 	// The frame is the reader's to give: the upstream bind numbers it in
 	// place (the header only; the fields parsed from its body stay as
 	// they are), and a failover sends a copy.
 	g.Submit(balancer.Request{
 		Raw:      f.Raw,
 		Sticky:   sticky,
-		Deadline: time.Now().Add(rt.SubmitTimeout),
+		Deadline: start.Add(rt.SubmitTimeout),
 	}, func(res balancer.Result) {
 		r.answer(s, g, respID, seq, ttl, start, res)
 	})
@@ -289,11 +289,12 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 		s.Respond(respWithID(resp, seq, clientID))
 		return
 	}
+	now := time.Now()
 	m := dlr.Mapping{
 		Upstream:   upstreamName,
 		UpstreamID: dlr.Canonical(uid),
-		Route:      dlr.Route{SystemID: systemID, ClientID: clientID, Session: s.ID(), Submitted: time.Now().UnixNano()},
-		Expires:    time.Now().Add(ttl),
+		Route:      dlr.Route{SystemID: systemID, ClientID: clientID, Session: s.ID(), Submitted: now.UnixNano()},
+		Expires:    now.Add(ttl),
 	}
 	// The client hears ESME_ROK only once the mapping is durable, so a
 	// crash after that cannot orphan the message's receipt.
