@@ -56,7 +56,7 @@ func (p *ClientPolicy) check(src, dest []byte, now time.Time) (pdu.Status, strin
 	if p.tps != nil && !p.tps.AllowN(now, 1) {
 		return pdu.StatusThrottled, "throttled"
 	}
-	if p.dest != nil && !p.dest.allow(string(dest), now) {
+	if p.dest != nil && !p.dest.allow(dest, now) {
 		return p.destState, "destination_limit"
 	}
 	return pdu.StatusOK, ""
@@ -87,19 +87,23 @@ type destLimiter struct {
 
 type destShard struct {
 	mu    sync.Mutex
-	sends map[string][]int64 // last sends, oldest first, at most count
+	sends map[string]*destSends
 	adds  int
 }
+
+// destSends holds the last sends to one destination, oldest first, at
+// most count, in an array allocated once.
+type destSends struct{ t []int64 }
 
 func newDestLimiter(count int, per time.Duration) *destLimiter {
 	l := &destLimiter{count: count, per: per}
 	for i := range l.shards {
-		l.shards[i].sends = make(map[string][]int64)
+		l.shards[i].sends = make(map[string]*destSends)
 	}
 	return l
 }
 
-func (l *destLimiter) allow(dest string, now time.Time) bool {
+func (l *destLimiter) allow(dest []byte, now time.Time) bool {
 	var h uint32 = 2166136261
 	for i := 0; i < len(dest); i++ {
 		h = (h ^ uint32(dest[i])) * 16777619
@@ -109,21 +113,28 @@ func (l *destLimiter) allow(dest string, now time.Time) bool {
 	horizon := t - int64(l.per)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	sends := sh.sends[dest]
-	for len(sends) > 0 && sends[0] <= horizon {
-		sends = sends[1:]
+	d := sh.sends[string(dest)] // no copy of dest for a lookup
+	if d == nil {
+		d = &destSends{t: make([]int64, 0, l.count)}
+		sh.sends[string(dest)] = d
 	}
-	if len(sends) >= l.count {
-		sh.sends[dest] = sends
+	k := 0
+	for k < len(d.t) && d.t[k] <= horizon {
+		k++
+	}
+	if k > 0 {
+		d.t = d.t[:copy(d.t, d.t[k:])]
+	}
+	if len(d.t) >= l.count {
 		return false
 	}
-	sh.sends[dest] = append(sends, t)
+	d.t = append(d.t, t)
 	// Forget destinations gone quiet, a shard at a time, now and then.
 	if sh.adds++; sh.adds >= 4096 {
 		sh.adds = 0
-		for d, s := range sh.sends {
-			if len(s) == 0 || s[len(s)-1] <= horizon {
-				delete(sh.sends, d)
+		for key, s := range sh.sends {
+			if len(s.t) == 0 || s.t[len(s.t)-1] <= horizon {
+				delete(sh.sends, key)
 			}
 		}
 	}

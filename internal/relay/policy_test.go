@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -46,5 +47,26 @@ func TestClientPolicyTPS(t *testing.T) {
 	}
 	if st, _ := p.check(nil, []byte("1"), now.Add(20*time.Millisecond)); st != pdu.StatusOK {
 		t.Fatal("no token after 20 ms at 100/s")
+	}
+}
+
+// BenchmarkClientPolicy checks a submit against a client's limits:
+// allowed sources, a TPS cap and the per-destination limit, over 100,000
+// destinations as a busy client sends to.
+func BenchmarkClientPolicy(b *testing.B) {
+	p := NewClientPolicy(PolicyConfig{TPS: 1 << 30, AllowedSources: []string{"Shop", "4477*"},
+		DestCount: 3, DestPer: time.Minute})
+	dests := make([][]byte, 100_000)
+	for i := range dests {
+		dests[i] = []byte(strconv.Itoa(447700000000 + i*7919%1000000))
+	}
+	src := []byte("447700900001")
+	now := time.Unix(1000, 0)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		now = now.Add(time.Microsecond)
+		if st, reason := p.check(src, dests[i%len(dests)], now); st != pdu.StatusOK && reason != "destination_limit" {
+			b.Fatalf("refused: %s", reason)
+		}
 	}
 }
