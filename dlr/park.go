@@ -36,6 +36,7 @@ type Parking struct {
 // Parked is one parked receipt.
 type Parked struct {
 	keys       []idKey
+	key1       [1]idKey // keys' array for the usual single id
 	deadline   time.Time
 	expire     func(value any)
 	prev, next *Parked
@@ -52,9 +53,10 @@ func NewParking(timeout time.Duration) *Parking {
 // Park holds value under upstream and ids until claimed or expired;
 // expire is called, from a timer goroutine, if nobody claims it in time.
 func (p *Parking) Park(upstream string, ids []string, value any, expire func(value any)) *Parked {
-	e := &Parked{Value: value, expire: expire, keys: make([]idKey, len(ids))}
-	for i, id := range ids {
-		e.keys[i] = idKey{upstream, id}
+	e := &Parked{Value: value, expire: expire}
+	e.keys = e.key1[:0]
+	for _, id := range ids {
+		e.keys = append(e.keys, idKey{upstream, id})
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
