@@ -58,9 +58,10 @@ type Reader struct {
 	small [smallReadLen]byte
 }
 
-// smallReadLen holds a few typical PDUs (a submit_sm, its response and
-// a receipt).
-const smallReadLen = 512
+// smallReadLen holds a typical PDU or two (a submit_sm and its response,
+// a receipt): what a connection carrying light traffic reads at once.
+// Every connection holds one, idle ones too.
+const smallReadLen = 256
 
 // readBufLen is the size of the pooled buffer.
 const readBufLen = 4096
