@@ -352,6 +352,11 @@ func (s *PebbleStore) Get(upstream, id string) (Route, bool, error) {
 	if s.isUnsynced(upstream, id) {
 		return Route{}, false, nil
 	}
+	return s.route(upstream, id)
+}
+
+// route reads the route of an upstream message from the database.
+func (s *PebbleStore) route(upstream, id string) (Route, bool, error) {
 	v, ok, err := s.get(mappingKey(upstream, id))
 	if !ok || err != nil || s.expired(v) {
 		return Route{}, false, err
@@ -383,7 +388,9 @@ func (s *PebbleStore) ByClient(systemID, clientID string) (Mapping, bool, error)
 		UpstreamID: string(v[9+n:]),
 		Expires:    time.Unix(0, int64(binary.BigEndian.Uint64(v))),
 	}
-	r, ok, err := s.Get(m.Upstream, m.UpstreamID)
+	// Read as stored: a write of the same upstream id under way (an id
+	// the SMSC gave twice) does not hide a message its client asks about.
+	r, ok, err := s.route(m.Upstream, m.UpstreamID)
 	if !ok || err != nil {
 		return Mapping{}, false, err
 	}

@@ -208,7 +208,8 @@ func cpuTime() time.Duration {
 
 // TestPebbleGetWaitsForCommit: while a mapping's write is queued, Get
 // does not find the message, even under an older committed mapping of
-// the same id; once done is called, Get finds the new route.
+// the same id (ByClient still finds the older message); once done is
+// called, Get finds the new route.
 func TestPebbleGetWaitsForCommit(t *testing.T) {
 	t.Parallel()
 	s := openPebble(t, t.TempDir(), nil)
@@ -237,6 +238,10 @@ func TestPebbleGetWaitsForCommit(t *testing.T) {
 	}
 	if r, ok, err := s.Get("u", "1"); ok || err != nil {
 		t.Errorf("Get while the write is queued = %+v, %v, %v; want not found", r, ok, err)
+	}
+	// A client asking about the older message still finds it.
+	if got, ok, err := s.ByClient("shop", "old"); !ok || err != nil || got.ClientID != "old" {
+		t.Errorf("ByClient while a write of the same id is queued = %+v, %v, %v", got, ok, err)
 	}
 	s.mu.Unlock()
 	if err := <-errc; err != nil {
