@@ -606,8 +606,11 @@ func (c *Conn) writeItems(items []outItem) bool {
 const maxBatch = 64 * 1024
 
 // idleQueueCap is the most output queue capacity an idle connection
-// keeps.
-const idleQueueCap = 64
+// keeps (two slices of it at most, 28 KiB). A writer goes idle between
+// most batches even under load, and a busy connection's batches exceed
+// 64 PDUs: below this cap they would be regrown from nothing each time.
+// A connection that never queued more than 64 PDUs at once keeps no more.
+const idleQueueCap = 256
 
 var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, maxBatch); return &b }}
 
