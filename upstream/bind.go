@@ -157,6 +157,7 @@ func (b *Bind) session(ctx context.Context) (bound bool, err error) {
 	c := smppconn.New(nc, smppconn.Config{
 		WriteTimeout:        cfg.WriteTimeout,
 		Window:              cfg.Window,
+		QueueLen:            bindQueueLen,
 		ResponseTimeout:     cfg.ResponseTimeout,
 		EnquireLinkInterval: cfg.EnquireLinkInterval,
 		InactivityTimeout:   3 * cfg.EnquireLinkInterval,
@@ -253,6 +254,13 @@ func (b *Bind) unbind(c *smppconn.Conn) {
 	_, _ = c.Call(uctx, pdu.Empty(pdu.Unbind, pdu.StatusOK, 0), 2*time.Second)
 	c.Close(smppconn.ReasonShutdown, nil)
 }
+
+// bindQueueLen bounds a bind's output queue. Besides a window of
+// submits it holds the deliver_sm_resp of receipts, sent as they become
+// durable: a group commit makes many at once, as many as the SMSC sent
+// while it ran, which our window does not bound. The queue grows only as
+// used; past this the SMSC is not reading and the bind is closed.
+const bindQueueLen = 16384
 
 func (b *Bind) handle(c *smppconn.Conn, f pdu.Frame) {
 	switch f.ID {

@@ -1176,3 +1176,35 @@ func TestStopPastDeadline(t *testing.T) {
 type handlerFunc func(*Upstream, pdu.Frame, func(pdu.Status))
 
 func (f handlerFunc) HandleDeliver(u *Upstream, fr pdu.Frame, ack func(pdu.Status)) { f(u, fr, ack) }
+
+// TestDeliverAckBurst: receipts are acked as they become durable, many at
+// once under group commit. A burst of acks far above the bind's window
+// goes out without the bind being taken for a slow consumer.
+func TestDeliverAckBurst(t *testing.T) {
+	t.Parallel()
+	ctx := deadline(t)
+	srv, _ := newSMSC(t, smsctest.Config{})
+	const n = 2000
+	h := make(handler, n)
+	u, l := start(t, Config{Addr: srv.Addr(), Window: 10}, h)
+	waitBound(t, ctx, u, l, 1)
+	raw, _ := deliverSM("447700900001", "burst")
+	for range n {
+		if err := srv.Push(raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acks := make([]func(pdu.Status), 0, n)
+	for range n {
+		acks = append(acks, h.next(t, ctx).ack)
+	}
+	for _, ack := range acks {
+		ack(pdu.StatusOK)
+	}
+	if err := srv.WaitPushesAcked(ctx, n); err != nil {
+		t.Fatalf("%d of %d deliver_sm acked: %v", srv.PushesAcked(), n, err)
+	}
+	if lost := l.count("upstream bind lost"); len(lost) != 0 {
+		t.Fatalf("bind lost during the burst: %v", lost)
+	}
+}
