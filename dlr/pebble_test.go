@@ -44,21 +44,35 @@ func TestPebbleMappingsSurviveReopen(t *testing.T) {
 	}
 }
 
+// manualClock is a clock a test moves.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
 func TestPebbleSweep(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	now := time.Unix(10_000, 0)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	s := openPebble(t, t.TempDir(), clock)
+	clock := &manualClock{now: time.Unix(10_000, 0)}
+	s := openPebble(t, t.TempDir(), clock.Now)
 	defer s.Close()
 	for i := range 10 {
 		m := Mapping{Upstream: "u", UpstreamID: fmt.Sprint(i), Route: Route{SystemID: "shop", ClientID: fmt.Sprint("c", i)},
-			Expires: now.Add(time.Duration(i+1) * time.Minute)}
+			Expires: clock.Now().Add(time.Duration(i+1) * time.Minute)}
 		wait(t, func(done func(error)) { s.PutMapping(m, done) })
 	}
-	mu.Lock()
-	now = now.Add(5*time.Minute + time.Second)
-	mu.Unlock()
+	clock.Add(5*time.Minute + time.Second)
 	n, err := s.Sweep()
 	if err != nil || n != 5 {
 		t.Fatalf("Sweep = %d, %v; want 5", n, err)
@@ -291,5 +305,34 @@ func TestPebbleOutboxNumberReusedAfterDelete(t *testing.T) {
 	}
 	if len(got) != 1 || got[0] != "again" {
 		t.Fatalf("loaded %q, want [again]", got)
+	}
+}
+
+// TestPebbleRecentMappings: a mapping just committed is found (from
+// memory) as written, its later rewrite wins, and it expires on time like
+// one read from the tables.
+func TestPebbleRecentMappings(t *testing.T) {
+	t.Parallel()
+	clock := &manualClock{now: time.Unix(10_000, 0)}
+	s := openPebble(t, t.TempDir(), clock.Now)
+	defer s.Close()
+	put := func(client string, ttl time.Duration) {
+		m := Mapping{Upstream: "u", UpstreamID: "1", Route: Route{SystemID: "shop", ClientID: client}, Expires: clock.Now().Add(ttl)}
+		wait(t, func(done func(error)) { s.PutMapping(m, done) })
+	}
+	put("first", time.Minute)
+	if r, ok, err := s.Get("u", "1"); !ok || err != nil || r.ClientID != "first" {
+		t.Fatalf("Get = %+v, %v, %v; want first", r, ok, err)
+	}
+	put("second", time.Minute)
+	if r, ok, err := s.Get("u", "1"); !ok || err != nil || r.ClientID != "second" {
+		t.Fatalf("Get after a rewrite = %+v, %v, %v; want second", r, ok, err)
+	}
+	if _, ok, _ := s.Get("u\x001", ""); ok {
+		t.Fatal("found under another upstream")
+	}
+	clock.Add(time.Minute)
+	if r, ok, err := s.Get("u", "1"); ok || err != nil {
+		t.Fatalf("Get after expiry = %+v, %v, %v; want not found", r, ok, err)
 	}
 }
