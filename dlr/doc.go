@@ -16,5 +16,6 @@
 // that has had something queued, ended by Close; a PebbleStore runs its
 // committers and one sweeper of expired mappings, a RedisStore one writer,
 // one keeper of its instance number and one event watcher, all ended by
-// Close. Parked receipts expire on time.AfterFunc timers.
+// Close. A Parking's receipts share one timer; with a shared store a
+// parked receipt also looks for its mapping again on a timer of its own.
 package dlr

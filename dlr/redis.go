@@ -98,9 +98,14 @@ type getOp struct {
 // trip; the oldest entry makes way for each new one.
 type recentMappings struct {
 	mu   sync.Mutex
-	m    map[string]Mapping
+	m    map[string]recentMapping
 	ring []string
 	next int
+}
+
+type recentMapping struct {
+	Mapping
+	slot int // the place of its key in ring
 }
 
 // recentSize bounds recentMappings: two keys per message, so the last
@@ -111,16 +116,17 @@ func (r *recentMappings) add(k1, k2 string, m Mapping) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m == nil {
-		r.m = make(map[string]Mapping, recentSize)
+		r.m = make(map[string]recentMapping, recentSize)
 		r.ring = make([]string, recentSize)
 	}
 	for _, k := range [2]string{k1, k2} {
-		if old := r.ring[r.next]; old != "" {
+		// A key written again since holds a later slot: it stays.
+		if old := r.ring[r.next]; old != "" && r.m[old].slot == r.next {
 			delete(r.m, old)
 		}
 		r.ring[r.next] = k
+		r.m[k] = recentMapping{Mapping: m, slot: r.next}
 		r.next = (r.next + 1) % recentSize
-		r.m[k] = m
 	}
 }
 
@@ -128,7 +134,7 @@ func (r *recentMappings) get(k string) (Mapping, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m, ok := r.m[k]
-	return m, ok
+	return m.Mapping, ok
 }
 
 type redisOp struct {
