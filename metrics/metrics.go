@@ -65,6 +65,12 @@ type Metrics struct {
 	// statuses holds the label of every command_status below 0x100, the
 	// standard SMPP range, so the submit path formats none of them.
 	statuses [256]string
+
+	// The children the per-message events record to.
+	submitC    children[submitKey, submitChildren]
+	receiptC   children[upstreamKey, prometheus.Counter]
+	finalC     children[upstreamKey, finalChildren]
+	deliveredC children[string, prometheus.Counter]
 }
 
 // New builds the event collectors and, unless src is nil, a collector of
@@ -173,8 +179,17 @@ func (m *Metrics) Submit(client, group, upstream string, status uint32, d time.D
 	if m == nil {
 		return
 	}
-	m.submits.WithLabelValues(client, group, upstream, m.status(status)).Inc()
-	m.submitDuration.WithLabelValues(group).Observe(d.Seconds())
+	k := submitKey{client, group, upstream, status}
+	c, ok := m.submitC.get(k)
+	if !ok {
+		c = submitChildren{
+			count:    m.submits.WithLabelValues(client, group, upstream, m.status(status)),
+			duration: m.submitDuration.WithLabelValues(group),
+		}
+		m.submitC.put(k, c)
+	}
+	c.count.Inc()
+	c.duration.Observe(d.Seconds())
 }
 
 // SubmitRefused records a submit smppmux answered itself; reason is one of
@@ -200,7 +215,13 @@ func (m *Metrics) Receipt(upstream, result string) {
 	if m == nil {
 		return
 	}
-	m.receipts.WithLabelValues(upstream, result).Inc()
+	k := upstreamKey{upstream, result}
+	c, ok := m.receiptC.get(k)
+	if !ok {
+		c = m.receipts.WithLabelValues(upstream, result)
+		m.receiptC.put(k, c)
+	}
+	c.Inc()
 }
 
 // FinalReceipt records a receipt in a final state from upstream, whether
@@ -214,8 +235,14 @@ func (m *Metrics) FinalReceipt(upstream string, delivered bool, delay time.Durat
 	if delivered {
 		outcome = OutcomeDelivered
 	}
-	m.finals.WithLabelValues(upstream, outcome).Inc()
-	m.finalDelay.WithLabelValues(upstream).Observe(delay.Seconds())
+	k := upstreamKey{upstream, outcome}
+	c, ok := m.finalC.get(k)
+	if !ok {
+		c = finalChildren{count: m.finals.WithLabelValues(upstream, outcome), delay: m.finalDelay.WithLabelValues(upstream)}
+		m.finalC.put(k, c)
+	}
+	c.count.Inc()
+	c.delay.Observe(delay.Seconds())
 }
 
 // Delivered records a receipt or MO message accepted by client.
@@ -223,7 +250,12 @@ func (m *Metrics) Delivered(client string) {
 	if m == nil {
 		return
 	}
-	m.deliveries.WithLabelValues(client).Inc()
+	c, ok := m.deliveredC.get(client)
+	if !ok {
+		c = m.deliveries.WithLabelValues(client)
+		m.deliveredC.put(client, c)
+	}
+	c.Inc()
 }
 
 // OutboxExpired records an item dropped from client's outbox undelivered.

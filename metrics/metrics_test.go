@@ -234,6 +234,20 @@ func TestEvents(t *testing.T) {
 			"smppmux_submit_duration_seconds", []string{"group=main"}, 1},
 		{"submit vendor status", func(m *Metrics) { m.Submit("shop", "main", "carrier-a", 0x400, time.Millisecond) },
 			"smppmux_submits_total", []string{"client=shop", "group=main", "upstream=carrier-a", "status=0x00000400"}, 1},
+		{"submit counted again per label set", func(m *Metrics) {
+			m.Submit("shop", "main", "carrier-a", 0x58, time.Millisecond)
+			m.Submit("shop", "main", "carrier-b", 0x58, time.Millisecond)
+			m.Submit("shop", "main", "carrier-a", 0, time.Millisecond)
+			m.Submit("shop", "main", "carrier-a", 0x58, time.Millisecond)
+		}, "smppmux_submits_total", []string{"client=shop", "group=main", "upstream=carrier-a", "status=0x00000058"}, 2},
+		{"receipt counted again per result", func(m *Metrics) {
+			m.Receipt("carrier-a", ReceiptParked)
+			m.Receipt("carrier-a", ReceiptMatched)
+			m.Receipt("carrier-b", ReceiptParked)
+			m.Receipt("carrier-a", ReceiptParked)
+		}, "smppmux_receipts_total", []string{"upstream=carrier-a", "result=parked"}, 2},
+		{"delivered counted again per client", func(m *Metrics) { m.Delivered("shop"); m.Delivered("bank"); m.Delivered("shop") },
+			"smppmux_client_deliveries_total", []string{"client=shop"}, 2},
 		{"refused", func(m *Metrics) { m.SubmitRefused("shop", RefusedNoRoute); m.SubmitRefused("shop", RefusedNoRoute) },
 			"smppmux_submits_refused_total", []string{"client=shop", "reason=no_route"}, 2},
 		{"failover", func(m *Metrics) { m.Failover("main", "carrier-a", "retry_status") },
