@@ -9,6 +9,10 @@ if command -v redis-server >/dev/null 2>&1; then
 fi
 SUDO=
 if [ "$(id -u)" -ne 0 ]; then
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "redis-server is missing; installing it needs root (or sudo): apt-get install redis-server" >&2
+    exit 1
+  fi
   SUDO=sudo
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
