@@ -9,8 +9,8 @@
 #      on PATH. For each: msg/s, submit_sm_resp p50/p99, and the relaying
 #      process's CPU per message (utime+stime of /proc/PID/stat over the
 #      run) and resident memory.
-#   2. The same traffic paced at BENCH_RATE (10,000) msg/s, direct and
-#      through smppmux: p99 compared.
+#   2. The same traffic paced at BENCH_RATE (10,000) msg/s, direct,
+#      through smppmux and through HAProxy: p99 and CPU compared.
 #   3. BENCH_IDLE_N (10,000) idle client binds through smppmux: its RSS
 #      (scripts/idle.sh).
 #
@@ -160,7 +160,12 @@ run smppmux "127.0.0.1:$PORT" "$MUX_PID" -n "$N"
 echo "== $PACED_N messages paced at $RATE msg/s"
 run direct-paced "127.0.0.1:$SIM_PORT" "$SIM_PID" -n "$PACED_N" -rate "$RATE"
 run smppmux-paced "127.0.0.1:$PORT" "$MUX_PID" -n "$PACED_N" -rate "$RATE"
-for name in direct-paced smppmux-paced; do
+PACED_RUNS="direct-paced smppmux-paced"
+if [ -n "$HAP_PID" ]; then
+  run haproxy-paced "127.0.0.1:$HAP_PORT" "$HAP_PID" -n "$PACED_N" -rate "$RATE"
+  PACED_RUNS="$PACED_RUNS haproxy-paced"
+fi
+for name in $PACED_RUNS; do
   w=$(get "$name" window_waits)
   [ "$w" = 0 ] || echo "   $name: the window of $WINDOW was full $w times: those submits went out late, and the p99 understates"
   awk -v r="$(get "$name" send_rate)" -v t="$RATE" 'BEGIN { exit !(r < 0.95 * t) }' &&
@@ -196,6 +201,7 @@ row smppmux "through smppmux" smppmux
 [ -z "$HAP_PID" ] || row haproxy "through haproxy" haproxy
 row direct-paced "direct @$RATE/s" sim
 row smppmux-paced "smppmux @$RATE/s" smppmux
+[ -z "$HAP_PID" ] || row haproxy-paced "haproxy @$RATE/s" haproxy
 printf '  %-22s %8s %9s %9s   %-9s %13s %7s MB\n' "$IDLE_BOUND idle binds" - - - smppmux - "$IDLE_MB"
 echo "  (msg/s: accepted messages from the first submit to the last receipt; CPU: utime+stime"
 echo "   of the named process over the run, per message: submit, resp, receipt, receipt resp;"
@@ -209,11 +215,16 @@ P99_DIRECT=$(get direct-paced p99_us); P99_MUX=$(get smppmux-paced p99_us)
 echo
 echo "== targets ($(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) after the runs)"
 if [ -n "$HAP_PID" ]; then
-  HAP_CPU=$(get haproxy cpu_us_per_msg)
-  read -r RATIO OK < <(awk -v m="$MUX_CPU" -v h="$HAP_CPU" 'BEGIN {
-    if (h > 0) printf "%.2f %d\n", m / h, (m <= h); else printf "inf %d\n", (m <= h) }')
-  printf '  %-46s %-40s %-14s %s\n' "CPU per message, smppmux / HAProxy (TCP)" \
-    "$MUX_CPU / $HAP_CPU µs/msg = $RATIO" "target <= 1" "$(verdict "$OK")"
+  # cpu_vs_haproxy LABEL SMPPMUX-RUN HAPROXY-RUN
+  cpu_vs_haproxy() {
+    local m h
+    m=$(get "$2" cpu_us_per_msg); h=$(get "$3" cpu_us_per_msg)
+    read -r RATIO OK < <(awk -v m="$m" -v h="$h" 'BEGIN {
+      if (h > 0) printf "%.2f %d\n", m / h, (m <= h); else printf "inf %d\n", (m <= h) }')
+    printf '  %-46s %-40s %-14s %s\n' "$1" "$m / $h µs/msg = $RATIO" "target <= 1" "$(verdict "$OK")"
+  }
+  cpu_vs_haproxy "CPU per message, smppmux / HAProxy (TCP)" smppmux haproxy
+  cpu_vs_haproxy "  the same at $RATE msg/s" smppmux-paced haproxy-paced
 else
   printf '  %-46s %-40s %-14s %s\n' "CPU per message, smppmux / HAProxy (TCP)" \
     "smppmux $MUX_CPU µs/msg; haproxy not on PATH" "target <= 1" "SKIP"
