@@ -531,8 +531,8 @@ func (o *Outbox) refill(q *queue, want bool) bool {
 		}
 		if !ok {
 			if leased {
-				o.log.Warn("outbox lease lost: another instance delivers this client's items now",
-					zap.String("system_id", q.systemID))
+				o.log.Warn("outbox lease lost or not renewed: this instance stops delivering the client's items",
+					zap.String("system_id", q.systemID), zap.Error(err))
 				o.dropLease(q)
 			}
 			return false
