@@ -10,13 +10,16 @@ import (
 )
 
 // fakeReceiver answers each delivery with the next status of its script,
-// ESME_ROK once the script is used up.
+// ESME_ROK once the script is used up. With a gate, answers wait until it
+// is closed; sent, if not nil, hears of each delivery as it is made.
 type fakeReceiver struct {
 	mu       sync.Mutex
 	script   []pdu.Status
 	got      [][]byte // accepted
 	attempts []string // every delivery, accepted or not
 	seen     chan struct{}
+	gate     chan struct{}
+	sent     chan struct{}
 }
 
 func (r *fakeReceiver) ID() uint64             { return 1 }
@@ -32,7 +35,13 @@ func (r *fakeReceiver) Deliver(b []byte, done func(pdu.Frame, error)) error {
 		r.got = append(r.got, b[pdu.HeaderLen:])
 	}
 	r.mu.Unlock()
+	if r.sent != nil {
+		r.sent <- struct{}{}
+	}
 	go func() {
+		if r.gate != nil {
+			<-r.gate
+		}
 		done(pdu.Frame{Header: pdu.Header{ID: pdu.DeliverSMResp, Status: st}}, nil)
 		r.seen <- struct{}{}
 	}()
@@ -41,10 +50,12 @@ func (r *fakeReceiver) Deliver(b []byte, done func(pdu.Frame, error)) error {
 
 func TestOutboxOrderRetryAndAge(t *testing.T) {
 	t.Parallel()
-	recv := &fakeReceiver{script: []pdu.Status{pdu.StatusXTAppn}, seen: make(chan struct{}, 100)}
+	// The client answers once a, b and c are all in flight, so that a's
+	// quick retry comes after them whatever the scheduling.
+	recv := &fakeReceiver{script: []pdu.Status{pdu.StatusXTAppn}, seen: make(chan struct{}, 100),
+		gate: make(chan struct{}), sent: make(chan struct{}, 100)}
 	expired := make(chan *Item, 1)
-	// The client binds once everything is queued, so that a's quick retry
-	// cannot overtake c while c is still being queued.
+	// The client binds once everything is queued.
 	var bound atomic.Bool
 	o := NewOutbox(OutboxConfig{
 		Receivers: func(string) []Receiver {
@@ -80,6 +91,14 @@ func TestOutboxOrderRetryAndAge(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("old item never expired")
 	}
+	for range 3 {
+		select {
+		case <-recv.sent:
+		case <-time.After(10 * time.Second):
+			t.Fatal("deliveries stalled")
+		}
+	}
+	close(recv.gate)
 	// a is refused once and sent again after its backoff. Items go out in
 	// order; one refused comes back after those already in flight.
 	for range 4 {
