@@ -55,7 +55,8 @@ func (r *Registry) Receivers(systemID string) []*Session {
 	defer r.mu.RUnlock()
 	var out []*Session
 	for _, s := range r.bySystem[systemID] {
-		if s.bindType != pdu.BindTransmitter {
+		// A session unbinding takes no new deliveries.
+		if s.bindType != pdu.BindTransmitter && state(s.state.Load()) == stateBound {
 			out = append(out, s)
 		}
 	}

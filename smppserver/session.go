@@ -212,7 +212,31 @@ func (s *Session) handleBound(f pdu.Frame) {
 		_ = s.conn.Send(pdu.Empty(pdu.EnquireLinkResp, pdu.StatusOK, f.Seq))
 	case pdu.Unbind:
 		s.blog.Info("client unbound")
-		s.conn.SendAndClose(pdu.Empty(pdu.UnbindResp, pdu.StatusOK, f.Seq), smppconn.ReasonUnbind, nil)
+		resp := pdu.Empty(pdu.UnbindResp, pdu.StatusOK, f.Seq)
+		// No new requests or deliveries from now on. The client's
+		// requests under way get their answers first, and deliveries
+		// already sent, which may have crossed the unbind on the wire,
+		// get the client's: it reads until its unbind_resp. So no
+		// receipt it took is sent again to another session.
+		// The state is set before the count is read, as in shutdown.
+		s.state.CompareAndSwap(int32(stateBound), int32(stateUnbinding))
+		if s.inflight.Load() == 0 && s.conn.Pending() == 0 {
+			s.conn.SendAndClose(resp, smppconn.ReasonUnbind, nil)
+			return
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), s.srv.ResponseTimeout)
+			defer cancel()
+			if s.inflight.Load() > 0 {
+				select {
+				case <-s.idle:
+				case <-s.conn.Done():
+				case <-ctx.Done():
+				}
+			}
+			s.conn.WaitIdle(ctx)
+			s.conn.SendAndClose(resp, smppconn.ReasonUnbind, nil)
+		}()
 	case pdu.BindTransmitter, pdu.BindReceiver, pdu.BindTransceiver:
 		_ = s.conn.Send(pdu.BindResp(f.ID, pdu.StatusAlyBnd, f.Seq, ""))
 	case pdu.SubmitSM, pdu.DataSM, pdu.SubmitMulti, pdu.QuerySM, pdu.CancelSM, pdu.ReplaceSM:
