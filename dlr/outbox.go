@@ -460,13 +460,17 @@ func (o *Outbox) pick(q *queue, recv []Receiver, origin uint64) Receiver {
 
 func (o *Outbox) settle(q *queue, it *Item, f pdu.Frame, err error) {
 	if err == nil && f.Status == pdu.StatusOK {
-		o.mu.Lock()
-		q.inflight--
-		o.mu.Unlock()
+		// Deleted before it stops counting as in flight: a shared
+		// outbox's lease is released only with nothing in flight, and
+		// the release must come after the delete, or the next holder
+		// would deliver the item again.
 		if err := o.cfg.Store.DeleteOutbox(q.systemID, it.Seq); err != nil {
 			// Delivered again after a restart: a duplicate, not a loss.
 			o.log.Warn("removing a delivered item from the store failed", zap.Error(err))
 		}
+		o.mu.Lock()
+		q.inflight--
+		o.mu.Unlock()
 		if o.cfg.OnDelivered != nil {
 			o.cfg.OnDelivered(q.systemID, it)
 		}
