@@ -63,14 +63,9 @@ type PebbleStore struct {
 	// its mapping costs otherwise.
 	umu      sync.Mutex
 	unsynced map[idKey]int
-	// recent holds the routes of the mappings committed last, so that a
-	// receipt arriving soon after its message (most do) is matched without
-	// reading the tables; recentRing holds their keys in commit order, the
-	// oldest overwritten first. umu guards them too.
-	recent     map[idKey]recentRoute
-	recentRing []idKey // recentCap long, made on first use
-	recentPos  int
-	recentCap  int
+	// recent holds the routes of the mappings committed last. umu guards
+	// it too.
+	recent *recent[idKey, recentRoute]
 }
 
 // idKey names an upstream message.
@@ -179,7 +174,7 @@ func OpenPebble(cfg PebbleConfig) (*PebbleStore, error) {
 		return nil, fmt.Errorf("open store %s: %w", cfg.Dir, err)
 	}
 	s := &PebbleStore{db: db, cfg: cfg, log: cfg.Logger, q: make(chan writeOp, 8192), stop: make(chan struct{}),
-		unsynced: make(map[idKey]int), recent: make(map[idKey]recentRoute), recentCap: recentRoutes}
+		unsynced: make(map[idKey]int), recent: newRecent[idKey, recentRoute](recentRoutes)}
 	if err := s.loadSeq(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -379,7 +374,7 @@ func (s *PebbleStore) Get(upstream, id string) (Route, bool, error) {
 		s.umu.Unlock()
 		return Route{}, false, nil
 	}
-	r, ok := s.recent[k]
+	r, ok := s.recent.get(k)
 	s.umu.Unlock()
 	if !ok {
 		return s.route(upstream, id)
@@ -393,19 +388,7 @@ func (s *PebbleStore) Get(upstream, id string) (Route, bool, error) {
 // rememberLocked keeps the route of a committed mapping in recent,
 // forgetting the oldest. Called with umu held.
 func (s *PebbleStore) rememberLocked(m *Mapping) {
-	if s.recentRing == nil {
-		s.recentRing = make([]idKey, s.recentCap)
-	}
-	pos := s.recentPos
-	if old := s.recentRing[pos]; old != (idKey{}) {
-		// Were it written again since, its newer route goes too: Get then
-		// reads it from the tables.
-		delete(s.recent, old)
-	}
-	k := idKey{m.Upstream, m.UpstreamID}
-	s.recentRing[pos] = k
-	s.recent[k] = recentRoute{Route: m.Route, expires: m.Expires.UnixNano()}
-	s.recentPos = (pos + 1) % len(s.recentRing)
+	s.recent.put(idKey{m.Upstream, m.UpstreamID}, recentRoute{Route: m.Route, expires: m.Expires.UnixNano()})
 }
 
 // route reads the route of an upstream message from the database.

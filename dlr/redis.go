@@ -95,17 +95,10 @@ type getOp struct {
 
 // recentMappings keeps the last mappings this instance wrote, so that the
 // receipts of its own messages, most of them, are matched without a round
-// trip; the oldest entry makes way for each new one.
+// trip.
 type recentMappings struct {
-	mu   sync.Mutex
-	m    map[string]recentMapping
-	ring []string
-	next int
-}
-
-type recentMapping struct {
-	Mapping
-	slot int // the place of its key in ring
+	mu sync.Mutex
+	r  *recent[string, Mapping]
 }
 
 // recentSize bounds recentMappings: two keys per message, so the last
@@ -115,26 +108,14 @@ const recentSize = 1 << 16
 func (r *recentMappings) add(k1, k2 string, m Mapping) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.m == nil {
-		r.m = make(map[string]recentMapping, recentSize)
-		r.ring = make([]string, recentSize)
-	}
-	for _, k := range [2]string{k1, k2} {
-		// A key written again since holds a later slot: it stays.
-		if old := r.ring[r.next]; old != "" && r.m[old].slot == r.next {
-			delete(r.m, old)
-		}
-		r.ring[r.next] = k
-		r.m[k] = recentMapping{Mapping: m, slot: r.next}
-		r.next = (r.next + 1) % recentSize
-	}
+	r.r.put(k1, m)
+	r.r.put(k2, m)
 }
 
 func (r *recentMappings) get(k string) (Mapping, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m, ok := r.m[k]
-	return m.Mapping, ok
+	return r.r.get(k)
 }
 
 type redisOp struct {
@@ -206,6 +187,7 @@ func OpenRedis(cfg RedisConfig) (*RedisStore, error) {
 	s := &RedisStore{
 		c: c, cfg: cfg, log: cfg.Logger, token: newToken(cfg.Instance),
 		keyEvents: cfg.Prefix + "events",
+		recent:    recentMappings{r: newRecent[string, Mapping](recentSize)},
 		q:         make(chan redisOp, 8192), rq: make(chan getOp, 8192), stop: make(chan struct{}),
 	}
 	// Outbox numbers only order items within this process; seed them from

@@ -431,33 +431,3 @@ func TestRedisCluster(t *testing.T) {
 		}
 	}
 }
-
-// TestRecentMappingsKeepRewrittenKeys: a key written again stays in memory
-// when the slot of its first writing is reused.
-func TestRecentMappingsKeepRewrittenKeys(t *testing.T) {
-	t.Parallel()
-	var r recentMappings
-	first := Mapping{UpstreamID: "first"}
-	r.add("a", "b", first)
-	// Fill the ring up to just before a's first slot comes round again,
-	// writing a again half way.
-	second := Mapping{UpstreamID: "second"}
-	for i := 0; i < recentSize/2-1; i++ {
-		if i == recentSize/4 {
-			r.add("a", "x"+strconv.Itoa(i), second)
-			continue
-		}
-		r.add("k"+strconv.Itoa(i), "v"+strconv.Itoa(i), Mapping{})
-	}
-	r.add("new1", "new2", Mapping{}) // reuses the slots of a and b
-	if m, ok := r.get("a"); !ok || m.UpstreamID != "second" {
-		t.Fatalf("a = %+v %v, want its second writing", m, ok)
-	}
-	if _, ok := r.get("b"); ok {
-		t.Fatal("b outlived its slot")
-	}
-	// Every slot holds a different key now: a's first slot went to new1.
-	if len(r.m) != recentSize {
-		t.Fatalf("%d keys held, want %d", len(r.m), recentSize)
-	}
-}
