@@ -156,10 +156,11 @@ func (o *Outbox) Enqueue(systemID string, it *Item, done func(error)) {
 	o.cfg.Store.AddOutbox(systemID, it, func(err error) {
 		o.mu.Lock()
 		q.storing--
-		if err == nil && o.shared == nil {
+		switch {
+		case err != nil:
+		case o.shared == nil:
 			q.insert(it)
-		}
-		if err == nil && o.shared != nil {
+		default:
 			// A shared outbox is read back from the store by whichever
 			// instance delivers it.
 			q.dirty = true

@@ -476,26 +476,20 @@ func (s *RedisStore) PutMapping(m Mapping, done func(error)) {
 	}
 	v := encodeMapping(m)
 	k1, k2 := s.mappingKey(m.Upstream, m.UpstreamID), s.clientKey(m.SystemID, m.ClientID)
-	var n atomic.Int32
-	var first atomic.Value
-	both := func(err error) {
-		if err != nil {
-			first.CompareAndSwap(nil, err)
-		}
-		if n.Add(1) == 2 {
-			err, _ := first.Load().(error)
-			if err == nil {
-				s.recent.add(k1, k2, m)
-			}
-			done(err)
-		}
-	}
+	// One op, so both keys go in one pipeline and done hears of both.
+	var first *redis.StatusCmd
 	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
-		return p.Set(context.Background(), k1, v, ttl)
-	}, done: both})
-	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
+		first = p.Set(context.Background(), k1, v, ttl)
 		return p.Set(context.Background(), k2, v, ttl)
-	}, done: both})
+	}, done: func(err error) {
+		if err == nil {
+			err = first.Err()
+		}
+		if err == nil {
+			s.recent.add(k1, k2, m)
+		}
+		done(err)
+	}})
 }
 
 func (s *RedisStore) getMapping(key string) (Mapping, bool, error) {
