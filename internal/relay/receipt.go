@@ -22,7 +22,23 @@ type parked struct {
 	ack      func(pdu.Status)
 	seq      uint64 // outbox place, taken on arrival
 	key      string // the canonical upstream id it waits for
+
+	// Once parked: its entry, and with a shared store when to stop
+	// looking again and how long to wait before the next look.
+	entry *dlr.Parked
+	until time.Time
+	wait  time.Duration
 }
+
+// lookupStage says what a receipt's mapping lookup was for.
+type lookupStage int
+
+const (
+	onArrival lookupStage = iota // first look
+	onParking                    // again, once parked
+	onRecheck                    // again, later, with a shared store
+	onExpiry                     // last, when its wait is over
+)
 
 // HandleDeliver implements upstream.DeliverHandler.
 func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.Status)) {
@@ -84,52 +100,73 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 		return
 	}
 	p.key = key
-	r.lookup(p.upstream, key, func(route dlr.Route, ok bool) {
-		if ok {
+	r.lookup(p, onArrival)
+}
+
+// lookup looks for p's mapping and goes on with looked: at once with a
+// store on this machine, later and possibly on another goroutine with a
+// store on the network, so that the upstream's reader goes on reading.
+func (r *Relay) lookup(p *parked, stage lookupStage) {
+	if ag, ok := r.cfg.Store.(dlr.AsyncGetter); ok {
+		ag.GetAsync(p.upstream, p.key, func(route dlr.Route, ok bool, err error) {
+			r.looked(p, stage, route, ok, err)
+		})
+		return
+	}
+	route, ok, err := r.cfg.Store.Get(p.upstream, p.key)
+	r.looked(p, stage, route, ok, err)
+}
+
+// looked goes on with a receipt whose mapping was looked for.
+func (r *Relay) looked(p *parked, stage lookupStage, route dlr.Route, ok bool, err error) {
+	if err != nil {
+		r.log.Error("message id lookup failed", zap.Error(err))
+		ok = false
+	}
+	switch {
+	case ok && (stage == onArrival || stage == onExpiry):
+		r.deliverReceipt(p, route)
+	case ok:
+		// Parked: delivered by whoever claims the entry, here, or the
+		// local write, or the expiry.
+		if r.parking.Reclaim(p.entry) {
 			r.deliverReceipt(p, route)
-			return
 		}
+	case stage == onArrival:
 		// Park first, then look again: the mapping may have landed in
 		// between, and whoever claims the entry delivers it.
 		r.Stats.ReceiptsParked.Add(1)
 		r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptParked)
-		e := r.parking.Park(p.upstream, []string{key}, p, r.expire)
-		r.lookup(p.upstream, key, func(route dlr.Route, ok bool) {
-			if ok {
-				if r.parking.Reclaim(e) {
-					r.deliverReceipt(p, route)
-				}
-				return
-			}
-			if _, shared := r.cfg.Store.(dlr.SharedStore); shared {
-				r.recheck(e, p, time.Now().Add(r.cfg.ParkTimeout), 2*time.Millisecond)
-			}
-		})
-	})
+		p.entry = r.parking.Park(p.upstream, []string{p.key}, p, r.expire)
+		r.lookup(p, onParking)
+	case stage == onExpiry:
+		r.Stats.ReceiptsUnmatched.Add(1)
+		r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptUnmatched)
+		r.log.Warn("receipt matched no message in time", zap.String("upstream", p.upstream))
+		p.ack(pdu.StatusOK)
+	default:
+		r.recheck(p, stage)
+	}
 }
 
-// recheck looks for a parked receipt's mapping again after wait, then
-// after twice as long, up to a second apart, until it is found or until.
-// With a store shared by several instances the message may have been
-// submitted through another instance, whose write cannot claim the
+// recheck looks for a parked receipt's mapping again after 2 ms, then
+// after twice as long each time, up to a second apart, within the parking
+// timeout. With a store shared by several instances the message may have
+// been submitted through another instance, whose write cannot claim the
 // receipts parked here; an SMSC that sends the receipt to another bind
 // right after the submit_sm_resp makes that the usual case.
-func (r *Relay) recheck(e *dlr.Parked, p *parked, until time.Time, wait time.Duration) {
-	time.AfterFunc(wait, func() {
-		r.lookup(p.upstream, p.key, func(route dlr.Route, ok bool) {
-			if ok {
-				// Claimed here, or already by the local write or the
-				// expiry.
-				if r.parking.Reclaim(e) {
-					r.deliverReceipt(p, route)
-				}
-				return
-			}
-			if next := min(2*wait, time.Second); time.Now().Add(next).Before(until) {
-				r.recheck(e, p, until, next)
-			}
-		})
-	})
+func (r *Relay) recheck(p *parked, stage lookupStage) {
+	if _, shared := r.cfg.Store.(dlr.SharedStore); !shared {
+		return
+	}
+	if stage == onParking {
+		p.until, p.wait = time.Now().Add(r.cfg.ParkTimeout), 2*time.Millisecond
+	} else {
+		p.wait = min(2*p.wait, time.Second)
+	}
+	if time.Now().Add(p.wait).Before(p.until) {
+		time.AfterFunc(p.wait, func() { r.lookup(p, onRecheck) })
+	}
 }
 
 // idReader returns the receipt id reader of an upstream.
@@ -142,41 +179,10 @@ func (r *Relay) idReader(upstream string) *dlr.IDReader {
 
 var sameForm = dlr.NewIDReader(dlr.FormSame, false)
 
-// lookup finds the route of an upstream's message id and calls fn with
-// it: at once from a store on this machine, later and possibly on another
-// goroutine from a store on the network, so that the upstream's reader
-// goes on reading.
-func (r *Relay) lookup(upstreamName, key string, fn func(dlr.Route, bool)) {
-	answer := func(route dlr.Route, ok bool, err error) {
-		if err != nil {
-			r.log.Error("message id lookup failed", zap.Error(err))
-			ok = false
-		}
-		fn(route, ok)
-	}
-	if ag, ok := r.cfg.Store.(dlr.AsyncGetter); ok {
-		ag.GetAsync(upstreamName, key, answer)
-		return
-	}
-	answer(r.cfg.Store.Get(upstreamName, key))
-}
-
 // expire gives up on a parked receipt, after one last look: with a store
 // shared by several instances the mapping may have been written by
 // another instance, which cannot claim this one's parked receipts.
-func (r *Relay) expire(v any) {
-	p := v.(*parked)
-	r.lookup(p.upstream, p.key, func(route dlr.Route, ok bool) {
-		if ok {
-			r.deliverReceipt(p, route)
-			return
-		}
-		r.Stats.ReceiptsUnmatched.Add(1)
-		r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptUnmatched)
-		r.log.Warn("receipt matched no message in time", zap.String("upstream", p.upstream))
-		p.ack(pdu.StatusOK)
-	})
-}
+func (r *Relay) expire(v any) { r.lookup(v.(*parked), onExpiry) }
 
 // deliverReceipt rewrites the receipt to the client's id, queues it in the
 // client's outbox and only then answers the SMSC.
