@@ -227,13 +227,7 @@ func (s *Session) handleBound(f pdu.Frame) {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), s.srv.ResponseTimeout)
 			defer cancel()
-			if s.inflight.Load() > 0 {
-				select {
-				case <-s.idle:
-				case <-s.conn.Done():
-				case <-ctx.Done():
-				}
-			}
+			s.waitRequests(ctx)
 			s.conn.WaitIdle(ctx)
 			s.conn.SendAndClose(resp, smppconn.ReasonUnbind, nil)
 		}()
@@ -343,6 +337,16 @@ func (s *Session) shutdown(ctx context.Context) {
 		s.conn.Close(smppconn.ReasonShutdown, nil)
 		return
 	}
+	s.waitRequests(ctx)
+	uctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, _ = s.conn.Call(uctx, pdu.Empty(pdu.Unbind, pdu.StatusOK, 0), 2*time.Second)
+	s.conn.Close(smppconn.ReasonShutdown, nil)
+}
+
+// waitRequests waits, once the session is unbinding, until the client's
+// requests under way are answered, the connection ends or ctx is done.
+func (s *Session) waitRequests(ctx context.Context) {
 	if s.inflight.Load() > 0 {
 		select {
 		case <-s.idle:
@@ -350,10 +354,6 @@ func (s *Session) shutdown(ctx context.Context) {
 		case <-ctx.Done():
 		}
 	}
-	uctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	_, _ = s.conn.Call(uctx, pdu.Empty(pdu.Unbind, pdu.StatusOK, 0), 2*time.Second)
-	s.conn.Close(smppconn.ReasonShutdown, nil)
 }
 
 func (s *Session) onClose(r smppconn.Reason, err error) {
