@@ -89,13 +89,7 @@ backend smsc
     server sim 127.0.0.1:$SIM_PORT
 CFG
 
-# await WHAT CMD...: run CMD every 0.1 s until it succeeds, for up to 10 s.
-await() {
-  local what=$1; shift
-  for _ in $(seq 1 100); do "$@" 2> /dev/null && return 0; sleep 0.1; done
-  echo "timed out waiting for $what" >&2; return 1
-}
-listening() { (exec 3<> "/dev/tcp/127.0.0.1/$1"); }
+. scripts/lib.sh
 
 # run NAME ADDR PID [bench flags]: one bench run against ADDR measuring
 # process PID; its output goes to $DIR/run-NAME.log, its summary line to

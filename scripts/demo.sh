@@ -34,13 +34,7 @@ routes:
   - {group: main}
 YAML
 
-wait_port() { # wait until something listens on 127.0.0.1:$1
-  for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "nothing listens on 127.0.0.1:$1" >&2; return 1
-}
+. scripts/lib.sh
 
 echo "== starting two simulated SMSCs and smppmux (logs in $DIR)"
 $BIN sim -name carrier-a -listen "127.0.0.1:$A_PORT" > "$DIR/sim-a.log" 2>&1 & A_PID=$!; PIDS+=($A_PID)

@@ -47,13 +47,7 @@ routes:
   - {group: main}
 YAML
 
-wait_port() { # wait until something listens on 127.0.0.1:$1
-  for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "nothing listens on 127.0.0.1:$1" >&2; return 1
-}
+. scripts/lib.sh
 # status_kb PID FIELD: a field of /proc/PID/status in kB (VmRSS, VmHWM).
 status_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
 mb() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
