@@ -179,13 +179,11 @@ func OpenPebble(cfg PebbleConfig) (*PebbleStore, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	s.wg.Add(committers + 1)
-	for range committers {
-		go func() {
-			defer s.wg.Done()
-			s.commitLoop()
-		}()
-	}
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		s.commitLoop()
+	}()
 	go func() {
 		defer s.wg.Done()
 		s.sweepLoop()
@@ -225,11 +223,11 @@ const memTableSize = 16 << 20
 // maxGroup bounds the writes sharing one sync.
 const maxGroup = 4096
 
-// committers is how many batches may be committing at once: Pebble
-// overlaps the WAL write of one with the sync of another.
-const committers = 4
-
-// commitLoop is the only goroutine that commits.
+// commitLoop is the only goroutine that commits: what is queued while one
+// batch syncs goes out in the next. Four committers, whose batches Pebble
+// syncs in turn, cost more syncs for the same writes: through smppmux at
+// 10,000 msg/s, 66-70 CPU us per message against 42-44 with one, and
+// 55-57k msg/s at full speed against 60-62k.
 func (s *PebbleStore) commitLoop() {
 	ops := make([]writeOp, 0, maxGroup)
 	for {
