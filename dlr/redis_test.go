@@ -1,12 +1,17 @@
 package dlr
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/redistest"
@@ -282,6 +287,92 @@ func TestRedisSentinel(t *testing.T) {
 	direct := openRedis(t, master.Addr, 2, nil)
 	if route, ok, err := direct.Get("u", "1"); !ok || err != nil || route != m.Route {
 		t.Fatalf("Get on the master = %+v %v %v", route, ok, err)
+	}
+}
+
+// TestRedisSentinelFailover: a master with two replicas dies and the
+// Sentinel promotes one of them. A mapping written with wait_replicas
+// before the master died is there after the failover, and writes work
+// again once the Sentinel has switched and the other replica follows the
+// new master, without reopening the store.
+func TestRedisSentinelFailover(t *testing.T) {
+	t.Parallel()
+	const name = "smppmux-failover"
+	master := redistest.Start(t)
+	replicas := []*redistest.Server{redistest.StartReplica(t, master), redistest.StartReplica(t, master)}
+	// The Sentinel learns of the replicas from the master's INFO when it
+	// connects: they must be attached first.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	mc := redis.NewClient(&redis.Options{Addr: master.Addr})
+	defer mc.Close()
+	if err := mc.Set(ctx, "attached", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := mc.Do(ctx, "WAIT", 2, 20000).Int(); err != nil || n != 2 {
+		t.Fatalf("replicas not attached: WAIT = %d, %v", n, err)
+	}
+	sentinel := redistest.StartSentinel(t, name, master, "down-after-milliseconds 300", "failover-timeout 5000")
+	sc := redis.NewClient(&redis.Options{Addr: sentinel.Addr})
+	defer sc.Close()
+	sub := sc.Subscribe(ctx, "+switch-master")
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil { // the subscription's confirmation
+		t.Fatal(err)
+	}
+	viaSentinel := func(c *RedisConfig) {
+		c.MasterName = name
+		c.WaitReplicas, c.WaitTimeout = 1, time.Second
+	}
+	s := openRedis(t, sentinel.Addr, 1, viaSentinel)
+	before := Mapping{Upstream: "u", UpstreamID: "before", Route: Route{SystemID: "shop", ClientID: "b"}, Expires: time.Now().Add(time.Hour)}
+	putSync(t, s, before)
+
+	master.Kill()
+	select {
+	case msg := <-sub.Channel():
+		// "<name> <old ip> <old port> <new ip> <new port>"
+		f := strings.Fields(msg.Payload)
+		if len(f) != 5 || f[0] != name {
+			t.Fatalf("+switch-master %q", msg.Payload)
+		}
+		if to := net.JoinHostPort(f[3], f[4]); to != replicas[0].Addr && to != replicas[1].Addr {
+			t.Fatalf("switched to %s, not to a replica (%s, %s)", to, replicas[0].Addr, replicas[1].Addr)
+		}
+	case <-ctx.Done():
+		t.Fatal("no +switch-master from the Sentinel")
+	}
+
+	// Writes fail until the store's client has followed the switch and
+	// the other replica has the new master's data (wait_replicas: 1); a
+	// write is tried again until it lands, as a client sends again a
+	// submit it had no answer for.
+	after := Mapping{Upstream: "u", UpstreamID: "after", Route: Route{SystemID: "shop", ClientID: "a"}, Expires: time.Now().Add(time.Hour)}
+	retry := time.NewTicker(50 * time.Millisecond)
+	defer retry.Stop()
+	var failed int
+	for {
+		errc := make(chan error, 1)
+		s.PutMapping(after, func(err error) { errc <- err })
+		err := <-errc
+		if err == nil {
+			break
+		}
+		failed++
+		select {
+		case <-retry.C:
+		case <-ctx.Done():
+			t.Fatalf("writes still failing after the failover (%d tries): %v", failed, err)
+		}
+	}
+	t.Logf("%d writes failed before the store followed the switch", failed)
+	// A second instance, opened after the failover, reads both from the
+	// promoted replica, not from a memory of what it wrote.
+	other := openRedis(t, sentinel.Addr, 2, viaSentinel)
+	for _, m := range []Mapping{before, after} {
+		if route, ok, err := other.Get(m.Upstream, m.UpstreamID); !ok || err != nil || route != m.Route {
+			t.Fatalf("Get %s after the failover = %+v %v %v", m.UpstreamID, route, ok, err)
+		}
 	}
 }
 

@@ -67,8 +67,10 @@ func freePort() (int, error) {
 }
 
 // StartSentinel runs a Redis Sentinel on 127.0.0.1 watching master under
-// the name name, and stops it when the test ends.
-func StartSentinel(t testing.TB, name string, master *Server) *Server {
+// the name name, and stops it when the test ends. Each of settings is a
+// "sentinel" line of its configuration for name, such as
+// "down-after-milliseconds 500".
+func StartSentinel(t testing.TB, name string, master *Server, settings ...string) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -82,7 +84,12 @@ func StartSentinel(t testing.TB, name string, master *Server) *Server {
 		if err := os.WriteFile(conf, nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		s, err := start(t, bin, []string{"--sentinel", "monitor", name, host, port, "1"}, conf)
+		args := []string{"--sentinel", "monitor", name, host, port, "1"}
+		for _, st := range settings {
+			key, value, _ := strings.Cut(st, " ")
+			args = append(args, "--sentinel", key, name, value)
+		}
+		s, err := start(t, bin, args, conf)
 		if err == nil {
 			return s
 		}
@@ -98,6 +105,13 @@ func start(t testing.TB, bin string, args []string, conf ...string) (*Server, er
 		return nil, err
 	}
 	return startOn(t, bin, port, args, conf)
+}
+
+// StartReplica runs redis-server as a replica of master.
+func StartReplica(t testing.TB, master *Server) *Server {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(master.Addr)
+	return Start(t, "--replicaof", host, port)
 }
 
 // Revive starts a new, empty server on the port of one that was killed.
