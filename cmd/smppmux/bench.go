@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -584,12 +583,7 @@ func (r *benchRun) check() error {
 // parseBench reads and checks the command line; usage and flag errors go
 // to stderr.
 func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
-	fs := flag.NewFlagSet("smppmux bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), benchUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("smppmux bench", benchUsage, stderr)
 	var o benchOptions
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:2775", "SMPP `host:port` to bind to")
 	fs.StringVar(&o.systemID, "system-id", "shop", "system_id")
@@ -620,7 +614,7 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	case bytes.ContainsAny([]byte(o.label), " \t\n="):
 		return o, errors.New("bench: -label must not hold spaces or '='")
 	}
-	return o, nil
+	return o, checkCredentials("bench", o.systemID, o.password)
 }
 
 func total(m map[pdu.Status]int) int {

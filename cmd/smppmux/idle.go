@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -427,12 +426,7 @@ func raiseNoFile(need uint64) (uint64, error) {
 // parseIdle reads and checks the command line; usage and flag errors go
 // to stderr.
 func parseIdle(args []string, stderr io.Writer) (idleOptions, error) {
-	fs := flag.NewFlagSet("smppmux idle", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), idleUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("smppmux idle", idleUsage, stderr)
 	addr := fs.String("addr", "127.0.0.1:2775", "SMPP `host:port` to bind to")
 	systemID := fs.String("system-id", "shop", "system_id to bind with")
 	password := fs.String("password", "secret", "bind password")
@@ -462,10 +456,9 @@ func parseIdle(args []string, stderr io.Writer) (idleOptions, error) {
 		return o, errors.New("idle: -hold must not be negative")
 	case o.timeout <= 0:
 		return o, errors.New("idle: -timeout must be positive")
-	case len(o.systemID) > maxSystemID:
-		return o, fmt.Errorf("idle: -system-id: system_id is at most %d characters", maxSystemID)
-	case len(o.password) > maxPassword:
-		return o, fmt.Errorf("idle: -password: password is at most %d characters", maxPassword)
+	}
+	if err := checkCredentials("idle", o.systemID, o.password); err != nil {
+		return o, err
 	}
 	switch *bind {
 	case "trx":

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -142,12 +141,7 @@ func send(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // parseSend reads and checks the command line; usage and flag errors go
 // to stderr.
 func parseSend(args []string, stderr io.Writer) (*sendOptions, error) {
-	fs := flag.NewFlagSet("smppmux send", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), sendUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("smppmux send", sendUsage, stderr)
 	addr := fs.String("addr", "127.0.0.1:2775", "SMPP `host:port` to bind to: smppmux or an SMSC")
 	systemID := fs.String("system-id", "", "system_id to bind with (required)")
 	password := fs.String("password", "", "bind password (default $"+sendPasswordEnv+")")
@@ -171,13 +165,12 @@ func parseSend(args []string, stderr io.Writer) (*sendOptions, error) {
 	if o.password == "" {
 		o.password = os.Getenv(sendPasswordEnv)
 	}
+	if err := checkCredentials("send", o.systemID, o.password); err != nil {
+		return nil, err
+	}
 	switch {
 	case o.systemID == "":
 		return nil, errors.New("send: -system-id is required")
-	case len(o.systemID) > maxSystemID:
-		return nil, fmt.Errorf("send: -system-id: system_id is at most %d characters", maxSystemID)
-	case len(o.password) > maxPassword:
-		return nil, fmt.Errorf("send: password is at most %d characters", maxPassword)
 	case o.to == "":
 		return nil, errors.New("send: -to is required")
 	case len(strings.TrimPrefix(o.to, "+")) > maxAddrLen:

@@ -177,3 +177,34 @@ func startSMSC(t *testing.T, cfg smsctest.Config) *smsctest.Server {
 	t.Cleanup(s.Close)
 	return s
 }
+
+// TestCredentialFlags: bench, idle and send refuse a system_id or password
+// longer than a bind carries, before connecting, and never print the
+// password.
+func TestCredentialFlags(t *testing.T) {
+	t.Parallel()
+	for _, cmd := range [][]string{
+		{"bench"},
+		{"idle"},
+		{"send", "-to", "1", "-text", "x"},
+	} {
+		for _, tc := range []struct {
+			args    []string
+			wantErr string
+		}{
+			{[]string{"-system-id", "sixteen-chars-id", "-password", "pw"}, "system_id is at most 15 characters"},
+			{[]string{"-system-id", "shop", "-password", "toolongpw"}, "password is at most 8 characters"},
+		} {
+			args := append(append(append([]string{}, cmd...), "-addr", "127.0.0.1:1"), tc.args...)
+			var out bytes.Buffer
+			err := run(context.Background(), args, &out, &out)
+			if err == nil || !strings.Contains(err.Error(), cmd[0]+": ") || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%q: error %v, want %q from %s", args, err, tc.wantErr, cmd[0])
+				continue
+			}
+			if strings.Contains(out.String()+err.Error(), "toolongpw") {
+				t.Errorf("%q: password printed", args)
+			}
+		}
+	}
+}
