@@ -471,11 +471,16 @@ func (o *Outbox) settle(q *queue, it *Item, f pdu.Frame, err error) {
 		}
 		o.mu.Lock()
 		q.inflight--
+		// The freed window matters to the dispatcher only when items
+		// wait for one; a shared outbox may also have a lease to release.
+		wake := len(q.items) > 0 || o.shared != nil
 		o.mu.Unlock()
 		if o.cfg.OnDelivered != nil {
 			o.cfg.OnDelivered(q.systemID, it)
 		}
-		signal(q.wake)
+		if wake {
+			signal(q.wake)
+		}
 		return
 	}
 	fields := []zap.Field{zap.String("system_id", q.systemID), zap.Int("attempts", it.Attempts+1)}
