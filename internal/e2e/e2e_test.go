@@ -165,6 +165,23 @@ func body(i int) []byte {
 	return esmetest.SubmitBody("Shop", fmt.Sprintf("4477%08d", i), fmt.Appendf(nil, "m%d", i), 1, nil)
 }
 
+// submit sends message i on c and hands accepted the message_id it is
+// given. A refusal or a lost answer fails the test, a submit that cannot
+// be sent stops it; wg is done when the answer is in.
+func submit(t *testing.T, c *esmetest.Client, i int, wg *sync.WaitGroup, accepted func(id string)) {
+	wg.Add(1)
+	if err := c.SubmitAsync(body(i), func(r esmetest.Resp, err error) {
+		defer wg.Done()
+		if err != nil || r.Status != pdu.StatusOK {
+			t.Errorf("submit %d: %v %v", i, r.Status, err)
+			return
+		}
+		accepted(r.MessageID)
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestKillDuringRun: smppmux is killed with SIGKILL part-way through a
 // 20,000-message run and started again. Every message the client was
 // told was accepted gets its receipt, with the id the client was given.
@@ -240,19 +257,11 @@ func TestKillDuringRun(t *testing.T) {
 	c = dial(t, ctx, p.addr, pdu.BindTransceiver)
 	// The rest of the run goes through the new process.
 	for i := sent; i < n; i++ {
-		answered.Add(1)
-		if err := c.SubmitAsync(body(i), func(r esmetest.Resp, err error) {
-			defer answered.Done()
-			if err != nil || r.Status != pdu.StatusOK {
-				t.Errorf("submit %d after the restart: %v %v", i, r.Status, err)
-				return
-			}
+		submit(t, c, i, &answered, func(id string) {
 			mu.Lock()
-			accepted[r.MessageID] = true
+			accepted[id] = true
 			mu.Unlock()
-		}); err != nil {
-			t.Fatal(err)
-		}
+		})
 	}
 	answered.Wait()
 	want = len(accepted)
@@ -292,17 +301,7 @@ func TestReceiptsWaitAcrossRestart(t *testing.T) {
 	ids := make([]string, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Add(1)
-		if err := tx.SubmitAsync(body(i), func(r esmetest.Resp, err error) {
-			defer wg.Done()
-			if err != nil || r.Status != pdu.StatusOK {
-				t.Errorf("submit %d: %v %v", i, r.Status, err)
-				return
-			}
-			ids[i] = r.MessageID
-		}); err != nil {
-			t.Fatal(err)
-		}
+		submit(t, tx, i, &wg, func(id string) { ids[i] = id })
 	}
 	wg.Wait()
 	if err := smsc.WaitReceiptsAcked(ctx, n); err != nil {

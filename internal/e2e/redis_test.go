@@ -77,19 +77,11 @@ func submitAll(t *testing.T, c *esmetest.Client, first, n int) []string {
 	var ids []string
 	var wg sync.WaitGroup
 	for i := first; i < first+n; i++ {
-		wg.Add(1)
-		if err := c.SubmitAsync(body(i), func(r esmetest.Resp, err error) {
-			defer wg.Done()
-			if err != nil || r.Status != pdu.StatusOK {
-				t.Errorf("submit %d: %v %v", i, r.Status, err)
-				return
-			}
+		submit(t, c, i, &wg, func(id string) {
 			mu.Lock()
-			ids = append(ids, r.MessageID)
+			ids = append(ids, id)
 			mu.Unlock()
-		}); err != nil {
-			t.Fatal(err)
-		}
+		})
 	}
 	wg.Wait()
 	return ids
@@ -202,19 +194,11 @@ func TestSharedRedisStoreSurvivesKill(t *testing.T) {
 	got := make(map[string]int, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Add(1)
-		if err := tx.SubmitAsync(body(i), func(r esmetest.Resp, err error) {
-			defer wg.Done()
-			if err != nil || r.Status != pdu.StatusOK {
-				t.Errorf("submit %d: %v %v", i, r.Status, err)
-				return
-			}
+		submit(t, tx, i, &wg, func(id string) {
 			mu.Lock()
-			accepted[r.MessageID] = true
+			accepted[id] = true
 			mu.Unlock()
-		}); err != nil {
-			t.Fatal(err)
-		}
+		})
 		if i == n/2 {
 			// Kill A once it has delivered some receipts, with more
 			// on the way.
