@@ -122,16 +122,27 @@ func TestMemStoreTTL(t *testing.T) {
 	}
 }
 
+// putMapping writes m and returns the outcome its callback was given.
+func putMapping(s Store, m Mapping) error {
+	errc := make(chan error, 1)
+	s.PutMapping(m, func(err error) { errc <- err })
+	return <-errc
+}
+
+// putSync writes m and fails the test unless the write succeeded.
+func putSync(t *testing.T, s Store, m Mapping) {
+	t.Helper()
+	if err := putMapping(s, m); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // testStoreMappings checks a Store's mapping round trip; the mapping
 // expires an hour after now.
 func testStoreMappings(t *testing.T, s Store, now time.Time) {
 	t.Helper()
 	m := Mapping{Upstream: "a", UpstreamID: "1", Route: Route{SystemID: "shop", ClientID: "x", Session: 7}, Expires: now.Add(time.Hour)}
-	errc := make(chan error, 1)
-	s.PutMapping(m, func(err error) { errc <- err })
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
+	putSync(t, s, m)
 	if r, ok, err := s.Get("a", "1"); err != nil || !ok || r != m.Route {
 		t.Fatalf("Get = %+v, %v, %v", r, ok, err)
 	}

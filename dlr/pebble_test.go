@@ -133,9 +133,7 @@ func TestPebbleWriteAfterClose(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	errc := make(chan error, 1)
-	s.PutMapping(Mapping{Upstream: "u", UpstreamID: "1", Expires: time.Now().Add(time.Hour)}, func(err error) { errc <- err })
-	if err := <-errc; err != ErrStoreClosed {
+	if err := putMapping(s, Mapping{Upstream: "u", UpstreamID: "1", Expires: time.Now().Add(time.Hour)}); err != ErrStoreClosed {
 		t.Fatalf("write after close: %v", err)
 	}
 }

@@ -31,15 +31,6 @@ func openRedis(t testing.TB, addr string, instance int, mod func(*RedisConfig)) 
 	return s
 }
 
-func putSync(t *testing.T, s Store, m Mapping) {
-	t.Helper()
-	errc := make(chan error, 1)
-	s.PutMapping(m, func(err error) { errc <- err })
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestRedisMappings(t *testing.T) {
 	t.Parallel()
 	r := redistest.Start(t)
@@ -352,9 +343,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 	defer retry.Stop()
 	var failed int
 	for {
-		errc := make(chan error, 1)
-		s.PutMapping(after, func(err error) { errc <- err })
-		err := <-errc
+		err := putMapping(s, after)
 		if err == nil {
 			break
 		}
