@@ -130,7 +130,7 @@ func submit(t *testing.T, g *Group, sticky string) Result {
 func TestFailoverOnRetryStatus(t *testing.T) {
 	t.Parallel()
 	a, b := newFake("a", true), newFake("b", true)
-	a.status.Store(uint32(pdu.StatusThrottled))
+	a.status.Store(uint32(pdu.StatusSysErr))
 	var failovers atomic.Int64
 	g := NewGroup(GroupConfig{Mode: ActiveStandby, Members: []Weighted{{a, 1}, {b, 1}},
 		OnFailover: func(string, string) { failovers.Add(1) }})
@@ -142,6 +142,93 @@ func TestFailoverOnRetryStatus(t *testing.T) {
 	if failovers.Load() != 1 {
 		t.Fatalf("%d failovers", failovers.Load())
 	}
+}
+
+// TestThrottledGoesElsewhere: a member's ESME_RTHROTTLED or ESME_RMSGQFUL
+// sends the message to another member with room, without counting as an
+// attempt or as a failure of the member, even when retry_on and the
+// breaker's statuses list it.
+func TestThrottledGoesElsewhere(t *testing.T) {
+	t.Parallel()
+	for _, st := range []pdu.Status{pdu.StatusThrottled, pdu.StatusMsgQFul} {
+		a, b := newFake("a", true), newFake("b", true)
+		a.status.Store(uint32(st))
+		var reasons []string
+		var mu sync.Mutex
+		g := NewGroup(GroupConfig{Mode: ActiveStandby, Members: []Weighted{{a, 1}, {b, 1}},
+			MaxAttempts: 1, FailureStatuses: []pdu.Status{st}, Breaker: BreakerConfig{Failures: 1},
+			OnFailover: func(_, reason string) { mu.Lock(); reasons = append(reasons, reason); mu.Unlock() }})
+		for range 5 {
+			r := submit(t, g, "")
+			if r.Err != nil || r.Resp.Status != pdu.StatusOK || r.Member != "b" || r.Attempts != 1 {
+				t.Fatalf("status 0x%02x: result %+v, want ROK from b in 1 attempt", st, r)
+			}
+		}
+		g.Stop()
+		if got := g.Status()[0].Breaker; got != BreakerClosed {
+			t.Fatalf("status 0x%02x: a's breaker %v, want closed", st, got)
+		}
+		mu.Lock()
+		if len(reasons) != 5 || reasons[0] != "throttled" {
+			t.Fatalf("status 0x%02x: failovers %v, want 5 throttled", st, reasons)
+		}
+		mu.Unlock()
+	}
+}
+
+// TestThrottledWaitsForTheMember: with no other member, a throttled message
+// goes again to the one that throttled it, until it is taken.
+func TestThrottledWaitsForTheMember(t *testing.T) {
+	t.Parallel()
+	a := &throttling{fakeMember: newFake("a", true)}
+	a.left.Store(20)
+	g := NewGroup(GroupConfig{Members: []Weighted{{a, 1}}, MaxAttempts: 1, Breaker: BreakerConfig{Failures: 1}})
+	defer g.Stop()
+	r := submit(t, g, "")
+	if r.Err != nil || r.Resp.Status != pdu.StatusOK || r.Member != "a" || a.sent.Load() != 21 {
+		t.Fatalf("result %+v after %d sends, want ROK from a on the 21st", r, a.sent.Load())
+	}
+	if got := g.Status()[0].Breaker; got != BreakerClosed {
+		t.Fatalf("breaker %v, want closed", got)
+	}
+}
+
+// TestThrottledUntilDeadline: a member that throttles everything leaves the
+// message with its throttling answer once the deadline has passed.
+func TestThrottledUntilDeadline(t *testing.T) {
+	t.Parallel()
+	a := &throttling{fakeMember: newFake("a", true)}
+	a.left.Store(1 << 40)
+	g := NewGroup(GroupConfig{Members: []Weighted{{a, 1}}})
+	defer g.Stop()
+	ch := make(chan Result, 1)
+	g.Submit(Request{Raw: pdu.Empty(pdu.SubmitSM, 0, 0), Deadline: time.Now().Add(20 * time.Millisecond)},
+		func(r Result) { ch <- r })
+	select {
+	case r := <-ch:
+		if r.Err != nil || r.Resp.Status != pdu.StatusThrottled {
+			t.Fatalf("result %+v, want the member's ESME_RTHROTTLED", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no result")
+	}
+}
+
+// throttling is a fakeMember that answers ESME_RTHROTTLED while left is
+// positive, then ESME_ROK.
+type throttling struct {
+	*fakeMember
+	left atomic.Int64
+}
+
+func (m *throttling) Submit(ctx context.Context, raw []byte, done func(pdu.Frame, error)) error {
+	m.sent.Add(1)
+	st := pdu.StatusOK
+	if m.left.Add(-1) >= 0 {
+		st = pdu.StatusThrottled
+	}
+	done(pdu.Frame{Header: pdu.Header{ID: pdu.SubmitSMResp, Status: st}}, nil)
+	return nil
 }
 
 func TestOtherStatusNotRetried(t *testing.T) {
@@ -185,6 +272,24 @@ func TestQueueTimeoutWhenNoMember(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("queued message never answered")
+	}
+}
+
+// TestQueueTimeoutBeforeDeadline: a message waits for a member at most the
+// group's queue timeout, even when its own deadline is later.
+func TestQueueTimeoutBeforeDeadline(t *testing.T) {
+	t.Parallel()
+	g := NewGroup(GroupConfig{Members: []Weighted{{newFake("a", false), 1}}, QueueTimeout: 50 * time.Millisecond})
+	defer g.Stop()
+	ch := make(chan Result, 1)
+	g.Submit(Request{Raw: pdu.Empty(pdu.SubmitSM, 0, 0), Deadline: time.Now().Add(time.Hour)}, func(r Result) { ch <- r })
+	select {
+	case r := <-ch:
+		if !errors.Is(r.Err, ErrNoMember) {
+			t.Fatalf("result %+v, want ErrNoMember", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("queued message kept waiting past the queue timeout")
 	}
 }
 

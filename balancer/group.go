@@ -24,12 +24,13 @@ type GroupConfig struct {
 	RetryOn []pdu.Status
 	// FailureStatuses lists the statuses the circuit breaker counts as a
 	// member's failure; RetryOn. Timeouts and lost connections always
-	// count.
+	// count; the throttling statuses never do (see Throttled).
 	FailureStatuses []pdu.Status
 	// MaxAttempts bounds the members one message is tried on; 3.
 	MaxAttempts int
-	// QueueTimeout is how long a message may wait for a member to become
-	// available before it is refused; 5s.
+	// QueueTimeout is how long a message may wait in the group's queue
+	// for a member with room before it is refused, within its Deadline;
+	// 5s.
 	QueueTimeout time.Duration
 	// ResubmitUnknown sends a message again on the next member when the
 	// first one may or may not have taken it (timeout, connection lost
@@ -45,6 +46,16 @@ type GroupConfig struct {
 	OnFailover func(from, reason string)
 	// OnBreaker is called when a member's breaker changes state.
 	OnBreaker func(member string, from, to BreakerState)
+}
+
+// Throttled reports whether st is an SMSC's throttling answer,
+// ESME_RTHROTTLED or ESME_RMSGQFUL: the message was certainly not taken
+// and the member is not at fault, only asking for a slower pace. Such a
+// message goes again, to the same member once its pace allows or to
+// another with room, within the message's deadline; it never counts
+// against the member's breaker or against MaxAttempts.
+func Throttled(st pdu.Status) bool {
+	return st == pdu.StatusThrottled || st == pdu.StatusMsgQFul
 }
 
 // Request is one message for a group.
@@ -121,6 +132,7 @@ func NewGroup(cfg GroupConfig) *Group {
 	if cfg.FailureStatuses == nil {
 		cfg.FailureStatuses = cfg.RetryOn
 	}
+	cfg.FailureStatuses = slices.DeleteFunc(slices.Clone(cfg.FailureStatuses), Throttled)
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 3
 	}
@@ -324,7 +336,7 @@ func (g *Group) Submit(req Request, done func(Result)) {
 		req.Deadline = g.now().Add(g.cfg.QueueTimeout)
 	}
 	s := &submission{g: g, req: req, done: done}
-	if s.try() {
+	if s.try(0) {
 		return
 	}
 	g.enqueue(s)
@@ -350,6 +362,7 @@ func (g *Group) Stop() {
 }
 
 func (g *Group) enqueue(s *submission) {
+	s.queued = g.now()
 	g.waitMu.Lock()
 	defer g.waitMu.Unlock()
 	if g.stopped {

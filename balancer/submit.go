@@ -17,6 +17,8 @@ type submission struct {
 	tried    uint64 // members tried, by index
 	attempts int
 	last     Result
+	// queued is when the message last entered the group's queue.
+	queued   time.Time
 	finished atomic.Bool
 }
 
@@ -27,11 +29,12 @@ func (s *submission) finish(r Result) {
 	}
 }
 
-// try sends the message to the first member in policy order that has room
-// now. It reports whether one took it.
-func (s *submission) try() bool {
+// try sends the message to the first member in policy order, other than
+// those tried and those in skip, that has room now. It reports whether one
+// took it.
+func (s *submission) try(skip uint64) bool {
 	var buf [maxMembers]int
-	for _, i := range s.g.order(buf[:0], s.tried, s.req.Sticky) {
+	for _, i := range s.g.order(buf[:0], s.tried|skip, s.req.Sticky) {
 		if s.send(s.g.members[i], expired) {
 			return true
 		}
@@ -84,6 +87,13 @@ func (s *submission) settle(m *member, probe bool, start time.Time, f pdu.Frame,
 	if f.ID == pdu.GenericNack && st == pdu.StatusOK {
 		st = pdu.StatusSysErr
 	}
+	if Throttled(st) {
+		if probe {
+			m.br.cancelProbe()
+		}
+		s.throttled(m)
+		return
+	}
 	if st == pdu.StatusOK {
 		m.br.record(true, probe)
 		m.observeLatency(g.now().Sub(start))
@@ -117,11 +127,35 @@ func (s *submission) failover(from *member, reason string) {
 	if g.cfg.OnFailover != nil {
 		g.cfg.OnFailover(from.Name(), reason)
 	}
-	if s.try() {
+	if s.try(0) {
 		return
 	}
 	// Every other member is full: wait for room off this goroutine,
 	// which is a connection's reader.
+	g.enqueue(s)
+}
+
+// throttled sends again a message the member from answered with a
+// throttling status: it was not taken. The member's pace has slowed; the
+// message goes to whichever member has room first, from itself included,
+// within the message's deadline.
+func (s *submission) throttled(from *member) {
+	g := s.g
+	s.attempts--
+	bit := uint64(1) << from.index
+	s.tried &^= bit
+	if !g.now().Before(s.req.Deadline) {
+		s.finish(s.last)
+		return
+	}
+	if g.cfg.OnFailover != nil {
+		g.cfg.OnFailover(from.Name(), "throttled")
+	}
+	// Another member with room takes it at once; failing that, it waits
+	// in the queue for the first member whose pace allows, from included.
+	if s.try(bit) {
+		return
+	}
 	g.enqueue(s)
 }
 
@@ -144,10 +178,13 @@ const pollInterval = 10 * time.Millisecond
 
 func (g *Group) serve(s *submission) {
 	deadline := s.req.Deadline
+	if d := s.queued.Add(g.cfg.QueueTimeout); d.Before(deadline) {
+		deadline = d
+	}
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	for {
-		if s.try() {
+		if s.try(0) {
 			return
 		}
 		var buf [maxMembers]int

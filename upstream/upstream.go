@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/time/rate"
 
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smppconn"
@@ -19,9 +18,10 @@ import (
 var (
 	ErrNotBound = errors.New("upstream: no bound transmitter")
 	ErrStopped  = errors.New("upstream: stopped")
-	// ErrRateLimited means the upstream's TPS cap allows no submit before
-	// the context is done.
-	ErrRateLimited = errors.New("upstream: TPS cap reached")
+	// ErrRateLimited means the upstream's pace (its TPS cap, or the rate
+	// it learnt from the SMSC's throttling) allows no submit before the
+	// context is done.
+	ErrRateLimited = errors.New("upstream: send rate reached")
 )
 
 // Bind kinds of Config.Bind.
@@ -42,8 +42,9 @@ type Config struct {
 	Bind       string // KindTRX (default), KindTXRX, KindTX or KindRX
 	Binds      int    // binds, or transmitter+receiver pairs; 1
 	Window     int    // outstanding requests per bind; 10
-	// TPS caps submits per second over all binds; 0: no cap. Bursts reach
-	// a tenth of a second's worth.
+	// TPS caps submits per second over all binds; 0: no cap. Below it the
+	// upstream paces itself by the SMSC's throttling answers (see Rate).
+	// Bursts reach a twentieth of a second's worth.
 	TPS int
 	// TLS, when set, makes every bind SMPP over TLS.
 	TLS *tls.Config
@@ -97,7 +98,7 @@ type Upstream struct {
 	tx      []*Bind // the binds that can transmit
 	next    atomic.Uint32
 	stopped atomic.Bool
-	limiter *rate.Limiter // nil without a TPS cap
+	pace    *pacer
 
 	mu      sync.Mutex
 	started bool
@@ -113,10 +114,7 @@ func New(cfg Config, h DeliverHandler, log *zap.Logger) *Upstream {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	u := &Upstream{cfg: cfg, handler: h, log: log.With(zap.String("upstream", cfg.Name))}
-	if cfg.TPS > 0 {
-		u.limiter = rate.NewLimiter(rate.Limit(cfg.TPS), max(1, cfg.TPS/10))
-	}
+	u := &Upstream{cfg: cfg, handler: h, log: log.With(zap.String("upstream", cfg.Name)), pace: newPacer(cfg.TPS)}
 	var kinds []pdu.ID
 	switch cfg.Bind {
 	case KindTXRX:
@@ -211,35 +209,64 @@ func (u *Upstream) Binds() []*Bind { return u.binds }
 
 // Submit sends the request PDU raw (submit_sm, data_sm, ...) on a bound
 // transmitting bind, choosing round robin among those with a free window
-// slot, and waiting for a slot until ctx is done when all are full. raw
-// must belong to the caller: its sequence number is overwritten. When
-// Submit returns nil, done is called once with the SMSC's response or with
-// an error from package smppconn (ErrTimeout or ErrClosed: the outcome is
+// slot, and waiting for a slot until ctx is done when all are full, and
+// for the upstream's pace (see Rate). raw must belong to the caller: its
+// sequence number is overwritten. When Submit returns nil, done is called
+// once with the SMSC's response or with an error from package smppconn
+// (ErrNotSent: certainly not sent; ErrTimeout or ErrClosed: the outcome is
 // unknown). When it returns an error the PDU was not sent.
 func (u *Upstream) Submit(ctx context.Context, raw []byte, done func(pdu.Frame, error)) error {
 	if u.stopped.Load() {
 		return ErrStopped
 	}
-	var res *rate.Reservation
-	if u.limiter != nil {
-		res = u.limiter.Reserve()
-		if d := res.Delay(); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				res.Cancel()
-				return ErrRateLimited
-			}
+	res, d := u.pace.reserve()
+	if d > 0 {
+		if ctx.Err() != nil {
+			res.Cancel()
+			return ErrRateLimited
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			res.Cancel()
+			return ErrRateLimited
 		}
 	}
-	err := u.send(ctx, raw, done)
-	if err != nil && res != nil {
-		res.Cancel()
+	err := u.send(ctx, raw, func(f pdu.Frame, err error) {
+		if err == nil {
+			u.pace.observe(responseStatus(f))
+		}
+		done(f, err)
+	})
+	if err != nil {
+		if res != nil {
+			res.Cancel()
+		}
+		return err
 	}
-	return err
+	u.pace.sentOne()
+	return nil
 }
+
+// responseStatus is the status of a response; a generic_nack never
+// accepts, whatever its status says.
+func responseStatus(f pdu.Frame) pdu.Status {
+	if f.ID == pdu.GenericNack && f.Status == pdu.StatusOK {
+		return pdu.StatusSysErr
+	}
+	return f.Status
+}
+
+// Rate returns the submits per second the upstream is paced at now, over
+// all its binds: the TPS cap, or below it the rate learnt from the SMSC's
+// throttling answers; 0 when nothing paces it.
+func (u *Upstream) Rate() float64 { return u.pace.Rate() }
+
+// Throttled returns how many submits the SMSC answered ESME_RTHROTTLED or
+// ESME_RMSGQFUL.
+func (u *Upstream) Throttled() uint64 { return u.pace.throttled.Load() }
 
 // send is Submit past the TPS cap.
 func (u *Upstream) send(ctx context.Context, raw []byte, done func(pdu.Frame, error)) error {

@@ -11,6 +11,9 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/time/rate"
+
+	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smsctest"
 )
 
@@ -26,6 +29,7 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	password := fs.String("password", "", "password required with -system-id")
 	delay := fs.Duration("receipt-delay", 0, "delay between submit_sm_resp and the receipt")
 	idFormat := fs.String("id-format", "hex", "message ids issued: hex or decimal")
+	maxTPS := fs.Int("max-tps", 0, "accept at most this many submits per second, answering ESME_RTHROTTLED above it, as a carrier does (0: no limit)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -34,6 +38,16 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Password:       *password,
 		ReceiptDelay:   *delay,
 		DiscardRecords: true,
+	}
+	if *maxTPS > 0 {
+		// A carrier's limit allows little burst: a twentieth of a second.
+		lim := rate.NewLimiter(rate.Limit(*maxTPS), max(1, *maxTPS/20))
+		cfg.Submit = func(*smsctest.SubmitRequest) smsctest.Reply {
+			if !lim.Allow() {
+				return smsctest.Reply{Status: pdu.StatusThrottled}
+			}
+			return smsctest.Reply{}
+		}
 	}
 	switch *idFormat {
 	case "hex":
