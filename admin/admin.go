@@ -144,6 +144,7 @@ func (h *handler) status(w http.ResponseWriter, _ *http.Request) {
 	// Empty lists are [] rather than null for the API's readers.
 	s.Sessions = nonNil(s.Sessions)
 	s.Binds = nonNil(s.Binds)
+	s.Upstreams = nonNil(s.Upstreams)
 	s.Outboxes = nonNil(s.Outboxes)
 	groups := make([]metrics.GroupInfo, len(s.Groups))
 	for i, g := range s.Groups {

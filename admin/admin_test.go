@@ -75,6 +75,7 @@ func newFake() *fakeController {
 				{Upstream: "carrier-a", Index: 0, BindType: "transceiver", State: "bound", LocalAddr: "10.1.0.1:5000", WindowUsed: 2, Window: 50},
 				{Upstream: "carrier-b", Index: 0, BindType: "transceiver", State: "dialing", Window: 50},
 			},
+			Upstreams: []metrics.UpstreamInfo{{Name: "carrier-a", PaceTPS: 900, Throttled: 7}, {Name: "carrier-b"}},
 			Groups: []metrics.GroupInfo{{Name: "main", Mode: "active-active", Members: []metrics.MemberInfo{
 				{Upstream: "carrier-a", Weight: 3, EffectiveWeight: 3, Healthy: true, Breaker: "closed"},
 				{Upstream: "carrier-b", Weight: 1, EffectiveWeight: 0, Healthy: false, Breaker: "open"},
@@ -199,7 +200,7 @@ func TestStatus(t *testing.T) {
 	if want := ctl.Snapshot(); !reflect.DeepEqual(got, want) {
 		t.Errorf("status\n got %+v\nwant %+v", got, want)
 	}
-	for _, key := range []string{`"system_id": "shop"`, `"effective_weight": 3`, `"breaker": "open"`, `"oldest_age_seconds": 2`, `"window_used": 2`} {
+	for _, key := range []string{`"system_id": "shop"`, `"effective_weight": 3`, `"breaker": "open"`, `"oldest_age_seconds": 2`, `"window_used": 2`, `"pace_tps": 900`} {
 		if !strings.Contains(body, key) {
 			t.Errorf("status lacks %s:\n%s", key, body)
 		}

@@ -22,6 +22,8 @@ type stateCollector struct {
 	upstreamBinds    *prometheus.Desc
 	windowUsed       *prometheus.Desc
 	windowSize       *prometheus.Desc
+	pace             *prometheus.Desc
+	throttled        *prometheus.Desc
 	weight           *prometheus.Desc
 	effectiveWeight  *prometheus.Desc
 	healthy          *prometheus.Desc
@@ -50,6 +52,12 @@ func newStateCollector(src Source) *stateCollector {
 		windowSize: d("smppmux_upstream_window_size",
 			"Window (outstanding submits allowed) summed over all binds of an upstream.",
 			[]string{"upstream"}, nil),
+		pace: d("smppmux_upstream_pace_tps",
+			"Submits per second an upstream sends at most now, over all its binds: its configured tps, or below it the rate learnt from the SMSC's throttling answers; 0 when nothing paces it.",
+			[]string{"upstream"}, nil),
+		throttled: d("smppmux_upstream_throttled_total",
+			"Submits an upstream's SMSC answered ESME_RTHROTTLED or ESME_RMSGQFUL.",
+			[]string{"upstream"}, nil),
 		weight: d("smppmux_group_member_weight",
 			"Configured weight of a group member; 0 while drained.",
 			[]string{"group", "upstream"}, nil),
@@ -77,7 +85,7 @@ func newStateCollector(src Source) *stateCollector {
 // Describe implements prometheus.Collector.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.clientBinds, c.clientWindowUsed, c.upstreamBinds, c.windowUsed, c.windowSize,
+		c.clientBinds, c.clientWindowUsed, c.upstreamBinds, c.windowUsed, c.windowSize, c.pace, c.throttled,
 		c.weight, c.effectiveWeight, c.healthy, c.breaker,
 		c.outboxDepth, c.outboxAge, c.ready,
 	} {
@@ -95,6 +103,15 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 
 	c.collectSessions(s.Sessions, gauge)
 	c.collectBinds(s.Binds, gauge)
+	seen := make(map[string]bool, len(s.Upstreams))
+	for _, u := range s.Upstreams {
+		if seen[u.Name] {
+			continue
+		}
+		seen[u.Name] = true
+		gauge(c.pace, u.PaceTPS, u.Name)
+		ch <- prometheus.MustNewConstMetric(c.throttled, prometheus.CounterValue, float64(u.Throttled), u.Name)
+	}
 	c.collectGroups(s.Groups, gauge)
 	c.collectOutboxes(s.Outboxes, gauge)
 	gauge(c.ready, boolValue(s.Ready))

@@ -34,6 +34,10 @@ func testSnapshot() Snapshot {
 			{Upstream: "carrier-a", Index: 1, BindType: "transceiver", State: "bound", LocalAddr: "10.1.0.1:50001", WindowUsed: 5, Window: 50},
 			{Upstream: "carrier-b", Index: 0, BindType: "transceiver", State: "dialing", Window: 20},
 		},
+		Upstreams: []UpstreamInfo{
+			{Name: "carrier-a", PaceTPS: 950.5, Throttled: 42},
+			{Name: "carrier-b"},
+		},
 		Groups: []GroupInfo{
 			{Name: "main", Mode: "active-active", Members: []MemberInfo{
 				{Upstream: "carrier-a", Weight: 3, EffectiveWeight: 3, Healthy: true, Breaker: "closed"},
@@ -145,6 +149,8 @@ var allNames = []string{
 	"smppmux_upstream_binds",
 	"smppmux_upstream_window_used",
 	"smppmux_upstream_window_size",
+	"smppmux_upstream_pace_tps",
+	"smppmux_upstream_throttled_total",
 	"smppmux_group_member_weight",
 	"smppmux_group_member_effective_weight",
 	"smppmux_group_member_healthy",
@@ -362,6 +368,9 @@ func TestSnapshotCollector(t *testing.T) {
 		{"smppmux_upstream_window_used", []string{"upstream=carrier-a"}, 15},
 		{"smppmux_upstream_window_size", []string{"upstream=carrier-a"}, 100},
 		{"smppmux_upstream_window_size", []string{"upstream=carrier-b"}, 20},
+		{"smppmux_upstream_pace_tps", []string{"upstream=carrier-a"}, 950.5},
+		{"smppmux_upstream_pace_tps", []string{"upstream=carrier-b"}, 0},
+		{"smppmux_upstream_throttled_total", []string{"upstream=carrier-a"}, 42},
 		{"smppmux_group_member_weight", []string{"group=main", "upstream=carrier-a"}, 3},
 		{"smppmux_group_member_weight", []string{"group=main", "upstream=carrier-b"}, 1},
 		{"smppmux_group_member_effective_weight", []string{"group=main", "upstream=carrier-b"}, 0},
@@ -390,6 +399,8 @@ func TestSnapshotCollector(t *testing.T) {
 		"smppmux_upstream_binds":                2 * 5,
 		"smppmux_upstream_window_used":          2,
 		"smppmux_upstream_window_size":          2,
+		"smppmux_upstream_pace_tps":             2,
+		"smppmux_upstream_throttled_total":      2,
 		"smppmux_group_member_weight":           3,
 		"smppmux_group_member_effective_weight": 3,
 		"smppmux_group_member_healthy":          3,

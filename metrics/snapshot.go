@@ -18,9 +18,11 @@ type Source interface {
 type Snapshot struct {
 	Sessions []SessionInfo `json:"sessions"` // bound client sessions
 	Binds    []BindInfo    `json:"binds"`    // upstream binds
-	Groups   []GroupInfo   `json:"groups"`   // connection groups
-	Outboxes []OutboxInfo  `json:"outboxes"` // client outboxes holding receipts or MO
-	Ready    bool          `json:"ready"`    // smppmux accepts traffic
+	// Upstreams describes each upstream as a whole: its pace.
+	Upstreams []UpstreamInfo `json:"upstreams"`
+	Groups    []GroupInfo    `json:"groups"`   // connection groups
+	Outboxes  []OutboxInfo   `json:"outboxes"` // client outboxes holding receipts or MO
+	Ready     bool           `json:"ready"`    // smppmux accepts traffic
 }
 
 // SessionInfo describes one client session (one ESME bind).
@@ -41,6 +43,18 @@ type BindInfo struct {
 	LocalAddr  string `json:"local_addr"`
 	WindowUsed int    `json:"window_used"`
 	Window     int    `json:"window"`
+}
+
+// UpstreamInfo describes one upstream (SMSC) over all its binds.
+type UpstreamInfo struct {
+	Name string `json:"name"`
+	// PaceTPS is the submits per second the upstream sends at most now:
+	// its configured tps, or below it the rate learnt from the SMSC's
+	// throttling answers; 0 when nothing paces it.
+	PaceTPS float64 `json:"pace_tps"`
+	// Throttled counts the submits the SMSC answered ESME_RTHROTTLED or
+	// ESME_RMSGQFUL since the upstream started.
+	Throttled uint64 `json:"throttled"`
 }
 
 // GroupInfo describes one connection group and its members.

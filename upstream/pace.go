@@ -15,12 +15,14 @@ import (
 // ESME_RTHROTTLED (or ESME_RMSGQFUL) above the rate their contract allows:
 // a rate signal, not a fault. On such an answer the pacer lowers its send
 // rate to a little under the rate at which the SMSC accepted submits
-// lately; while the SMSC accepts everything and the rate is what holds
-// submits back, it raises the rate by a few percent every tenth of a
-// second (additive increase, multiplicative decrease, with the decrease
-// aimed at the measured acceptance rate). It never exceeds the configured
-// TPS cap. Until the first throttle, an upstream without a cap is not
-// paced at all.
+// lately (to the floor when it accepted none). While the SMSC accepts
+// everything and the rate is what holds submits back, it raises the rate
+// every tenth of a second, by 4% at first and by twice as much at each
+// raise that meets no throttling, up to doubling: close to the SMSC's
+// limit it probes gently, far below it (after the SMSC stopped for a
+// while) it climbs back within a second or two. It never exceeds the
+// configured TPS cap. Until the first throttle, an upstream without a cap
+// is not paced at all.
 //
 // LOCKING: mu guards the learned rate and the meters; the limiter has its
 // own lock, and the hot path reads only the atomic limiter pointer when the
@@ -32,6 +34,7 @@ type pacer struct {
 
 	mu        sync.Mutex
 	limit     float64 // learned rate; 0: none learned
+	step      float64 // share of the rate the next raise adds
 	lastCut   time.Time
 	lastRaise time.Time
 	accepted  meter
@@ -42,14 +45,18 @@ type pacer struct {
 
 // Pacing constants. A cut aims at cutTo of the acceptance rate measured
 // over the meters' span; at most one cut per cutEvery, so one burst of
-// throttled answers counts once. A raise adds raiseBy of the rate every
-// raiseEvery while the rate is what limits sending. minRate is the floor.
+// throttled answers counts once. A raise adds step of the rate, from
+// firstStep doubling to maxStep, plus raiseAdd, every raiseEvery while
+// the rate is what limits sending: busyShare of it was sent over the last
+// raiseEvery. minRate is the floor.
 const (
 	cutTo      = 0.9
 	cutEvery   = 100 * time.Millisecond
-	raiseBy    = 0.04
+	firstStep  = 0.04
+	maxStep    = 1.0
 	raiseEvery = 100 * time.Millisecond
-	busyShare  = 0.8 // of the rate, sent, for a raise
+	raiseAdd   = 10.0
+	busyShare  = 0.8
 	minRate    = 1.0
 	// burstSpan is how much of a second's worth may go out at once.
 	burstSpan = 20
@@ -114,13 +121,12 @@ func (p *pacer) cutLocked(now time.Time) {
 	if now.Sub(p.lastCut) < cutEvery {
 		return
 	}
-	p.lastCut, p.lastRaise = now, now
-	base := p.limit
-	if base == 0 {
-		base = p.sent.rate(now)
-	}
-	if acc := p.accepted.rate(now); acc > 0 && (base == 0 || acc < base) {
-		base = acc
+	p.lastCut, p.lastRaise, p.step = now, now, firstStep
+	// What the SMSC took lately is what it allows; no more than the rate
+	// in force, which the acceptances of a burst may exceed.
+	base := p.accepted.rate(now, meterSpan)
+	if p.limit > 0 {
+		base = min(base, p.limit)
 	}
 	p.setLimitLocked(base*cutTo, now)
 	// The submits already allowed would meet the same answer: the next
@@ -141,10 +147,11 @@ func (p *pacer) raiseLocked(now time.Time) {
 		return
 	}
 	p.lastRaise = now
-	if p.sent.rate(now) < busyShare*p.limit {
+	if p.sent.rate(now, raiseEvery) < busyShare*p.limit {
 		return
 	}
-	p.setLimitLocked(p.limit*(1+raiseBy)+minRate, now)
+	p.setLimitLocked(p.limit*(1+p.step)+raiseAdd, now)
+	p.step = min(2*p.step, maxStep)
 }
 
 // setLimitLocked sets the rate, bounded by the floor and the cap. Called
@@ -189,11 +196,11 @@ func (m *meter) add(now time.Time) {
 	b.n++
 }
 
-// rate returns the events per second over the buckets within the span,
-// measured from the oldest of them (at least one bucket's length), 0 when
-// there were none.
-func (m *meter) rate(now time.Time) float64 {
-	horizon := now.UnixNano() - int64(meterSpan)
+// rate returns the events per second over the buckets within span (at
+// most meterSpan) of now, measured from the oldest of them (at least one
+// bucket's length), 0 when there were none.
+func (m *meter) rate(now time.Time, span time.Duration) float64 {
+	horizon := now.UnixNano() - int64(span)
 	oldest, total := int64(0), 0
 	for _, b := range m.buckets {
 		if b.n == 0 || b.start <= horizon {
@@ -207,6 +214,6 @@ func (m *meter) rate(now time.Time) float64 {
 	if total == 0 {
 		return 0
 	}
-	span := max(now.UnixNano()-oldest, bucketSpan)
-	return float64(total) * 1e9 / float64(span)
+	elapsed := max(now.UnixNano()-oldest, bucketSpan)
+	return float64(total) * 1e9 / float64(elapsed)
 }

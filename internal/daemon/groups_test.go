@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.uber.org/zap/zaptest"
+	"golang.org/x/time/rate"
 
 	"github.com/smppmux/smppmux/balancer"
 	"github.com/smppmux/smppmux/config"
@@ -200,9 +201,10 @@ func TestKillPrimaryMidLoad(t *testing.T) {
 	}
 }
 
-// TestThrottledMemberShedsLoad: a member answering ESME_RTHROTTLED sends
-// its traffic to the other member; the client sees only ESME_ROK, and the
-// breaker keeps the throttled member out.
+// TestThrottledMemberShedsLoad: a member answering ESME_RTHROTTLED to
+// everything sends its traffic to the other member; the client sees only
+// ESME_ROK, the throttled member's pace falls to its floor, and its breaker
+// stays closed: a throttle is not a fault.
 func TestThrottledMemberShedsLoad(t *testing.T) {
 	t.Parallel()
 	a := newSMSC(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
@@ -223,7 +225,82 @@ func TestThrottledMemberShedsLoad(t *testing.T) {
 	if a.Received() > n/10 {
 		t.Fatalf("the throttled member still got %d of %d attempts", a.Received(), n)
 	}
+	if st := e.d.Group("main").Status()[0]; st.Breaker != balancer.BreakerClosed || !st.Healthy {
+		t.Fatalf("throttled member: %+v, want healthy with its breaker closed", st)
+	}
+	if r := e.d.Upstream("a").Rate(); r <= 0 || r > 50 {
+		t.Fatalf("throttled member paced at %v/s, want its floor", r)
+	}
 	t.Logf("throttled member saw %d attempts of %d messages", a.Received(), n)
+}
+
+// TestThrottlingCarriersCarryTheirRate: two carriers that each accept 300
+// submits a second and throttle above it carry every message of a client
+// sending as fast as its window allows: the client sees no error, no
+// breaker moves, each message is taken once, and each upstream reports the
+// pace it learnt.
+func TestThrottlingCarriersCarryTheirRate(t *testing.T) {
+	t.Parallel()
+	carrier := func() *smsctest.Server {
+		lim := rate.NewLimiter(300, 15)
+		return newSMSC(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+			if !lim.Allow() {
+				return smsctest.Reply{Status: pdu.StatusThrottled}
+			}
+			return smsctest.Reply{}
+		}})
+	}
+	a, b := carrier(), carrier()
+	e := startYAML(t, fmt.Sprintf(twoMembers, "active-active", 1, 1), a, b)
+	c := e.dial(t, "shop", "secret", pdu.BindTransmitter, 50)
+	const n = 1500
+	for i, r := range submitAll(t, c, n, plainBody) {
+		if r.Status != pdu.StatusOK {
+			t.Fatalf("submit %d: status 0x%08x, want ESME_ROK", i, uint32(r.Status))
+		}
+	}
+	if got := a.Accepted() + b.Accepted(); got != n {
+		t.Fatalf("carriers accepted %d messages of %d", got, n)
+	}
+	snap := e.d.Snapshot()
+	for _, g := range snap.Groups {
+		for _, m := range g.Members {
+			if m.Breaker != "closed" {
+				t.Errorf("%s: breaker %s", m.Upstream, m.Breaker)
+			}
+		}
+	}
+	if got := metricSum(t, e.d, "smppmux_breaker_transitions_total"); got != 0 {
+		t.Errorf("%v breaker transitions, want none", got)
+	}
+	throttled := 0
+	for _, u := range snap.Upstreams {
+		if u.PaceTPS <= 0 || u.PaceTPS > 1000 {
+			t.Errorf("%s paced at %v/s against a carrier at 300/s", u.Name, u.PaceTPS)
+		}
+		throttled += int(u.Throttled)
+	}
+	t.Logf("paces %+v; %d submits throttled and sent again", snap.Upstreams, throttled)
+}
+
+// metricSum adds up the samples of the counter or gauge family name in
+// d's registry; 0 when it has none.
+func metricSum(t *testing.T, d *Daemon, name string) float64 {
+	t.Helper()
+	mfs, err := d.opts.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum
 }
 
 // TestFailingMemberOpensAndRampsBack: a member answering ESME_RSYSERR

@@ -26,6 +26,7 @@ func (d *Daemon) Snapshot() metrics.Snapshot {
 	ups, groups, started := d.upstreams, d.groups, d.started && !d.stopped
 	d.mu.Unlock()
 	for name, u := range ups {
+		snap.Upstreams = append(snap.Upstreams, metrics.UpstreamInfo{Name: name, PaceTPS: u.Rate(), Throttled: u.Throttled()})
 		for i, b := range u.Binds() {
 			bi := metrics.BindInfo{Upstream: name, Index: i, BindType: pdu.IDName(b.Kind()),
 				State: b.State().String(), WindowUsed: b.WindowUsed(), Window: b.Window()}
