@@ -135,8 +135,18 @@ func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
 			bound++
 		}
 	}
+	var down []string
+	for _, g := range s.Groups {
+		if !g.Available {
+			down = append(down, g.Name)
+		}
+	}
+	why := "not serving"
+	if len(down) > 0 {
+		why = "no available member in group " + strings.Join(down, ", ")
+	}
 	text(w, http.StatusServiceUnavailable,
-		fmt.Sprintf("not ready (upstream binds bound: %d of %d)", bound, len(s.Binds)))
+		fmt.Sprintf("not ready: %s (upstream binds bound: %d of %d)", why, bound, len(s.Binds)))
 }
 
 func (h *handler) status(w http.ResponseWriter, _ *http.Request) {

@@ -79,7 +79,9 @@ func newFake() *fakeController {
 			Groups: []metrics.GroupInfo{{Name: "main", Mode: "active-active", Members: []metrics.MemberInfo{
 				{Upstream: "carrier-a", Weight: 3, EffectiveWeight: 3, Healthy: true, Breaker: "closed"},
 				{Upstream: "carrier-b", Weight: 1, EffectiveWeight: 0, Healthy: false, Breaker: "open"},
-			}}},
+			}, Available: true}, {Name: "backup", Mode: "active-standby", Members: []metrics.MemberInfo{
+				{Upstream: "carrier-b", Weight: 1, Healthy: false, Breaker: "open"},
+			}, Available: true}},
 			Outboxes: []metrics.OutboxInfo{{SystemID: "shop", Depth: 3, OldestAge: 2 * time.Second}},
 			Ready:    true,
 		},
@@ -142,8 +144,17 @@ func TestReadyz(t *testing.T) {
 	if code != http.StatusServiceUnavailable {
 		t.Errorf("GET /readyz not ready = %d, want 503", code)
 	}
-	if want := "not ready (upstream binds bound: 1 of 2)\n"; body != want {
+	if want := "not ready: not serving (upstream binds bound: 1 of 2)\n"; body != want {
 		t.Errorf("GET /readyz not ready body %q, want %q", body, want)
+	}
+
+	ctl.mu.Lock()
+	ctl.snap.Groups[0].Available = false
+	ctl.snap.Groups[1].Available = false
+	ctl.mu.Unlock()
+	_, body, _ = do(t, srv, "GET", "/readyz", "")
+	if want := "not ready: no available member in group main, backup (upstream binds bound: 1 of 2)\n"; body != want {
+		t.Errorf("GET /readyz with groups down: body %q, want %q", body, want)
 	}
 }
 

@@ -3,6 +3,7 @@ package balancer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -212,6 +213,45 @@ func TestThrottledUntilDeadline(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no result")
 	}
+}
+
+// TestNotSentGoesElsewhere: a message a member's connection closed on
+// before writing it goes to the next member, without counting as an
+// attempt; with none, the client hears it was never sent.
+func TestNotSentGoesElsewhere(t *testing.T) {
+	t.Parallel()
+	a, b := &dying{fakeMember: newFake("a", true)}, newFake("b", true)
+	var reasons []string
+	g := NewGroup(GroupConfig{Mode: ActiveStandby, Members: []Weighted{{a, 1}, {b, 1}}, MaxAttempts: 1,
+		OnFailover: func(_, reason string) { reasons = append(reasons, reason) }})
+	defer g.Stop()
+	r := submit(t, g, "")
+	if r.Err != nil || r.Resp.Status != pdu.StatusOK || r.Member != "b" || r.Attempts != 1 {
+		t.Fatalf("result %+v, want ROK from b in 1 attempt", r)
+	}
+	if len(reasons) != 1 || reasons[0] != "not_sent" {
+		t.Fatalf("failovers %v", reasons)
+	}
+
+	alone := NewGroup(GroupConfig{Members: []Weighted{{&dying{fakeMember: newFake("a", true)}, 1}}, QueueTimeout: 20 * time.Millisecond})
+	defer alone.Stop()
+	if r := submit(t, alone, ""); !errors.Is(r.Err, ErrNoMember) {
+		t.Fatalf("alone: result %+v, want ErrNoMember", r)
+	}
+}
+
+// dying is a fakeMember whose connection closes before it writes anything.
+type dying struct{ *fakeMember }
+
+type notSentErr struct{}
+
+func (notSentErr) Error() string { return "closed before writing" }
+func (notSentErr) NotSent() bool { return true }
+
+func (m *dying) Submit(ctx context.Context, raw []byte, done func(pdu.Frame, error)) error {
+	m.sent.Add(1)
+	done(pdu.Frame{}, fmt.Errorf("bind 0: %w", notSentErr{}))
+	return nil
 }
 
 // throttling is a fakeMember that answers ESME_RTHROTTLED while left is

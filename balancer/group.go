@@ -191,8 +191,10 @@ func (g *Group) SetWeight(name string, weight int) bool {
 
 // MemberStatus is a member as the group sees it.
 type MemberStatus struct {
-	Name            string
-	Weight          int
+	Name   string
+	Weight int
+	// Healthy says the member can send (it is bound) and its breaker lets
+	// traffic through; a drained member may be healthy.
 	Healthy         bool
 	Breaker         BreakerState
 	EffectiveWeight float64
@@ -203,11 +205,11 @@ func (g *Group) Status() []MemberStatus {
 	out := make([]MemberStatus, len(g.members))
 	minLat := g.minLatency()
 	for i, m := range g.members {
-		w, _ := g.effectiveWeight(m, minLat)
+		w, allowed := g.effectiveWeight(m, minLat)
 		out[i] = MemberStatus{
 			Name:            m.Name(),
 			Weight:          int(m.weight.Load()),
-			Healthy:         m.Healthy(),
+			Healthy:         allowed && m.Healthy(),
 			Breaker:         m.br.State(),
 			EffectiveWeight: w,
 		}

@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,10 @@ type submission struct {
 }
 
 func (s *submission) finish(r Result) {
+	if notSent(r.Err) {
+		// The message never left: as if no member had been there.
+		r.Err = ErrNoMember
+	}
 	if s.finished.CompareAndSwap(false, true) {
 		r.Attempts = s.attempts
 		s.done(r)
@@ -76,11 +81,15 @@ func (s *submission) settle(m *member, probe bool, start time.Time, f pdu.Frame,
 	s.last = Result{Member: m.Name(), Resp: f, Err: err}
 	if err != nil {
 		m.br.record(false, probe)
-		if g.cfg.ResubmitUnknown {
+		switch {
+		case notSent(err):
+			// Queued on a connection that closed before writing it.
+			s.again(m, "not_sent")
+		case g.cfg.ResubmitUnknown:
 			s.failover(m, "unknown_outcome")
-			return
+		default:
+			s.finish(s.last)
 		}
-		s.finish(s.last)
 		return
 	}
 	st := f.Status
@@ -91,7 +100,7 @@ func (s *submission) settle(m *member, probe bool, start time.Time, f pdu.Frame,
 		if probe {
 			m.br.cancelProbe()
 		}
-		s.throttled(m)
+		s.again(m, "throttled")
 		return
 	}
 	if st == pdu.StatusOK {
@@ -135,11 +144,13 @@ func (s *submission) failover(from *member, reason string) {
 	g.enqueue(s)
 }
 
-// throttled sends again a message the member from answered with a
-// throttling status: it was not taken. The member's pace has slowed; the
-// message goes to whichever member has room first, from itself included,
-// within the message's deadline.
-func (s *submission) throttled(from *member) {
+// again sends anew a message the member from certainly did not take: it
+// answered with a throttling status, and its pace has slowed, or the
+// message was queued on a connection that closed before writing it. Such
+// an attempt does not count. The message goes to whichever member has
+// room first, from included, within the message's deadline: another
+// member with room takes it at once; failing that, it waits in the queue.
+func (s *submission) again(from *member, reason string) {
 	g := s.g
 	s.attempts--
 	bit := uint64(1) << from.index
@@ -149,14 +160,20 @@ func (s *submission) throttled(from *member) {
 		return
 	}
 	if g.cfg.OnFailover != nil {
-		g.cfg.OnFailover(from.Name(), "throttled")
+		g.cfg.OnFailover(from.Name(), reason)
 	}
-	// Another member with room takes it at once; failing that, it waits
-	// in the queue for the first member whose pace allows, from included.
 	if s.try(bit) {
 		return
 	}
 	g.enqueue(s)
+}
+
+// notSent reports whether err says a member never sent the message: an
+// error with a NotSent method reporting true, such as the one package
+// smppconn gives requests a closing connection never wrote.
+func notSent(err error) bool {
+	var ns interface{ NotSent() bool }
+	return errors.As(err, &ns) && ns.NotSent()
 }
 
 // waiter serves queued messages in order: each waits for a member with

@@ -62,6 +62,8 @@ type GroupInfo struct {
 	Name    string       `json:"name"`
 	Mode    string       `json:"mode"` // active-active, active-standby, adaptive
 	Members []MemberInfo `json:"members"`
+	// Available says some member can take a message now.
+	Available bool `json:"available"`
 }
 
 // MemberInfo describes one member of a group: an upstream seen from that
@@ -70,8 +72,9 @@ type MemberInfo struct {
 	Upstream        string  `json:"upstream"`
 	Weight          int     `json:"weight"`           // configured; 0 while drained
 	EffectiveWeight float64 `json:"effective_weight"` // after breaker ramp and adaptive scaling
-	Healthy         bool    `json:"healthy"`
-	Breaker         string  `json:"breaker"` // closed, open, half_open
+	Healthy         bool    `json:"healthy"`          // bound, and its breaker lets traffic through
+
+	Breaker string `json:"breaker"` // closed, open, half_open
 }
 
 // OutboxInfo describes one client's outbox. In JSON, OldestAge is

@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/smppmux/smppmux/balancer"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smsctest"
 	"github.com/smppmux/smppmux/metrics"
@@ -105,5 +107,73 @@ routes: [{group: main}]
 	}
 	if t.Failed() {
 		fmt.Println(body)
+	}
+}
+
+// TestReadyzAndHealth: a member whose breaker opened is reported unhealthy
+// though still bound, and /readyz names the groups left without an
+// available member.
+func TestReadyzAndHealth(t *testing.T) {
+	t.Parallel()
+	a := newSMSC(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+		return smsctest.Reply{Status: pdu.StatusSysErr}
+	}})
+	b := newSMSC(t, smsctest.Config{})
+	e := startYAML(t, `
+listen: {smpp: "127.0.0.1:0", admin: "127.0.0.1:0"}
+clients: [{system_id: shop, password: secret}]
+upstreams:
+  - {name: a, addr: "{{0}}", system_id: mux, reconnect_min: 10ms, reconnect_max: 20ms}
+  - {name: b, addr: "{{1}}", system_id: mux}
+groups:
+  - {name: main, members: [{upstream: a}, {upstream: b}], breaker: {failures: 2, cooldown: 1h}}
+  - {name: solo, members: [{upstream: a}]}
+routes: [{group: main}]
+`, a, b)
+	readyz := func() (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + e.d.AdminAddr().String() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	c := e.dial(t, "shop", "secret", pdu.BindTransmitter, 1)
+	ctx := deadline(t)
+	main := e.d.Group("main")
+	for main.Status()[0].Breaker != balancer.BreakerOpen {
+		if ctx.Err() != nil {
+			t.Fatal("a's breaker never opened")
+		}
+		if r, err := c.Submit(ctx, plainBody(0)); err != nil || r.Status != pdu.StatusOK {
+			t.Fatalf("submit: %v %v", r.Status, err)
+		}
+	}
+	if !e.d.Upstream("a").Healthy() {
+		t.Fatal("a is not bound: the test needs it bound")
+	}
+	if st := main.Status()[0]; st.Healthy {
+		t.Fatalf("a with its breaker open reported %+v, want unhealthy", st)
+	}
+	if got := metricSum(t, e.d, "smppmux_group_member_healthy"); got != 2 {
+		t.Fatalf("smppmux_group_member_healthy sums to %v, want 2 (b in main, a in solo)", got)
+	}
+	if code, body := readyz(); code != 200 {
+		t.Fatalf("/readyz %d %q with b available in main and a in solo", code, body)
+	}
+
+	a.Close() // a's binds are lost and cannot come back
+	for e.d.Upstream("a").Healthy() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("a stayed bound")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	code, body := readyz()
+	if code != 503 || !strings.Contains(body, "no available member in group solo (") {
+		t.Fatalf("/readyz %d %q, want 503 naming solo only", code, body)
 	}
 }

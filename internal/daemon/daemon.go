@@ -81,7 +81,13 @@ type Daemon struct {
 	groups    map[string]*balancer.Group
 	idReaders map[string]*dlr.IDReader
 	policies  map[string]*relay.ClientPolicy
+	// drained holds the members drained through the admin API: a reload
+	// keeps them drained until undrained or a restart.
+	drained map[member]bool
 }
+
+// member names a member of a group.
+type member struct{ group, upstream string }
 
 // New builds a Daemon from cfg. Nothing runs until Start.
 func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) {
@@ -93,6 +99,7 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 		upstreams: make(map[string]*upstream.Upstream),
 		groups:    make(map[string]*balancer.Group),
 		idReaders: make(map[string]*dlr.IDReader),
+		drained:   make(map[member]bool),
 	}
 	if len(opts) > 0 {
 		d.opts = opts[0]
@@ -257,6 +264,7 @@ func (d *Daemon) apply(cfg *config.Config) (retired, error) {
 		}
 	}
 	d.upstreams, d.groups, d.idReaders, d.policies = ups, groups, readers, rt.Policies
+	d.keepDrained(cfg)
 	d.auth.Set(cfg.Clients)
 	d.Relay.SetRouting(rt)
 	d.cfg = cfg

@@ -102,3 +102,62 @@ func TestReloadKeepsUnchangedBinds(t *testing.T) {
 		t.Fatal("the removed client's session stayed open")
 	}
 }
+
+// TestDrainSurvivesReload: a member drained through the admin API stays
+// drained through a reload that rebuilds its group (another member
+// changed), and gets its weight back on undrain.
+func TestDrainSurvivesReload(t *testing.T) {
+	t.Parallel()
+	a, b := newSMSC(t, smsctest.Config{}), newSMSC(t, smsctest.Config{})
+	dir := t.TempDir()
+	conf := func(bWindow, aWeight int) *config.Config {
+		cfg, err := config.Parse([]byte(fmt.Sprintf(reloadBase, dir, "", a.Addr(), b.Addr(), bWindow, "", aWeight, "")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	e := startYAML(t, fmt.Sprintf(reloadBase, dir, "", a.Addr(), b.Addr(), 50, "", 2, ""), a, b)
+	weightOfA := func() int { return e.d.Group("main").Status()[0].Weight }
+	if err := e.d.Drain("main", "a"); err != nil {
+		t.Fatal(err)
+	}
+	before := e.d.Group("main")
+	if _, err := e.d.Apply(conf(20, 2)); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if e.d.Group("main") == before {
+		t.Fatal("the reload kept the group: it does not test a rebuilt one")
+	}
+	if w := weightOfA(); w != 0 {
+		t.Fatalf("drained member's weight %d after a reload, want 0", w)
+	}
+	shop := e.dial(t, "shop", "secret", pdu.BindTransceiver, 10)
+	for i, r := range submitAll(t, shop, 50, plainBody) {
+		if r.Status != pdu.StatusOK {
+			t.Fatalf("submit %d: 0x%08x", i, uint32(r.Status))
+		}
+	}
+	if a.Received() != 0 {
+		t.Fatalf("drained member got %d submits", a.Received())
+	}
+	// A new configured weight applies on undrain, and sticks.
+	if _, err := e.d.Apply(conf(20, 3)); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if w := weightOfA(); w != 0 {
+		t.Fatalf("drained member's weight %d after a second reload, want 0", w)
+	}
+	if err := e.d.Undrain("main", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if w := weightOfA(); w != 3 {
+		t.Fatalf("undrained member's weight %d, want 3", w)
+	}
+	if _, err := e.d.Apply(conf(30, 3)); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if w := weightOfA(); w != 3 {
+		t.Fatalf("undrained member's weight %d after a reload, want 3", w)
+	}
+}

@@ -3,8 +3,12 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"slices"
+
+	"go.uber.org/zap"
 
 	"github.com/smppmux/smppmux/admin"
+	"github.com/smppmux/smppmux/config"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/metrics"
 )
@@ -43,9 +47,8 @@ func (d *Daemon) Snapshot() metrics.Snapshot {
 			gi.Members = append(gi.Members, metrics.MemberInfo{Upstream: m.Name, Weight: m.Weight,
 				EffectiveWeight: m.EffectiveWeight, Healthy: m.Healthy, Breaker: m.Breaker.String()})
 		}
-		if !g.Available() {
-			snap.Ready = false
-		}
+		gi.Available = g.Available()
+		snap.Ready = snap.Ready && gi.Available
 		snap.Groups = append(snap.Groups, gi)
 	}
 	for _, st := range d.Relay.Outbox().Stats() {
@@ -55,18 +58,19 @@ func (d *Daemon) Snapshot() metrics.Snapshot {
 }
 
 // Drain implements admin.Controller: the member gets no new submits; its
-// binds stay up. A reload puts the configured weight back.
+// binds stay up. It stays drained across reloads until Undrain, or a
+// restart.
 func (d *Daemon) Drain(group, upstream string) error {
-	return d.setWeight(group, upstream, func(int) int { return 0 })
+	return d.setWeight(group, upstream, true)
 }
 
 // Undrain implements admin.Controller: the member gets its configured
 // weight back.
 func (d *Daemon) Undrain(group, upstream string) error {
-	return d.setWeight(group, upstream, func(configured int) int { return configured })
+	return d.setWeight(group, upstream, false)
 }
 
-func (d *Daemon) setWeight(group, upstream string, weight func(configured int) int) error {
+func (d *Daemon) setWeight(group, upstream string, drain bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	g, gc := d.groups[group], d.cfg.Group(group)
@@ -74,11 +78,36 @@ func (d *Daemon) setWeight(group, upstream string, weight func(configured int) i
 		return fmt.Errorf("%w: group %q", admin.ErrNotFound, group)
 	}
 	for _, m := range gc.Members {
-		if m.Upstream == upstream && g.SetWeight(upstream, weight(m.Weight)) {
+		w := m.Weight
+		if drain {
+			w = 0
+		}
+		if m.Upstream == upstream && g.SetWeight(upstream, w) {
+			if drain {
+				d.drained[member{group, upstream}] = true
+			} else {
+				delete(d.drained, member{group, upstream})
+			}
 			return nil
 		}
 	}
 	return fmt.Errorf("%w: upstream %q in group %q", admin.ErrNotFound, upstream, group)
+}
+
+// keepDrained drains again, in the groups cfg built, the members drained
+// through the admin API, and forgets those cfg no longer has. Called with
+// d.mu held.
+func (d *Daemon) keepDrained(cfg *config.Config) {
+	for m := range d.drained {
+		g, gc := d.groups[m.group], cfg.Group(m.group)
+		if g == nil || gc == nil || !slices.ContainsFunc(gc.Members, func(cm config.Member) bool { return cm.Upstream == m.upstream }) {
+			d.log.Info("a drained member left the configuration: drain forgotten",
+				zap.String("group", m.group), zap.String("upstream", m.upstream))
+			delete(d.drained, m)
+			continue
+		}
+		g.SetWeight(m.upstream, 0)
+	}
 }
 
 // Reload implements admin.Controller with Options.Reload.

@@ -19,15 +19,27 @@ import (
 
 // Errors passed to response callbacks and returned by Request.
 var (
-	// ErrClosed means the connection closed before a response arrived.
-	// A request that was queued may or may not have reached the peer.
+	// ErrClosed means the connection closed before a response arrived,
+	// after the request was written or while it was: it may or may not
+	// have reached the peer.
 	ErrClosed = errors.New("smpp: connection closed")
 	// ErrTimeout means no response arrived within the response timeout.
 	ErrTimeout = errors.New("smpp: response timeout")
 	// ErrSlowConsumer means the peer did not read fast enough: the output
 	// queue overflowed and the connection was closed.
 	ErrSlowConsumer = errors.New("smpp: output queue full, peer not reading")
+	// ErrNotSent means the connection closed before the writer took the
+	// request: the peer certainly never saw it. Its NotSent method says
+	// so to packages that know only the error interface.
+	ErrNotSent error = notSentError{}
 )
+
+type notSentError struct{}
+
+func (notSentError) Error() string { return "smpp: connection closed before the request was written" }
+
+// NotSent reports true: the request was never written.
+func (notSentError) NotSent() bool { return true }
 
 // Config holds a connection's settings. Zero values take the defaults
 // shown.
@@ -77,10 +89,14 @@ type call struct {
 	done     func(pdu.Frame, error)
 	deadline time.Time
 	windowed bool
+	// taken says the writer took the request to write it, so the peer may
+	// have it. Guarded by Conn.mu; final once the connection is closed.
+	taken bool
 }
 
 type outItem struct {
 	b      []byte
+	call   *call // the request's, nil for what expects no response
 	close  bool
 	reason Reason
 	err    error
@@ -242,7 +258,8 @@ func (c *Conn) enqueue(it outItem) error {
 // Request sends the request PDU b under this connection's next sequence
 // number, which it writes into b, so b must belong to the caller. It waits
 // for a window slot until ctx is done. done is called exactly once, from
-// the reader goroutine with the response, or with ErrTimeout or ErrClosed.
+// the reader goroutine with the response, or with ErrTimeout, ErrClosed or
+// ErrNotSent.
 // When Request returns an error, done is not called and b was not sent.
 func (c *Conn) Request(ctx context.Context, b []byte, timeout time.Duration, done func(pdu.Frame, error)) error {
 	select {
@@ -305,7 +322,7 @@ func (c *Conn) request(b []byte, timeout time.Duration, done func(pdu.Frame, err
 	c.mu.Unlock()
 	// If the queue refuses, the connection is closed and Close fails the
 	// pending call, so done is still called exactly once.
-	_ = c.enqueue(outItem{b: b})
+	_ = c.enqueue(outItem{b: b, call: cl})
 	return nil
 }
 
@@ -571,6 +588,9 @@ func (c *Conn) writeLoop() {
 // writeItems writes items in order and reports whether the connection is
 // still open.
 func (c *Conn) writeItems(items []outItem) bool {
+	if !c.take(items) {
+		return false
+	}
 	for len(items) > 0 {
 		if err := c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout)); err != nil {
 			c.Close(ReasonWriteError, err)
@@ -598,6 +618,27 @@ func (c *Conn) writeItems(items []outItem) bool {
 		if last.close {
 			c.Close(last.reason, last.err)
 			return false
+		}
+	}
+	return true
+}
+
+// take marks the requests among items as taken by the writer, unless the
+// connection is closed: then Close has failed them as never sent, and
+// take reports false so that nothing of them is written.
+func (c *Conn) take(items []outItem) bool {
+	first := slices.IndexFunc(items, func(it outItem) bool { return it.call != nil })
+	if first < 0 {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	for _, it := range items[first:] {
+		if it.call != nil {
+			it.call.taken = true
 		}
 	}
 	return true
@@ -660,7 +701,8 @@ func (c *Conn) checkAlive() {
 }
 
 // Close closes the connection once, failing every pending request with
-// ErrClosed and calling OnClose. Later calls do nothing.
+// ErrClosed, or ErrNotSent when the writer never took it, and calling
+// OnClose. Later calls do nothing.
 func (c *Conn) Close(r Reason, err error) {
 	c.mu.Lock()
 	if c.closed {
@@ -682,8 +724,13 @@ func (c *Conn) Close(r Reason, err error) {
 
 	close(c.done)
 	_ = c.nc.Close()
+	// No taken flag changes once closed is set (see take).
 	for _, cl := range pending {
-		cl.done(pdu.Frame{}, ErrClosed)
+		if cl.taken {
+			cl.done(pdu.Frame{}, ErrClosed)
+		} else {
+			cl.done(pdu.Frame{}, ErrNotSent)
+		}
 	}
 	if c.cfg.OnClose != nil {
 		c.cfg.OnClose(r, err)

@@ -333,6 +333,56 @@ func TestClose(t *testing.T) {
 	none(t, done, "done call")
 }
 
+// TestCloseBeforeWriting: requests still queued when the connection closes
+// fail with ErrNotSent, and none of them reaches the peer; those the writer
+// took fail with ErrClosed.
+func TestCloseBeforeWriting(t *testing.T) {
+	t.Parallel()
+	const n = 512
+	fx := newFixture(t, Config{Window: n, WriteTimeout: waitLimit}, nil)
+	// 32 MiB of requests: far more than the socket buffers hold while the
+	// peer reads nothing, so most stay queued.
+	body := make([]byte, pdu.DefaultMaxLen-pdu.HeaderLen)
+	done := make(chan result, n)
+	for range n {
+		if err := fx.c.TryRequest(pdu.Request(pdu.SubmitSM, 0, body), waitLimit, collect(done)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fx.c.Close(ReasonReadError, nil)
+	notSent, closed := 0, 0
+	for range n {
+		switch r := recv(t, done, "done"); {
+		case errors.Is(r.err, ErrNotSent):
+			notSent++
+		case errors.Is(r.err, ErrClosed):
+			closed++
+		default:
+			t.Fatalf("request ended with %v", r.err)
+		}
+	}
+	if notSent == 0 || closed == 0 {
+		t.Fatalf("%d not sent, %d closed; want both", notSent, closed)
+	}
+	var ns interface{ NotSent() bool }
+	if !errors.As(ErrNotSent, &ns) || !ns.NotSent() {
+		t.Fatal("ErrNotSent does not say NotSent")
+	}
+	// The peer gets at most the requests the writer took.
+	fx.peer.SetReadDeadline(time.Now().Add(waitLimit))
+	got := 0
+	for {
+		if _, err := fx.rd.Read(); err != nil {
+			break
+		}
+		got++
+	}
+	if got > closed {
+		t.Fatalf("peer read %d requests, but only %d were taken by the writer", got, closed)
+	}
+	t.Logf("%d taken (%d reached the peer), %d never written", closed, got, notSent)
+}
+
 func TestCallContext(t *testing.T) {
 	t.Parallel()
 	fx := newFixture(t, Config{}, nil)
