@@ -424,3 +424,35 @@ routes: [{destination_prefix: ["44"], group: uk}]
 		t.Fatalf("unrouted submit: status 0x%08x %v, want 0x00000045 without body", uint32(r.Status), err)
 	}
 }
+
+// TestQueueTimeoutWhenAllMembersDown: with every member down, a submit
+// waits the group's queue_timeout, not server.submit_timeout, and gets
+// ESME_RTHROTTLED.
+func TestQueueTimeoutWhenAllMembersDown(t *testing.T) {
+	t.Parallel()
+	a := newSMSC(t, smsctest.Config{})
+	e := startYAML(t, `
+listen: {smpp: "127.0.0.1:0"}
+server: {submit_timeout: 10m}
+clients: [{system_id: shop, password: secret}]
+upstreams: [{name: a, addr: "{{0}}", system_id: mux, reconnect_min: 10ms, reconnect_max: 20ms}]
+groups: [{name: main, members: [{upstream: a}], queue_timeout: 200ms}]
+routes: [{group: main}]
+`, a)
+	c := e.dial(t, "shop", "secret", pdu.BindTransmitter, 1)
+	ctx := deadline(t)
+	a.Close()
+	for e.d.Upstream("a").Healthy() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("a stayed bound")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	start := time.Now()
+	r, err := c.Submit(ctx, plainBody(0))
+	if err != nil || r.Status != pdu.StatusThrottled {
+		t.Fatalf("submit with every member down: %v %v, want ESME_RTHROTTLED", r.Status, err)
+	}
+	t.Logf("answered after %v", time.Since(start).Round(time.Millisecond))
+}
