@@ -189,14 +189,18 @@ func (a *Auth) passwordOK(c *authClient, password string) bool {
 	r.running[mac] = chk
 	r.mu.Unlock()
 
-	defer close(chk.done)
+	// Deferred, so that even a panic in the check lets the waiters go and
+	// leaves no check under way behind.
+	defer func() {
+		r.mu.Lock()
+		delete(r.running, mac)
+		if chk.ok {
+			r.mac, r.expires = mac, a.now().Add(rememberFor)
+		}
+		r.mu.Unlock()
+		close(chk.done)
+	}()
 	chk.ok = a.compare([]byte(c.Password), []byte(password)) == nil
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.running, mac)
-	if chk.ok {
-		r.mac, r.expires = mac, a.now().Add(rememberFor)
-	}
 	return chk.ok
 }
 
