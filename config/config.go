@@ -265,9 +265,10 @@ type Server struct {
 	// Default 10s.
 	WriteTimeout time.Duration `yaml:"write_timeout" mapstructure:"write_timeout"`
 	// FailedBindsPerIP is how many refused binds one source address may
-	// make within FailedBindWindow; past it, its binds are refused at once,
-	// without checking a password, until the window ends. 0 turns it off.
-	// Default 10.
+	// make for one system_id (for all system_ids that are not configured,
+	// together) within FailedBindWindow; past it, its binds of that
+	// system_id are refused at once, without checking a password, until
+	// the window ends. 0 turns it off. Default 10.
 	FailedBindsPerIP int `yaml:"failed_binds_per_ip" mapstructure:"failed_binds_per_ip"`
 	// FailedBindWindow is the window of FailedBindsPerIP. Default 1m.
 	FailedBindWindow time.Duration `yaml:"failed_bind_window" mapstructure:"failed_bind_window"`

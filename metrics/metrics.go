@@ -127,8 +127,8 @@ func New(reg prometheus.Registerer, src Source) *Metrics {
 		}, []string{"reason"}),
 		bindFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smppmux_client_bind_failures_total",
-			Help: `Client binds refused, by client system_id ("unknown" when not configured) and command_status.`,
-		}, []string{"client", "status"}),
+			Help: `Client binds refused, by client system_id ("unknown" when not configured), command_status and reason.`,
+		}, []string{"client", "status", "reason"}),
 		bindLosses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smppmux_upstream_bind_losses_total",
 			Help: "Upstream binds lost after being bound, by upstream and reason.",
@@ -283,17 +283,19 @@ func (m *Metrics) SessionClosed(reason string) {
 	m.sessionsClosed.WithLabelValues(reason).Inc()
 }
 
-// BindFailed records a client bind refused with status. known says whether
-// client is a configured system_id; when it is not, the label is
-// UnknownClient, since the peer chose it.
-func (m *Metrics) BindFailed(client string, known bool, status uint32) {
+// BindFailed records a client bind refused with status for reason
+// (wrong_password, unknown_system_id, allow_list, max_binds, throttled,
+// malformed, shutting_down). known says whether client is a configured
+// system_id; when it is not, the label is UnknownClient, since the peer
+// chose it.
+func (m *Metrics) BindFailed(client string, known bool, status uint32, reason string) {
 	if m == nil {
 		return
 	}
 	if !known {
 		client = UnknownClient
 	}
-	m.bindFailures.WithLabelValues(client, m.status(status)).Inc()
+	m.bindFailures.WithLabelValues(client, m.status(status), reason).Inc()
 }
 
 // UpstreamBindLost records a bound upstream bind lost for reason.

@@ -120,7 +120,7 @@ func allEvents(m *Metrics) {
 	m.OutboxExpired("shop")
 	m.MO(MORouted)
 	m.SessionClosed("peer_closed")
-	m.BindFailed("shop", true, 0x0E)
+	m.BindFailed("shop", true, 0x0E, "wrong_password")
 	m.UpstreamBindLost("carrier-b", "read_error")
 	m.BreakerChange("main", "carrier-b", "open")
 	m.Reload(true, time.Unix(1700000000, 0))
@@ -278,12 +278,16 @@ func TestEvents(t *testing.T) {
 			"smppmux_mo_total", []string{"result=routed"}, 0},
 		{"session closed", func(m *Metrics) { m.SessionClosed("unbind") },
 			"smppmux_client_sessions_closed_total", []string{"reason=unbind"}, 1},
-		{"bind failed known", func(m *Metrics) { m.BindFailed("shop", true, 0x0E) },
-			"smppmux_client_bind_failures_total", []string{"client=shop", "status=0x0000000e"}, 1},
+		{"bind failed known", func(m *Metrics) { m.BindFailed("shop", true, 0x0E, "wrong_password") },
+			"smppmux_client_bind_failures_total", []string{"client=shop", "status=0x0000000e", "reason=wrong_password"}, 1},
 		{"bind failed unknown", func(m *Metrics) {
-			m.BindFailed("x'; DROP", false, 0x0F)
-			m.BindFailed("another", false, 0x0F)
-		}, "smppmux_client_bind_failures_total", []string{"client=unknown", "status=0x0000000f"}, 2},
+			m.BindFailed("x'; DROP", false, 0x0F, "unknown_system_id")
+			m.BindFailed("another", false, 0x0F, "unknown_system_id")
+		}, "smppmux_client_bind_failures_total", []string{"client=unknown", "status=0x0000000f", "reason=unknown_system_id"}, 2},
+		{"bind failed by reason", func(m *Metrics) {
+			m.BindFailed("shop", true, 0x0D, "throttled")
+			m.BindFailed("shop", true, 0x0D, "max_binds")
+		}, "smppmux_client_bind_failures_total", []string{"client=shop", "status=0x0000000d", "reason=throttled"}, 1},
 		{"upstream bind lost", func(m *Metrics) { m.UpstreamBindLost("carrier-a", "dead_peer") },
 			"smppmux_upstream_bind_losses_total", []string{"upstream=carrier-a", "reason=dead_peer"}, 1},
 		{"breaker", func(m *Metrics) { m.BreakerChange("main", "carrier-a", "half_open") },
@@ -317,7 +321,7 @@ func TestBindFailedUnknownAddsNoSeries(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := New(reg, nil)
 	for _, id := range []string{"a", "b", "c", "d"} {
-		m.BindFailed(id, false, 0x0F)
+		m.BindFailed(id, false, 0x0F, "unknown_system_id")
 	}
 	if n := count(t, reg, "smppmux_client_bind_failures_total"); n != 1 {
 		t.Errorf("%d series for four unknown system_ids, want 1", n)

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # What many idle clients cost smppmux: IDLE_N (default 10,000) connections
 # bind as the same system_id and stay bound; smppmux's resident memory is
-# read before and while they are held.
+# read before and while they are held, and the CPU time it spent binding
+# them.
+#
+# IDLE_CLIENT_PASSWORD is the client's password as smppmux's configuration
+# holds it (default secret): a bcrypt hash of "secret", e.g. from
+#   htpasswd -bnBC 10 "" secret | tr -d ':\n'
+# measures what bcrypt costs a storm of binds.
 #
 # Expects ./bin/smppmux (make build; IDLE_BIN names another binary).
 # Everything listens on 127.0.0.1: smppmux on IDLE_PORT (default 12875), a
@@ -14,6 +20,7 @@ PORT=${IDLE_PORT:-12875}
 SIM_PORT=$((PORT + 1))
 N=${IDLE_N:-10000}
 HOLD=${IDLE_HOLD:-5s}
+CLIENT_PASSWORD=${IDLE_CLIENT_PASSWORD:-secret}
 
 if [ ! -x "$BIN" ]; then
   echo "$BIN not found: run make build first" >&2; exit 1
@@ -38,7 +45,7 @@ listen: {smpp: "127.0.0.1:$PORT", admin: ""}
 state_dir: $DIR/state
 log: {level: warn, format: console}
 clients:
-  - {system_id: shop, password: secret, max_binds: 20000}
+  - {system_id: shop, password: "$CLIENT_PASSWORD", max_binds: 20000}
 upstreams:
   - {name: sim, addr: "127.0.0.1:$SIM_PORT", system_id: mux, password: pw, bind: trx}
 groups:
@@ -51,6 +58,8 @@ YAML
 # status_kb PID FIELD: a field of /proc/PID/status in kB (VmRSS, VmHWM).
 status_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
 mb() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
+# cpu_ticks PID: user plus system CPU time of PID, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 "$BIN" sim -listen "127.0.0.1:$SIM_PORT" > "$DIR/sim.log" 2>&1 & PIDS+=($!)
 wait_port "$SIM_PORT"
@@ -58,6 +67,7 @@ wait_port "$SIM_PORT"
 (ulimit -n "$(ulimit -Hn)"; exec "$BIN" -config "$DIR/config.yaml") > "$DIR/smppmux.log" 2>&1 & MUX_PID=$!; PIDS+=($MUX_PID)
 wait_port "$PORT"
 BEFORE=$(status_kb "$MUX_PID" VmRSS)
+CPU_BEFORE=$(cpu_ticks "$MUX_PID")
 
 "$BIN" idle -addr "127.0.0.1:$PORT" -system-id shop -password secret -n "$N" -concurrency 200 -hold "$HOLD" \
   > "$DIR/idle.log" 2>&1 & IDLE_PID=$!; PIDS+=($IDLE_PID)
@@ -71,6 +81,7 @@ if ! grep -q '^bound ' "$DIR/idle.log"; then
   cat "$DIR/idle.log" >&2; echo "the idle client did not finish binding" >&2; exit 1
 fi
 AFTER=$(status_kb "$MUX_PID" VmRSS)
+CPU_AFTER=$(cpu_ticks "$MUX_PID")
 PEAK=$(status_kb "$MUX_PID" VmHWM)
 BOUND=$(awk '/^bound / {print $2; exit}' "$DIR/idle.log")
 
@@ -81,6 +92,7 @@ echo "idle binds: $BOUND, smppmux RSS: $(mb "$AFTER") MB (before: $(mb "$BEFORE"
 if [ "$BOUND" -gt 0 ]; then
   echo "   peak (VmHWM) $(mb "$PEAK") MB, $(awk -v a="$AFTER" -v b="$BEFORE" -v n="$BOUND" 'BEGIN {printf "%.1f", (a - b) / n}') KB per bind"
 fi
+echo "   smppmux CPU time while binding: $(awk -v a="$CPU_AFTER" -v b="$CPU_BEFORE" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (a - b) / hz}') s"
 
 kill -TERM "$MUX_PID"; MUX_RC=0; wait "$MUX_PID" || MUX_RC=$?
 kill -TERM "${PIDS[0]}"; wait "${PIDS[0]}" || true

@@ -36,10 +36,11 @@ type Account struct {
 	MaxBinds int
 }
 
-// Authenticator checks a bind. A status other than pdu.StatusOK refuses it
-// with that status.
+// Authenticator checks a bind. A refusal other than BindAccepted refuses
+// it with the refusal's status, and says why in the log and to
+// Server.OnBindFailed.
 type Authenticator interface {
-	Authenticate(ctx context.Context, req BindRequest) (Account, pdu.Status)
+	Authenticate(ctx context.Context, req BindRequest) (Account, BindRefusal)
 }
 
 // Handler serves the requests of bound sessions.
@@ -75,9 +76,9 @@ type Server struct {
 	MaxPDU              int           // pdu.DefaultMaxLen
 
 	// OnBindFailed, if set, is called for each refused bind with the
-	// system_id presented (not to be used as an unbounded label) and the
-	// status.
-	OnBindFailed func(systemID string, st pdu.Status)
+	// system_id presented (not to be used as an unbounded label), the
+	// status the client got and why.
+	OnBindFailed func(systemID string, st pdu.Status, r BindRefusal)
 	// OnSessionClosed, if set, is called once per session that ends.
 	OnSessionClosed func(r smppconn.Reason)
 

@@ -37,7 +37,7 @@ type stubAuth struct {
 	gate chan struct{}
 }
 
-func (a *stubAuth) Authenticate(_ context.Context, req smppserver.BindRequest) (smppserver.Account, pdu.Status) {
+func (a *stubAuth) Authenticate(_ context.Context, req smppserver.BindRequest) (smppserver.Account, smppserver.BindRefusal) {
 	select {
 	case a.requests <- req:
 	default:
@@ -47,11 +47,11 @@ func (a *stubAuth) Authenticate(_ context.Context, req smppserver.BindRequest) (
 	}
 	switch {
 	case req.SystemID != testSystemID:
-		return smppserver.Account{}, pdu.StatusInvSysID
+		return smppserver.Account{}, smppserver.RefusedUnknownSystemID
 	case req.Password != testPassword:
-		return smppserver.Account{}, pdu.StatusInvPaswd
+		return smppserver.Account{}, smppserver.RefusedWrongPassword
 	}
-	return smppserver.Account{SystemID: req.SystemID, Window: a.window, MaxBinds: a.maxBinds}, pdu.StatusOK
+	return smppserver.Account{SystemID: req.SystemID, Window: a.window, MaxBinds: a.maxBinds}, smppserver.BindAccepted
 }
 
 // request is one call of Handler.HandleRequest.

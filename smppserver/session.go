@@ -281,8 +281,7 @@ func (s *Session) bind(f pdu.Frame) {
 		if errors.As(err, &fe) {
 			st = fe.Status
 		}
-		s.log.Info("malformed bind", zap.Error(err))
-		s.conn.SendAndClose(pdu.BindResp(f.ID, st, f.Seq, ""), smppconn.ReasonBindFailed, err)
+		s.refuse(s.log, f, "", st, RefusedMalformed, err)
 		return
 	}
 	req := BindRequest{
@@ -295,23 +294,19 @@ func (s *Session) bind(f pdu.Frame) {
 	fields := []zap.Field{zap.Uint64("session", s.id), zap.Stringer("remote", req.Remote),
 		zap.String("system_id", req.SystemID), zap.String("bind", pdu.IDName(f.ID))}
 	log := s.srv.Logger.WithLazy(fields...)
-	acct, st := s.srv.Auth.Authenticate(context.Background(), req)
-	if st == pdu.StatusOK && s.srv.shuttingDown.Load() {
-		st = pdu.StatusBindFail
+	acct, r := s.srv.Auth.Authenticate(context.Background(), req)
+	if r == BindAccepted && s.srv.shuttingDown.Load() {
+		r = RefusedShuttingDown
 	}
-	if st == pdu.StatusOK {
+	if r == BindAccepted {
 		s.systemID, s.bindType, s.window = acct.SystemID, f.ID, max(acct.Window, 1)
 		if !s.srv.Registry.add(s, acct.MaxBinds) {
-			st = pdu.StatusBindFail
-			log.Warn("bind refused: max_binds reached", zap.Int("max_binds", acct.MaxBinds))
+			s.refuse(log, f, req.SystemID, RefusedMaxBinds.Status(), RefusedMaxBinds, nil, zap.Int("max_binds", acct.MaxBinds))
+			return
 		}
 	}
-	if st != pdu.StatusOK {
-		log.Warn("bind refused", zap.Stringer("status", statusName(st)))
-		if h := s.srv.OnBindFailed; h != nil {
-			h(req.SystemID, st)
-		}
-		s.conn.SendAndClose(pdu.BindResp(f.ID, st, f.Seq, ""), smppconn.ReasonBindFailed, nil)
+	if r != BindAccepted {
+		s.refuse(log, f, req.SystemID, r.Status(), r, nil)
 		return
 	}
 	s.bindTimer.Stop()
@@ -329,6 +324,21 @@ func (s *Session) bind(f pdu.Frame) {
 	// the session holding an encoder.
 	s.srv.Logger.Info("client bound", fields...)
 	s.srv.Handler.SessionBound(s)
+}
+
+// refuse answers the bind f with st and closes the connection, after one
+// log line saying why (r, and err when the bind could not be read) and the
+// call of Server.OnBindFailed. The password is never logged.
+func (s *Session) refuse(log *zap.Logger, f pdu.Frame, systemID string, st pdu.Status, r BindRefusal, err error, extra ...zap.Field) {
+	fields := append([]zap.Field{zap.Stringer("reason", r), zap.Stringer("status", statusName(st))}, extra...)
+	if err != nil {
+		fields = append(fields, zap.Error(err))
+	}
+	log.Warn("bind refused", fields...)
+	if h := s.srv.OnBindFailed; h != nil {
+		h(systemID, st, r)
+	}
+	s.conn.SendAndClose(pdu.BindResp(f.ID, st, f.Seq, ""), smppconn.ReasonBindFailed, err)
 }
 
 // shutdown waits for in-flight requests, then unbinds politely.

@@ -151,8 +151,8 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 		InactivityTimeout:   cfg.Server.InactivityTimeout,
 		ResponseTimeout:     cfg.Server.ResponseTimeout,
 		WriteTimeout:        cfg.Server.WriteTimeout,
-		OnBindFailed: func(systemID string, st pdu.Status) {
-			d.metrics.BindFailed(systemID, d.auth.Known(systemID), uint32(st))
+		OnBindFailed: func(systemID string, st pdu.Status, r smppserver.BindRefusal) {
+			d.metrics.BindFailed(systemID, d.auth.Known(systemID), uint32(st), r.String())
 		},
 		OnSessionClosed: func(r smppconn.Reason) { d.metrics.SessionClosed(r.String()) },
 	}

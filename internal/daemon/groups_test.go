@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/time/rate"
 
@@ -23,6 +24,12 @@ import (
 // startYAML runs smppmux on a configuration whose upstream addresses are
 // filled in from smscs: {{0}} is smscs[0], and so on.
 func startYAML(t *testing.T, yaml string, smscs ...*smsctest.Server) *env {
+	t.Helper()
+	return startYAMLWith(t, yaml, zaptest.NewLogger(t), Options{}, smscs...)
+}
+
+// startYAMLWith is startYAML with the Daemon's logger and options.
+func startYAMLWith(t *testing.T, yaml string, log *zap.Logger, opts Options, smscs ...*smsctest.Server) *env {
 	t.Helper()
 	for i, s := range smscs {
 		yaml = strings.ReplaceAll(yaml, fmt.Sprintf("{{%d}}", i), s.Addr())
@@ -38,7 +45,7 @@ func startYAML(t *testing.T, yaml string, smscs ...*smsctest.Server) *env {
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, yaml)
 	}
-	d, err := New(cfg, zaptest.NewLogger(t))
+	d, err := New(cfg, log, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

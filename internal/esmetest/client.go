@@ -174,6 +174,21 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// DialStatus is Dial for tests of bind refusals: a refused bind returns
+// its status and no error; a bound Client comes with pdu.StatusOK. Other
+// failures (dialing, a closed connection) are errors.
+func DialStatus(ctx context.Context, cfg Config) (*Client, pdu.Status, error) {
+	c, err := Dial(ctx, cfg)
+	var be *BindError
+	switch {
+	case err == nil:
+		return c, pdu.StatusOK, nil
+	case errors.As(err, &be):
+		return nil, be.Status, nil
+	}
+	return nil, 0, err
+}
+
 func newClient(conn net.Conn, cfg Config) *Client {
 	log := cfg.Logger
 	if log == nil {
