@@ -4,8 +4,8 @@ import (
 	"container/heap"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -566,14 +566,12 @@ func (o *Outbox) settle(q *queue, it *Item, f pdu.Frame, err error) {
 	o.setAside(q, it)
 }
 
-// statusField prints a command_status as the logs do elsewhere.
+// statusField renders a command_status for logs as the client sessions'
+// do: "0x00000064 (...)".
 type statusField pdu.Status
 
 func (s statusField) String() string {
-	if name, ok := pdu.StatusName(pdu.Status(s)); ok {
-		return name
-	}
-	return "0x" + strconv.FormatUint(uint64(s), 16)
+	return fmt.Sprintf("0x%08x (%s)", uint32(s), pdu.Status(s).Error())
 }
 
 // bury moves an item the client refused for good from the outbox to the
