@@ -3,7 +3,6 @@ package admin
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -30,6 +29,22 @@ type Controller interface {
 	// Reload re-reads the configuration file and applies it, or refuses it
 	// whole with an error that says why.
 	Reload() error
+	// DeadLetterCounts returns how many dead letters each client has.
+	DeadLetterCounts() ([]metrics.DeadLetterInfo, error)
+	// DeadLetters returns up to limit of client's dead letters, those
+	// after the one numbered after (0: from the first). A client that is
+	// neither configured nor holds any is an error wrapping
+	// ErrNoDeadLetter.
+	DeadLetters(client string, after uint64, limit int) ([]DeadLetter, error)
+	// PurgeDeadLetters deletes client's dead letter seq, or all of them
+	// when seq is 0, and returns how many it deleted; none is an error
+	// wrapping ErrNoDeadLetter when seq was named or the client is not
+	// configured.
+	PurgeDeadLetters(client string, seq uint64) (int, error)
+	// RetryDeadLetters puts client's dead letters back at the end of its
+	// outbox and returns how many; an unconfigured client is an error
+	// wrapping ErrNoDeadLetter.
+	RetryDeadLetters(client string) (int, error)
 }
 
 // Config holds the admin API's settings.
@@ -81,6 +96,11 @@ func NewHandler(cfg Config) http.Handler {
 	mux.Handle("POST /api/v1/groups/{group}/members/{upstream}/drain", h.auth(h.member("drain", h.ctl.Drain)))
 	mux.Handle("POST /api/v1/groups/{group}/members/{upstream}/undrain", h.auth(h.member("undrain", h.ctl.Undrain)))
 	mux.Handle("POST /api/v1/reload", h.auth(http.HandlerFunc(h.reload)))
+	mux.Handle("GET /api/v1/deadletters", h.auth(http.HandlerFunc(h.deadLetterCounts)))
+	mux.Handle("GET /api/v1/deadletters/{client}", h.auth(http.HandlerFunc(h.deadLetters)))
+	mux.Handle("DELETE /api/v1/deadletters/{client}", h.auth(http.HandlerFunc(h.purgeDeadLetters)))
+	mux.Handle("DELETE /api/v1/deadletters/{client}/{seq}", h.auth(http.HandlerFunc(h.purgeDeadLetters)))
+	mux.Handle("POST /api/v1/deadletters/{client}/retry", h.auth(http.HandlerFunc(h.retryDeadLetters)))
 	// Go's profiler, for `go tool pprof http://127.0.0.1:9090/debug/pprof/profile`.
 	mux.Handle("GET /debug/pprof/", h.auth(http.HandlerFunc(pprof.Index)))
 	mux.Handle("GET /debug/pprof/cmdline", h.auth(http.HandlerFunc(pprof.Cmdline)))
@@ -156,22 +176,14 @@ func (h *handler) status(w http.ResponseWriter, _ *http.Request) {
 	s.Binds = nonNil(s.Binds)
 	s.Upstreams = nonNil(s.Upstreams)
 	s.Outboxes = nonNil(s.Outboxes)
+	s.DeadLetters = nonNil(s.DeadLetters)
 	groups := make([]metrics.GroupInfo, len(s.Groups))
 	for i, g := range s.Groups {
 		g.Members = nonNil(g.Members)
 		groups[i] = g
 	}
 	s.Groups = groups
-
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		text(w, http.StatusInternalServerError, "encoding status: "+err.Error())
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	w.Write(append(b, '\n'))
+	writeJSON(w, s)
 }
 
 // member returns the handler of a drain or undrain: 204 when do succeeds,

@@ -28,6 +28,7 @@ type fakeController struct {
 	refuse    error           // returned by Drain and Undrain for known members
 	reloadErr error
 	calls     []string
+	dead      map[string][]DeadLetter // configured clients' dead letters
 }
 
 func (f *fakeController) Snapshot() metrics.Snapshot {
@@ -61,6 +62,66 @@ func (f *fakeController) Reload() error {
 	return f.reloadErr
 }
 
+func (f *fakeController) DeadLetterCounts() ([]metrics.DeadLetterInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []metrics.DeadLetterInfo
+	for client, l := range f.dead {
+		out = append(out, metrics.DeadLetterInfo{SystemID: client, Count: len(l)})
+	}
+	return out, nil
+}
+
+func (f *fakeController) DeadLetters(client string, after uint64, limit int) ([]DeadLetter, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf("list %s after %d limit %d", client, after, limit))
+	l, ok := f.dead[client]
+	if !ok {
+		return nil, fmt.Errorf("%w: client %q", ErrNoDeadLetter, client)
+	}
+	var out []DeadLetter
+	for _, d := range l {
+		if d.Seq > after && len(out) < limit {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeController) PurgeDeadLetters(client string, seq uint64) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf("purge %s %d", client, seq))
+	l, ok := f.dead[client]
+	if !ok {
+		return 0, fmt.Errorf("%w: client %q", ErrNoDeadLetter, client)
+	}
+	var keep []DeadLetter
+	for _, d := range l {
+		if seq != 0 && d.Seq != seq {
+			keep = append(keep, d)
+		}
+	}
+	if n := len(l) - len(keep); n > 0 || seq == 0 {
+		f.dead[client] = keep
+		return n, nil
+	}
+	return 0, fmt.Errorf("%w: dead letter %d", ErrNoDeadLetter, seq)
+}
+
+func (f *fakeController) RetryDeadLetters(client string) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "retry "+client)
+	l, ok := f.dead[client]
+	if !ok {
+		return 0, fmt.Errorf("%w: client %q", ErrNoDeadLetter, client)
+	}
+	f.dead[client] = nil
+	return len(l), nil
+}
+
 func (f *fakeController) recorded() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -84,6 +145,8 @@ func newFake() *fakeController {
 			}, Available: true}},
 			Outboxes: []metrics.OutboxInfo{{SystemID: "shop", Depth: 3, OldestAge: 2 * time.Second}},
 			Ready:    true,
+
+			DeadLetters: []metrics.DeadLetterInfo{{SystemID: "shop", Count: 2}},
 		},
 		members: map[string]bool{"main/carrier-a": true, "main/carrier-b": true},
 	}
@@ -227,7 +290,7 @@ func TestStatusEmptyListsAreArrays(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &raw); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{"sessions", "binds", "outboxes"} {
+	for _, key := range []string{"sessions", "binds", "outboxes", "dead_letters"} {
 		if string(raw[key]) != "[]" {
 			t.Errorf("%s = %s, want []", key, raw[key])
 		}
@@ -445,5 +508,94 @@ func TestPprof(t *testing.T) {
 	}
 	if code, body, _ := do(t, srv, "GET", "/debug/pprof/", "Bearer s3cret"); code != http.StatusOK || !strings.Contains(body, "goroutine") {
 		t.Errorf("GET /debug/pprof/ = %d %.80q, want the index", code, body)
+	}
+}
+
+// TestDeadLetters drives the dead letter endpoints: counts, listing with
+// paging, purge of one and of all, retry, unknown clients and bad
+// numbers, each behind the token.
+func TestDeadLetters(t *testing.T) {
+	t.Parallel()
+	ctl := newFake()
+	ctl.dead = map[string][]DeadLetter{
+		"shop": {
+			{Seq: 5, Attempts: 3, Refusals: 3, LastStatus: "0x00000064", Reason: "refused", Command: "deliver_sm",
+				Receipt: true, MessageID: "00ab", Source: "447700900001", Destination: "Shop"},
+			{Seq: 9, Attempts: 1, Refusals: 1, LastStatus: "0x00000065", Reason: "never", Command: "deliver_sm"},
+			{Seq: 12, Attempts: 1, Refusals: 1, LastStatus: "0x00000066", Reason: "never", Command: "data_sm"},
+		},
+		"bank": nil,
+	}
+	core, logs := observer.New(zap.DebugLevel)
+	srv := serve(t, ctl, Config{Token: "t0k", Logger: zap.New(core)})
+	const bearer = "Bearer t0k"
+	if code, _, _ := do(t, srv, "GET", "/api/v1/deadletters/shop", ""); code != http.StatusUnauthorized {
+		t.Fatalf("listing without the token: %d, want 401", code)
+	}
+	if code, _, _ := do(t, srv, "DELETE", "/api/v1/deadletters/shop", "Bearer nope"); code != http.StatusUnauthorized {
+		t.Fatalf("purge with a wrong token: %d, want 401", code)
+	}
+
+	code, body, _ := do(t, srv, "GET", "/api/v1/deadletters", bearer)
+	var counts []metrics.DeadLetterInfo
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &counts) != nil || len(counts) != 2 {
+		t.Fatalf("GET /api/v1/deadletters = %d %s", code, body)
+	}
+
+	code, body, _ = do(t, srv, "GET", "/api/v1/deadletters/shop?after=5&limit=1", bearer)
+	var list []DeadLetter
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &list) != nil || len(list) != 1 || list[0].Seq != 9 {
+		t.Fatalf("listing after 5, limit 1 = %d %s", code, body)
+	}
+	code, body, _ = do(t, srv, "GET", "/api/v1/deadletters/shop", bearer)
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &list) != nil || len(list) != 3 {
+		t.Fatalf("listing = %d %s", code, body)
+	}
+	if !reflect.DeepEqual(list[0], ctl.dead["shop"][0]) {
+		t.Fatalf("first dead letter %+v, want %+v", list[0], ctl.dead["shop"][0])
+	}
+	for _, key := range []string{`"seq": 5`, `"last_status": "0x00000064"`, `"reason": "refused"`, `"message_id": "00ab"`, `"receipt": true`} {
+		if !strings.Contains(body, key) {
+			t.Errorf("listing lacks %s:\n%s", key, body)
+		}
+	}
+	if code, body, _ := do(t, srv, "GET", "/api/v1/deadletters/bank", bearer); code != http.StatusOK || body != "[]\n" {
+		t.Fatalf("listing of a client without dead letters = %d %q, want 200 []", code, body)
+	}
+	for _, bad := range []string{"?after=x", "?limit=0", "?limit=10001"} {
+		if code, _, _ := do(t, srv, "GET", "/api/v1/deadletters/shop"+bad, bearer); code != http.StatusBadRequest {
+			t.Errorf("listing %s: %d, want 400", bad, code)
+		}
+	}
+	if code, _, _ := do(t, srv, "GET", "/api/v1/deadletters/nobody", bearer); code != http.StatusNotFound {
+		t.Errorf("listing of an unknown client: %d, want 404", code)
+	}
+
+	if code, body, _ := do(t, srv, "DELETE", "/api/v1/deadletters/shop/9", bearer); code != http.StatusOK || !strings.Contains(body, `"purged": 1`) {
+		t.Fatalf("purge of one = %d %s", code, body)
+	}
+	if code, _, _ := do(t, srv, "DELETE", "/api/v1/deadletters/shop/9", bearer); code != http.StatusNotFound {
+		t.Fatalf("purge of one already purged: %d, want 404", code)
+	}
+	if code, _, _ := do(t, srv, "DELETE", "/api/v1/deadletters/shop/x", bearer); code != http.StatusBadRequest {
+		t.Fatalf("purge of a bad number: %d, want 400", code)
+	}
+	if code, body, _ := do(t, srv, "POST", "/api/v1/deadletters/shop/retry", bearer); code != http.StatusOK || !strings.Contains(body, `"requeued": 2`) {
+		t.Fatalf("retry = %d %s", code, body)
+	}
+	if code, body, _ := do(t, srv, "DELETE", "/api/v1/deadletters/shop", bearer); code != http.StatusOK || !strings.Contains(body, `"purged": 0`) {
+		t.Fatalf("purge of all, none left = %d %s", code, body)
+	}
+	if code, _, _ := do(t, srv, "POST", "/api/v1/deadletters/nobody/retry", bearer); code != http.StatusNotFound {
+		t.Fatalf("retry of an unknown client: %d, want 404", code)
+	}
+	want := []string{"list shop after 5 limit 1", "list shop after 0 limit 1000", "list bank after 0 limit 1000",
+		"list nobody after 0 limit 1000", "purge shop 9", "purge shop 9", "retry shop", "purge shop 0", "retry nobody"}
+	if calls := ctl.recorded(); !reflect.DeepEqual(calls, want) {
+		t.Errorf("controller calls\n got %q\nwant %q", calls, want)
+	}
+	// One line per purge and retry, none per listing.
+	if n := logs.FilterLevelExact(zap.InfoLevel).Len(); n != 5 {
+		t.Errorf("%d info lines, want 5: %v", n, logs.All())
 	}
 }

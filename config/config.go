@@ -126,6 +126,15 @@ type Receipts struct {
 	// does not answer a deliver_sm. Defaults 1s and 1m.
 	RetryMin time.Duration `yaml:"retry_min" mapstructure:"retry_min"`
 	RetryMax time.Duration `yaml:"retry_max" mapstructure:"retry_max"`
+	// MaxAttempts is how many times a client may refuse a receipt or MO
+	// message (deliver_sm_resp with an error status) before it becomes a
+	// dead letter; deliveries it does not answer do not count. At least
+	// 1. Default 10.
+	MaxAttempts int `yaml:"max_attempts" mapstructure:"max_attempts"`
+	// DeadLetterStatuses are the deliver_sm_resp statuses that make the
+	// item a dead letter at once: the client says it will never take it.
+	// Default ESME_RX_P_APPN and ESME_RX_R_APPN; [] for none.
+	DeadLetterStatuses []string `yaml:"dead_letter_statuses" mapstructure:"dead_letter_statuses"`
 }
 
 // Store kinds.

@@ -149,7 +149,8 @@ var defaultStore = Store{Kind: StorePebble, Instance: -1, Redis: Redis{Addrs: []
 	LeaseTTL: 10 * time.Second, WaitTimeout: time.Second}}
 
 var defaultReceipts = Receipts{MappingTTL: 72 * time.Hour, WaitForMapping: 30 * time.Second,
-	OutboxMaxItems: 1_000_000, OutboxMaxAge: 72 * time.Hour, RetryMin: time.Second, RetryMax: time.Minute}
+	OutboxMaxItems: 1_000_000, OutboxMaxAge: 72 * time.Hour, RetryMin: time.Second, RetryMax: time.Minute,
+	MaxAttempts: 10, DeadLetterStatuses: []string{"ESME_RX_P_APPN", "ESME_RX_R_APPN"}}
 
 // withGroupDefaults fills in what a group gets when its keys are absent.
 func withGroupDefaults(g Group) Group {
@@ -205,6 +206,15 @@ func TestParseErrors(t *testing.T) {
 				"store.instance: required with store.kind redis: a number from 0 to 255, different on every instance sharing the store; got 256",
 				"store.redis.addrs[0]: must be host:port; got \"nohost\"",
 				"store.redis.lease_ttl: must be at least 1s; got 100ms",
+			},
+		},
+		{
+			name: "dead letter settings",
+			text: doc(nil, "receipts: {max_attempts: 0, dead_letter_statuses: [ESME_RX_P_APPN, ESME_NOPE, \"0\"]}\n"),
+			want: []string{
+				"receipts.max_attempts: must be at least 1; got 0",
+				`receipts.dead_letter_statuses[1]: "ESME_NOPE" is not a command_status; write an SMPP name like ESME_RTHROTTLED or a number like "0x58"`,
+				"receipts.dead_letter_statuses[2]: ESME_ROK accepts a delivery; it cannot refuse one",
 			},
 		},
 		{
@@ -601,5 +611,15 @@ func TestValidateInCode(t *testing.T) {
 	fes := FieldErrors(c.Validate())
 	if len(fes) != 1 || fes[0].Path != "clients[1].system_id" {
 		t.Errorf("Validate = %v, want one duplicate system_id", fes)
+	}
+}
+
+// TestDeadLetterStatusesNone: an empty list turns the statuses off rather
+// than taking the default.
+func TestDeadLetterStatusesNone(t *testing.T) {
+	t.Parallel()
+	c := mustParse(t, doc(nil, "receipts: {max_attempts: 3, dead_letter_statuses: []}\n"))
+	if c.Receipts.MaxAttempts != 3 || c.Receipts.DeadLetterStatuses == nil || len(c.Receipts.DeadLetterStatuses) != 0 {
+		t.Fatalf("receipts = %+v, want max_attempts 3 and no dead letter status", c.Receipts)
 	}
 }

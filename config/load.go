@@ -35,6 +35,8 @@ var sectionDefaults = map[string]any{
 	"receipts.outbox_max_age":       72 * time.Hour,
 	"receipts.retry_min":            time.Second,
 	"receipts.retry_max":            time.Minute,
+	"receipts.max_attempts":         10,
+	"receipts.dead_letter_statuses": []string{"ESME_RX_P_APPN", "ESME_RX_R_APPN"},
 	"store.kind":                    StorePebble,
 	"store.instance":                -1,
 	"store.redis.addrs":             []string{},

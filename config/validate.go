@@ -72,6 +72,14 @@ func (c *Config) Validate() error {
 	if c.Receipts.RetryMax < c.Receipts.RetryMin {
 		p.add("receipts.retry_max", "must not be shorter than receipts.retry_min (%s); got %s", c.Receipts.RetryMin, c.Receipts.RetryMax)
 	}
+	checkAtLeast(&p, "receipts.max_attempts", c.Receipts.MaxAttempts, 1)
+	for i, st := range c.Receipts.DeadLetterStatuses {
+		path := fmt.Sprintf("receipts.dead_letter_statuses[%d]", i)
+		checkStatus(&p, path, st)
+		if v, ok := pdu.ParseStatus(st); ok && v == pdu.StatusOK {
+			p.add(path, "ESME_ROK accepts a delivery; it cannot refuse one")
+		}
+	}
 
 	c.Store.validate(&p)
 

@@ -3,9 +3,11 @@
 // id to the client and id it belongs to, the parsing and rewriting of
 // receipts, receipts that arrive before their submit_sm_resp, and the
 // per-client outbox that holds receipts until a receiving session takes
-// them.
+// them, and the dead letters: what a client refused for good, kept until
+// an operator purges it or puts it back.
 //
-// The Store interface keeps mappings and outbox items; PebbleStore is the
+// The Store interface keeps mappings, outbox items and dead letters
+// (DeadLetterStore); PebbleStore is the
 // durable implementation (synced, group-committed writes), RedisStore the
 // one several instances share (a SharedStore: outboxes are Redis streams
 // delivered by the instance holding the client's lease), MemStore the one

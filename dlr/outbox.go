@@ -1,8 +1,11 @@
 package dlr
 
 import (
+	"container/heap"
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,9 +35,13 @@ type Item struct {
 	Seq uint64
 	// At is when the item arrived; set by Enqueue when zero.
 	At time.Time
-	// Attempts counts failed deliveries so far.
-	Attempts  int
-	notBefore time.Time
+	// Attempts counts failed deliveries so far, refused or unanswered;
+	// Refusals those the client answered with an error status, the last
+	// of which is LastStatus.
+	Attempts   int
+	Refusals   int
+	LastStatus pdu.Status
+	notBefore  time.Time
 }
 
 // OutboxConfig holds an Outbox's settings.
@@ -49,18 +56,37 @@ type OutboxConfig struct {
 	MaxAge time.Duration
 	// OnExpired is called for each item dropped for its age.
 	OnExpired func(systemID string, it *Item)
-	// RetryMin and RetryMax bound the backoff after a refused delivery;
-	// 1s and 60s.
+	// RetryMin and RetryMax bound the backoff after a refused or
+	// unanswered delivery; 1s and 60s.
 	RetryMin, RetryMax time.Duration
+	// MaxAttempts is how many refusals make an item a dead letter; 0
+	// means 10. Deliveries without an answer do not count.
+	MaxAttempts int
+	// DeadLetterStatuses are the statuses that make an item a dead letter
+	// at the first refusal; nil means ESME_RX_P_APPN and ESME_RX_R_APPN,
+	// empty none.
+	DeadLetterStatuses []pdu.Status
 	Logger             *zap.Logger
 	// OnDelivered is called when the client accepted an item.
 	OnDelivered func(systemID string, it *Item)
+	// OnRetry is called for each failed delivery to be tried again.
+	OnRetry func(systemID string, it *Item)
+	// OnDeadLetter is called for each item made a dead letter.
+	OnDeadLetter func(systemID string, d *DeadLetter)
 }
+
+// DefaultDeadLetterStatuses are the statuses that say a client will never
+// take an item: ESME_RX_P_APPN and ESME_RX_R_APPN.
+var DefaultDeadLetterStatuses = []pdu.Status{0x65, 0x66}
 
 // Outbox queues deliveries per client system_id until a receiving session
 // accepts them with deliver_sm_resp ESME_ROK. Items go out in the order
-// they were queued; an item the client refuses or does not answer is
-// retried first, after a backoff.
+// they were queued. An item the client refuses or does not answer is set
+// aside with a retry time of its own (a backoff doubling from RetryMin to
+// RetryMax) while the items behind it go on; once due it goes out before
+// the items never tried. An item refused MaxAttempts times, or once with
+// one of DeadLetterStatuses, leaves the outbox for the store's dead
+// letters in one atomic write.
 //
 // With a SharedStore the items live in the store, added by any instance:
 // an instance with receiving sessions of the client takes the client's
@@ -82,7 +108,8 @@ type Outbox struct {
 
 type queue struct {
 	systemID string
-	items    []*Item // waiting, in order
+	items    []*Item   // never tried or never failed, waiting, in order
+	aside    asideHeap // failed once or more, by retry time
 	inflight int
 	storing  int // being written to the store
 	wake     chan struct{}
@@ -119,6 +146,12 @@ func NewOutbox(cfg OutboxConfig) *Outbox {
 	if cfg.RetryMax <= 0 {
 		cfg.RetryMax = time.Minute
 	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 10
+	}
+	if cfg.DeadLetterStatuses == nil {
+		cfg.DeadLetterStatuses = DefaultDeadLetterStatuses
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -140,7 +173,7 @@ func NewOutbox(cfg OutboxConfig) *Outbox {
 func (o *Outbox) Enqueue(systemID string, it *Item, done func(error)) {
 	o.mu.Lock()
 	q, err := o.queueLocked(systemID)
-	if err == nil && len(q.items)+q.inflight+q.storing >= o.cfg.MaxItems {
+	if err == nil && q.depth() >= o.cfg.MaxItems {
 		err = ErrOutboxFull
 	}
 	if err != nil {
@@ -212,7 +245,7 @@ func (o *Outbox) queueLocked(systemID string) (*queue, error) {
 // arrived. Called with o.mu held.
 func (q *queue) insert(it *Item) {
 	i := len(q.items)
-	for i > 0 && q.items[i-1].Seq > it.Seq && q.items[i-1].Attempts == 0 {
+	for i > 0 && q.items[i-1].Seq > it.Seq {
 		i--
 	}
 	q.items = append(q.items, nil)
@@ -255,10 +288,14 @@ func (o *Outbox) Depth(systemID string) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if q := o.queues[systemID]; q != nil {
-		return len(q.items) + q.inflight + q.storing
+		return q.depth()
 	}
 	return 0
 }
+
+// depth counts q's items: waiting, set aside, in flight or being stored.
+// Called with o.mu held.
+func (q *queue) depth() int { return len(q.items) + len(q.aside) + q.inflight + q.storing }
 
 // Stat is one client's outbox at a moment.
 type Stat struct {
@@ -279,10 +316,12 @@ func (o *Outbox) Stats() []Stat {
 	defer o.mu.Unlock()
 	out := make([]Stat, 0, len(o.queues))
 	for id, q := range o.queues {
-		st := Stat{SystemID: id, Depth: len(q.items) + q.inflight + q.storing}
-		for _, it := range q.items {
-			if age := now.Sub(it.At); age > st.OldestAge {
-				st.OldestAge = age
+		st := Stat{SystemID: id, Depth: q.depth()}
+		for _, l := range [][]*Item{q.items, q.aside} {
+			for _, it := range l {
+				if age := now.Sub(it.At); age > st.OldestAge {
+					st.OldestAge = age
+				}
 			}
 		}
 		out = append(out, st)
@@ -374,7 +413,7 @@ func (o *Outbox) dispatch(q *queue) {
 }
 
 // send hands out waiting items while sessions have window, and returns how
-// long until the head item may be retried, 0 when no timer is needed.
+// long until the next item set aside is due, 0 when no timer is needed.
 func (o *Outbox) send(q *queue) time.Duration {
 	recv := o.cfg.Receivers(q.systemID)
 	if o.shared != nil && !o.refill(q, len(recv) > 0) {
@@ -385,21 +424,16 @@ func (o *Outbox) send(q *queue) time.Duration {
 	}
 	for {
 		o.mu.Lock()
-		if len(q.items) == 0 {
+		it, wait := q.next(time.Now())
+		if it == nil {
 			o.mu.Unlock()
-			return 0
+			return wait
 		}
-		it := q.items[0]
 		if time.Since(it.At) > o.cfg.MaxAge {
-			q.items[0] = nil
-			q.items = q.items[1:]
+			q.take(it)
 			o.mu.Unlock()
 			o.expire(q.systemID, it)
 			continue
-		}
-		if d := time.Until(it.notBefore); d > 0 {
-			o.mu.Unlock()
-			return d
 		}
 		r := o.pick(q, recv, it.Origin)
 		if r == nil {
@@ -407,8 +441,7 @@ func (o *Outbox) send(q *queue) time.Duration {
 			o.mu.Unlock()
 			return 0
 		}
-		q.items[0] = nil
-		q.items = q.items[1:]
+		q.take(it)
 		q.inflight++
 		o.mu.Unlock()
 
@@ -418,13 +451,40 @@ func (o *Outbox) send(q *queue) time.Duration {
 		if err != nil {
 			// The session went away or filled up between pick and
 			// Deliver: put the item back and look again.
-			o.requeue(q, it, false)
+			o.putBack(q, it)
 			recv = o.cfg.Receivers(q.systemID)
 			if len(recv) == 0 {
 				return 0
 			}
 		}
 	}
+}
+
+// next returns the item to send now: the earliest due of those set aside,
+// else the first waiting. With none it returns how long until the first
+// set aside is due, 0 when none is. Called with o.mu held.
+func (q *queue) next(now time.Time) (*Item, time.Duration) {
+	if len(q.aside) > 0 {
+		if d := q.aside[0].notBefore.Sub(now); d <= 0 {
+			return q.aside[0], 0
+		} else if len(q.items) == 0 {
+			return nil, d
+		}
+	}
+	if len(q.items) > 0 {
+		return q.items[0], 0
+	}
+	return nil, 0
+}
+
+// take removes it, which next returned, from q. Called with o.mu held.
+func (q *queue) take(it *Item) {
+	if len(q.aside) > 0 && q.aside[0] == it {
+		heap.Pop(&q.aside)
+		return
+	}
+	q.items[0] = nil
+	q.items = q.items[1:]
 }
 
 // expire drops an item that waited longer than MaxAge.
@@ -473,7 +533,7 @@ func (o *Outbox) settle(q *queue, it *Item, f pdu.Frame, err error) {
 		q.inflight--
 		// The freed window matters to the dispatcher only when items
 		// wait for one; a shared outbox may also have a lease to release.
-		wake := len(q.items) > 0 || o.shared != nil
+		wake := len(q.items) > 0 || len(q.aside) > 0 || o.shared != nil
 		o.mu.Unlock()
 		if o.cfg.OnDelivered != nil {
 			o.cfg.OnDelivered(q.systemID, it)
@@ -483,18 +543,88 @@ func (o *Outbox) settle(q *queue, it *Item, f pdu.Frame, err error) {
 		}
 		return
 	}
-	fields := []zap.Field{zap.String("system_id", q.systemID), zap.Int("attempts", it.Attempts+1)}
+	it.Attempts++
+	fields := []zap.Field{zap.String("system_id", q.systemID), zap.Uint64("seq", it.Seq), zap.Int("attempts", it.Attempts)}
 	if err != nil {
+		// No answer: the client never said no, so it does not count
+		// toward the dead letter bound.
 		fields = append(fields, zap.Error(err))
 	} else {
-		fields = append(fields, zap.Uint32("status", uint32(f.Status)))
+		it.Refusals++
+		it.LastStatus = f.Status
+		fields = append(fields, zap.Stringer("status", statusField(f.Status)))
+		if slices.Contains(o.cfg.DeadLetterStatuses, f.Status) {
+			o.bury(q, it, ReasonNever)
+			return
+		}
+		if it.Refusals >= o.cfg.MaxAttempts {
+			o.bury(q, it, ReasonRefused)
+			return
+		}
 	}
 	o.log.Info("delivery to client failed, will retry", fields...)
-	o.requeue(q, it, true)
+	o.setAside(q, it)
 }
 
-// requeue puts it back at the head of q, after a backoff when failed.
-func (o *Outbox) requeue(q *queue, it *Item, failed bool) {
+// statusField renders a command_status for logs as the client sessions'
+// do: "0x00000064 (...)".
+type statusField pdu.Status
+
+func (s statusField) String() string {
+	return fmt.Sprintf("0x%08x (%s)", uint32(s), pdu.Status(s).Error())
+}
+
+// bury moves an item the client refused for good from the outbox to the
+// dead letters. If the store fails, the item stays in the outbox, set
+// aside: it is never dropped.
+func (o *Outbox) bury(q *queue, it *Item, reason DeadReason) {
+	d := &DeadLetter{SystemID: q.systemID, Raw: it.Raw, Origin: it.Origin, Arrived: it.At,
+		Attempts: it.Attempts, Refusals: it.Refusals, LastStatus: it.LastStatus, Reason: reason}
+	o.cfg.Store.PutDeadLetter(d, it.Seq, func(err error) {
+		switch {
+		case errors.Is(err, ErrNotLeased):
+			// The lease lapsed: the item stays in the store, for
+			// whichever instance takes the lease, this one included,
+			// reading the outbox again from its start.
+			o.log.Warn("outbox lease lost: the refused item stays in the outbox",
+				zap.String("system_id", q.systemID), zap.Uint64("seq", it.Seq))
+			o.dropLease(q)
+			o.forget(q)
+			return
+		case errors.Is(err, ErrNotInOutbox):
+			// Delivered by another instance meanwhile.
+			o.log.Info("refused item left the outbox before it could become a dead letter",
+				zap.String("system_id", q.systemID), zap.Uint64("seq", it.Seq))
+			o.forget(q)
+			return
+		case err != nil:
+			o.log.Warn("making a dead letter failed; the item stays in the outbox",
+				zap.String("system_id", q.systemID), zap.Uint64("seq", it.Seq), zap.Error(err))
+			o.setAside(q, it)
+			return
+		}
+		o.log.Warn("item the client refused made a dead letter", zap.String("system_id", q.systemID),
+			zap.Uint64("seq", it.Seq), zap.Uint64("dead_letter", d.Seq), zap.Int("attempts", d.Attempts),
+			zap.Int("refusals", d.Refusals), zap.Stringer("last_status", statusField(d.LastStatus)),
+			zap.String("reason", string(reason)))
+		o.forget(q)
+		if o.cfg.OnDeadLetter != nil {
+			o.cfg.OnDeadLetter(q.systemID, d)
+		}
+	})
+}
+
+// forget ends the flight of an item that left the outbox undelivered.
+func (o *Outbox) forget(q *queue) {
+	o.mu.Lock()
+	q.inflight--
+	o.mu.Unlock()
+	signal(q.wake)
+}
+
+// setAside gives a failed item its retry time, after a backoff doubling
+// with each failure, and puts it with the others set aside.
+func (o *Outbox) setAside(q *queue, it *Item) {
 	o.mu.Lock()
 	q.inflight--
 	if o.shared != nil && !q.leased {
@@ -504,14 +634,51 @@ func (o *Outbox) requeue(q *queue, it *Item, failed bool) {
 		signal(q.wake)
 		return
 	}
-	if failed {
-		it.Attempts++
-		d := o.cfg.RetryMin << min(it.Attempts-1, 16)
-		it.notBefore = time.Now().Add(min(d, o.cfg.RetryMax))
+	d := o.cfg.RetryMin << min(it.Attempts-1, 16)
+	it.notBefore = time.Now().Add(min(d, o.cfg.RetryMax))
+	heap.Push(&q.aside, it)
+	o.mu.Unlock()
+	if o.cfg.OnRetry != nil {
+		o.cfg.OnRetry(q.systemID, it)
 	}
-	q.items = append([]*Item{it}, q.items...)
+	signal(q.wake)
+}
+
+// putBack returns an item that could not be handed to a session to where
+// it was taken from, at once due.
+func (o *Outbox) putBack(q *queue, it *Item) {
+	o.mu.Lock()
+	q.inflight--
+	switch {
+	case o.shared != nil && !q.leased:
+	case it.Attempts > 0:
+		heap.Push(&q.aside, it)
+	default:
+		q.items = append([]*Item{it}, q.items...)
+	}
 	o.mu.Unlock()
 	signal(q.wake)
+}
+
+// asideHeap holds the items set aside, earliest retry time first, and
+// among equal times the earliest arrived.
+type asideHeap []*Item
+
+func (h asideHeap) Len() int { return len(h) }
+func (h asideHeap) Less(i, j int) bool {
+	if !h[i].notBefore.Equal(h[j].notBefore) {
+		return h[i].notBefore.Before(h[j].notBefore)
+	}
+	return h[i].Seq < h[j].Seq
+}
+func (h asideHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *asideHeap) Push(x any)   { *h = append(*h, x.(*Item)) }
+func (h *asideHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return it
 }
 
 // refill keeps q's shared lease and reads the store's items into q: it
@@ -549,7 +716,7 @@ func (o *Outbox) refill(q *queue, want bool) bool {
 		}
 		o.mu.Lock()
 		if !q.leased {
-			q.leased, q.items, q.cursor, q.dirty = true, nil, 0, true
+			q.leased, q.items, q.aside, q.cursor, q.dirty = true, nil, nil, 0, true
 		}
 		q.renewed = now
 		o.mu.Unlock()
@@ -579,10 +746,80 @@ func (o *Outbox) refill(q *queue, want bool) bool {
 	return true
 }
 
-// dropLease forgets what q read under its lease: the items stay in the
-// store for the next holder.
+// dropLease forgets what q read under its lease, the items set aside
+// too: they stay in the store for the next holder, which may retry them
+// sooner than this instance would have.
 func (o *Outbox) dropLease(q *queue) {
 	o.mu.Lock()
-	q.leased, q.items, q.cursor = false, nil, 0
+	q.leased, q.items, q.aside, q.cursor = false, nil, nil, 0
 	o.mu.Unlock()
+}
+
+// requeueBatch is how many dead letters one atomic write puts back.
+const requeueBatch = 512
+
+// DeadLetters returns up to n of systemID's dead letters, those after the
+// one numbered after (0: from the first).
+func (o *Outbox) DeadLetters(systemID string, after uint64, n int) ([]DeadLetter, error) {
+	return o.cfg.Store.DeadLetters(systemID, after, n)
+}
+
+// DeadLetterStats counts the dead letters of each of systemIDs.
+func (o *Outbox) DeadLetterStats(systemIDs []string) ([]DeadLetterStat, error) {
+	return o.cfg.Store.DeadLetterStats(systemIDs)
+}
+
+// PurgeDeadLetters deletes systemID's dead letter seq, or all of them when
+// seq is 0, and returns how many it deleted.
+func (o *Outbox) PurgeDeadLetters(systemID string, seq uint64) (int, error) {
+	n, err := o.cfg.Store.PurgeDeadLetters(systemID, seq)
+	if err == nil && n > 0 {
+		o.log.Info("dead letters purged", zap.String("system_id", systemID), zap.Uint64("seq", seq), zap.Int("count", n))
+	}
+	return n, err
+}
+
+// RetryDeadLetters puts systemID's dead letters back at the end of its
+// outbox, as items arrived now with no attempt made, and returns how many
+// it put back. Those made dead letters meanwhile stay.
+func (o *Outbox) RetryDeadLetters(systemID string) (int, error) {
+	o.mu.Lock()
+	q, err := o.queueLocked(systemID)
+	o.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	st, err := o.cfg.Store.DeadLetterStats([]string{systemID})
+	if err != nil {
+		return 0, err
+	}
+	moved := 0
+	for moved < st[0].Count {
+		items, err := o.cfg.Store.RequeueDeadLetters(systemID, min(requeueBatch, st[0].Count-moved))
+		o.mu.Lock()
+		if o.shared == nil {
+			for _, it := range items {
+				q.insert(it)
+			}
+		} else {
+			q.dirty = true
+		}
+		o.mu.Unlock()
+		moved += len(items)
+		if len(items) > 0 {
+			signal(q.wake)
+		}
+		if err != nil || len(items) == 0 {
+			o.logRetried(systemID, moved)
+			return moved, err
+		}
+	}
+	o.logRetried(systemID, moved)
+	return moved, nil
+}
+
+func (o *Outbox) logRetried(systemID string, n int) {
+	if n > 0 {
+		o.log.Info("dead letters put back in the outbox", zap.String("system_id", systemID), zap.Int("count", n))
+	}
 }

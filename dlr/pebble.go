@@ -20,11 +20,13 @@ import (
 //	c systemID 0 clientID             -> expires(8) len(upstream)(1) upstream upstreamID
 //	x expires(8) upstream 0 upstreamID -> systemID 0 clientID   (expiry index)
 //	o systemID 0 seq(8)               -> origin(8) arrived(8) PDU
+//	d systemID 0 seq(8)               -> origin(8) arrived(8) dead(8) attempts(4) refusals(4) status(4) len(reason)(1) reason PDU
 const (
 	kindMapping = 'm'
 	kindClient  = 'c'
 	kindExpiry  = 'x'
 	kindOutbox  = 'o'
+	kindDead    = 'd'
 )
 
 // ErrStoreClosed is passed to done for writes queued after Close.
@@ -65,6 +67,13 @@ type PebbleStore struct {
 	// recent holds the routes of the mappings committed last. umu guards
 	// it too.
 	recent *recent[idKey, recentRoute]
+
+	// deadMu serialises the operator's changes to dead letters (purge,
+	// requeue); countMu guards dead, the number of each client's, which
+	// the committer changes too. LOCKING: deadMu before countMu.
+	deadMu  sync.Mutex
+	countMu sync.Mutex
+	dead    map[string]int
 }
 
 // idKey names an upstream message.
@@ -83,8 +92,8 @@ type recentRoute struct {
 const recentRoutes = 1 << 15
 
 // writeOp is one queued write, encoded into the batch by the committer
-// that takes it: a mapping (kind kindMapping) or an outbox item
-// (kindOutbox).
+// that takes it: a mapping (kind kindMapping), an outbox item
+// (kindOutbox) or a dead letter (kindDead).
 type writeOp struct {
 	kind byte
 	done func(error)
@@ -94,6 +103,10 @@ type writeOp struct {
 	seq, origin uint64
 	at          int64
 	raw         []byte
+	// A dead letter, a copy taken when it was queued, and the outbox item
+	// it replaces (0: none).
+	dead      *DeadLetter
+	outboxSeq uint64
 }
 
 // mapping returns the message a PutMapping records; zero for other
@@ -108,6 +121,9 @@ func (op *writeOp) mapping() idKey {
 // apply adds op to b, encoding its keys and values in scratch, which it
 // returns for the next op (Pebble copies what it is given).
 func (op *writeOp) apply(b *pebble.Batch, scratch []byte) ([]byte, error) {
+	if op.kind == kindDead {
+		return op.applyDead(b, scratch)
+	}
 	if op.kind == kindOutbox {
 		kv := appendOutboxKey(scratch[:0], op.systemID, op.seq)
 		n := len(kv)
@@ -173,7 +189,7 @@ func OpenPebble(cfg PebbleConfig) (*PebbleStore, error) {
 		return nil, fmt.Errorf("open store %s: %w", cfg.Dir, err)
 	}
 	s := &PebbleStore{db: db, cfg: cfg, log: cfg.Logger, q: make(chan writeOp, 8192), stop: make(chan struct{}),
-		unsynced: make(map[idKey]int), recent: newRecent[idKey, recentRoute](recentRoutes)}
+		unsynced: make(map[idKey]int), recent: newRecent[idKey, recentRoute](recentRoutes), dead: make(map[string]int)}
 	if err := s.loadSeq(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -262,10 +278,15 @@ func (s *PebbleStore) commit(ops []writeOp) {
 	errs := make([]error, len(ops))
 	var scratch []byte
 	for i := range ops {
-		scratch, errs[i] = ops[i].apply(b, scratch)
+		if errs[i] = s.checkDead(&ops[i]); errs[i] == nil {
+			scratch, errs[i] = ops[i].apply(b, scratch)
+		}
 	}
 	err := b.Commit(pebble.Sync)
 	_ = b.Close()
+	if err == nil {
+		s.countDead(ops, errs)
+	}
 	// Committed, or failed for good: either way Get may look again.
 	s.umu.Lock()
 	for i := range ops {
@@ -485,10 +506,17 @@ func (s *PebbleStore) LoadOutbox(fn func(string, *Item)) error {
 	return it.Error()
 }
 
-// loadSeq continues outbox numbering after the highest stored item.
+// loadSeq continues outbox numbering after the highest stored item or
+// dead letter, and counts the dead letters of each client.
 func (s *PebbleStore) loadSeq() error {
 	var top uint64
 	err := s.LoadOutbox(func(_ string, it *Item) { top = max(top, it.Seq) })
+	if err == nil {
+		err = s.scanDead(func(systemID string, seq uint64) {
+			top = max(top, seq)
+			s.addDead(systemID, 1)
+		})
+	}
 	if top == 0 {
 		// Numbers from the clock keep order across a wiped outbox too.
 		top = uint64(s.cfg.Now().UnixNano())

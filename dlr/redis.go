@@ -23,6 +23,8 @@ import (
 //	m:upstream:upstreamID   -> mapping (string, PX = time to expiry)
 //	c:{systemID}:clientID   -> the same mapping, by the client's id
 //	o:{systemID}            -> stream of outbox items: o origin, a arrived (Unix ns), p PDU
+//	d:{systemID}            -> stream of dead letters: the same, and t dead since (Unix ns), n attempts,
+//	                           f refusals, s last status, r reason
 //	l:{systemID}            -> delivery lease: the token of the instance holding it (PX)
 //	instance:N              -> the token of the process using instance id N (PX)
 //	events (channel)        -> a system_id whose outbox grew or whose lease was released
@@ -230,7 +232,7 @@ func (r redisLogger) Printf(_ context.Context, format string, v ...any) { r.l.In
 func (s *RedisStore) loadScripts() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, sc := range []*redis.Script{scriptAdd, scriptRelease} {
+	for _, sc := range []*redis.Script{scriptAdd, scriptRelease, scriptDead} {
 		if err := sc.Load(ctx, s.c).Err(); err != nil {
 			return fmt.Errorf("redis store: %w", err)
 		}
@@ -663,26 +665,36 @@ func (s *RedisStore) LeaseTTL() time.Duration { return s.cfg.LeaseTTL }
 
 // Pending implements SharedStore.
 func (s *RedisStore) Pending(systemID string, after uint64, n int) ([]*Item, error) {
+	items, err := readStream(s, s.outboxKey(systemID), after, n, decodeItem)
+	if err != nil {
+		return items, fmt.Errorf("outbox of %s: %w", systemID, err)
+	}
+	return items, nil
+}
+
+// readStream returns up to n entries of the stream key, those after the
+// one numbered after (0: from the first), decoded. An entry that does not
+// decode ends the list with an error: skipping it would lose it silently.
+func readStream[T any](s *RedisStore, key string, after uint64, n int, decode func(redis.XMessage) (T, error)) ([]T, error) {
 	start := "-"
 	if after != 0 {
 		start = "(" + streamID(after)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	msgs, err := s.c.XRangeN(ctx, s.outboxKey(systemID), start, "+", int64(n)).Result()
+	msgs, err := s.c.XRangeN(ctx, key, start, "+", int64(n)).Result()
 	if err != nil {
 		return nil, err
 	}
-	items := make([]*Item, 0, len(msgs))
+	out := make([]T, 0, len(msgs))
 	for _, m := range msgs {
-		it, err := decodeItem(m)
+		v, err := decode(m)
 		if err != nil {
-			// Skipping it would lose it silently; the caller stops here.
-			return items, fmt.Errorf("outbox of %s: %w", systemID, err)
+			return out, err
 		}
-		items = append(items, it)
+		out = append(out, v)
 	}
-	return items, nil
+	return out, nil
 }
 
 func decodeItem(m redis.XMessage) (*Item, error) {

@@ -233,6 +233,94 @@ func TestRedisSharedOutboxes(t *testing.T) {
 	}
 }
 
+// TestRedisSharedOutboxRefusals: on a shared outbox, an item the client
+// refuses for good becomes a dead letter while the others are delivered
+// once each; an item refused and set aside by one instance stays in the
+// stream, and the instance that takes the lease over delivers it.
+func TestRedisSharedOutboxRefusals(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	sa := openRedis(t, r.Addr, 1, nil)
+	sb := openRedis(t, r.Addr, 2, nil)
+	got := make(chan string, 100)
+	var mu sync.Mutex
+	onA := false
+	recvA := &judgingReceiver{window: 5, got: got, judge: func(int, string) (pdu.Status, error) { return pdu.StatusOK, nil }}
+	recvB := &judgingReceiver{window: 5, got: got, judge: func(_ int, body string) (pdu.Status, error) {
+		switch body {
+		case "0003":
+			return 0x65, nil // ESME_RX_P_APPN: never
+		case "0007":
+			return pdu.StatusXTAppn, nil
+		}
+		return pdu.StatusOK, nil
+	}}
+	receivers := func(a bool, rc Receiver) func(string) []Receiver {
+		return func(string) []Receiver {
+			mu.Lock()
+			defer mu.Unlock()
+			if onA == a {
+				return []Receiver{rc}
+			}
+			return nil
+		}
+	}
+	dead := make(chan *DeadLetter, 10)
+	oa := NewOutbox(OutboxConfig{Store: sa, Receivers: receivers(true, recvA)})
+	defer oa.Close()
+	// B would retry 0007 in an hour.
+	ob := NewOutbox(OutboxConfig{Store: sb, Receivers: receivers(false, recvB), RetryMin: time.Hour,
+		OnDeadLetter: func(_ string, d *DeadLetter) { dead <- d }})
+	defer ob.Close()
+	ob.Wake("shop")
+	enqueueAll(t, oa, "shop", 10)
+	deadline := time.After(15 * time.Second)
+	seen := map[string]int{}
+	for len(seen) < 8 {
+		select {
+		case body := <-got:
+			seen[body]++
+		case <-deadline:
+			t.Fatalf("delivered by B: %v", seen)
+		}
+	}
+	select {
+	case d := <-dead:
+		if string(d.Raw[pdu.HeaderLen:]) != "0003" || d.Refusals != 1 || d.Reason != ReasonNever {
+			t.Fatalf("dead letter %q after %d refusals", d.Raw[pdu.HeaderLen:], d.Refusals)
+		}
+	case <-deadline:
+		t.Fatal("0003 never became a dead letter")
+	}
+	if list, err := sa.DeadLetters("shop", 0, 10); err != nil || len(list) != 1 {
+		t.Fatalf("dead letters seen from A: %d, %v", len(list), err)
+	}
+
+	// The client moves to A: 0007, set aside on B, is A's to deliver.
+	mu.Lock()
+	onA = true
+	mu.Unlock()
+	ob.Wake("shop")
+	oa.Wake("shop")
+	select {
+	case body := <-got:
+		if body != "0007" {
+			t.Fatalf("A delivered %s, want 0007", body)
+		}
+		seen[body]++
+	case <-deadline:
+		t.Fatal("0007 never delivered after the lease moved")
+	}
+	for body, n := range seen {
+		if n != 1 {
+			t.Errorf("%s accepted %d times", body, n)
+		}
+	}
+	if _, ok := seen["0003"]; ok || len(seen) != 9 {
+		t.Errorf("accepted %v, want all but 0003", seen)
+	}
+}
+
 // countingReceiver accepts every delivery and reports it, named, on got in
 // the order it was handed out.
 type countingReceiver struct {
@@ -484,7 +572,8 @@ func TestRedisCluster(t *testing.T) {
 	events := make(chan string, 100)
 	b.Watch(func(id string) { events <- id })
 	for _, client := range []string{"shop", "bank", "news"} {
-		if _, err := addSync(t, a, client, "hello "+client); err != nil {
+		it, err := addSync(t, a, client, "hello "+client)
+		if err != nil {
 			t.Fatalf("AddOutbox %s: %v", client, err)
 		}
 		if items, err := b.Pending(client, 0, 10); err != nil || len(items) != 1 {
@@ -495,6 +584,14 @@ func TestRedisCluster(t *testing.T) {
 		}
 		if ok, _ := b.Lease(client); ok {
 			t.Fatalf("two leases on %s", client)
+		}
+		// The dead letter scripts touch the outbox, the lease and the
+		// dead letters of the client: one slot.
+		if _, err := bury(a, client, it, ReasonRefused); err != nil {
+			t.Fatalf("dead letter of %s: %v", client, err)
+		}
+		if back, err := b.RequeueDeadLetters(client, 10); err != nil || len(back) != 1 {
+			t.Fatalf("RequeueDeadLetters %s = %d, %v", client, len(back), err)
 		}
 		a.Release(client)
 	}

@@ -47,6 +47,8 @@ type Store interface {
 	DeleteOutbox(systemID string, seq uint64) error
 	// LoadOutbox calls fn for every stored item, per system_id in order.
 	LoadOutbox(fn func(systemID string, it *Item)) error
+	// DeadLetterStore keeps what outboxes gave up on.
+	DeadLetterStore
 	// Close releases the store.
 	Close() error
 }
@@ -92,6 +94,7 @@ type MemStore struct {
 	now    func() time.Time
 	shards [64]memShard
 	seq    atomic.Uint64
+	dead   memDead
 }
 
 type memShard struct {

@@ -30,6 +30,7 @@ type stateCollector struct {
 	breaker          *prometheus.Desc
 	outboxDepth      *prometheus.Desc
 	outboxAge        *prometheus.Desc
+	deadLetters      *prometheus.Desc
 	ready            *prometheus.Desc
 }
 
@@ -76,6 +77,9 @@ func newStateCollector(src Source) *stateCollector {
 		outboxAge: d("smppmux_outbox_oldest_age_seconds",
 			"Age of the oldest item in a client's outbox; 0 when empty.",
 			[]string{"client"}, nil),
+		deadLetters: d("smppmux_dead_letters",
+			"Dead letters kept for a client: receipts and MO messages it refused for good.",
+			[]string{"client"}, nil),
 		ready: d("smppmux_ready",
 			"Whether smppmux accepts traffic (1) or not (0), as /readyz says.",
 			nil, nil),
@@ -87,7 +91,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.clientBinds, c.clientWindowUsed, c.upstreamBinds, c.windowUsed, c.windowSize, c.pace, c.throttled,
 		c.weight, c.effectiveWeight, c.healthy, c.breaker,
-		c.outboxDepth, c.outboxAge, c.ready,
+		c.outboxDepth, c.outboxAge, c.deadLetters, c.ready,
 	} {
 		ch <- d
 	}
@@ -114,6 +118,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	c.collectGroups(s.Groups, gauge)
 	c.collectOutboxes(s.Outboxes, gauge)
+	c.collectDeadLetters(s.DeadLetters, gauge)
 	gauge(c.ready, boolValue(s.Ready))
 }
 
@@ -210,6 +215,16 @@ func (c *stateCollector) collectOutboxes(outboxes []OutboxInfo, gauge gaugeFunc)
 	for client, ob := range byClient {
 		gauge(c.outboxDepth, float64(ob.depth), client)
 		gauge(c.outboxAge, ob.oldest, client)
+	}
+}
+
+func (c *stateCollector) collectDeadLetters(dead []DeadLetterInfo, gauge gaugeFunc) {
+	byClient := make(map[string]int, len(dead))
+	for _, d := range dead {
+		byClient[d.SystemID] = max(byClient[d.SystemID], d.Count)
+	}
+	for client, n := range byClient {
+		gauge(c.deadLetters, float64(n), client)
 	}
 }
 

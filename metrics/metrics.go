@@ -53,6 +53,8 @@ type Metrics struct {
 	finalDelay     *prometheus.HistogramVec
 	deliveries     *prometheus.CounterVec
 	outboxExpired  *prometheus.CounterVec
+	outboxRetries  *prometheus.CounterVec
+	deadLetters    *prometheus.CounterVec
 	mo             *prometheus.CounterVec
 	sessionsClosed *prometheus.CounterVec
 	bindFailures   *prometheus.CounterVec
@@ -117,6 +119,14 @@ func New(reg prometheus.Registerer, src Source) *Metrics {
 			Name: "smppmux_outbox_expired_total",
 			Help: "Outbox items dropped undelivered, past their age or over the outbox bound, by client system_id.",
 		}, []string{"client"}),
+		outboxRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smppmux_outbox_retries_total",
+			Help: "Deliveries to a client refused or unanswered, set aside to be tried again, by client system_id.",
+		}, []string{"client"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smppmux_dead_letters_total",
+			Help: "Receipts and MO messages made dead letters, by client system_id and reason (refused, never).",
+		}, []string{"client", "reason"}),
 		mo: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smppmux_mo_total",
 			Help: "MO messages received from upstreams, by result (routed or unrouted).",
@@ -162,7 +172,7 @@ func New(reg prometheus.Registerer, src Source) *Metrics {
 	reg.MustRegister(
 		m.submits, m.submitDuration, m.refused, m.failovers,
 		m.receipts, m.finals, m.finalDelay,
-		m.deliveries, m.outboxExpired, m.mo,
+		m.deliveries, m.outboxExpired, m.outboxRetries, m.deadLetters, m.mo,
 		m.sessionsClosed, m.bindFailures, m.bindLosses, m.breakerChanges,
 		m.reloadOK, m.reloadTime, m.reloads,
 	)
@@ -264,6 +274,24 @@ func (m *Metrics) OutboxExpired(client string) {
 		return
 	}
 	m.outboxExpired.WithLabelValues(client).Inc()
+}
+
+// OutboxRetry records a delivery to client refused or unanswered, to be
+// tried again.
+func (m *Metrics) OutboxRetry(client string) {
+	if m == nil {
+		return
+	}
+	m.outboxRetries.WithLabelValues(client).Inc()
+}
+
+// DeadLetter records an item of client's outbox made a dead letter for
+// reason, one of a fixed set.
+func (m *Metrics) DeadLetter(client, reason string) {
+	if m == nil {
+		return
+	}
+	m.deadLetters.WithLabelValues(client, reason).Inc()
 }
 
 // MO records an MO message; result is MORouted or MOUnrouted.

@@ -23,6 +23,9 @@ type Snapshot struct {
 	Groups    []GroupInfo    `json:"groups"`   // connection groups
 	Outboxes  []OutboxInfo   `json:"outboxes"` // client outboxes holding receipts or MO
 	Ready     bool           `json:"ready"`    // smppmux accepts traffic
+
+	// DeadLetters counts each configured client's dead letters.
+	DeadLetters []DeadLetterInfo `json:"dead_letters"`
 }
 
 // SessionInfo describes one client session (one ESME bind).
@@ -108,4 +111,11 @@ func (o *OutboxInfo) UnmarshalJSON(b []byte) error {
 		OldestAge: time.Duration(j.OldestAgeSeconds * float64(time.Second)),
 	}
 	return nil
+}
+
+// DeadLetterInfo describes one client's dead letters.
+type DeadLetterInfo struct {
+	SystemID string    `json:"system_id"`
+	Count    int       `json:"count"`
+	Oldest   time.Time `json:"oldest,omitzero"` // when the oldest became one
 }

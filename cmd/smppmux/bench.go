@@ -53,6 +53,11 @@ memory (VmRSS, and VmHWM, its peak) at the end.
 -rate paces the submits against the start: those due by now go out
 together, after pauses of at least 1 ms.
 
+-refuse-every N answers every Nth receipt delivered (counting retries)
+with ESME_RX_T_APPN; -refuse-first answers every delivery of the first
+message's receipt so. A refused receipt is not counted as received: the
+run waits for the receipts still owed, those of -refuse-first excepted.
+
 -summary adds one line of key=value pairs for scripts, starting with
 "summary ". -strict exits non-zero unless every submit was sent and
 answered and every accepted message's receipt came back matched to the
@@ -73,6 +78,8 @@ type benchOptions struct {
 	clkTck                   int
 	label                    string
 	summary, strict          bool
+	refuseEvery              int
+	refuseFirst              bool
 }
 
 // benchResult is what a load run saw of its responses.
@@ -83,10 +90,11 @@ type benchResult struct {
 	failed    int // no response: connection lost or timeout
 	latencies []time.Duration
 	issued    map[string]bool
+	firstID   string    // the first message's id, once accepted
 	last      time.Time // last response
 }
 
-func (r *benchResult) record(start time.Time, resp esmetest.Resp, err error) int {
+func (r *benchResult) record(start time.Time, first bool, resp esmetest.Resp, err error) int {
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -100,6 +108,9 @@ func (r *benchResult) record(start time.Time, resp esmetest.Resp, err error) int
 		r.accepted++
 		r.latencies = append(r.latencies, now.Sub(start))
 		r.issued[resp.MessageID] = true
+		if first {
+			r.firstID = resp.MessageID
+		}
 	}
 	return r.accepted + total(r.refused) + r.failed
 }
@@ -110,20 +121,30 @@ type receiptLog struct {
 	more chan struct{} // a receipt arrived: capacity 1, never blocks the reader
 	done chan struct{} // the deliveries channel was closed
 
-	mu   sync.Mutex
-	ids  map[string]bool
-	seen int
-	dups int
-	last time.Time // last receipt
+	// verdicts holds, in order, whether each delivery was accepted, when
+	// some are refused; nil when all are accepted.
+	verdicts chan bool
+
+	mu      sync.Mutex
+	ids     map[string]bool
+	seen    int
+	dups    int
+	refused int       // deliveries refused
+	last    time.Time // last receipt
 }
 
-func collect(c *esmetest.Client, n int) *receiptLog {
-	l := &receiptLog{more: make(chan struct{}, 1), done: make(chan struct{}), ids: make(map[string]bool, n)}
+func collect(c *esmetest.Client, n int, verdicts chan bool) *receiptLog {
+	l := &receiptLog{more: make(chan struct{}, 1), done: make(chan struct{}), ids: make(map[string]bool, n), verdicts: verdicts}
 	go func() {
 		defer close(l.done)
 		for d := range c.Deliveries() {
 			now := time.Now()
 			l.mu.Lock()
+			if l.verdicts != nil && !<-l.verdicts {
+				l.refused++
+				l.mu.Unlock()
+				continue
+			}
 			l.seen++
 			if l.ids[d.ReceiptID] {
 				l.dups++
@@ -292,9 +313,15 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	dctx, cancel := context.WithTimeout(ctx, benchBindTimeout)
+	var verdicts chan bool
+	var judge func(pdu.Frame) pdu.Status
+	if o.refuseEvery > 0 || o.refuseFirst {
+		verdicts = make(chan bool, 1<<16)
+		judge = refusing(o, verdicts)
+	}
 	c, err := esmetest.Dial(dctx, esmetest.Config{
 		Addr: o.addr, SystemID: o.systemID, Password: o.password,
-		Bind: pdu.BindTransceiver, Window: o.window, DeliveryBuffer: 1 << 16,
+		Bind: pdu.BindTransceiver, Window: o.window, DeliveryBuffer: 1 << 16, DeliverStatus: judge,
 	})
 	cancel()
 	if err != nil {
@@ -305,7 +332,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		o:     o,
 		c:     c,
 		res:   &benchResult{refused: map[pdu.Status]int{}, issued: make(map[string]bool, o.n)},
-		rcpt:  collect(c, o.n),
+		rcpt:  collect(c, o.n, verdicts),
 		slots: make(chan struct{}, o.window),
 	}
 	runErr := r.run(ctx, stdout)
@@ -339,12 +366,10 @@ func (r *benchRun) run(ctx context.Context, stdout io.Writer) error {
 	if err := r.send(ctx, stdout); err != nil {
 		return err
 	}
-	r.res.mu.Lock()
-	accepted := r.res.accepted
-	r.res.mu.Unlock()
+	owed := r.owed()
 	r.complete = true
-	if r.o.receipts && accepted > 0 {
-		r.complete = r.rcpt.waitFor(ctx, accepted, r.o.wait)
+	if r.o.receipts && owed > 0 {
+		r.complete = r.rcpt.waitFor(ctx, owed, r.o.wait)
 	}
 	// An enquire_link answered means every deliver_sm_resp written before
 	// it was read by the peer: its work on them is inside the window.
@@ -370,10 +395,10 @@ func (r *benchRun) send(ctx context.Context, stdout io.Writer) error {
 		r.sendTime = time.Since(r.start)
 		wg.Wait()
 	}()
-	done := func(t0 time.Time) func(esmetest.Resp, error) {
+	done := func(t0 time.Time, first bool) func(esmetest.Resp, error) {
 		return func(resp esmetest.Resp, err error) {
 			defer wg.Done()
-			answered := r.res.record(t0, resp, err)
+			answered := r.res.record(t0, first, resp, err)
 			<-r.slots
 			if r.o.progress > 0 && answered%r.o.progress == 0 {
 				r.res.mu.Lock()
@@ -385,7 +410,7 @@ func (r *benchRun) send(ctx context.Context, stdout io.Writer) error {
 	}
 	for i := 0; i < r.o.n && ctx.Err() == nil; i++ {
 		p.wait(ctx, i)
-		body := esmetest.SubmitBody("Bench", fmt.Sprintf("4477%08d", i), []byte("smppmux bench message"), rd, nil)
+		body := esmetest.SubmitBody("Bench", benchDestination(i), []byte("smppmux bench message"), rd, nil)
 		select {
 		case r.slots <- struct{}{}:
 		default:
@@ -398,7 +423,7 @@ func (r *benchRun) send(ctx context.Context, stdout io.Writer) error {
 			}
 		}
 		wg.Add(1)
-		if err := r.c.SubmitAsync(body, done(time.Now())); err != nil {
+		if err := r.c.SubmitAsync(body, done(time.Now(), i == 0)); err != nil {
 			wg.Done()
 			return fmt.Errorf("connection lost after %d submits: %w", r.sent, err)
 		}
@@ -513,6 +538,9 @@ func (r *benchRun) report(w io.Writer) {
 		if f.dups > 0 {
 			fmt.Fprintf(w, "  duplicate receipts    %d\n", f.dups)
 		}
+		if r.o.refuseEvery > 0 || r.o.refuseFirst {
+			fmt.Fprintf(w, "  deliveries refused    %d (ESME_RX_T_APPN; refused receipts owed: %d)\n", r.refusedDeliveries(), r.owed())
+		}
 	}
 	fmt.Fprintf(w, "  throughput            %.0f msg/s (%d in %s, first submit to last response or receipt)\n",
 		f.msgPerSec, f.accepted, (time.Duration(f.seconds * float64(time.Second))).Round(time.Millisecond))
@@ -572,8 +600,8 @@ func (r *benchRun) check() error {
 		return fmt.Errorf("%d of %d submits sent", r.sent, r.o.n)
 	case f.failed > 0:
 		return fmt.Errorf("%d of %d submits without answer", f.failed, r.o.n)
-	case r.o.receipts && (!r.complete || f.matched < f.accepted):
-		return fmt.Errorf("receipts: %d received, %d matched, of %d accepted", f.receipts, f.matched, f.accepted)
+	case r.o.receipts && (!r.complete || f.matched < r.owed()):
+		return fmt.Errorf("receipts: %d received, %d matched, of %d accepted (%d owed)", f.receipts, f.matched, f.accepted, r.owed())
 	case r.o.cpuPID > 0 && r.procErr != nil:
 		return fmt.Errorf("process %d: %w", r.o.cpuPID, r.procErr)
 	}
@@ -598,6 +626,8 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	fs.IntVar(&o.clkTck, "clk-tck", 100, "clock ticks per second of /proc/PID/stat (getconf CLK_TCK)")
 	fs.StringVar(&o.label, "label", "", "name of the run in the summary line")
 	fs.BoolVar(&o.summary, "summary", false, "print a machine-readable summary line")
+	fs.IntVar(&o.refuseEvery, "refuse-every", 0, "answer every `N`th receipt delivery with ESME_RX_T_APPN (0: none)")
+	fs.BoolVar(&o.refuseFirst, "refuse-first", false, "answer every delivery of the first message's receipt with ESME_RX_T_APPN")
 	fs.BoolVar(&o.strict, "strict", false, "exit non-zero unless every submit was answered and every accepted message's receipt matched")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -611,6 +641,8 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 		return o, errors.New("bench: -rate must not be negative")
 	case o.clkTck <= 0:
 		return o, errors.New("bench: -clk-tck must be positive")
+	case o.refuseEvery < 0:
+		return o, errors.New("bench: -refuse-every must not be negative")
 	case bytes.ContainsAny([]byte(o.label), " \t\n="):
 		return o, errors.New("bench: -label must not hold spaces or '='")
 	}
@@ -631,3 +663,45 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 }
 
 func mbOf(kb uint64) float64 { return float64(kb) / 1024 }
+
+// benchDestination is the destination of message i: a receipt comes from
+// the destination of its message.
+func benchDestination(i int) string { return fmt.Sprintf("4477%08d", i) }
+
+// refusing returns the DeliverStatus of -refuse-every and -refuse-first.
+// It runs on the client's reader, before the delivery is handed on, and
+// tells collect of each verdict in that order.
+func refusing(o benchOptions, verdicts chan<- bool) func(pdu.Frame) pdu.Status {
+	first := []byte(benchDestination(0))
+	n := 0
+	return func(f pdu.Frame) pdu.Status {
+		n++
+		refuse := o.refuseEvery > 0 && n%o.refuseEvery == 0
+		if o.refuseFirst && !refuse {
+			var sm pdu.SM
+			refuse = pdu.ParseSM(f.Body(), &sm) == nil && bytes.Equal(sm.SourceAddr, first)
+		}
+		verdicts <- !refuse
+		if refuse {
+			return pdu.StatusXTAppn
+		}
+		return pdu.StatusOK
+	}
+}
+
+// owed is how many receipts the run waits for: one per accepted message,
+// but for the first with -refuse-first.
+func (r *benchRun) owed() int {
+	r.res.mu.Lock()
+	defer r.res.mu.Unlock()
+	if r.o.refuseFirst && r.res.firstID != "" {
+		return r.res.accepted - 1
+	}
+	return r.res.accepted
+}
+
+func (r *benchRun) refusedDeliveries() int {
+	r.rcpt.mu.Lock()
+	defer r.rcpt.mu.Unlock()
+	return r.rcpt.refused
+}

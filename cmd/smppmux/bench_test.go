@@ -140,6 +140,19 @@ func TestBenchStrict(t *testing.T) {
 			want: []string{"refused 0x00000058    10 (throttling error)", "accepted=90 refused=10 failed=0 receipts=90 matched=90"},
 		},
 		{
+			// Straight to the simulator, which does not send a refused
+			// receipt again: the first is not owed, the others arrive.
+			name: "first receipt refused",
+			args: []string{"-n", "50", "-strict", "-refuse-first", "-summary"},
+			want: []string{"deliveries refused    1 (ESME_RX_T_APPN; refused receipts owed: 49)", "accepted=50 refused=0 failed=0 receipts=49 matched=49 dups=0"},
+		},
+		{
+			name:    "every tenth receipt refused, never sent again",
+			args:    []string{"-n", "100", "-strict", "-refuse-every", "10", "-receipt-timeout", "50ms"},
+			want:    []string{"deliveries refused    10"},
+			wantErr: "receipts: 90 received, 90 matched, of 100 accepted (100 owed)",
+		},
+		{
 			name:    "nothing accepted",
 			cfg:     smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply { return smsctest.Reply{Status: pdu.StatusSysErr} }},
 			args:    []string{"-n", "10"},

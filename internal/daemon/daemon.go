@@ -136,6 +136,9 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 			MaxAge:   cfg.Receipts.OutboxMaxAge,
 			RetryMin: cfg.Receipts.RetryMin,
 			RetryMax: cfg.Receipts.RetryMax,
+
+			MaxAttempts:        cfg.Receipts.MaxAttempts,
+			DeadLetterStatuses: statuses(cfg.Receipts.DeadLetterStatuses),
 		},
 		Metrics: d.metrics,
 		Logger:  log.Named("relay"),

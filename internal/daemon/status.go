@@ -54,6 +54,11 @@ func (d *Daemon) Snapshot() metrics.Snapshot {
 	for _, st := range d.Relay.Outbox().Stats() {
 		snap.Outboxes = append(snap.Outboxes, metrics.OutboxInfo{SystemID: st.SystemID, Depth: st.Depth, OldestAge: st.OldestAge})
 	}
+	dead, err := d.DeadLetterCounts()
+	if err != nil {
+		d.log.Warn("counting dead letters failed", zap.Error(err))
+	}
+	snap.DeadLetters = dead
 	return snap
 }
 
@@ -116,4 +121,80 @@ func (d *Daemon) Reload() error {
 		return errors.New("reload is not available")
 	}
 	return d.opts.Reload()
+}
+
+// clientIDs returns the configured system_ids.
+func (d *Daemon) clientIDs() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ids := make([]string, len(d.cfg.Clients))
+	for i, c := range d.cfg.Clients {
+		ids[i] = c.SystemID
+	}
+	return ids
+}
+
+// configured reports whether client is a configured system_id.
+func (d *Daemon) configured(client string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg.Client(client) != nil
+}
+
+// DeadLetterCounts implements admin.Controller: every configured client,
+// with or without dead letters.
+func (d *Daemon) DeadLetterCounts() ([]metrics.DeadLetterInfo, error) {
+	st, err := d.Relay.Outbox().DeadLetterStats(d.clientIDs())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]metrics.DeadLetterInfo, len(st))
+	for i, s := range st {
+		out[i] = metrics.DeadLetterInfo{SystemID: s.SystemID, Count: s.Count, Oldest: s.Oldest}
+	}
+	return out, nil
+}
+
+// DeadLetters implements admin.Controller.
+func (d *Daemon) DeadLetters(client string, after uint64, limit int) ([]admin.DeadLetter, error) {
+	list, err := d.Relay.Outbox().DeadLetters(client, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 0 && after == 0 && !d.configured(client) {
+		return nil, fmt.Errorf("%w: client %q", admin.ErrNoDeadLetter, client)
+	}
+	out := make([]admin.DeadLetter, len(list))
+	for i, dl := range list {
+		sum := dl.Summary()
+		out[i] = admin.DeadLetter{
+			Seq: dl.Seq, Arrived: dl.Arrived, DeadAt: dl.DeadAt, Attempts: dl.Attempts, Refusals: dl.Refusals,
+			LastStatus: fmt.Sprintf("0x%08x", uint32(dl.LastStatus)), Reason: string(dl.Reason),
+			Command: sum.Command, Receipt: sum.Receipt, MessageID: sum.MessageID,
+			Source: sum.Source, Destination: sum.Destination,
+		}
+	}
+	return out, nil
+}
+
+// PurgeDeadLetters implements admin.Controller.
+func (d *Daemon) PurgeDeadLetters(client string, seq uint64) (int, error) {
+	n, err := d.Relay.Outbox().PurgeDeadLetters(client, seq)
+	switch {
+	case err != nil:
+		return 0, err
+	case n == 0 && seq != 0:
+		return 0, fmt.Errorf("%w: dead letter %d of client %q", admin.ErrNoDeadLetter, seq, client)
+	case n == 0 && !d.configured(client):
+		return 0, fmt.Errorf("%w: client %q", admin.ErrNoDeadLetter, client)
+	}
+	return n, nil
+}
+
+// RetryDeadLetters implements admin.Controller.
+func (d *Daemon) RetryDeadLetters(client string) (int, error) {
+	if !d.configured(client) {
+		return 0, fmt.Errorf("%w: client %q is not configured", admin.ErrNoDeadLetter, client)
+	}
+	return d.Relay.Outbox().RetryDeadLetters(client)
 }

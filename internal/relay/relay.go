@@ -34,7 +34,7 @@ type Config struct {
 	// validity period does not say; 72h.
 	MappingTTL time.Duration
 	// Outbox tunes the client outboxes; Store, Receivers, Logger,
-	// OnDelivered and OnExpired are set by New.
+	// OnDelivered, OnExpired, OnRetry and OnDeadLetter are set by New.
 	Outbox dlr.OutboxConfig
 	// Metrics receives counts; nil counts nothing.
 	Metrics *metrics.Metrics
@@ -84,6 +84,7 @@ type Stats struct {
 	ReceiptsParked    atomic.Uint64
 	ReceiptsUnmatched atomic.Uint64
 	Delivered         atomic.Uint64 // receipts and MO accepted by a client
+	DeadLetters       atomic.Uint64 // receipts and MO made dead letters
 	MORouted          atomic.Uint64 // MO messages queued for a client
 	MOUnrouted        atomic.Uint64 // MO messages no MO route matched
 }
@@ -121,6 +122,11 @@ func New(cfg Config) *Relay {
 		cfg.Metrics.Delivered(systemID)
 	}
 	oc.OnExpired = func(systemID string, _ *dlr.Item) { cfg.Metrics.OutboxExpired(systemID) }
+	oc.OnRetry = func(systemID string, _ *dlr.Item) { cfg.Metrics.OutboxRetry(systemID) }
+	oc.OnDeadLetter = func(systemID string, d *dlr.DeadLetter) {
+		r.Stats.DeadLetters.Add(1)
+		cfg.Metrics.DeadLetter(systemID, string(d.Reason))
+	}
 	r.outbox = dlr.NewOutbox(oc)
 	return r
 }

@@ -1,0 +1,129 @@
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// DeadLetter is one dead letter as the API lists it: what it is and what
+// happened to it, never its text.
+type DeadLetter struct {
+	Seq        uint64    `json:"seq"`
+	Arrived    time.Time `json:"arrived"`
+	DeadAt     time.Time `json:"dead_at"`
+	Attempts   int       `json:"attempts"`
+	Refusals   int       `json:"refusals"`
+	LastStatus string    `json:"last_status"` // command_status as in metrics: 0x00000065
+	Reason     string    `json:"reason"`      // refused, never
+	Command    string    `json:"command"`     // deliver_sm, data_sm
+	Receipt    bool      `json:"receipt"`     // a receipt, else an MO message
+	// MessageID is a receipt's message id, the one the client was given.
+	MessageID   string `json:"message_id,omitempty"`
+	Source      string `json:"source,omitempty"`
+	Destination string `json:"destination,omitempty"`
+}
+
+// Dead letter listings are this long unless the request says (?limit=),
+// and never longer than maxDeadLetters.
+const (
+	defaultDeadLetters = 1000
+	maxDeadLetters     = 10000
+)
+
+func (h *handler) deadLetterCounts(w http.ResponseWriter, _ *http.Request) {
+	counts, err := h.ctl.DeadLetterCounts()
+	if err != nil {
+		text(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, nonNil(counts))
+}
+
+func (h *handler) deadLetters(w http.ResponseWriter, r *http.Request) {
+	after, limit := uint64(0), defaultDeadLetters
+	var err error
+	if v := r.URL.Query().Get("after"); v != "" {
+		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
+			text(w, http.StatusBadRequest, "after: not a dead letter number")
+			return
+		}
+	}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > maxDeadLetters {
+			text(w, http.StatusBadRequest, "limit: a number from 1 to "+strconv.Itoa(maxDeadLetters))
+			return
+		}
+	}
+	list, err := h.ctl.DeadLetters(r.PathValue("client"), after, limit)
+	if err != nil {
+		h.deadLetterError(w, err)
+		return
+	}
+	writeJSON(w, nonNil(list))
+}
+
+// purgeDeadLetters deletes one dead letter, or all of a client's.
+func (h *handler) purgeDeadLetters(w http.ResponseWriter, r *http.Request) {
+	client, seq := r.PathValue("client"), uint64(0)
+	if v := r.PathValue("seq"); v != "" {
+		var err error
+		if seq, err = strconv.ParseUint(v, 10, 64); err != nil || seq == 0 {
+			text(w, http.StatusBadRequest, "not a dead letter number: "+v)
+			return
+		}
+	}
+	n, err := h.ctl.PurgeDeadLetters(client, seq)
+	fields := []zap.Field{zap.String("client", client), zap.Uint64("seq", seq), zap.String("remote", r.RemoteAddr)}
+	if err != nil {
+		h.log.Info("purge dead letters", append(fields, zap.String("result", "refused"), zap.Error(err))...)
+		h.deadLetterError(w, err)
+		return
+	}
+	h.log.Info("purge dead letters", append(fields, zap.String("result", "done"), zap.Int("count", n))...)
+	writeJSON(w, map[string]int{"purged": n})
+}
+
+func (h *handler) retryDeadLetters(w http.ResponseWriter, r *http.Request) {
+	client := r.PathValue("client")
+	n, err := h.ctl.RetryDeadLetters(client)
+	fields := []zap.Field{zap.String("client", client), zap.String("remote", r.RemoteAddr)}
+	if err != nil {
+		h.log.Info("retry dead letters", append(fields, zap.String("result", "refused"), zap.Int("count", n), zap.Error(err))...)
+		if n > 0 {
+			err = fmt.Errorf("%d put back, then: %w", n, err)
+		}
+		h.deadLetterError(w, err)
+		return
+	}
+	h.log.Info("retry dead letters", append(fields, zap.String("result", "done"), zap.Int("count", n))...)
+	writeJSON(w, map[string]int{"requeued": n})
+}
+
+// deadLetterError answers 404 for an unknown client or dead letter, 500
+// for a store that failed.
+func (h *handler) deadLetterError(w http.ResponseWriter, err error) {
+	if errors.Is(err, ErrNoDeadLetter) {
+		text(w, http.StatusNotFound, err.Error())
+		return
+	}
+	text(w, http.StatusInternalServerError, err.Error())
+}
+
+// writeJSON answers 200 with v in indented JSON.
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		text(w, http.StatusInternalServerError, "encoding: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(append(b, '\n'))
+}

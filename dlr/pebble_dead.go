@@ -1,0 +1,282 @@
+package dlr
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/smppmux/smppmux/internal/pdu"
+)
+
+func deadKey(systemID string, seq uint64) []byte {
+	k := make([]byte, 0, 10+len(systemID))
+	k = append(k, kindDead)
+	k = append(k, systemID...)
+	k = append(k, 0)
+	return u64(k, seq)
+}
+
+// deadBounds returns the bounds of systemID's dead letter keys.
+func deadBounds(systemID string) (lower, upper []byte) {
+	lower = append(append([]byte{kindDead}, systemID...), 0)
+	upper = append(append([]byte{kindDead}, systemID...), 1)
+	return lower, upper
+}
+
+// appendDeadValue encodes d as the value of its key.
+func appendDeadValue(v []byte, d *DeadLetter) []byte {
+	v = u64(v, d.Origin)
+	v = u64(v, uint64(d.Arrived.UnixNano()))
+	v = u64(v, uint64(d.DeadAt.UnixNano()))
+	v = binary.BigEndian.AppendUint32(v, uint32(d.Attempts))
+	v = binary.BigEndian.AppendUint32(v, uint32(d.Refusals))
+	v = binary.BigEndian.AppendUint32(v, uint32(d.LastStatus))
+	v = append(v, byte(len(d.Reason)))
+	v = append(v, d.Reason...)
+	return append(v, d.Raw...)
+}
+
+// decodeDead reads a dead letter from its key and value.
+func decodeDead(k, v []byte) (DeadLetter, error) {
+	i := bytes.IndexByte(k[1:], 0)
+	if i < 0 || len(k) != 1+i+1+8 || len(v) < 37 || len(v) < 37+int(v[36]) {
+		return DeadLetter{}, fmt.Errorf("dlr: corrupt dead letter %q", k)
+	}
+	n := int(v[36])
+	return DeadLetter{
+		SystemID:   string(k[1 : 1+i]),
+		Seq:        binary.BigEndian.Uint64(k[len(k)-8:]),
+		Origin:     binary.BigEndian.Uint64(v),
+		Arrived:    time.Unix(0, int64(binary.BigEndian.Uint64(v[8:]))),
+		DeadAt:     time.Unix(0, int64(binary.BigEndian.Uint64(v[16:]))),
+		Attempts:   int(binary.BigEndian.Uint32(v[24:])),
+		Refusals:   int(binary.BigEndian.Uint32(v[28:])),
+		LastStatus: pdu.Status(binary.BigEndian.Uint32(v[32:])),
+		Reason:     DeadReason(v[37 : 37+n]),
+		Raw:        bytes.Clone(v[37+n:]),
+	}, nil
+}
+
+// applyDead adds a dead letter to b and, in the same batch, deletes the
+// outbox item it replaces.
+func (op *writeOp) applyDead(b *pebble.Batch, scratch []byte) ([]byte, error) {
+	d := op.dead
+	if op.outboxSeq != 0 {
+		if err := b.SingleDelete(outboxKey(d.SystemID, op.outboxSeq), nil); err != nil {
+			return scratch, err
+		}
+	}
+	kv := append(scratch[:0], deadKey(d.SystemID, d.Seq)...)
+	n := len(kv)
+	kv = appendDeadValue(kv, d)
+	return kv, b.Set(kv[:n], kv[n:], nil)
+}
+
+// checkDead refuses a dead letter whose outbox item is gone: written, it
+// would keep the item twice. Other writes pass.
+func (s *PebbleStore) checkDead(op *writeOp) error {
+	if op.kind != kindDead || op.outboxSeq == 0 {
+		return nil
+	}
+	_, ok, err := s.get(outboxKey(op.dead.SystemID, op.outboxSeq))
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return ErrNotInOutbox
+	}
+	return nil
+}
+
+// countDead counts the dead letters of a committed batch.
+func (s *PebbleStore) countDead(ops []writeOp, errs []error) {
+	for i := range ops {
+		if ops[i].kind == kindDead && errs[i] == nil {
+			s.addDead(ops[i].dead.SystemID, 1)
+		}
+	}
+}
+
+// addDead changes the count of systemID's dead letters by n. A purge may
+// count a dead letter out before its commit has counted it in: the count
+// is briefly negative, never wrong for long.
+func (s *PebbleStore) addDead(systemID string, n int) {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	if c := s.dead[systemID] + n; c != 0 {
+		s.dead[systemID] = c
+	} else {
+		delete(s.dead, systemID)
+	}
+}
+
+// scanDead calls fn with the client and number of every dead letter.
+func (s *PebbleStore) scanDead(fn func(systemID string, seq uint64)) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindDead}, UpperBound: []byte{kindDead + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		i := bytes.IndexByte(k[1:], 0)
+		if i < 0 || len(k) != 1+i+1+8 {
+			return fmt.Errorf("dlr: corrupt dead letter key %q", k)
+		}
+		fn(string(k[1:1+i]), binary.BigEndian.Uint64(k[len(k)-8:]))
+	}
+	return it.Error()
+}
+
+// open runs fn unless the store is closed; Close waits for it.
+func (s *PebbleStore) open(fn func() error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrStoreClosed
+	}
+	return fn()
+}
+
+// PutDeadLetter implements DeadLetterStore: the dead letter and the
+// outbox item's delete are one synced batch, committed with the other
+// writes.
+func (s *PebbleStore) PutDeadLetter(d *DeadLetter, outboxSeq uint64, done func(error)) {
+	d.Seq = s.NextSeq()
+	if d.DeadAt.IsZero() {
+		d.DeadAt = s.cfg.Now()
+	}
+	c := *d
+	s.enqueue(writeOp{kind: kindDead, done: done, dead: &c, outboxSeq: outboxSeq})
+}
+
+// DeadLetters implements DeadLetterStore.
+func (s *PebbleStore) DeadLetters(systemID string, after uint64, n int) ([]DeadLetter, error) {
+	var out []DeadLetter
+	err := s.open(func() error {
+		_, upper := deadBounds(systemID)
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: deadKey(systemID, after+1), UpperBound: upper})
+		if err != nil {
+			return err
+		}
+		defer it.Close()
+		for it.First(); it.Valid() && len(out) < n; it.Next() {
+			d, err := decodeDead(it.Key(), it.Value())
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return it.Error()
+	})
+	return out, err
+}
+
+// DeadLetterStats implements DeadLetterStore: the counts are kept in
+// memory, the oldest is read from each client's first key.
+func (s *PebbleStore) DeadLetterStats(systemIDs []string) ([]DeadLetterStat, error) {
+	out := make([]DeadLetterStat, len(systemIDs))
+	err := s.open(func() error {
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindDead}, UpperBound: []byte{kindDead + 1}})
+		if err != nil {
+			return err
+		}
+		defer it.Close()
+		for i, id := range systemIDs {
+			out[i].SystemID = id
+			s.countMu.Lock()
+			out[i].Count = max(s.dead[id], 0)
+			s.countMu.Unlock()
+			lower, upper := deadBounds(id)
+			if it.SeekGE(lower) && bytes.Compare(it.Key(), upper) < 0 {
+				d, err := decodeDead(it.Key(), it.Value())
+				if err != nil {
+					return err
+				}
+				out[i].Oldest = d.DeadAt
+			}
+		}
+		return it.Error()
+	})
+	return out, err
+}
+
+// PurgeDeadLetters implements DeadLetterStore.
+func (s *PebbleStore) PurgeDeadLetters(systemID string, seq uint64) (int, error) {
+	s.deadMu.Lock()
+	defer s.deadMu.Unlock()
+	lower, upper := deadBounds(systemID)
+	if seq != 0 {
+		lower, upper = deadKey(systemID, seq), deadKey(systemID, seq+1)
+	}
+	n, err := s.changeDead(lower, upper, math.MaxInt, func(b *pebble.Batch, k, _ []byte) error {
+		return b.Delete(k, nil)
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.addDead(systemID, -n)
+	return n, nil
+}
+
+// RequeueDeadLetters implements DeadLetterStore: the dead letters' deletes
+// and the new outbox items are one synced batch.
+func (s *PebbleStore) RequeueDeadLetters(systemID string, n int) ([]*Item, error) {
+	s.deadMu.Lock()
+	defer s.deadMu.Unlock()
+	var items []*Item
+	now := s.cfg.Now()
+	lower, upper := deadBounds(systemID)
+	_, err := s.changeDead(lower, upper, n, func(b *pebble.Batch, k, v []byte) error {
+		d, err := decodeDead(k, v)
+		if err != nil {
+			return err
+		}
+		it := &Item{Raw: d.Raw, Origin: d.Origin, Seq: s.NextSeq(), At: now}
+		val := u64(nil, it.Origin)
+		val = u64(val, uint64(now.UnixNano()))
+		val = append(val, it.Raw...)
+		items = append(items, it)
+		return errors.Join(b.Delete(k, nil), b.Set(outboxKey(systemID, it.Seq), val, nil))
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.addDead(systemID, -len(items))
+	return items, nil
+}
+
+// changeDead calls fn with up to n dead letters from lower to upper, in
+// order, and commits what fn adds to the batch as one synced write. It
+// returns how many dead letters fn was given. Called with deadMu held.
+func (s *PebbleStore) changeDead(lower, upper []byte, n int, fn func(b *pebble.Batch, k, v []byte) error) (int, error) {
+	count := 0
+	err := s.open(func() error {
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+		if err != nil {
+			return err
+		}
+		defer it.Close()
+		b := s.db.NewBatch()
+		defer func() { _ = b.Close() }()
+		for it.First(); it.Valid() && count < n; it.Next() {
+			if err := fn(b, it.Key(), it.Value()); err != nil {
+				return err
+			}
+			count++
+		}
+		if err := it.Error(); err != nil {
+			return err
+		}
+		return b.Commit(pebble.Sync)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return count, nil
+}
