@@ -56,7 +56,7 @@ type Config struct {
 	// Suspect until it is answered, and closed as a dead peer if it is not
 	// answered within ProbeTimeout. 0 disables.
 	ProbeTimeout time.Duration
-	Logger              *zap.Logger
+	Logger       *zap.Logger
 	// OnClose is called once, from the goroutine that closed the connection.
 	OnClose func(r Reason, err error)
 	// OnUnmatched is called for a response that matches no pending request
