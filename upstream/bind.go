@@ -98,6 +98,16 @@ func (b *Bind) current() *smppconn.Conn {
 	return b.conn
 }
 
+// usable returns the connection of a bound bind that should take new
+// submits: not suspect, not congested; nil otherwise.
+func (b *Bind) usable() *smppconn.Conn {
+	c := b.current()
+	if c == nil || c.Suspect() || c.Congested(b.u.stallAfter()) {
+		return nil
+	}
+	return c
+}
+
 func (b *Bind) closeNow() {
 	b.mu.Lock()
 	c := b.last
@@ -161,6 +171,7 @@ func (b *Bind) session(ctx context.Context) (bound bool, err error) {
 		ResponseTimeout:     cfg.ResponseTimeout,
 		EnquireLinkInterval: cfg.EnquireLinkInterval,
 		InactivityTimeout:   3 * cfg.EnquireLinkInterval,
+		ProbeTimeout:        probeTimeout(cfg.ResponseTimeout),
 		Logger:              b.log,
 		OnClose: func(r smppconn.Reason, err error) {
 			reason, cerr = r, err
@@ -254,6 +265,17 @@ func (b *Bind) unbind(c *smppconn.Conn) {
 	_, _ = c.Call(uctx, pdu.Empty(pdu.Unbind, pdu.StatusOK, 0), 2*time.Second)
 	c.Close(smppconn.ReasonShutdown, nil)
 }
+
+// probeTimeout is how long the enquire_link sent when a request timed out
+// may go unanswered before the bind is closed and redialled: 2s, or the
+// response timeout when shorter. A blackholed or hung link is found within
+// the response timeout and this.
+func probeTimeout(response time.Duration) time.Duration { return min(2*time.Second, response) }
+
+// stallAfter is how long a bind's full window may go without any response
+// before the bind is congested and takes no new submits until half its
+// window is free: a tenth of the response timeout, at least a second.
+func (u *Upstream) stallAfter() time.Duration { return max(time.Second, u.cfg.ResponseTimeout/10) }
 
 // bindQueueLen bounds a bind's output queue. Besides a window of
 // submits it holds the deliver_sm_resp of receipts, sent as they become

@@ -277,7 +277,7 @@ func (u *Upstream) send(ctx context.Context, raw []byte, done func(pdu.Frame, er
 		// Unsigned arithmetic: int(start) would turn negative past 2^31
 		// where int is 32 bits.
 		b := u.tx[(start+i)%n]
-		c := b.current()
+		c := b.usable()
 		if c == nil {
 			continue
 		}
@@ -292,13 +292,23 @@ func (u *Upstream) send(ctx context.Context, raw []byte, done func(pdu.Frame, er
 	if wait == nil {
 		return ErrNotBound
 	}
-	c := wait.current()
+	c := wait.usable()
 	if c == nil {
 		return ErrNotBound
 	}
 	return c.Request(ctx, raw, u.cfg.ResponseTimeout, done)
 }
 
-// Healthy reports whether the upstream can take a submit now; it makes
-// Upstream a balancer.Member.
-func (u *Upstream) Healthy() bool { return u.Bound() }
+// Healthy reports whether the upstream can take a submit now: a
+// transmitting bind is bound, neither suspect (a request went unanswered
+// and the check of the link is under way) nor congested (its window full
+// and stalled, until half of it is free). It makes Upstream a
+// balancer.Member.
+func (u *Upstream) Healthy() bool {
+	for _, b := range u.tx {
+		if b.usable() != nil {
+			return true
+		}
+	}
+	return false
+}

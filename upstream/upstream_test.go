@@ -611,7 +611,16 @@ func TestResponseTimeoutKeepsBind(t *testing.T) {
 		t.Errorf("timed out after %v, before the response timeout %v", d, timeout)
 	}
 
-	// The window of 1 is free again: the timeout released the slot.
+	// The timeout sent an enquire_link, which the SMSC answers: the bind
+	// takes submits again once it has, and its window of 1 is free, the
+	// timeout released the slot.
+	for !u.Healthy() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the bind stayed suspect after its enquire_link was answered")
+		case <-time.After(time.Millisecond):
+		}
+	}
 	raw, _ = submitSM(2, "447700900123", "late", 0)
 	if r := await(t, ctx, submit(t, ctx, u, raw)); !errors.Is(r.err, smppconn.ErrTimeout) {
 		t.Fatalf("late submit: %v, want ErrTimeout", r.err)
@@ -1206,5 +1215,93 @@ func TestDeliverAckBurst(t *testing.T) {
 	}
 	if lost := l.count("upstream bind lost"); len(lost) != 0 {
 		t.Fatalf("bind lost during the burst: %v", lost)
+	}
+}
+
+// TestHungSMSCFoundQuickly: when an SMSC hangs (its connection up, nothing
+// answered), the first request that times out sends an enquire_link at
+// once; while it is out the bind takes no submit, and when it goes
+// unanswered the bind is closed as a dead peer and redialled, long before
+// the keepalive would have noticed.
+func TestHungSMSCFoundQuickly(t *testing.T) {
+	t.Parallel()
+	ctx := deadline(t)
+	srv, w := newSMSC(t, smsctest.Config{})
+	const timeout = 300 * time.Millisecond
+	u, l := start(t, Config{Addr: srv.Addr(), ResponseTimeout: timeout, EnquireLinkInterval: time.Hour,
+		ReconnectMin: 10 * time.Millisecond, ReconnectMax: 20 * time.Millisecond}, nil)
+	waitBound(t, ctx, u, l, 1)
+	srv.SetHung(true)
+	raw, _ := submitSM(1, "447700900123", "lost", 0)
+	if r := await(t, ctx, submit(t, ctx, u, raw)); !errors.Is(r.err, smppconn.ErrTimeout) {
+		t.Fatalf("submit to a hung SMSC: %v, want ErrTimeout", r.err)
+	}
+	if u.Healthy() {
+		t.Fatal("the bind takes submits while its link is being checked")
+	}
+	raw, _ = submitSM(2, "447700900123", "held back", 0)
+	if err := u.Submit(ctx, raw, func(pdu.Frame, error) {}); !errors.Is(err, ErrNotBound) {
+		t.Fatalf("submit to a suspect bind: %v, want ErrNotBound", err)
+	}
+	if _, err := w.waitN(ctx, 1, ofID(pdu.EnquireLink)); err != nil {
+		t.Fatalf("no enquire_link after the timeout: %v", err)
+	}
+	if err := l.wait(ctx, func(es []logEntry) bool {
+		for _, e := range es {
+			if e.msg == "upstream bind lost" && e.fields["reason"] == "dead_peer" {
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		t.Fatalf("the bind was not closed as a dead peer: %v", err)
+	}
+	srv.SetHung(false)
+	waitBound(t, ctx, u, l, 2)
+	if n := len(w.snapshot(ofID(pdu.SubmitSM))); n != 1 {
+		t.Fatalf("%d submit_sm written, want only the first: none into the suspect bind", n)
+	}
+}
+
+// TestStalledWindowTakesNothing: a bind whose window is full and whose SMSC
+// has answered nothing for a while takes no new submit until half its
+// window is free.
+func TestStalledWindowTakesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := deadline(t)
+	srv, _ := newSMSC(t, smsctest.Config{})
+	const timeout = 3 * time.Second // stall after 1s
+	u, l := start(t, Config{Addr: srv.Addr(), ResponseTimeout: timeout, Window: 4, EnquireLinkInterval: time.Hour}, nil)
+	waitBound(t, ctx, u, l, 1)
+	srv.SetHung(true)
+	done := make(chan result, 4)
+	for i := range 4 {
+		raw, _ := submitSM(uint32(i+1), "447700900123", "lost", 0)
+		if err := u.Submit(ctx, raw, func(f pdu.Frame, err error) { done <- result{f, err} }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for u.Healthy() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("a full window with no answer for a second still takes submits")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	srv.SetHung(false)
+	// Nothing is answered: the SMSC dropped what it read while hung. The
+	// window frees when those submits time out, and the bind takes
+	// submits again.
+	for range 4 {
+		if r := await(t, ctx, done); !errors.Is(r.err, smppconn.ErrTimeout) {
+			t.Fatalf("lost submit: %v", r.err)
+		}
+	}
+	for !u.Healthy() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the bind never took submits again")
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }

@@ -51,7 +51,12 @@ type Config struct {
 	ResponseTimeout     time.Duration // for enquire_link; 10s
 	EnquireLinkInterval time.Duration // idle time before sending enquire_link; 0 disables
 	InactivityTimeout   time.Duration // idle time before closing as a dead peer; 0 disables
-	Logger              *zap.Logger
+	// ProbeTimeout, when positive, makes a request that times out send an
+	// enquire_link at once (unless one is out already): the connection is
+	// Suspect until it is answered, and closed as a dead peer if it is not
+	// answered within ProbeTimeout. 0 disables.
+	ProbeTimeout time.Duration
+	Logger       *zap.Logger
 	// OnClose is called once, from the goroutine that closed the connection.
 	OnClose func(r Reason, err error)
 	// OnUnmatched is called for a response that matches no pending request
@@ -123,7 +128,10 @@ type Conn struct {
 	wg   sync.WaitGroup
 
 	lastRead   atomic.Int64 // unix nanoseconds of the last PDU read
+	lastResp   atomic.Int64 // unix nanoseconds of the last response read
 	enquireOut atomic.Bool
+	suspect    atomic.Bool // a probe is out after a request timed out
+	congested  atomic.Bool // see Congested
 	closing    atomic.Bool // SendAndClose was called: serve no further request
 
 	mu        sync.Mutex
@@ -156,7 +164,9 @@ func New(nc net.Conn, cfg Config) *Conn {
 		idle:    make(chan struct{}, 1),
 		pending: make(map[key]*call),
 	}
-	c.lastRead.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	c.lastRead.Store(now)
+	c.lastResp.Store(now)
 	return c
 }
 
@@ -393,12 +403,62 @@ func (c *Conn) expireDue() {
 	}
 	c.mu.Unlock()
 	slices.SortFunc(due, func(a, b expired) int { return a.cl.deadline.Compare(b.cl.deadline) })
+	probe := false
 	for _, e := range due {
 		if e.cl.windowed {
 			<-c.sem
+			probe = true
 		}
 		e.cl.done(pdu.Frame{}, ErrTimeout)
 	}
+	if probe && c.cfg.ProbeTimeout > 0 {
+		c.probe()
+	}
+}
+
+// probe checks a connection whose request went unanswered: an
+// enquire_link at once, and the connection closed as a dead peer if that
+// is not answered within ProbeTimeout. The connection is Suspect until
+// then.
+func (c *Conn) probe() {
+	c.suspect.Store(true)
+	if !c.enquireOut.CompareAndSwap(false, true) {
+		// The keepalive's enquire_link is out: its answer decides.
+		return
+	}
+	_ = c.request(pdu.Empty(pdu.EnquireLink, pdu.StatusOK, 0), c.cfg.ProbeTimeout, func(_ pdu.Frame, err error) {
+		c.enquireOut.Store(false)
+		switch {
+		case err == nil:
+			c.suspect.Store(false)
+		case errors.Is(err, ErrTimeout):
+			c.Close(ReasonDeadPeer, errors.New("enquire_link unanswered after a request timed out"))
+		}
+	}, false)
+}
+
+// Suspect reports whether a request went unanswered and the enquire_link
+// sent to check the peer is not answered yet (see Config.ProbeTimeout).
+func (c *Conn) Suspect() bool { return c.suspect.Load() }
+
+// Congested reports whether the window is stalled: it became congested
+// when every slot was in use and no response had arrived for stall, and
+// stays so until half the window is free again. New requests are better
+// sent elsewhere meanwhile: those in the window are likely lost.
+func (c *Conn) Congested(stall time.Duration) bool {
+	used, size := len(c.sem), cap(c.sem)
+	if c.congested.Load() {
+		if used > size/2 {
+			return true
+		}
+		c.congested.Store(false)
+		return false
+	}
+	if used < size || time.Since(time.Unix(0, c.lastResp.Load())) < stall {
+		return false
+	}
+	c.congested.Store(true)
+	return true
 }
 
 // signalIdleLocked wakes WaitIdle when nothing is pending any more.
@@ -447,6 +507,7 @@ func (c *Conn) dispatchResponse(f pdu.Frame) {
 		c.signalIdleLocked()
 	}
 	c.mu.Unlock()
+	c.lastResp.Store(time.Now().UnixNano())
 	if cl == nil {
 		c.log.Debug("response matches no pending request",
 			zap.String("command", pdu.IDName(f.ID)), zap.Uint32("seq", f.Seq))
@@ -685,7 +746,10 @@ func (c *Conn) checkAlive() {
 	if iv := c.cfg.EnquireLinkInterval; iv > 0 && idle >= iv && c.enquireOut.CompareAndSwap(false, true) {
 		err := c.request(pdu.Empty(pdu.EnquireLink, pdu.StatusOK, 0), c.cfg.ResponseTimeout, func(_ pdu.Frame, err error) {
 			c.enquireOut.Store(false)
-			if errors.Is(err, ErrTimeout) {
+			switch {
+			case err == nil:
+				c.suspect.Store(false)
+			case errors.Is(err, ErrTimeout):
 				c.Close(ReasonDeadPeer, errors.New("enquire_link unanswered"))
 			}
 		}, false)

@@ -126,6 +126,7 @@ type Server struct {
 	ids   atomic.Uint64
 	rx    atomic.Uint64 // round robin over receiver sessions
 	recv  atomic.Int64
+	hung  atomic.Bool
 
 	mu       sync.Mutex
 	closed   bool
@@ -272,6 +273,11 @@ func (s *Server) Close() {
 	}
 	s.wg.Wait()
 }
+
+// SetHung makes the Server behave as a hung SMSC application while hung is
+// true: its sessions keep their connections and read what arrives, but
+// answer nothing, not even enquire_link, and send nothing.
+func (s *Server) SetHung(hung bool) { s.hung.Store(hung) }
 
 // DisconnectAll closes every session abruptly, as a lost link would. The
 // Server keeps listening.

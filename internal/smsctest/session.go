@@ -306,6 +306,9 @@ func (s *Session) readLoop() {
 
 // handle answers one PDU; it reports false when the reader must stop.
 func (s *Session) handle(f pdu.Frame) bool {
+	if s.srv.hung.Load() {
+		return true
+	}
 	switch f.ID {
 	case pdu.BindTransmitter, pdu.BindReceiver, pdu.BindTransceiver:
 		s.handleBind(f)
