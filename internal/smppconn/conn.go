@@ -403,16 +403,16 @@ func (c *Conn) expireDue() {
 	}
 	c.mu.Unlock()
 	slices.SortFunc(due, func(a, b expired) int { return a.cl.deadline.Compare(b.cl.deadline) })
-	probe := false
+	// The connection is suspect before anyone hears of the timeout, so
+	// that what the callbacks do next avoids it.
+	if c.cfg.ProbeTimeout > 0 && slices.ContainsFunc(due, func(e expired) bool { return e.cl.windowed }) {
+		c.probe()
+	}
 	for _, e := range due {
 		if e.cl.windowed {
 			<-c.sem
-			probe = true
 		}
 		e.cl.done(pdu.Frame{}, ErrTimeout)
-	}
-	if probe && c.cfg.ProbeTimeout > 0 {
-		c.probe()
 	}
 }
 
