@@ -614,13 +614,7 @@ func TestResponseTimeoutKeepsBind(t *testing.T) {
 	// The timeout sent an enquire_link, which the SMSC answers: the bind
 	// takes submits again once it has, and its window of 1 is free, the
 	// timeout released the slot.
-	for !u.Healthy() {
-		select {
-		case <-ctx.Done():
-			t.Fatal("the bind stayed suspect after its enquire_link was answered")
-		case <-time.After(time.Millisecond):
-		}
-	}
+	waitHealthy(t, ctx, u)
 	raw, _ = submitSM(2, "447700900123", "late", 0)
 	if r := await(t, ctx, submit(t, ctx, u, raw)); !errors.Is(r.err, smppconn.ErrTimeout) {
 		t.Fatalf("late submit: %v, want ErrTimeout", r.err)
@@ -632,6 +626,7 @@ func TestResponseTimeoutKeepsBind(t *testing.T) {
 		t.Fatalf("late response not seen: %v", err)
 	}
 
+	waitHealthy(t, ctx, u)
 	raw, _ = submitSM(3, "447700900123", "fine", 0)
 	if r := await(t, ctx, submit(t, ctx, u, raw)); r.err != nil || r.f.Status != pdu.StatusOK {
 		t.Fatalf("submit after timeouts: %v status 0x%x", r.err, uint32(r.f.Status))
@@ -1215,6 +1210,19 @@ func TestDeliverAckBurst(t *testing.T) {
 	}
 	if lost := l.count("upstream bind lost"); len(lost) != 0 {
 		t.Fatalf("bind lost during the burst: %v", lost)
+	}
+}
+
+// waitHealthy waits until u takes submits: a bind made suspect by a
+// timeout has had its enquire_link answered.
+func waitHealthy(t *testing.T, ctx context.Context, u *Upstream) {
+	t.Helper()
+	for !u.Healthy() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the bind stayed suspect: its enquire_link was not answered")
+		case <-time.After(time.Millisecond):
+		}
 	}
 }
 
