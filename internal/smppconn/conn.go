@@ -42,8 +42,9 @@ type Config struct {
 	Logger              *zap.Logger
 	// OnClose is called once, from the goroutine that closed the connection.
 	OnClose func(r Reason, err error)
-	// OnUnmatched is called for a response that matches no pending request
-	// (a late response after a timeout, say).
+	// OnUnmatched is called, from the reader, for a response that
+	// matches no pending request (a late response after a timeout, say),
+	// once it was dropped.
 	OnUnmatched func(f pdu.Frame)
 }
 
@@ -106,6 +107,11 @@ type Conn struct {
 	sem  chan struct{}
 	wg   sync.WaitGroup
 
+	// The reader's: responses that matched no request since the last
+	// line saying so, and when that line was logged.
+	strays      uint64
+	strayLogged time.Time
+
 	lastRead   atomic.Int64 // unix nanoseconds of the last PDU read
 	enquireOut atomic.Bool
 	closing    atomic.Bool // SendAndClose was called: serve no further request
@@ -147,7 +153,8 @@ func New(nc net.Conn, cfg Config) *Conn {
 // Run reads and dispatches PDUs in the calling goroutine, with the writer
 // in a goroutine of its own, and returns when the connection is closed and
 // the writer has stopped. The reader calls handle for every request PDU
-// with a known command id; responses go to the callbacks of Request,
+// with a known command id; responses go to the callbacks of Request (one
+// that matches none is logged and dropped, never answered), requests of
 // unknown command ids get generic_nack ESME_RINVCMDID, and a bad
 // command_length gets generic_nack ESME_RINVCMDLEN and closes the
 // connection.
@@ -431,11 +438,7 @@ func (c *Conn) dispatchResponse(f pdu.Frame) {
 	}
 	c.mu.Unlock()
 	if cl == nil {
-		c.log.Debug("response matches no pending request",
-			zap.String("command", pdu.IDName(f.ID)), zap.Uint32("seq", f.Seq))
-		if c.cfg.OnUnmatched != nil {
-			c.cfg.OnUnmatched(f)
-		}
+		c.strayResponse(f)
 		return
 	}
 	if cl.windowed {
@@ -457,10 +460,12 @@ func (c *Conn) readLoop(handle func(pdu.Frame)) {
 		}
 		c.lastRead.Store(time.Now().UnixNano())
 		switch {
+		case pdu.IsResponse(f.ID):
+			// Before the check of the command id: a response, even of
+			// a command_id SMPP does not define, is never answered.
+			c.dispatchResponse(f)
 		case !pdu.Known(f.ID):
 			c.unknownCommand(f.Header)
-		case pdu.IsResponse(f.ID):
-			c.dispatchResponse(f)
 		case c.closing.Load():
 			// See SendAndClose.
 		default:
@@ -499,6 +504,30 @@ func (c *Conn) readFailed(err error) {
 		c.Close(ReasonReadError, err)
 	}
 }
+
+// strayResponse drops a response that answers no request of ours: late
+// (its request timed out), repeated, of a command_id SMPP does not
+// define, or never asked for. SMPP 3.4 answers no response, not even
+// with generic_nack. It is logged at info, once per strayLogEvery per
+// connection at most with the count since the last line: a peer sending
+// them by the thousand must not flood the log, and one that does so now
+// and then is still seen, once.
+func (c *Conn) strayResponse(f pdu.Frame) {
+	c.strays++
+	if now := time.Now(); c.strayLogged.IsZero() || now.Sub(c.strayLogged) >= strayLogEvery {
+		c.log.Info("response matches no request, dropped",
+			zap.String("command", pdu.IDName(f.ID)), zap.Uint32("command_id", uint32(f.ID)),
+			zap.Uint32("seq", f.Seq), zap.Uint64("dropped_since_last_line", c.strays))
+		c.strayLogged, c.strays = now, 0
+	}
+	if c.cfg.OnUnmatched != nil {
+		c.cfg.OnUnmatched(f)
+	}
+}
+
+// strayLogEvery is the least time between two lines about stray
+// responses on one connection.
+const strayLogEvery = time.Minute
 
 func (c *Conn) unknownCommand(h pdu.Header) {
 	c.log.Warn("unknown command_id, answering generic_nack",

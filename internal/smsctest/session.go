@@ -136,6 +136,19 @@ func (s *Session) BindType() pdu.ID {
 // RemoteAddr returns the address of the peer.
 func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
 
+// Send queues raw for the session's peer as it is: a whole PDU, part of
+// one, several, or garbage; nothing tracks an answer. It reports
+// ErrClosed once the session has ended.
+func (s *Session) Send(raw []byte) error {
+	if len(raw) == 0 {
+		return nil // a nil slice would tell the writer to close
+	}
+	if !s.queue(raw) {
+		return ErrClosed
+	}
+	return nil
+}
+
 // Close closes the session abruptly. It does not wait for the session's
 // goroutines (Server.Close does), so it may be called from Config.Submit.
 func (s *Session) Close() { s.close(reasonClosed) }
