@@ -73,6 +73,7 @@ type benchOptions struct {
 	clkTck                   int
 	label                    string
 	summary, strict          bool
+	nagle, splitWrites       bool
 }
 
 // benchResult is what a load run saw of its responses.
@@ -295,6 +296,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, err := esmetest.Dial(dctx, esmetest.Config{
 		Addr: o.addr, SystemID: o.systemID, Password: o.password,
 		Bind: pdu.BindTransceiver, Window: o.window, DeliveryBuffer: 1 << 16,
+		Nagle: o.nagle, SplitWrites: o.splitWrites,
 	})
 	cancel()
 	if err != nil {
@@ -598,6 +600,8 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	fs.IntVar(&o.clkTck, "clk-tck", 100, "clock ticks per second of /proc/PID/stat (getconf CLK_TCK)")
 	fs.StringVar(&o.label, "label", "", "name of the run in the summary line")
 	fs.BoolVar(&o.summary, "summary", false, "print a machine-readable summary line")
+	fs.BoolVar(&o.nagle, "nagle", false, "leave Nagle's algorithm on, as legacy ESMEs often do")
+	fs.BoolVar(&o.splitWrites, "split-writes", false, "write each PDU as two writes, header then body, as legacy ESMEs often do")
 	fs.BoolVar(&o.strict, "strict", false, "exit non-zero unless every submit was answered and every accepted message's receipt matched")
 	if err := fs.Parse(args); err != nil {
 		return o, err

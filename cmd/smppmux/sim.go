@@ -26,6 +26,7 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	password := fs.String("password", "", "password required with -system-id")
 	delay := fs.Duration("receipt-delay", 0, "delay between submit_sm_resp and the receipt")
 	idFormat := fs.String("id-format", "hex", "message ids issued: hex or decimal")
+	quickAck := fs.Bool("quickack", false, "acknowledge what is read at once (TCP_QUICKACK), as SMSCs that serve clients with Nagle on without delay do")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -33,6 +34,7 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		SystemID:       *systemID,
 		Password:       *password,
 		ReceiptDelay:   *delay,
+		QuickAck:       *quickAck,
 		DiscardRecords: true,
 	}
 	switch *idFormat {

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/smppmux/smppmux/internal/pdu"
+	"github.com/smppmux/smppmux/internal/quickack"
 )
 
 // Errors passed to response callbacks and returned by Request.
@@ -138,7 +139,7 @@ func New(nc net.Conn, cfg Config) *Conn {
 		nc:      nc,
 		cfg:     cfg,
 		log:     cfg.Logger,
-		rd:      pdu.NewReader(nc, cfg.MaxPDU),
+		rd:      pdu.NewReader(quickack.Reader(nc), cfg.MaxPDU), // no ACK held back: see package quickack
 		qsig:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		sem:     make(chan struct{}, cfg.Window),

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/smppmux/smppmux/internal/pdu"
+	"github.com/smppmux/smppmux/internal/quickack"
 )
 
 const (
@@ -295,7 +296,11 @@ func (s *Session) readLoop() {
 			s.close(reasonPanic)
 		}
 	}()
-	rd := pdu.NewReader(s.conn, 0)
+	var r io.Reader = s.conn
+	if s.srv.cfg.QuickAck {
+		r = quickack.Reader(s.conn)
+	}
+	rd := pdu.NewReader(r, 0)
 	for {
 		f, err := rd.Read()
 		if err != nil {
