@@ -989,3 +989,18 @@ func TestUnbindAnswersWhatIsUnderWay(t *testing.T) {
 	expect(t, read(t, ctx, rc), pdu.UnbindResp, pdu.StatusOK, 8)
 	expectEOF(t, ctx, rc)
 }
+
+// TestTinyBindTimeout: a bind timeout so short that the timer fires
+// while its session is still being set up closes each connection
+// cleanly, without a race on the timer or a nil one.
+func TestTinyBindTimeout(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	h := start(t, func(h *harness) { h.srv.BindTimeout = time.Nanosecond })
+	for range 50 {
+		rc := dialRaw(t, ctx, h.addr)
+		if _, err := rc.Read(ctx); !connEnded(err) {
+			t.Fatalf("read: %v, want the connection closed", err)
+		}
+	}
+}
