@@ -525,6 +525,9 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	// No client submits any more: a receipt still waiting for its
+	// mapping gets a temporary error while its bind is up to take it.
+	d.Relay.ReleaseParked()
 	ups := make([]*upstream.Upstream, 0, len(d.upstreams))
 	for _, u := range d.upstreams {
 		ups = append(ups, u)
