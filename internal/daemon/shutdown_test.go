@@ -2,9 +2,15 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zaptest"
+
+	"github.com/smppmux/smppmux/config"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smsctest"
 )
@@ -57,5 +63,59 @@ receipts: {wait_for_mapping: 1h}
 	}
 	if n := e.d.Relay.Stats.ReceiptsUnmatched.Load(); n != 0 {
 		t.Fatalf("%d receipts counted unmatched", n)
+	}
+}
+
+// TestShutdownAfterAcceptLoopDied: when the SMPP accept loop has stopped
+// on its own and its error was taken from Err, as the command does,
+// Shutdown still returns, with nothing left to report.
+func TestShutdownAfterAcceptLoopDied(t *testing.T) {
+	t.Parallel()
+	s := newSMSC(t, smsctest.Config{})
+	cfg, err := config.Parse(fmt.Appendf(nil, `
+listen: {smpp: "127.0.0.1:0", admin: "127.0.0.1:0"}
+state_dir: %q
+clients: [{system_id: shop, password: secret}]
+upstreams: [{name: a, addr: %q, system_id: mux}]
+groups: [{name: g, members: [{upstream: a}]}]
+routes: [{group: g}]
+`, t.TempDir(), s.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not startYAML: its cleanup would wait for a Shutdown that hangs.
+	d, err := New(cfg, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := deadline(t)
+	if err := d.listener.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-d.Err():
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("accept loop ended with %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the accept loop did not stop")
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- d.Shutdown(sctx)
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Shutdown did not return")
 	}
 }
