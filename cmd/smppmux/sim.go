@@ -25,6 +25,7 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	systemID := fs.String("system-id", "", "only accept binds with this system_id (any when empty)")
 	password := fs.String("password", "", "password required with -system-id")
 	delay := fs.Duration("receipt-delay", 0, "delay between submit_sm_resp and the receipt")
+	respDelay := fs.Duration("resp-delay", 0, "delay before each submit_sm_resp, as a real SMSC takes")
 	idFormat := fs.String("id-format", "hex", "message ids issued: hex or decimal")
 	quickAck := fs.Bool("quickack", false, "acknowledge what is read at once (TCP_QUICKACK), as SMSCs that serve clients with Nagle on without delay do")
 	if err := fs.Parse(args); err != nil {
@@ -36,6 +37,9 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ReceiptDelay:   *delay,
 		QuickAck:       *quickAck,
 		DiscardRecords: true,
+	}
+	if d := *respDelay; d > 0 {
+		cfg.Submit = func(*smsctest.SubmitRequest) smsctest.Reply { return smsctest.Reply{Delay: d} }
 	}
 	switch *idFormat {
 	case "hex":
