@@ -107,13 +107,17 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 // store on this machine, later and possibly on another goroutine with a
 // store on the network, so that the upstream's reader goes on reading.
 //
-// Once the relay is closed the store may be too: the receipt is answered
-// ESME_RX_T_APPN instead, and its SMSC sends it again.
+// Once the relay is closed the store may be too: no lookup is made. A
+// receipt on its first or last look is answered ESME_RX_T_APPN instead,
+// and its SMSC sends it again; a parked one was answered when Close
+// released it.
 func (r *Relay) lookup(p *parked, stage lookupStage) {
 	r.gate.RLock()
 	if r.closed {
 		r.gate.RUnlock()
-		p.ack(pdu.StatusXTAppn)
+		if stage == onArrival || stage == onExpiry {
+			p.ack(pdu.StatusXTAppn)
+		}
 		return
 	}
 	if ag, ok := r.cfg.Store.(dlr.AsyncGetter); ok {
