@@ -31,6 +31,7 @@ type Parking struct {
 	oldest, newest *Parked
 	timer          *time.Timer
 	armed          bool // timer will fire
+	stopped        atomic.Bool
 }
 
 // Parked is one parked receipt.
@@ -52,6 +53,7 @@ func NewParking(timeout time.Duration) *Parking {
 
 // Park holds value under upstream and ids until claimed or expired;
 // expire is called, from a timer goroutine, if nobody claims it in time.
+// After Stop it parks nothing and returns nil.
 func (p *Parking) Park(upstream string, ids []string, value any, expire func(value any)) *Parked {
 	e := &Parked{Value: value, expire: expire}
 	e.keys = e.key1[:0]
@@ -60,6 +62,9 @@ func (p *Parking) Park(upstream string, ids []string, value any, expire func(val
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.stopped.Load() {
+		return nil
+	}
 	for _, k := range e.keys {
 		p.m[k] = e
 	}
@@ -88,6 +93,11 @@ func (p *Parking) Park(upstream string, ids []string, value any, expire func(val
 func (p *Parking) expireDue() {
 	var due []*Parked
 	p.mu.Lock()
+	if p.stopped.Load() {
+		// Fired as Stop stopped it: Stop hands the entries back.
+		p.mu.Unlock()
+		return
+	}
 	now := time.Now()
 	for p.oldest != nil && !p.oldest.deadline.After(now) {
 		e := p.oldest
@@ -154,6 +164,33 @@ func (p *Parking) removeLocked(e *Parked) {
 	e.prev, e.next = nil, nil
 	p.count.Add(-1)
 }
+
+// Stop ends the parking, for good: the timer is stopped, no expire
+// function is called from now on, Park refuses, and the values of the
+// entries still parked are returned, claimed, for the caller to answer.
+// An expire function already called when Stop returns may still be
+// running.
+func (p *Parking) Stop() []any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped.Swap(true) {
+		return nil
+	}
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.armed = false
+	var out []any
+	for p.oldest != nil {
+		e := p.oldest
+		p.removeLocked(e)
+		out = append(out, e.Value)
+	}
+	return out
+}
+
+// Stopped reports whether Stop was called.
+func (p *Parking) Stopped() bool { return p.stopped.Load() }
 
 // Len returns how many receipts are parked.
 func (p *Parking) Len() int { return int(p.count.Load()) }

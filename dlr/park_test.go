@@ -8,6 +8,27 @@ import (
 	"time"
 )
 
+// expiries records what a Parking expires; its expire is the function
+// to park with.
+type expiries struct {
+	mu sync.Mutex
+	vs []any
+}
+
+func (e *expiries) expire(v any) {
+	e.mu.Lock()
+	e.vs = append(e.vs, v)
+	e.mu.Unlock()
+}
+
+// got returns what expired once the bubble is idle.
+func (e *expiries) got() []any {
+	synctest.Wait()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.vs)
+}
+
 // TestParkingExpiryOrder: entries expire at their own deadline, in
 // parking order, under one timer; claimed ones never expire, and the
 // timer serves entries parked after it went idle.
@@ -15,19 +36,8 @@ func TestParkingExpiryOrder(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		p := NewParking(30 * time.Second)
-		var mu sync.Mutex
-		var expired []any
-		got := func() []any {
-			synctest.Wait()
-			mu.Lock()
-			defer mu.Unlock()
-			return slices.Clone(expired)
-		}
-		expire := func(v any) {
-			mu.Lock()
-			expired = append(expired, v)
-			mu.Unlock()
-		}
+		var ex expiries
+		got, expire := ex.got, ex.expire
 		p.Park("u", []string{"1"}, "r1", expire)
 		time.Sleep(10 * time.Second)
 		p.Park("u", []string{"2"}, "r2", expire)
@@ -82,4 +92,43 @@ func BenchmarkParkClaim(b *testing.B) {
 			b.Fatal("not claimed")
 		}
 	}
+}
+
+// TestParkingStop: Stop hands back what is parked, in parking order,
+// claimed; nothing expires after it and Park refuses.
+func TestParkingStop(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		p := NewParking(30 * time.Second)
+		var ex expiries
+		expire := ex.expire
+		e1 := p.Park("u", []string{"1"}, "r1", expire)
+		p.Park("u", []string{"2"}, "r2", expire)
+		p.Park("u", []string{"3"}, "r3", expire)
+		if _, ok := p.Claim("u", "2"); !ok {
+			t.Fatal("Claim(2) failed")
+		}
+		if got := p.Stop(); !slices.Equal(got, []any{"r1", "r3"}) {
+			t.Fatalf("Stop returned %v, want [r1 r3]", got)
+		}
+		if !p.Stopped() || p.Len() != 0 {
+			t.Fatalf("Stopped %v, Len %d after Stop", p.Stopped(), p.Len())
+		}
+		if p.Reclaim(e1) {
+			t.Fatal("Reclaim of an entry Stop handed back succeeded")
+		}
+		if _, ok := p.Claim("u", "3"); ok {
+			t.Fatal("Claim of an entry Stop handed back succeeded")
+		}
+		if e := p.Park("u", []string{"4"}, "r4", expire); e != nil {
+			t.Fatal("Park after Stop parked")
+		}
+		if got := p.Stop(); got != nil {
+			t.Fatalf("second Stop returned %v", got)
+		}
+		time.Sleep(time.Minute)
+		if e := ex.got(); len(e) != 0 {
+			t.Fatalf("expired after Stop: %v", e)
+		}
+	})
 }

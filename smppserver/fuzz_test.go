@@ -291,9 +291,9 @@ func checkAnswers(in []sentPDU, out []pdu.Frame) error {
 }
 
 // wantsAnswer reports whether the server owes p an answer: every PDU but
-// a response.
+// a response, whatever its command id.
 func wantsAnswer(p sentPDU) bool {
-	return p.badLen || !pdu.Known(p.ID) || !pdu.IsResponse(p.ID)
+	return p.badLen || !pdu.IsResponse(p.ID)
 }
 
 // answers reports whether f can be the server's answer to p.
@@ -304,10 +304,10 @@ func answers(p sentPDU, f pdu.Frame) bool {
 	switch {
 	case p.badLen:
 		return f.ID == pdu.GenericNack
-	case !pdu.Known(p.ID):
-		return f.ID == pdu.GenericNack
 	case pdu.IsResponse(p.ID):
 		return false // matched to the server's own requests, not answered
+	case !pdu.Known(p.ID):
+		return f.ID == pdu.GenericNack
 	}
 	return f.ID == pdu.RespID(p.ID) || f.ID == pdu.GenericNack
 }

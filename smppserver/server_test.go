@@ -629,9 +629,9 @@ func TestUnknownCommandID(t *testing.T) {
 			}
 			send(t, rc, unknown(5, 3))
 			expect(t, read(t, ctx, rc), pdu.GenericNack, pdu.StatusInvCmdID, 5)
-			// An unknown response id too.
+			// A response of an unknown command id is a response: dropped,
+			// not answered (TestStrayResponses).
 			send(t, rc, pdu.Empty(pdu.ID(0x80000099), pdu.StatusOK, 6))
-			expect(t, read(t, ctx, rc), pdu.GenericNack, pdu.StatusInvCmdID, 6)
 			// The largest frame allowed is read whole and refused only for
 			// its command id.
 			send(t, rc, unknown(7, pdu.DefaultMaxLen-pdu.HeaderLen))
@@ -645,6 +645,27 @@ func TestUnknownCommandID(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStrayResponses: a response the session never asked for (a
+// deliver_sm_resp of no deliver_sm, others of command ids SMPP does not
+// define, a generic_nack) is dropped and never answered, before bind and
+// after: SMPP 3.4 answers no response. The next PDU the client reads is
+// the answer to its next request.
+func TestStrayResponses(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	h := start(t, nil)
+	rc := dialRaw(t, ctx, h.addr)
+	send(t, rc, esmetest.StrayResponses(10))
+	send(t, rc, pdu.Empty(pdu.EnquireLink, pdu.StatusOK, 20))
+	expect(t, read(t, ctx, rc), pdu.EnquireLinkResp, pdu.StatusInvBndSts, 20)
+
+	rawBind(t, ctx, rc, pdu.BindTransceiver)
+	send(t, rc, esmetest.StrayResponses(30))
+	enquire(t, ctx, rc, 40)
+	send(t, rc, submitPDU(41, "after"))
+	expectMessageID(t, read(t, ctx, rc), pdu.SubmitSMResp, 41, "m41")
 }
 
 func TestBadCommandLength(t *testing.T) {
@@ -967,4 +988,19 @@ func TestUnbindAnswersWhatIsUnderWay(t *testing.T) {
 	}
 	expect(t, read(t, ctx, rc), pdu.UnbindResp, pdu.StatusOK, 8)
 	expectEOF(t, ctx, rc)
+}
+
+// TestTinyBindTimeout: a bind timeout so short that the timer fires
+// while its session is still being set up closes each connection
+// cleanly, without a race on the timer or a nil one.
+func TestTinyBindTimeout(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	h := start(t, func(h *harness) { h.srv.BindTimeout = time.Nanosecond })
+	for range 50 {
+		rc := dialRaw(t, ctx, h.addr)
+		if _, err := rc.Read(ctx); !connEnded(err) {
+			t.Fatalf("read: %v, want the connection closed", err)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package smppserver
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"runtime/debug"
 	"sync"
@@ -73,12 +74,16 @@ func newSession(srv *Server, nc net.Conn, id uint64) *Session {
 		Logger:              s.log,
 		OnClose:             s.onClose,
 	})
-	s.bindTimer = time.AfterFunc(srv.BindTimeout, func() {
+	// The timer is armed only once s.bindTimer holds it: its callback
+	// closes the connection, whose onClose stops the timer, and with a
+	// short timeout it may run at once.
+	s.bindTimer = time.AfterFunc(math.MaxInt64, func() {
 		if state(s.state.Load()) == stateOpen {
 			s.log.Info("no bind within the bind timeout, closing", zap.Duration("bind_timeout", srv.BindTimeout))
 			s.conn.Close(smppconn.ReasonBindTimeout, nil)
 		}
 	})
+	s.bindTimer.Reset(srv.BindTimeout)
 	return s
 }
 

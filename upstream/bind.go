@@ -177,10 +177,6 @@ func (b *Bind) session(ctx context.Context) (bound bool, err error) {
 			reason, cerr = r, err
 			close(closed)
 		},
-		OnUnmatched: func(f pdu.Frame) {
-			b.log.Warn("late or unexpected response from SMSC",
-				zap.String("command", pdu.IDName(f.ID)), zap.Uint32("seq", f.Seq))
-		},
 	})
 	b.mu.Lock()
 	b.last = c

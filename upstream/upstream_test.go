@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smppmux/smppmux/internal/esmetest"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smppconn"
 	"github.com/smppmux/smppmux/internal/smsctest"
@@ -621,7 +622,7 @@ func TestResponseTimeoutKeepsBind(t *testing.T) {
 	}
 	open()
 	if err := l.wait(ctx, func(es []logEntry) bool {
-		return countLocked(es, "late or unexpected response from SMSC")[0] >= 1
+		return countLocked(es, "response matches no request, dropped")[0] >= 1
 	}); err != nil {
 		t.Fatalf("late response not seen: %v", err)
 	}
@@ -1046,6 +1047,43 @@ func TestRequestsAnSMSCMustNotSend(t *testing.T) {
 	})
 	if len(others) != 0 {
 		t.Errorf("unexpected answers: %s", pdu.IDName(others[0].f.ID))
+	}
+	checkStillBound(t, ctx, srv, u, l)
+}
+
+// TestStrayResponsesFromSMSC: responses to nothing the bind sent (a
+// submit_sm_resp of no submit, one of a command id SMPP does not define,
+// a generic_nack) are dropped, never answered, and logged once: the next
+// PDU the SMSC reads is the answer to its next request.
+func TestStrayResponsesFromSMSC(t *testing.T) {
+	t.Parallel()
+	ctx := deadline(t)
+	srv, w := newSMSC(t, smsctest.Config{})
+	u, l := start(t, Config{Addr: srv.Addr(), EnquireLinkInterval: time.Minute}, nil)
+	waitBound(t, ctx, u, l, 1)
+	sessions := srv.Sessions()
+	if len(sessions) != 1 {
+		t.Fatalf("%d SMSC sessions", len(sessions))
+	}
+	if err := sessions[0].Send(esmetest.StrayResponses(7001)); err != nil {
+		t.Fatal(err)
+	}
+	if err := sessions[0].Send(pdu.Empty(pdu.EnquireLink, pdu.StatusOK, 7010)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.waitN(ctx, 1, func(p tapped) bool { return p.f.ID == pdu.EnquireLinkResp && p.f.Seq == 7010 }); err != nil {
+		t.Fatal(err)
+	}
+	// What the bind wrote: its bind, then the enquire_link_resp.
+	got := w.snapshot(func(tapped) bool { return true })
+	if len(got) != 2 || got[0].f.ID != pdu.BindTransceiver || got[1].f.ID != pdu.EnquireLinkResp {
+		for _, p := range got {
+			t.Logf("SMSC read %s 0x%08X seq %d", pdu.IDName(p.f.ID), uint32(p.f.Status), p.f.Seq)
+		}
+		t.Fatalf("the SMSC read %d PDUs, want the bind and the enquire_link_resp", len(got))
+	}
+	if n := l.count("response matches no request, dropped")[0]; n != 1 {
+		t.Errorf("%d lines about the stray responses, want 1", n)
 	}
 	checkStillBound(t, ctx, srv, u, l)
 }

@@ -80,6 +80,7 @@ type benchOptions struct {
 	summary, strict          bool
 	refuseEvery              int
 	refuseFirst              bool
+	nagle, splitWrites       bool
 }
 
 // benchResult is what a load run saw of its responses.
@@ -322,6 +323,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, err := esmetest.Dial(dctx, esmetest.Config{
 		Addr: o.addr, SystemID: o.systemID, Password: o.password,
 		Bind: pdu.BindTransceiver, Window: o.window, DeliveryBuffer: 1 << 16, DeliverStatus: judge,
+		Nagle: o.nagle, SplitWrites: o.splitWrites,
 	})
 	cancel()
 	if err != nil {
@@ -628,6 +630,8 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	fs.BoolVar(&o.summary, "summary", false, "print a machine-readable summary line")
 	fs.IntVar(&o.refuseEvery, "refuse-every", 0, "answer every `N`th receipt delivery with ESME_RX_T_APPN (0: none)")
 	fs.BoolVar(&o.refuseFirst, "refuse-first", false, "answer every delivery of the first message's receipt with ESME_RX_T_APPN")
+	fs.BoolVar(&o.nagle, "nagle", false, "leave Nagle's algorithm on, as legacy ESMEs often do")
+	fs.BoolVar(&o.splitWrites, "split-writes", false, "write each PDU as two writes, header then body, as legacy ESMEs often do")
 	fs.BoolVar(&o.strict, "strict", false, "exit non-zero unless every submit was answered and every accepted message's receipt matched")
 	if err := fs.Parse(args); err != nil {
 		return o, err

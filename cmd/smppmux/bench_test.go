@@ -86,6 +86,22 @@ func TestBench(t *testing.T) {
 	}
 }
 
+// TestBenchLegacyClient: with Nagle on and each PDU in two writes every
+// submit still gets through whole, to an SMSC that acknowledges at once.
+func TestBenchLegacyClient(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t, smsctest.Config{DiscardRecords: true, QuickAck: true})
+	var out bytes.Buffer
+	args := []string{"bench", "-addr", s.Addr(), "-summary", "-strict", "-n", "50", "-window", "1", "-nagle", "-split-writes"}
+	if err := run(context.Background(), args, &out, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	got := summaryFields(t, out.String())
+	if got["accepted"] != "50" || got["matched"] != "50" {
+		t.Errorf("accepted=%s matched=%s, want 50 and 50", got["accepted"], got["matched"])
+	}
+}
+
 func TestBenchPacedRate(t *testing.T) {
 	t.Parallel()
 	s := startSMSC(t, smsctest.Config{DiscardRecords: true})

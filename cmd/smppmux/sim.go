@@ -28,8 +28,10 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	systemID := fs.String("system-id", "", "only accept binds with this system_id (any when empty)")
 	password := fs.String("password", "", "password required with -system-id")
 	delay := fs.Duration("receipt-delay", 0, "delay between submit_sm_resp and the receipt")
+	respDelay := fs.Duration("resp-delay", 0, "delay before each submit_sm_resp, as a real SMSC takes")
 	idFormat := fs.String("id-format", "hex", "message ids issued: hex or decimal")
 	maxTPS := fs.Int("max-tps", 0, "accept at most this many submits per second, answering ESME_RTHROTTLED above it, as a carrier does (0: no limit)")
+	quickAck := fs.Bool("quickack", false, "acknowledge what is read at once (TCP_QUICKACK), as SMSCs that serve clients with Nagle on without delay do")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -37,16 +39,20 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		SystemID:       *systemID,
 		Password:       *password,
 		ReceiptDelay:   *delay,
+		QuickAck:       *quickAck,
 		DiscardRecords: true,
 	}
-	if *maxTPS > 0 {
+	if *maxTPS > 0 || *respDelay > 0 {
 		// A carrier's limit allows little burst: a twentieth of a second.
-		lim := rate.NewLimiter(rate.Limit(*maxTPS), max(1, *maxTPS/20))
+		var lim *rate.Limiter
+		if *maxTPS > 0 {
+			lim = rate.NewLimiter(rate.Limit(*maxTPS), max(1, *maxTPS/20))
+		}
 		cfg.Submit = func(*smsctest.SubmitRequest) smsctest.Reply {
-			if !lim.Allow() {
-				return smsctest.Reply{Status: pdu.StatusThrottled}
+			if lim != nil && !lim.Allow() {
+				return smsctest.Reply{Status: pdu.StatusThrottled, Delay: *respDelay}
 			}
-			return smsctest.Reply{}
+			return smsctest.Reply{Delay: *respDelay}
 		}
 	}
 	switch *idFormat {

@@ -65,6 +65,7 @@ type Daemon struct {
 	handler   lateHandler
 	listener  net.Listener
 	serveErr  chan error
+	served    chan struct{} // one per accept loop that returned
 	adminAddr net.Addr
 	tlsAddr   net.Addr
 	metrics   *metrics.Metrics
@@ -446,8 +447,9 @@ func (d *Daemon) Start() error {
 		u.Start()
 	}
 	d.serveErr = make(chan error, 2)
+	d.served = make(chan struct{}, 2)
 	d.serving = 1
-	go func() { d.serveErr <- d.Server.Serve(l) }()
+	go d.serve(l)
 	fields := []zap.Field{zap.Stringer("smpp", l.Addr()),
 		zap.Int("clients", len(d.cfg.Clients)), zap.Int("upstreams", len(d.upstreams))}
 	if d.tls != nil {
@@ -457,7 +459,7 @@ func (d *Daemon) Start() error {
 		}
 		d.tlsAddr = tl.Addr()
 		d.serving++
-		go func() { d.serveErr <- d.Server.Serve(tls.NewListener(tl, d.tls.Config())) }()
+		go d.serve(tls.NewListener(tl, d.tls.Config()))
 		fields = append(fields, zap.Stringer("smpp_tls", tl.Addr()))
 	}
 	if d.cfg.Listen.Admin != "" {
@@ -483,6 +485,14 @@ func (d *Daemon) Start() error {
 	return nil
 }
 
+// serve runs one accept loop. Its error goes to Err, where the caller
+// may take it, and then its end is signalled to Shutdown on a channel of
+// Shutdown's own.
+func (d *Daemon) serve(l net.Listener) {
+	d.serveErr <- d.Server.Serve(l)
+	d.served <- struct{}{}
+}
+
 // TLSAddr returns the SMPP over TLS listener's address, nil when it is
 // off.
 func (d *Daemon) TLSAddr() net.Addr { return d.tlsAddr }
@@ -494,7 +504,8 @@ func (d *Daemon) AdminAddr() net.Addr { return d.adminAddr }
 func (d *Daemon) Addr() net.Addr { return d.listener.Addr() }
 
 // Err returns a channel that receives the accept loop's error if it stops
-// on its own.
+// on its own. Shutdown works whether it was read or not, and reports the
+// errors left unread.
 func (d *Daemon) Err() <-chan error { return d.serveErr }
 
 // Upstream returns the running upstream of that name.
@@ -531,11 +542,31 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	if err := d.Server.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("clients: %w", err))
 	}
+	// An accept loop that died earlier may have had its error taken
+	// from Err already: wait for the loops' ends, within ctx, and report
+	// the errors still unread.
+waitLoops:
 	for range d.serving {
-		if err := <-d.serveErr; err != nil && !errors.Is(err, smppserver.ErrServerClosed) {
-			errs = append(errs, err)
+		select {
+		case <-d.served:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("accept loops: %w", ctx.Err()))
+			break waitLoops
 		}
 	}
+	for unread := true; unread; {
+		select {
+		case err := <-d.serveErr:
+			if err != nil && !errors.Is(err, smppserver.ErrServerClosed) {
+				errs = append(errs, err)
+			}
+		default:
+			unread = false
+		}
+	}
+	// No client submits any more: a receipt still waiting for its
+	// mapping gets a temporary error while its bind is up to take it.
+	d.Relay.ReleaseParked()
 	ups := make([]*upstream.Upstream, 0, len(d.upstreams))
 	for _, u := range d.upstreams {
 		ups = append(ups, u)

@@ -72,3 +72,18 @@ func ReceiptID(sm *pdu.SM) string {
 	}
 	return ""
 }
+
+// StrayResponses returns five responses answering nothing, for tests of
+// how a peer treats them, with sequence numbers seq to seq+4: a
+// submit_sm_resp, a deliver_sm_resp, two responses of command ids SMPP
+// does not define (0x80000099 with no body, 0x8000FFFF with a status and
+// a body) and a generic_nack.
+func StrayResponses(seq uint32) []byte {
+	var b []byte
+	b = append(b, pdu.MessageIDResp(pdu.SubmitSMResp, pdu.StatusOK, seq, "stray")...)
+	b = append(b, pdu.MessageIDResp(pdu.DeliverSMResp, pdu.StatusOK, seq+1, "")...)
+	b = append(b, pdu.Empty(pdu.ID(0x80000099), pdu.StatusOK, seq+2)...)
+	b = pdu.AppendHeader(b, pdu.ID(0x8000FFFF), pdu.StatusSysErr, seq+3, 2)
+	b = append(b, 'x', 'y')
+	return append(b, pdu.Empty(pdu.GenericNack, pdu.StatusInvCmdID, seq+4)...)
+}

@@ -77,6 +77,14 @@ type Config struct {
 	Logger *zap.Logger
 	// TLS, when set, makes the connection SMPP over TLS.
 	TLS *tls.Config
+	// Nagle leaves Nagle's algorithm on (TCP_NODELAY off), as many
+	// legacy ESMEs do: a small segment waits while an earlier small one
+	// is unacknowledged.
+	Nagle bool
+	// SplitWrites writes each PDU in two writes, its header and then its
+	// body, as legacy ESMEs often do; with Nagle the body waits for the
+	// peer's acknowledgement of the header.
+	SplitWrites bool
 }
 
 // Resp is the response to a submit_sm.
@@ -149,6 +157,12 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Nagle {
+		if err := setNagle(conn); err != nil {
+			conn.Close()
+			return nil, err
+		}
 	}
 	c := newClient(conn, cfg)
 	id := cfg.Bind
@@ -462,7 +476,7 @@ func (c *Client) writeBatch(w *bufio.Writer, b []byte) bool {
 			c.shutdown(ErrUnbound)
 			return false
 		}
-		if _, err := w.Write(b); err != nil {
+		if err := c.write(w, b); err != nil {
 			c.shutdown(fmt.Errorf("esmetest: write: %w", err))
 			return false
 		}
@@ -481,6 +495,32 @@ func (c *Client) writeBatch(w *bufio.Writer, b []byte) bool {
 		return false
 	}
 	return true
+}
+
+// write buffers the PDU b in w or, with Config.SplitWrites, writes its
+// header and its body to the socket in two writes of their own.
+func (c *Client) write(w *bufio.Writer, b []byte) error {
+	if !c.cfg.SplitWrites {
+		_, err := w.Write(b)
+		return err
+	}
+	if _, err := c.conn.Write(b[:pdu.HeaderLen]); err != nil || len(b) == pdu.HeaderLen {
+		return err
+	}
+	_, err := c.conn.Write(b[pdu.HeaderLen:])
+	return err
+}
+
+// setNagle turns Nagle's algorithm on for conn's TCP connection.
+func setNagle(conn net.Conn) error {
+	if tc, ok := conn.(*tls.Conn); ok {
+		conn = tc.NetConn()
+	}
+	tc, ok := conn.(*net.TCPConn)
+	if !ok {
+		return fmt.Errorf("esmetest: Nagle asked on a %T, not a TCP connection", conn)
+	}
+	return tc.SetNoDelay(false)
 }
 
 func (c *Client) readLoop() {

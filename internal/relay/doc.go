@@ -7,4 +7,8 @@
 //
 // Relay starts no goroutines of its own; callbacks run on the goroutines
 // of the sessions, binds, timers and outbox dispatchers that call them.
+//
+// LOCKING: Relay.gate is held shared around a synchronous lookup in the
+// store only (which may take the store's locks), never across a callback,
+// and exclusively by Close alone.
 package relay

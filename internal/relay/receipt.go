@@ -106,14 +106,32 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 // lookup looks for p's mapping and goes on with looked: at once with a
 // store on this machine, later and possibly on another goroutine with a
 // store on the network, so that the upstream's reader goes on reading.
+//
+// Once the relay is closed the store may be too: no lookup is made. A
+// receipt on its first or last look is answered ESME_RX_T_APPN instead,
+// and its SMSC sends it again; a parked one was answered when Close
+// released it.
 func (r *Relay) lookup(p *parked, stage lookupStage) {
+	r.gate.RLock()
+	if r.closed {
+		r.gate.RUnlock()
+		if stage == onArrival || stage == onExpiry {
+			p.ack(pdu.StatusXTAppn)
+		}
+		return
+	}
 	if ag, ok := r.cfg.Store.(dlr.AsyncGetter); ok {
+		// Its answer may come at once, on this goroutine, and look
+		// again: the gate is not held across it. A store closed
+		// meanwhile answers with an error.
+		r.gate.RUnlock()
 		ag.GetAsync(p.upstream, p.key, func(route dlr.Route, ok bool, err error) {
 			r.looked(p, stage, route, ok, err)
 		})
 		return
 	}
 	route, ok, err := r.cfg.Store.Get(p.upstream, p.key)
+	r.gate.RUnlock()
 	r.looked(p, stage, route, ok, err)
 }
 
@@ -135,9 +153,13 @@ func (r *Relay) looked(p *parked, stage lookupStage, route dlr.Route, ok bool, e
 	case stage == onArrival:
 		// Park first, then look again: the mapping may have landed in
 		// between, and whoever claims the entry delivers it.
+		if p.entry = r.parking.Park(p.upstream, []string{p.key}, p, r.expire); p.entry == nil {
+			// Stopping: see ReleaseParked.
+			p.ack(pdu.StatusXTAppn)
+			return
+		}
 		r.Stats.ReceiptsParked.Add(1)
 		r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptParked)
-		p.entry = r.parking.Park(p.upstream, []string{p.key}, p, r.expire)
 		r.lookup(p, onParking)
 	case stage == onExpiry:
 		r.Stats.ReceiptsUnmatched.Add(1)
@@ -156,7 +178,7 @@ func (r *Relay) looked(p *parked, stage lookupStage, route dlr.Route, ok bool, e
 // receipts parked here; an SMSC that sends the receipt to another bind
 // right after the submit_sm_resp makes that the usual case.
 func (r *Relay) recheck(p *parked, stage lookupStage) {
-	if _, shared := r.cfg.Store.(dlr.SharedStore); !shared {
+	if _, shared := r.cfg.Store.(dlr.SharedStore); !shared || r.parking.Stopped() {
 		return
 	}
 	if stage == onParking {
@@ -166,6 +188,25 @@ func (r *Relay) recheck(p *parked, stage lookupStage) {
 	}
 	if time.Now().Add(p.wait).Before(p.until) {
 		time.AfterFunc(p.wait, func() { r.lookup(p, onRecheck) })
+	}
+}
+
+// ReleaseParked stops parking receipts: each one waiting for its mapping
+// is answered ESME_RX_T_APPN, as is each that would wait from now on, and
+// no parked receipt's wait ends in a lookup any more. Called on shutdown
+// once no client submits (no mapping of this process will land) and
+// before the upstreams unbind: a temporary error tells each SMSC at once
+// that the receipt was not taken, so it sends it again, here after a
+// restart or to another instance sharing the store, rather than leaving a
+// deliver_sm outstanding across the unbind.
+func (r *Relay) ReleaseParked() {
+	vs := r.parking.Stop()
+	for _, v := range vs {
+		v.(*parked).ack(pdu.StatusXTAppn)
+	}
+	if len(vs) > 0 {
+		r.log.Info("receipts waiting for their message's mapping refused with ESME_RX_T_APPN at shutdown: their SMSCs send them again",
+			zap.Int("receipts", len(vs)))
 	}
 }
 

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -96,6 +97,11 @@ type Relay struct {
 	outbox  *dlr.Outbox
 	parking *dlr.Parking
 	routing atomic.Pointer[Routing]
+	// gate is held shared by a receipt's lookup in the store and
+	// exclusively by Close, which sets closed: no lookup runs once the
+	// store may be closing.
+	gate   sync.RWMutex
+	closed bool
 	// Stats counts what went through.
 	Stats Stats
 }
@@ -143,8 +149,17 @@ func (r *Relay) rt() *Routing { return r.routing.Load() }
 // Outbox returns the relay's outbox.
 func (r *Relay) Outbox() *dlr.Outbox { return r.outbox }
 
-// Close stops the outbox dispatchers.
-func (r *Relay) Close() { r.outbox.Close() }
+// Close stops the receipt machinery before its store closes: parked
+// receipts are released (ReleaseParked), lookups under way finish and
+// later ones answer ESME_RX_T_APPN without touching the store, and the
+// outbox dispatchers stop.
+func (r *Relay) Close() {
+	r.ReleaseParked()
+	r.gate.Lock()
+	r.closed = true
+	r.gate.Unlock()
+	r.outbox.Close()
+}
 
 func (r *Relay) receivers(systemID string) []dlr.Receiver {
 	ss := r.cfg.Registry.Receivers(systemID)

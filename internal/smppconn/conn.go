@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/smppmux/smppmux/internal/pdu"
+	"github.com/smppmux/smppmux/internal/quickack"
 )
 
 // Errors passed to response callbacks and returned by Request.
@@ -59,8 +60,9 @@ type Config struct {
 	Logger       *zap.Logger
 	// OnClose is called once, from the goroutine that closed the connection.
 	OnClose func(r Reason, err error)
-	// OnUnmatched is called for a response that matches no pending request
-	// (a late response after a timeout, say).
+	// OnUnmatched is called, from the reader, for a response that
+	// matches no pending request (a late response after a timeout, say),
+	// once it was dropped.
 	OnUnmatched func(f pdu.Frame)
 }
 
@@ -127,6 +129,11 @@ type Conn struct {
 	sem  chan struct{}
 	wg   sync.WaitGroup
 
+	// The reader's: responses that matched no request since the last
+	// line saying so, and when that line was logged.
+	strays      uint64
+	strayLogged time.Time
+
 	lastRead   atomic.Int64 // unix nanoseconds of the last PDU read
 	lastResp   atomic.Int64 // unix nanoseconds of the last response read
 	enquireOut atomic.Bool
@@ -156,7 +163,7 @@ func New(nc net.Conn, cfg Config) *Conn {
 		nc:      nc,
 		cfg:     cfg,
 		log:     cfg.Logger,
-		rd:      pdu.NewReader(nc, cfg.MaxPDU),
+		rd:      pdu.NewReader(quickack.Reader(nc), cfg.MaxPDU), // no ACK held back: see package quickack
 		qsig:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		sem:     make(chan struct{}, cfg.Window),
@@ -173,7 +180,8 @@ func New(nc net.Conn, cfg Config) *Conn {
 // Run reads and dispatches PDUs in the calling goroutine, with the writer
 // in a goroutine of its own, and returns when the connection is closed and
 // the writer has stopped. The reader calls handle for every request PDU
-// with a known command id; responses go to the callbacks of Request,
+// with a known command id; responses go to the callbacks of Request (one
+// that matches none is logged and dropped, never answered), requests of
 // unknown command ids get generic_nack ESME_RINVCMDID, and a bad
 // command_length gets generic_nack ESME_RINVCMDLEN and closes the
 // connection.
@@ -509,11 +517,7 @@ func (c *Conn) dispatchResponse(f pdu.Frame) {
 	c.mu.Unlock()
 	c.lastResp.Store(time.Now().UnixNano())
 	if cl == nil {
-		c.log.Debug("response matches no pending request",
-			zap.String("command", pdu.IDName(f.ID)), zap.Uint32("seq", f.Seq))
-		if c.cfg.OnUnmatched != nil {
-			c.cfg.OnUnmatched(f)
-		}
+		c.strayResponse(f)
 		return
 	}
 	if cl.windowed {
@@ -535,10 +539,12 @@ func (c *Conn) readLoop(handle func(pdu.Frame)) {
 		}
 		c.lastRead.Store(time.Now().UnixNano())
 		switch {
+		case pdu.IsResponse(f.ID):
+			// Before the check of the command id: a response, even of
+			// a command_id SMPP does not define, is never answered.
+			c.dispatchResponse(f)
 		case !pdu.Known(f.ID):
 			c.unknownCommand(f.Header)
-		case pdu.IsResponse(f.ID):
-			c.dispatchResponse(f)
 		case c.closing.Load():
 			// See SendAndClose.
 		default:
@@ -577,6 +583,30 @@ func (c *Conn) readFailed(err error) {
 		c.Close(ReasonReadError, err)
 	}
 }
+
+// strayResponse drops a response that answers no request of ours: late
+// (its request timed out), repeated, of a command_id SMPP does not
+// define, or never asked for. SMPP 3.4 answers no response, not even
+// with generic_nack. It is logged at info, once per strayLogEvery per
+// connection at most with the count since the last line: a peer sending
+// them by the thousand must not flood the log, and one that does so now
+// and then is still seen, once.
+func (c *Conn) strayResponse(f pdu.Frame) {
+	c.strays++
+	if now := time.Now(); c.strayLogged.IsZero() || now.Sub(c.strayLogged) >= strayLogEvery {
+		c.log.Info("response matches no request, dropped",
+			zap.String("command", pdu.IDName(f.ID)), zap.Uint32("command_id", uint32(f.ID)),
+			zap.Uint32("seq", f.Seq), zap.Uint64("dropped_since_last_line", c.strays))
+		c.strayLogged, c.strays = now, 0
+	}
+	if c.cfg.OnUnmatched != nil {
+		c.cfg.OnUnmatched(f)
+	}
+}
+
+// strayLogEvery is the least time between two lines about stray
+// responses on one connection.
+const strayLogEvery = time.Minute
 
 func (c *Conn) unknownCommand(h pdu.Header) {
 	c.log.Warn("unknown command_id, answering generic_nack",

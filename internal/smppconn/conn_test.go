@@ -14,6 +14,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/smppmux/smppmux/internal/esmetest"
 	"github.com/smppmux/smppmux/internal/pdu"
 )
 
@@ -28,6 +29,7 @@ type closeEvent struct {
 // peer on the other.
 type fixture struct {
 	c         *Conn
+	nc        net.Conn // the Conn's end
 	peer      net.Conn
 	rd        *pdu.Reader
 	handled   chan pdu.Frame
@@ -58,6 +60,7 @@ func newFixture(t testing.TB, cfg Config, handle func(pdu.Frame)) *fixture {
 		t.Fatal("accept failed")
 	}
 	fx := &fixture{
+		nc:        nc,
 		peer:      peer,
 		rd:        pdu.NewReader(peer, 0),
 		handled:   make(chan pdu.Frame, 64),
@@ -442,6 +445,25 @@ func TestHandleAndUnknownCommand(t *testing.T) {
 	}
 	expectHeader(t, fx.read(t), pdu.GenericNack, pdu.StatusInvCmdID, 2)
 	none(t, fx.handled, "request")
+}
+
+// TestStrayResponses: a response that matches no request, of a known
+// command or of one SMPP does not define, is dropped and never answered:
+// the next PDU the peer reads answers its next request.
+func TestStrayResponses(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{}, nil)
+	fx.send(t, append(esmetest.StrayResponses(40), pdu.Empty(pdu.EnquireLink, pdu.StatusOK, 45)...))
+	for _, want := range []pdu.ID{pdu.SubmitSMResp, pdu.DeliverSMResp, 0x80000099, 0x8000FFFF, pdu.GenericNack} {
+		u := recv(t, fx.unmatched, "unmatched response")
+		if u.ID != want {
+			t.Fatalf("unmatched %s 0x%08X seq %d, want 0x%08X", pdu.IDName(u.ID), uint32(u.ID), u.Seq, uint32(want))
+		}
+	}
+	f := recv(t, fx.handled, "request")
+	expectHeader(t, f, pdu.EnquireLink, pdu.StatusOK, 45)
+	fx.c.Send(pdu.Empty(pdu.EnquireLinkResp, pdu.StatusOK, f.Seq))
+	expectHeader(t, fx.read(t), pdu.EnquireLinkResp, pdu.StatusOK, 45)
 }
 
 func TestBadLength(t *testing.T) {

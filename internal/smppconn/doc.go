@@ -1,7 +1,9 @@
 // Package smppconn is the connection machinery shared by the client-facing
 // sessions (package smppserver) and the upstream binds (package upstream):
 // framing on a net.Conn, a single writer, request/response matching,
-// keepalive and one way to close.
+// keepalive and one way to close. On Linux the reader re-arms TCP_QUICKACK
+// after every read (package quickack), so a peer with Nagle's algorithm on
+// never waits for an ACK held back for a reply.
 //
 // Goroutines: each Conn runs exactly one reader and one writer goroutine,
 // started by Start and both ended by Close. The reader calls the frame

@@ -66,6 +66,10 @@ type Config struct {
 	// EnquireLinkInterval is how often each session sends enquire_link;
 	// zero never sends it.
 	EnquireLinkInterval time.Duration
+	// QuickAck acknowledges at once what a session reads (TCP_QUICKACK,
+	// Linux), as SMSCs that serve clients with Nagle's algorithm on
+	// without delay do; see package quickack.
+	QuickAck bool
 	// DiscardRecords keeps no Record of accepted messages, for long runs of
 	// the simulator; counters are still kept.
 	DiscardRecords bool

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/smppmux/smppmux/internal/pdu"
+	"github.com/smppmux/smppmux/internal/quickack"
 )
 
 const (
@@ -135,6 +136,19 @@ func (s *Session) BindType() pdu.ID {
 
 // RemoteAddr returns the address of the peer.
 func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
+
+// Send queues raw for the session's peer as it is: a whole PDU, part of
+// one, several, or garbage; nothing tracks an answer. It reports
+// ErrClosed once the session has ended.
+func (s *Session) Send(raw []byte) error {
+	if len(raw) == 0 {
+		return nil // a nil slice would tell the writer to close
+	}
+	if !s.queue(raw) {
+		return ErrClosed
+	}
+	return nil
+}
 
 // Close closes the session abruptly. It does not wait for the session's
 // goroutines (Server.Close does), so it may be called from Config.Submit.
@@ -282,7 +296,11 @@ func (s *Session) readLoop() {
 			s.close(reasonPanic)
 		}
 	}()
-	rd := pdu.NewReader(s.conn, 0)
+	var r io.Reader = s.conn
+	if s.srv.cfg.QuickAck {
+		r = quickack.Reader(s.conn)
+	}
+	rd := pdu.NewReader(r, 0)
 	for {
 		f, err := rd.Read()
 		if err != nil {

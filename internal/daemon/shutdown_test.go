@@ -1,0 +1,121 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/smppmux/smppmux/config"
+	"github.com/smppmux/smppmux/internal/pdu"
+	"github.com/smppmux/smppmux/internal/smsctest"
+)
+
+// TestShutdownReleasesParkedReceipts: a receipt waiting for its mapping
+// when smppmux stops is answered ESME_RX_T_APPN before the upstream
+// unbinds, so the SMSC sends it again, and its wait never ends in a
+// lookup in the closed store.
+func TestShutdownReleasesParkedReceipts(t *testing.T) {
+	t.Parallel()
+	s := newSMSC(t, smsctest.Config{})
+	e := startYAML(t, `
+listen: {smpp: "127.0.0.1:0"}
+clients: [{system_id: shop, password: secret}]
+upstreams: [{name: a, addr: "{{0}}", system_id: mux}]
+groups: [{name: g, members: [{upstream: a}]}]
+routes: [{group: g}]
+receipts: {wait_for_mapping: 1h}
+`, s)
+	ctx := deadline(t)
+	// A receipt of a message smppmux never relayed waits for its
+	// mapping. An MO message no MO route takes, pushed after it on the
+	// same bind, is refused at once: once it is answered, the receipt
+	// was read and parked.
+	sub := &pdu.SM{SourceAddr: []byte("Shop"), DestAddr: []byte("447700900001"), ShortMessage: []byte("x"), RegisteredDelivery: 1}
+	if err := s.Push(pdu.Request(pdu.DeliverSM, 1, smsctest.Receipt("feed1", sub, "DELIVRD", time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	mo := pdu.AppendSM(nil, &pdu.SM{SourceAddr: []byte("447700900001"), DestAddr: []byte("555"), ShortMessage: []byte("x")})
+	if err := s.Push(pdu.Request(pdu.DeliverSM, 1, mo)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitPushesAnswered(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.d.Relay.Stats.ReceiptsParked.Load(); n != 1 {
+		t.Fatalf("%d receipts parked, want 1", n)
+	}
+
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := e.d.Shutdown(sctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if err := s.WaitPushesAnswered(ctx, 2); err != nil {
+		t.Fatalf("the parked receipt was never answered: %v", err)
+	}
+	if got := s.PushStatuses(); got[pdu.StatusXTAppn] != 2 || len(got) != 1 {
+		t.Fatalf("pushes answered %v, want two ESME_RX_T_APPN (the MO, the parked receipt)", got)
+	}
+	if n := e.d.Relay.Stats.ReceiptsUnmatched.Load(); n != 0 {
+		t.Fatalf("%d receipts counted unmatched", n)
+	}
+}
+
+// TestShutdownAfterAcceptLoopDied: when the SMPP accept loop has stopped
+// on its own and its error was taken from Err, as the command does,
+// Shutdown still returns, with nothing left to report.
+func TestShutdownAfterAcceptLoopDied(t *testing.T) {
+	t.Parallel()
+	s := newSMSC(t, smsctest.Config{})
+	cfg, err := config.Parse(fmt.Appendf(nil, `
+listen: {smpp: "127.0.0.1:0", admin: "127.0.0.1:0"}
+state_dir: %q
+clients: [{system_id: shop, password: secret}]
+upstreams: [{name: a, addr: %q, system_id: mux}]
+groups: [{name: g, members: [{upstream: a}]}]
+routes: [{group: g}]
+`, t.TempDir(), s.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not startYAML: its cleanup would wait for a Shutdown that hangs.
+	d, err := New(cfg, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := deadline(t)
+	if err := d.listener.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-d.Err():
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("accept loop ended with %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the accept loop did not stop")
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- d.Shutdown(sctx)
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Shutdown did not return")
+	}
+}

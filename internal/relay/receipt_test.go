@@ -1,0 +1,58 @@
+package relay
+
+import (
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/internal/pdu"
+	"github.com/smppmux/smppmux/internal/smsctest"
+	"github.com/smppmux/smppmux/smppserver"
+	"github.com/smppmux/smppmux/upstream"
+)
+
+// TestParkedReceiptAtClose: a receipt waiting for its mapping when the
+// relay closes, and the Pebble store after it, is answered
+// ESME_RX_T_APPN, and its wait never ends in a lookup in the closed store
+// (which panics: "pebble: closed"). Nor does a receipt that arrives
+// after Close touch the store.
+func TestParkedReceiptAtClose(t *testing.T) {
+	t.Parallel()
+	// The store's goroutines live outside the bubble: only the relay's
+	// timers run on its clock.
+	store, err := dlr.OpenPebble(dlr.PebbleConfig{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	sub := &pdu.SM{SourceAddr: []byte("Shop"), DestAddr: []byte("447700900001"), ShortMessage: []byte("x"), RegisteredDelivery: 1}
+	receipt := func(id string) pdu.Frame {
+		raw := pdu.Request(pdu.DeliverSM, 7, smsctest.Receipt(id, sub, "DELIVRD", time.Now()))
+		return pdu.Frame{Header: pdu.ParseHeader(raw), Raw: raw}
+	}
+	synctest.Test(t, func(t *testing.T) {
+		const wait = time.Minute
+		r := New(Config{Registry: smppserver.NewRegistry(), Store: store, IDs: dlr.NewIDs(time.Now()), ParkTimeout: wait})
+		u := upstream.New(upstream.Config{Name: "carrier", Addr: "127.0.0.1:1"}, r, nil)
+		var acks []pdu.Status
+		r.HandleDeliver(u, receipt("abc1"), func(st pdu.Status) { acks = append(acks, st) })
+		if len(acks) != 0 || r.parking.Len() != 1 {
+			t.Fatalf("receipt of an unknown message answered %v, %d parked: want it parked", acks, r.parking.Len())
+		}
+		r.Close()
+		if err := store.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// Past the wait: no expiry runs, no lookup.
+		time.Sleep(2 * wait)
+		synctest.Wait()
+		if len(acks) != 1 || acks[0] != pdu.StatusXTAppn {
+			t.Fatalf("parked receipt answered %v, want ESME_RX_T_APPN once, at close", acks)
+		}
+		r.HandleDeliver(u, receipt("abc2"), func(st pdu.Status) { acks = append(acks, st) })
+		if len(acks) != 2 || acks[1] != pdu.StatusXTAppn {
+			t.Fatalf("receipt after close answered %v, want ESME_RX_T_APPN", acks[1:])
+		}
+	})
+}
