@@ -5,6 +5,11 @@
 // per-client outbox that holds receipts until a receiving session takes
 // them.
 //
+// Upstream ids are kept as the SMSC wrote them. Find looks a receipt's id
+// up as written, then, only when the upstream's IDForm allows folding
+// (FoldID: case, leading zeros) and only one message's id folds alike,
+// takes that one; several make the receipt Ambiguous.
+//
 // The Store interface keeps mappings and outbox items; PebbleStore is the
 // durable implementation (synced, group-committed writes), RedisStore the
 // one several instances share (a SharedStore: outboxes are Redis streams

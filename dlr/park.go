@@ -9,8 +9,11 @@ import (
 // Parking holds receipts that arrived before the mapping of their message
 // was recorded, typically because the SMSC sent the receipt before the
 // submit_sm_resp, or on another bind. Entries are keyed by upstream and
-// every candidate form of the id; one that is not claimed within the
-// timeout is handed to its expire function.
+// the receipt's id as written, and by its folded form when the upstream's
+// id form allows folding; a mapping's write claims by its exact id, and
+// then by its folded id (the claimer then checks that the mapping is the
+// only one of that form). One that is not claimed within the timeout is
+// handed to its expire function.
 //
 // To close the race between a receipt missing its mapping and the mapping
 // landing, the receipt side parks first and looks the mapping up again;
@@ -25,7 +28,7 @@ type Parking struct {
 	timeout time.Duration
 	count   atomic.Int64
 	mu      sync.Mutex
-	m       map[idKey]*Parked
+	m       map[parkKey]*Parked
 	// oldest and newest end the list of unclaimed entries, in parking
 	// order.
 	oldest, newest *Parked
@@ -33,10 +36,17 @@ type Parking struct {
 	armed          bool // timer will fire
 }
 
+// parkKey is what a receipt is parked under: an id as written, or a
+// folded id.
+type parkKey struct {
+	idKey
+	folded bool
+}
+
 // Parked is one parked receipt.
 type Parked struct {
-	keys       []idKey
-	key1       [1]idKey // keys' array for the usual single id
+	keys       []parkKey
+	key2       [2]parkKey // keys' array
 	deadline   time.Time
 	expire     func(value any)
 	prev, next *Parked
@@ -47,16 +57,17 @@ type Parked struct {
 
 // NewParking returns a Parking whose entries expire after timeout.
 func NewParking(timeout time.Duration) *Parking {
-	return &Parking{timeout: timeout, m: make(map[idKey]*Parked)}
+	return &Parking{timeout: timeout, m: make(map[parkKey]*Parked)}
 }
 
-// Park holds value under upstream and ids until claimed or expired;
-// expire is called, from a timer goroutine, if nobody claims it in time.
-func (p *Parking) Park(upstream string, ids []string, value any, expire func(value any)) *Parked {
+// Park holds value under upstream and id, and folded unless it is empty,
+// until claimed or expired; expire is called, from a timer goroutine, if
+// nobody claims it in time.
+func (p *Parking) Park(upstream, id, folded string, value any, expire func(value any)) *Parked {
 	e := &Parked{Value: value, expire: expire}
-	e.keys = e.key1[:0]
-	for _, id := range ids {
-		e.keys = append(e.keys, idKey{upstream, id})
+	e.keys = append(e.key2[:0], parkKey{idKey: idKey{upstream, id}})
+	if folded != "" {
+		e.keys = append(e.keys, parkKey{idKey{upstream, folded}, true})
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -110,9 +121,22 @@ func (p *Parking) Claim(upstream, id string) (any, bool) {
 	if p.count.Load() == 0 {
 		return nil, false
 	}
+	return p.claim(parkKey{idKey: idKey{upstream, id}})
+}
+
+// ClaimFolded takes a receipt parked under upstream and FoldID(id), if
+// any.
+func (p *Parking) ClaimFolded(upstream, id string) (any, bool) {
+	if p.count.Load() == 0 {
+		return nil, false
+	}
+	return p.claim(parkKey{idKey{upstream, FoldID(id)}, true})
+}
+
+func (p *Parking) claim(k parkKey) (any, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	e := p.m[idKey{upstream, id}]
+	e := p.m[k]
 	if e == nil || e.claimed {
 		return nil, false
 	}

@@ -28,11 +28,11 @@ func TestParkingExpiryOrder(t *testing.T) {
 			expired = append(expired, v)
 			mu.Unlock()
 		}
-		p.Park("u", []string{"1"}, "r1", expire)
+		p.Park("u", "1", "", "r1", expire)
 		time.Sleep(10 * time.Second)
-		p.Park("u", []string{"2"}, "r2", expire)
-		e3 := p.Park("u", []string{"3", "03"}, "r3", expire)
-		p.Park("u", []string{"4"}, "r4", expire)
+		p.Park("u", "2", "", "r2", expire)
+		e3 := p.Park("u", "03", "3", "r3", expire)
+		p.Park("u", "4", "", "r4", expire)
 		if v, ok := p.Claim("u", "1"); !ok || v != "r1" {
 			t.Fatalf("Claim(1) = %v, %v", v, ok)
 		}
@@ -61,7 +61,7 @@ func TestParkingExpiryOrder(t *testing.T) {
 			t.Fatal("claimed through another key after reclaim")
 		}
 
-		p.Park("u", []string{"5"}, "r5", expire)
+		p.Park("u", "5", "", "r5", expire)
 		time.Sleep(30 * time.Second)
 		if e := got(); !slices.Equal(e, []any{"r2", "r5"}) {
 			t.Fatalf("expired %v, want [r2 r5]", e)
@@ -73,12 +73,11 @@ func TestParkingExpiryOrder(t *testing.T) {
 // beats its mapping's commit by a few milliseconds is.
 func BenchmarkParkClaim(b *testing.B) {
 	p := NewParking(30 * time.Second)
-	ids := []string{"0"}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		ids[0] = "19a3c5e2f0b14"
-		p.Park("carrier-a", ids, i, func(any) {})
-		if _, ok := p.Claim("carrier-a", ids[0]); !ok {
+		id := "19a3c5e2f0b14"
+		p.Park("carrier-a", id, "", i, func(any) {})
+		if _, ok := p.Claim("carrier-a", id); !ok {
 			b.Fatal("not claimed")
 		}
 	}

@@ -20,8 +20,11 @@ import (
 
 // Key layout of the Redis store, under Prefix (default "smppmux:"):
 //
-//	m:upstream:upstreamID   -> mapping (string, PX = time to expiry)
+//	i:upstream:folded       -> hash: upstreamID -> mapping, for every id whose FoldID is folded
+//	                           (PX = the latest expiry of its fields; each mapping holds its own)
 //	c:{systemID}:clientID   -> the same mapping, by the client's id
+//	old-layout-until        -> Unix ms until which mappings of the earlier layout may be stored
+//	m:upstream:folded       -> mapping (string, PX), as earlier versions wrote them: read, never written
 //	o:{systemID}            -> stream of outbox items: o origin, a arrived (Unix ns), p PDU
 //	l:{systemID}            -> delivery lease: the token of the instance holding it (PX)
 //	instance:N              -> the token of the process using instance id N (PX)
@@ -29,7 +32,8 @@ import (
 //
 // The keys of one client share the hash tag {systemID}, so on Redis
 // Cluster the scripts that touch a client's outbox and lease stay on one
-// slot; mappings are single-key commands and spread over the slots.
+// slot; mappings are single-key commands and spread over the slots. A
+// receipt's id is one HGET, the ids of one folded form one HGETALL.
 
 // RedisConfig holds a RedisStore's settings.
 type RedisConfig struct {
@@ -57,6 +61,10 @@ type RedisConfig struct {
 	// replicas have it (Redis WAIT), for up to WaitTimeout (1s).
 	WaitReplicas int
 	WaitTimeout  time.Duration
+	// OldLayoutFor is how long after this version first opened the store
+	// the mappings an earlier version wrote (under folded ids only) are
+	// still looked for: the longest they live; 73h.
+	OldLayoutFor time.Duration
 	Logger       *zap.Logger
 	Now          func() time.Time
 }
@@ -86,11 +94,30 @@ type RedisStore struct {
 	pubsub  *redis.PubSub
 
 	recent recentMappings
+
+	// pmu guards pending: the mapping writes under way, by upstream and
+	// folded id, which GetFolded waits for.
+	pmu     sync.Mutex
+	pending map[idKey]int
+	// oldUntil is when the last mapping of the earlier layout expires at
+	// the latest, in Unix nanoseconds.
+	oldUntil int64
 }
 
+// getOp is a lookup for readLoop: the HGET of one id (exact set), or the
+// HGETALL of a folded form (folded set), with the GET of the earlier
+// layout's key when old is not empty.
 type getOp struct {
-	key  string
-	done func(Mapping, bool, error)
+	key, field, old string
+	exact           func(Mapping, bool, error)
+	folded          func(Route, int, error)
+}
+
+// getCmds are a getOp's commands in a pipeline.
+type getCmds struct {
+	one *redis.StringCmd
+	all *redis.MapStringStringCmd
+	old *redis.StringCmd
 }
 
 // recentMappings keeps the last mappings this instance wrote, so that the
@@ -153,6 +180,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0`)
+	// scriptMapping sets one field of a folded form's hash and makes the
+	// hash live at least as long as that mapping (PEXPIRE GT alone would
+	// leave a new hash without expiry).
+	scriptMapping = redis.NewScript(`
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local ttl = tonumber(ARGV[3])
+if redis.call('PTTL', KEYS[1]) < ttl then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return 1`)
 )
 
 // ErrInstanceInUse means another live process uses the instance id.
@@ -173,6 +210,9 @@ func OpenRedis(cfg RedisConfig) (*RedisStore, error) {
 	if cfg.WaitTimeout <= 0 {
 		cfg.WaitTimeout = time.Second
 	}
+	if cfg.OldLayoutFor <= 0 {
+		cfg.OldLayoutFor = 73 * time.Hour
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -189,6 +229,7 @@ func OpenRedis(cfg RedisConfig) (*RedisStore, error) {
 		keyEvents: cfg.Prefix + "events",
 		recent:    recentMappings{r: newRecent[string, Mapping](recentSize)},
 		q:         make(chan redisOp, 8192), rq: make(chan getOp, 8192), stop: make(chan struct{}),
+		pending: make(map[idKey]int),
 	}
 	// Outbox numbers only order items within this process; seed them from
 	// the clock like message ids.
@@ -198,6 +239,10 @@ func OpenRedis(cfg RedisConfig) (*RedisStore, error) {
 		return nil, err
 	}
 	if err := s.claimInstance(); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	if err := s.loadOldUntil(); err != nil {
 		_ = c.Close()
 		return nil, err
 	}
@@ -230,7 +275,7 @@ func (r redisLogger) Printf(_ context.Context, format string, v ...any) { r.l.In
 func (s *RedisStore) loadScripts() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, sc := range []*redis.Script{scriptAdd, scriptRelease} {
+	for _, sc := range []*redis.Script{scriptAdd, scriptRelease, scriptMapping} {
 		if err := sc.Load(ctx, s.c).Err(); err != nil {
 			return fmt.Errorf("redis store: %w", err)
 		}
@@ -420,9 +465,40 @@ func isReply(err error) bool {
 	return errors.As(err, &re)
 }
 
-func (s *RedisStore) mappingKey(upstream, id string) string {
-	return s.cfg.Prefix + "m:" + upstream + ":" + id
+// loadOldUntil reads until when mappings of the earlier layout may be
+// stored: OldLayoutFor after the first opening of a store of this layout
+// on this Redis, which records that time.
+func (s *RedisStore) loadOldUntil() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	key := s.cfg.Prefix + "old-layout-until"
+	if err := s.c.SetNX(ctx, key, s.cfg.Now().Add(s.cfg.OldLayoutFor).UnixMilli(), 0).Err(); err != nil {
+		return fmt.Errorf("redis store: %w", err)
+	}
+	ms, err := s.c.Get(ctx, key).Int64()
+	if err != nil {
+		return fmt.Errorf("redis store: %s: %w", key, err)
+	}
+	s.oldUntil = time.UnixMilli(ms).UnixNano()
+	return nil
 }
+
+// idsKey is the hash of the mappings of the ids whose FoldID is folded.
+func (s *RedisStore) idsKey(upstream, folded string) string {
+	return s.cfg.Prefix + "i:" + upstream + ":" + folded
+}
+
+// oldKey is the key an earlier version kept the mapping of folded under,
+// or "" once no such mapping can be left.
+func (s *RedisStore) oldKey(upstream, folded string) string {
+	if s.cfg.Now().UnixNano() >= s.oldUntil {
+		return ""
+	}
+	return s.cfg.Prefix + "m:" + upstream + ":" + folded
+}
+
+// recentKey names a mapping in recent; no Redis key starts with a NUL.
+func recentKey(upstream, id string) string { return "\x00" + upstream + "\x00" + id }
 
 func (s *RedisStore) clientKey(systemID, clientID string) string {
 	return s.cfg.Prefix + "c:{" + systemID + "}:" + clientID
@@ -470,26 +546,50 @@ func decodeMapping(b []byte) (Mapping, error) {
 
 // PutMapping implements Store: done is called once Redis holds both keys.
 func (s *RedisStore) PutMapping(m Mapping, done func(error)) {
+	if len(m.Upstream) > 255 || len(m.UpstreamID) > 255 || len(m.SystemID) > 255 || len(m.ClientID) > 255 {
+		done(fmt.Errorf("dlr: names longer than 255 octets"))
+		return
+	}
 	ttl := m.Expires.Sub(s.cfg.Now())
 	if ttl < time.Millisecond {
 		ttl = time.Millisecond
 	}
 	v := encodeMapping(m)
-	k1, k2 := s.mappingKey(m.Upstream, m.UpstreamID), s.clientKey(m.SystemID, m.ClientID)
-	// One op, so both keys go in one pipeline and done hears of both.
-	var first *redis.StatusCmd
+	pk := idKey{m.Upstream, FoldID(m.UpstreamID)}
+	k1, k2 := s.idsKey(pk.upstream, pk.id), s.clientKey(m.SystemID, m.ClientID)
+	s.pmu.Lock()
+	s.pending[pk]++
+	s.pmu.Unlock()
+	// One op, so both keys go in one pipeline and done hears of both. The
+	// script's reply is the op's, so that a Redis that lost its scripts
+	// gets them again and the op is sent again.
+	var second *redis.StatusCmd
 	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
-		first = p.Set(context.Background(), k1, v, ttl)
-		return p.Set(context.Background(), k2, v, ttl)
+		first := scriptMapping.EvalSha(context.Background(), p, []string{k1}, m.UpstreamID, v, ttl.Milliseconds())
+		second = p.Set(context.Background(), k2, v, ttl)
+		return first
 	}, done: func(err error) {
-		if err == nil {
-			err = first.Err()
+		if err == nil && second != nil {
+			err = second.Err()
 		}
 		if err == nil {
-			s.recent.add(k1, k2, m)
+			s.recent.add(recentKey(m.Upstream, m.UpstreamID), k2, m)
 		}
+		s.pmu.Lock()
+		if s.pending[pk]--; s.pending[pk] <= 0 {
+			delete(s.pending, pk)
+		}
+		s.pmu.Unlock()
 		done(err)
 	}})
+}
+
+// isPending reports whether a write of a mapping of this folded form is
+// under way.
+func (s *RedisStore) isPending(upstream, folded string) bool {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	return s.pending[idKey{upstream, folded}] > 0
 }
 
 func (s *RedisStore) getMapping(key string) (Mapping, bool, error) {
@@ -521,30 +621,118 @@ func (s *RedisStore) live(m Mapping, err error) (Mapping, bool, error) {
 	return m, true, nil
 }
 
-// GetAsync implements AsyncGetter: lookups queued while one is under way
-// go as one pipeline.
-func (s *RedisStore) GetAsync(upstream, id string, done func(Route, bool, error)) {
-	key := s.mappingKey(upstream, id)
-	if m, ok := s.recent.get(key); ok {
-		m, ok, err := s.live(m, nil)
-		done(m.Route, ok, err)
+// exactOp is the lookup of one id.
+func (s *RedisStore) exactOp(upstream, id string, done func(Mapping, bool, error)) getOp {
+	folded := FoldID(id)
+	return getOp{key: s.idsKey(upstream, folded), field: id, old: s.oldKey(upstream, folded), exact: done}
+}
+
+// foldedOp is the lookup of the ids of one folded form.
+func (s *RedisStore) foldedOp(upstream, folded string, done func(Route, int, error)) getOp {
+	return getOp{key: s.idsKey(upstream, folded), old: s.oldKey(upstream, folded), folded: done}
+}
+
+// queueGet adds op's commands to p.
+func queueGet(ctx context.Context, p redis.Pipeliner, op *getOp, c *getCmds) {
+	*c = getCmds{}
+	if op.exact != nil {
+		c.one = p.HGet(ctx, op.key, op.field)
+	} else {
+		c.all = p.HGetAll(ctx, op.key)
+	}
+	if op.old != "" {
+		c.old = p.Get(ctx, op.old)
+	}
+}
+
+// answerGet calls op's callback with what its commands found.
+func (s *RedisStore) answerGet(op *getOp, c *getCmds) {
+	if op.exact != nil {
+		m, ok, err := s.decodeReply(c.one)
+		if !ok && err == nil && c.old != nil {
+			m, ok, err = s.decodeReply(c.old)
+		}
+		op.exact(m, ok, err)
 		return
 	}
-	op := getOp{key: key, done: func(m Mapping, ok bool, err error) { done(m.Route, ok, err) }}
+	var route Route
+	n := 0
+	count := func(m Mapping, ok bool, err error) error {
+		if ok {
+			route = m.Route
+			n++
+		}
+		return err
+	}
+	fields, err := c.all.Result()
+	for _, v := range fields {
+		if err == nil {
+			err = count(s.live(decodeMapping([]byte(v))))
+		}
+	}
+	if err == nil && c.old != nil {
+		err = count(s.decodeReply(c.old))
+	}
+	switch {
+	case err != nil:
+		route, n = Route{}, 0
+	case n > 1:
+		route, n = Route{}, 2
+	}
+	op.folded(route, n, err)
+}
+
+// getNow runs op in a pipeline of its own.
+func (s *RedisStore) getNow(op getOp) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var c getCmds
+	pipe := s.c.Pipeline()
+	queueGet(ctx, pipe, &op, &c)
+	_, _ = pipe.Exec(ctx) // each command carries its own error
+	s.answerGet(&op, &c)
+}
+
+// queueLookup hands op to readLoop.
+func (s *RedisStore) queueLookup(op getOp) {
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
-		done(Route{}, false, ErrStoreClosed)
+		if op.exact != nil {
+			op.exact(Mapping{}, false, ErrStoreClosed)
+		} else {
+			op.folded(Route{}, 0, ErrStoreClosed)
+		}
 		return
 	}
 	s.rq <- op
 	s.mu.RUnlock()
 }
 
+// GetAsync implements AsyncGetter: lookups queued while one is under way
+// go as one pipeline.
+func (s *RedisStore) GetAsync(upstream, id string, done func(Route, bool, error)) {
+	if m, ok := s.recent.get(recentKey(upstream, id)); ok {
+		m, ok, err := s.live(m, nil)
+		done(m.Route, ok, err)
+		return
+	}
+	s.queueLookup(s.exactOp(upstream, id, func(m Mapping, ok bool, err error) { done(m.Route, ok, err) }))
+}
+
+// GetFoldedAsync implements AsyncGetter.
+func (s *RedisStore) GetFoldedAsync(upstream, folded string, done func(Route, int, error)) {
+	if s.isPending(upstream, folded) {
+		done(Route{}, 0, nil)
+		return
+	}
+	s.queueLookup(s.foldedOp(upstream, folded, done))
+}
+
 // readLoop answers queued lookups, many per pipeline, in order.
 func (s *RedisStore) readLoop() {
 	ops := make([]getOp, 0, maxGroup)
-	cmds := make([]*redis.StringCmd, 0, maxGroup)
+	cmds := make([]getCmds, maxGroup)
 	for {
 		var ok bool
 		if ops, ok = gather(s.rq, ops[:0]); !ok {
@@ -552,22 +740,40 @@ func (s *RedisStore) readLoop() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		pipe := s.c.Pipeline()
-		cmds = cmds[:0]
-		for _, op := range ops {
-			cmds = append(cmds, pipe.Get(ctx, op.key))
+		for i := range ops {
+			queueGet(ctx, pipe, &ops[i], &cmds[i])
 		}
 		_, _ = pipe.Exec(ctx) // each command carries its own error
 		cancel()
-		for i, op := range ops {
-			op.done(s.decodeReply(cmds[i]))
+		for i := range ops {
+			s.answerGet(&ops[i], &cmds[i])
 		}
 	}
 }
 
 // Get implements Store.
 func (s *RedisStore) Get(upstream, id string) (Route, bool, error) {
-	m, ok, err := s.getMapping(s.mappingKey(upstream, id))
+	if m, ok := s.recent.get(recentKey(upstream, id)); ok {
+		m, ok, err := s.live(m, nil)
+		return m.Route, ok, err
+	}
+	var m Mapping
+	var ok bool
+	var err error
+	s.getNow(s.exactOp(upstream, id, func(fm Mapping, fok bool, ferr error) { m, ok, err = fm, fok, ferr }))
 	return m.Route, ok, err
+}
+
+// GetFolded implements Store.
+func (s *RedisStore) GetFolded(upstream, folded string) (Route, int, error) {
+	if s.isPending(upstream, folded) {
+		return Route{}, 0, nil
+	}
+	var route Route
+	var n int
+	var err error
+	s.getNow(s.foldedOp(upstream, folded, func(r Route, fn int, ferr error) { route, n, err = r, fn, ferr }))
+	return route, n, err
 }
 
 // ByClient implements Store.

@@ -1,6 +1,7 @@
 package dlr
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,7 +20,7 @@ type Route struct {
 // Mapping is the record of one relayed message.
 type Mapping struct {
 	Upstream   string // the upstream's name
-	UpstreamID string // the upstream's message id, canonical
+	UpstreamID string // the upstream's message id, as the SMSC wrote it
 	Route
 	Expires time.Time
 }
@@ -31,8 +32,16 @@ type Mapping struct {
 type Store interface {
 	// PutMapping records m.
 	PutMapping(m Mapping, done func(error))
-	// Get returns the route of an upstream message by its canonical id.
+	// Get returns the route of an upstream message by its id, octet for
+	// octet. A store written by an earlier version, which kept mappings
+	// under folded ids only, also finds those by FoldID(id).
 	Get(upstream, id string) (Route, bool, error)
+	// GetFolded counts the live mappings of upstream whose id folds
+	// (FoldID) to folded: 0, 1, or 2 for two or more; with one it returns
+	// its route. While a write of such a mapping is under way on this
+	// instance it finds none: the receipt waits for the write, which
+	// claims it.
+	GetFolded(upstream, folded string) (Route, int, error)
 	// ByClient returns the mapping of a message by the id its client was
 	// given.
 	ByClient(systemID, clientID string) (Mapping, bool, error)
@@ -57,6 +66,8 @@ type Store interface {
 // made in a row are answered in the same order.
 type AsyncGetter interface {
 	GetAsync(upstream, id string, done func(Route, bool, error))
+	// GetFoldedAsync is GetFolded answered through done.
+	GetFoldedAsync(upstream, folded string, done func(Route, int, error))
 }
 
 // SharedStore is a Store whose outboxes several smppmux instances share:
@@ -87,11 +98,19 @@ type SharedStore interface {
 
 // MemStore is a Store in memory: nothing survives a restart. Expired
 // mappings are dropped a few at a time as new ones are written, so no
-// sweep ever blocks the hot path.
+// sweep ever blocks the hot path. Mappings are kept by their exact id;
+// an id that is not its own folded form is also listed under that form,
+// for GetFolded.
+//
+// LOCKING: imu may be held while taking a shard's mu, never the other
+// way round.
 type MemStore struct {
 	now    func() time.Time
 	shards [64]memShard
 	seq    atomic.Uint64
+
+	imu    sync.Mutex
+	folded map[string][]string // foldKey -> ids that fold to it and differ from it
 }
 
 type memShard struct {
@@ -103,6 +122,9 @@ type memShard struct {
 type memExpiry struct {
 	key string
 	exp time.Time
+	// fk is the folded key the mapping's id is listed under; empty when
+	// it is not listed.
+	fk, upstream, id string
 }
 
 // NewMemStore returns an empty MemStore.
@@ -110,7 +132,7 @@ func NewMemStore(now func() time.Time) *MemStore {
 	if now == nil {
 		now = time.Now
 	}
-	s := &MemStore{now: now}
+	s := &MemStore{now: now, folded: make(map[string][]string)}
 	for i := range s.shards {
 		s.shards[i].m = make(map[string]Mapping)
 	}
@@ -121,6 +143,8 @@ func memKey(upstream, id string) string { return upstream + "\x00" + id }
 
 func clientKey(systemID, clientID string) string { return "\x01" + systemID + "\x00" + clientID }
 
+func foldKey(upstream, folded string) string { return "\x02" + upstream + "\x00" + folded }
+
 func (s *MemStore) shard(k string) *memShard {
 	var h uint32 = 2166136261
 	for i := 0; i < len(k); i++ {
@@ -129,19 +153,25 @@ func (s *MemStore) shard(k string) *memShard {
 	return &s.shards[h%uint32(len(s.shards))]
 }
 
-func (s *MemStore) put(k string, m Mapping, now time.Time) {
-	sh := s.shard(k)
+// put stores m under k and drops up to four expired entries of the
+// shard, returning those listed under a folded key.
+func (s *MemStore) put(e memExpiry, m Mapping, now time.Time) (gone []memExpiry) {
+	sh := s.shard(e.key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	for n := 0; n < 4 && len(sh.expires) > 0 && !sh.expires[0].exp.After(now); n++ {
-		e := sh.expires[0]
+		x := sh.expires[0]
 		sh.expires = sh.expires[1:]
-		if cur, ok := sh.m[e.key]; ok && cur.Expires.Equal(e.exp) {
-			delete(sh.m, e.key)
+		if cur, ok := sh.m[x.key]; ok && cur.Expires.Equal(x.exp) {
+			delete(sh.m, x.key)
+			if x.fk != "" {
+				gone = append(gone, x)
+			}
 		}
 	}
-	sh.m[k] = m
-	sh.expires = append(sh.expires, memExpiry{key: k, exp: m.Expires})
+	sh.m[e.key] = m
+	sh.expires = append(sh.expires, e)
+	return gone
 }
 
 func (s *MemStore) get(k string) (Mapping, bool) {
@@ -155,11 +185,46 @@ func (s *MemStore) get(k string) (Mapping, bool) {
 	return m, true
 }
 
+// list adds id to the ids folding to fk.
+func (s *MemStore) list(fk, id string) {
+	s.imu.Lock()
+	defer s.imu.Unlock()
+	if !slices.Contains(s.folded[fk], id) {
+		s.folded[fk] = append(s.folded[fk], id)
+	}
+}
+
+// unlist removes the id of an expired mapping from its folded key,
+// unless it was written again meanwhile.
+func (s *MemStore) unlist(e memExpiry) {
+	s.imu.Lock()
+	defer s.imu.Unlock()
+	if _, ok := s.get(memKey(e.upstream, e.id)); ok {
+		return
+	}
+	ids := slices.DeleteFunc(s.folded[e.fk], func(id string) bool { return id == e.id })
+	if len(ids) == 0 {
+		delete(s.folded, e.fk)
+	} else {
+		s.folded[e.fk] = ids
+	}
+}
+
 // PutMapping implements Store; done is called before it returns.
 func (s *MemStore) PutMapping(m Mapping, done func(error)) {
 	now := s.now()
-	s.put(memKey(m.Upstream, m.UpstreamID), m, now)
-	s.put(clientKey(m.SystemID, m.ClientID), m, now)
+	e := memExpiry{key: memKey(m.Upstream, m.UpstreamID), exp: m.Expires}
+	if f := FoldID(m.UpstreamID); f != m.UpstreamID {
+		e.fk, e.upstream, e.id = foldKey(m.Upstream, f), m.Upstream, m.UpstreamID
+	}
+	gone := s.put(e, m, now)
+	gone = append(gone, s.put(memExpiry{key: clientKey(m.SystemID, m.ClientID), exp: m.Expires}, m, now)...)
+	if e.fk != "" {
+		s.list(e.fk, m.UpstreamID)
+	}
+	for _, x := range gone {
+		s.unlist(x)
+	}
 	done(nil)
 }
 
@@ -167,6 +232,25 @@ func (s *MemStore) PutMapping(m Mapping, done func(error)) {
 func (s *MemStore) Get(upstream, id string) (Route, bool, error) {
 	m, ok := s.get(memKey(upstream, id))
 	return m.Route, ok, nil
+}
+
+// GetFolded implements Store.
+func (s *MemStore) GetFolded(upstream, folded string) (Route, int, error) {
+	s.imu.Lock()
+	ids := append([]string{folded}, s.folded[foldKey(upstream, folded)]...)
+	s.imu.Unlock()
+	var route Route
+	n := 0
+	for _, id := range ids {
+		if m, ok := s.get(memKey(upstream, id)); ok && FoldID(id) == folded {
+			route = m.Route
+			n++
+		}
+	}
+	if n > 1 {
+		return Route{}, 2, nil
+	}
+	return route, n, nil
 }
 
 // ByClient implements Store.
