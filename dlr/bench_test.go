@@ -52,6 +52,19 @@ func BenchmarkReceiptUpstreamID(b *testing.B) {
 	}
 }
 
+// BenchmarkReceiptRef reads a receipt's id as the relay does, through an
+// upstream's IDReader (id_format auto), TLV and text both present.
+func BenchmarkReceiptRef(b *testing.B) {
+	_, sm := benchReceipt(b, "1A2B3C")
+	r := NewIDReader(FormExact, true)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, _, err := r.Ref(sm); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkRewriteReceipt puts the client's id in a receipt, TLV and text.
 func BenchmarkRewriteReceipt(b *testing.B) {
 	raw, sm := benchReceipt(b, "1a2b3c")

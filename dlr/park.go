@@ -28,7 +28,8 @@ type Parking struct {
 	timeout time.Duration
 	count   atomic.Int64
 	mu      sync.Mutex
-	m       map[parkKey]*Parked
+	m       map[idKey]*Parked // by the id as written
+	folded  map[idKey]*Parked // by the folded id
 	// oldest and newest end the list of unclaimed entries, in parking
 	// order.
 	oldest, newest *Parked
@@ -36,17 +37,10 @@ type Parking struct {
 	armed          bool // timer will fire
 }
 
-// parkKey is what a receipt is parked under: an id as written, or a
-// folded id.
-type parkKey struct {
-	idKey
-	folded bool
-}
-
 // Parked is one parked receipt.
 type Parked struct {
-	keys       []parkKey
-	key2       [2]parkKey // keys' array
+	key        idKey // upstream and the id as written
+	folded     idKey // upstream and the folded id; zero when not parked under it
 	deadline   time.Time
 	expire     func(value any)
 	prev, next *Parked
@@ -57,22 +51,20 @@ type Parked struct {
 
 // NewParking returns a Parking whose entries expire after timeout.
 func NewParking(timeout time.Duration) *Parking {
-	return &Parking{timeout: timeout, m: make(map[parkKey]*Parked)}
+	return &Parking{timeout: timeout, m: make(map[idKey]*Parked), folded: make(map[idKey]*Parked)}
 }
 
 // Park holds value under upstream and id, and folded unless it is empty,
 // until claimed or expired; expire is called, from a timer goroutine, if
 // nobody claims it in time.
 func (p *Parking) Park(upstream, id, folded string, value any, expire func(value any)) *Parked {
-	e := &Parked{Value: value, expire: expire}
-	e.keys = append(e.key2[:0], parkKey{idKey: idKey{upstream, id}})
-	if folded != "" {
-		e.keys = append(e.keys, parkKey{idKey{upstream, folded}, true})
-	}
+	e := &Parked{Value: value, expire: expire, key: idKey{upstream, id}}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, k := range e.keys {
-		p.m[k] = e
+	p.m[e.key] = e
+	if folded != "" {
+		e.folded = idKey{upstream, folded}
+		p.folded[e.folded] = e
 	}
 	p.count.Add(1)
 	e.deadline = time.Now().Add(p.timeout)
@@ -121,7 +113,7 @@ func (p *Parking) Claim(upstream, id string) (any, bool) {
 	if p.count.Load() == 0 {
 		return nil, false
 	}
-	return p.claim(parkKey{idKey: idKey{upstream, id}})
+	return p.claim(p.m, idKey{upstream, id})
 }
 
 // ClaimFolded takes a receipt parked under upstream and FoldID(id), if
@@ -130,13 +122,13 @@ func (p *Parking) ClaimFolded(upstream, id string) (any, bool) {
 	if p.count.Load() == 0 {
 		return nil, false
 	}
-	return p.claim(parkKey{idKey{upstream, FoldID(id)}, true})
+	return p.claim(p.folded, idKey{upstream, FoldID(id)})
 }
 
-func (p *Parking) claim(k parkKey) (any, bool) {
+func (p *Parking) claim(m map[idKey]*Parked, k idKey) (any, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	e := p.m[k]
+	e := m[k]
 	if e == nil || e.claimed {
 		return nil, false
 	}
@@ -160,10 +152,11 @@ func (p *Parking) Reclaim(e *Parked) bool {
 // with p.mu held.
 func (p *Parking) removeLocked(e *Parked) {
 	e.claimed = true
-	for _, k := range e.keys {
-		if p.m[k] == e {
-			delete(p.m, k)
-		}
+	if p.m[e.key] == e {
+		delete(p.m, e.key)
+	}
+	if e.folded != (idKey{}) && p.folded[e.folded] == e {
+		delete(p.folded, e.folded)
 	}
 	if e.prev != nil {
 		e.prev.next = e.next

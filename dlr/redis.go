@@ -20,11 +20,11 @@ import (
 
 // Key layout of the Redis store, under Prefix (default "smppmux:"):
 //
-//	i:upstream:folded       -> hash: upstreamID -> mapping, for every id whose FoldID is folded
+//	m:upstream:upstreamID   -> mapping (string, PX = time to expiry), by the id as the SMSC wrote it
+//	f:upstream:folded       -> hash: upstreamID -> mapping, for each id other than its FoldID, folded
 //	                           (PX = the latest expiry of its fields; each mapping holds its own)
 //	c:{systemID}:clientID   -> the same mapping, by the client's id
-//	old-layout-until        -> Unix ms until which mappings of the earlier layout may be stored
-//	m:upstream:folded       -> mapping (string, PX), as earlier versions wrote them: read, never written
+//	old-layout-until        -> Unix ms until which an earlier version's mappings may be stored
 //	o:{systemID}            -> stream of outbox items: o origin, a arrived (Unix ns), p PDU
 //	l:{systemID}            -> delivery lease: the token of the instance holding it (PX)
 //	instance:N              -> the token of the process using instance id N (PX)
@@ -33,7 +33,16 @@ import (
 // The keys of one client share the hash tag {systemID}, so on Redis
 // Cluster the scripts that touch a client's outbox and lease stay on one
 // slot; mappings are single-key commands and spread over the slots. A
-// receipt's id is one HGET, the ids of one folded form one HGETALL.
+// receipt's id is one GET; the ids of one folded form are the GET of that
+// form and the HGETALL of its hash, in one round trip. An id that is its
+// own folded form (lower case, no leading zeros) costs the two SETs it
+// cost earlier versions; another also sets a field of its form's hash.
+//
+// Earlier versions kept mappings under the folded id alone, in the same
+// m: keys, with values that lack the layout octet this version ends them
+// with: those of ids that were their own folded form are found as they
+// are; the others are looked for under the folded id, as a fallback,
+// until old-layout-until.
 
 // RedisConfig holds a RedisStore's settings.
 type RedisConfig struct {
@@ -99,25 +108,25 @@ type RedisStore struct {
 	// folded id, which GetFolded waits for.
 	pmu     sync.Mutex
 	pending map[idKey]int
-	// oldUntil is when the last mapping of the earlier layout expires at
-	// the latest, in Unix nanoseconds.
+	// oldUntil is when the last mapping an earlier version wrote expires
+	// at the latest, in Unix nanoseconds.
 	oldUntil int64
 }
 
-// getOp is a lookup for readLoop: the HGET of one id (exact set), or the
-// HGETALL of a folded form (folded set), with the GET of the earlier
-// layout's key when old is not empty.
+// getOp is a lookup for readLoop: the GET of the mapping of one id (for
+// exact), or that and the HGETALL of the hash of a folded form (for
+// folded, with index set); old, when set, also GETs an earlier version's
+// mapping of the id's folded form.
 type getOp struct {
-	key, field, old string
+	key, index, old string
 	exact           func(Mapping, bool, error)
 	folded          func(Route, int, error)
 }
 
 // getCmds are a getOp's commands in a pipeline.
 type getCmds struct {
-	one *redis.StringCmd
-	all *redis.MapStringStringCmd
-	old *redis.StringCmd
+	one, old *redis.StringCmd
+	all      *redis.MapStringStringCmd
 }
 
 // recentMappings keeps the last mappings this instance wrote, so that the
@@ -180,10 +189,10 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0`)
-	// scriptMapping sets one field of a folded form's hash and makes the
+	// scriptIndex sets one field of a folded form's hash and makes the
 	// hash live at least as long as that mapping (PEXPIRE GT alone would
 	// leave a new hash without expiry).
-	scriptMapping = redis.NewScript(`
+	scriptIndex = redis.NewScript(`
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local ttl = tonumber(ARGV[3])
 if redis.call('PTTL', KEYS[1]) < ttl then
@@ -275,7 +284,7 @@ func (r redisLogger) Printf(_ context.Context, format string, v ...any) { r.l.In
 func (s *RedisStore) loadScripts() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, sc := range []*redis.Script{scriptAdd, scriptRelease, scriptMapping} {
+	for _, sc := range []*redis.Script{scriptAdd, scriptRelease, scriptIndex} {
 		if err := sc.Load(ctx, s.c).Err(); err != nil {
 			return fmt.Errorf("redis store: %w", err)
 		}
@@ -483,22 +492,15 @@ func (s *RedisStore) loadOldUntil() error {
 	return nil
 }
 
-// idsKey is the hash of the mappings of the ids whose FoldID is folded.
-func (s *RedisStore) idsKey(upstream, folded string) string {
-	return s.cfg.Prefix + "i:" + upstream + ":" + folded
+func (s *RedisStore) mappingKey(upstream, id string) string {
+	return s.cfg.Prefix + "m:" + upstream + ":" + id
 }
 
-// oldKey is the key an earlier version kept the mapping of folded under,
-// or "" once no such mapping can be left.
-func (s *RedisStore) oldKey(upstream, folded string) string {
-	if s.cfg.Now().UnixNano() >= s.oldUntil {
-		return ""
-	}
-	return s.cfg.Prefix + "m:" + upstream + ":" + folded
+// indexKey is the hash of the mappings of the ids, other than folded
+// itself, whose FoldID is folded.
+func (s *RedisStore) indexKey(upstream, folded string) string {
+	return s.cfg.Prefix + "f:" + upstream + ":" + folded
 }
-
-// recentKey names a mapping in recent; no Redis key starts with a NUL.
-func recentKey(upstream, id string) string { return "\x00" + upstream + "\x00" + id }
 
 func (s *RedisStore) clientKey(systemID, clientID string) string {
 	return s.cfg.Prefix + "c:{" + systemID + "}:" + clientID
@@ -508,11 +510,16 @@ func (s *RedisStore) outboxKey(systemID string) string { return s.cfg.Prefix + "
 
 func (s *RedisStore) leaseKey(systemID string) string { return s.cfg.Prefix + "l:{" + systemID + "}" }
 
+// layoutExact ends the mappings this version writes, keyed by the id as
+// the SMSC wrote it; earlier versions, which keyed them by the folded id,
+// wrote nothing after the fields.
+const layoutExact = 1
+
 // encodeMapping writes m as expires(8) session(8) submitted(8) then
 // upstream, upstreamID, systemID and clientID each after a one-octet
-// length.
+// length, then layoutExact.
 func encodeMapping(m Mapping) []byte {
-	b := make([]byte, 24, 28+len(m.Upstream)+len(m.UpstreamID)+len(m.SystemID)+len(m.ClientID))
+	b := make([]byte, 24, 29+len(m.Upstream)+len(m.UpstreamID)+len(m.SystemID)+len(m.ClientID))
 	binary.BigEndian.PutUint64(b, uint64(m.Expires.UnixNano()))
 	binary.BigEndian.PutUint64(b[8:], m.Session)
 	binary.BigEndian.PutUint64(b[16:], uint64(m.Submitted))
@@ -520,7 +527,20 @@ func encodeMapping(m Mapping) []byte {
 		b = append(b, byte(len(f)))
 		b = append(b, f...)
 	}
-	return b
+	return append(b, layoutExact)
+}
+
+// earlierLayout reports whether b is a mapping an earlier version wrote,
+// under the folded id: its fields end it.
+func earlierLayout(b []byte) bool {
+	n := 24
+	for range 4 {
+		if len(b) <= n {
+			return false
+		}
+		n += 1 + int(b[n])
+	}
+	return len(b) == n
 }
 
 var errBadRecord = errors.New("dlr: malformed record in the store")
@@ -544,7 +564,9 @@ func decodeMapping(b []byte) (Mapping, error) {
 	return m, nil
 }
 
-// PutMapping implements Store: done is called once Redis holds both keys.
+// PutMapping implements Store: done is called once Redis holds the
+// mapping under its id, under the client's, and, for an id other than its
+// folded form, in that form's hash.
 func (s *RedisStore) PutMapping(m Mapping, done func(error)) {
 	if len(m.Upstream) > 255 || len(m.UpstreamID) > 255 || len(m.SystemID) > 255 || len(m.ClientID) > 255 {
 		done(fmt.Errorf("dlr: names longer than 255 octets"))
@@ -556,24 +578,33 @@ func (s *RedisStore) PutMapping(m Mapping, done func(error)) {
 	}
 	v := encodeMapping(m)
 	pk := idKey{m.Upstream, FoldID(m.UpstreamID)}
-	k1, k2 := s.idsKey(pk.upstream, pk.id), s.clientKey(m.SystemID, m.ClientID)
+	k1, k2 := s.mappingKey(m.Upstream, m.UpstreamID), s.clientKey(m.SystemID, m.ClientID)
+	k3 := ""
+	if pk.id != m.UpstreamID {
+		k3 = s.indexKey(pk.upstream, pk.id)
+	}
 	s.pmu.Lock()
 	s.pending[pk]++
 	s.pmu.Unlock()
-	// One op, so both keys go in one pipeline and done hears of both. The
+	// One op, so every key goes in one pipeline and done hears of all. The
 	// script's reply is the op's, so that a Redis that lost its scripts
 	// gets them again and the op is sent again.
-	var second *redis.StatusCmd
+	var first, second *redis.StatusCmd
 	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
-		first := scriptMapping.EvalSha(context.Background(), p, []string{k1}, m.UpstreamID, v, ttl.Milliseconds())
+		first = p.Set(context.Background(), k1, v, ttl)
 		second = p.Set(context.Background(), k2, v, ttl)
-		return first
+		if k3 == "" {
+			return second
+		}
+		return scriptIndex.EvalSha(context.Background(), p, []string{k3}, m.UpstreamID, v, ttl.Milliseconds())
 	}, done: func(err error) {
-		if err == nil && second != nil {
-			err = second.Err()
+		for _, c := range []*redis.StatusCmd{first, second} {
+			if err == nil && c != nil {
+				err = c.Err()
+			}
 		}
 		if err == nil {
-			s.recent.add(recentKey(m.Upstream, m.UpstreamID), k2, m)
+			s.recent.add(k1, k2, m)
 		}
 		s.pmu.Lock()
 		if s.pending[pk]--; s.pending[pk] <= 0 {
@@ -603,12 +634,21 @@ func (s *RedisStore) getMapping(key string) (Mapping, bool, error) {
 
 // decodeReply turns a GET's reply into a live mapping.
 func (s *RedisStore) decodeReply(c *redis.StringCmd) (Mapping, bool, error) {
+	return s.reply(c, false)
+}
+
+// reply turns a GET's reply into a live mapping; with earlier, only into
+// one an earlier version wrote.
+func (s *RedisStore) reply(c *redis.StringCmd, earlier bool) (Mapping, bool, error) {
 	b, err := c.Bytes()
 	if errors.Is(err, redis.Nil) {
 		return Mapping{}, false, nil
 	}
 	if err != nil {
 		return Mapping{}, false, err
+	}
+	if earlier && !earlierLayout(b) {
+		return Mapping{}, false, nil
 	}
 	return s.live(decodeMapping(b))
 }
@@ -621,24 +661,28 @@ func (s *RedisStore) live(m Mapping, err error) (Mapping, bool, error) {
 	return m, true, nil
 }
 
-// exactOp is the lookup of one id.
+// exactOp is the lookup of one id: its own key, and, while an earlier
+// version's mappings may be stored, that of its folded form when it is
+// not that form itself.
 func (s *RedisStore) exactOp(upstream, id string, done func(Mapping, bool, error)) getOp {
-	folded := FoldID(id)
-	return getOp{key: s.idsKey(upstream, folded), field: id, old: s.oldKey(upstream, folded), exact: done}
+	op := getOp{key: s.mappingKey(upstream, id), exact: done}
+	if folded := FoldID(id); folded != id && s.cfg.Now().UnixNano() < s.oldUntil {
+		op.old = s.mappingKey(upstream, folded)
+	}
+	return op
 }
 
-// foldedOp is the lookup of the ids of one folded form.
+// foldedOp is the lookup of the ids of one folded form: the form itself,
+// as an id or as an earlier version's folded key, and its hash.
 func (s *RedisStore) foldedOp(upstream, folded string, done func(Route, int, error)) getOp {
-	return getOp{key: s.idsKey(upstream, folded), old: s.oldKey(upstream, folded), folded: done}
+	return getOp{key: s.mappingKey(upstream, folded), index: s.indexKey(upstream, folded), folded: done}
 }
 
 // queueGet adds op's commands to p.
 func queueGet(ctx context.Context, p redis.Pipeliner, op *getOp, c *getCmds) {
-	*c = getCmds{}
-	if op.exact != nil {
-		c.one = p.HGet(ctx, op.key, op.field)
-	} else {
-		c.all = p.HGetAll(ctx, op.key)
+	*c = getCmds{one: p.Get(ctx, op.key)}
+	if op.index != "" {
+		c.all = p.HGetAll(ctx, op.index)
 	}
 	if op.old != "" {
 		c.old = p.Get(ctx, op.old)
@@ -648,9 +692,9 @@ func queueGet(ctx context.Context, p redis.Pipeliner, op *getOp, c *getCmds) {
 // answerGet calls op's callback with what its commands found.
 func (s *RedisStore) answerGet(op *getOp, c *getCmds) {
 	if op.exact != nil {
-		m, ok, err := s.decodeReply(c.one)
+		m, ok, err := s.reply(c.one, false)
 		if !ok && err == nil && c.old != nil {
-			m, ok, err = s.decodeReply(c.old)
+			m, ok, err = s.reply(c.old, true)
 		}
 		op.exact(m, ok, err)
 		return
@@ -664,14 +708,15 @@ func (s *RedisStore) answerGet(op *getOp, c *getCmds) {
 		}
 		return err
 	}
-	fields, err := c.all.Result()
+	err := count(s.reply(c.one, false))
+	fields, ferr := c.all.Result()
+	if err == nil {
+		err = ferr
+	}
 	for _, v := range fields {
 		if err == nil {
 			err = count(s.live(decodeMapping([]byte(v))))
 		}
-	}
-	if err == nil && c.old != nil {
-		err = count(s.decodeReply(c.old))
 	}
 	switch {
 	case err != nil:
@@ -712,7 +757,7 @@ func (s *RedisStore) queueLookup(op getOp) {
 // GetAsync implements AsyncGetter: lookups queued while one is under way
 // go as one pipeline.
 func (s *RedisStore) GetAsync(upstream, id string, done func(Route, bool, error)) {
-	if m, ok := s.recent.get(recentKey(upstream, id)); ok {
+	if m, ok := s.recent.get(s.mappingKey(upstream, id)); ok {
 		m, ok, err := s.live(m, nil)
 		done(m.Route, ok, err)
 		return
@@ -753,7 +798,7 @@ func (s *RedisStore) readLoop() {
 
 // Get implements Store.
 func (s *RedisStore) Get(upstream, id string) (Route, bool, error) {
-	if m, ok := s.recent.get(recentKey(upstream, id)); ok {
+	if m, ok := s.recent.get(s.mappingKey(upstream, id)); ok {
 		m, ok, err := s.live(m, nil)
 		return m.Route, ok, err
 	}

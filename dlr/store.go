@@ -2,6 +2,7 @@ package dlr
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,9 +123,6 @@ type memShard struct {
 type memExpiry struct {
 	key string
 	exp time.Time
-	// fk is the folded key the mapping's id is listed under; empty when
-	// it is not listed.
-	fk, upstream, id string
 }
 
 // NewMemStore returns an empty MemStore.
@@ -141,7 +139,12 @@ func NewMemStore(now func() time.Time) *MemStore {
 
 func memKey(upstream, id string) string { return upstream + "\x00" + id }
 
-func clientKey(systemID, clientID string) string { return "\x01" + systemID + "\x00" + clientID }
+// clientKeyKind starts the keys of clientKey; upstream names do not.
+const clientKeyKind = '\x01'
+
+func clientKey(systemID, clientID string) string {
+	return string(clientKeyKind) + systemID + "\x00" + clientID
+}
 
 func foldKey(upstream, folded string) string { return "\x02" + upstream + "\x00" + folded }
 
@@ -154,9 +157,10 @@ func (s *MemStore) shard(k string) *memShard {
 }
 
 // put stores m under k and drops up to four expired entries of the
-// shard, returning those listed under a folded key.
-func (s *MemStore) put(e memExpiry, m Mapping, now time.Time) (gone []memExpiry) {
-	sh := s.shard(e.key)
+// shard, returning the keys of the mappings dropped whose ids are listed
+// under their folded form.
+func (s *MemStore) put(k string, m Mapping, now time.Time) (gone []string) {
+	sh := s.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	for n := 0; n < 4 && len(sh.expires) > 0 && !sh.expires[0].exp.After(now); n++ {
@@ -164,13 +168,13 @@ func (s *MemStore) put(e memExpiry, m Mapping, now time.Time) (gone []memExpiry)
 		sh.expires = sh.expires[1:]
 		if cur, ok := sh.m[x.key]; ok && cur.Expires.Equal(x.exp) {
 			delete(sh.m, x.key)
-			if x.fk != "" {
-				gone = append(gone, x)
+			if x.key[0] != clientKeyKind && FoldID(cur.UpstreamID) != cur.UpstreamID {
+				gone = append(gone, x.key)
 			}
 		}
 	}
-	sh.m[e.key] = m
-	sh.expires = append(sh.expires, e)
+	sh.m[k] = m
+	sh.expires = append(sh.expires, memExpiry{key: k, exp: m.Expires})
 	return gone
 }
 
@@ -194,36 +198,34 @@ func (s *MemStore) list(fk, id string) {
 	}
 }
 
-// unlist removes the id of an expired mapping from its folded key,
-// unless it was written again meanwhile.
-func (s *MemStore) unlist(e memExpiry) {
+// unlist removes the id of the expired mapping of key k from its folded
+// form's list, unless it was written again meanwhile.
+func (s *MemStore) unlist(k string) {
+	upstream, id, _ := strings.Cut(k, "\x00")
+	fk := foldKey(upstream, FoldID(id))
 	s.imu.Lock()
 	defer s.imu.Unlock()
-	if _, ok := s.get(memKey(e.upstream, e.id)); ok {
+	if _, ok := s.get(k); ok {
 		return
 	}
-	ids := slices.DeleteFunc(s.folded[e.fk], func(id string) bool { return id == e.id })
+	ids := slices.DeleteFunc(s.folded[fk], func(listed string) bool { return listed == id })
 	if len(ids) == 0 {
-		delete(s.folded, e.fk)
+		delete(s.folded, fk)
 	} else {
-		s.folded[e.fk] = ids
+		s.folded[fk] = ids
 	}
 }
 
 // PutMapping implements Store; done is called before it returns.
 func (s *MemStore) PutMapping(m Mapping, done func(error)) {
 	now := s.now()
-	e := memExpiry{key: memKey(m.Upstream, m.UpstreamID), exp: m.Expires}
+	gone := s.put(memKey(m.Upstream, m.UpstreamID), m, now)
+	gone = append(gone, s.put(clientKey(m.SystemID, m.ClientID), m, now)...)
 	if f := FoldID(m.UpstreamID); f != m.UpstreamID {
-		e.fk, e.upstream, e.id = foldKey(m.Upstream, f), m.Upstream, m.UpstreamID
+		s.list(foldKey(m.Upstream, f), m.UpstreamID)
 	}
-	gone := s.put(e, m, now)
-	gone = append(gone, s.put(memExpiry{key: clientKey(m.SystemID, m.ClientID), exp: m.Expires}, m, now)...)
-	if e.fk != "" {
-		s.list(e.fk, m.UpstreamID)
-	}
-	for _, x := range gone {
-		s.unlist(x)
+	for _, k := range gone {
+		s.unlist(k)
 	}
 	done(nil)
 }

@@ -244,50 +244,62 @@ func TestPebbleOldLayout(t *testing.T) {
 	}
 }
 
-// TestRedisOldLayout: mappings an earlier version wrote to Redis (one
-// string per folded id) are found for OldLayoutFor after this version
-// first opened the store, by another instance too, and no longer after.
+// TestRedisOldLayout: mappings an earlier version wrote to Redis (under
+// folded ids, values without the layout octet) are found by any case of
+// the id for OldLayoutFor after this version first opened the store, by
+// another instance too; after that, by the folded id itself only.
 func TestRedisOldLayout(t *testing.T) {
 	t.Parallel()
 	r := redistest.Start(t)
 	clock := &manualClock{now: time.Now()}
 	old := Mapping{Upstream: "u", UpstreamID: "abc1", Expires: clock.Now().Add(100 * time.Hour),
 		Route: Route{SystemID: "shop", ClientID: "c1", Session: 9, Submitted: 77}}
+	v := encodeMapping(old)
+	v = v[:len(v)-1]
+	if !earlierLayout(v) || earlierLayout(encodeMapping(old)) {
+		t.Fatal("layouts not told apart")
+	}
 	c := redis.NewClient(&redis.Options{Addr: r.Addr})
 	defer c.Close()
 	ctx := context.Background()
 	for _, k := range []string{"smppmux:m:u:abc1", "smppmux:c:{shop}:c1"} {
-		if err := c.Set(ctx, k, encodeMapping(old), 100*time.Hour).Err(); err != nil {
+		if err := c.Set(ctx, k, v, 100*time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	mod := func(cfg *RedisConfig) { cfg.Now, cfg.OldLayoutFor = clock.Now, time.Hour }
 	a := openRedis(t, r.Addr, 1, mod)
-	for _, id := range []string{"ABC1", "abc1", "0abc1"} {
-		if route, ok, err := a.Get("u", id); !ok || err != nil || route != old.Route {
-			t.Fatalf("Get(%s) of an old mapping = %+v, %v, %v", id, route, ok, err)
+	// A new message with an id that is not its own folded form is not
+	// taken for an earlier version's mapping.
+	putSync(t, a, Mapping{Upstream: "u", UpstreamID: "Xy9", Expires: clock.Now().Add(time.Hour), Route: Route{SystemID: "shop", ClientID: "c2"}})
+	if _, ok, err := a.Get("u", "XY9"); ok || err != nil {
+		t.Fatalf("XY9 found as an earlier version's mapping of Xy9: %v, %v", ok, err)
+	}
+	check := func(s *RedisStore, ids ...string) {
+		t.Helper()
+		for _, id := range ids {
+			if route, ok, err := s.Get("u", id); !ok || err != nil || route != old.Route {
+				t.Fatalf("Get(%s) of an old mapping = %+v, %v, %v", id, route, ok, err)
+			}
+		}
+		if route, n, err := s.GetFolded("u", "abc1"); n != 1 || err != nil || route != old.Route {
+			t.Fatalf("GetFolded of an old mapping = %+v, %d, %v", route, n, err)
+		}
+		if m, ok, err := s.ByClient("shop", "c1"); !ok || err != nil || m.UpstreamID != "abc1" {
+			t.Fatalf("ByClient of an old mapping = %+v, %v, %v", m, ok, err)
 		}
 	}
-	if route, n, err := a.GetFolded("u", "abc1"); n != 1 || err != nil || route != old.Route {
-		t.Fatalf("GetFolded of an old mapping = %+v, %d, %v", route, n, err)
-	}
-	if m, ok, err := a.ByClient("shop", "c1"); !ok || err != nil || m.UpstreamID != "abc1" {
-		t.Fatalf("ByClient of an old mapping = %+v, %v, %v", m, ok, err)
-	}
+	check(a, "ABC1", "abc1", "0abc1")
 	clock.Add(30 * time.Minute)
 	// An instance opened later keeps the window of the first.
 	b := openRedis(t, r.Addr, 2, mod)
-	if _, ok, err := b.Get("u", "ABC1"); !ok || err != nil {
-		t.Fatalf("Get of an old mapping on a later instance: %v, %v", ok, err)
-	}
+	check(b, "ABC1")
 	clock.Add(31 * time.Minute)
 	for _, s := range []*RedisStore{a, b} {
 		if _, ok, err := s.Get("u", "ABC1"); ok || err != nil {
-			t.Fatalf("old mapping found after the window: %v, %v", ok, err)
+			t.Fatalf("old mapping found by another case after the window: %v, %v", ok, err)
 		}
-		if _, n, err := s.GetFolded("u", "abc1"); n != 0 || err != nil {
-			t.Fatalf("GetFolded after the window = %d, %v", n, err)
-		}
+		check(s, "abc1")
 	}
 }
 
