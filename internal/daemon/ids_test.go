@@ -397,3 +397,63 @@ func variant(rng *rand.Rand, id string) string {
 	}
 	return string(b)
 }
+
+// TestFoldedReceiptBeforeResponse: with id_format same, a receipt naming
+// its message in another case and zero-padded, before the SMSC's
+// submit_sm_resp, waits; the mapping's write claims it by its folded id
+// and, as the only message of that form, it is delivered.
+func TestFoldedReceiptBeforeResponse(t *testing.T) {
+	t.Parallel()
+	arrived, release := make(chan struct{}), make(chan struct{})
+	s := newSMSC(t, smsctest.Config{
+		IDFormat: func(uint64) string { return "Xy9" },
+		Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+			// Holds the response back until the receipt is parked.
+			close(arrived)
+			select {
+			case <-release:
+			case <-time.After(time.Minute):
+			}
+			return smsctest.Reply{NoReceipt: true}
+		},
+	})
+	// Longer than the test's deadline: only the claim can deliver it.
+	e, c := startIDs(t, s, "same", "pebble", 10*time.Minute)
+	ctx := deadline(t)
+	resp := make(chan esmetest.Resp, 1)
+	if err := c.SubmitAsync(esmetest.SubmitBody("Shop", "447700900001", []byte("x"), 1, nil), func(r esmetest.Resp, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		resp <- r
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-arrived:
+	case <-ctx.Done():
+		t.Fatal("the submit never reached the SMSC")
+	}
+	pushReceipt(t, s, "", "000XY9", 0)
+	for e.d.Relay.Stats.ReceiptsParked.Load() == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the receipt was never parked")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	close(release)
+	r := <-resp
+	if r.Status != pdu.StatusOK {
+		t.Fatalf("submit: 0x%x", uint32(r.Status))
+	}
+	if k, got := marked(t, c); k != 0 || got != r.MessageID {
+		t.Fatalf("receipt %d delivered as %q, want %q", k, got, r.MessageID)
+	}
+	if err := s.WaitPushesAcked(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if m := e.d.Relay.Stats.ReceiptsMatched.Load(); m != 1 {
+		t.Fatalf("%d receipts matched", m)
+	}
+}
