@@ -48,20 +48,6 @@ func Find(s Store, upstream string, ref Ref) (Route, Result, error) {
 	return route, foldedResult(n), err
 }
 
-// FindAsync is Find over a store on the network: done is called once,
-// possibly on another goroutine.
-func FindAsync(s AsyncGetter, upstream string, ref Ref, done func(Route, Result, error)) {
-	s.GetAsync(upstream, ref.ID, func(route Route, ok bool, err error) {
-		if ok || err != nil || ref.Folded == "" {
-			done(route, found(ok), err)
-			return
-		}
-		s.GetFoldedAsync(upstream, ref.Folded, func(route Route, n int, err error) {
-			done(route, foldedResult(n), err)
-		})
-	})
-}
-
 func found(ok bool) Result {
 	if ok {
 		return Found

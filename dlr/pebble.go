@@ -561,15 +561,20 @@ func decodeRoute(v []byte) (Route, error) {
 	}, nil
 }
 
-// hasOldMappings reports whether a mapping of the earlier layout is
-// stored, expired or not.
+// hasOldMappings reports whether a mapping of the earlier layout, or an
+// entry of its expiry index, is stored, expired or not.
 func (s *PebbleStore) hasOldMappings() (bool, error) {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindOldMapping}, UpperBound: []byte{kindOldMapping + 1}})
-	if err != nil {
-		return false, err
+	for _, kind := range []byte{kindOldMapping, kindOldExpiry} {
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kind}, UpperBound: []byte{kind + 1}})
+		if err != nil {
+			return false, err
+		}
+		found := it.First()
+		if err := errors.Join(it.Error(), it.Close()); err != nil || found {
+			return found, err
+		}
 	}
-	found := it.First()
-	return found, errors.Join(it.Error(), it.Close())
+	return false, nil
 }
 
 // ByClient implements Store.

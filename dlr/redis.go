@@ -113,20 +113,30 @@ type RedisStore struct {
 	oldUntil int64
 }
 
-// getOp is a lookup for readLoop: the GET of the mapping of one id (for
-// exact), or that and the HGETALL of the hash of a folded form (for
-// folded, with index set); old, when set, also GETs an earlier version's
-// mapping of the id's folded form.
+// getOp is a lookup, for readLoop or getNow: of an id as written (key,
+// and old, an earlier version's key of its folded form), of a folded form
+// (fkey, the form as an id when that is not key, and index, its hash), or
+// both in one round trip; the folded part counts only when the id as
+// written is not found.
 type getOp struct {
-	key, index, old string
-	exact           func(Mapping, bool, error)
-	folded          func(Route, int, error)
+	key, old, fkey, index string
+	folded                idKey // the folded form looked up
+	done                  func(*lookupReply)
+}
+
+// lookupReply is what a getOp found.
+type lookupReply struct {
+	m     Mapping // the mapping of the id as written
+	ok    bool
+	route Route // the only mapping of the folded form
+	n     int   // mappings of the folded form: 0, 1, or 2 for two or more
+	err   error
 }
 
 // getCmds are a getOp's commands in a pipeline.
 type getCmds struct {
-	one, old *redis.StringCmd
-	all      *redis.MapStringStringCmd
+	one, old, fone *redis.StringCmd
+	all            *redis.MapStringStringCmd
 }
 
 // recentMappings keeps the last mappings this instance wrote, so that the
@@ -664,67 +674,83 @@ func (s *RedisStore) live(m Mapping, err error) (Mapping, bool, error) {
 // exactOp is the lookup of one id: its own key, and, while an earlier
 // version's mappings may be stored, that of its folded form when it is
 // not that form itself.
-func (s *RedisStore) exactOp(upstream, id string, done func(Mapping, bool, error)) getOp {
-	op := getOp{key: s.mappingKey(upstream, id), exact: done}
+func (s *RedisStore) exactOp(upstream, id string, done func(*lookupReply)) getOp {
+	op := getOp{key: s.mappingKey(upstream, id), done: done}
 	if folded := FoldID(id); folded != id && s.cfg.Now().UnixNano() < s.oldUntil {
 		op.old = s.mappingKey(upstream, folded)
 	}
 	return op
 }
 
-// foldedOp is the lookup of the ids of one folded form: the form itself,
-// as an id or as an earlier version's folded key, and its hash.
-func (s *RedisStore) foldedOp(upstream, folded string, done func(Route, int, error)) getOp {
-	return getOp{key: s.mappingKey(upstream, folded), index: s.indexKey(upstream, folded), folded: done}
+// foldedPart adds to op the lookup of the ids of one folded form: the
+// form itself, as an id or as an earlier version's key, and its hash;
+// none while a write of such a mapping is under way here.
+func (s *RedisStore) foldedPart(op *getOp, upstream, folded string) {
+	if s.isPending(upstream, folded) {
+		return
+	}
+	if k := s.mappingKey(upstream, folded); k != op.key {
+		op.fkey = k
+	}
+	op.index, op.folded = s.indexKey(upstream, folded), idKey{upstream, folded}
 }
 
 // queueGet adds op's commands to p.
 func queueGet(ctx context.Context, p redis.Pipeliner, op *getOp, c *getCmds) {
-	*c = getCmds{one: p.Get(ctx, op.key)}
-	if op.index != "" {
-		c.all = p.HGetAll(ctx, op.index)
+	*c = getCmds{}
+	if op.key != "" {
+		c.one = p.Get(ctx, op.key)
 	}
 	if op.old != "" {
 		c.old = p.Get(ctx, op.old)
+	}
+	if op.fkey != "" {
+		c.fone = p.Get(ctx, op.fkey)
+	}
+	if op.index != "" {
+		c.all = p.HGetAll(ctx, op.index)
 	}
 }
 
 // answerGet calls op's callback with what its commands found.
 func (s *RedisStore) answerGet(op *getOp, c *getCmds) {
-	if op.exact != nil {
-		m, ok, err := s.reply(c.one, false)
-		if !ok && err == nil && c.old != nil {
-			m, ok, err = s.reply(c.old, true)
-		}
-		op.exact(m, ok, err)
+	var f lookupReply
+	if c.one != nil {
+		f.m, f.ok, f.err = s.reply(c.one, false)
+	}
+	if !f.ok && f.err == nil && c.old != nil {
+		f.m, f.ok, f.err = s.reply(c.old, true)
+	}
+	if f.ok || f.err != nil || c.all == nil || s.isPending(op.folded.upstream, op.folded.id) {
+		op.done(&f)
 		return
 	}
-	var route Route
-	n := 0
 	count := func(m Mapping, ok bool, err error) error {
 		if ok {
-			route = m.Route
-			n++
+			f.route = m.Route
+			f.n++
 		}
 		return err
 	}
-	err := count(s.reply(c.one, false))
-	fields, ferr := c.all.Result()
-	if err == nil {
-		err = ferr
+	if c.fone != nil {
+		f.err = count(s.reply(c.fone, false))
+	}
+	fields, err := c.all.Result()
+	if f.err == nil {
+		f.err = err
 	}
 	for _, v := range fields {
-		if err == nil {
-			err = count(s.live(decodeMapping([]byte(v))))
+		if f.err == nil {
+			f.err = count(s.live(decodeMapping([]byte(v))))
 		}
 	}
 	switch {
-	case err != nil:
-		route, n = Route{}, 0
-	case n > 1:
-		route, n = Route{}, 2
+	case f.err != nil:
+		f.route, f.n = Route{}, 0
+	case f.n > 1:
+		f.route, f.n = Route{}, 2
 	}
-	op.folded(route, n, err)
+	op.done(&f)
 }
 
 // getNow runs op in a pipeline of its own.
@@ -743,35 +769,55 @@ func (s *RedisStore) queueLookup(op getOp) {
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
-		if op.exact != nil {
-			op.exact(Mapping{}, false, ErrStoreClosed)
-		} else {
-			op.folded(Route{}, 0, ErrStoreClosed)
-		}
+		op.done(&lookupReply{err: ErrStoreClosed})
 		return
 	}
 	s.rq <- op
 	s.mu.RUnlock()
 }
 
+// recentRoute looks an id up in the mappings this instance wrote last.
+func (s *RedisStore) recentRoute(upstream, id string) (Route, bool, error) {
+	m, ok := s.recent.get(s.mappingKey(upstream, id))
+	if !ok {
+		return Route{}, false, nil
+	}
+	m, ok, err := s.live(m, nil)
+	return m.Route, ok, err
+}
+
 // GetAsync implements AsyncGetter: lookups queued while one is under way
 // go as one pipeline.
 func (s *RedisStore) GetAsync(upstream, id string, done func(Route, bool, error)) {
-	if m, ok := s.recent.get(s.mappingKey(upstream, id)); ok {
-		m, ok, err := s.live(m, nil)
-		done(m.Route, ok, err)
+	if r, ok, err := s.recentRoute(upstream, id); ok || err != nil {
+		done(r, ok, err)
 		return
 	}
-	s.queueLookup(s.exactOp(upstream, id, func(m Mapping, ok bool, err error) { done(m.Route, ok, err) }))
+	s.queueLookup(s.exactOp(upstream, id, func(f *lookupReply) { done(f.m.Route, f.ok, f.err) }))
 }
 
-// GetFoldedAsync implements AsyncGetter.
-func (s *RedisStore) GetFoldedAsync(upstream, folded string, done func(Route, int, error)) {
-	if s.isPending(upstream, folded) {
-		done(Route{}, 0, nil)
+// FindAsync implements AsyncGetter: a receipt's id as written and, when
+// ref allows folding, its folded form go in one round trip, with the
+// lookups queued while one is under way.
+func (s *RedisStore) FindAsync(upstream string, ref Ref, done func(Route, Result, error)) {
+	if r, ok, err := s.recentRoute(upstream, ref.ID); ok || err != nil {
+		done(r, found(ok), err)
 		return
 	}
-	s.queueLookup(s.foldedOp(upstream, folded, done))
+	op := s.exactOp(upstream, ref.ID, func(f *lookupReply) {
+		switch {
+		case f.err != nil:
+			done(Route{}, NotFound, f.err)
+		case f.ok:
+			done(f.m.Route, Found, nil)
+		default:
+			done(f.route, foldedResult(f.n), nil)
+		}
+	})
+	if ref.Folded != "" {
+		s.foldedPart(&op, upstream, ref.Folded)
+	}
+	s.queueLookup(op)
 }
 
 // readLoop answers queued lookups, many per pipeline, in order.
@@ -798,27 +844,24 @@ func (s *RedisStore) readLoop() {
 
 // Get implements Store.
 func (s *RedisStore) Get(upstream, id string) (Route, bool, error) {
-	if m, ok := s.recent.get(s.mappingKey(upstream, id)); ok {
-		m, ok, err := s.live(m, nil)
-		return m.Route, ok, err
+	if r, ok, err := s.recentRoute(upstream, id); ok || err != nil {
+		return r, ok, err
 	}
-	var m Mapping
-	var ok bool
-	var err error
-	s.getNow(s.exactOp(upstream, id, func(fm Mapping, fok bool, ferr error) { m, ok, err = fm, fok, ferr }))
-	return m.Route, ok, err
+	var f *lookupReply
+	s.getNow(s.exactOp(upstream, id, func(res *lookupReply) { f = res }))
+	return f.m.Route, f.ok, f.err
 }
 
 // GetFolded implements Store.
 func (s *RedisStore) GetFolded(upstream, folded string) (Route, int, error) {
-	if s.isPending(upstream, folded) {
+	var f *lookupReply
+	op := getOp{done: func(res *lookupReply) { f = res }}
+	s.foldedPart(&op, upstream, folded)
+	if op.index == "" {
 		return Route{}, 0, nil
 	}
-	var route Route
-	var n int
-	var err error
-	s.getNow(s.foldedOp(upstream, folded, func(r Route, fn int, ferr error) { route, n, err = r, fn, ferr }))
-	return route, n, err
+	s.getNow(op)
+	return f.route, f.n, f.err
 }
 
 // ByClient implements Store.

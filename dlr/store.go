@@ -67,8 +67,8 @@ type Store interface {
 // made in a row are answered in the same order.
 type AsyncGetter interface {
 	GetAsync(upstream, id string, done func(Route, bool, error))
-	// GetFoldedAsync is GetFolded answered through done.
-	GetFoldedAsync(upstream, folded string, done func(Route, int, error))
+	// FindAsync is Find answered through done.
+	FindAsync(upstream string, ref Ref, done func(Route, Result, error))
 }
 
 // SharedStore is a Store whose outboxes several smppmux instances share:

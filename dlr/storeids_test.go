@@ -72,11 +72,29 @@ func checkStoreIDs(t *testing.T, s Store) {
 		if err != nil || n != tt.n || r.ClientID != tt.client {
 			t.Errorf("GetFolded(%s, %s) = %+v, %d, %v; want %d, client %q", tt.upstream, tt.folded, r, n, err, tt.n, tt.client)
 		}
+	}
+	finds := []struct {
+		upstream string
+		ref      Ref
+		res      Result
+		client   string
+	}{
+		{"u", Ref{ID: "aB1"}, Found, "c1"}, {"u", Ref{"aB1", "ab1"}, Found, "c1"},
+		{"u", Ref{ID: "AB1"}, NotFound, ""}, {"u", Ref{"AB1", "ab1"}, Ambiguous, ""},
+		{"u", Ref{"007", "7"}, Ambiguous, ""}, {"u", Ref{"7", "7"}, Found, "c4"},
+		{"u", Ref{"XY9", "xy9"}, Found, "c5"}, {"u", Ref{"xy9", "xy9"}, Found, "c5"}, {"u", Ref{ID: "xy9"}, NotFound, ""},
+		{"v", Ref{"AB1", "ab1"}, Found, "c6"}, {"u", Ref{"GONE1", "gone1"}, NotFound, ""}, {"u", Ref{"zz", "zz"}, NotFound, ""},
+	}
+	for _, tt := range finds {
+		r, res, err := Find(s, tt.upstream, tt.ref)
+		if err != nil || res != tt.res || r.ClientID != tt.client {
+			t.Errorf("Find(%s, %+v) = %+v, %v, %v; want %v, client %q", tt.upstream, tt.ref, r, res, err, tt.res, tt.client)
+		}
 		if ag, isAsync := s.(AsyncGetter); isAsync {
 			done := make(chan struct{})
-			ag.GetFoldedAsync(tt.upstream, tt.folded, func(ar Route, an int, aerr error) {
-				if aerr != nil || an != n || ar != r {
-					t.Errorf("GetFoldedAsync(%s, %s) = %+v, %d, %v; GetFolded said %+v, %d", tt.upstream, tt.folded, ar, an, aerr, r, n)
+			ag.FindAsync(tt.upstream, tt.ref, func(ar Route, ares Result, aerr error) {
+				if aerr != nil || ares != res || ar != r {
+					t.Errorf("FindAsync(%s, %+v) = %+v, %v, %v; Find said %+v, %v", tt.upstream, tt.ref, ar, ares, aerr, r, res)
 				}
 				close(done)
 			})

@@ -254,12 +254,22 @@ func metricsBody(t *testing.T, e *env) string {
 // no message as written and two up to case (aB1 and Ab1 for AB1) is
 // delivered to neither: it is counted as ambiguous and answered like an
 // unmatched one. A receipt whose folded id only one message has (XY9 for
-// Xy9) is delivered to it, and one naming aB1 as written to aB1.
+// Xy9) is delivered to it, and one naming aB1 as written to aB1; with
+// either store.
 func TestAmbiguousReceipt(t *testing.T) {
 	t.Parallel()
+	for _, store := range []string{"pebble", "redis"} {
+		t.Run(store, func(t *testing.T) {
+			t.Parallel()
+			testAmbiguousReceipt(t, store)
+		})
+	}
+}
+
+func testAmbiguousReceipt(t *testing.T, store string) {
 	issued := []string{"aB1", "Ab1", "Xy9"}
 	s := idsSMSC(t, issued, false)
-	e, c := startIDs(t, s, "same", "pebble", 100*time.Millisecond)
+	e, c := startIDs(t, s, "same", store, 100*time.Millisecond)
 	clients := submitEach(t, c, len(issued))
 	ctx := deadline(t)
 	pushReceipt(t, s, "AB1", "AB1", 0)
@@ -269,16 +279,14 @@ func TestAmbiguousReceipt(t *testing.T) {
 	if st := s.PushStatuses(); st[pdu.StatusOK] != 1 {
 		t.Fatalf("the ambiguous receipt was answered %v, want ESME_ROK as an unmatched one", st)
 	}
-	// Receipts go out in the order they came: had the first been
-	// delivered, it would come before these.
+	// Had the first been delivered, it would have been queued for the
+	// client, before these.
 	pushReceipt(t, s, "", "000XY9", 1)
 	pushReceipt(t, s, "aB1", "aB1", 2)
-	for _, want := range []struct {
-		k      int
-		client string
-	}{{1, clients[2]}, {2, clients[0]}} {
-		if k, got := marked(t, c); k != want.k || got != want.client {
-			t.Fatalf("delivered receipt %d as %q, want receipt %d as %q", k, got, want.k, want.client)
+	want := map[int]string{1: clients[2], 2: clients[0]}
+	for range want {
+		if k, got := marked(t, c); got != want[k] {
+			t.Fatalf("delivered receipt %d as %q, want receipts 1 and 2 as %v", k, got, want)
 		}
 	}
 	if err := s.WaitPushesAcked(ctx, 3); err != nil {
@@ -401,9 +409,19 @@ func variant(rng *rand.Rand, id string) string {
 // TestFoldedReceiptBeforeResponse: with id_format same, a receipt naming
 // its message in another case and zero-padded, before the SMSC's
 // submit_sm_resp, waits; the mapping's write claims it by its folded id
-// and, as the only message of that form, it is delivered.
+// and, as the only message of that form, it is delivered; with either
+// store.
 func TestFoldedReceiptBeforeResponse(t *testing.T) {
 	t.Parallel()
+	for _, store := range []string{"pebble", "redis"} {
+		t.Run(store, func(t *testing.T) {
+			t.Parallel()
+			testFoldedReceiptBeforeResponse(t, store)
+		})
+	}
+}
+
+func testFoldedReceiptBeforeResponse(t *testing.T, store string) {
 	arrived, release := make(chan struct{}), make(chan struct{})
 	s := newSMSC(t, smsctest.Config{
 		IDFormat: func(uint64) string { return "Xy9" },
@@ -418,7 +436,7 @@ func TestFoldedReceiptBeforeResponse(t *testing.T) {
 		},
 	})
 	// Longer than the test's deadline: only the claim can deliver it.
-	e, c := startIDs(t, s, "same", "pebble", 10*time.Minute)
+	e, c := startIDs(t, s, "same", store, 10*time.Minute)
 	ctx := deadline(t)
 	resp := make(chan esmetest.Resp, 1)
 	if err := c.SubmitAsync(esmetest.SubmitBody("Shop", "447700900001", []byte("x"), 1, nil), func(r esmetest.Resp, err error) {

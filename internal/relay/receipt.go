@@ -108,7 +108,7 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 // store on the network, so that the upstream's reader goes on reading.
 func (r *Relay) lookup(p *parked, stage lookupStage) {
 	if ag, ok := r.cfg.Store.(dlr.AsyncGetter); ok {
-		dlr.FindAsync(ag, p.upstream, p.ref, func(route dlr.Route, res dlr.Result, err error) {
+		ag.FindAsync(p.upstream, p.ref, func(route dlr.Route, res dlr.Result, err error) {
 			r.looked(p, stage, route, res, err)
 		})
 		return
@@ -166,8 +166,8 @@ func (r *Relay) looked(p *parked, stage lookupStage, route dlr.Route, res dlr.Re
 func (r *Relay) unmatched(p *parked) {
 	r.Stats.ReceiptsUnmatched.Add(1)
 	r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptUnmatched)
-	report := func(_ dlr.Route, n int, err error) {
-		if err == nil && n > 0 {
+	report := func(_ dlr.Route, res dlr.Result, err error) {
+		if err == nil && res != dlr.NotFound {
 			r.log.Warn("receipt matched no message in time; its id matches one up to case or leading zeros, "+
 				"which this upstream's id_format does not allow", zap.String("upstream", p.upstream))
 		} else {
@@ -176,14 +176,15 @@ func (r *Relay) unmatched(p *parked) {
 		p.ack(pdu.StatusOK)
 	}
 	if p.ref.Folded != "" {
-		report(dlr.Route{}, 0, nil)
+		report(dlr.Route{}, dlr.NotFound, nil)
 		return
 	}
+	folding := dlr.Ref{ID: p.ref.ID, Folded: dlr.FoldID(p.ref.ID)}
 	if ag, ok := r.cfg.Store.(dlr.AsyncGetter); ok {
-		ag.GetFoldedAsync(p.upstream, dlr.FoldID(p.ref.ID), report)
+		ag.FindAsync(p.upstream, folding, report)
 		return
 	}
-	report(r.cfg.Store.GetFolded(p.upstream, dlr.FoldID(p.ref.ID)))
+	report(dlr.Find(r.cfg.Store, p.upstream, folding))
 }
 
 // claimed goes on with a parked receipt a mapping's write took: by the
