@@ -310,12 +310,12 @@ func testAmbiguousReceipt(t *testing.T, store string) {
 // TestReceiptsNeverStray is a property test over the wire: for several
 // seeds, an SMSC issues ids drawn so that many fold alike (case and
 // leading zeros), and sends receipts for them in random forms: as issued
-// (id_format auto), or in any case and zero-padded (id_format same).
+// (id_format auto or exact), or in any case and zero-padded (same).
 // Every receipt reaches its own message or, when its id matches no
 // message as written and several up to folding, none; never another.
 func TestReceiptsNeverStray(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"auto", "same"} {
+	for _, mode := range []string{"auto", "exact", "same"} {
 		for seed := range uint64(3) {
 			t.Run(fmt.Sprint(mode, seed), func(t *testing.T) {
 				t.Parallel()
