@@ -20,8 +20,8 @@ import (
 
 // Key layout of the Redis store, under Prefix (default "smppmux:"):
 //
-//	m:upstream:upstreamID   -> mapping (string, PX = time to expiry), by the id as the SMSC wrote it
-//	f:upstream:folded       -> hash: upstreamID -> mapping, for each id other than its FoldID, folded
+//	m:upstream:upstreamID   -> mapping (string, PX = time to expiry), of an id that is its own FoldID
+//	f:upstream:folded       -> hash: upstreamID -> mapping, of each other id whose FoldID is folded
 //	                           (PX = the latest expiry of its fields; each mapping holds its own)
 //	c:{systemID}:clientID   -> the same mapping, by the client's id
 //	old-layout-until        -> Unix ms until which an earlier version's mappings may be stored
@@ -33,10 +33,11 @@ import (
 // The keys of one client share the hash tag {systemID}, so on Redis
 // Cluster the scripts that touch a client's outbox and lease stay on one
 // slot; mappings are single-key commands and spread over the slots. A
-// receipt's id is one GET; the ids of one folded form are the GET of that
-// form and the HGETALL of its hash, in one round trip. An id that is its
-// own folded form (lower case, no leading zeros) costs the two SETs it
-// cost earlier versions; another also sets a field of its form's hash.
+// receipt's id is one GET, or HGET for an id in upper case or with
+// leading zeros; the ids of one folded form are the GET of that form and
+// the HGETALL of its hash, in one round trip. A mapping costs two writes,
+// as it did in earlier versions: a SET (or a script setting a hash field
+// and the hash's expiry) and the SET of the client's key.
 //
 // Earlier versions kept mappings under the folded id alone, in the same
 // m: keys, with values that lack the layout octet this version ends them
@@ -113,13 +114,14 @@ type RedisStore struct {
 	oldUntil int64
 }
 
-// getOp is a lookup, for readLoop or getNow: of an id as written (key,
-// and old, an earlier version's key of its folded form), of a folded form
-// (fkey, the form as an id when that is not key, and index, its hash), or
-// both in one round trip; the folded part counts only when the id as
-// written is not found.
+// getOp is a lookup, for readLoop or getNow: of an id as written (GET
+// key, or HGET hkey field; and old, an earlier version's key of its
+// folded form), of a folded form (fkey, the form as an id when that is
+// not key, and index, its hash), or both in one round trip; the folded
+// part counts only when the id as written is not found.
 type getOp struct {
-	key, old, fkey, index string
+	key, hkey, field, old string
+	fkey, index           string
 	folded                idKey // the folded form looked up
 	done                  func(*lookupReply)
 }
@@ -575,8 +577,8 @@ func decodeMapping(b []byte) (Mapping, error) {
 }
 
 // PutMapping implements Store: done is called once Redis holds the
-// mapping under its id, under the client's, and, for an id other than its
-// folded form, in that form's hash.
+// mapping under its id (in its folded form's hash for an id other than
+// that form) and under the client's.
 func (s *RedisStore) PutMapping(m Mapping, done func(error)) {
 	if len(m.Upstream) > 255 || len(m.UpstreamID) > 255 || len(m.SystemID) > 255 || len(m.ClientID) > 255 {
 		done(fmt.Errorf("dlr: names longer than 255 octets"))
@@ -589,7 +591,7 @@ func (s *RedisStore) PutMapping(m Mapping, done func(error)) {
 	v := encodeMapping(m)
 	pk := idKey{m.Upstream, FoldID(m.UpstreamID)}
 	k1, k2 := s.mappingKey(m.Upstream, m.UpstreamID), s.clientKey(m.SystemID, m.ClientID)
-	k3 := ""
+	k3 := "" // the hash of an id other than its folded form, which k1 does not hold
 	if pk.id != m.UpstreamID {
 		k3 = s.indexKey(pk.upstream, pk.id)
 	}
@@ -599,19 +601,16 @@ func (s *RedisStore) PutMapping(m Mapping, done func(error)) {
 	// One op, so every key goes in one pipeline and done hears of all. The
 	// script's reply is the op's, so that a Redis that lost its scripts
 	// gets them again and the op is sent again.
-	var first, second *redis.StatusCmd
+	var other *redis.StatusCmd
 	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
-		first = p.Set(context.Background(), k1, v, ttl)
-		second = p.Set(context.Background(), k2, v, ttl)
+		other = p.Set(context.Background(), k2, v, ttl)
 		if k3 == "" {
-			return second
+			return p.Set(context.Background(), k1, v, ttl)
 		}
 		return scriptIndex.EvalSha(context.Background(), p, []string{k3}, m.UpstreamID, v, ttl.Milliseconds())
 	}, done: func(err error) {
-		for _, c := range []*redis.StatusCmd{first, second} {
-			if err == nil && c != nil {
-				err = c.Err()
-			}
+		if err == nil && other != nil {
+			err = other.Err()
 		}
 		if err == nil {
 			s.recent.add(k1, k2, m)
@@ -671,12 +670,16 @@ func (s *RedisStore) live(m Mapping, err error) (Mapping, bool, error) {
 	return m, true, nil
 }
 
-// exactOp is the lookup of one id: its own key, and, while an earlier
-// version's mappings may be stored, that of its folded form when it is
-// not that form itself.
+// exactOp is the lookup of one id: its own key, or for an id other than
+// its folded form its field in that form's hash and, while an earlier
+// version's mappings may be stored, the folded form's own key.
 func (s *RedisStore) exactOp(upstream, id string, done func(*lookupReply)) getOp {
-	op := getOp{key: s.mappingKey(upstream, id), done: done}
-	if folded := FoldID(id); folded != id && s.cfg.Now().UnixNano() < s.oldUntil {
+	folded := FoldID(id)
+	if folded == id {
+		return getOp{key: s.mappingKey(upstream, id), done: done}
+	}
+	op := getOp{hkey: s.indexKey(upstream, folded), field: id, done: done}
+	if s.cfg.Now().UnixNano() < s.oldUntil {
 		op.old = s.mappingKey(upstream, folded)
 	}
 	return op
@@ -700,6 +703,8 @@ func queueGet(ctx context.Context, p redis.Pipeliner, op *getOp, c *getCmds) {
 	*c = getCmds{}
 	if op.key != "" {
 		c.one = p.Get(ctx, op.key)
+	} else if op.hkey != "" {
+		c.one = p.HGet(ctx, op.hkey, op.field)
 	}
 	if op.old != "" {
 		c.old = p.Get(ctx, op.old)
