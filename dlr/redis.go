@@ -105,10 +105,9 @@ type RedisStore struct {
 
 	recent recentMappings
 
-	// pmu guards pending: the mapping writes under way, by upstream and
+	// pending counts the mapping writes under way, by upstream and
 	// folded id, which GetFolded waits for.
-	pmu     sync.Mutex
-	pending map[idKey]int
+	pending pendingWrites
 	// oldUntil is when the last mapping an earlier version wrote expires
 	// at the latest, in Unix nanoseconds.
 	oldUntil int64
@@ -250,7 +249,6 @@ func OpenRedis(cfg RedisConfig) (*RedisStore, error) {
 		keyEvents: cfg.Prefix + "events",
 		recent:    recentMappings{r: newRecent[string, Mapping](recentSize)},
 		q:         make(chan redisOp, 8192), rq: make(chan getOp, 8192), stop: make(chan struct{}),
-		pending: make(map[idKey]int),
 	}
 	// Outbox numbers only order items within this process; seed them from
 	// the clock like message ids.
@@ -595,9 +593,7 @@ func (s *RedisStore) PutMapping(m Mapping, done func(error)) {
 	if pk.id != m.UpstreamID {
 		k3 = s.indexKey(pk.upstream, pk.id)
 	}
-	s.pmu.Lock()
-	s.pending[pk]++
-	s.pmu.Unlock()
+	s.pending.add(pk, 1)
 	// One op, so every key goes in one pipeline and done hears of all. The
 	// script's reply is the op's, so that a Redis that lost its scripts
 	// gets them again and the op is sent again.
@@ -615,11 +611,7 @@ func (s *RedisStore) PutMapping(m Mapping, done func(error)) {
 		if err == nil {
 			s.recent.add(k1, k2, m)
 		}
-		s.pmu.Lock()
-		if s.pending[pk]--; s.pending[pk] <= 0 {
-			delete(s.pending, pk)
-		}
-		s.pmu.Unlock()
+		s.pending.add(pk, -1)
 		done(err)
 	}})
 }
@@ -627,9 +619,47 @@ func (s *RedisStore) PutMapping(m Mapping, done func(error)) {
 // isPending reports whether a write of a mapping of this folded form is
 // under way.
 func (s *RedisStore) isPending(upstream, folded string) bool {
-	s.pmu.Lock()
-	defer s.pmu.Unlock()
-	return s.pending[idKey{upstream, folded}] > 0
+	return s.pending.has(idKey{upstream, folded})
+}
+
+// pendingWrites counts writes by key, in shards so that concurrent
+// writers seldom wait for one another.
+type pendingWrites struct {
+	shards [16]struct {
+		mu sync.Mutex
+		m  map[idKey]int
+	}
+}
+
+func (p *pendingWrites) shard(k idKey) int {
+	var h uint32 = 2166136261
+	for i := 0; i < len(k.id); i++ {
+		h = (h ^ uint32(k.id[i])) * 16777619
+	}
+	return int(h % uint32(len(p.shards)))
+}
+
+// add adds n to k's count.
+func (p *pendingWrites) add(k idKey, n int) {
+	sh := &p.shards[p.shard(k)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.m == nil {
+		sh.m = make(map[idKey]int)
+	}
+	if c := sh.m[k] + n; c > 0 {
+		sh.m[k] = c
+	} else {
+		delete(sh.m, k)
+	}
+}
+
+// has reports whether k's count is not zero.
+func (p *pendingWrites) has(k idKey) bool {
+	sh := &p.shards[p.shard(k)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.m[k] > 0
 }
 
 func (s *RedisStore) getMapping(key string) (Mapping, bool, error) {
