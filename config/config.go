@@ -428,11 +428,13 @@ type Upstream struct {
 	// TPS caps the submits per second sent to this upstream, all binds
 	// together; 0 means no cap. Default 0.
 	TPS int `yaml:"tps" mapstructure:"tps"`
-	// IDFormat says how the SMSC writes message ids in the text of its
-	// receipts compared with its submit_sm_resp: auto (learn it from
-	// receipts that carry both the receipted_message_id TLV and the text),
-	// same (up to case and leading zeros), hex-decimal (hex in the
-	// response, decimal in the text) or decimal-hex. Default auto.
+	// IDFormat says how the SMSC writes message ids in its receipts
+	// compared with its submit_sm_resp, and so how far a receipt's id may
+	// be folded to find its message: exact (octet for octet), same (up to
+	// case and leading zeros), hex-decimal (hex in the response, decimal
+	// in the text; folded as same), decimal-hex, or auto (exact until a
+	// receipt carrying the id both in the receipted_message_id TLV and in
+	// the text shows one of the others). Default auto.
 	IDFormat string `yaml:"id_format" mapstructure:"id_format"`
 	// TLS makes smppmux speak SMPP over TLS to this SMSC.
 	TLS UpstreamTLS `yaml:"tls" mapstructure:"tls"`

@@ -218,6 +218,13 @@ func TestParseErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "unknown id_format",
+			text: doc(map[string]string{
+				"upstreams": "upstreams:\n  - {name: carrier-a, addr: \"h:1\", system_id: x, id_format: lower}",
+			}, ""),
+			want: []string{`upstreams[0].id_format: must be one of auto, exact, same, hex-decimal, decimal-hex; got "lower"`},
+		},
+		{
 			name: "unknown store kind",
 			text: doc(nil, "store: {kind: etcd}\n"),
 			want: []string{`store.kind: must be one of pebble, redis; got "etcd"`},

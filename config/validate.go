@@ -255,7 +255,7 @@ func (u *Upstream) validate(p *problems, path string) {
 	checkPositive(p, path+".connect_timeout", u.ConnectTimeout)
 	checkPositive(p, path+".reconnect_min", u.ReconnectMin)
 	checkPositive(p, path+".reconnect_max", u.ReconnectMax)
-	checkOneOf(p, path+".id_format", u.IDFormat, "auto", "same", "hex-decimal", "decimal-hex")
+	checkOneOf(p, path+".id_format", u.IDFormat, "auto", "exact", "same", "hex-decimal", "decimal-hex")
 	if (u.TLS.CertFile == "") != (u.TLS.KeyFile == "") {
 		p.add(path+".tls", "cert_file and key_file go together")
 	}

@@ -38,8 +38,8 @@ func BenchmarkIssueID(b *testing.B) {
 	}
 }
 
-// BenchmarkReceiptUpstreamID finds the upstream id of a receipt and puts
-// it in the form mappings are keyed by.
+// BenchmarkReceiptUpstreamID finds the upstream id of a receipt and its
+// folded form.
 func BenchmarkReceiptUpstreamID(b *testing.B) {
 	_, sm := benchReceipt(b, "1A2B3C")
 	b.ReportAllocs()
@@ -48,7 +48,20 @@ func BenchmarkReceiptUpstreamID(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		_ = Canonical(id)
+		_ = FoldID(string(id))
+	}
+}
+
+// BenchmarkReceiptRef reads a receipt's id as the relay does, through an
+// upstream's IDReader (id_format auto), TLV and text both present.
+func BenchmarkReceiptRef(b *testing.B) {
+	_, sm := benchReceipt(b, "1A2B3C")
+	r := NewIDReader(FormExact, true)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, _, err := r.Ref(sm); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

@@ -33,13 +33,17 @@ func TestTextID(t *testing.T) {
 	}
 }
 
-func TestCanonicalAndCandidates(t *testing.T) {
-	t.Parallel()
-	if got := Canonical([]byte("000ABC")); got != "abc" {
-		t.Errorf("Canonical(000ABC) = %q", got)
+func TestFoldID(t *testing.T) {
+	for in, want := range map[string]string{
+		"000ABC": "abc", "0000": "0", "0": "0", "": "", "abc": "abc", "aB1": "ab1", "Ab1": "ab1",
+		"07": "7", "7": "7", "0x-Y": "x-y", "a0B": "a0b", "ÀB": "Àb",
+	} {
+		if got := FoldID(in); got != want {
+			t.Errorf("FoldID(%q) = %q, want %q", in, got, want)
+		}
 	}
-	if got := Canonical([]byte("0000")); got != "0" {
-		t.Errorf("Canonical(0000) = %q", got)
+	if n := testing.AllocsPerRun(100, func() { _ = FoldID("00abc123") }); n != 0 {
+		t.Errorf("FoldID of an id folded but for its zeros allocates %v times", n)
 	}
 }
 
@@ -162,11 +166,16 @@ func TestParkingClaimOnce(t *testing.T) {
 	t.Parallel()
 	p := NewParking(time.Hour)
 	expired := make(chan any, 1)
-	e := p.Park("up", []string{"31", "1f"}, "r1", func(v any) { expired <- v })
-	if v, ok := p.Claim("up", "1f"); !ok || v != "r1" {
-		t.Fatalf("Claim = %v, %v", v, ok)
+	e := p.Park("up", "0AB", "ab", "r1", func(v any) { expired <- v })
+	// A folded key is not an id as written: a mapping of "ab" claims the
+	// receipt only through its folded form.
+	if _, ok := p.Claim("up", "ab"); ok {
+		t.Fatal("claimed by an exact id through the folded key")
 	}
-	if _, ok := p.Claim("up", "31"); ok {
+	if v, ok := p.ClaimFolded("up", "Ab"); !ok || v != "r1" {
+		t.Fatalf("ClaimFolded = %v, %v", v, ok)
+	}
+	if _, ok := p.Claim("up", "0AB"); ok {
 		t.Fatal("claimed twice through another key")
 	}
 	if p.Reclaim(e) {
@@ -181,7 +190,7 @@ func TestParkingExpires(t *testing.T) {
 	t.Parallel()
 	p := NewParking(time.Millisecond)
 	expired := make(chan any, 1)
-	p.Park("up", []string{"9"}, "r9", func(v any) { expired <- v })
+	p.Park("up", "9", "", "r9", func(v any) { expired <- v })
 	select {
 	case v := <-expired:
 		if v != "r9" {

@@ -6,6 +6,11 @@
 // them, and the dead letters: what a client refused for good, kept until
 // an operator purges it or puts it back.
 //
+// Upstream ids are kept as the SMSC wrote them. Find looks a receipt's id
+// up as written, then, only when the upstream's IDForm allows folding
+// (FoldID: case, leading zeros) and only one message's id folds alike,
+// takes that one; several make the receipt Ambiguous.
+//
 // The Store interface keeps mappings, outbox items and dead letters
 // (DeadLetterStore); PebbleStore is the
 // durable implementation (synced, group-committed writes), RedisStore the

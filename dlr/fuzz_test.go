@@ -24,10 +24,10 @@ func FuzzReceiptText(f *testing.F) {
 			t.Fatalf("built receipt does not parse: %v", err)
 		}
 		if id, err := ReceiptID(&sm); err == nil {
-			_ = Canonical(id)
+			_ = FoldID(string(id))
 		}
-		for _, form := range []IDForm{FormSame, FormHexDecimal, FormDecimalHex} {
-			_, _, _, _ = NewIDReader(form, true).Key(&sm)
+		for _, form := range []IDForm{FormExact, FormSame, FormHexDecimal, FormDecimalHex} {
+			_, _, _, _ = NewIDReader(form, true).Ref(&sm)
 		}
 		out := RewriteReceipt(raw, &sm, clientID)
 		var got pdu.SM

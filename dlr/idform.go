@@ -9,28 +9,35 @@ import (
 	"github.com/smppmux/smppmux/internal/pdu"
 )
 
-// IDForm says how an upstream writes the message id in the text of its
-// receipts compared with its submit_sm_resp (and receipted_message_id,
-// which carries the submit_sm_resp form by the SMPP specification).
+// IDForm says how an upstream writes the message ids of its receipts
+// compared with its submit_sm_resp (which receipted_message_id repeats,
+// by the SMPP specification), and so how far smppmux may fold a
+// receipt's id to find its message.
 type IDForm int32
 
 // ID forms.
 const (
-	// FormSame: the text carries the id in the response's form, up to
-	// case and leading zeros.
-	FormSame IDForm = iota
-	// FormHexDecimal: hexadecimal in the response, decimal in the text.
+	// FormExact: receipts carry the id octet for octet; nothing is
+	// folded.
+	FormExact IDForm = iota
+	// FormSame: receipts carry the id up to case and leading zeros.
+	FormSame
+	// FormHexDecimal: hexadecimal in the response, decimal in the text;
+	// otherwise as FormSame.
 	FormHexDecimal
-	// FormDecimalHex: decimal in the response, hexadecimal in the text.
+	// FormDecimalHex: decimal in the response, hexadecimal in the text;
+	// otherwise as FormSame.
 	FormDecimalHex
 )
 
-// ParseIDForm reads an upstream's id_format: "auto" and "same" start as
-// FormSame (auto learns), "hex-decimal", "decimal-hex".
+// ParseIDForm reads an upstream's id_format: "auto" (starts as FormExact
+// and learns), "exact", "same", "hex-decimal", "decimal-hex".
 func ParseIDForm(s string) (form IDForm, auto bool, err error) {
 	switch s {
 	case "", "auto":
-		return FormSame, true, nil
+		return FormExact, true, nil
+	case "exact":
+		return FormExact, false, nil
 	case "same":
 		return FormSame, false, nil
 	case "hex-decimal":
@@ -41,7 +48,7 @@ func ParseIDForm(s string) (form IDForm, auto bool, err error) {
 	return 0, false, fmt.Errorf("unknown id_format %q", s)
 }
 
-var idFormNames = [...]string{"same", "hex-decimal", "decimal-hex"}
+var idFormNames = [...]string{"exact", "same", "hex-decimal", "decimal-hex"}
 
 func (f IDForm) String() string {
 	if f >= 0 && int(f) < len(idFormNames) {
@@ -50,10 +57,25 @@ func (f IDForm) String() string {
 	return "unknown"
 }
 
-// IDReader turns the ids in one upstream's receipts into the canonical key
-// its submit_sm_resp ids are stored under. With auto, it starts as
-// FormSame and learns the form from receipts that carry the id both in the
-// TLV and in the text. Safe for concurrent use.
+// Folds reports whether receipts of form f may name their message up to
+// case and leading zeros.
+func (f IDForm) Folds() bool { return f != FormExact }
+
+// Ref is how a receipt names its message.
+type Ref struct {
+	// ID is looked up octet for octet: the receipted_message_id TLV as
+	// the SMSC wrote it, else the text's id (turned into the response's
+	// base under FormHexDecimal and FormDecimalHex).
+	ID string
+	// Folded is FoldID(ID) when the upstream's form allows folding, and
+	// empty when it does not: then only ID can match.
+	Folded string
+}
+
+// IDReader reads the message ids of one upstream's receipts. With auto,
+// it starts as FormExact and learns the form from receipts that carry the
+// id both in the TLV and in the text, differently. Safe for concurrent
+// use.
 type IDReader struct {
 	form atomic.Int32
 	auto bool
@@ -69,12 +91,12 @@ func NewIDReader(form IDForm, auto bool) *IDReader {
 // Form returns the form in use.
 func (r *IDReader) Form() IDForm { return IDForm(r.form.Load()) }
 
-// Key returns the canonical key of the message a receipt refers to, and,
-// when it learnt a new form from this receipt, that form.
-func (r *IDReader) Key(sm *pdu.SM) (key string, learnt IDForm, changed bool, err error) {
+// Ref returns how the deliver_sm receipt sm names its message, and, when
+// it learnt a new form from this receipt, that form.
+func (r *IDReader) Ref(sm *pdu.SM) (ref Ref, learnt IDForm, changed bool, err error) {
 	var tlvID, textID []byte
 	if v, ok := pdu.FindTLV(sm.TLVs, pdu.TagReceiptedMessageID); ok {
-		tlvID = bytes.TrimRight(v, "\x00")
+		tlvID = cstring(v)
 	}
 	if text := receiptText(sm); text != nil {
 		if s, e, ok := TextID(text); ok {
@@ -89,34 +111,65 @@ func (r *IDReader) Key(sm *pdu.SM) (key string, learnt IDForm, changed bool, err
 	}
 	switch {
 	case len(tlvID) > 0:
-		return Canonical(tlvID), learnt, changed, nil
+		return r.RefTLV(tlvID), learnt, changed, nil
 	case len(textID) > 0:
 		return r.fromText(textID), learnt, changed, nil
 	}
-	return "", learnt, changed, ErrNoID
+	return Ref{}, learnt, changed, ErrNoID
 }
 
-// fromText converts a text id to the response's form.
-func (r *IDReader) fromText(id []byte) string {
-	c := Canonical(id)
-	switch r.Form() {
+// RefTLV returns how a receipted_message_id TLV value id (without its
+// NUL) names its message.
+func (r *IDReader) RefTLV(id []byte) Ref {
+	ref := Ref{ID: string(id)}
+	if r.Form().Folds() {
+		ref.Folded = FoldID(ref.ID)
+	}
+	return ref
+}
+
+// fromText reads a text id, turned into the response's base when the
+// form says the bases differ and the id reads in the text's base.
+func (r *IDReader) fromText(id []byte) Ref {
+	form := r.Form()
+	ref := Ref{ID: string(id)}
+	switch form {
 	case FormHexDecimal:
-		if n, err := strconv.ParseUint(c, 10, 64); err == nil {
-			return strconv.FormatUint(n, 16)
+		if n, err := strconv.ParseUint(ref.ID, 10, 64); err == nil {
+			ref.ID = strconv.FormatUint(n, 16)
 		}
 	case FormDecimalHex:
-		if n, err := strconv.ParseUint(c, 16, 64); err == nil {
-			return strconv.FormatUint(n, 10)
+		if n, err := strconv.ParseUint(ref.ID, 16, 64); err == nil {
+			ref.ID = strconv.FormatUint(n, 10)
 		}
 	}
-	return c
+	if form.Folds() {
+		ref.Folded = FoldID(ref.ID)
+	}
+	return ref
+}
+
+// cstring returns v up to its first NUL.
+func cstring(v []byte) []byte {
+	if i := bytes.IndexByte(v, 0); i >= 0 {
+		return v[:i]
+	}
+	return v
 }
 
 // detect finds the form from one receipt's TLV id (response form) and
-// text id.
+// text id. Ids written alike say nothing: a form that folds is learnt
+// only from a receipt that shows the folding. Nor does one digit, padded
+// or not, which reads the same in both bases.
 func detect(tlvID, textID []byte) (IDForm, bool) {
-	t, x := Canonical(tlvID), Canonical(textID)
+	if bytes.Equal(tlvID, textID) {
+		return 0, false
+	}
+	t, x := FoldID(string(tlvID)), FoldID(string(textID))
 	if t == x {
+		if len(t) == 1 && '0' <= t[0] && t[0] <= '9' {
+			return 0, false
+		}
 		return FormSame, true
 	}
 	if n, err := strconv.ParseUint(t, 16, 64); err == nil {

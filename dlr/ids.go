@@ -75,19 +75,31 @@ func FormatID(n uint64, f IDFormat, length int) string {
 // ErrNoID means a receipt carries no message id.
 var ErrNoID = errors.New("dlr: receipt carries no message id")
 
-// Canonical returns the form an upstream message id is keyed by: ASCII
-// lower case, leading zeros removed ("0" stays "0").
-func Canonical(id []byte) string {
+// FoldID returns the folded form of an upstream message id: ASCII lower
+// case, leading zeros removed ("0" stays "0"). Ids an SMSC writes for one
+// message in another case or zero-padded fold alike; ids that differ
+// otherwise never do. It returns id itself, without copying, when id is
+// folded already.
+func FoldID(id string) string {
 	i := 0
 	for i < len(id)-1 && id[i] == '0' {
 		i++
 	}
+	j := i
+	for j < len(id) && !('A' <= id[j] && id[j] <= 'Z') {
+		j++
+	}
+	if j == len(id) {
+		return id[i:]
+	}
 	b := make([]byte, len(id)-i)
-	for j, c := range id[i:] {
+	copy(b, id[i:j])
+	for k := j; k < len(id); k++ {
+		c := id[k]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		b[j] = c
+		b[k-i] = c
 	}
 	return string(b)
 }

@@ -9,8 +9,11 @@ import (
 // Parking holds receipts that arrived before the mapping of their message
 // was recorded, typically because the SMSC sent the receipt before the
 // submit_sm_resp, or on another bind. Entries are keyed by upstream and
-// every candidate form of the id; one that is not claimed within the
-// timeout is handed to its expire function.
+// the receipt's id as written, and by its folded form when the upstream's
+// id form allows folding; a mapping's write claims by its exact id, and
+// then by its folded id (the claimer then checks that the mapping is the
+// only one of that form). One that is not claimed within the timeout is
+// handed to its expire function.
 //
 // To close the race between a receipt missing its mapping and the mapping
 // landing, the receipt side parks first and looks the mapping up again;
@@ -25,7 +28,8 @@ type Parking struct {
 	timeout time.Duration
 	count   atomic.Int64
 	mu      sync.Mutex
-	m       map[idKey]*Parked
+	m       map[idKey]*Parked // by the id as written
+	folded  map[idKey]*Parked // by the folded id
 	// oldest and newest end the list of unclaimed entries, in parking
 	// order.
 	oldest, newest *Parked
@@ -36,8 +40,8 @@ type Parking struct {
 
 // Parked is one parked receipt.
 type Parked struct {
-	keys       []idKey
-	key1       [1]idKey // keys' array for the usual single id
+	key        idKey // upstream and the id as written
+	folded     idKey // upstream and the folded id; zero when not parked under it
 	deadline   time.Time
 	expire     func(value any)
 	prev, next *Parked
@@ -48,25 +52,23 @@ type Parked struct {
 
 // NewParking returns a Parking whose entries expire after timeout.
 func NewParking(timeout time.Duration) *Parking {
-	return &Parking{timeout: timeout, m: make(map[idKey]*Parked)}
+	return &Parking{timeout: timeout, m: make(map[idKey]*Parked), folded: make(map[idKey]*Parked)}
 }
 
-// Park holds value under upstream and ids until claimed or expired;
-// expire is called, from a timer goroutine, if nobody claims it in time.
-// After Stop it parks nothing and returns nil.
-func (p *Parking) Park(upstream string, ids []string, value any, expire func(value any)) *Parked {
-	e := &Parked{Value: value, expire: expire}
-	e.keys = e.key1[:0]
-	for _, id := range ids {
-		e.keys = append(e.keys, idKey{upstream, id})
-	}
+// Park holds value under upstream and id, and folded unless it is empty,
+// until claimed or expired; expire is called, from a timer goroutine, if
+// nobody claims it in time. After Stop it parks nothing and returns nil.
+func (p *Parking) Park(upstream, id, folded string, value any, expire func(value any)) *Parked {
+	e := &Parked{Value: value, expire: expire, key: idKey{upstream, id}}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopped.Load() {
 		return nil
 	}
-	for _, k := range e.keys {
-		p.m[k] = e
+	p.m[e.key] = e
+	if folded != "" {
+		e.folded = idKey{upstream, folded}
+		p.folded[e.folded] = e
 	}
 	p.count.Add(1)
 	e.deadline = time.Now().Add(p.timeout)
@@ -120,9 +122,22 @@ func (p *Parking) Claim(upstream, id string) (any, bool) {
 	if p.count.Load() == 0 {
 		return nil, false
 	}
+	return p.claim(p.m, idKey{upstream, id})
+}
+
+// ClaimFolded takes a receipt parked under upstream and FoldID(id), if
+// any.
+func (p *Parking) ClaimFolded(upstream, id string) (any, bool) {
+	if p.count.Load() == 0 {
+		return nil, false
+	}
+	return p.claim(p.folded, idKey{upstream, FoldID(id)})
+}
+
+func (p *Parking) claim(m map[idKey]*Parked, k idKey) (any, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	e := p.m[idKey{upstream, id}]
+	e := m[k]
 	if e == nil || e.claimed {
 		return nil, false
 	}
@@ -146,10 +161,11 @@ func (p *Parking) Reclaim(e *Parked) bool {
 // with p.mu held.
 func (p *Parking) removeLocked(e *Parked) {
 	e.claimed = true
-	for _, k := range e.keys {
-		if p.m[k] == e {
-			delete(p.m, k)
-		}
+	if p.m[e.key] == e {
+		delete(p.m, e.key)
+	}
+	if e.folded != (idKey{}) && p.folded[e.folded] == e {
+		delete(p.folded, e.folded)
 	}
 	if e.prev != nil {
 		e.prev.next = e.next

@@ -38,11 +38,11 @@ func TestParkingExpiryOrder(t *testing.T) {
 		p := NewParking(30 * time.Second)
 		var ex expiries
 		got, expire := ex.got, ex.expire
-		p.Park("u", []string{"1"}, "r1", expire)
+		p.Park("u", "1", "", "r1", expire)
 		time.Sleep(10 * time.Second)
-		p.Park("u", []string{"2"}, "r2", expire)
-		e3 := p.Park("u", []string{"3", "03"}, "r3", expire)
-		p.Park("u", []string{"4"}, "r4", expire)
+		p.Park("u", "2", "", "r2", expire)
+		e3 := p.Park("u", "03", "3", "r3", expire)
+		p.Park("u", "4", "", "r4", expire)
 		if v, ok := p.Claim("u", "1"); !ok || v != "r1" {
 			t.Fatalf("Claim(1) = %v, %v", v, ok)
 		}
@@ -71,7 +71,7 @@ func TestParkingExpiryOrder(t *testing.T) {
 			t.Fatal("claimed through another key after reclaim")
 		}
 
-		p.Park("u", []string{"5"}, "r5", expire)
+		p.Park("u", "5", "", "r5", expire)
 		time.Sleep(30 * time.Second)
 		if e := got(); !slices.Equal(e, []any{"r2", "r5"}) {
 			t.Fatalf("expired %v, want [r2 r5]", e)
@@ -83,12 +83,11 @@ func TestParkingExpiryOrder(t *testing.T) {
 // beats its mapping's commit by a few milliseconds is.
 func BenchmarkParkClaim(b *testing.B) {
 	p := NewParking(30 * time.Second)
-	ids := []string{"0"}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		ids[0] = "19a3c5e2f0b14"
-		p.Park("carrier-a", ids, i, func(any) {})
-		if _, ok := p.Claim("carrier-a", ids[0]); !ok {
+		id := "19a3c5e2f0b14"
+		p.Park("carrier-a", id, "", i, func(any) {})
+		if _, ok := p.Claim("carrier-a", id); !ok {
 			b.Fatal("not claimed")
 		}
 	}
@@ -102,9 +101,9 @@ func TestParkingStop(t *testing.T) {
 		p := NewParking(30 * time.Second)
 		var ex expiries
 		expire := ex.expire
-		e1 := p.Park("u", []string{"1"}, "r1", expire)
-		p.Park("u", []string{"2"}, "r2", expire)
-		p.Park("u", []string{"3"}, "r3", expire)
+		e1 := p.Park("u", "1", "", "r1", expire)
+		p.Park("u", "2", "", "r2", expire)
+		p.Park("u", "3", "", "r3", expire)
 		if _, ok := p.Claim("u", "2"); !ok {
 			t.Fatal("Claim(2) failed")
 		}
@@ -120,7 +119,7 @@ func TestParkingStop(t *testing.T) {
 		if _, ok := p.Claim("u", "3"); ok {
 			t.Fatal("Claim of an entry Stop handed back succeeded")
 		}
-		if e := p.Park("u", []string{"4"}, "r4", expire); e != nil {
+		if e := p.Park("u", "4", "", "r4", expire); e != nil {
 			t.Fatal("Park after Stop parked")
 		}
 		if got := p.Stop(); got != nil {

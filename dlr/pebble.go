@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,17 +17,29 @@ import (
 
 // Key layout of the Pebble store. Every key starts with a one-octet kind.
 //
-//	m upstream 0 upstreamID           -> expires(8) session(8) submitted(8) len(systemID)(1) systemID clientID
-//	c systemID 0 clientID             -> expires(8) len(upstream)(1) upstream upstreamID
-//	x expires(8) upstream 0 upstreamID -> systemID 0 clientID   (expiry index)
-//	o systemID 0 seq(8)               -> origin(8) arrived(8) PDU
-//	d systemID 0 seq(8)               -> origin(8) arrived(8) dead(8) attempts(4) refusals(4) status(4) len(reason)(1) reason PDU
+//	M upstream 0 folded 0 upstreamID   -> expires(8) session(8) submitted(8) len(systemID)(1) systemID clientID
+//	c systemID 0 clientID              -> expires(8) len(upstream)(1) upstream upstreamID
+//	X expires(8) upstream 0 upstreamID -> systemID 0 clientID   (expiry index)
+//	o systemID 0 seq(8)                -> origin(8) arrived(8) PDU
+//	d systemID 0 seq(8)                -> origin(8) arrived(8) dead(8) attempts(4) refusals(4) status(4) len(reason)(1) reason PDU
+//
+// upstreamID is the id as the SMSC wrote it and folded its FoldID, so a
+// receipt's id is one point lookup and the ids of one folded form one
+// short range. Earlier versions kept mappings under the folded id alone:
+//
+//	m upstream 0 folded                -> as M
+//	x expires(8) upstream 0 folded     -> as X
+//
+// Those are read, as a fallback, and swept until the last has expired;
+// their c records hold the folded id.
 const (
-	kindMapping = 'm'
-	kindClient  = 'c'
-	kindExpiry  = 'x'
-	kindOutbox  = 'o'
-	kindDead    = 'd'
+	kindMapping    = 'M'
+	kindClient     = 'c'
+	kindExpiry     = 'X'
+	kindOutbox     = 'o'
+	kindDead       = 'd'
+	kindOldMapping = 'm'
+	kindOldExpiry  = 'x'
 )
 
 // ErrStoreClosed is passed to done for writes queued after Close.
@@ -58,14 +71,14 @@ type PebbleStore struct {
 	mu     sync.RWMutex // guards closed against sends on q
 	closed bool
 
-	// unsynced counts the mapping writes of each upstream message id
-	// queued and not yet committed: Get answers "not found" for them
-	// without searching the database, which is what a receipt that beats
-	// its mapping costs otherwise.
+	// unsynced counts the mapping writes queued and not yet committed,
+	// by upstream and folded id: Get and GetFolded answer "not found" for
+	// them without searching the database, which is what a receipt that
+	// beats its mapping costs otherwise.
 	umu      sync.Mutex
-	unsynced map[idKey]int
-	// recent holds the routes of the mappings committed last. umu guards
-	// it too.
+	unsynced map[idKey]pendingIDs
+	// recent holds the routes of the mappings committed last, by their
+	// exact id. umu guards it too.
 	recent *recent[idKey, recentRoute]
 
 	// deadMu serialises the operator's changes to dead letters (purge,
@@ -74,10 +87,20 @@ type PebbleStore struct {
 	deadMu  sync.Mutex
 	countMu sync.Mutex
 	dead    map[string]int
+
+	// old is set while mappings of the earlier key layout may be stored.
+	old atomic.Bool
 }
 
 // idKey names an upstream message.
 type idKey struct{ upstream, id string }
+
+// pendingIDs are the queued writes of the ids of one folded form.
+type pendingIDs struct {
+	n     int
+	id    string // the exact id of the first
+	mixed bool   // another exact id was queued with it
+}
 
 // recentRoute is a route in PebbleStore.recent.
 type recentRoute struct {
@@ -95,9 +118,10 @@ const recentRoutes = 1 << 15
 // that takes it: a mapping (kind kindMapping), an outbox item
 // (kindOutbox) or a dead letter (kindDead).
 type writeOp struct {
-	kind byte
-	done func(error)
-	m    Mapping
+	kind   byte
+	done   func(error)
+	m      Mapping
+	folded string // FoldID(m.UpstreamID)
 	// The outbox item's fields, taken when it was queued.
 	systemID    string
 	seq, origin uint64
@@ -109,13 +133,13 @@ type writeOp struct {
 	outboxSeq uint64
 }
 
-// mapping returns the message a PutMapping records; zero for other
-// writes.
+// mapping returns the upstream and folded id a PutMapping records; zero
+// for other writes.
 func (op *writeOp) mapping() idKey {
 	if op.kind != kindMapping {
 		return idKey{}
 	}
-	return idKey{op.m.Upstream, op.m.UpstreamID}
+	return idKey{op.m.Upstream, op.folded}
 }
 
 // apply adds op to b, encoding its keys and values in scratch, which it
@@ -134,7 +158,7 @@ func (op *writeOp) apply(b *pebble.Batch, scratch []byte) ([]byte, error) {
 	}
 	m := &op.m
 	exp := uint64(m.Expires.UnixNano())
-	kv := appendMappingKey(scratch[:0], m.Upstream, m.UpstreamID)
+	kv := appendMappingKey(scratch[:0], m.Upstream, op.folded, m.UpstreamID)
 	n := len(kv)
 	kv = u64(kv, exp)
 	kv = u64(kv, m.Session)
@@ -189,10 +213,19 @@ func OpenPebble(cfg PebbleConfig) (*PebbleStore, error) {
 		return nil, fmt.Errorf("open store %s: %w", cfg.Dir, err)
 	}
 	s := &PebbleStore{db: db, cfg: cfg, log: cfg.Logger, q: make(chan writeOp, 8192), stop: make(chan struct{}),
-		unsynced: make(map[idKey]int), recent: newRecent[idKey, recentRoute](recentRoutes), dead: make(map[string]int)}
+		unsynced: make(map[idKey]pendingIDs), recent: newRecent[idKey, recentRoute](recentRoutes), dead: make(map[string]int)}
 	if err := s.loadSeq(); err != nil {
 		_ = db.Close()
 		return nil, err
+	}
+	old, err := s.hasOldMappings()
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s.old.Store(old)
+	if old {
+		s.log.Info("mappings of the earlier key layout found: they are read until the last expires")
 	}
 	s.wg.Add(2)
 	go func() {
@@ -307,15 +340,32 @@ func (s *PebbleStore) commit(ops []writeOp) {
 
 func u64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
 
-func mappingKey(upstream, id string) []byte {
-	return appendMappingKey(make([]byte, 0, 2+len(upstream)+len(id)), upstream, id)
+func mappingKey(upstream, folded, id string) []byte {
+	return appendMappingKey(make([]byte, 0, 3+len(upstream)+len(folded)+len(id)), upstream, folded, id)
 }
 
-func appendMappingKey(k []byte, upstream, id string) []byte {
+func appendMappingKey(k []byte, upstream, folded, id string) []byte {
+	k = appendFoldedPrefix(k, upstream, folded)
+	return append(k, id...)
+}
+
+// appendFoldedPrefix appends the start shared by the mapping keys of the
+// ids of one folded form.
+func appendFoldedPrefix(k []byte, upstream, folded string) []byte {
 	k = append(k, kindMapping)
 	k = append(k, upstream...)
 	k = append(k, 0)
-	return append(k, id...)
+	k = append(k, folded...)
+	return append(k, 0)
+}
+
+// oldMappingKey is the key of a mapping of the earlier layout.
+func oldMappingKey(upstream, folded string) []byte {
+	k := make([]byte, 0, 2+len(upstream)+len(folded))
+	k = append(k, kindOldMapping)
+	k = append(k, upstream...)
+	k = append(k, 0)
+	return append(k, folded...)
 }
 
 func clientKeyBytes(systemID, clientID string) []byte {
@@ -335,11 +385,23 @@ func (s *PebbleStore) PutMapping(m Mapping, done func(error)) {
 		done(fmt.Errorf("dlr: names longer than 255 octets"))
 		return
 	}
-	mk := idKey{m.Upstream, m.UpstreamID}
+	if strings.IndexByte(m.UpstreamID, 0) >= 0 {
+		done(errNULInID)
+		return
+	}
+	op := writeOp{kind: kindMapping, done: done, m: m, folded: FoldID(m.UpstreamID)}
 	s.umu.Lock()
-	s.unsynced[mk]++
+	k := op.mapping()
+	p := s.unsynced[k]
+	if p.n == 0 {
+		p.id = m.UpstreamID
+	} else if p.id != m.UpstreamID {
+		p.mixed = true
+	}
+	p.n++
+	s.unsynced[k] = p
 	s.umu.Unlock()
-	s.enqueue(writeOp{kind: kindMapping, done: done, m: m})
+	s.enqueue(op)
 }
 
 func (s *PebbleStore) get(key []byte) ([]byte, bool, error) {
@@ -358,11 +420,17 @@ func (s *PebbleStore) get(key []byte) ([]byte, bool, error) {
 func (s *PebbleStore) isUnsynced(upstream, id string) bool {
 	s.umu.Lock()
 	defer s.umu.Unlock()
+	return s.unsyncedLocked(upstream, FoldID(id), id)
+}
+
+// unsyncedLocked reports whether a write of the mapping of id, whose
+// folded form is folded, may be queued. Called with umu held.
+func (s *PebbleStore) unsyncedLocked(upstream, folded, id string) bool {
 	if len(s.unsynced) == 0 {
 		return false
 	}
-	_, ok := s.unsynced[idKey{upstream, id}]
-	return ok
+	p, ok := s.unsynced[idKey{upstream, folded}]
+	return ok && (p.mixed || p.id == id)
 }
 
 // settledLocked ends the unsynced state of one write of k. Called with
@@ -371,8 +439,9 @@ func (s *PebbleStore) settledLocked(k idKey) {
 	if k == (idKey{}) {
 		return
 	}
-	if n := s.unsynced[k] - 1; n > 0 {
-		s.unsynced[k] = n
+	if p := s.unsynced[k]; p.n > 1 {
+		p.n--
+		s.unsynced[k] = p
 	} else {
 		delete(s.unsynced, k)
 	}
@@ -386,16 +455,16 @@ func (s *PebbleStore) expired(v []byte) bool {
 // not found: its writer learns when it is, through PutMapping's done. One
 // of the last committed is found in memory.
 func (s *PebbleStore) Get(upstream, id string) (Route, bool, error) {
-	k := idKey{upstream, id}
+	folded := FoldID(id)
 	s.umu.Lock()
-	if _, ok := s.unsynced[k]; ok {
+	if s.unsyncedLocked(upstream, folded, id) {
 		s.umu.Unlock()
 		return Route{}, false, nil
 	}
-	r, ok := s.recent.get(k)
+	r, ok := s.recent.get(idKey{upstream, id})
 	s.umu.Unlock()
 	if !ok {
-		return s.route(upstream, id)
+		return s.route(upstream, folded, id)
 	}
 	if r.expires <= s.cfg.Now().UnixNano() {
 		return Route{}, false, nil
@@ -409,14 +478,100 @@ func (s *PebbleStore) rememberLocked(m *Mapping) {
 	s.recent.put(idKey{m.Upstream, m.UpstreamID}, recentRoute{Route: m.Route, expires: m.Expires.UnixNano()})
 }
 
-// route reads the route of an upstream message from the database.
-func (s *PebbleStore) route(upstream, id string) (Route, bool, error) {
-	v, ok, err := s.get(mappingKey(upstream, id))
+// GetFolded implements Store: a range of the mappings of one folded
+// form, and the mapping of the earlier layout under it while there may
+// be some.
+func (s *PebbleStore) GetFolded(upstream, folded string) (Route, int, error) {
+	s.umu.Lock()
+	_, pending := s.unsynced[idKey{upstream, folded}]
+	s.umu.Unlock()
+	if pending {
+		return Route{}, 0, nil
+	}
+	lower := appendFoldedPrefix(nil, upstream, folded)
+	upper := bytes.Clone(lower)
+	upper[len(upper)-1]++
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return Route{}, 0, err
+	}
+	var route Route
+	n := 0
+	for it.First(); it.Valid() && n < 2; it.Next() {
+		v := it.Value()
+		if s.expired(v) {
+			continue
+		}
+		if route, err = decodeRoute(v); err != nil {
+			_ = it.Close()
+			return Route{}, 0, fmt.Errorf("dlr: mapping %q: %w", it.Key(), err)
+		}
+		n++
+	}
+	err = errors.Join(it.Error(), it.Close())
+	if err == nil && n < 2 && s.old.Load() {
+		var r Route
+		var ok bool
+		if r, ok, err = s.oldRoute(upstream, folded); ok {
+			route = r
+			n++
+		}
+	}
+	if err != nil {
+		return Route{}, 0, err
+	}
+	if n > 1 {
+		return Route{}, 2, nil
+	}
+	return route, n, nil
+}
+
+// route reads the route of an upstream message from the database, by its
+// exact id, or under its folded id as the earlier layout kept it.
+func (s *PebbleStore) route(upstream, folded, id string) (Route, bool, error) {
+	v, ok, err := s.get(mappingKey(upstream, folded, id))
+	if err != nil {
+		return Route{}, false, err
+	}
+	if !ok {
+		if s.old.Load() {
+			return s.oldRoute(upstream, folded)
+		}
+		return Route{}, false, nil
+	}
+	if s.expired(v) {
+		return Route{}, false, nil
+	}
+	r, err := decodeRoute(v)
+	if err != nil {
+		return Route{}, false, fmt.Errorf("dlr: mapping %s/%s: %w", upstream, id, err)
+	}
+	return r, true, nil
+}
+
+// oldRoute reads a mapping of the earlier layout.
+func (s *PebbleStore) oldRoute(upstream, folded string) (Route, bool, error) {
+	v, ok, err := s.get(oldMappingKey(upstream, folded))
 	if !ok || err != nil || s.expired(v) {
 		return Route{}, false, err
 	}
+	r, err := decodeRoute(v)
+	if err != nil {
+		return Route{}, false, fmt.Errorf("dlr: mapping %s/%s: %w", upstream, folded, err)
+	}
+	return r, true, nil
+}
+
+var (
+	errCorrupt = errors.New("corrupt record")
+	// errNULInID refuses a message id no SMPP C-string can carry.
+	errNULInID = errors.New("dlr: message id with a NUL octet")
+)
+
+// decodeRoute reads the route of a mapping's value.
+func decodeRoute(v []byte) (Route, error) {
 	if len(v) < 25 || len(v) < 25+int(v[24]) {
-		return Route{}, false, fmt.Errorf("dlr: corrupt mapping for %s/%s", upstream, id)
+		return Route{}, errCorrupt
 	}
 	n := int(v[24])
 	return Route{
@@ -424,7 +579,23 @@ func (s *PebbleStore) route(upstream, id string) (Route, bool, error) {
 		Submitted: int64(binary.BigEndian.Uint64(v[16:24])),
 		SystemID:  string(v[25 : 25+n]),
 		ClientID:  string(v[25+n:]),
-	}, true, nil
+	}, nil
+}
+
+// hasOldMappings reports whether a mapping of the earlier layout, or an
+// entry of its expiry index, is stored, expired or not.
+func (s *PebbleStore) hasOldMappings() (bool, error) {
+	for _, kind := range []byte{kindOldMapping, kindOldExpiry} {
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kind}, UpperBound: []byte{kind + 1}})
+		if err != nil {
+			return false, err
+		}
+		found := it.First()
+		if err := errors.Join(it.Error(), it.Close()); err != nil || found {
+			return found, err
+		}
+	}
+	return false, nil
 }
 
 // ByClient implements Store.
@@ -444,7 +615,7 @@ func (s *PebbleStore) ByClient(systemID, clientID string) (Mapping, bool, error)
 	}
 	// Read as stored: a write of the same upstream id under way (an id
 	// the SMSC gave twice) does not hide a message its client asks about.
-	r, ok, err := s.route(m.Upstream, m.UpstreamID)
+	r, ok, err := s.route(m.Upstream, FoldID(m.UpstreamID), m.UpstreamID)
 	if !ok || err != nil {
 		return Mapping{}, false, err
 	}
@@ -543,10 +714,34 @@ func (s *PebbleStore) sweepLoop() {
 	}
 }
 
-// Sweep deletes the mappings expired by now and returns how many.
+// Sweep deletes the mappings expired by now and returns how many. Once
+// no mapping of the earlier layout is left, lookups stop looking for
+// them.
 func (s *PebbleStore) Sweep() (int, error) {
-	upper := u64([]byte{kindExpiry}, uint64(s.cfg.Now().UnixNano()))
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindExpiry}, UpperBound: upper})
+	n, err := s.sweep(kindExpiry, func(upstream, id string) []byte {
+		return mappingKey(upstream, FoldID(id), id)
+	})
+	if err != nil || !s.old.Load() {
+		return n, err
+	}
+	m, err := s.sweep(kindOldExpiry, oldMappingKey)
+	n += m
+	if err != nil {
+		return n, err
+	}
+	old, err := s.hasOldMappings()
+	if err == nil && !old {
+		s.old.Store(false)
+		s.log.Info("the last mapping of the earlier key layout has expired")
+	}
+	return n, err
+}
+
+// sweep deletes the mappings expired by now of the expiry index of kind,
+// whose mappings are under key(upstream, id).
+func (s *PebbleStore) sweep(kind byte, key func(upstream, id string) []byte) (int, error) {
+	upper := u64([]byte{kind}, uint64(s.cfg.Now().UnixNano()))
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kind}, UpperBound: upper})
 	if err != nil {
 		return 0, err
 	}
@@ -566,10 +761,10 @@ func (s *PebbleStore) Sweep() (int, error) {
 		if i < 0 || j < 0 {
 			continue
 		}
-		upstream, id := string(rest[:i]), string(rest[i+1:])
+		mk := key(string(rest[:i]), string(rest[i+1:]))
 		// A newer write of the same id has a later expiry: keep it.
-		if cur, ok, _ := s.get(mappingKey(upstream, id)); ok && len(cur) >= 8 && binary.BigEndian.Uint64(cur) == exp {
-			_ = b.Delete(mappingKey(upstream, id), nil)
+		if cur, ok, _ := s.get(mk); ok && len(cur) >= 8 && binary.BigEndian.Uint64(cur) == exp {
+			_ = b.Delete(mk, nil)
 		}
 		_ = b.Delete(clientKeyBytes(string(v[:j]), string(v[j+1:])), nil)
 		_ = b.Delete(bytes.Clone(k), nil)

@@ -38,7 +38,7 @@ func receiptText(sm *pdu.SM) []byte {
 // to: the receipted_message_id TLV first, the "id:" of the text second.
 func ReceiptID(sm *pdu.SM) ([]byte, error) {
 	if v, ok := pdu.FindTLV(sm.TLVs, pdu.TagReceiptedMessageID); ok {
-		v = bytes.TrimRight(v, "\x00")
+		v = cstring(v)
 		if len(v) > 0 {
 			return v, nil
 		}

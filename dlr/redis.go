@@ -20,8 +20,11 @@ import (
 
 // Key layout of the Redis store, under Prefix (default "smppmux:"):
 //
-//	m:upstream:upstreamID   -> mapping (string, PX = time to expiry)
+//	m:upstream:upstreamID   -> mapping (string, PX = time to expiry), of an id that is its own FoldID
+//	f:upstream:folded       -> hash: upstreamID -> mapping, of each other id whose FoldID is folded
+//	                           (PX = the latest expiry of its fields; each mapping holds its own)
 //	c:{systemID}:clientID   -> the same mapping, by the client's id
+//	old-layout-until        -> Unix ms until which an earlier version's mappings may be stored
 //	o:{systemID}            -> stream of outbox items: o origin, a arrived (Unix ns), p PDU
 //	d:{systemID}            -> stream of dead letters: the same, and t dead since (Unix ns), n attempts,
 //	                           f refusals, s last status, r reason
@@ -31,7 +34,18 @@ import (
 //
 // The keys of one client share the hash tag {systemID}, so on Redis
 // Cluster the scripts that touch a client's outbox and lease stay on one
-// slot; mappings are single-key commands and spread over the slots.
+// slot; mappings are single-key commands and spread over the slots. A
+// receipt's id is one GET, or HGET for an id in upper case or with
+// leading zeros; the ids of one folded form are the GET of that form and
+// the HGETALL of its hash, in one round trip. A mapping costs two writes,
+// as it did in earlier versions: a SET (or a script setting a hash field
+// and the hash's expiry) and the SET of the client's key.
+//
+// Earlier versions kept mappings under the folded id alone, in the same
+// m: keys, with values that lack the layout octet this version ends them
+// with: those of ids that were their own folded form are found as they
+// are; the others are looked for under the folded id, as a fallback,
+// until old-layout-until.
 
 // RedisConfig holds a RedisStore's settings.
 type RedisConfig struct {
@@ -59,6 +73,10 @@ type RedisConfig struct {
 	// replicas have it (Redis WAIT), for up to WaitTimeout (1s).
 	WaitReplicas int
 	WaitTimeout  time.Duration
+	// OldLayoutFor is how long after this version first opened the store
+	// the mappings an earlier version wrote (under folded ids only) are
+	// still looked for: the longest they live; 73h.
+	OldLayoutFor time.Duration
 	Logger       *zap.Logger
 	Now          func() time.Time
 }
@@ -88,11 +106,40 @@ type RedisStore struct {
 	pubsub  *redis.PubSub
 
 	recent recentMappings
+
+	// pending counts the mapping writes under way, by upstream and
+	// folded id, which GetFolded waits for.
+	pending pendingWrites
+	// oldUntil is when the last mapping an earlier version wrote expires
+	// at the latest, in Unix nanoseconds.
+	oldUntil int64
 }
 
+// getOp is a lookup, for readLoop or getNow: of an id as written (GET
+// key, or HGET hkey field; and old, an earlier version's key of its
+// folded form), of a folded form (fkey, the form as an id when that is
+// not key, and index, its hash), or both in one round trip; the folded
+// part counts only when the id as written is not found.
 type getOp struct {
-	key  string
-	done func(Mapping, bool, error)
+	key, hkey, field, old string
+	fkey, index           string
+	folded                idKey // the folded form looked up
+	done                  func(*lookupReply)
+}
+
+// lookupReply is what a getOp found.
+type lookupReply struct {
+	m     Mapping // the mapping of the id as written
+	ok    bool
+	route Route // the only mapping of the folded form
+	n     int   // mappings of the folded form: 0, 1, or 2 for two or more
+	err   error
+}
+
+// getCmds are a getOp's commands in a pipeline.
+type getCmds struct {
+	one, old, fone *redis.StringCmd
+	all            *redis.MapStringStringCmd
 }
 
 // recentMappings keeps the last mappings this instance wrote, so that the
@@ -155,6 +202,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0`)
+	// scriptIndex sets one field of a folded form's hash and makes the
+	// hash live at least as long as that mapping (PEXPIRE GT alone would
+	// leave a new hash without expiry).
+	scriptIndex = redis.NewScript(`
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local ttl = tonumber(ARGV[3])
+if redis.call('PTTL', KEYS[1]) < ttl then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return 1`)
 )
 
 // ErrInstanceInUse means another live process uses the instance id.
@@ -174,6 +231,9 @@ func OpenRedis(cfg RedisConfig) (*RedisStore, error) {
 	}
 	if cfg.WaitTimeout <= 0 {
 		cfg.WaitTimeout = time.Second
+	}
+	if cfg.OldLayoutFor <= 0 {
+		cfg.OldLayoutFor = 73 * time.Hour
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -200,6 +260,10 @@ func OpenRedis(cfg RedisConfig) (*RedisStore, error) {
 		return nil, err
 	}
 	if err := s.claimInstance(); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	if err := s.loadOldUntil(); err != nil {
 		_ = c.Close()
 		return nil, err
 	}
@@ -232,7 +296,7 @@ func (r redisLogger) Printf(_ context.Context, format string, v ...any) { r.l.In
 func (s *RedisStore) loadScripts() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, sc := range []*redis.Script{scriptAdd, scriptRelease, scriptDead} {
+	for _, sc := range []*redis.Script{scriptAdd, scriptRelease, scriptDead, scriptIndex} {
 		if err := sc.Load(ctx, s.c).Err(); err != nil {
 			return fmt.Errorf("redis store: %w", err)
 		}
@@ -422,8 +486,32 @@ func isReply(err error) bool {
 	return errors.As(err, &re)
 }
 
+// loadOldUntil reads until when mappings of the earlier layout may be
+// stored: OldLayoutFor after the first opening of a store of this layout
+// on this Redis, which records that time.
+func (s *RedisStore) loadOldUntil() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	key := s.cfg.Prefix + "old-layout-until"
+	if err := s.c.SetNX(ctx, key, s.cfg.Now().Add(s.cfg.OldLayoutFor).UnixMilli(), 0).Err(); err != nil {
+		return fmt.Errorf("redis store: %w", err)
+	}
+	ms, err := s.c.Get(ctx, key).Int64()
+	if err != nil {
+		return fmt.Errorf("redis store: %s: %w", key, err)
+	}
+	s.oldUntil = time.UnixMilli(ms).UnixNano()
+	return nil
+}
+
 func (s *RedisStore) mappingKey(upstream, id string) string {
 	return s.cfg.Prefix + "m:" + upstream + ":" + id
+}
+
+// indexKey is the hash of the mappings of the ids, other than folded
+// itself, whose FoldID is folded.
+func (s *RedisStore) indexKey(upstream, folded string) string {
+	return s.cfg.Prefix + "f:" + upstream + ":" + folded
 }
 
 func (s *RedisStore) clientKey(systemID, clientID string) string {
@@ -434,11 +522,16 @@ func (s *RedisStore) outboxKey(systemID string) string { return s.cfg.Prefix + "
 
 func (s *RedisStore) leaseKey(systemID string) string { return s.cfg.Prefix + "l:{" + systemID + "}" }
 
+// layoutExact ends the mappings this version writes, keyed by the id as
+// the SMSC wrote it; earlier versions, which keyed them by the folded id,
+// wrote nothing after the fields.
+const layoutExact = 1
+
 // encodeMapping writes m as expires(8) session(8) submitted(8) then
 // upstream, upstreamID, systemID and clientID each after a one-octet
-// length.
+// length, then layoutExact.
 func encodeMapping(m Mapping) []byte {
-	b := make([]byte, 24, 28+len(m.Upstream)+len(m.UpstreamID)+len(m.SystemID)+len(m.ClientID))
+	b := make([]byte, 24, 29+len(m.Upstream)+len(m.UpstreamID)+len(m.SystemID)+len(m.ClientID))
 	binary.BigEndian.PutUint64(b, uint64(m.Expires.UnixNano()))
 	binary.BigEndian.PutUint64(b[8:], m.Session)
 	binary.BigEndian.PutUint64(b[16:], uint64(m.Submitted))
@@ -446,7 +539,20 @@ func encodeMapping(m Mapping) []byte {
 		b = append(b, byte(len(f)))
 		b = append(b, f...)
 	}
-	return b
+	return append(b, layoutExact)
+}
+
+// earlierLayout reports whether b is a mapping an earlier version wrote,
+// under the folded id: its fields end it.
+func earlierLayout(b []byte) bool {
+	n := 24
+	for range 4 {
+		if len(b) <= n {
+			return false
+		}
+		n += 1 + int(b[n])
+	}
+	return len(b) == n
 }
 
 var errBadRecord = errors.New("dlr: malformed record in the store")
@@ -470,28 +576,92 @@ func decodeMapping(b []byte) (Mapping, error) {
 	return m, nil
 }
 
-// PutMapping implements Store: done is called once Redis holds both keys.
+// PutMapping implements Store: done is called once Redis holds the
+// mapping under its id (in its folded form's hash for an id other than
+// that form) and under the client's.
 func (s *RedisStore) PutMapping(m Mapping, done func(error)) {
+	if len(m.Upstream) > 255 || len(m.UpstreamID) > 255 || len(m.SystemID) > 255 || len(m.ClientID) > 255 {
+		done(fmt.Errorf("dlr: names longer than 255 octets"))
+		return
+	}
 	ttl := m.Expires.Sub(s.cfg.Now())
 	if ttl < time.Millisecond {
 		ttl = time.Millisecond
 	}
 	v := encodeMapping(m)
+	pk := idKey{m.Upstream, FoldID(m.UpstreamID)}
 	k1, k2 := s.mappingKey(m.Upstream, m.UpstreamID), s.clientKey(m.SystemID, m.ClientID)
-	// One op, so both keys go in one pipeline and done hears of both.
-	var first *redis.StatusCmd
+	k3 := "" // the hash of an id other than its folded form, which k1 does not hold
+	if pk.id != m.UpstreamID {
+		k3 = s.indexKey(pk.upstream, pk.id)
+	}
+	s.pending.add(pk, 1)
+	// One op, so every key goes in one pipeline and done hears of all. The
+	// script's reply is the op's, so that a Redis that lost its scripts
+	// gets them again and the op is sent again.
+	var other *redis.StatusCmd
 	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
-		first = p.Set(context.Background(), k1, v, ttl)
-		return p.Set(context.Background(), k2, v, ttl)
+		other = p.Set(context.Background(), k2, v, ttl)
+		if k3 == "" {
+			return p.Set(context.Background(), k1, v, ttl)
+		}
+		return scriptIndex.EvalSha(context.Background(), p, []string{k3}, m.UpstreamID, v, ttl.Milliseconds())
 	}, done: func(err error) {
-		if err == nil {
-			err = first.Err()
+		if err == nil && other != nil {
+			err = other.Err()
 		}
 		if err == nil {
 			s.recent.add(k1, k2, m)
 		}
+		s.pending.add(pk, -1)
 		done(err)
 	}})
+}
+
+// isPending reports whether a write of a mapping of this folded form is
+// under way.
+func (s *RedisStore) isPending(upstream, folded string) bool {
+	return s.pending.has(idKey{upstream, folded})
+}
+
+// pendingWrites counts writes by key, in shards so that concurrent
+// writers seldom wait for one another.
+type pendingWrites struct {
+	shards [16]struct {
+		mu sync.Mutex
+		m  map[idKey]int
+	}
+}
+
+func (p *pendingWrites) shard(k idKey) int {
+	var h uint32 = 2166136261
+	for i := 0; i < len(k.id); i++ {
+		h = (h ^ uint32(k.id[i])) * 16777619
+	}
+	return int(h % uint32(len(p.shards)))
+}
+
+// add adds n to k's count.
+func (p *pendingWrites) add(k idKey, n int) {
+	sh := &p.shards[p.shard(k)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.m == nil {
+		sh.m = make(map[idKey]int)
+	}
+	if c := sh.m[k] + n; c > 0 {
+		sh.m[k] = c
+	} else {
+		delete(sh.m, k)
+	}
+}
+
+// has reports whether k's count is not zero.
+func (p *pendingWrites) has(k idKey) bool {
+	sh := &p.shards[p.shard(k)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.m[k] > 0
 }
 
 func (s *RedisStore) getMapping(key string) (Mapping, bool, error) {
@@ -505,12 +675,21 @@ func (s *RedisStore) getMapping(key string) (Mapping, bool, error) {
 
 // decodeReply turns a GET's reply into a live mapping.
 func (s *RedisStore) decodeReply(c *redis.StringCmd) (Mapping, bool, error) {
+	return s.reply(c, false)
+}
+
+// reply turns a GET's reply into a live mapping; with earlier, only into
+// one an earlier version wrote.
+func (s *RedisStore) reply(c *redis.StringCmd, earlier bool) (Mapping, bool, error) {
 	b, err := c.Bytes()
 	if errors.Is(err, redis.Nil) {
 		return Mapping{}, false, nil
 	}
 	if err != nil {
 		return Mapping{}, false, err
+	}
+	if earlier && !earlierLayout(b) {
+		return Mapping{}, false, nil
 	}
 	return s.live(decodeMapping(b))
 }
@@ -523,30 +702,165 @@ func (s *RedisStore) live(m Mapping, err error) (Mapping, bool, error) {
 	return m, true, nil
 }
 
-// GetAsync implements AsyncGetter: lookups queued while one is under way
-// go as one pipeline.
-func (s *RedisStore) GetAsync(upstream, id string, done func(Route, bool, error)) {
-	key := s.mappingKey(upstream, id)
-	if m, ok := s.recent.get(key); ok {
-		m, ok, err := s.live(m, nil)
-		done(m.Route, ok, err)
+// exactOp is the lookup of one id: its own key, or for an id other than
+// its folded form its field in that form's hash and, while an earlier
+// version's mappings may be stored, the folded form's own key.
+func (s *RedisStore) exactOp(upstream, id string, done func(*lookupReply)) getOp {
+	folded := FoldID(id)
+	if folded == id {
+		return getOp{key: s.mappingKey(upstream, id), done: done}
+	}
+	op := getOp{hkey: s.indexKey(upstream, folded), field: id, done: done}
+	if s.cfg.Now().UnixNano() < s.oldUntil {
+		op.old = s.mappingKey(upstream, folded)
+	}
+	return op
+}
+
+// foldedPart adds to op the lookup of the ids of one folded form: the
+// form itself, as an id or as an earlier version's key, and its hash;
+// none while a write of such a mapping is under way here.
+func (s *RedisStore) foldedPart(op *getOp, upstream, folded string) {
+	if s.isPending(upstream, folded) {
 		return
 	}
-	op := getOp{key: key, done: func(m Mapping, ok bool, err error) { done(m.Route, ok, err) }}
+	if k := s.mappingKey(upstream, folded); k != op.key {
+		op.fkey = k
+	}
+	op.index, op.folded = s.indexKey(upstream, folded), idKey{upstream, folded}
+}
+
+// queueGet adds op's commands to p.
+func queueGet(ctx context.Context, p redis.Pipeliner, op *getOp, c *getCmds) {
+	*c = getCmds{}
+	if op.key != "" {
+		c.one = p.Get(ctx, op.key)
+	} else if op.hkey != "" {
+		c.one = p.HGet(ctx, op.hkey, op.field)
+	}
+	if op.old != "" {
+		c.old = p.Get(ctx, op.old)
+	}
+	if op.fkey != "" {
+		c.fone = p.Get(ctx, op.fkey)
+	}
+	if op.index != "" {
+		c.all = p.HGetAll(ctx, op.index)
+	}
+}
+
+// answerGet calls op's callback with what its commands found.
+func (s *RedisStore) answerGet(op *getOp, c *getCmds) {
+	var f lookupReply
+	if c.one != nil {
+		f.m, f.ok, f.err = s.reply(c.one, false)
+	}
+	if !f.ok && f.err == nil && c.old != nil {
+		f.m, f.ok, f.err = s.reply(c.old, true)
+	}
+	if f.ok || f.err != nil || c.all == nil || s.isPending(op.folded.upstream, op.folded.id) {
+		op.done(&f)
+		return
+	}
+	count := func(m Mapping, ok bool, err error) error {
+		if ok {
+			f.route = m.Route
+			f.n++
+		}
+		return err
+	}
+	if c.fone != nil {
+		f.err = count(s.reply(c.fone, false))
+	}
+	fields, err := c.all.Result()
+	if f.err == nil {
+		f.err = err
+	}
+	for _, v := range fields {
+		if f.err == nil {
+			f.err = count(s.live(decodeMapping([]byte(v))))
+		}
+	}
+	switch {
+	case f.err != nil:
+		f.route, f.n = Route{}, 0
+	case f.n > 1:
+		f.route, f.n = Route{}, 2
+	}
+	op.done(&f)
+}
+
+// getNow runs op in a pipeline of its own.
+func (s *RedisStore) getNow(op getOp) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var c getCmds
+	pipe := s.c.Pipeline()
+	queueGet(ctx, pipe, &op, &c)
+	_, _ = pipe.Exec(ctx) // each command carries its own error
+	s.answerGet(&op, &c)
+}
+
+// queueLookup hands op to readLoop.
+func (s *RedisStore) queueLookup(op getOp) {
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
-		done(Route{}, false, ErrStoreClosed)
+		op.done(&lookupReply{err: ErrStoreClosed})
 		return
 	}
 	s.rq <- op
 	s.mu.RUnlock()
 }
 
+// recentRoute looks an id up in the mappings this instance wrote last.
+func (s *RedisStore) recentRoute(upstream, id string) (Route, bool, error) {
+	m, ok := s.recent.get(s.mappingKey(upstream, id))
+	if !ok {
+		return Route{}, false, nil
+	}
+	m, ok, err := s.live(m, nil)
+	return m.Route, ok, err
+}
+
+// GetAsync implements AsyncGetter: lookups queued while one is under way
+// go as one pipeline.
+func (s *RedisStore) GetAsync(upstream, id string, done func(Route, bool, error)) {
+	if r, ok, err := s.recentRoute(upstream, id); ok || err != nil {
+		done(r, ok, err)
+		return
+	}
+	s.queueLookup(s.exactOp(upstream, id, func(f *lookupReply) { done(f.m.Route, f.ok, f.err) }))
+}
+
+// FindAsync implements AsyncGetter: a receipt's id as written and, when
+// ref allows folding, its folded form go in one round trip, with the
+// lookups queued while one is under way.
+func (s *RedisStore) FindAsync(upstream string, ref Ref, done func(Route, Result, error)) {
+	if r, ok, err := s.recentRoute(upstream, ref.ID); ok || err != nil {
+		done(r, found(ok), err)
+		return
+	}
+	op := s.exactOp(upstream, ref.ID, func(f *lookupReply) {
+		switch {
+		case f.err != nil:
+			done(Route{}, NotFound, f.err)
+		case f.ok:
+			done(f.m.Route, Found, nil)
+		default:
+			done(f.route, foldedResult(f.n), nil)
+		}
+	})
+	if ref.Folded != "" {
+		s.foldedPart(&op, upstream, ref.Folded)
+	}
+	s.queueLookup(op)
+}
+
 // readLoop answers queued lookups, many per pipeline, in order.
 func (s *RedisStore) readLoop() {
 	ops := make([]getOp, 0, maxGroup)
-	cmds := make([]*redis.StringCmd, 0, maxGroup)
+	cmds := make([]getCmds, maxGroup)
 	for {
 		var ok bool
 		if ops, ok = gather(s.rq, ops[:0]); !ok {
@@ -554,22 +868,37 @@ func (s *RedisStore) readLoop() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		pipe := s.c.Pipeline()
-		cmds = cmds[:0]
-		for _, op := range ops {
-			cmds = append(cmds, pipe.Get(ctx, op.key))
+		for i := range ops {
+			queueGet(ctx, pipe, &ops[i], &cmds[i])
 		}
 		_, _ = pipe.Exec(ctx) // each command carries its own error
 		cancel()
-		for i, op := range ops {
-			op.done(s.decodeReply(cmds[i]))
+		for i := range ops {
+			s.answerGet(&ops[i], &cmds[i])
 		}
 	}
 }
 
 // Get implements Store.
 func (s *RedisStore) Get(upstream, id string) (Route, bool, error) {
-	m, ok, err := s.getMapping(s.mappingKey(upstream, id))
-	return m.Route, ok, err
+	if r, ok, err := s.recentRoute(upstream, id); ok || err != nil {
+		return r, ok, err
+	}
+	var f *lookupReply
+	s.getNow(s.exactOp(upstream, id, func(res *lookupReply) { f = res }))
+	return f.m.Route, f.ok, f.err
+}
+
+// GetFolded implements Store.
+func (s *RedisStore) GetFolded(upstream, folded string) (Route, int, error) {
+	var f *lookupReply
+	op := getOp{done: func(res *lookupReply) { f = res }}
+	s.foldedPart(&op, upstream, folded)
+	if op.index == "" {
+		return Route{}, 0, nil
+	}
+	s.getNow(op)
+	return f.route, f.n, f.err
 }
 
 // ByClient implements Store.

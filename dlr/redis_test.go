@@ -456,11 +456,22 @@ func TestRedisSentinelFailover(t *testing.T) {
 // BenchmarkRedisPutMapping64 writes mappings from 64 concurrent writers,
 // each waiting for its write, as client sessions do.
 func BenchmarkRedisPutMapping64(b *testing.B) {
+	benchRedisPutMapping64(b, func(i int) string { return strconv.FormatInt(int64(i), 16) })
+}
+
+// BenchmarkRedisPutMappingUpper64 is BenchmarkRedisPutMapping64 with ids
+// in upper case, as many SMSCs write them: each is also listed under its
+// folded form.
+func BenchmarkRedisPutMappingUpper64(b *testing.B) {
+	benchRedisPutMapping64(b, func(i int) string { return strings.ToUpper(strconv.FormatInt(int64(i)+0xA000, 16)) })
+}
+
+func benchRedisPutMapping64(b *testing.B, upstreamID func(int) string) {
 	s := openRedis(b, redistest.Start(b).Addr, 1, nil)
 	exp := time.Now().Add(time.Hour)
 	start := time.Now()
 	writers64(b, func(i int, put func(error), wait func()) {
-		id := strconv.FormatInt(int64(i), 16)
+		id := upstreamID(i)
 		s.PutMapping(Mapping{Upstream: "carrier-a", UpstreamID: id,
 			Route: Route{SystemID: "shop", ClientID: id, Session: 1}, Expires: exp}, put)
 		wait()

@@ -1,6 +1,8 @@
 package dlr
 
 import (
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,7 +21,7 @@ type Route struct {
 // Mapping is the record of one relayed message.
 type Mapping struct {
 	Upstream   string // the upstream's name
-	UpstreamID string // the upstream's message id, canonical
+	UpstreamID string // the upstream's message id, as the SMSC wrote it
 	Route
 	Expires time.Time
 }
@@ -31,8 +33,16 @@ type Mapping struct {
 type Store interface {
 	// PutMapping records m.
 	PutMapping(m Mapping, done func(error))
-	// Get returns the route of an upstream message by its canonical id.
+	// Get returns the route of an upstream message by its id, octet for
+	// octet. A store written by an earlier version, which kept mappings
+	// under folded ids only, also finds those by FoldID(id).
 	Get(upstream, id string) (Route, bool, error)
+	// GetFolded counts the live mappings of upstream whose id folds
+	// (FoldID) to folded: 0, 1, or 2 for two or more; with one it returns
+	// its route. While a write of such a mapping is under way on this
+	// instance it finds none: the receipt waits for the write, which
+	// claims it.
+	GetFolded(upstream, folded string) (Route, int, error)
 	// ByClient returns the mapping of a message by the id its client was
 	// given.
 	ByClient(systemID, clientID string) (Mapping, bool, error)
@@ -59,6 +69,8 @@ type Store interface {
 // made in a row are answered in the same order.
 type AsyncGetter interface {
 	GetAsync(upstream, id string, done func(Route, bool, error))
+	// FindAsync is Find answered through done.
+	FindAsync(upstream string, ref Ref, done func(Route, Result, error))
 }
 
 // SharedStore is a Store whose outboxes several smppmux instances share:
@@ -89,12 +101,20 @@ type SharedStore interface {
 
 // MemStore is a Store in memory: nothing survives a restart. Expired
 // mappings are dropped a few at a time as new ones are written, so no
-// sweep ever blocks the hot path.
+// sweep ever blocks the hot path. Mappings are kept by their exact id;
+// an id that is not its own folded form is also listed under that form,
+// for GetFolded.
+//
+// LOCKING: imu may be held while taking a shard's mu, never the other
+// way round.
 type MemStore struct {
 	now    func() time.Time
 	shards [64]memShard
 	seq    atomic.Uint64
 	dead   memDead
+
+	imu    sync.Mutex
+	folded map[string][]string // foldKey -> ids that fold to it and differ from it
 }
 
 type memShard struct {
@@ -113,7 +133,7 @@ func NewMemStore(now func() time.Time) *MemStore {
 	if now == nil {
 		now = time.Now
 	}
-	s := &MemStore{now: now}
+	s := &MemStore{now: now, folded: make(map[string][]string)}
 	for i := range s.shards {
 		s.shards[i].m = make(map[string]Mapping)
 	}
@@ -122,7 +142,14 @@ func NewMemStore(now func() time.Time) *MemStore {
 
 func memKey(upstream, id string) string { return upstream + "\x00" + id }
 
-func clientKey(systemID, clientID string) string { return "\x01" + systemID + "\x00" + clientID }
+// clientKeyKind starts the keys of clientKey; upstream names do not.
+const clientKeyKind = '\x01'
+
+func clientKey(systemID, clientID string) string {
+	return string(clientKeyKind) + systemID + "\x00" + clientID
+}
+
+func foldKey(upstream, folded string) string { return "\x02" + upstream + "\x00" + folded }
 
 func (s *MemStore) shard(k string) *memShard {
 	var h uint32 = 2166136261
@@ -132,19 +159,26 @@ func (s *MemStore) shard(k string) *memShard {
 	return &s.shards[h%uint32(len(s.shards))]
 }
 
-func (s *MemStore) put(k string, m Mapping, now time.Time) {
+// put stores m under k and drops up to four expired entries of the
+// shard, returning the keys of the mappings dropped whose ids are listed
+// under their folded form.
+func (s *MemStore) put(k string, m Mapping, now time.Time) (gone []string) {
 	sh := s.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	for n := 0; n < 4 && len(sh.expires) > 0 && !sh.expires[0].exp.After(now); n++ {
-		e := sh.expires[0]
+		x := sh.expires[0]
 		sh.expires = sh.expires[1:]
-		if cur, ok := sh.m[e.key]; ok && cur.Expires.Equal(e.exp) {
-			delete(sh.m, e.key)
+		if cur, ok := sh.m[x.key]; ok && cur.Expires.Equal(x.exp) {
+			delete(sh.m, x.key)
+			if x.key[0] != clientKeyKind && FoldID(cur.UpstreamID) != cur.UpstreamID {
+				gone = append(gone, x.key)
+			}
 		}
 	}
 	sh.m[k] = m
 	sh.expires = append(sh.expires, memExpiry{key: k, exp: m.Expires})
+	return gone
 }
 
 func (s *MemStore) get(k string) (Mapping, bool) {
@@ -158,11 +192,44 @@ func (s *MemStore) get(k string) (Mapping, bool) {
 	return m, true
 }
 
+// list adds id to the ids folding to fk.
+func (s *MemStore) list(fk, id string) {
+	s.imu.Lock()
+	defer s.imu.Unlock()
+	if !slices.Contains(s.folded[fk], id) {
+		s.folded[fk] = append(s.folded[fk], id)
+	}
+}
+
+// unlist removes the id of the expired mapping of key k from its folded
+// form's list, unless it was written again meanwhile.
+func (s *MemStore) unlist(k string) {
+	upstream, id, _ := strings.Cut(k, "\x00")
+	fk := foldKey(upstream, FoldID(id))
+	s.imu.Lock()
+	defer s.imu.Unlock()
+	if _, ok := s.get(k); ok {
+		return
+	}
+	ids := slices.DeleteFunc(s.folded[fk], func(listed string) bool { return listed == id })
+	if len(ids) == 0 {
+		delete(s.folded, fk)
+	} else {
+		s.folded[fk] = ids
+	}
+}
+
 // PutMapping implements Store; done is called before it returns.
 func (s *MemStore) PutMapping(m Mapping, done func(error)) {
 	now := s.now()
-	s.put(memKey(m.Upstream, m.UpstreamID), m, now)
-	s.put(clientKey(m.SystemID, m.ClientID), m, now)
+	gone := s.put(memKey(m.Upstream, m.UpstreamID), m, now)
+	gone = append(gone, s.put(clientKey(m.SystemID, m.ClientID), m, now)...)
+	if f := FoldID(m.UpstreamID); f != m.UpstreamID {
+		s.list(foldKey(m.Upstream, f), m.UpstreamID)
+	}
+	for _, k := range gone {
+		s.unlist(k)
+	}
 	done(nil)
 }
 
@@ -170,6 +237,25 @@ func (s *MemStore) PutMapping(m Mapping, done func(error)) {
 func (s *MemStore) Get(upstream, id string) (Route, bool, error) {
 	m, ok := s.get(memKey(upstream, id))
 	return m.Route, ok, nil
+}
+
+// GetFolded implements Store.
+func (s *MemStore) GetFolded(upstream, folded string) (Route, int, error) {
+	s.imu.Lock()
+	ids := append([]string{folded}, s.folded[foldKey(upstream, folded)]...)
+	s.imu.Unlock()
+	var route Route
+	n := 0
+	for _, id := range ids {
+		if m, ok := s.get(memKey(upstream, id)); ok && FoldID(id) == folded {
+			route = m.Route
+			n++
+		}
+	}
+	if n > 1 {
+		return Route{}, 2, nil
+	}
+	return route, n, nil
 }
 
 // ByClient implements Store.

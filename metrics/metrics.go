@@ -21,6 +21,7 @@ const (
 	ReceiptUnmatched = "unmatched" // no mapping, even after waiting for it
 	ReceiptParked    = "parked"    // arrived before its submit_sm_resp; waits for the mapping
 	ReceiptNoID      = "no_id"     // no receipted_message_id TLV and no id: in the text
+	ReceiptAmbiguous = "ambiguous" // no id matched exactly and several up to case and leading zeros: not delivered
 
 	// Results for MO.
 	MORouted   = "routed"   // an MO route named a client

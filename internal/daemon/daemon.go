@@ -416,6 +416,8 @@ func openStore(cfg *config.Config, log *zap.Logger) (dlr.Store, *dlr.IDs, error)
 		SentinelPassword: r.SentinelPassword, DB: r.DB, Prefix: r.Prefix, Instance: cfg.Store.Instance,
 		LeaseTTL: r.LeaseTTL, MaxItems: cfg.Receipts.OutboxMaxItems,
 		WaitReplicas: r.WaitReplicas, WaitTimeout: r.WaitTimeout, Logger: log,
+		// Mappings an earlier version wrote live as long as ours.
+		OldLayoutFor: cfg.Receipts.MappingTTL + time.Hour,
 	})
 	if err != nil {
 		return nil, nil, err

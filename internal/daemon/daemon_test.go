@@ -339,41 +339,56 @@ func TestFailoverWhenUpstreamDies(t *testing.T) {
 }
 
 // TestReceiptIDForms: the SMSC writes the id of the receipt in another
-// case and zero-padded, in both the TLV and the text; it still matches.
+// case and zero-padded, in both the TLV and the text. With id_format same
+// it still matches; with auto, which folds nothing until a receipt shows
+// it, it does not, and is answered and counted as unmatched.
 func TestReceiptIDForms(t *testing.T) {
 	t.Parallel()
-	s := newSMSC(t, smsctest.Config{
-		IDFormat: func(n uint64) string { return fmt.Sprintf("abc%x", n) },
-		Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
-			return smsctest.Reply{NoReceipt: true}
-		},
-	})
-	e := start(t, "active-active", "trx", s)
-	c := e.dial(t, "shop", "secret", pdu.BindTransceiver, 10)
-	ctx := deadline(t)
-	sub := &pdu.SM{SourceAddr: []byte("Shop"), DestAddr: []byte("447700900001"), ShortMessage: []byte("x"), RegisteredDelivery: 1}
-	r, err := c.Submit(ctx, pdu.AppendSM(nil, sub))
-	if err != nil || r.Status != pdu.StatusOK {
-		t.Fatalf("submit: %+v %v", r, err)
-	}
-	upstreamID := s.Records()[0].MessageID
-	odd := "000" + strings.ToUpper(upstreamID)
-	if err := s.Push(pdu.Request(pdu.DeliverSM, 1, smsctest.Receipt(odd, sub, "DELIVRD", time.Now()))); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case d := <-c.Deliveries():
-		if d.ReceiptID != r.MessageID {
-			t.Fatalf("receipt id %q, want the client's %q", d.ReceiptID, r.MessageID)
-		}
-		if !strings.HasPrefix(string(d.SM.ShortMessage), "id:"+r.MessageID+" ") {
-			t.Fatalf("receipt text %q", d.SM.ShortMessage)
-		}
-	case <-ctx.Done():
-		t.Fatal("receipt never delivered")
-	}
-	if err := s.WaitPushesAcked(ctx, 1); err != nil {
-		t.Fatal(err)
+	for _, format := range []string{"same", "auto"} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			s := newSMSC(t, smsctest.Config{
+				IDFormat: func(n uint64) string { return fmt.Sprintf("abc%x", n) },
+				Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+					return smsctest.Reply{NoReceipt: true}
+				},
+			})
+			e, c := startIDs(t, s, format, "pebble", 100*time.Millisecond)
+			ctx := deadline(t)
+			sub := &pdu.SM{SourceAddr: []byte("Shop"), DestAddr: []byte("447700900001"), ShortMessage: []byte("x"), RegisteredDelivery: 1}
+			r, err := c.Submit(ctx, pdu.AppendSM(nil, sub))
+			if err != nil || r.Status != pdu.StatusOK {
+				t.Fatalf("submit: %+v %v", r, err)
+			}
+			upstreamID := s.Records()[0].MessageID
+			odd := "000" + strings.ToUpper(upstreamID)
+			if err := s.Push(pdu.Request(pdu.DeliverSM, 1, smsctest.Receipt(odd, sub, "DELIVRD", time.Now()))); err != nil {
+				t.Fatal(err)
+			}
+			if format == "auto" {
+				if err := s.WaitPushesAcked(ctx, 1); err != nil {
+					t.Fatal(err)
+				}
+				if m, u := e.d.Relay.Stats.ReceiptsMatched.Load(), e.d.Relay.Stats.ReceiptsUnmatched.Load(); m != 0 || u != 1 {
+					t.Fatalf("receipts matched %d, unmatched %d; want 0, 1", m, u)
+				}
+				return
+			}
+			select {
+			case d := <-c.Deliveries():
+				if d.ReceiptID != r.MessageID {
+					t.Fatalf("receipt id %q, want the client's %q", d.ReceiptID, r.MessageID)
+				}
+				if !strings.HasPrefix(string(d.SM.ShortMessage), "id:"+r.MessageID+" ") {
+					t.Fatalf("receipt text %q", d.SM.ShortMessage)
+				}
+			case <-ctx.Done():
+				t.Fatal("receipt never delivered")
+			}
+			if err := s.WaitPushesAcked(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 
@@ -521,34 +536,7 @@ func TestOperationsOnEarlierMessages(t *testing.T) {
 	if err != nil || r.Status != pdu.StatusOK {
 		t.Fatalf("submit: %+v %v", r.Status, err)
 	}
-	id := r.MessageID
-
-	query := append(pdu.AppendCString(nil, id), 5, 0)
-	query = pdu.AppendCString(query, "Shop")
-	f, err := c.Send(ctx, pdu.QuerySM, query)
-	if err != nil || f.ID != pdu.QuerySMResp || f.Status != pdu.StatusOK {
-		t.Fatalf("query_sm: %s 0x%x %v", pdu.IDName(f.ID), uint32(f.Status), err)
-	}
-	if want := append(pdu.AppendCString(nil, id), 0, 2, 0); !bytes.Equal(f.Body(), want) {
-		t.Fatalf("query_sm_resp body %q, want %q", f.Body(), want)
-	}
-
-	cancel := pdu.AppendCString(nil, "")
-	cancel = pdu.AppendCString(cancel, id)
-	cancel = append(cancel, 5, 0)
-	cancel = pdu.AppendCString(cancel, "Shop")
-	cancel = append(cancel, 1, 1)
-	cancel = pdu.AppendCString(cancel, "447700900001")
-	if f, err := c.Send(ctx, pdu.CancelSM, cancel); err != nil || f.Status != pdu.StatusOK || f.ID != pdu.CancelSMResp {
-		t.Fatalf("cancel_sm: %s 0x%x %v", pdu.IDName(f.ID), uint32(f.Status), err)
-	}
-
-	replace := append(pdu.AppendCString(nil, id), 5, 0)
-	replace = pdu.AppendCString(replace, "Shop")
-	replace = append(replace, 0, 0, 0, 0, 2, 'h', 'i')
-	if f, err := c.Send(ctx, pdu.ReplaceSM, replace); err != nil || f.Status != pdu.StatusOK || f.ID != pdu.ReplaceSMResp {
-		t.Fatalf("replace_sm: %s 0x%x %v", pdu.IDName(f.ID), uint32(f.Status), err)
-	}
+	operateOn(ctx, t, c, r.MessageID)
 
 	ops := s.Ops()
 	if len(ops) != 3 {

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"errors"
 	"time"
 
@@ -20,8 +21,8 @@ type parked struct {
 	sm       *pdu.SM         // deliver_sm receipts
 	dsm      *pdu.DataSMBody // data_sm receipts
 	ack      func(pdu.Status)
-	seq      uint64 // outbox place, taken on arrival
-	key      string // the canonical upstream id it waits for
+	seq      uint64  // outbox place, taken on arrival
+	ref      dlr.Ref // how it names its message
 
 	// Once parked: its entry, and with a shared store when to stop
 	// looking again and how long to wait before the next look.
@@ -38,12 +39,12 @@ const (
 	onParking                    // again, once parked
 	onRecheck                    // again, later, with a shared store
 	onExpiry                     // last, when its wait is over
+	onClaimed                    // claimed by a mapping of its folded id: is that the only one?
 )
 
 // HandleDeliver implements upstream.DeliverHandler.
 func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.Status)) {
 	p := &parked{upstream: u.Name(), frame: f, ack: ack, seq: r.cfg.Store.NextSeq()}
-	var key string
 	var err error
 	switch f.ID {
 	case pdu.DeliverSM:
@@ -56,7 +57,7 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 			}
 			var learnt dlr.IDForm
 			var changed bool
-			key, learnt, changed, err = r.idReader(u.Name()).Key(p.sm)
+			p.ref, learnt, changed, err = r.idReader(u.Name()).Ref(p.sm)
 			if changed {
 				r.log.Info("receipt id form of the upstream learnt", zap.String("upstream", u.Name()),
 					zap.Stringer("id_format", learnt))
@@ -71,8 +72,8 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 				return
 			}
 			v, _ := pdu.FindTLV(p.dsm.TLVs, pdu.TagReceiptedMessageID)
-			if id := trimNUL(v); len(id) > 0 {
-				key = dlr.Canonical(id)
+			if id := cstring(v); len(id) > 0 {
+				p.ref = r.idReader(u.Name()).RefTLV(id)
 			} else {
 				err = dlr.ErrNoID
 			}
@@ -99,7 +100,6 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 		ack(st)
 		return
 	}
-	p.key = key
 	r.lookup(p, onArrival)
 }
 
@@ -125,50 +125,100 @@ func (r *Relay) lookup(p *parked, stage lookupStage) {
 		// again: the gate is not held across it. A store closed
 		// meanwhile answers with an error.
 		r.gate.RUnlock()
-		ag.GetAsync(p.upstream, p.key, func(route dlr.Route, ok bool, err error) {
-			r.looked(p, stage, route, ok, err)
+		ag.FindAsync(p.upstream, p.ref, func(route dlr.Route, res dlr.Result, err error) {
+			r.looked(p, stage, route, res, err)
 		})
 		return
 	}
-	route, ok, err := r.cfg.Store.Get(p.upstream, p.key)
+	route, res, err := dlr.Find(r.cfg.Store, p.upstream, p.ref)
 	r.gate.RUnlock()
-	r.looked(p, stage, route, ok, err)
+	r.looked(p, stage, route, res, err)
 }
 
-// looked goes on with a receipt whose mapping was looked for.
-func (r *Relay) looked(p *parked, stage lookupStage, route dlr.Route, ok bool, err error) {
+// looked goes on with a receipt whose mapping was looked for. A receipt
+// that only folded ids match, several of them, waits like one that
+// matches none (its own mapping may yet come), and is then given up.
+func (r *Relay) looked(p *parked, stage lookupStage, route dlr.Route, res dlr.Result, err error) {
 	if err != nil {
 		r.log.Error("message id lookup failed", zap.Error(err))
-		ok = false
+		res = dlr.NotFound
 	}
+	final := stage == onExpiry || stage == onClaimed
 	switch {
-	case ok && (stage == onArrival || stage == onExpiry):
+	case res == dlr.Found && (stage == onArrival || final):
 		r.deliverReceipt(p, route)
-	case ok:
+	case res == dlr.Found:
 		// Parked: delivered by whoever claims the entry, here, or the
 		// local write, or the expiry.
 		if r.parking.Reclaim(p.entry) {
 			r.deliverReceipt(p, route)
 		}
-	case stage == onArrival:
+	case res == dlr.Ambiguous && final:
+		r.Stats.ReceiptsAmbiguous.Add(1)
+		r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptAmbiguous)
+		r.log.Warn("receipt not delivered: its id matches several messages up to case and leading zeros, none exactly",
+			zap.String("upstream", p.upstream))
+		p.ack(pdu.StatusOK)
+	case stage == onArrival || stage == onClaimed:
 		// Park first, then look again: the mapping may have landed in
-		// between, and whoever claims the entry delivers it.
-		if p.entry = r.parking.Park(p.upstream, []string{p.key}, p, r.expire); p.entry == nil {
+		// between, and whoever claims the entry delivers it. A receipt
+		// claimed by a write of its folded id while another such write
+		// was under way waits for that one.
+		if p.entry = r.parking.Park(p.upstream, p.ref.ID, p.ref.Folded, p, r.expire); p.entry == nil {
 			// Stopping: see ReleaseParked.
 			p.ack(pdu.StatusXTAppn)
 			return
 		}
-		r.Stats.ReceiptsParked.Add(1)
-		r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptParked)
+		if stage == onArrival {
+			r.Stats.ReceiptsParked.Add(1)
+			r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptParked)
+		}
 		r.lookup(p, onParking)
 	case stage == onExpiry:
-		r.Stats.ReceiptsUnmatched.Add(1)
-		r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptUnmatched)
-		r.log.Warn("receipt matched no message in time", zap.String("upstream", p.upstream))
-		p.ack(pdu.StatusOK)
+		r.unmatched(p)
 	default:
 		r.recheck(p, stage)
 	}
+}
+
+// unmatched gives up on a receipt that matched no message in time. When
+// its upstream's id form folds nothing but a message's id matches the
+// receipt's up to case and leading zeros, the log line says so: such an
+// SMSC wants id_format same.
+func (r *Relay) unmatched(p *parked) {
+	r.Stats.ReceiptsUnmatched.Add(1)
+	r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptUnmatched)
+	report := func(_ dlr.Route, res dlr.Result, err error) {
+		if err == nil && res != dlr.NotFound {
+			r.log.Warn("receipt matched no message in time; its id matches one up to case or leading zeros, "+
+				"which this upstream's id_format does not allow", zap.String("upstream", p.upstream))
+		} else {
+			r.log.Warn("receipt matched no message in time", zap.String("upstream", p.upstream))
+		}
+		p.ack(pdu.StatusOK)
+	}
+	if p.ref.Folded != "" {
+		report(dlr.Route{}, dlr.NotFound, nil)
+		return
+	}
+	folding := dlr.Ref{ID: p.ref.ID, Folded: dlr.FoldID(p.ref.ID)}
+	if ag, ok := r.cfg.Store.(dlr.AsyncGetter); ok {
+		ag.FindAsync(p.upstream, folding, report)
+		return
+	}
+	report(dlr.Find(r.cfg.Store, p.upstream, folding))
+}
+
+// claimed goes on with a parked receipt a mapping's write took: by the
+// mapping's own id it is that message's; by its folded id only if that
+// mapping is the only one of the form.
+func (r *Relay) claimed(v any, folded bool, route dlr.Route) {
+	p := v.(*parked)
+	if folded {
+		r.lookup(p, onClaimed)
+		return
+	}
+	r.deliverReceipt(p, route)
 }
 
 // recheck looks for a parked receipt's mapping again after 2 ms, then
@@ -215,10 +265,10 @@ func (r *Relay) idReader(upstream string) *dlr.IDReader {
 	if rd, ok := r.rt().IDReaders[upstream]; ok {
 		return rd
 	}
-	return sameForm
+	return exactForm
 }
 
-var sameForm = dlr.NewIDReader(dlr.FormSame, false)
+var exactForm = dlr.NewIDReader(dlr.FormExact, false)
 
 // expire gives up on a parked receipt, after one last look: with a store
 // shared by several instances the mapping may have been written by
@@ -288,9 +338,10 @@ func (r *Relay) mobileOriginated(u *upstream.Upstream, f pdu.Frame, m router.Mes
 	})
 }
 
-func trimNUL(b []byte) []byte {
-	for len(b) > 0 && b[len(b)-1] == 0 {
-		b = b[:len(b)-1]
+// cstring returns b up to its first NUL.
+func cstring(b []byte) []byte {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		return b[:i]
 	}
 	return b
 }

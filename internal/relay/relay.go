@@ -48,7 +48,7 @@ type Routing struct {
 	// MORouter picks the client system_id of a mobile-originated message;
 	// the Message's SystemID is the upstream's name. nil: no MO routes.
 	MORouter *router.Router[string]
-	// IDReaders read each upstream's receipt ids; absent: FormSame.
+	// IDReaders read each upstream's receipt ids; absent: FormExact.
 	IDReaders map[string]*dlr.IDReader
 	// Members finds an upstream by name, for the requests about an
 	// earlier message (query_sm, cancel_sm, replace_sm).
@@ -84,6 +84,7 @@ type Stats struct {
 	ReceiptsMatched   atomic.Uint64
 	ReceiptsParked    atomic.Uint64
 	ReceiptsUnmatched atomic.Uint64
+	ReceiptsAmbiguous atomic.Uint64 // several messages' ids fold to the receipt's, none is it
 	Delivered         atomic.Uint64 // receipts and MO accepted by a client
 	DeadLetters       atomic.Uint64 // receipts and MO made dead letters
 	MORouted          atomic.Uint64 // MO messages queued for a client
@@ -313,7 +314,7 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 	now := time.Now()
 	m := dlr.Mapping{
 		Upstream:   upstreamName,
-		UpstreamID: dlr.Canonical(uid),
+		UpstreamID: string(uid),
 		Route:      dlr.Route{SystemID: systemID, ClientID: clientID, Session: s.ID(), Submitted: now.UnixNano()},
 		Expires:    now.Add(ttl),
 	}
@@ -327,7 +328,10 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 				zap.String("upstream", upstreamName), zap.Error(err))
 		}
 		if v, ok := r.parking.Claim(m.Upstream, m.UpstreamID); ok {
-			r.deliverReceipt(v.(*parked), m.Route)
+			r.claimed(v, false, m.Route)
+		}
+		if v, ok := r.parking.ClaimFolded(m.Upstream, m.UpstreamID); ok {
+			r.claimed(v, true, m.Route)
 		}
 		r.Stats.Submitted.Add(1)
 		s.Respond(respWithID(resp, seq, clientID))
