@@ -587,6 +587,9 @@ func (s *PebbleStore) Sweep() (int, error) {
 	return n, b.Commit(pebble.NoSync)
 }
 
+// Health implements Store.
+func (s *PebbleStore) Health() error { return nil }
+
 // Close stops the goroutines, lets queued writes land and closes the
 // database.
 func (s *PebbleStore) Close() error {
