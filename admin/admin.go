@@ -161,9 +161,16 @@ func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
 			down = append(down, g.Name)
 		}
 	}
-	why := "not serving"
+	var whys []string
+	if !s.Store.Healthy && s.Store.Error != "" {
+		whys = append(whys, "store: "+s.Store.Error)
+	}
 	if len(down) > 0 {
-		why = "no available member in group " + strings.Join(down, ", ")
+		whys = append(whys, "no available member in group "+strings.Join(down, ", "))
+	}
+	why := strings.Join(whys, "; ")
+	if why == "" {
+		why = "not serving"
 	}
 	text(w, http.StatusServiceUnavailable,
 		fmt.Sprintf("not ready: %s (upstream binds bound: %d of %d)", why, bound, len(s.Binds)))

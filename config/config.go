@@ -154,6 +154,11 @@ type Store struct {
 	Instance int `yaml:"instance" mapstructure:"instance"`
 	// Redis is the Redis server, Sentinels or cluster, with kind redis.
 	Redis Redis `yaml:"redis" mapstructure:"redis"`
+	// MaxPendingWrites bounds the submits an SMSC accepted whose id
+	// mapping could not be written yet: their answers wait while the write
+	// is tried again; past the bound the client gets ESME_RSYSERR. Default
+	// 10000.
+	MaxPendingWrites int `yaml:"max_pending_writes" mapstructure:"max_pending_writes"`
 }
 
 // Redis locates and tunes the Redis store.

@@ -146,7 +146,7 @@ func TestParseDefaults(t *testing.T) {
 var defaultDestLimit = DestinationLimit{Per: time.Minute, Status: "ESME_RTHROTTLED"}
 
 var defaultStore = Store{Kind: StorePebble, Instance: -1, Redis: Redis{Addrs: []string{}, Prefix: "smppmux:",
-	LeaseTTL: 10 * time.Second, WaitTimeout: time.Second}}
+	LeaseTTL: 10 * time.Second, WaitTimeout: time.Second}, MaxPendingWrites: 10000}
 
 var defaultReceipts = Receipts{MappingTTL: 72 * time.Hour, WaitForMapping: 30 * time.Second,
 	OutboxMaxItems: 1_000_000, OutboxMaxAge: 72 * time.Hour, RetryMin: time.Second, RetryMax: time.Minute,

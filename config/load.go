@@ -39,6 +39,7 @@ var sectionDefaults = map[string]any{
 	"receipts.dead_letter_statuses": []string{"ESME_RX_P_APPN", "ESME_RX_R_APPN"},
 	"store.kind":                    StorePebble,
 	"store.instance":                -1,
+	"store.max_pending_writes":      10000,
 	"store.redis.addrs":             []string{},
 	"store.redis.master_name":       "",
 	"store.redis.username":          "",

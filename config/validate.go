@@ -462,6 +462,9 @@ func checkHostPort(p *problems, path, addr string, listen bool) {
 
 func (s *Store) validate(p *problems) {
 	checkOneOf(p, "store.kind", s.Kind, StorePebble, StoreRedis)
+	if s.MaxPendingWrites < 1 {
+		p.add("store.max_pending_writes", "must be at least 1; got %d", s.MaxPendingWrites)
+	}
 	if s.Kind != StoreRedis {
 		return
 	}

@@ -782,6 +782,9 @@ func (s *PebbleStore) sweep(kind byte, key func(upstream, id string) []byte) (in
 	return n, b.Commit(pebble.NoSync)
 }
 
+// Health implements Store.
+func (s *PebbleStore) Health() error { return nil }
+
 // Close stops the goroutines, lets queued writes land and closes the
 // database.
 func (s *PebbleStore) Close() error {

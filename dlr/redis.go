@@ -113,6 +113,10 @@ type RedisStore struct {
 	// oldUntil is when the last mapping an earlier version wrote expires
 	// at the latest, in Unix nanoseconds.
 	oldUntil int64
+
+	// health is the store's last known state: nil when writes go
+	// through, else why they do not. The prober and the writer set it.
+	health atomic.Pointer[error]
 }
 
 // getOp is a lookup, for readLoop or getNow: of an id as written (GET
@@ -267,10 +271,14 @@ func OpenRedis(cfg RedisConfig) (*RedisStore, error) {
 		_ = c.Close()
 		return nil, err
 	}
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go func() {
 		defer s.wg.Done()
 		s.writeLoop()
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.probeLoop()
 	}()
 	go func() {
 		defer s.wg.Done()
@@ -366,6 +374,81 @@ func (s *RedisStore) keepInstance() {
 	}
 }
 
+// Health implements Store.
+func (s *RedisStore) Health() error {
+	if p := s.health.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// setHealth records the store's state; err nil means healthy. A change is
+// logged once.
+func (s *RedisStore) setHealth(err error) {
+	var p *error
+	if err != nil {
+		err = fmt.Errorf("redis store (%s): %w", strings.Join(s.cfg.Addrs, ","), err)
+		p = &err
+	}
+	old := s.health.Swap(p)
+	switch {
+	case old == nil && p != nil:
+		s.log.Error("the store takes no writes: new submits are refused until it does", zap.Error(err))
+	case old != nil && p == nil:
+		s.log.Info("the store takes writes again")
+	}
+}
+
+// probeEvery is how often the prober writes to Redis; probeTimeout bounds
+// one probe. A Redis down or unreachable is noticed within their sum, or
+// at once by a write that fails.
+const (
+	probeEvery   = 500 * time.Millisecond
+	probeTimeout = 500 * time.Millisecond
+)
+
+// probeLoop writes a short-lived key now and then, with WAIT when writes
+// need replicas, and records whether Redis took it.
+func (s *RedisStore) probeLoop() {
+	key := s.cfg.Prefix + "health:" + strconv.Itoa(s.cfg.Instance)
+	t := time.NewTicker(probeEvery)
+	defer t.Stop()
+	for {
+		err := s.probe(key)
+		select {
+		case <-s.stop:
+			return // Close: the probe's failure says nothing
+		default:
+		}
+		s.setHealth(err)
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *RedisStore) probe(key string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*probeTimeout)
+	defer cancel()
+	pipe := s.c.Pipeline()
+	pipe.Set(ctx, key, s.token, 10*probeEvery)
+	var wait *redis.Cmd
+	if s.cfg.WaitReplicas > 0 {
+		wait = pipe.Do(ctx, "wait", s.cfg.WaitReplicas, min(s.cfg.WaitTimeout, probeTimeout).Milliseconds())
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return err
+	}
+	if wait != nil {
+		if n, err := wait.Int64(); err != nil || n < int64(s.cfg.WaitReplicas) {
+			return fmt.Errorf("written to %d replicas of %d", n, s.cfg.WaitReplicas)
+		}
+	}
+	return nil
+}
+
 func (s *RedisStore) lease(ctx context.Context, key string) (bool, error) {
 	n, err := scriptLease.Run(ctx, s.c, []string{key}, s.token, s.cfg.LeaseTTL.Milliseconds()).Int()
 	return n == 1, err
@@ -456,6 +539,11 @@ func (s *RedisStore) pipeline(ops []redisOp) []error {
 		wait = pipe.Do(ctx, "wait", s.cfg.WaitReplicas, s.cfg.WaitTimeout.Milliseconds())
 	}
 	_, execErr := pipe.Exec(ctx)
+	if execErr != nil && !errors.Is(execErr, redis.Nil) && !isReply(execErr) {
+		// Redis is down or unreachable: new submits stop at once,
+		// before the next probe says so.
+		s.setHealth(execErr)
+	}
 	errs := make([]error, len(ops))
 	for i, c := range cmds {
 		errs[i] = c.Err()
@@ -1100,10 +1188,9 @@ func (s *RedisStore) Close() error {
 	s.watchMu.Unlock()
 	s.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	err := scriptDrop.Run(ctx, s.c, []string{s.instanceKey()}, s.token).Err()
-	cancel()
-	if cerr := s.c.Close(); err == nil {
-		err = cerr
+	if err := scriptDrop.Run(ctx, s.c, []string{s.instanceKey()}, s.token).Err(); err != nil {
+		s.log.Warn("giving up the instance id failed: it lapses by itself", zap.Error(err))
 	}
-	return err
+	cancel()
+	return s.c.Close()
 }

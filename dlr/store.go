@@ -59,6 +59,10 @@ type Store interface {
 	LoadOutbox(fn func(systemID string, it *Item)) error
 	// DeadLetterStore keeps what outboxes gave up on.
 	DeadLetterStore
+	// Health reports whether the store takes writes now: nil, or an
+	// error that says why and names the store. It answers at once, from
+	// state the store keeps current, without I/O.
+	Health() error
 	// Close releases the store.
 	Close() error
 }
@@ -280,6 +284,9 @@ func (s *MemStore) DeleteOutbox(string, uint64) error { return nil }
 
 // LoadOutbox implements Store: a MemStore starts empty.
 func (s *MemStore) LoadOutbox(func(string, *Item)) error { return nil }
+
+// Health implements Store: a MemStore always takes writes.
+func (s *MemStore) Health() error { return nil }
 
 // Close implements Store.
 func (s *MemStore) Close() error { return nil }

@@ -32,6 +32,8 @@ type stateCollector struct {
 	outboxAge        *prometheus.Desc
 	deadLetters      *prometheus.Desc
 	ready            *prometheus.Desc
+	storeHealthy     *prometheus.Desc
+	pendingWrites    *prometheus.Desc
 }
 
 func newStateCollector(src Source) *stateCollector {
@@ -80,6 +82,12 @@ func newStateCollector(src Source) *stateCollector {
 		deadLetters: d("smppmux_dead_letters",
 			"Dead letters kept for a client: receipts and MO messages it refused for good.",
 			[]string{"client"}, nil),
+		storeHealthy: d("smppmux_store_healthy",
+			"Whether the store of id mappings and outboxes takes writes (1) or not (0), by kind (pebble or redis).",
+			[]string{"kind"}, nil),
+		pendingWrites: d("smppmux_store_pending_writes",
+			"Submits an SMSC accepted whose id mapping write failed and is being tried again, their answers to the client waiting.",
+			nil, nil),
 		ready: d("smppmux_ready",
 			"Whether smppmux accepts traffic (1) or not (0), as /readyz says.",
 			nil, nil),
@@ -91,7 +99,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.clientBinds, c.clientWindowUsed, c.upstreamBinds, c.windowUsed, c.windowSize, c.pace, c.throttled,
 		c.weight, c.effectiveWeight, c.healthy, c.breaker,
-		c.outboxDepth, c.outboxAge, c.deadLetters, c.ready,
+		c.outboxDepth, c.outboxAge, c.deadLetters, c.ready, c.storeHealthy, c.pendingWrites,
 	} {
 		ch <- d
 	}
@@ -120,6 +128,10 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	c.collectOutboxes(s.Outboxes, gauge)
 	c.collectDeadLetters(s.DeadLetters, gauge)
 	gauge(c.ready, boolValue(s.Ready))
+	if s.Store.Kind != "" {
+		gauge(c.storeHealthy, boolValue(s.Store.Healthy), s.Store.Kind)
+	}
+	gauge(c.pendingWrites, float64(s.Store.PendingWrites))
 }
 
 type gaugeFunc func(d *prometheus.Desc, v float64, labels ...string)

@@ -15,6 +15,7 @@ const (
 	RefusedWindow    = "window"    // client over its window: ESME_RMSGQFUL
 	RefusedMalformed = "malformed" // the PDU body did not decode
 	RefusedNoMember  = "no_member" // no member of the group could take it in time
+	RefusedStore     = "store"     // the store takes no writes: ESME_RTHROTTLED
 
 	// Results for Receipt.
 	ReceiptMatched   = "matched"   // the id mapping was found

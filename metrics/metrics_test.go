@@ -52,6 +52,7 @@ func testSnapshot() Snapshot {
 			{SystemID: "bank", Depth: 0},
 		},
 		Ready: true,
+		Store: StoreInfo{Kind: "redis", Healthy: false, Error: "redis store (10.0.0.9:6379): connection refused", PendingWrites: 7},
 	}
 }
 
@@ -158,6 +159,8 @@ var allNames = []string{
 	"smppmux_outbox_depth",
 	"smppmux_outbox_oldest_age_seconds",
 	"smppmux_ready",
+	"smppmux_store_healthy",
+	"smppmux_store_pending_writes",
 }
 
 func TestPromlint(t *testing.T) {
@@ -390,6 +393,8 @@ func TestSnapshotCollector(t *testing.T) {
 		{"smppmux_outbox_depth", []string{"client=bank"}, 0},
 		{"smppmux_outbox_oldest_age_seconds", []string{"client=shop"}, 90},
 		{"smppmux_ready", nil, 1},
+		{"smppmux_store_healthy", []string{"kind=redis"}, 0},
+		{"smppmux_store_pending_writes", nil, 7},
 	}
 	for _, tt := range tests {
 		if got := series(t, reg, tt.family, tt.labels...); got != tt.want {
@@ -412,6 +417,8 @@ func TestSnapshotCollector(t *testing.T) {
 		"smppmux_outbox_depth":                  2,
 		"smppmux_outbox_oldest_age_seconds":     2,
 		"smppmux_ready":                         1,
+		"smppmux_store_healthy":                 1,
+		"smppmux_store_pending_writes":          1,
 	}
 	for family, want := range counts {
 		if got := count(t, reg, family); got != want {

@@ -26,6 +26,18 @@ type Snapshot struct {
 
 	// DeadLetters counts each configured client's dead letters.
 	DeadLetters []DeadLetterInfo `json:"dead_letters"`
+	// Store is the store of mappings and outboxes.
+	Store StoreInfo `json:"store"`
+}
+
+// StoreInfo describes the store of mappings and outboxes.
+type StoreInfo struct {
+	Kind    string `json:"kind"`    // pebble or redis
+	Healthy bool   `json:"healthy"` // it takes writes
+	Error   string `json:"error,omitempty"`
+	// PendingWrites counts the submits an SMSC accepted whose mapping
+	// write failed and is being tried again, their answers waiting.
+	PendingWrites int `json:"pending_writes"`
 }
 
 // SessionInfo describes one client session (one ESME bind).

@@ -61,6 +61,12 @@ type Daemon struct {
 	Server *smppserver.Server
 
 	store     dlr.Store
+	storeKind string
+	// stats is the store's part of the snapshot, read by statsLoop until
+	// statsStop is closed; statsDone is closed when it has returned.
+	stats     storeStats
+	statsStop chan struct{}
+	statsDone chan struct{}
 	auth      *relay.Auth
 	handler   lateHandler
 	listener  net.Listener
@@ -118,6 +124,10 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 		return nil, err
 	}
 	d.store = store
+	d.storeKind = cfg.Store.Kind
+	if d.storeKind == "" {
+		d.storeKind = config.StorePebble
+	}
 	if cfg.Listen.SMPPTLS != "" {
 		if d.tls, err = tlsconf.NewServer(cfg.TLS); err != nil {
 			_ = store.Close()
@@ -127,11 +137,12 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 	registry := smppserver.NewRegistry()
 	d.auth = relay.NewAuth(cfg.Clients, cfg.Server.FailedBindsPerIP, cfg.Server.FailedBindWindow)
 	d.Relay = relay.New(relay.Config{
-		Registry:    registry,
-		Store:       store,
-		IDs:         ids,
-		MappingTTL:  cfg.Receipts.MappingTTL,
-		ParkTimeout: cfg.Receipts.WaitForMapping,
+		Registry:         registry,
+		Store:            store,
+		IDs:              ids,
+		MappingTTL:       cfg.Receipts.MappingTTL,
+		MaxPendingWrites: cfg.Store.MaxPendingWrites,
+		ParkTimeout:      cfg.Receipts.WaitForMapping,
 		Outbox: dlr.OutboxConfig{
 			MaxItems: cfg.Receipts.OutboxMaxItems,
 			MaxAge:   cfg.Receipts.OutboxMaxAge,
@@ -439,6 +450,11 @@ func (d *Daemon) Start() error {
 	if n > 0 {
 		d.log.Info("receipts and messages waiting for clients restored", zap.Int("count", n))
 	}
+	d.statsStop, d.statsDone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(d.statsDone)
+		d.statsLoop(d.statsStop)
+	}()
 	l, err := net.Listen("tcp", d.cfg.Listen.SMPP)
 	if err != nil {
 		return fmt.Errorf("listen smpp %s: %w", d.cfg.Listen.SMPP, err)
@@ -576,6 +592,10 @@ waitLoops:
 	errs = append(errs, stopUpstreams(ctx, ups)...)
 	for _, g := range d.groups {
 		g.Stop()
+	}
+	if d.statsStop != nil {
+		close(d.statsStop)
+		<-d.statsDone
 	}
 	d.Relay.Close()
 	if err := d.store.Close(); err != nil {

@@ -51,14 +51,12 @@ func (d *Daemon) Snapshot() metrics.Snapshot {
 		snap.Ready = snap.Ready && gi.Available
 		snap.Groups = append(snap.Groups, gi)
 	}
-	for _, st := range d.Relay.Outbox().Stats() {
-		snap.Outboxes = append(snap.Outboxes, metrics.OutboxInfo{SystemID: st.SystemID, Depth: st.Depth, OldestAge: st.OldestAge})
+	snap.Store = metrics.StoreInfo{Kind: d.storeKind, Healthy: true, PendingWrites: d.Relay.PendingWrites()}
+	if err := d.store.Health(); err != nil {
+		snap.Store.Healthy, snap.Store.Error = false, err.Error()
+		snap.Ready = false
 	}
-	dead, err := d.DeadLetterCounts()
-	if err != nil {
-		d.log.Warn("counting dead letters failed", zap.Error(err))
-	}
-	snap.DeadLetters = dead
+	snap.Outboxes, snap.DeadLetters = d.stats.get()
 	return snap
 }
 
@@ -152,6 +150,10 @@ func (d *Daemon) DeadLetterCounts() ([]metrics.DeadLetterInfo, error) {
 	for i, s := range st {
 		out[i] = metrics.DeadLetterInfo{SystemID: s.SystemID, Count: s.Count, Oldest: s.Oldest}
 	}
+	// What the store just said is the snapshot's too.
+	d.stats.mu.Lock()
+	d.stats.dead = out
+	d.stats.mu.Unlock()
 	return out, nil
 }
 

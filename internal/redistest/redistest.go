@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -180,6 +181,14 @@ func startOn(t testing.TB, bin string, port int, args, conf []string) (*Server, 
 	})
 	return s, nil
 }
+
+// Pause stops the server's process (SIGSTOP): its port still accepts
+// connections, nothing is answered, as when Redis hangs or its network
+// drops everything. Resume undoes it.
+func (s *Server) Pause() { _ = s.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume lets a paused server go on (SIGCONT).
+func (s *Server) Resume() { _ = s.cmd.Process.Signal(syscall.SIGCONT) }
 
 // Kill stops the server at once, as a crash would.
 func (s *Server) Kill() {

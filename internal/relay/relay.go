@@ -37,6 +37,10 @@ type Config struct {
 	// Outbox tunes the client outboxes; Store, Receivers, Logger,
 	// OnDelivered, OnExpired, OnRetry and OnDeadLetter are set by New.
 	Outbox dlr.OutboxConfig
+	// MaxPendingWrites bounds the submits an SMSC accepted whose mapping
+	// write failed and is being tried again, their answers waiting;
+	// DefaultMaxPendingWrites.
+	MaxPendingWrites int
 	// Metrics receives counts; nil counts nothing.
 	Metrics *metrics.Metrics
 	Logger  *zap.Logger
@@ -103,6 +107,9 @@ type Relay struct {
 	// store may be closing.
 	gate   sync.RWMutex
 	closed bool
+	// rewrites counts the mapping writes being tried again (see record).
+	rewrites              atomic.Int64
+	refuseLog, rewriteLog everyLog
 	// Stats counts what went through.
 	Stats Stats
 }
@@ -117,6 +124,9 @@ func New(cfg Config) *Relay {
 	}
 	if cfg.MappingTTL <= 0 {
 		cfg.MappingTTL = 72 * time.Hour
+	}
+	if cfg.MaxPendingWrites <= 0 {
+		cfg.MaxPendingWrites = DefaultMaxPendingWrites
 	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, parking: dlr.NewParking(cfg.ParkTimeout)}
 	r.SetRouting(cfg.Routing)
@@ -228,6 +238,10 @@ func (r *Relay) refuse(s *smppserver.Session, f pdu.Frame, err error) {
 func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, sticky string, validity []byte) {
 	rt := r.rt()
 	start := time.Now()
+	if err := r.cfg.Store.Health(); err != nil {
+		r.storeDown(s, f, err)
+		return
+	}
 	if st, reason := rt.Policies[m.SystemID].check(m.Source, m.Destination, start); st != pdu.StatusOK {
 		s.Logger().Debug("submit refused by the client's limits", zap.String("reason", reason))
 		r.Stats.Refused.Add(1)
@@ -320,18 +334,17 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 	}
 	// The client hears ESME_ROK only once the mapping is durable, so a
 	// crash after that cannot orphan the message's receipt.
-	r.cfg.Store.PutMapping(m, func(err error) {
-		if err != nil {
-			// The SMSC took the message: an error would make the client
-			// send it twice. Its receipt may go unmatched after a restart.
-			s.Logger().Error("recording the message id failed; the message was accepted",
-				zap.String("upstream", upstreamName), zap.Error(err))
-		}
-		if v, ok := r.parking.Claim(m.Upstream, m.UpstreamID); ok {
+	r.record(m, func(ok bool) {
+		if v, claimed := r.parking.Claim(m.Upstream, m.UpstreamID); claimed {
 			r.claimed(v, false, m.Route)
 		}
-		if v, ok := r.parking.ClaimFolded(m.Upstream, m.UpstreamID); ok {
+		if v, claimed := r.parking.ClaimFolded(m.Upstream, m.UpstreamID); claimed {
 			r.claimed(v, true, m.Route)
+		}
+		if !ok {
+			r.Stats.Unknown.Add(1)
+			s.Respond(pdu.Empty(respID, pdu.StatusSysErr, seq))
+			return
 		}
 		r.Stats.Submitted.Add(1)
 		s.Respond(respWithID(resp, seq, clientID))
