@@ -245,7 +245,6 @@ func OpenRedis(cfg RedisConfig) (*RedisStore, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{cfg.Logger.Named("redis").Sugar()}) })
 	c := redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs: cfg.Addrs, MasterName: cfg.MasterName, Username: cfg.Username, Password: cfg.Password,
 		SentinelPassword: cfg.SentinelPassword, DB: cfg.DB,
@@ -291,12 +290,13 @@ func OpenRedis(cfg RedisConfig) (*RedisStore, error) {
 	return s, nil
 }
 
-// redisLogger sends the Redis client's own messages (reconnections,
-// Sentinel failovers) to zap. The client has one logger per process: the
-// first store opened sets it.
-type redisLogger struct{ l *zap.SugaredLogger }
+// SetRedisLogger sends the Redis client's own messages (reconnections,
+// Sentinel failovers) to l. The client has one logger for the whole
+// process, whichever store it serves, so the process sets it once, at
+// start; until then the client writes to the standard logger.
+func SetRedisLogger(l *zap.Logger) { redis.SetLogger(redisLogger{l.Sugar()}) }
 
-var redisLogOnce sync.Once
+type redisLogger struct{ l *zap.SugaredLogger }
 
 func (r redisLogger) Printf(_ context.Context, format string, v ...any) { r.l.Infof(format, v...) }
 

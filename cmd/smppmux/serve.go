@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/smppmux/smppmux/config"
+	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/internal/daemon"
 	"github.com/smppmux/smppmux/internal/sdnotify"
 )
@@ -41,6 +42,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	dlr.SetRedisLogger(log.Named("store").Named("redis"))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
