@@ -30,6 +30,7 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	delay := fs.Duration("receipt-delay", 0, "delay between submit_sm_resp and the receipt")
 	idFormat := fs.String("id-format", "hex", "message ids issued: hex or decimal")
 	maxTPS := fs.Int("max-tps", 0, "accept at most this many submits per second, answering ESME_RTHROTTLED above it, as a carrier does (0: no limit)")
+	hold := fs.Bool("hold-receipts", false, "keep each receipt until a deliver_sm_resp ESME_ROK answers it, and send it again on another session when its own ends first, as a carrier does")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,6 +39,7 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Password:       *password,
 		ReceiptDelay:   *delay,
 		DiscardRecords: true,
+		HoldReceipts:   *hold,
 	}
 	if *maxTPS > 0 {
 		// A carrier's limit allows little burst: a twentieth of a second.
