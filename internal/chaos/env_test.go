@@ -298,6 +298,31 @@ func heal(peer netns) error {
 	return err
 }
 
+// probeNetem says why netem cannot delay a link here, or "" if it can.
+func probeNetem() string {
+	if _, err := exec.LookPath("tc"); err != nil {
+		return "no tc (iproute2) to set up netem"
+	}
+	if _, err := inNS(nsMux, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"); err != nil {
+		return "this kernel has no netem (tc qdisc netem is refused), and the suite has no NFQUEUE delay injector"
+	}
+	_, _ = inNS(nsMux, "tc", "qdisc", "del", "dev", "lo", "root")
+	return ""
+}
+
+// delay holds back every packet the SMSC sends to smppmux by 300 ms
+// (±100 ms), with netem on the SMSC's side of the link.
+func delay(peer netns) error {
+	_, err := inNS(peer, "tc", "qdisc", "add", "dev", linkTo(peer).peerIf, "root", "netem", "delay", "300ms", "100ms")
+	return err
+}
+
+// undelay removes the delay of peer's link.
+func undelay(peer netns) error {
+	_, err := inNS(peer, "tc", "qdisc", "del", "dev", linkTo(peer).peerIf, "root")
+	return err
+}
+
 // waitDial waits until addr accepts a connection from inside n.
 func waitDial(ctx context.Context, n netns, addr string) error {
 	for {

@@ -16,10 +16,11 @@ import (
 
 // suite is what every scenario shares.
 type suite struct {
-	bin  string  // smppmux, built once
-	dir  string  // the run's directory: configurations and logs
-	pre  prereqs // what this machine lacks
-	topo string  // why the namespaces could not be built, if they could not
+	bin   string  // smppmux, built once
+	dir   string  // the run's directory: configurations and logs
+	pre   prereqs // what this machine lacks
+	topo  string  // why the namespaces could not be built, if they could not
+	netem string  // why there is no netem, if there is none
 }
 
 var env suite
@@ -60,6 +61,8 @@ func runSuite(m *testing.M) int {
 		cleanStale()
 		if err := buildTopology(); err != nil {
 			env.topo = "network namespaces: " + err.Error()
+		} else {
+			env.netem = probeNetem()
 		}
 		defer cleanStale()
 	}
@@ -131,10 +134,13 @@ func printTable(w *os.File) {
 }
 
 // need skips the test, with a SKIP row naming what is missing, unless
-// every prerequisite it names is there: "iptables", "redis", "disk".
+// every prerequisite it names is there: "iptables", "redis", "disk",
+// "netem". A missing netem, a matter of the kernel, skips even when
+// SMPPMUX_REQUIRE_CHAOS is set.
 func need(t *testing.T, n int, name string, what ...string) {
 	t.Helper()
 	var why []string
+	optional := false
 	if env.pre.base != "" {
 		why = append(why, env.pre.base)
 	} else if env.topo != "" {
@@ -154,6 +160,11 @@ func need(t *testing.T, n int, name string, what ...string) {
 			if env.pre.disk != "" {
 				why = append(why, env.pre.disk)
 			}
+		case "netem":
+			if env.netem != "" && len(why) == 0 {
+				why = append(why, env.netem)
+				optional = true
+			}
 		}
 	}
 	if len(why) == 0 {
@@ -161,7 +172,7 @@ func need(t *testing.T, n int, name string, what ...string) {
 	}
 	msg := "skipped: " + strings.Join(why, "; ")
 	addRow(row{n: n, name: name, verdict: "SKIP", notes: []string{msg}})
-	if requireAll {
+	if requireAll && !optional {
 		t.Fatal(msg + " (SMPPMUX_REQUIRE_CHAOS is set)")
 	}
 	t.Skip(msg)

@@ -445,7 +445,7 @@ func (r *run) storeDetect(t0, t1 time.Time) string {
 	}
 	if e, ok := r.log.first(t0, func(e logEvent) bool { return e.level == "error" || e.level == "fatal" || e.level == "raw" }); ok {
 		n := r.log.count(t0, t1, func(x logEvent) bool { return x.msg == e.msg })
-		r.note("first error logged %s: %q %s (%d such lines during the fault)", since(e.at.Sub(t0)), clip(e.msg, 160), clip(e.err, 120), n)
+		r.note("first error logged %s: %q%s (%d such lines during the fault)", since(e.at.Sub(t0)), clip(e.msg, 160), errSuffix(e.err), n)
 	}
 	if len(parts) == 0 {
 		return "none"
@@ -466,7 +466,7 @@ func (r *run) carrierDetect(t0, t1 time.Time) string {
 	if d > deadLinkTarget {
 		target = fmt.Sprintf(", over the target of %s (response_timeout + 2 s)", deadLinkTarget)
 	}
-	r.note("carrier-a's bind lost %s after the fault (%s)%s", since(d), clip(e.err, 120), target)
+	r.note("carrier-a's bind lost %s after the fault%s%s", since(d), errSuffix(e.err), target)
 	if b, ok := r.log.first(t1, msgIs("upstream bound", "carrier-a")); ok {
 		r.note("carrier-a bound again %s after the fault ended", since(b.at.Sub(t1)))
 	} else {
@@ -478,6 +478,14 @@ func (r *run) carrierDetect(t0, t1 time.Time) string {
 // deadLinkTarget is how soon a blackholed or hung carrier link should be
 // closed: the upstreams' response_timeout (2s) plus 2 s.
 const deadLinkTarget = 4 * time.Second
+
+// errSuffix writes a log line's error fields after its message.
+func errSuffix(err string) string {
+	if err == "" {
+		return ""
+	}
+	return " (" + clip(err, 120) + ")"
+}
 
 func clip(s string, n int) string {
 	if len(s) > n {
@@ -599,6 +607,10 @@ var faults = []fault{
 			return err
 		},
 		detect: (*run).storeDetect},
+	{n: 10, name: "carrier delayed 300ms 10s", needs: []string{"netem"}, store: "pebble",
+		inject: func(*run) error { return delay(nsA) },
+		end:    func(*run) error { return undelay(nsA) },
+		detect: (*run).carrierDetect},
 }
 
 // TestFaults runs scenarios 1 to 7: carrier links, the SMSC, Redis and
@@ -672,7 +684,7 @@ func TestRestartDiskFull(t *testing.T) {
 		r.fail("exited on the full disk: %s", r.m().exitText())
 	}
 	if e, ok := r.log.first(t0, func(e logEvent) bool { return e.level == "error" || e.level == "warn" || e.level == "raw" }); ok {
-		r.note("first complaint %s: %q (%s)", since(e.at.Sub(t0)), e.msg, clip(e.err, 120))
+		r.note("first complaint %s: %q%s", since(e.at.Sub(t0)), clip(e.msg, 160), errSuffix(e.err))
 	}
 	took, killed := r.m().stop(stopGrace)
 	if killed {
