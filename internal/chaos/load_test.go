@@ -52,11 +52,13 @@ type load struct {
 
 	mu       sync.Mutex
 	subs     []submit
-	accepted map[string]accepted // by message_id
-	receipts map[string]int      // message_id -> receipts delivered
-	firsts   []firstReceipt      // first receipts of accepted messages, in order
-	dupAt    []time.Time         // when each duplicate came
-	idReused int                 // ESME_ROK with a message_id given before
+	accepted map[string]accepted  // by message_id
+	receipts map[string]int       // message_id -> receipts delivered
+	firsts   []firstReceipt       // first receipts of accepted messages, in order
+	dupAt    []time.Time          // when each duplicate came
+	firstAt  map[string]time.Time // message_id -> its first receipt
+	dupFirst []time.Time          // when the first receipt of each duplicated one came
+	idReused int                  // ESME_ROK with a message_id given before
 	binds    int
 	bindErr  string           // last failed bind
 	last     *esmetest.Client // the bind up when the load stopped
@@ -73,6 +75,7 @@ func newLoad(rate float64, window int) *load {
 		rate: rate, window: window, start: time.Now(),
 		stop: make(chan struct{}), done: make(chan struct{}),
 		accepted: make(map[string]accepted), receipts: make(map[string]int),
+		firstAt: make(map[string]time.Time),
 		changed: make(chan struct{}),
 	}
 }
@@ -148,8 +151,12 @@ func (l *load) bind(ctx context.Context) *esmetest.Client {
 			l.receipts[d.ReceiptID]++
 			if k := l.receipts[d.ReceiptID]; k > 1 {
 				l.dupAt = append(l.dupAt, now)
-			} else if a, ok := l.accepted[d.ReceiptID]; ok {
-				l.firsts = append(l.firsts, firstReceipt{due: a.due, at: now})
+				l.dupFirst = append(l.dupFirst, l.firstAt[d.ReceiptID])
+			} else {
+				l.firstAt[d.ReceiptID] = now
+				if a, ok := l.accepted[d.ReceiptID]; ok {
+					l.firsts = append(l.firsts, firstReceipt{due: a.due, at: now})
+				}
 			}
 			l.notifyLocked()
 			l.mu.Unlock()
@@ -277,6 +284,7 @@ type tally struct {
 	lost           int            // accepted, no receipt
 	lostAt         []time.Time    // when the lost ones were accepted
 	dupAt          []time.Time    // when the duplicates came
+	dupFirst       []time.Time    // when the duplicated ones first came
 	dups           int            // receipts beyond the first for one message_id
 	dupIDs         int            // message_ids delivered more than once
 	unknown        int            // receipts for message_ids the client was never given
@@ -308,6 +316,7 @@ func (l *load) tally() tally {
 		}
 	}
 	t.dupAt = append(t.dupAt, l.dupAt...)
+	t.dupFirst = append(t.dupFirst, l.dupFirst...)
 	for id, n := range l.receipts {
 		if n > 1 {
 			t.dups += n - 1

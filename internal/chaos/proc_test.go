@@ -375,7 +375,8 @@ func startMux(bin, dir, config string, l *muxLog) (*mux, error) {
 
 // readyState is an answer of /readyz, or its absence (code 0).
 type readyState struct {
-	at   time.Time
+	sent time.Time // when the request went
+	at   time.Time // when its answer (or failure) came
 	code int
 	body string
 }
@@ -401,7 +402,7 @@ func (r *readiness) run(ctx context.Context) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
-		s := readyState{}
+		s := readyState{sent: time.Now()}
 		resp, err := r.client.Get("http://" + muxAdmin + "/readyz")
 		if err == nil {
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
@@ -440,6 +441,20 @@ func (r *readiness) first(since time.Time, code int) (readyState, bool) {
 			if s.at.Before(since) {
 				s.at = since
 			}
+			return s, true
+		}
+	}
+	return readyState{}, false
+}
+
+// polledSince returns the first state with code that a request sent at
+// or after t found: unlike first, never an answer of a process that was
+// there before t.
+func (r *readiness) polledSince(t time.Time, code int) (readyState, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.states {
+		if s.code == code && !s.sent.Before(t) {
 			return s, true
 		}
 	}

@@ -354,7 +354,7 @@ func (r *run) report(tl tally, detect, recovered string, isRecovered, dupsAllowe
 		r.note("lost receipts: of messages accepted %s", lostSpan(tl.lostAt, r.load.start))
 	}
 	if tl.dups > 0 {
-		r.note("duplicates delivered %s", lostSpan(tl.dupAt, r.load.start))
+		r.note("duplicates delivered %s; their first deliveries %s", lostSpan(tl.dupAt, r.load.start), lostSpan(tl.dupFirst, r.load.start))
 		if dupsAllowed {
 			r.note("%d duplicate receipts over %d message_ids (allowed across a kill -9)", tl.dups, tl.dupIDs)
 		} else {
@@ -659,14 +659,14 @@ func TestRestartDiskFull(t *testing.T) {
 	lines := r.log.count(t0, t1, nil)
 	loud := r.log.count(t0, t1, func(e logEvent) bool { return e.level != "info" && e.level != "debug" })
 	var detect []string
-	switch rs, ok := r.ready.first(t0, http.StatusServiceUnavailable); {
+	switch rs, ok := r.ready.polledSince(t0, http.StatusServiceUnavailable); {
 	case ok:
 		detect = append(detect, "503 "+since(rs.at.Sub(t0)))
 		for _, b := range r.ready.bodies(t0, t1) {
 			r.note("/readyz on the full disk: %q", b)
 		}
 	default:
-		if rs, ok := r.ready.first(t0, http.StatusOK); ok {
+		if rs, ok := r.ready.polledSince(t0, http.StatusOK); ok {
 			detect = append(detect, "ready on a full disk "+since(rs.at.Sub(t0)))
 			r.fail("/readyz answered 200 on a full disk")
 		} else {
