@@ -194,7 +194,7 @@ func redisPing(ctx context.Context) error {
 
 // logEvent is one line of smppmux's log.
 type logEvent struct {
-	at       time.Time // when the suite read it
+	at       time.Time // its ts, or when the suite read it if it has none
 	level    string
 	logger   string
 	msg      string
@@ -222,6 +222,7 @@ func (l *muxLog) read(r io.Reader, copyTo io.Writer) {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		var line struct {
+			TS       string `json:"ts"`
 			Level    string `json:"level"`
 			Logger   string `json:"logger"`
 			Msg      string `json:"msg"`
@@ -232,6 +233,9 @@ func (l *muxLog) read(r io.Reader, copyTo io.Writer) {
 		}
 		e := logEvent{at: time.Now()}
 		if json.Unmarshal(sc.Bytes(), &line) == nil {
+			if ts, err := time.Parse(time.RFC3339Nano, line.TS); err == nil {
+				e.at = ts
+			}
 			e.level, e.logger, e.msg, e.upstream = line.Level, line.Logger, line.Msg, line.Upstream
 			e.err = strings.TrimPrefix(strings.Join([]string{line.Reason, line.Cause, line.Error}, " "), " ")
 			e.err = strings.TrimSpace(e.err)

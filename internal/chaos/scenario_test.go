@@ -58,6 +58,9 @@ type run struct {
 	fails  []string
 	// logFrom is where the log summary of the row starts: the fault.
 	logFrom time.Time
+	// injectTook is how long putting the fault in place took (iptables
+	// commands, a process's death): detection is measured from before it.
+	injectTook time.Duration
 
 	mu       sync.Mutex
 	cur      *mux   // the smppmux process, the latest started
@@ -463,8 +466,9 @@ func (r *run) carrierDetect(t0, t1 time.Time) string {
 	}
 	d := e.at.Sub(t0)
 	target := ""
-	if d > deadLinkTarget {
-		target = fmt.Sprintf(", over the target of %s (response_timeout + 2 s)", deadLinkTarget)
+	if d-r.injectTook > deadLinkTarget {
+		target = fmt.Sprintf(", over the target of %s (response_timeout + 2 s) even less the %s the fault took to put in place",
+			deadLinkTarget, r.injectTook.Round(time.Millisecond))
 	}
 	r.note("carrier-a's bind lost %s after the fault%s%s", since(d), errSuffix(e.err), target)
 	if b, ok := r.log.first(t1, msgIs("upstream bound", "carrier-a")); ok {
@@ -522,6 +526,7 @@ func (r *run) faultScenario(inject, end func() error, detect func(t0, t1 time.Ti
 	if err := inject(); err != nil {
 		r.t.Fatalf("injecting the fault: %v", err)
 	}
+	r.injectTook = time.Since(t0)
 	r.pause(faultFor)
 	t1 := time.Now()
 	if err := end(); err != nil {
