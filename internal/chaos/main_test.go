@@ -67,6 +67,7 @@ func runSuite(m *testing.M) int {
 		defer cleanStale()
 	}
 	code := m.Run()
+	os.Remove(env.bin)
 	printTable(os.Stdout)
 	fmt.Printf("logs and configurations: %s\n", env.dir)
 	return code

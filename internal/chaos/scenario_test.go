@@ -273,6 +273,9 @@ func (r *run) teardown() {
 	if r.disk != nil {
 		r.disk.close()
 	}
+	// The logs and the configuration stay; the data goes.
+	_ = os.RemoveAll(filepath.Join(r.dir, "state"))
+	_ = os.RemoveAll(filepath.Join(r.dir, "redis"))
 }
 
 // startLoad starts the client and waits until its messages are accepted.
