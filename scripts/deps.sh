@@ -1,24 +1,40 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond Go: redis-server, for the Redis store
-# tests (they run against a real server on a loopback port). Uses apt-get,
-# as root or through sudo; does nothing when redis-server is already there.
+# tests (they run against a real server on a loopback port), and for the
+# fault suite (make chaos) iptables, ip (iproute2), nsenter (util-linux),
+# losetup (mount) and mkfs.ext4 (e2fsprogs). Uses apt-get, as root or
+# through sudo; does nothing when every command is already there.
 set -euo pipefail
-if command -v redis-server >/dev/null 2>&1; then
+declare -A pkg=(
+  [redis-server]=redis-server
+  [iptables]=iptables
+  [ip]=iproute2
+  [nsenter]=util-linux
+  [losetup]=mount
+  [mkfs.ext4]=e2fsprogs
+)
+missing=()
+for cmd in redis-server iptables ip nsenter losetup mkfs.ext4; do
+  if ! command -v "$cmd" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$cmd" ] && ! [ -x "/sbin/$cmd" ]; then
+    missing+=("${pkg[$cmd]}")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
   redis-server --version
   exit 0
 fi
 SUDO=
 if [ "$(id -u)" -ne 0 ]; then
   if ! command -v sudo >/dev/null 2>&1; then
-    echo "redis-server is missing; installing it needs root (or sudo): apt-get install redis-server" >&2
+    echo "missing: ${missing[*]}; installing them needs root (or sudo): apt-get install ${missing[*]}" >&2
     exit 1
   fi
   SUDO=sudo
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "redis-server is missing and apt-get is not available: install Redis 6.2 or later by hand" >&2
+  echo "missing: ${missing[*]}, and apt-get is not available: install them by hand (Redis 6.2 or later)" >&2
   exit 1
 fi
 $SUDO apt-get update -qq || true
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 redis-server --version

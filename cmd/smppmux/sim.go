@@ -32,6 +32,7 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	idFormat := fs.String("id-format", "hex", "message ids issued: hex or decimal")
 	maxTPS := fs.Int("max-tps", 0, "accept at most this many submits per second, answering ESME_RTHROTTLED above it, as a carrier does (0: no limit)")
 	quickAck := fs.Bool("quickack", false, "acknowledge what is read at once (TCP_QUICKACK), as SMSCs that serve clients with Nagle on without delay do")
+	hold := fs.Bool("hold-receipts", false, "keep each receipt until a deliver_sm_resp ESME_ROK answers it, and send it again on another session when its own ends first, as a carrier does")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -41,6 +42,7 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ReceiptDelay:   *delay,
 		QuickAck:       *quickAck,
 		DiscardRecords: true,
+		HoldReceipts:   *hold,
 	}
 	if *maxTPS > 0 || *respDelay > 0 {
 		// A carrier's limit allows little burst: a twentieth of a second.
