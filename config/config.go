@@ -115,6 +115,10 @@ type Receipts struct {
 	// WaitForMapping is how long a receipt that arrived before its
 	// submit_sm_resp waits for it. Default 30s.
 	WaitForMapping time.Duration `yaml:"wait_for_mapping" mapstructure:"wait_for_mapping"`
+	// ResendWindow is how long a relayed receipt is remembered, so that
+	// an SMSC sending it again (its deliver_sm_resp lost or late) is
+	// answered without relaying it twice. Default 1h.
+	ResendWindow time.Duration `yaml:"resend_window" mapstructure:"resend_window"`
 	// OutboxMaxItems bounds what waits for one client; past it the SMSC's
 	// deliver_sm is refused with ESME_RX_T_APPN, so the SMSC keeps it.
 	// Default 1000000.

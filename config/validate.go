@@ -65,6 +65,7 @@ func (c *Config) Validate() error {
 	c.Server.validate(&p)
 	checkPositive(&p, "receipts.mapping_ttl", c.Receipts.MappingTTL)
 	checkPositive(&p, "receipts.wait_for_mapping", c.Receipts.WaitForMapping)
+	checkPositive(&p, "receipts.resend_window", c.Receipts.ResendWindow)
 	checkAtLeast(&p, "receipts.outbox_max_items", c.Receipts.OutboxMaxItems, 1)
 	checkPositive(&p, "receipts.outbox_max_age", c.Receipts.OutboxMaxAge)
 	checkPositive(&p, "receipts.retry_min", c.Receipts.RetryMin)

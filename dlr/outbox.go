@@ -41,7 +41,10 @@ type Item struct {
 	Attempts   int
 	Refusals   int
 	LastStatus pdu.Status
-	notBefore  time.Time
+	// Mark, for a receipt, is written with the item, in the same
+	// durable write, so that the carrier sending it again is recognised.
+	Mark      *Mark
+	notBefore time.Time
 }
 
 // OutboxConfig holds an Outbox's settings.

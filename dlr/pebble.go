@@ -127,6 +127,8 @@ type writeOp struct {
 	seq, origin uint64
 	at          int64
 	raw         []byte
+	// The mark of a receipt's outbox item, written in the same batch.
+	mark *Mark
 	// A dead letter, a copy taken when it was queued, and the outbox item
 	// it replaces (0: none).
 	dead      *DeadLetter
@@ -154,7 +156,10 @@ func (op *writeOp) apply(b *pebble.Batch, scratch []byte) ([]byte, error) {
 		kv = u64(kv, op.origin)
 		kv = u64(kv, uint64(op.at))
 		kv = append(kv, op.raw...)
-		return kv, b.Set(kv[:n], kv[n:], nil)
+		if err := b.Set(kv[:n], kv[n:], nil); err != nil || op.mark == nil {
+			return kv, err
+		}
+		return applyMark(b, op.mark, kv)
 	}
 	m := &op.m
 	exp := uint64(m.Expires.UnixNano())
@@ -643,7 +648,7 @@ func (s *PebbleStore) AddOutbox(systemID string, it *Item, done func(error)) {
 		it.Seq = s.NextSeq()
 	}
 	s.enqueue(writeOp{kind: kindOutbox, done: done, systemID: systemID,
-		seq: it.Seq, origin: it.Origin, at: it.At.UnixNano(), raw: it.Raw})
+		seq: it.Seq, origin: it.Origin, at: it.At.UnixNano(), raw: it.Raw, mark: it.Mark})
 }
 
 // DeleteOutbox implements Store. Every outbox key is set once before it
@@ -721,6 +726,9 @@ func (s *PebbleStore) Sweep() (int, error) {
 	n, err := s.sweep(kindExpiry, func(upstream, id string) []byte {
 		return mappingKey(upstream, FoldID(id), id)
 	})
+	if err == nil {
+		_, err = s.sweepMarks(s.cfg.Now())
+	}
 	if err != nil || !s.old.Load() {
 		return n, err
 	}

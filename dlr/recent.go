@@ -29,6 +29,9 @@ func (r *recent[K, V]) put(k K, v V) {
 	r.next = (r.next + 1) % len(r.ring)
 }
 
+// remove forgets k; its place in the ring is taken in turn as before.
+func (r *recent[K, V]) remove(k K) { delete(r.m, k) }
+
 func (r *recent[K, V]) get(k K) (V, bool) {
 	e, ok := r.m[k]
 	return e.v, ok

@@ -127,14 +127,16 @@ type RedisStore struct {
 type getOp struct {
 	key, hkey, field, old string
 	fkey, index           string
+	mark                  string // a relayed receipt's mark, looked for alone
 	folded                idKey // the folded form looked up
 	done                  func(*lookupReply)
 }
 
 // lookupReply is what a getOp found.
 type lookupReply struct {
-	m     Mapping // the mapping of the id as written
-	ok    bool
+	m       Mapping // the mapping of the id as written
+	ok      bool
+	relayed bool // the mark looked for is there
 	route Route // the only mapping of the folded form
 	n     int   // mappings of the folded form: 0, 1, or 2 for two or more
 	err   error
@@ -144,6 +146,7 @@ type lookupReply struct {
 type getCmds struct {
 	one, old, fone *redis.StringCmd
 	all            *redis.MapStringStringCmd
+	mark           *redis.IntCmd
 }
 
 // recentMappings keeps the last mappings this instance wrote, so that the
@@ -163,6 +166,14 @@ func (r *recentMappings) add(k1, k2 string, m Mapping) {
 	defer r.mu.Unlock()
 	r.r.put(k1, m)
 	r.r.put(k2, m)
+}
+
+func (r *recentMappings) remove(keys ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range keys {
+		r.r.remove(k)
+	}
 }
 
 func (r *recentMappings) get(k string) (Mapping, bool) {
@@ -835,11 +846,20 @@ func queueGet(ctx context.Context, p redis.Pipeliner, op *getOp, c *getCmds) {
 	if op.index != "" {
 		c.all = p.HGetAll(ctx, op.index)
 	}
+	if op.mark != "" {
+		c.mark = p.Exists(ctx, op.mark)
+	}
 }
 
 // answerGet calls op's callback with what its commands found.
 func (s *RedisStore) answerGet(op *getOp, c *getCmds) {
 	var f lookupReply
+	if c.mark != nil {
+		n, err := c.mark.Result()
+		f.relayed, f.err = n > 0, err
+		op.done(&f)
+		return
+	}
 	if c.one != nil {
 		f.m, f.ok, f.err = s.reply(c.one, false)
 	}
@@ -1003,11 +1023,21 @@ func (s *RedisStore) NextSeq() uint64 { return s.seq.Add(1) }
 func (s *RedisStore) AddOutbox(systemID string, it *Item, done func(error)) {
 	key := s.outboxKey(systemID)
 	var cmd *redis.Cmd
+	var mark *redis.StatusCmd
 	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
+		if m := it.Mark; m != nil {
+			// In the item's pipeline: a mark not written only lets a
+			// receipt sent again through, never loses one.
+			mark = p.SetArgs(context.Background(), s.markKey(m), "1", redis.SetArgs{ExpireAt: m.Expires})
+		}
 		cmd = scriptAdd.EvalSha(context.Background(), p, []string{key},
 			s.cfg.MaxItems, it.Origin, it.At.UnixNano(), it.Raw, s.keyEvents, systemID)
 		return cmd
 	}, done: func(err error) {
+		if mark != nil && mark.Err() != nil && err == nil {
+			s.log.Warn("writing the mark of a relayed receipt failed: if the carrier sends it again it is relayed again",
+				zap.Error(mark.Err()))
+		}
 		if err != nil && strings.HasPrefix(err.Error(), "OUTBOXFULL") {
 			err = ErrOutboxFull
 		}
@@ -1019,6 +1049,42 @@ func (s *RedisStore) AddOutbox(systemID string, it *Item, done func(error)) {
 			}
 		}
 		done(err)
+	}})
+}
+
+func (s *RedisStore) markKey(m *Mark) string {
+	return s.cfg.Prefix + "r:" + m.Upstream + ":" + strconv.Itoa(int(m.State)) + ":" + m.ID
+}
+
+// Relayed implements Store.
+func (s *RedisStore) Relayed(m Mark) (bool, error) {
+	var f *lookupReply
+	s.getNow(getOp{mark: s.markKey(&m), done: func(r *lookupReply) { f = r }})
+	return f.relayed, f.err
+}
+
+// RelayedAsync implements AsyncGetter.
+func (s *RedisStore) RelayedAsync(m Mark, done func(bool, error)) {
+	s.queueLookup(getOp{mark: s.markKey(&m), done: func(r *lookupReply) { done(r.relayed, r.err) }})
+}
+
+// Forget implements Store.
+func (s *RedisStore) Forget(upstream, id, systemID, clientID string) {
+	k1, k2 := s.mappingKey(upstream, id), s.clientKey(systemID, clientID)
+	folded := FoldID(id)
+	s.recent.remove(k1, k2)
+	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
+		if folded != id {
+			p.HDel(context.Background(), s.indexKey(upstream, folded), id)
+		} else {
+			p.Del(context.Background(), k1)
+		}
+		return p.Del(context.Background(), k2)
+	}, done: func(err error) {
+		if err != nil {
+			s.log.Warn("forgetting the mapping of a message whose final receipt was relayed failed: it lives until it expires",
+				zap.Error(err))
+		}
 	}})
 }
 

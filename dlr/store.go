@@ -59,6 +59,15 @@ type Store interface {
 	LoadOutbox(fn func(systemID string, it *Item)) error
 	// DeadLetterStore keeps what outboxes gave up on.
 	DeadLetterStore
+	// Relayed reports whether a receipt was relayed with mark m (its
+	// Upstream, ID and State), the mark still kept: a carrier sent it
+	// again.
+	Relayed(m Mark) (bool, error)
+	// Forget deletes, without sync, the mapping of upstream's message id
+	// (octet for octet) and the client's record of clientID: the
+	// message's final receipt was relayed. A mapping of another id, found
+	// by folding, is left to expire.
+	Forget(upstream, id, systemID, clientID string)
 	// Health reports whether the store takes writes now: nil, or an
 	// error that says why and names the store. It answers at once, from
 	// state the store keeps current, without I/O.
@@ -73,6 +82,8 @@ type Store interface {
 // made in a row are answered in the same order.
 type AsyncGetter interface {
 	GetAsync(upstream, id string, done func(Route, bool, error))
+	// RelayedAsync is Relayed answered through done.
+	RelayedAsync(m Mark, done func(bool, error))
 	// FindAsync is Find answered through done.
 	FindAsync(upstream string, ref Ref, done func(Route, Result, error))
 }
@@ -119,6 +130,9 @@ type MemStore struct {
 
 	imu    sync.Mutex
 	folded map[string][]string // foldKey -> ids that fold to it and differ from it
+
+	mmu   sync.Mutex
+	marks map[markKey]time.Time // relayed receipts, until when kept
 }
 
 type memShard struct {
@@ -276,7 +290,55 @@ func (s *MemStore) AddOutbox(_ string, it *Item, done func(error)) {
 	if it.Seq == 0 {
 		it.Seq = s.NextSeq()
 	}
+	if it.Mark != nil {
+		s.mark(it.Mark)
+	}
 	done(nil)
+}
+
+// mark keeps m, and forgets a few marks past their time.
+func (s *MemStore) mark(m *Mark) {
+	now := s.now()
+	s.mmu.Lock()
+	defer s.mmu.Unlock()
+	if s.marks == nil {
+		s.marks = make(map[markKey]time.Time)
+	}
+	n := 0
+	for k, exp := range s.marks {
+		if n++; n > 4 {
+			break
+		}
+		if !exp.After(now) {
+			delete(s.marks, k)
+		}
+	}
+	s.marks[m.key()] = m.Expires
+}
+
+// Relayed implements Store.
+func (s *MemStore) Relayed(m Mark) (bool, error) {
+	s.mmu.Lock()
+	defer s.mmu.Unlock()
+	exp, ok := s.marks[m.key()]
+	return ok && exp.After(s.now()), nil
+}
+
+// Forget implements Store.
+func (s *MemStore) Forget(upstream, id, systemID, clientID string) {
+	k := memKey(upstream, id)
+	sh := s.shard(k)
+	sh.mu.Lock()
+	delete(sh.m, k)
+	sh.mu.Unlock()
+	ck := clientKey(systemID, clientID)
+	sh = s.shard(ck)
+	sh.mu.Lock()
+	delete(sh.m, ck)
+	sh.mu.Unlock()
+	if FoldID(id) != id {
+		s.unlist(k)
+	}
 }
 
 // DeleteOutbox implements Store.

@@ -23,6 +23,7 @@ const (
 	ReceiptParked    = "parked"    // arrived before its submit_sm_resp; waits for the mapping
 	ReceiptNoID      = "no_id"     // no receipted_message_id TLV and no id: in the text
 	ReceiptAmbiguous = "ambiguous" // no id matched exactly and several up to case and leading zeros: not delivered
+	ReceiptRepeated  = "repeated"  // relayed already: the carrier sent it again; answered, not relayed twice
 
 	// Results for MO.
 	MORouted   = "routed"   // an MO route named a client

@@ -23,6 +23,9 @@ type parked struct {
 	ack      func(pdu.Status)
 	seq      uint64  // outbox place, taken on arrival
 	ref      dlr.Ref // how it names its message
+	// mark is written with its outbox item, so that the carrier sending
+	// it again is recognised; nil when it reports no message state.
+	mark *dlr.Mark
 
 	// Once parked: its entry, and with a shared store when to stop
 	// looking again and how long to wait before the next look.
@@ -62,6 +65,7 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 				r.log.Info("receipt id form of the upstream learnt", zap.String("upstream", u.Name()),
 					zap.Stringer("id_format", learnt))
 			}
+			p.mark = r.newMark(p.upstream, p.ref.ID, dlr.ReceiptState(p.sm))
 		}
 	case pdu.DataSM:
 		p.dsm = new(pdu.DataSMBody)
@@ -74,6 +78,7 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 			v, _ := pdu.FindTLV(p.dsm.TLVs, pdu.TagReceiptedMessageID)
 			if id := cstring(v); len(id) > 0 {
 				p.ref = r.idReader(u.Name()).RefTLV(id)
+				p.mark = r.newMark(p.upstream, p.ref.ID, dlr.DataSMState(p.dsm))
 			} else {
 				err = dlr.ErrNoID
 			}
@@ -100,7 +105,7 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 		ack(st)
 		return
 	}
-	r.lookup(p, onArrival)
+	r.arrive(p)
 }
 
 // lookup looks for p's mapping and goes on with looked: at once with a
@@ -296,7 +301,7 @@ func (r *Relay) deliverReceipt(p *parked, route dlr.Route) {
 	} else {
 		out = dlr.RewriteDataSM(p.frame.Raw, p.dsm, route.ClientID)
 	}
-	r.outbox.Enqueue(route.SystemID, &dlr.Item{Raw: out, Origin: route.Session, Seq: p.seq}, func(err error) {
+	r.outbox.Enqueue(route.SystemID, &dlr.Item{Raw: out, Origin: route.Session, Seq: p.seq, Mark: p.mark}, func(err error) {
 		if err != nil {
 			// The SMSC keeps it and sends it again later.
 			r.log.Warn("outbox refused a receipt", zap.String("system_id", route.SystemID), zap.Error(err))
@@ -306,6 +311,11 @@ func (r *Relay) deliverReceipt(p *parked, route dlr.Route) {
 		r.Stats.ReceiptsMatched.Add(1)
 		r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptMatched)
 		p.ack(pdu.StatusOK)
+		if p.mark != nil && dlr.FinalState(p.mark.State) {
+			// The message is done: the store keeps the messages still owed
+			// a receipt. The mark answers the carrier sending it again.
+			r.cfg.Store.Forget(p.upstream, p.ref.ID, route.SystemID, route.ClientID)
+		}
 	})
 }
 

@@ -34,6 +34,10 @@ type Config struct {
 	// MappingTTL is how long a message's mapping is kept when its
 	// validity period does not say; 72h.
 	MappingTTL time.Duration
+	// ResendWindow is how long a relayed receipt is remembered, so that
+	// the carrier sending it again is answered without relaying it twice;
+	// dlr.DefaultResendWindow.
+	ResendWindow time.Duration
 	// Outbox tunes the client outboxes; Store, Receivers, Logger,
 	// OnDelivered, OnExpired, OnRetry and OnDeadLetter are set by New.
 	Outbox dlr.OutboxConfig
@@ -89,6 +93,7 @@ type Stats struct {
 	ReceiptsParked    atomic.Uint64
 	ReceiptsUnmatched atomic.Uint64
 	ReceiptsAmbiguous atomic.Uint64 // several messages' ids fold to the receipt's, none is it
+	ReceiptsRepeated  atomic.Uint64 // relayed already, sent again by the carrier: not relayed twice
 	Delivered         atomic.Uint64 // receipts and MO accepted by a client
 	DeadLetters       atomic.Uint64 // receipts and MO made dead letters
 	MORouted          atomic.Uint64 // MO messages queued for a client
@@ -107,6 +112,11 @@ type Relay struct {
 	// store may be closing.
 	gate   sync.RWMutex
 	closed bool
+	// relaying holds the marks of the receipts being relayed now: the
+	// same receipt arriving meanwhile (sent again on another bind) waits
+	// for the first's outcome.
+	relayingMu sync.Mutex
+	relaying   map[relayingKey]struct{}
 	// rewrites counts the mapping writes being tried again (see record).
 	rewrites              atomic.Int64
 	refuseLog, rewriteLog everyLog
@@ -124,6 +134,9 @@ func New(cfg Config) *Relay {
 	}
 	if cfg.MappingTTL <= 0 {
 		cfg.MappingTTL = 72 * time.Hour
+	}
+	if cfg.ResendWindow <= 0 {
+		cfg.ResendWindow = dlr.DefaultResendWindow
 	}
 	if cfg.MaxPendingWrites <= 0 {
 		cfg.MaxPendingWrites = DefaultMaxPendingWrites

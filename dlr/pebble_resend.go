@@ -1,0 +1,101 @@
+package dlr
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"go.uber.org/zap"
+)
+
+// The marks of relayed receipts in the Pebble store, written in the batch
+// of the receipt's outbox item:
+//
+//	r upstream 0 id 0 state      -> expires(8)
+//	y expires(8) upstream 0 id 0 state -> (nothing: expiry index)
+const (
+	kindMark      = 'r'
+	kindMarkIndex = 'y'
+)
+
+func appendMarkKey(k []byte, m *Mark) []byte {
+	k = append(k, kindMark)
+	k = append(k, m.Upstream...)
+	k = append(k, 0)
+	k = append(k, m.ID...)
+	return append(k, 0, m.State)
+}
+
+// applyMark adds m's two keys to b, encoding them in scratch.
+func applyMark(b *pebble.Batch, m *Mark, scratch []byte) ([]byte, error) {
+	exp := uint64(m.Expires.UnixNano())
+	kv := appendMarkKey(scratch[:0], m)
+	n := len(kv)
+	kv = u64(kv, exp)
+	if err := b.Set(kv[:n], kv[n:], nil); err != nil {
+		return kv, err
+	}
+	idx := append(u64(append(kv[len(kv):], kindMarkIndex), exp), kv[1:n]...)
+	return kv, b.Set(idx, nil, nil)
+}
+
+// Relayed implements Store.
+func (s *PebbleStore) Relayed(m Mark) (bool, error) {
+	v, ok, err := s.get(appendMarkKey(nil, &m))
+	if !ok || err != nil {
+		return false, err
+	}
+	return !s.expired(v), nil
+}
+
+// Forget implements Store. The deletes are not synced: after a crash the
+// mapping lives until it expires, as before.
+func (s *PebbleStore) Forget(upstream, id, systemID, clientID string) {
+	s.umu.Lock()
+	s.recent.remove(idKey{upstream, id})
+	s.umu.Unlock()
+	b := s.db.NewBatch()
+	defer func() { _ = b.Close() }()
+	_ = b.Delete(mappingKey(upstream, FoldID(id), id), nil)
+	_ = b.Delete(clientKeyBytes(systemID, clientID), nil)
+	if err := b.Commit(pebble.NoSync); err != nil {
+		s.log.Warn("forgetting the mapping of a message whose final receipt was relayed failed: it lives until it expires",
+			zap.Error(err))
+	}
+}
+
+// sweepMarks deletes the marks past their time and returns how many.
+func (s *PebbleStore) sweepMarks(now time.Time) (int, error) {
+	upper := u64([]byte{kindMarkIndex}, uint64(now.UnixNano()))
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindMarkIndex}, UpperBound: upper})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	b := s.db.NewBatch()
+	defer func() { _ = b.Close() }()
+	n := 0
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		if len(k) < 9 {
+			continue
+		}
+		mk := append([]byte{kindMark}, k[9:]...)
+		// A mark written again later has a later time: keep it.
+		if cur, ok, _ := s.get(mk); ok && len(cur) >= 8 && bytes.Equal(cur[:8], k[1:9]) {
+			_ = b.Delete(mk, nil)
+		}
+		_ = b.Delete(bytes.Clone(k), nil)
+		n++
+		if b.Len() > 1<<20 {
+			if err := b.Commit(pebble.NoSync); err != nil {
+				return n, err
+			}
+			b.Reset()
+		}
+	}
+	if err := it.Error(); err != nil {
+		return n, err
+	}
+	return n, b.Commit(pebble.NoSync)
+}
