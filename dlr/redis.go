@@ -128,7 +128,7 @@ type getOp struct {
 	key, hkey, field, old string
 	fkey, index           string
 	mark                  string // a relayed receipt's mark, looked for alone
-	folded                idKey // the folded form looked up
+	folded                idKey  // the folded form looked up
 	done                  func(*lookupReply)
 }
 
@@ -136,10 +136,10 @@ type getOp struct {
 type lookupReply struct {
 	m       Mapping // the mapping of the id as written
 	ok      bool
-	relayed bool // the mark looked for is there
-	route Route // the only mapping of the folded form
-	n     int   // mappings of the folded form: 0, 1, or 2 for two or more
-	err   error
+	relayed bool  // the mark looked for is there
+	route   Route // the only mapping of the folded form
+	n       int   // mappings of the folded form: 0, 1, or 2 for two or more
+	err     error
 }
 
 // getCmds are a getOp's commands in a pipeline.
