@@ -115,6 +115,11 @@ type Receipts struct {
 	// WaitForMapping is how long a receipt that arrived before its
 	// submit_sm_resp waits for it. Default 30s.
 	WaitForMapping time.Duration `yaml:"wait_for_mapping" mapstructure:"wait_for_mapping"`
+	// UnmatchedHold is how long a receipt that found no mapping waits
+	// unanswered: past it the receipt is kept durably and its SMSC
+	// answered, so that it holds no slot of the SMSC's window while it
+	// waits for its mapping (up to WaitForMapping). Default 250ms.
+	UnmatchedHold time.Duration `yaml:"unmatched_hold" mapstructure:"unmatched_hold"`
 	// ResendWindow is how long a relayed receipt is remembered, so that
 	// an SMSC sending it again (its deliver_sm_resp lost or late) is
 	// answered without relaying it twice. Default 1h.

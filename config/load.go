@@ -32,6 +32,7 @@ var sectionDefaults = map[string]any{
 	"receipts.mapping_ttl":          72 * time.Hour,
 	"receipts.wait_for_mapping":     30 * time.Second,
 	"receipts.resend_window":        time.Hour,
+	"receipts.unmatched_hold":       250 * time.Millisecond,
 	"receipts.outbox_max_items":     1_000_000,
 	"receipts.outbox_max_age":       72 * time.Hour,
 	"receipts.retry_min":            time.Second,

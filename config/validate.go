@@ -66,6 +66,7 @@ func (c *Config) Validate() error {
 	checkPositive(&p, "receipts.mapping_ttl", c.Receipts.MappingTTL)
 	checkPositive(&p, "receipts.wait_for_mapping", c.Receipts.WaitForMapping)
 	checkPositive(&p, "receipts.resend_window", c.Receipts.ResendWindow)
+	checkPositive(&p, "receipts.unmatched_hold", c.Receipts.UnmatchedHold)
 	checkAtLeast(&p, "receipts.outbox_max_items", c.Receipts.OutboxMaxItems, 1)
 	checkPositive(&p, "receipts.outbox_max_age", c.Receipts.OutboxMaxAge)
 	checkPositive(&p, "receipts.retry_min", c.Receipts.RetryMin)
@@ -193,6 +194,9 @@ func (s *Server) validate(p *problems) {
 
 func (cl *Client) validate(p *problems, path string) {
 	checkSMPPString(p, path+".system_id", cl.SystemID, 1, maxSystemID)
+	if strings.HasPrefix(cl.SystemID, "@") {
+		p.add(path+".system_id", "must not start with @: @<upstream> names the dead letters of an upstream's receipts that matched no message; got %q", cl.SystemID)
+	}
 	switch {
 	case cl.Password == "":
 		p.add(path+".password", "required")

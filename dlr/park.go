@@ -59,6 +59,14 @@ func NewParking(timeout time.Duration) *Parking {
 // until claimed or expired; expire is called, from a timer goroutine, if
 // nobody claims it in time. After Stop it parks nothing and returns nil.
 func (p *Parking) Park(upstream, id, folded string, value any, expire func(value any)) *Parked {
+	return p.ParkUntil(time.Time{}, upstream, id, folded, value, expire)
+}
+
+// ParkUntil is Park with the wait ending at until rather than the
+// timeout from now (zero: the timeout from now), for a receipt that
+// already waited before a restart. Entries expire in the order parked, so
+// until is taken no earlier than the deadline of the last parked.
+func (p *Parking) ParkUntil(until time.Time, upstream, id, folded string, value any, expire func(value any)) *Parked {
 	e := &Parked{Value: value, expire: expire, key: idKey{upstream, id}}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -71,7 +79,14 @@ func (p *Parking) Park(upstream, id, folded string, value any, expire func(value
 		p.folded[e.folded] = e
 	}
 	p.count.Add(1)
-	e.deadline = time.Now().Add(p.timeout)
+	now := time.Now()
+	e.deadline = now.Add(p.timeout)
+	if !until.IsZero() {
+		e.deadline = until
+	}
+	if p.newest != nil && e.deadline.Before(p.newest.deadline) {
+		e.deadline = p.newest.deadline
+	}
 	e.prev = p.newest
 	if p.newest != nil {
 		p.newest.next = e
@@ -81,13 +96,21 @@ func (p *Parking) Park(upstream, id, folded string, value any, expire func(value
 	p.newest = e
 	if !p.armed {
 		p.armed = true
+		d := e.deadline.Sub(now)
 		if p.timer == nil {
-			p.timer = time.AfterFunc(p.timeout, p.expireDue)
+			p.timer = time.AfterFunc(d, p.expireDue)
 		} else {
-			p.timer.Reset(p.timeout)
+			p.timer.Reset(d)
 		}
 	}
 	return e
+}
+
+// Holds reports whether e is parked still: neither claimed nor expired.
+func (p *Parking) Holds(e *Parked) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !e.claimed
 }
 
 // expireDue runs on the timer: it gives up on the entries past their

@@ -150,6 +150,9 @@ func (op *writeOp) apply(b *pebble.Batch, scratch []byte) ([]byte, error) {
 	if op.kind == kindDead {
 		return op.applyDead(b, scratch)
 	}
+	if op.kind == kindWaiting {
+		return op.applyWaiting(b, scratch)
+	}
 	if op.kind == kindOutbox {
 		kv := appendOutboxKey(scratch[:0], op.systemID, op.seq)
 		n := len(kv)
@@ -682,8 +685,8 @@ func (s *PebbleStore) LoadOutbox(fn func(string, *Item)) error {
 	return it.Error()
 }
 
-// loadSeq continues outbox numbering after the highest stored item or
-// dead letter, and counts the dead letters of each client.
+// loadSeq continues outbox numbering after the highest stored item, dead
+// letter or waiting receipt, and counts the dead letters of each client.
 func (s *PebbleStore) loadSeq() error {
 	var top uint64
 	err := s.LoadOutbox(func(_ string, it *Item) { top = max(top, it.Seq) })
@@ -692,6 +695,9 @@ func (s *PebbleStore) loadSeq() error {
 			top = max(top, seq)
 			s.addDead(systemID, 1)
 		})
+	}
+	if err == nil {
+		err = s.LoadWaiting(func(w *Waiting) { top = max(top, w.Seq) })
 	}
 	if top == 0 {
 		// Numbers from the clock keep order across a wiped outbox too.

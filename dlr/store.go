@@ -68,6 +68,14 @@ type Store interface {
 	// message's final receipt was relayed. A mapping of another id, found
 	// by folding, is left to expire.
 	Forget(upstream, id, systemID, clientID string)
+	// PutWaiting keeps w durably, setting w.Seq, and calls done once it
+	// is.
+	PutWaiting(w *Waiting, done func(error))
+	// DeleteWaiting removes a waiting receipt relayed or given up. It need
+	// not be synced: after a crash it waits again and is relayed once.
+	DeleteWaiting(upstream string, seq uint64)
+	// LoadWaiting calls fn for every waiting receipt stored.
+	LoadWaiting(fn func(*Waiting)) error
 	// Health reports whether the store takes writes now: nil, or an
 	// error that says why and names the store. It answers at once, from
 	// state the store keeps current, without I/O.
@@ -133,6 +141,8 @@ type MemStore struct {
 
 	mmu   sync.Mutex
 	marks map[markKey]time.Time // relayed receipts, until when kept
+
+	waiting memWaiting
 }
 
 type memShard struct {

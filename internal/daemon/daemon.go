@@ -450,6 +450,12 @@ func (d *Daemon) Start() error {
 	if n > 0 {
 		d.log.Info("receipts and messages waiting for clients restored", zap.Int("count", n))
 	}
+	if n, err = d.Relay.RestoreWaiting(); err != nil {
+		return fmt.Errorf("loading the receipts waiting for their mapping: %w", err)
+	}
+	if n > 0 {
+		d.log.Info("receipts waiting for their message's mapping restored", zap.Int("count", n))
+	}
 	d.statsStop, d.statsDone = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(d.statsDone)

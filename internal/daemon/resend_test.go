@@ -3,9 +3,11 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/internal/esmetest"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smsctest"
@@ -94,5 +96,107 @@ routes: [{group: main}]
 	send(c2)
 	if got := e2.d.Relay.Stats.ReceiptsRepeated.Load(); got != 1 {
 		t.Fatalf("after a restart, %d receipts counted as sent again, want 1", got)
+	}
+}
+
+// TestReceiptWaitsDurably: a receipt whose message has no mapping is
+// answered ESME_ROK after a short hold, long before wait_for_mapping ends,
+// and kept: when its message's mapping lands, also after a restart, it
+// reaches the client; one whose mapping never comes becomes a dead letter
+// of its upstream.
+func TestReceiptWaitsDurably(t *testing.T) {
+	t.Parallel()
+	ids := []string{"W1", "W2", "W3"}
+	smsc := newSMSC(t, smsctest.Config{IDFormat: func(n uint64) string { return ids[(n-1)%uint64(len(ids))] }})
+	const yaml = `
+listen: {smpp: "127.0.0.1:0"}
+receipts: {wait_for_mapping: 1h, unmatched_hold: 50ms}
+clients: [{system_id: shop, password: secret}]
+upstreams: [{name: a, addr: "{{0}}", system_id: mux}]
+groups: [{name: main, members: [{upstream: a}]}]
+routes: [{group: main}]
+`
+	e := startYAML(t, yaml, smsc)
+	ctx := deadline(t)
+	c := e.dial(t, "shop", "secret", pdu.BindTransceiver, 10)
+	pushes := 0
+	push := func(id string) {
+		t.Helper()
+		pushes++
+		if err := smsc.Push(receiptPDU(id, "DELIVRD")); err != nil {
+			t.Fatal(err)
+		}
+		// Within the test's deadline, far before the hour of
+		// wait_for_mapping: the hold, not the wait, answers it.
+		if err := smsc.WaitPushesAnswered(ctx, pushes); err != nil {
+			t.Fatalf("a receipt without its mapping was not answered before wait_for_mapping: %v", err)
+		}
+		if st := smsc.PushStatuses(); st[pdu.StatusOK] != pushes {
+			t.Fatalf("receipts answered %v, want ESME_ROK", st)
+		}
+	}
+	// submit sends a message without asking for a receipt (the SMSC
+	// sends none of its own) and returns its id.
+	submit := func(c *esmetest.Client) string {
+		t.Helper()
+		r, err := c.Submit(ctx, esmetest.SubmitBody("Shop", "447700900001", []byte("hi"), 0, nil))
+		if err != nil || r.Status != pdu.StatusOK {
+			t.Fatalf("submit: %v %v", r.Status, err)
+		}
+		return r.MessageID
+	}
+	receipt := func(c *esmetest.Client, want string) {
+		t.Helper()
+		select {
+		case d := <-c.Deliveries():
+			if d.ReceiptID != want {
+				t.Fatalf("receipt for %q, want %q", d.ReceiptID, want)
+			}
+		case <-ctx.Done():
+			t.Fatalf("the waiting receipt of %s never reached the client", want)
+		}
+	}
+	push("W1")
+	receipt(c, submit(c)) // the SMSC issues W1
+
+	push("W2")
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := e.d.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	e2 := startYAML(t, e.yaml, smsc)
+	c2 := e2.dial(t, "shop", "secret", pdu.BindTransceiver, 10)
+	receipt(c2, submit(c2)) // W2, whose receipt waited across the restart
+
+	// One whose mapping never comes: a dead letter of upstream a once the
+	// wait is over.
+	sctx2, cancel2 := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel2()
+	if err := e2.d.Shutdown(sctx2); err != nil {
+		t.Fatal(err)
+	}
+	e3 := startYAML(t, strings.Replace(e.yaml, "wait_for_mapping: 1h", "wait_for_mapping: 300ms", 1), smsc)
+	push("NEVER")
+	for {
+		dl, err := e3.d.DeadLetters("@a", 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(dl) == 1 {
+			if dl[0].Reason != "unmatched" {
+				t.Fatalf("dead letter %+v, want reason unmatched", dl[0])
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the receipt that matched nothing never became a dead letter")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	var waiting int
+	if err := e3.d.store.LoadWaiting(func(*dlr.Waiting) { waiting++ }); err != nil || waiting != 0 {
+		t.Fatalf("%d receipts still kept waiting (%v), want none", waiting, err)
 	}
 }

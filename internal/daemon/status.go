@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"go.uber.org/zap"
 
 	"github.com/smppmux/smppmux/admin"
 	"github.com/smppmux/smppmux/config"
+	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/metrics"
 )
@@ -125,9 +127,14 @@ func (d *Daemon) Reload() error {
 func (d *Daemon) clientIDs() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ids := make([]string, len(d.cfg.Clients))
-	for i, c := range d.cfg.Clients {
-		ids[i] = c.SystemID
+	ids := make([]string, 0, len(d.cfg.Clients)+len(d.cfg.Upstreams))
+	for _, c := range d.cfg.Clients {
+		ids = append(ids, c.SystemID)
+	}
+	// The dead letters of each upstream's receipts that matched no
+	// message.
+	for _, u := range d.cfg.Upstreams {
+		ids = append(ids, dlr.UnmatchedOf(u.Name))
 	}
 	return ids
 }
@@ -139,6 +146,17 @@ func (d *Daemon) configured(client string) bool {
 	return d.cfg.Client(client) != nil
 }
 
+// keepsDeadLetters reports whether name is a configured client or
+// dlr.UnmatchedOf a configured upstream.
+func (d *Daemon) keepsDeadLetters(name string) bool {
+	if u, ok := strings.CutPrefix(name, "@"); ok {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.cfg.Upstream(u) != nil
+	}
+	return d.configured(name)
+}
+
 // DeadLetterCounts implements admin.Controller: every configured client,
 // with or without dead letters.
 func (d *Daemon) DeadLetterCounts() ([]metrics.DeadLetterInfo, error) {
@@ -146,9 +164,12 @@ func (d *Daemon) DeadLetterCounts() ([]metrics.DeadLetterInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]metrics.DeadLetterInfo, len(st))
-	for i, s := range st {
-		out[i] = metrics.DeadLetterInfo{SystemID: s.SystemID, Count: s.Count, Oldest: s.Oldest}
+	out := make([]metrics.DeadLetterInfo, 0, len(st))
+	for _, s := range st {
+		if s.Count == 0 && strings.HasPrefix(s.SystemID, "@") {
+			continue // an upstream's unmatched receipts: listed when there are some
+		}
+		out = append(out, metrics.DeadLetterInfo{SystemID: s.SystemID, Count: s.Count, Oldest: s.Oldest})
 	}
 	// What the store just said is the snapshot's too.
 	d.stats.mu.Lock()
@@ -163,7 +184,7 @@ func (d *Daemon) DeadLetters(client string, after uint64, limit int) ([]admin.De
 	if err != nil {
 		return nil, err
 	}
-	if len(list) == 0 && after == 0 && !d.configured(client) {
+	if len(list) == 0 && after == 0 && !d.keepsDeadLetters(client) {
 		return nil, fmt.Errorf("%w: client %q", admin.ErrNoDeadLetter, client)
 	}
 	out := make([]admin.DeadLetter, len(list))
@@ -187,7 +208,7 @@ func (d *Daemon) PurgeDeadLetters(client string, seq uint64) (int, error) {
 		return 0, err
 	case n == 0 && seq != 0:
 		return 0, fmt.Errorf("%w: dead letter %d of client %q", admin.ErrNoDeadLetter, seq, client)
-	case n == 0 && !d.configured(client):
+	case n == 0 && !d.keepsDeadLetters(client):
 		return 0, fmt.Errorf("%w: client %q", admin.ErrNoDeadLetter, client)
 	}
 	return n, nil
@@ -195,6 +216,9 @@ func (d *Daemon) PurgeDeadLetters(client string, seq uint64) (int, error) {
 
 // RetryDeadLetters implements admin.Controller.
 func (d *Daemon) RetryDeadLetters(client string) (int, error) {
+	if strings.HasPrefix(client, "@") {
+		return 0, fmt.Errorf("%w: %q holds receipts that matched no message: there is no client to put them back for", admin.ErrNoDeadLetter, client)
+	}
 	if !d.configured(client) {
 		return 0, fmt.Errorf("%w: client %q is not configured", admin.ErrNoDeadLetter, client)
 	}

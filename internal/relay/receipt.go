@@ -3,6 +3,9 @@ package relay
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -14,24 +17,83 @@ import (
 	"github.com/smppmux/smppmux/upstream"
 )
 
-// parked is a receipt waiting for its mapping.
+// parked is a receipt on its way: looked up, waiting for its mapping,
+// relayed.
 type parked struct {
 	upstream string
 	frame    pdu.Frame
 	sm       *pdu.SM         // deliver_sm receipts
 	dsm      *pdu.DataSMBody // data_sm receipts
-	ack      func(pdu.Status)
+	arrived  time.Time
 	seq      uint64  // outbox place, taken on arrival
 	ref      dlr.Ref // how it names its message
 	// mark is written with its outbox item, so that the carrier sending
 	// it again is recognised; nil when it reports no message state.
 	mark *dlr.Mark
 
+	// ack answers the SMSC; answer calls it once. release, when set, ends
+	// the receipt's hold on its mark (see arrive).
+	ack      func(pdu.Status)
+	answered atomic.Bool
+	release  func()
+
 	// Once parked: its entry, and with a shared store when to stop
 	// looking again and how long to wait before the next look.
 	entry *dlr.Parked
 	until time.Time
 	wait  time.Duration
+
+	// mu guards waiting, the receipt's durable record once it was kept
+	// to answer the SMSC before its mapping came (see holdOver), and
+	// ended, set once this process is done with it.
+	mu      sync.Mutex
+	waiting *dlr.Waiting
+	ended   bool
+}
+
+// answer answers the SMSC with st, unless it was answered already.
+func (p *parked) answer(st pdu.Status) {
+	if p.answered.CompareAndSwap(false, true) {
+		p.ack(st)
+	}
+}
+
+// end says this process is done with the receipt: relayed, given up, or
+// handed back to its SMSC. Its waiting record goes unless keep; it then
+// waits again after a restart.
+func (p *parked) end(s dlr.Store, keep bool) {
+	p.mu.Lock()
+	if p.ended {
+		p.mu.Unlock()
+		return
+	}
+	p.ended = true
+	w := p.waiting
+	p.mu.Unlock()
+	if w != nil && !keep {
+		s.DeleteWaiting(w.Upstream, w.Seq)
+	}
+	if p.release != nil {
+		p.release()
+	}
+}
+
+// isWaiting reports whether the receipt is kept durably, its SMSC
+// answered.
+func (p *parked) isWaiting() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.waiting != nil
+}
+
+// giveBack hands a receipt this process will not relay back to its SMSC
+// with ESME_RX_T_APPN, so that it sends it again; a waiting receipt was
+// answered already and stays kept, to wait again after a restart.
+func (r *Relay) giveBack(p *parked) {
+	if !p.isWaiting() {
+		p.answer(pdu.StatusXTAppn)
+	}
+	p.end(r.cfg.Store, true)
 }
 
 // lookupStage says what a receipt's mapping lookup was for.
@@ -47,42 +109,11 @@ const (
 
 // HandleDeliver implements upstream.DeliverHandler.
 func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.Status)) {
-	p := &parked{upstream: u.Name(), frame: f, ack: ack, seq: r.cfg.Store.NextSeq()}
-	var err error
-	switch f.ID {
-	case pdu.DeliverSM:
-		p.sm = new(pdu.SM)
-		if err = pdu.ParseSM(f.Body(), p.sm); err == nil {
-			if !pdu.IsReceipt(p.sm.ESMClass) {
-				r.mobileOriginated(u, f, router.Message{SystemID: u.Name(), Source: p.sm.SourceAddr,
-					Destination: p.sm.DestAddr, ServiceType: p.sm.ServiceType}, ack)
-				return
-			}
-			var learnt dlr.IDForm
-			var changed bool
-			p.ref, learnt, changed, err = r.idReader(u.Name()).Ref(p.sm)
-			if changed {
-				r.log.Info("receipt id form of the upstream learnt", zap.String("upstream", u.Name()),
-					zap.Stringer("id_format", learnt))
-			}
-			p.mark = r.newMark(p.upstream, p.ref.ID, dlr.ReceiptState(p.sm))
-		}
-	case pdu.DataSM:
-		p.dsm = new(pdu.DataSMBody)
-		if err = pdu.ParseDataSM(f.Body(), p.dsm); err == nil {
-			if !pdu.IsReceipt(p.dsm.ESMClass) {
-				r.mobileOriginated(u, f, router.Message{SystemID: u.Name(), Source: p.dsm.SourceAddr,
-					Destination: p.dsm.DestAddr, ServiceType: p.dsm.ServiceType}, ack)
-				return
-			}
-			v, _ := pdu.FindTLV(p.dsm.TLVs, pdu.TagReceiptedMessageID)
-			if id := cstring(v); len(id) > 0 {
-				p.ref = r.idReader(u.Name()).RefTLV(id)
-				p.mark = r.newMark(p.upstream, p.ref.ID, dlr.DataSMState(p.dsm))
-			} else {
-				err = dlr.ErrNoID
-			}
-		}
+	p := &parked{upstream: u.Name(), frame: f, ack: ack, seq: r.cfg.Store.NextSeq(), arrived: time.Now()}
+	mo, err := r.read(p)
+	if mo != nil {
+		r.mobileOriginated(u, f, *mo, ack)
+		return
 	}
 	if err != nil {
 		r.Stats.ReceiptsUnmatched.Add(1)
@@ -108,6 +139,51 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 	r.arrive(p)
 }
 
+// read decodes p's frame: a receipt gets its sm or dsm, ref and mark; a
+// mobile-originated message is returned as the message to route instead.
+func (r *Relay) read(p *parked) (mo *router.Message, err error) {
+	switch p.frame.ID {
+	case pdu.DeliverSM:
+		p.sm = new(pdu.SM)
+		if err = pdu.ParseSM(p.frame.Body(), p.sm); err != nil {
+			return nil, err
+		}
+		if !pdu.IsReceipt(p.sm.ESMClass) {
+			return &router.Message{SystemID: p.upstream, Source: p.sm.SourceAddr,
+				Destination: p.sm.DestAddr, ServiceType: p.sm.ServiceType}, nil
+		}
+		var learnt dlr.IDForm
+		var changed bool
+		p.ref, learnt, changed, err = r.idReader(p.upstream).Ref(p.sm)
+		if changed {
+			r.log.Info("receipt id form of the upstream learnt", zap.String("upstream", p.upstream),
+				zap.Stringer("id_format", learnt))
+		}
+		if err == nil {
+			p.mark = r.newMark(p.upstream, p.ref.ID, dlr.ReceiptState(p.sm))
+		}
+		return nil, err
+	case pdu.DataSM:
+		p.dsm = new(pdu.DataSMBody)
+		if err = pdu.ParseDataSM(p.frame.Body(), p.dsm); err != nil {
+			return nil, err
+		}
+		if !pdu.IsReceipt(p.dsm.ESMClass) {
+			return &router.Message{SystemID: p.upstream, Source: p.dsm.SourceAddr,
+				Destination: p.dsm.DestAddr, ServiceType: p.dsm.ServiceType}, nil
+		}
+		v, _ := pdu.FindTLV(p.dsm.TLVs, pdu.TagReceiptedMessageID)
+		id := cstring(v)
+		if len(id) == 0 {
+			return nil, dlr.ErrNoID
+		}
+		p.ref = r.idReader(p.upstream).RefTLV(id)
+		p.mark = r.newMark(p.upstream, p.ref.ID, dlr.DataSMState(p.dsm))
+		return nil, nil
+	}
+	return nil, fmt.Errorf("not a deliver_sm or data_sm: %s", pdu.IDName(p.frame.ID))
+}
+
 // lookup looks for p's mapping and goes on with looked: at once with a
 // store on this machine, later and possibly on another goroutine with a
 // store on the network, so that the upstream's reader goes on reading.
@@ -121,7 +197,7 @@ func (r *Relay) lookup(p *parked, stage lookupStage) {
 	if r.closed {
 		r.gate.RUnlock()
 		if stage == onArrival || stage == onExpiry {
-			p.ack(pdu.StatusXTAppn)
+			r.giveBack(p)
 		}
 		return
 	}
@@ -163,20 +239,26 @@ func (r *Relay) looked(p *parked, stage lookupStage, route dlr.Route, res dlr.Re
 		r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptAmbiguous)
 		r.log.Warn("receipt not delivered: its id matches several messages up to case and leading zeros, none exactly",
 			zap.String("upstream", p.upstream))
-		p.ack(pdu.StatusOK)
+		r.giveUp(p, dlr.ReasonAmbiguous)
 	case stage == onArrival || stage == onClaimed:
 		// Park first, then look again: the mapping may have landed in
 		// between, and whoever claims the entry delivers it. A receipt
 		// claimed by a write of its folded id while another such write
 		// was under way waits for that one.
-		if p.entry = r.parking.Park(p.upstream, p.ref.ID, p.ref.Folded, p, r.expire); p.entry == nil {
+		var until time.Time
+		if p.isWaiting() {
+			// It waited before a restart: the wait goes on from then.
+			until = p.arrived.Add(r.cfg.ParkTimeout)
+		}
+		if p.entry = r.parking.ParkUntil(until, p.upstream, p.ref.ID, p.ref.Folded, p, r.expire); p.entry == nil {
 			// Stopping: see ReleaseParked.
-			p.ack(pdu.StatusXTAppn)
+			r.giveBack(p)
 			return
 		}
 		if stage == onArrival {
 			r.Stats.ReceiptsParked.Add(1)
 			r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptParked)
+			r.hold(p)
 		}
 		r.lookup(p, onParking)
 	case stage == onExpiry:
@@ -200,7 +282,7 @@ func (r *Relay) unmatched(p *parked) {
 		} else {
 			r.log.Warn("receipt matched no message in time", zap.String("upstream", p.upstream))
 		}
-		p.ack(pdu.StatusOK)
+		r.giveUp(p, dlr.ReasonUnmatched)
 	}
 	if p.ref.Folded != "" {
 		report(dlr.Route{}, dlr.NotFound, nil)
@@ -257,7 +339,7 @@ func (r *Relay) recheck(p *parked, stage lookupStage) {
 func (r *Relay) ReleaseParked() {
 	vs := r.parking.Stop()
 	for _, v := range vs {
-		v.(*parked).ack(pdu.StatusXTAppn)
+		r.giveBack(v.(*parked))
 	}
 	if len(vs) > 0 {
 		r.log.Info("receipts waiting for their message's mapping refused with ESME_RX_T_APPN at shutdown: their SMSCs send them again",
@@ -303,14 +385,22 @@ func (r *Relay) deliverReceipt(p *parked, route dlr.Route) {
 	}
 	r.outbox.Enqueue(route.SystemID, &dlr.Item{Raw: out, Origin: route.Session, Seq: p.seq, Mark: p.mark}, func(err error) {
 		if err != nil {
-			// The SMSC keeps it and sends it again later.
 			r.log.Warn("outbox refused a receipt", zap.String("system_id", route.SystemID), zap.Error(err))
-			p.ack(pdu.StatusXTAppn)
+			if p.isWaiting() {
+				// Its SMSC was answered: it is tried again, and kept
+				// meanwhile.
+				r.redeliver(p, route)
+				return
+			}
+			// The SMSC keeps it and sends it again later.
+			p.answer(pdu.StatusXTAppn)
+			p.end(r.cfg.Store, false)
 			return
 		}
 		r.Stats.ReceiptsMatched.Add(1)
 		r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptMatched)
-		p.ack(pdu.StatusOK)
+		p.answer(pdu.StatusOK)
+		p.end(r.cfg.Store, false)
 		if p.mark != nil && dlr.FinalState(p.mark.State) {
 			// The message is done: the store keeps the messages still owed
 			// a receipt. The mark answers the carrier sending it again.

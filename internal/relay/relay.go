@@ -34,6 +34,9 @@ type Config struct {
 	// MappingTTL is how long a message's mapping is kept when its
 	// validity period does not say; 72h.
 	MappingTTL time.Duration
+	// Hold is how long a receipt without its mapping waits unanswered
+	// before it is kept durably and its SMSC answered; DefaultHold.
+	Hold time.Duration
 	// ResendWindow is how long a relayed receipt is remembered, so that
 	// the carrier sending it again is answered without relaying it twice;
 	// dlr.DefaultResendWindow.
@@ -94,6 +97,7 @@ type Stats struct {
 	ReceiptsUnmatched atomic.Uint64
 	ReceiptsAmbiguous atomic.Uint64 // several messages' ids fold to the receipt's, none is it
 	ReceiptsRepeated  atomic.Uint64 // relayed already, sent again by the carrier: not relayed twice
+	ReceiptsWaiting   atomic.Uint64 // kept durably while waiting for their mapping, the SMSC answered
 	Delivered         atomic.Uint64 // receipts and MO accepted by a client
 	DeadLetters       atomic.Uint64 // receipts and MO made dead letters
 	MORouted          atomic.Uint64 // MO messages queued for a client
@@ -118,8 +122,8 @@ type Relay struct {
 	relayingMu sync.Mutex
 	relaying   map[relayingKey]struct{}
 	// rewrites counts the mapping writes being tried again (see record).
-	rewrites              atomic.Int64
-	refuseLog, rewriteLog everyLog
+	rewrites                       atomic.Int64
+	refuseLog, rewriteLog, waitLog everyLog
 	// Stats counts what went through.
 	Stats Stats
 }
@@ -134,6 +138,9 @@ func New(cfg Config) *Relay {
 	}
 	if cfg.MappingTTL <= 0 {
 		cfg.MappingTTL = 72 * time.Hour
+	}
+	if cfg.Hold <= 0 {
+		cfg.Hold = DefaultHold
 	}
 	if cfg.ResendWindow <= 0 {
 		cfg.ResendWindow = dlr.DefaultResendWindow

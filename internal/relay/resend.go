@@ -42,7 +42,12 @@ func (r *Relay) arrive(p *parked) {
 	r.relayingMu.Lock()
 	if _, busy := r.relaying[k]; busy {
 		r.relayingMu.Unlock()
-		p.ack(pdu.StatusXTAppn)
+		// Not this receipt's to end: the other holds the mark.
+		if p.isWaiting() {
+			p.end(r.cfg.Store, false)
+		} else {
+			p.answer(pdu.StatusXTAppn)
+		}
 		return
 	}
 	if r.relaying == nil {
@@ -50,12 +55,10 @@ func (r *Relay) arrive(p *parked) {
 	}
 	r.relaying[k] = struct{}{}
 	r.relayingMu.Unlock()
-	ack := p.ack
-	p.ack = func(st pdu.Status) {
+	p.release = func() {
 		r.relayingMu.Lock()
 		delete(r.relaying, k)
 		r.relayingMu.Unlock()
-		ack(st)
 	}
 	relayed := func(ok bool, err error) {
 		switch {
@@ -67,7 +70,8 @@ func (r *Relay) arrive(p *parked) {
 			r.Stats.ReceiptsRepeated.Add(1)
 			r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptRepeated)
 			r.log.Debug("receipt sent again by the SMSC: answered, not relayed twice", zap.String("upstream", p.upstream))
-			p.ack(pdu.StatusOK)
+			p.answer(pdu.StatusOK)
+			p.end(r.cfg.Store, false)
 		default:
 			r.lookup(p, onArrival)
 		}
@@ -75,7 +79,7 @@ func (r *Relay) arrive(p *parked) {
 	r.gate.RLock()
 	if r.closed {
 		r.gate.RUnlock()
-		p.ack(pdu.StatusXTAppn)
+		r.giveBack(p)
 		return
 	}
 	if ag, ok := r.cfg.Store.(dlr.AsyncGetter); ok {
