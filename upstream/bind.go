@@ -122,17 +122,26 @@ func (b *Bind) supervise(ctx context.Context) {
 	cfg := &b.u.cfg
 	backoff := cfg.ReconnectMin
 	for {
+		start := time.Now()
 		bound, err := b.session(ctx)
 		b.state.Store(int32(StateClosed))
 		if ctx.Err() != nil {
 			return
 		}
+		// Full jitter between half and all of the backoff, so binds
+		// that failed together do not retry together. A bind that was
+		// up for a while redials at once, within a quarter of
+		// reconnect_min: the link is gone, the SMSC likely well. One that
+		// keeps being dropped soon after binding backs off as any.
+		d := backoff/2 + rand.N(backoff/2+1)
 		if bound {
 			backoff = cfg.ReconnectMin
+			if time.Since(start) >= 10*cfg.ReconnectMin {
+				d = rand.N(backoff/4 + 1)
+			} else {
+				d = backoff/2 + rand.N(backoff/2+1)
+			}
 		}
-		// Full jitter between half and all of the backoff, so binds
-		// that failed together do not retry together.
-		d := backoff/2 + rand.N(backoff/2+1)
 		b.log.Info("reconnecting", zap.Duration("in", d), zap.NamedError("cause", err))
 		t := time.NewTimer(d)
 		select {
@@ -263,10 +272,10 @@ func (b *Bind) unbind(c *smppconn.Conn) {
 }
 
 // probeTimeout is how long the enquire_link sent when a request timed out
-// may go unanswered before the bind is closed and redialled: 2s, or the
-// response timeout when shorter. A blackholed or hung link is found within
-// the response timeout and this.
-func probeTimeout(response time.Duration) time.Duration { return min(2*time.Second, response) }
+// may go unanswered before the bind is closed and redialled: 1.5 s, or
+// the response timeout when shorter. A blackholed or hung link is closed
+// and redialling within the response timeout and 2 s.
+func probeTimeout(response time.Duration) time.Duration { return min(1500*time.Millisecond, response) }
 
 // stallAfter is how long a bind's full window may go without any response
 // before the bind is congested and takes no new submits until half its
