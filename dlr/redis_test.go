@@ -119,13 +119,13 @@ func TestRedisOutboxStreamAndLease(t *testing.T) {
 		t.Fatalf("Pending after the first = %d items", len(rest))
 	}
 	// One lease holder at a time; a release hands it over.
-	if ok, err := a.Lease("shop"); !ok || err != nil {
-		t.Fatalf("a.Lease = %v %v", ok, err)
+	if g, err := a.Lease("shop"); !g.Ours() || err != nil {
+		t.Fatalf("a.Lease = %v %v", g, err)
 	}
-	if ok, err := b.Lease("shop"); ok || err != nil {
-		t.Fatalf("b.Lease while a holds it = %v %v", ok, err)
+	if g, err := b.Lease("shop"); g.Ours() || err != nil {
+		t.Fatalf("b.Lease while a holds it = %v %v", g, err)
 	}
-	if ok, _ := a.Lease("shop"); !ok {
+	if g, _ := a.Lease("shop"); g != LeaseKept {
 		t.Fatal("a could not renew its lease")
 	}
 	if err := a.DeleteOutbox("shop", seqs[0]); err != nil {
@@ -137,7 +137,7 @@ func TestRedisOutboxStreamAndLease(t *testing.T) {
 	b.Watch(func(id string) { events <- id })
 	deadline := time.After(10 * time.Second)
 	for {
-		if ok, _ := b.Lease("shop"); ok {
+		if g, _ := b.Lease("shop"); g.Ours() {
 			break
 		}
 		select {
@@ -590,10 +590,10 @@ func TestRedisCluster(t *testing.T) {
 		if items, err := b.Pending(client, 0, 10); err != nil || len(items) != 1 {
 			t.Fatalf("Pending %s = %d items, %v", client, len(items), err)
 		}
-		if ok, err := a.Lease(client); !ok || err != nil {
-			t.Fatalf("Lease %s = %v %v", client, ok, err)
+		if g, err := a.Lease(client); !g.Ours() || err != nil {
+			t.Fatalf("Lease %s = %v %v", client, g, err)
 		}
-		if ok, _ := b.Lease(client); ok {
+		if g, _ := b.Lease(client); g.Ours() {
 			t.Fatalf("two leases on %s", client)
 		}
 		// The dead letter scripts touch the outbox, the lease and the
@@ -611,7 +611,7 @@ func TestRedisCluster(t *testing.T) {
 	for len(seen) < 3 {
 		select {
 		case id := <-events:
-			if ok, _ := b.Lease(id); ok {
+			if g, _ := b.Lease(id); g.Ours() {
 				seen[id] = true
 			}
 		case <-time.After(10 * time.Second):
