@@ -29,6 +29,7 @@ import (
 //	                           for a receipt k, a key of its content (see redis_limbo.go)
 //	d:{systemID}            -> stream of dead letters: the same, and t dead since (Unix ns), n attempts,
 //	                           f refusals, s last status, r reason
+//	w:{systemID}:token      -> the fence of a process's receipt adds (PX an hour; redis_limbo.go)
 //	l:{systemID}            -> delivery lease: the token of the instance holding it (PX)
 //	h:{systemID}            -> the token of the lease's last holder, until it releases the lease
 //	                           (PX a day): a lease that lapsed from another holder is told from a
@@ -126,9 +127,11 @@ type RedisStore struct {
 	health atomic.Pointer[error]
 
 	// limbo holds the receipts whose adds had no answer; lastMs is the
-	// ms of the latest stream entry id Redis gave.
+	// ms of the latest stream entry id Redis gave; gen is the generation
+	// receipt adds carry, raised by each look for them.
 	limbo  limbo
 	lastMs atomic.Int64
+	gen    atomic.Int64
 }
 
 // getOp is a lookup, for readLoop or getNow: of an id as written (GET
@@ -191,7 +194,16 @@ type redisOp struct {
 // Lua scripts. The outbox bound and the event are applied where the item
 // is added; leases change only when they hold the caller's token.
 var (
+	// scriptAdd appends an item to the outbox KEYS[1], unless it carries
+	// a generation (ARGV[8]) older than the writer's fence KEYS[2] (see
+	// redis_limbo.go).
 	scriptAdd = redis.NewScript(`
+if ARGV[8] ~= '' then
+  local f = redis.call('GET', KEYS[2])
+  if f and tonumber(f) > tonumber(ARGV[8]) then
+    return redis.error_reply('FENCED an add sent before its writer looked for it')
+  end
+end
 local max = tonumber(ARGV[1])
 if max > 0 and redis.call('XLEN', KEYS[1]) >= max then
   return redis.error_reply('OUTBOXFULL outbox full')
@@ -677,6 +689,10 @@ func (s *RedisStore) leaseKey(systemID string) string { return s.cfg.Prefix + "l
 
 func (s *RedisStore) holderKey(systemID string) string { return s.cfg.Prefix + "h:{" + systemID + "}" }
 
+func (s *RedisStore) fenceKey(systemID string) string {
+	return s.cfg.Prefix + "w:{" + systemID + "}:" + s.token
+}
+
 // layoutExact ends the mappings this version writes, keyed by the id as
 // the SMSC wrote it; earlier versions, which keyed them by the folded id,
 // wrote nothing after the fields.
@@ -1083,13 +1099,17 @@ func (s *RedisStore) AddOutbox(systemID string, it *Item, done func(error)) {
 			return
 		}
 	}
-	key := s.outboxKey(systemID)
+	keys := []string{s.outboxKey(systemID), s.fenceKey(systemID)}
 	var cmd *redis.Cmd
 	var floor int64
 	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
 		floor = s.floor()
-		cmd = scriptAdd.EvalSha(context.Background(), p, []string{key},
-			s.cfg.MaxItems, it.Origin, it.At.UnixNano(), it.Raw, s.keyEvents, systemID, k)
+		gen := ""
+		if k != "" {
+			gen = strconv.FormatInt(s.gen.Load(), 10)
+		}
+		cmd = scriptAdd.EvalSha(context.Background(), p, keys,
+			s.cfg.MaxItems, it.Origin, it.At.UnixNano(), it.Raw, s.keyEvents, systemID, k, gen)
 		return cmd
 	}, done: func(err error) {
 		if err != nil && strings.HasPrefix(err.Error(), "OUTBOXFULL") {

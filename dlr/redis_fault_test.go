@@ -3,11 +3,13 @@ package dlr
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -430,4 +432,71 @@ func TestRedisLeaseGrants(t *testing.T) {
 	lapse()
 	released(a)
 	lease(b, LeaseFree)
+}
+
+// TestRedisReceiptLandingLateIsRefused: a receipt's add is held back by
+// the network and fails for want of an answer; the network heals for new
+// connections, the store looks for the receipt and does not find it, and
+// the SMSC's copy is added. Then the held add reaches Redis, late, as TCP
+// sends again what a dropped network lost: it is refused, and the outbox
+// holds the receipt once.
+func TestRedisReceiptLandingLateIsRefused(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	px := redistest.NewProxy(t, r.Addr)
+	s := openRedis(t, px.Addr, 1, nil)
+	add := func(n int) error {
+		errc := make(chan error, 1)
+		s.AddOutbox("shop", &Item{Raw: receiptPDU(n), At: time.Now()}, func(err error) { errc <- err })
+		return <-errc
+	}
+	if err := add(0); err != nil {
+		t.Fatal(err)
+	}
+	px.Block()
+	if err := add(1); err == nil {
+		t.Fatal("an add held back by the network was answered")
+	}
+	px.UnblockNew()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
+	for add(1) != nil {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("the copy of receipt 1 was never taken")
+		}
+	}
+	direct := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer direct.Close()
+	px.Unblock()
+	// The late add reaches Redis: refused (Redis counts the error), or
+	// taken, a third item.
+	var ids []string
+	for {
+		info, err := direct.Info(context.Background(), "errorstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		items, err := s.Pending("shop", 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = ids[:0]
+		for _, it := range items {
+			ids = append(ids, receiptNumber(it.Raw))
+		}
+		if strings.Contains(info, "errorstat_FENCED:count=1") || len(ids) > 2 {
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("the held add never reached Redis: outbox %v, %q", ids, info)
+		}
+	}
+	if !slices.Equal(ids, []string{"000000", "000001"}) {
+		t.Fatalf("outbox holds %v, want [000000 000001]", ids)
+	}
 }

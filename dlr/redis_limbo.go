@@ -30,6 +30,14 @@ import (
 // written again as new. Until then, a copy sent again is refused once
 // more. Receipts alone: two MO messages alike may be two messages.
 //
+// A write without an answer may also land late: TCP sends again what a
+// dropped network lost, seconds after it heals, and a stopped Redis reads
+// its socket when it resumes. So the look first raises a fence, in the
+// same script: a receipt add carries the generation of its writer's adds
+// when it was sent, the look raises it, and Redis refuses an add older
+// than the fence of its client and process (w:{system_id}:token). What
+// the look did not find can no longer land.
+//
 // What this does not cover, at-least-once as before: a copy the SMSC
 // sends to another instance's bind (that instance knows nothing of the
 // lost answer), an add whose own copy is delivered and removed between
@@ -54,16 +62,21 @@ const (
 	floorSlack = 2 * time.Second
 	// findCap bounds the entries one look reads per client.
 	findCap = 100_000
+	// fenceKeep is how long a fence stands: longer than TCP goes on
+	// sending what a dropped network lost.
+	fenceKeep = time.Hour
 )
 
-// scriptFind returns, for each key in ARGV[3..], the id of the first entry
-// of the stream KEYS[1] from ARGV[1] on whose field k is that key, or an
-// empty string when none of the first ARGV[2] entries has it.
+// scriptFind sets the fence KEYS[2] to ARGV[3] (PX ARGV[4]), then returns,
+// for each key in ARGV[5..], the id of the first entry of the stream
+// KEYS[1] from ARGV[1] on whose field k is that key, or an empty string
+// when none of the first ARGV[2] entries has it.
 var scriptFind = redis.NewScript(`
-local want, found, left = {}, {}, #ARGV - 2
-for i = 3, #ARGV do
-  want[ARGV[i]] = i - 2
-  found[i - 2] = ''
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+local want, found, left = {}, {}, #ARGV - 4
+for i = 5, #ARGV do
+  want[ARGV[i]] = i - 4
+  found[i - 4] = ''
 end
 local start, seen, cap = ARGV[1], 0, tonumber(ARGV[2])
 while left > 0 and seen < cap do
@@ -257,13 +270,16 @@ func (s *RedisStore) queueFinds(ctx context.Context, p redis.Pipeliner) []*looku
 		lk.keys = append(lk.keys, k.key)
 		floors[k.systemID] = min(floors[k.systemID], e.floor)
 	}
+	// Adds sent from now on carry gen; those sent before cannot land
+	// after the look.
+	gen := s.gen.Add(1)
 	for _, lk := range out {
-		args := make([]any, 0, 2+len(lk.keys))
-		args = append(args, strconv.FormatInt(max(floors[lk.systemID], 0), 10)+"-0", findCap)
+		args := make([]any, 0, 4+len(lk.keys))
+		args = append(args, strconv.FormatInt(max(floors[lk.systemID], 0), 10)+"-0", findCap, gen, fenceKeep.Milliseconds())
 		for _, k := range lk.keys {
 			args = append(args, k)
 		}
-		lk.cmd = scriptFind.EvalSha(ctx, p, []string{s.outboxKey(lk.systemID)}, args...)
+		lk.cmd = scriptFind.EvalSha(ctx, p, []string{s.outboxKey(lk.systemID), s.fenceKey(lk.systemID)}, args...)
 	}
 	return out
 }

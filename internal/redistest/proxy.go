@@ -9,18 +9,31 @@ import (
 // Proxy forwards TCP connections from a loopback port of its own to a
 // server, and can hold everything back for a while, both ways, as a
 // network that drops packets does until it heals (TCP then delivers what
-// was sent meanwhile). One instance behind a Proxy can be cut off from a
-// Redis the others still reach.
+// was sent meanwhile, late). One instance behind a Proxy can be cut off
+// from a Redis the others still reach.
 type Proxy struct {
 	Addr string
 
 	mu      sync.Mutex
-	blocked bool
-	healed  chan struct{} // closed by Unblock
+	newGate chan struct{} // the gate of connections accepted from now on
+	conns   map[*proxyConn]bool
 	l       net.Listener
-	conns   []net.Conn
 	wg      sync.WaitGroup
 }
+
+// proxyConn is one connection through the proxy: what it carries waits
+// while its gate is open (not closed).
+type proxyConn struct {
+	client, server net.Conn
+	gate           chan struct{}
+}
+
+// passing is a closed gate: nothing waits.
+var passing = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // NewProxy listens on 127.0.0.1 and forwards to target until the test
 // ends.
@@ -30,8 +43,7 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{Addr: l.Addr().String(), l: l, healed: make(chan struct{})}
-	close(p.healed)
+	p := &Proxy{Addr: l.Addr().String(), l: l, newGate: passing, conns: make(map[*proxyConn]bool)}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -56,51 +68,74 @@ func NewProxy(t testing.TB, target string) *Proxy {
 func (p *Proxy) Block() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.blocked {
-		p.blocked = true
-		p.healed = make(chan struct{})
+	if p.newGate == passing {
+		p.newGate = make(chan struct{})
 	}
+	for pc := range p.conns {
+		if pc.gate == passing {
+			pc.gate = p.newGate
+		}
+	}
+}
+
+// UnblockNew lets new connections through while those open keep what
+// they carry held back, as when a network heals before TCP sends again
+// what it lost.
+func (p *Proxy) UnblockNew() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.newGate = passing
 }
 
 // Unblock lets what was held back through, and what follows.
 func (p *Proxy) Unblock() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.blocked {
-		p.blocked = false
-		close(p.healed)
+	closed := map[chan struct{}]bool{passing: true}
+	for pc := range p.conns {
+		if !closed[pc.gate] {
+			close(pc.gate)
+			closed[pc.gate] = true
+		}
+		pc.gate = passing
 	}
+	if !closed[p.newGate] {
+		close(p.newGate)
+	}
+	p.newGate = passing
 }
 
-// gate returns a channel closed once nothing is held back.
-func (p *Proxy) gate() <-chan struct{} {
+// gate returns the channel pc's traffic waits on.
+func (p *Proxy) gate(pc *proxyConn) <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.healed
-}
-
-func (p *Proxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.l == nil {
-		return false
-	}
-	p.conns = append(p.conns, c)
-	return true
+	return pc.gate
 }
 
 func (p *Proxy) serve(c net.Conn, target string) {
-	<-p.gate() // a blocked network does not even connect
+	p.mu.Lock()
+	if p.l == nil {
+		p.mu.Unlock()
+		c.Close()
+		return
+	}
+	pc := &proxyConn{client: c, gate: p.newGate}
+	p.conns[pc] = true
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.conns, pc)
+		p.mu.Unlock()
+	}()
+	<-p.gate(pc) // a blocked network does not even connect
 	up, err := net.Dial("tcp", target)
 	if err != nil {
 		c.Close()
 		return
 	}
-	if !p.track(c) || !p.track(up) {
-		c.Close()
-		up.Close()
-		return
-	}
+	p.mu.Lock()
+	pc.server = up
+	p.mu.Unlock()
 	done := make(chan struct{}, 2)
 	pump := func(dst, src net.Conn) {
 		defer func() { done <- struct{}{} }()
@@ -108,7 +143,7 @@ func (p *Proxy) serve(c net.Conn, target string) {
 		for {
 			n, err := src.Read(buf)
 			if n > 0 {
-				<-p.gate()
+				<-p.gate(pc)
 				if _, werr := dst.Write(buf[:n]); werr != nil {
 					return
 				}
@@ -130,14 +165,23 @@ func (p *Proxy) serve(c net.Conn, target string) {
 func (p *Proxy) close() {
 	p.Unblock()
 	p.mu.Lock()
-	l, conns := p.l, p.conns
-	p.l, p.conns = nil, nil
+	l := p.l
+	p.l = nil
+	var conns []*proxyConn
+	for pc := range p.conns {
+		conns = append(conns, pc)
+	}
 	p.mu.Unlock()
 	if l != nil {
 		l.Close()
 	}
-	for _, c := range conns {
-		c.Close()
+	for _, pc := range conns {
+		pc.client.Close()
+		p.mu.Lock()
+		if pc.server != nil {
+			pc.server.Close()
+		}
+		p.mu.Unlock()
 	}
 	p.wg.Wait()
 }
