@@ -168,10 +168,8 @@ func (o *Outbox) refill(q *queue, want bool) (bool, time.Duration) {
 		}
 	}
 	o.mu.Lock()
-	// A lease not renewed for two thirds of its life may lapse before an
-	// item handed out now is answered.
 	grace := q.graceUntil.Sub(now)
-	wait := grace > 0 || now.Sub(q.renewed) >= 2*ttl/3
+	wait := grace > 0
 	cursor, need := q.cursor, !wait && q.dirty && len(q.items) < refillBelow
 	if need {
 		q.dirty = false // an item added from now on sets it again

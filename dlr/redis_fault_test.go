@@ -500,3 +500,76 @@ func TestRedisReceiptLandingLateIsRefused(t *testing.T) {
 		t.Fatalf("outbox holds %v, want [000000 000001]", ids)
 	}
 }
+
+// sendUntilTaken queues receipts from to to-1 in o, each sent again after
+// a refusal until the outbox takes it, as an SMSC sends again a receipt
+// answered ESME_RX_T_APPN.
+func sendUntilTaken(o *Outbox, from, to int, d time.Duration) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(d)
+	for i := from; i < to; i++ {
+		for {
+			errc := make(chan error, 1)
+			o.Enqueue("shop", &Item{Raw: receiptPDU(i)}, func(err error) { errc <- err })
+			if <-errc == nil {
+				break
+			}
+			select {
+			case <-tick.C:
+			case <-deadline:
+				return fmt.Errorf("receipt %d never taken in %s", i, d)
+			}
+		}
+	}
+	return nil
+}
+
+// TestRedisOutboxAfterEmptyRestart: Redis dies and comes back empty (no
+// persistence). The outbox takes the lease again by itself and delivers
+// what arrives from then on, once each.
+func TestRedisOutboxAfterEmptyRestart(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	s := openRedis(t, r.Addr, 1, nil)
+	recv := newTallyReceiver(1, 10, false)
+	o := NewOutbox(OutboxConfig{Store: s, Receivers: recv.list})
+	defer o.Close()
+	o.Wake("shop")
+	enqueueReceipts(t, o, 0, 20)
+	recv.await(t, 20, 10*time.Second)
+	r.Kill()
+	r.Revive()
+	if err := sendUntilTaken(o, 20, 40, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	awaitOnce(t, s, 40, 30*time.Second, recv)
+}
+
+// TestRedisSharedOutboxSentinelFailover: the master dies while the outbox
+// delivers and receipts keep coming; the Sentinel promotes a replica.
+// With wait_replicas 2 of 2, what was written and removed before is on
+// the promoted replica; writes wait for a second replica to follow it.
+// Every receipt is delivered once.
+func TestRedisSharedOutboxSentinelFailover(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	set := startSentinelSet(t, ctx)
+	s := openRedis(t, set.sentinel.Addr, 1, set.via(2))
+	recv := newTallyReceiver(1, 10, false)
+	o := NewOutbox(OutboxConfig{Store: s, Receivers: recv.list})
+	defer o.Close()
+	o.Wake("shop")
+	const n = 200
+	enqueueReceipts(t, o, 0, 100)
+	recv.await(t, 50, 10*time.Second)
+	set.master.Kill()
+	sent := make(chan error, 1)
+	go func() { sent <- sendUntilTaken(o, 100, n, 60*time.Second) }()
+	redistest.StartReplica(t, set.awaitSwitch(t, ctx))
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	awaitOnce(t, s, n, 60*time.Second, recv)
+}

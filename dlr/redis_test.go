@@ -386,64 +386,16 @@ func TestRedisSentinel(t *testing.T) {
 // replication offsets it last saw, best effort.
 func TestRedisSentinelFailover(t *testing.T) {
 	t.Parallel()
-	const name = "smppmux-failover"
-	master := redistest.Start(t)
-	// Either may become the master: it sends its data to a new replica
-	// at once, not after the 5 s Redis waits by default for others.
-	replica := func() *redistest.Server {
-		host, port, _ := net.SplitHostPort(master.Addr)
-		return redistest.Start(t, "--replicaof", host, port, "--repl-diskless-sync-delay", "0")
-	}
-	replicas := []*redistest.Server{replica(), replica()}
-	// The Sentinel learns of the replicas from the master's INFO when it
-	// connects: they must be attached first.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	mc := redis.NewClient(&redis.Options{Addr: master.Addr})
-	defer mc.Close()
-	if err := mc.Set(ctx, "attached", "1", 0).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := mc.Do(ctx, "WAIT", 2, 20000).Int(); err != nil || n != 2 {
-		t.Fatalf("replicas not attached: WAIT = %d, %v", n, err)
-	}
-	sentinel := redistest.StartSentinel(t, name, master, "down-after-milliseconds 1000", "failover-timeout 5000")
-	sc := redis.NewClient(&redis.Options{Addr: sentinel.Addr})
-	defer sc.Close()
-	sub := sc.Subscribe(ctx, "+switch-master")
-	defer sub.Close()
-	if _, err := sub.Receive(ctx); err != nil { // the subscription's confirmation
-		t.Fatal(err)
-	}
-	viaSentinel := func(c *RedisConfig) {
-		c.MasterName = name
-		c.WaitReplicas, c.WaitTimeout = 2, time.Second
-	}
-	s := openRedis(t, sentinel.Addr, 1, viaSentinel)
+	set := startSentinelSet(t, ctx)
+	viaSentinel := set.via(2)
+	s := openRedis(t, set.sentinel.Addr, 1, viaSentinel)
 	before := Mapping{Upstream: "u", UpstreamID: "before", Route: Route{SystemID: "shop", ClientID: "b"}, Expires: time.Now().Add(time.Hour)}
 	putSync(t, s, before)
 
-	master.Kill()
-	var promoted *redistest.Server
-	select {
-	case msg := <-sub.Channel():
-		// "<name> <old ip> <old port> <new ip> <new port>"
-		f := strings.Fields(msg.Payload)
-		if len(f) != 5 || f[0] != name {
-			t.Fatalf("+switch-master %q", msg.Payload)
-		}
-		to := net.JoinHostPort(f[3], f[4])
-		for _, r := range replicas {
-			if r.Addr == to {
-				promoted = r
-			}
-		}
-		if promoted == nil {
-			t.Fatalf("switched to %s, not to a replica (%s, %s)", to, replicas[0].Addr, replicas[1].Addr)
-		}
-	case <-ctx.Done():
-		t.Fatal("no +switch-master from the Sentinel")
-	}
+	set.master.Kill()
+	promoted := set.awaitSwitch(t, ctx)
 
 	// The new master has one replica, the other: a write is refused.
 	after := Mapping{Upstream: "u", UpstreamID: "after", Route: Route{SystemID: "shop", ClientID: "a"}, Expires: time.Now().Add(time.Hour)}
@@ -473,12 +425,88 @@ func TestRedisSentinelFailover(t *testing.T) {
 	t.Logf("%d writes failed before the store followed the switch", failed)
 	// A second instance, opened after the failover, reads both from the
 	// promoted replica, not from a memory of what it wrote.
-	other := openRedis(t, sentinel.Addr, 2, viaSentinel)
+	other := openRedis(t, set.sentinel.Addr, 2, viaSentinel)
 	for _, m := range []Mapping{before, after} {
 		if route, ok, err := other.Get(m.Upstream, m.UpstreamID); !ok || err != nil || route != m.Route {
 			t.Fatalf("Get %s after the failover = %+v %v %v", m.UpstreamID, route, ok, err)
 		}
 	}
+}
+
+// sentinelSet is a master with two replicas and a Sentinel watching it
+// under name.
+type sentinelSet struct {
+	name     string
+	master   *redistest.Server
+	replicas []*redistest.Server
+	sentinel *redistest.Server
+	switched <-chan *redis.Message // the Sentinel's +switch-master
+}
+
+// startSentinelSet starts a sentinelSet whose Sentinel calls the master
+// down after a second of silence: a shorter delay made it fail over
+// again, and again, right after a failover (see TestRedisSentinelFailover).
+func startSentinelSet(t *testing.T, ctx context.Context) *sentinelSet {
+	t.Helper()
+	set := &sentinelSet{name: "smppmux-failover", master: redistest.Start(t)}
+	// Either may become the master: it sends its data to a new replica
+	// at once, not after the 5 s Redis waits by default for others.
+	host, port, _ := net.SplitHostPort(set.master.Addr)
+	for range 2 {
+		set.replicas = append(set.replicas, redistest.Start(t, "--replicaof", host, port, "--repl-diskless-sync-delay", "0"))
+	}
+	// The Sentinel learns of the replicas from the master's INFO when it
+	// connects: they must be attached first.
+	mc := redis.NewClient(&redis.Options{Addr: set.master.Addr})
+	defer mc.Close()
+	if err := mc.Set(ctx, "attached", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := mc.Do(ctx, "WAIT", 2, 20000).Int(); err != nil || n != 2 {
+		t.Fatalf("replicas not attached: WAIT = %d, %v", n, err)
+	}
+	set.sentinel = redistest.StartSentinel(t, set.name, set.master, "down-after-milliseconds 1000", "failover-timeout 5000")
+	sc := redis.NewClient(&redis.Options{Addr: set.sentinel.Addr})
+	t.Cleanup(func() { sc.Close() })
+	sub := sc.Subscribe(ctx, "+switch-master")
+	t.Cleanup(func() { sub.Close() })
+	if _, err := sub.Receive(ctx); err != nil { // the subscription's confirmation
+		t.Fatal(err)
+	}
+	set.switched = sub.Channel()
+	return set
+}
+
+// via makes a store find the master through the Sentinel, every write
+// waiting for replicas.
+func (set *sentinelSet) via(replicas int) func(*RedisConfig) {
+	return func(c *RedisConfig) {
+		c.MasterName = set.name
+		c.WaitReplicas, c.WaitTimeout = replicas, time.Second
+	}
+}
+
+// awaitSwitch waits for the Sentinel to promote a replica and returns it.
+func (set *sentinelSet) awaitSwitch(t *testing.T, ctx context.Context) *redistest.Server {
+	t.Helper()
+	select {
+	case msg := <-set.switched:
+		// "<name> <old ip> <old port> <new ip> <new port>"
+		f := strings.Fields(msg.Payload)
+		if len(f) != 5 || f[0] != set.name {
+			t.Fatalf("+switch-master %q", msg.Payload)
+		}
+		to := net.JoinHostPort(f[3], f[4])
+		for _, r := range set.replicas {
+			if r.Addr == to {
+				return r
+			}
+		}
+		t.Fatalf("switched to %s, not to a replica (%s, %s)", to, set.replicas[0].Addr, set.replicas[1].Addr)
+	case <-ctx.Done():
+		t.Fatal("no +switch-master from the Sentinel")
+	}
+	return nil
 }
 
 // BenchmarkRedisPutMapping64 writes mappings from 64 concurrent writers,
@@ -509,11 +537,22 @@ func benchRedisPutMapping64(b *testing.B, upstreamID func(int) string) {
 
 // BenchmarkRedisMessage does what the store does for one relayed message
 // and its receipt: mapping write, lookup, outbox add, outbox delete, from
-// 64 concurrent writers.
+// 64 concurrent writers. The outbox item is 180 zero octets, which the
+// store does not take for a receipt.
 func BenchmarkRedisMessage(b *testing.B) {
+	benchRedisMessage(b, func(int) []byte { return make([]byte, 180) })
+}
+
+// BenchmarkRedisMessageReceipt is BenchmarkRedisMessage with a receipt as
+// the outbox item, which the store keys by its content and adds behind a
+// fence (redis_limbo.go).
+func BenchmarkRedisMessageReceipt(b *testing.B) {
+	benchRedisMessage(b, receiptPDU)
+}
+
+func benchRedisMessage(b *testing.B, item func(int) []byte) {
 	s := openRedis(b, redistest.Start(b).Addr, 1, nil)
 	exp := time.Now().Add(time.Hour)
-	raw := make([]byte, 180)
 	start, cpu0 := time.Now(), cpuTime()
 	writers64(b, func(i int, put func(error), wait func()) {
 		id := strconv.FormatInt(int64(i), 16)
@@ -523,7 +562,7 @@ func BenchmarkRedisMessage(b *testing.B) {
 		if _, ok, err := s.Get("carrier-a", id); !ok || err != nil {
 			b.Error("mapping not found", err)
 		}
-		it := &Item{Raw: raw, At: time.Now()}
+		it := &Item{Raw: item(i), At: time.Now()}
 		s.AddOutbox("shop", it, put)
 		wait()
 		if err := s.DeleteOutbox("shop", it.Seq); err != nil {
