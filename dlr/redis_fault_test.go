@@ -573,3 +573,33 @@ func TestRedisSharedOutboxSentinelFailover(t *testing.T) {
 	}
 	awaitOnce(t, s, n, 60*time.Second, recv)
 }
+
+// TestRedisSharedOutboxesKilledMidDelivery: two instances with sessions of
+// the client share Redis; A holds the lease and its client has accepted
+// deliveries when Redis dies, so A cannot remove them. Redis comes back
+// on its data after the lease lapsed: A and B both reach for the lease.
+// Whichever gets it, each receipt is delivered once: A going on where it
+// was, or B after a grace in which A removes what it delivered.
+func TestRedisSharedOutboxesKilledMidDelivery(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	ttl := func(c *RedisConfig) { c.LeaseTTL = 3 * time.Second }
+	sa, sb := openRedis(t, r.Addr, 1, ttl), openRedis(t, r.Addr, 2, ttl)
+	recvA := newTallyReceiver(1, 10, true)
+	recvB := newTallyReceiver(2, 10, false)
+	oa := NewOutbox(OutboxConfig{Store: sa, Receivers: recvA.list})
+	defer oa.Close()
+	const n = 40
+	oa.Wake("shop")
+	enqueueReceipts(t, oa, 0, n)
+	recvA.await(t, 10, 10*time.Second)
+	ob := NewOutbox(OutboxConfig{Store: sb, Receivers: recvB.list})
+	defer ob.Close()
+	ob.Wake("shop")
+	r.Kill()
+	recvA.release(false)
+	// Down longer than the lease lives.
+	<-time.After(4 * time.Second)
+	r.Restart()
+	awaitOnce(t, sa, n, 30*time.Second, recvA, recvB)
+}
