@@ -211,8 +211,8 @@ func TestRedisDeadLetters(t *testing.T) {
 	t.Parallel()
 	r := redistest.Start(t)
 	s := openRedis(t, r.Addr, 1, nil)
-	if ok, err := s.Lease("shop"); !ok || err != nil {
-		t.Fatalf("Lease = %v, %v", ok, err)
+	if g, err := s.Lease("shop"); !g.Ours() || err != nil {
+		t.Fatalf("Lease = %v, %v", g, err)
 	}
 	testDeadLetters(t, deadStore{Store: s, outbox: func(t *testing.T, systemID string) []*Item {
 		items, err := s.Pending(systemID, 0, 100)
@@ -235,8 +235,8 @@ func TestRedisDeadLetterNeedsLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := b.Lease("shop"); !ok || err != nil {
-		t.Fatalf("b.Lease = %v, %v", ok, err)
+	if g, err := b.Lease("shop"); !g.Ours() || err != nil {
+		t.Fatalf("b.Lease = %v, %v", g, err)
 	}
 	if _, err := bury(a, "shop", it, ReasonRefused); !errors.Is(err, ErrNotLeased) {
 		t.Fatalf("dead letter without the lease: %v, want ErrNotLeased", err)

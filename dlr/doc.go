@@ -17,7 +17,10 @@
 // one several instances share (a SharedStore: outboxes are Redis streams
 // delivered by the instance holding the client's lease), MemStore the one
 // for tests. Writes are asynchronous: their callback runs once the
-// data is durable, so no connection reader waits for a disk.
+// data is durable, so no connection reader waits for a disk. A shared
+// outbox delivers each item once through outages of Redis
+// (outbox_shared.go), and a receipt whose write had no answer is added
+// once (redis_limbo.go).
 //
 // Goroutines: an Outbox runs one dispatcher goroutine per client system_id
 // that has had something queued, ended by Close; a PebbleStore runs one

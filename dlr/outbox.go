@@ -126,6 +126,8 @@ type queue struct {
 	// dirty says the store may hold items not read yet: an item was
 	// added, by any instance, since the last read that reached the end.
 	dirty bool
+	// shared is the rest of a shared outbox's state (outbox_shared.go).
+	shared
 }
 
 // Shared outboxes are read this many items at a time, when fewer than
@@ -233,6 +235,9 @@ func (o *Outbox) queueLocked(systemID string) (*queue, error) {
 	q := o.queues[systemID]
 	if q == nil {
 		q = &queue{systemID: systemID, wake: make(chan struct{}, 1)}
+		if o.shared != nil {
+			q.out = make(map[uint64]bool)
+		}
 		o.queues[systemID] = q
 		o.wg.Add(1)
 		go func() {
@@ -358,23 +363,16 @@ func (o *Outbox) sharedStats() []Stat {
 
 // Close stops the dispatchers and waits for them. Items still queued are
 // dropped with the memory that holds them; shared outboxes' leases are
-// released so that other instances take over at once.
+// released so that other instances take over at once, once what this
+// instance delivered is removed (closeShared).
 func (o *Outbox) Close() {
 	o.mu.Lock()
 	o.closed = true
 	o.mu.Unlock()
 	o.cancel()
 	o.wg.Wait()
-	if o.shared == nil {
-		return
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for id, q := range o.queues {
-		if q.leased {
-			q.leased = false
-			o.shared.Release(id)
-		}
+	if o.shared != nil {
+		o.closeShared()
 	}
 }
 
@@ -419,8 +417,10 @@ func (o *Outbox) dispatch(q *queue) {
 // long until the next item set aside is due, 0 when no timer is needed.
 func (o *Outbox) send(q *queue) time.Duration {
 	recv := o.cfg.Receivers(q.systemID)
-	if o.shared != nil && !o.refill(q, len(recv) > 0) {
-		return 0
+	if o.shared != nil {
+		if ok, again := o.refill(q, len(recv) > 0); !ok {
+			return again
+		}
 	}
 	if len(recv) == 0 {
 		return 0
@@ -446,6 +446,9 @@ func (o *Outbox) send(q *queue) time.Duration {
 		}
 		q.take(it)
 		q.inflight++
+		if q.out != nil {
+			q.out[it.Seq] = false
+		}
 		o.mu.Unlock()
 
 		b := make([]byte, len(it.Raw))
@@ -524,11 +527,12 @@ func (o *Outbox) pick(q *queue, recv []Receiver, origin uint64) Receiver {
 
 func (o *Outbox) settle(q *queue, it *Item, f pdu.Frame, err error) {
 	if err == nil && f.Status == pdu.StatusOK {
-		// Deleted before it stops counting as in flight: a shared
-		// outbox's lease is released only with nothing in flight, and
-		// the release must come after the delete, or the next holder
-		// would deliver the item again.
-		if err := o.cfg.Store.DeleteOutbox(q.systemID, it.Seq); err != nil {
+		if o.shared != nil {
+			// Marked delivered before it stops counting as in flight: the
+			// lease is released only once it is removed, or the next
+			// holder would deliver it again.
+			o.remove(q, it)
+		} else if err := o.cfg.Store.DeleteOutbox(q.systemID, it.Seq); err != nil {
 			// Delivered again after a restart: a duplicate, not a loss.
 			o.log.Warn("removing a delivered item from the store failed", zap.Error(err))
 		}
@@ -592,13 +596,13 @@ func (o *Outbox) bury(q *queue, it *Item, reason DeadReason) {
 			o.log.Warn("outbox lease lost: the refused item stays in the outbox",
 				zap.String("system_id", q.systemID), zap.Uint64("seq", it.Seq))
 			o.dropLease(q)
-			o.forget(q)
+			o.forget(q, it)
 			return
 		case errors.Is(err, ErrNotInOutbox):
 			// Delivered by another instance meanwhile.
 			o.log.Info("refused item left the outbox before it could become a dead letter",
 				zap.String("system_id", q.systemID), zap.Uint64("seq", it.Seq))
-			o.forget(q)
+			o.forget(q, it)
 			return
 		case err != nil:
 			o.log.Warn("making a dead letter failed; the item stays in the outbox",
@@ -610,7 +614,7 @@ func (o *Outbox) bury(q *queue, it *Item, reason DeadReason) {
 			zap.Uint64("seq", it.Seq), zap.Uint64("dead_letter", d.Seq), zap.Int("attempts", d.Attempts),
 			zap.Int("refusals", d.Refusals), zap.Stringer("last_status", statusField(d.LastStatus)),
 			zap.String("reason", string(reason)))
-		o.forget(q)
+		o.forget(q, it)
 		if o.cfg.OnDeadLetter != nil {
 			o.cfg.OnDeadLetter(q.systemID, d)
 		}
@@ -618,9 +622,10 @@ func (o *Outbox) bury(q *queue, it *Item, reason DeadReason) {
 }
 
 // forget ends the flight of an item that left the outbox undelivered.
-func (o *Outbox) forget(q *queue) {
+func (o *Outbox) forget(q *queue, it *Item) {
 	o.mu.Lock()
 	q.inflight--
+	delete(q.out, it.Seq)
 	o.mu.Unlock()
 	signal(q.wake)
 }
@@ -630,6 +635,7 @@ func (o *Outbox) forget(q *queue) {
 func (o *Outbox) setAside(q *queue, it *Item) {
 	o.mu.Lock()
 	q.inflight--
+	delete(q.out, it.Seq)
 	if o.shared != nil && !q.leased {
 		// The lease was lost meanwhile: the item is still in the store,
 		// for the next holder.
@@ -652,6 +658,7 @@ func (o *Outbox) setAside(q *queue, it *Item) {
 func (o *Outbox) putBack(q *queue, it *Item) {
 	o.mu.Lock()
 	q.inflight--
+	delete(q.out, it.Seq)
 	switch {
 	case o.shared != nil && !q.leased:
 	case it.Attempts > 0:
@@ -682,80 +689,6 @@ func (h *asideHeap) Pop() any {
 	old[len(old)-1] = nil
 	*h = old[:len(old)-1]
 	return it
-}
-
-// refill keeps q's shared lease and reads the store's items into q: it
-// takes or renews the lease when this instance has receiving sessions
-// (want) and releases it, once nothing is in flight, when it has none. It
-// reports whether q may deliver now.
-func (o *Outbox) refill(q *queue, want bool) bool {
-	o.mu.Lock()
-	leased, inflight := q.leased, q.inflight
-	o.mu.Unlock()
-	if !want {
-		if leased && inflight == 0 {
-			o.dropLease(q)
-			o.shared.Release(q.systemID)
-		}
-		return false
-	}
-	now := time.Now()
-	if !leased || now.Sub(q.renewed) >= o.shared.LeaseTTL()/3 {
-		if !leased && inflight > 0 {
-			// Deliveries made under a lost lease settle first.
-			return false
-		}
-		ok, err := o.shared.Lease(q.systemID)
-		if err != nil {
-			o.log.Warn("taking an outbox lease failed", zap.String("system_id", q.systemID), zap.Error(err))
-		}
-		if !ok {
-			if leased {
-				o.log.Warn("outbox lease lost or not renewed: this instance stops delivering the client's items",
-					zap.String("system_id", q.systemID), zap.Error(err))
-				o.dropLease(q)
-			}
-			return false
-		}
-		o.mu.Lock()
-		if !q.leased {
-			q.leased, q.items, q.aside, q.cursor, q.dirty = true, nil, nil, 0, true
-		}
-		q.renewed = now
-		o.mu.Unlock()
-	}
-	o.mu.Lock()
-	cursor, need := q.cursor, q.dirty && len(q.items) < refillBelow
-	if need {
-		q.dirty = false // an item added from now on sets it again
-	}
-	o.mu.Unlock()
-	if !need {
-		return true
-	}
-	items, err := o.shared.Pending(q.systemID, cursor, refillBatch)
-	if err != nil {
-		o.log.Warn("reading a shared outbox failed", zap.String("system_id", q.systemID), zap.Error(err))
-	}
-	o.mu.Lock()
-	if err != nil || len(items) == refillBatch {
-		q.dirty = true // more to read
-	}
-	if q.leased && q.cursor == cursor && len(items) > 0 {
-		q.items = append(q.items, items...)
-		q.cursor = items[len(items)-1].Seq
-	}
-	o.mu.Unlock()
-	return true
-}
-
-// dropLease forgets what q read under its lease, the items set aside
-// too: they stay in the store for the next holder, which may retry them
-// sooner than this instance would have.
-func (o *Outbox) dropLease(q *queue) {
-	o.mu.Lock()
-	q.leased, q.items, q.aside, q.cursor = false, nil, nil, 0
-	o.mu.Unlock()
 }
 
 // requeueBatch is how many dead letters one atomic write puts back.

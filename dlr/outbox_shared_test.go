@@ -28,15 +28,17 @@ func (f *fakeShared) AddOutbox(_ string, it *Item, done func(error)) {
 	done(nil)
 }
 
-func (f *fakeShared) DeleteOutbox(string, uint64) error {
-	<-f.gate
-	f.mu.Lock()
-	f.events = append(f.events, "delete")
-	f.mu.Unlock()
-	return nil
+func (f *fakeShared) Remove(_ string, _ []uint64, done func(error)) {
+	go func() {
+		<-f.gate
+		f.mu.Lock()
+		f.events = append(f.events, "delete")
+		f.mu.Unlock()
+		done(nil)
+	}()
 }
 
-func (f *fakeShared) Lease(string) (bool, error) { return true, nil }
+func (f *fakeShared) Lease(string) (LeaseGrant, error) { return LeaseKept, nil }
 
 func (f *fakeShared) Release(string) {
 	f.mu.Lock()

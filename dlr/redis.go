@@ -25,10 +25,15 @@ import (
 //	                           (PX = the latest expiry of its fields; each mapping holds its own)
 //	c:{systemID}:clientID   -> the same mapping, by the client's id
 //	old-layout-until        -> Unix ms until which an earlier version's mappings may be stored
-//	o:{systemID}            -> stream of outbox items: o origin, a arrived (Unix ns), p PDU
+//	o:{systemID}            -> stream of outbox items: o origin, a arrived (Unix ns), p PDU, and
+//	                           for a receipt k, a key of its content (see redis_limbo.go)
 //	d:{systemID}            -> stream of dead letters: the same, and t dead since (Unix ns), n attempts,
 //	                           f refusals, s last status, r reason
+//	w:{systemID}:token      -> the fence of a process's receipt adds (PX an hour; redis_limbo.go)
 //	l:{systemID}            -> delivery lease: the token of the instance holding it (PX)
+//	h:{systemID}            -> the token of the lease's last holder, until it releases the lease
+//	                           (PX a day): a lease that lapsed from another holder is told from a
+//	                           released one
 //	instance:N              -> the token of the process using instance id N (PX)
 //	events (channel)        -> a system_id whose outbox grew or whose lease was released
 //
@@ -84,10 +89,13 @@ type RedisConfig struct {
 // RedisStore is a SharedStore on Redis (single, Sentinel or Cluster). One
 // writer goroutine sends the writes queued while it was busy as one
 // pipeline, so writes share round trips and take effect in the order they
-// were made; done is called when Redis has answered. A keeper goroutine
-// renews the instance id; a watcher goroutine follows the events channel.
+// were made; done is called when Redis has answered. The writer's client
+// never sends a pipeline again by itself: an outbox add sent twice would
+// be two items. A keeper goroutine renews the instance id; a watcher
+// goroutine follows the events channel.
 type RedisStore struct {
 	c     redis.UniversalClient
+	w     redis.UniversalClient // the writer's: no retries
 	cfg   RedisConfig
 	log   *zap.Logger
 	token string
@@ -117,6 +125,13 @@ type RedisStore struct {
 	// health is the store's last known state: nil when writes go
 	// through, else why they do not. The prober and the writer set it.
 	health atomic.Pointer[error]
+
+	// limbo holds the receipts whose adds had no answer; lastMs is the
+	// ms of the latest stream entry id Redis gave; gen is the generation
+	// receipt adds carry, raised by each look for them.
+	limbo  limbo
+	lastMs atomic.Int64
+	gen    atomic.Int64
 }
 
 // getOp is a lookup, for readLoop or getNow: of an id as written (GET
@@ -190,12 +205,26 @@ type redisOp struct {
 // Lua scripts. The outbox bound and the event are applied where the item
 // is added; leases change only when they hold the caller's token.
 var (
+	// scriptAdd appends an item to the outbox KEYS[1], unless it carries
+	// a generation (ARGV[8]) older than the writer's fence KEYS[2] (see
+	// redis_limbo.go).
 	scriptAdd = redis.NewScript(`
+if ARGV[8] ~= '' then
+  local f = redis.call('GET', KEYS[2])
+  if f and tonumber(f) > tonumber(ARGV[8]) then
+    return redis.error_reply('FENCED an add sent before its writer looked for it')
+  end
+end
 local max = tonumber(ARGV[1])
 if max > 0 and redis.call('XLEN', KEYS[1]) >= max then
   return redis.error_reply('OUTBOXFULL outbox full')
 end
-local id = redis.call('XADD', KEYS[1], '*', 'o', ARGV[2], 'a', ARGV[3], 'p', ARGV[4])
+local id
+if ARGV[7] ~= '' then
+  id = redis.call('XADD', KEYS[1], '*', 'o', ARGV[2], 'a', ARGV[3], 'p', ARGV[4], 'k', ARGV[7])
+else
+  id = redis.call('XADD', KEYS[1], '*', 'o', ARGV[2], 'a', ARGV[3], 'p', ARGV[4])
+end
 redis.call('PUBLISH', ARGV[5], ARGV[6])
 return id`)
 	scriptLease = redis.NewScript(`
@@ -205,13 +234,39 @@ if cur == false or cur == ARGV[1] then
   return 1
 end
 return 0`)
-	scriptRelease = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', ARGV[2], ARGV[3])
+	// scriptOutboxLease takes or renews a client's lease (KEYS[1]) and
+	// records its holder (KEYS[2]); it returns a LeaseGrant.
+	scriptOutboxLease = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then
+  return 0
+end
+local last = redis.call('GET', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
+if cur or last == ARGV[1] then
   return 1
 end
-return 0`)
+if last then
+  return 3
+end
+return 2`)
+	// scriptRelease gives up a client's lease (KEYS[1]) unless another
+	// instance holds it, and its holder record (KEYS[2]) if it is the
+	// caller's: everything it delivered is removed.
+	scriptRelease = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then
+  return 0
+end
+if cur then
+  redis.call('DEL', KEYS[1])
+end
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('DEL', KEYS[2])
+end
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1`)
 	scriptDrop = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -256,12 +311,16 @@ func OpenRedis(cfg RedisConfig) (*RedisStore, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	c := redis.NewUniversalClient(&redis.UniversalOptions{
+	opts := &redis.UniversalOptions{
 		Addrs: cfg.Addrs, MasterName: cfg.MasterName, Username: cfg.Username, Password: cfg.Password,
 		SentinelPassword: cfg.SentinelPassword, DB: cfg.DB,
-	})
+	}
+	c := redis.NewUniversalClient(opts)
+	wopts := *opts
+	wopts.MaxRetries = -1
+	w := redis.NewUniversalClient(&wopts)
 	s := &RedisStore{
-		c: c, cfg: cfg, log: cfg.Logger, token: newToken(cfg.Instance),
+		c: c, w: w, cfg: cfg, log: cfg.Logger, token: newToken(cfg.Instance),
 		keyEvents: cfg.Prefix + "events",
 		recent:    recentMappings{r: newRecent[string, Mapping](recentSize)},
 		q:         make(chan redisOp, 8192), rq: make(chan getOp, 8192), stop: make(chan struct{}),
@@ -271,14 +330,17 @@ func OpenRedis(cfg RedisConfig) (*RedisStore, error) {
 	s.seq.Store(uint64(cfg.Now().UnixMicro()))
 	if err := s.loadScripts(); err != nil {
 		_ = c.Close()
+		_ = w.Close()
 		return nil, err
 	}
 	if err := s.claimInstance(); err != nil {
 		_ = c.Close()
+		_ = w.Close()
 		return nil, err
 	}
 	if err := s.loadOldUntil(); err != nil {
 		_ = c.Close()
+		_ = w.Close()
 		return nil, err
 	}
 	s.wg.Add(4)
@@ -315,7 +377,7 @@ func (r redisLogger) Printf(_ context.Context, format string, v ...any) { r.l.In
 func (s *RedisStore) loadScripts() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, sc := range []*redis.Script{scriptAdd, scriptRelease, scriptDead, scriptIndex} {
+	for _, sc := range []*redis.Script{scriptAdd, scriptRelease, scriptDead, scriptIndex, scriptFind} {
 		if err := sc.Load(ctx, s.c).Err(); err != nil {
 			return fmt.Errorf("redis store: %w", err)
 		}
@@ -419,7 +481,9 @@ const (
 )
 
 // probeLoop writes a short-lived key now and then, with WAIT when writes
-// need replicas, and records whether Redis took it.
+// need replicas, and records whether Redis took it. The same round trip
+// looks for the receipts in limbo: the store is healthy again only once
+// each has been looked for.
 func (s *RedisStore) probeLoop() {
 	key := s.cfg.Prefix + "health:" + strconv.Itoa(s.cfg.Instance)
 	t := time.NewTicker(probeEvery)
@@ -443,19 +507,35 @@ func (s *RedisStore) probeLoop() {
 func (s *RedisStore) probe(key string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*probeTimeout)
 	defer cancel()
+	s.sweepLimbo(s.cfg.Now())
 	pipe := s.c.Pipeline()
+	// The looks go first: the WAIT after the SET then also covers the
+	// entries they find, written before.
+	finds := s.queueFinds(ctx, pipe)
 	pipe.Set(ctx, key, s.token, 10*probeEvery)
 	var wait *redis.Cmd
 	if s.cfg.WaitReplicas > 0 {
 		wait = pipe.Do(ctx, "wait", s.cfg.WaitReplicas, min(s.cfg.WaitTimeout, probeTimeout).Milliseconds())
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			if lerr := s.loadScripts(); lerr != nil {
+				s.log.Warn("loading scripts into Redis failed", zap.Error(lerr))
+			}
+		}
 		return err
 	}
 	if wait != nil {
 		if n, err := wait.Int64(); err != nil || n < int64(s.cfg.WaitReplicas) {
 			return fmt.Errorf("written to %d replicas of %d", n, s.cfg.WaitReplicas)
 		}
+	}
+	if err := s.settleFinds(finds); err != nil {
+		return err
+	}
+	if n := s.unresolved(); n > 0 {
+		// Put in limbo since the look was queued.
+		return fmt.Errorf("%d outbox writes had no answer and are not looked for yet", n)
 	}
 	return nil
 }
@@ -540,7 +620,7 @@ func (s *RedisStore) write(ops []redisOp) {
 func (s *RedisStore) pipeline(ops []redisOp) []error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	pipe := s.c.Pipeline()
+	pipe := s.w.Pipeline()
 	cmds := make([]redis.Cmder, len(ops))
 	for i, op := range ops {
 		cmds[i] = op.queue(pipe)
@@ -564,10 +644,7 @@ func (s *RedisStore) pipeline(ops []redisOp) []error {
 	}
 	if wait != nil {
 		if n, err := wait.Int64(); err != nil || n < int64(s.cfg.WaitReplicas) {
-			werr := err
-			if werr == nil {
-				werr = fmt.Errorf("dlr: written to %d replicas of %d", n, s.cfg.WaitReplicas)
-			}
+			werr := replicaError{n, int64(s.cfg.WaitReplicas), err}
 			for i := range errs {
 				if errs[i] == nil {
 					errs[i] = werr
@@ -620,6 +697,12 @@ func (s *RedisStore) clientKey(systemID, clientID string) string {
 func (s *RedisStore) outboxKey(systemID string) string { return s.cfg.Prefix + "o:{" + systemID + "}" }
 
 func (s *RedisStore) leaseKey(systemID string) string { return s.cfg.Prefix + "l:{" + systemID + "}" }
+
+func (s *RedisStore) holderKey(systemID string) string { return s.cfg.Prefix + "h:{" + systemID + "}" }
+
+func (s *RedisStore) fenceKey(systemID string) string {
+	return s.cfg.Prefix + "w:{" + systemID + "}:" + s.token
+}
 
 // layoutExact ends the mappings this version writes, keyed by the id as
 // the SMSC wrote it; earlier versions, which keyed them by the folded id,
@@ -1019,19 +1102,40 @@ func (s *RedisStore) ByClient(systemID, clientID string) (Mapping, bool, error) 
 func (s *RedisStore) NextSeq() uint64 { return s.seq.Add(1) }
 
 // AddOutbox implements Store: the item is appended to systemID's stream,
-// which numbers it, and every instance is told.
+// which numbers it, and every instance is told. A receipt whose earlier
+// copy had no answer is not appended while the store cannot tell whether
+// that copy is stored (ErrAddUnresolved), nor once it is found stored:
+// then it is answered as stored (see redis_limbo.go).
 func (s *RedisStore) AddOutbox(systemID string, it *Item, done func(error)) {
-	key := s.outboxKey(systemID)
+	k := receiptKey(it.Raw)
+	if k != "" {
+		switch state, seq := s.limbo.take(systemID, k); state {
+		case limboStored:
+			it.Seq = seq
+			done(nil)
+			return
+		case limboUnresolved:
+			done(ErrAddUnresolved)
+			return
+		}
+	}
+	keys := []string{s.outboxKey(systemID), s.fenceKey(systemID)}
 	var cmd *redis.Cmd
+	var floor int64
 	var mark *redis.StatusCmd
 	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
+		floor = s.floor()
+		gen := ""
+		if k != "" {
+			gen = strconv.FormatInt(s.gen.Load(), 10)
+		}
 		if m := it.Mark; m != nil {
 			// In the item's pipeline: a mark not written only lets a
 			// receipt sent again through, never loses one.
 			mark = p.SetArgs(context.Background(), s.markKey(m), "1", redis.SetArgs{ExpireAt: m.Expires})
 		}
-		cmd = scriptAdd.EvalSha(context.Background(), p, []string{key},
-			s.cfg.MaxItems, it.Origin, it.At.UnixNano(), it.Raw, s.keyEvents, systemID)
+		cmd = scriptAdd.EvalSha(context.Background(), p, keys,
+			s.cfg.MaxItems, it.Origin, it.At.UnixNano(), it.Raw, s.keyEvents, systemID, k, gen)
 		return cmd
 	}, done: func(err error) {
 		if mark != nil && mark.Err() != nil && err == nil {
@@ -1046,7 +1150,11 @@ func (s *RedisStore) AddOutbox(systemID string, it *Item, done func(error)) {
 			id, err = cmd.Text()
 			if err == nil {
 				it.Seq, err = streamSeq(id)
+				s.sawStreamID(it.Seq)
 			}
+		}
+		if k != "" && mayHaveLanded(err) {
+			s.remember(systemID, k, floor, err)
 		}
 		done(err)
 	}})
@@ -1105,37 +1213,54 @@ func streamID(seq uint64) string {
 }
 
 // DeleteOutbox implements Store. The delete is queued behind earlier
-// writes and a later Release waits for it.
+// writes and a later Release waits for it. Outboxes remove what they
+// delivered with Remove, which reports the outcome.
 func (s *RedisStore) DeleteOutbox(systemID string, seq uint64) error {
-	key, id := s.outboxKey(systemID), streamID(seq)
-	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
-		return p.XDel(context.Background(), key, id)
-	}, done: func(err error) {
+	s.Remove(systemID, []uint64{seq}, func(err error) {
 		if err != nil {
-			// Delivered again by whoever delivers next: a duplicate, not
-			// a loss.
-			s.log.Warn("removing a delivered item from Redis failed", zap.String("system_id", systemID), zap.Error(err))
+			s.log.Warn("removing an item from Redis failed", zap.String("system_id", systemID), zap.Error(err))
 		}
-	}})
+	})
 	return nil
+}
+
+// Remove implements SharedStore: one XDEL, queued behind earlier writes.
+func (s *RedisStore) Remove(systemID string, seqs []uint64, done func(error)) {
+	key := s.outboxKey(systemID)
+	ids := make([]string, len(seqs))
+	for i, seq := range seqs {
+		ids[i] = streamID(seq)
+	}
+	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
+		return p.XDel(context.Background(), key, ids...)
+	}, done: done})
 }
 
 // LoadOutbox implements Store: a shared outbox is read by the instance
 // that leases it, with Pending, not loaded at start.
 func (s *RedisStore) LoadOutbox(func(string, *Item)) error { return nil }
 
+// holderKeep is how long the record of a lease's last holder outlives the
+// lease: longer than an outage, for the next holder to tell a lapse.
+const holderKeep = 24 * time.Hour
+
 // Lease implements SharedStore.
-func (s *RedisStore) Lease(systemID string) (bool, error) {
+func (s *RedisStore) Lease(systemID string) (LeaseGrant, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.LeaseTTL/3)
 	defer cancel()
-	return s.lease(ctx, s.leaseKey(systemID))
+	n, err := scriptOutboxLease.Run(ctx, s.c, []string{s.leaseKey(systemID), s.holderKey(systemID)},
+		s.token, s.cfg.LeaseTTL.Milliseconds(), holderKeep.Milliseconds()).Int()
+	if err != nil || n < int(LeaseOther) || n > int(LeaseLapsed) {
+		return LeaseOther, err
+	}
+	return LeaseGrant(n), nil
 }
 
 // Release implements SharedStore.
 func (s *RedisStore) Release(systemID string) {
-	key := s.leaseKey(systemID)
+	keys := []string{s.leaseKey(systemID), s.holderKey(systemID)}
 	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
-		return scriptRelease.EvalSha(context.Background(), p, []string{key}, s.token, s.keyEvents, systemID)
+		return scriptRelease.EvalSha(context.Background(), p, keys, s.token, s.keyEvents, systemID)
 	}, done: func(err error) {
 		if err != nil {
 			s.log.Warn("releasing an outbox lease failed: it lapses by itself", zap.String("system_id", systemID), zap.Error(err))
@@ -1258,5 +1383,9 @@ func (s *RedisStore) Close() error {
 		s.log.Warn("giving up the instance id failed: it lapses by itself", zap.Error(err))
 	}
 	cancel()
-	return s.c.Close()
+	if n := s.unresolved(); n > 0 {
+		s.log.Warn("receipts whose adds had no answer were not looked for before the stop: a copy the SMSC sends again may be delivered twice",
+			zap.Int("count", n))
+	}
+	return errors.Join(s.w.Close(), s.c.Close())
 }

@@ -103,11 +103,16 @@ type AsyncGetter interface {
 type SharedStore interface {
 	Store
 	// Lease takes or renews this instance's delivery lease on systemID's
-	// outbox; false means another instance holds it.
-	Lease(systemID string) (bool, error)
+	// outbox and says how: LeaseOther means another instance holds it.
+	Lease(systemID string) (LeaseGrant, error)
 	// Release gives the lease up if this instance holds it, after every
-	// DeleteOutbox called before it has taken effect.
+	// Remove and DeleteOutbox called before it has taken effect.
 	Release(systemID string)
+	// Remove removes delivered items from systemID's outbox and calls
+	// done once, possibly on another goroutine, when it has taken effect;
+	// an error means they may still be there (removing one that is gone
+	// is no error). Removes and a later Release take effect in order.
+	Remove(systemID string, seqs []uint64, done func(error))
 	// Pending returns up to n items of systemID's outbox in order, those
 	// after the one numbered after (0: from the first).
 	Pending(systemID string, after uint64, n int) ([]*Item, error)

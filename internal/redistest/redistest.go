@@ -31,6 +31,7 @@ type Server struct {
 	t    testing.TB
 	bin  string
 	port int
+	dir  string
 	args []string
 	conf []string
 }
@@ -125,8 +126,23 @@ func (s *Server) Revive() {
 	*s = *n
 }
 
+// Restart starts the server again on the port and the data directory of
+// one that was killed: with "--appendonly yes" among Start's arguments it
+// loads what it had written, as a Redis restarted by its supervisor does.
+func (s *Server) Restart() {
+	s.t.Helper()
+	n, err := startIn(s.t, s.bin, s.port, s.dir, s.args, s.conf)
+	if err != nil {
+		s.t.Fatalf("restarting redis-server on its data: %v", err)
+	}
+	*s = *n
+}
+
 func startOn(t testing.TB, bin string, port int, args, conf []string) (*Server, error) {
-	dir := t.TempDir()
+	return startIn(t, bin, port, t.TempDir(), args, conf)
+}
+
+func startIn(t testing.TB, bin string, port int, dir string, args, conf []string) (*Server, error) {
 	argv := append(slices.Clone(conf), "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--daemonize", "no", "--loglevel", "notice")
 	if len(conf) == 0 {
@@ -146,7 +162,7 @@ func startOn(t testing.TB, bin string, port int, args, conf []string) (*Server, 
 		return nil, err
 	}
 	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), cmd: cmd, done: make(chan struct{}),
-		t: t, bin: bin, port: port, args: args, conf: conf}
+		t: t, bin: bin, port: port, dir: dir, args: args, conf: conf}
 	ready := make(chan struct{})
 	var log strings.Builder
 	go func() {
