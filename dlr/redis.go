@@ -314,6 +314,11 @@ func OpenRedis(cfg RedisConfig) (*RedisStore, error) {
 	opts := &redis.UniversalOptions{
 		Addrs: cfg.Addrs, MasterName: cfg.MasterName, Username: cfg.Username, Password: cfg.Password,
 		SentinelPassword: cfg.SentinelPassword, DB: cfg.DB,
+		// Every call's context bounds its reads and writes on the
+		// socket: without it a Redis that answers nothing holds a call
+		// for the client's read timeout, whatever its context says (the
+		// health probe took 5 s to notice a hung Redis).
+		ContextTimeoutEnabled: true,
 	}
 	c := redis.NewUniversalClient(opts)
 	wopts := *opts
