@@ -550,11 +550,21 @@ func (d *Daemon) Group(name string) *balancer.Group {
 // clients, then upstreams, within ctx, and closes the store.
 func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.stopped {
+		d.mu.Unlock()
 		return nil
 	}
 	d.stopped = true
+	stats, statsDone := d.statsStop, d.statsDone
+	d.mu.Unlock()
+	// Before d.mu is held for the rest: a reading of the store's
+	// statistics takes it.
+	if stats != nil {
+		close(stats)
+		<-statsDone
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.log.Info("shutting down")
 	var errs []error
 	if d.admin != nil {
@@ -598,10 +608,6 @@ waitLoops:
 	errs = append(errs, stopUpstreams(ctx, ups)...)
 	for _, g := range d.groups {
 		g.Stop()
-	}
-	if d.statsStop != nil {
-		close(d.statsStop)
-		<-d.statsDone
 	}
 	d.Relay.Close()
 	if err := d.store.Close(); err != nil {

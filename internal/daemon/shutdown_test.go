@@ -119,3 +119,45 @@ routes: [{group: g}]
 		t.Fatal("Shutdown did not return")
 	}
 }
+
+// TestShutdownRightAfterStart: a Shutdown that follows Start at once,
+// while the first reading of the store's statistics is under way, returns.
+func TestShutdownRightAfterStart(t *testing.T) {
+	t.Parallel()
+	s := newSMSC(t, smsctest.Config{})
+	cfg, err := config.Parse(fmt.Appendf(nil, `
+listen: {smpp: "127.0.0.1:0", admin: "127.0.0.1:0"}
+state_dir: %q
+clients: [{system_id: shop, password: secret}]
+upstreams: [{name: a, addr: %q, system_id: mux}]
+groups: [{name: g, members: [{upstream: a}]}]
+routes: [{group: g}]
+`, t.TempDir(), s.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := deadline(t)
+	for range 20 {
+		d, err := New(cfg, zaptest.NewLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			done <- d.Shutdown(sctx)
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("shutdown: %v", err)
+			}
+		case <-ctx.Done():
+			t.Fatal("Shutdown right after Start did not return")
+		}
+	}
+}
