@@ -4,13 +4,18 @@ BIN       := bin
 PREFIX    ?= /usr/local
 FUZZTIME  ?= 30s
 COUNT     ?= 6
+# smppmux version and -version print these, and smppmux_build_info
+# reports them.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo +dirty)
+LDFLAGS   := -X github.com/smppmux/smppmux/internal/buildinfo.version=$(VERSION) -X github.com/smppmux/smppmux/internal/buildinfo.commit=$(COMMIT)
 
 .PHONY: all build deps test chaos lint fuzz bench bench-go demo install clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN)/smppmux ./cmd/smppmux
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/smppmux ./cmd/smppmux
 
 deps:
 	./scripts/deps.sh

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/smppmux/smppmux/config"
 	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/internal/buildinfo"
 	"github.com/smppmux/smppmux/internal/daemon"
 	"github.com/smppmux/smppmux/internal/sdnotify"
 )
@@ -25,14 +25,10 @@ import (
 // shutdownTimeout bounds a graceful stop: in-flight submits, unbinds.
 const shutdownTimeout = 30 * time.Second
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("smppmux", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "/etc/smppmux/config.yaml", "configuration file")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := config.Load(*path)
+// serve runs the daemon on the configuration file at path until ctx is
+// done.
+func serve(ctx context.Context, path string, stderr io.Writer) error {
+	cfg, err := config.Load(path)
 	if err != nil {
 		return err
 	}
@@ -42,6 +38,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	bi := buildinfo.Get()
+	log.Info("smppmux starting", zap.String("version", bi.Version), zap.String("commit", bi.Commit),
+		zap.String("go", bi.GoVersion), zap.String("config", path))
 	dlr.SetRedisLogger(log.Named("store").Named("redis"))
 
 	reg := prometheus.NewRegistry()
@@ -50,7 +49,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	d, err = daemon.New(cfg, log, daemon.Options{
 		Level:    &level,
 		Registry: reg,
-		Reload:   func() error { return reloadFile(d, *path, log) },
+		Reload:   func() error { return reloadFile(d, path, log) },
 	})
 	if err != nil {
 		return err
@@ -67,7 +66,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	reload := func() error {
 		_ = sdnotify.Reloading()
 		defer func() { _ = sdnotify.Ready() }()
-		return reloadFile(d, *path, log)
+		return reloadFile(d, path, log)
 	}
 	if err := sdnotify.Ready(); err != nil {
 		log.Warn("telling systemd we are ready failed", zap.Error(err))
