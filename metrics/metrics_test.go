@@ -51,8 +51,9 @@ func testSnapshot() Snapshot {
 			{SystemID: "shop", Depth: 12, OldestAge: 90 * time.Second},
 			{SystemID: "bank", Depth: 0},
 		},
-		Ready: true,
-		Store: StoreInfo{Kind: "redis", Healthy: false, Error: "redis store (10.0.0.9:6379): connection refused", PendingWrites: 7},
+		DeadLetters: []DeadLetterInfo{{SystemID: "shop", Count: 2}},
+		Ready:       true,
+		Store:       StoreInfo{Kind: "redis", Healthy: false, Error: "redis store (10.0.0.9:6379): connection refused", PendingWrites: 7},
 	}
 }
 
@@ -120,6 +121,8 @@ func allEvents(m *Metrics) {
 	m.FinalReceipt("carrier-a", true, 4*time.Second)
 	m.Delivered("shop")
 	m.OutboxExpired("shop")
+	m.OutboxRetry("shop")
+	m.DeadLetter("shop", "refused")
 	m.MO(MORouted)
 	m.SessionClosed("peer_closed")
 	m.BindFailed("shop", true, 0x0E, "wrong_password")
@@ -139,6 +142,8 @@ var allNames = []string{
 	"smppmux_submit_to_final_receipt_seconds",
 	"smppmux_client_deliveries_total",
 	"smppmux_outbox_expired_total",
+	"smppmux_outbox_retries_total",
+	"smppmux_dead_letters_total",
 	"smppmux_mo_total",
 	"smppmux_client_sessions_closed_total",
 	"smppmux_client_bind_failures_total",
@@ -160,6 +165,7 @@ var allNames = []string{
 	"smppmux_breaker_state",
 	"smppmux_outbox_depth",
 	"smppmux_outbox_oldest_age_seconds",
+	"smppmux_dead_letters",
 	"smppmux_ready",
 	"smppmux_store_healthy",
 	"smppmux_store_pending_writes",
