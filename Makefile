@@ -10,7 +10,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo un
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo +dirty)
 LDFLAGS   := -X github.com/smppmux/smppmux/internal/buildinfo.version=$(VERSION) -X github.com/smppmux/smppmux/internal/buildinfo.commit=$(COMMIT)
 
-.PHONY: all build deps test chaos lint fuzz bench bench-go demo install clean
+.PHONY: all build deps test chaos lint fuzz bench bench-go demo install uninstall clean
 
 all: build
 
@@ -59,10 +59,15 @@ bench-go:
 demo: build
 	./scripts/demo.sh
 
+# The binary, docs, man page, rules and dashboard under PREFIX, the unit
+# (naming PREFIX) in /etc/systemd/system, /etc/smppmux readable by the
+# service's group; as root, the system user SMPPMUX_USER (smppmux). See
+# scripts/install.sh and README, Running it.
 install: build
-	install -D -m 0755 $(BIN)/smppmux $(DESTDIR)$(PREFIX)/bin/smppmux
-	install -D -m 0644 systemd/smppmux.service $(DESTDIR)/etc/systemd/system/smppmux.service
-	install -D -m 0640 config.yaml $(DESTDIR)/etc/smppmux/config.yaml.example
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" BIN="$(BIN)" ./scripts/install.sh install
+
+uninstall:
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" ./scripts/install.sh uninstall
 
 clean:
 	rm -rf $(BIN)
