@@ -49,7 +49,9 @@ func serve(ctx context.Context, path string, stderr io.Writer) error {
 	d, err = daemon.New(cfg, log, daemon.Options{
 		Level:    &level,
 		Registry: reg,
-		Reload:   func() error { return reloadFile(d, path, log) },
+		// The admin API logs the outcome of its reloads, with the
+		// caller's address: one line, not two.
+		Reload: func() error { return reloadFile(d, path, zap.NewNop()) },
 	})
 	if err != nil {
 		return err
@@ -112,7 +114,7 @@ loop:
 
 // reloadFile reads the configuration file again and applies it. An
 // invalid file, or a change that needs a restart, keeps the running
-// configuration; either way the outcome is logged.
+// configuration; either way the outcome is logged to log, and returned.
 func reloadFile(d *daemon.Daemon, path string, log *zap.Logger) error {
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -147,6 +149,8 @@ func newLogger(cfg config.Log, level zap.AtomicLevel, w io.Writer) (*zap.Logger,
 	}
 	ec := zap.NewProductionEncoderConfig()
 	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	// Durations with their unit ("1.5s", "250ms"), never a bare number.
+	ec.EncodeDuration = zapcore.StringDurationEncoder
 	var enc zapcore.Encoder
 	if format == config.FormatConsole {
 		ec.EncodeLevel = zapcore.CapitalLevelEncoder
