@@ -21,7 +21,10 @@ deps:
 	./scripts/deps.sh
 
 # Without redis-server (and no way to install it) the Redis store tests
-# are skipped, each saying so; .ci/run makes that a failure.
+# are skipped, each saying so; .ci/run makes that a failure. The same for
+# promtool: alerts/ runs the alerting rules' unit tests (promtool test
+# rules) and grafana/ checks the dashboard and has promtool parse its
+# queries. systemd/ installs into a staging root when run as root.
 test:
 	-@./scripts/deps.sh
 	$(GO) vet ./...
