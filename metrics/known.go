@@ -15,9 +15,11 @@ type Known struct {
 	Clients   []string // configured system_ids
 	Upstreams []string // configured upstream names
 	Groups    []KnownGroup
-	// CloseReasons are the names of the reasons a connection closes:
-	// client sessions closed, upstream binds lost.
+	// CloseReasons are the names of the reasons a client session closes.
 	CloseReasons []string
+	// BindLossReasons are those of them that end a bound upstream bind
+	// (not a refused bind, nor a stop).
+	BindLossReasons []string
 	// FailoverReasons are the reasons a submit leaves a member.
 	FailoverReasons []string
 	// BindRefusals are the reasons a client bind is refused with the
@@ -91,7 +93,7 @@ func (m *Metrics) Init(k Known) {
 			m.finals.WithLabelValues(u, o)
 		}
 		m.finalDelay.WithLabelValues(u)
-		for _, r := range k.CloseReasons {
+		for _, r := range k.BindLossReasons {
 			m.bindLosses.WithLabelValues(u, r)
 		}
 	}

@@ -685,6 +685,7 @@ func TestInitStartsSeriesAtZero(t *testing.T) {
 		Upstreams:       []string{"carrier-a", "carrier-b"},
 		Groups:          []KnownGroup{{Name: "main", Members: []string{"carrier-a", "carrier-b"}, Clients: []string{"shop"}}},
 		CloseReasons:    []string{"peer_closed", "dead_peer"},
+		BindLossReasons: []string{"peer_closed", "dead_peer"},
 		FailoverReasons: []string{"status", "throttled"},
 		BindRefusals: []KnownRefusal{
 			{Reason: "wrong_password", Status: 0x0E},
@@ -736,7 +737,7 @@ func TestInitStartsSeriesAtZero(t *testing.T) {
 	}
 	// Init again (a reload) keeps counts.
 	m.UpstreamBindLost("carrier-a", "dead_peer")
-	m.Init(Known{Upstreams: []string{"carrier-a"}, CloseReasons: []string{"dead_peer"}})
+	m.Init(Known{Upstreams: []string{"carrier-a"}, BindLossReasons: []string{"dead_peer"}})
 	if got := series(t, reg, "smppmux_upstream_bind_losses_total", "upstream=carrier-a", "reason=dead_peer"); got != 1 {
 		t.Errorf("after a second Init: %v, want 1", got)
 	}

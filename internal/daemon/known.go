@@ -44,6 +44,12 @@ func known(cfg *config.Config) metrics.Known {
 	}
 	for _, r := range smppconn.Reasons() {
 		k.CloseReasons = append(k.CloseReasons, r.String())
+		switch r {
+		case smppconn.ReasonBindTimeout, smppconn.ReasonBindFailed, smppconn.ReasonShutdown:
+			// Not a loss of a bound upstream bind.
+		default:
+			k.BindLossReasons = append(k.BindLossReasons, r.String())
+		}
 	}
 	for _, r := range smppserver.Refusals() {
 		if r == smppserver.RefusedMalformed {

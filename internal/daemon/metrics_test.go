@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -169,5 +170,26 @@ routes:
 	}
 	if parked == 0 {
 		t.Errorf("no receipt counted as parked, though every one came before its response")
+	}
+}
+
+// TestKnownBindLossReasons: an upstream's bind losses start at 0 for the
+// reasons that end a bound bind, not for those of a refused bind or a
+// stop.
+func TestKnownBindLossReasons(t *testing.T) {
+	t.Parallel()
+	k := known(&config.Config{})
+	for _, want := range []string{"peer_closed", "dead_peer", "read_error", "unbind"} {
+		if !slices.Contains(k.BindLossReasons, want) {
+			t.Errorf("bind loss reasons %q lack %s", k.BindLossReasons, want)
+		}
+	}
+	for _, not := range []string{"bind_timeout", "bind_failed", "shutdown", "none"} {
+		if slices.Contains(k.BindLossReasons, not) {
+			t.Errorf("bind loss reasons %q hold %s", k.BindLossReasons, not)
+		}
+	}
+	if !slices.Contains(k.CloseReasons, "bind_timeout") || slices.Contains(k.CloseReasons, "none") {
+		t.Errorf("close reasons %q", k.CloseReasons)
 	}
 }
