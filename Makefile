@@ -4,19 +4,27 @@ BIN       := bin
 PREFIX    ?= /usr/local
 FUZZTIME  ?= 30s
 COUNT     ?= 6
+# smppmux version and -version print these, and smppmux_build_info
+# reports them.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo +dirty)
+LDFLAGS   := -X github.com/smppmux/smppmux/internal/buildinfo.version=$(VERSION) -X github.com/smppmux/smppmux/internal/buildinfo.commit=$(COMMIT)
 
-.PHONY: all build deps test chaos lint fuzz bench bench-go demo install clean
+.PHONY: all build deps test chaos lint fuzz bench bench-go demo install uninstall clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN)/smppmux ./cmd/smppmux
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/smppmux ./cmd/smppmux
 
 deps:
 	./scripts/deps.sh
 
 # Without redis-server (and no way to install it) the Redis store tests
-# are skipped, each saying so; .ci/run makes that a failure.
+# are skipped, each saying so; .ci/run makes that a failure. The same for
+# promtool: alerts/ runs the alerting rules' unit tests (promtool test
+# rules) and grafana/ checks the dashboard and has promtool parse its
+# queries. systemd/ installs into a staging root when run as root.
 test:
 	-@./scripts/deps.sh
 	$(GO) vet ./...
@@ -33,6 +41,7 @@ chaos:
 lint:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod or go.sum is not tidy: run go mod tidy"; $(GO) mod tidy -diff; exit 1; }
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME) ./internal/pdu
@@ -53,10 +62,15 @@ bench-go:
 demo: build
 	./scripts/demo.sh
 
+# The binary, docs, man page, rules and dashboard under PREFIX, the unit
+# (naming PREFIX) in /etc/systemd/system, /etc/smppmux readable by the
+# service's group; as root, the system user SMPPMUX_USER (smppmux). See
+# scripts/install.sh and README, Running it.
 install: build
-	install -D -m 0755 $(BIN)/smppmux $(DESTDIR)$(PREFIX)/bin/smppmux
-	install -D -m 0644 systemd/smppmux.service $(DESTDIR)/etc/systemd/system/smppmux.service
-	install -D -m 0640 config.yaml $(DESTDIR)/etc/smppmux/config.yaml.example
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" BIN="$(BIN)" ./scripts/install.sh install
+
+uninstall:
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" ./scripts/install.sh uninstall
 
 clean:
 	rm -rf $(BIN)

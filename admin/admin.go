@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/smppmux/smppmux/internal/ratelog"
 	"github.com/smppmux/smppmux/metrics"
 )
 
@@ -56,16 +58,24 @@ type Config struct {
 	// Token, when set, is the bearer token every endpoint but /healthz
 	// requires ("Authorization: Bearer <token>").
 	Token string
-	// Logger receives one line per drain, undrain and reload; nil logs
-	// nothing.
+	// Logger receives one line per drain, undrain and reload (the only
+	// line of a reload made through the API: Controller.Reload must not
+	// log its outcome again), and, at most once per 10 s, the requests
+	// refused for their token; nil logs nothing.
 	Logger *zap.Logger
 }
+
+// refusedLogEvery is the least time between two "admin request refused"
+// lines.
+const refusedLogEvery = 10 * time.Second
 
 // handler serves the admin API.
 type handler struct {
 	ctl   Controller
 	log   *zap.Logger
 	token *[sha256.Size]byte // digest of Config.Token; nil when none is required
+	// refusedLog paces the lines of requests refused for their token.
+	refusedLog ratelog.Every
 }
 
 // NewHandler returns the admin API's handler. It panics if cfg.Controller
@@ -117,8 +127,7 @@ func (h *handler) auth(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !h.authorized(r) {
-			h.log.Debug("admin request refused: bad or missing bearer token",
-				zap.String("path", r.URL.Path), zap.String("remote", r.RemoteAddr))
+			h.logRefused(r.RemoteAddr, r.URL.Path)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="smppmux"`)
 			text(w, http.StatusUnauthorized, "unauthorized")
 			return
@@ -221,7 +230,7 @@ func (h *handler) member(action string, do func(group, upstream string) error) h
 
 func (h *handler) reload(w http.ResponseWriter, r *http.Request) {
 	if err := h.ctl.Reload(); err != nil {
-		h.log.Info("reload", zap.String("result", "refused"), zap.String("remote", r.RemoteAddr), zap.Error(err))
+		h.log.Warn("reload", zap.String("result", "refused"), zap.String("remote", r.RemoteAddr), zap.Error(err))
 		text(w, http.StatusConflict, err.Error())
 		return
 	}

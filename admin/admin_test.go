@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/smppmux/smppmux/internal/ratelog"
 	"github.com/smppmux/smppmux/metrics"
 )
 
@@ -597,5 +598,47 @@ func TestDeadLetters(t *testing.T) {
 	// One line per purge and retry, none per listing.
 	if n := logs.FilterLevelExact(zap.InfoLevel).Len(); n != 5 {
 		t.Errorf("%d info lines, want 5: %v", n, logs.All())
+	}
+}
+
+// TestBadTokenLoggedAtWarn: requests with a bad or missing token are
+// logged at warn with their source address, one line per interval
+// counting the others.
+func TestBadTokenLoggedAtWarn(t *testing.T) {
+	t.Parallel()
+	core, logs := observer.New(zap.InfoLevel)
+	srv := serve(t, newFake(), Config{Token: "t0k", Logger: zap.New(core)})
+	for _, auth := range []string{"", "Bearer nope", "Bearer t0", "Basic t0k", "Bearer nope"} {
+		if code, _, _ := do(t, srv, "GET", "/api/v1/status", auth); code != http.StatusUnauthorized {
+			t.Fatalf("%q: %d, want 401", auth, code)
+		}
+	}
+	lines := logs.FilterMessage("admin request refused: bad or missing bearer token").All()
+	if len(lines) != 1 {
+		t.Fatalf("%d lines for 5 refused requests within 10 s, want 1", len(lines))
+	}
+	l := lines[0]
+	if l.Level != zap.WarnLevel || !strings.HasPrefix(l.ContextMap()["remote"].(string), "127.0.0.1:") ||
+		l.ContextMap()["path"] != "/api/v1/status" {
+		t.Errorf("line %v %v", l.Level, l.ContextMap())
+	}
+	for _, e := range logs.All() {
+		if strings.Contains(e.Message+fmt.Sprint(e.ContextMap()), "nope") {
+			t.Errorf("a token was logged: %v", e)
+		}
+	}
+
+	clock := time.Unix(1_700_000_000, 0)
+	core2, logs2 := observer.New(zap.InfoLevel)
+	h := &handler{log: zap.New(core2), refusedLog: ratelog.Every{Now: func() time.Time { return clock }}}
+	for range 4 {
+		h.logRefused("10.0.0.1:5000", "/metrics")
+		clock = clock.Add(time.Second)
+	}
+	clock = clock.Add(10 * time.Second)
+	h.logRefused("10.0.0.2:6000", "/readyz")
+	got := logs2.All()
+	if len(got) != 2 || got[1].ContextMap()["more_refused_since_last_line"] != int64(3) || got[1].ContextMap()["remote"] != "10.0.0.2:6000" {
+		t.Errorf("lines %v", got)
 	}
 }

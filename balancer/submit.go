@@ -84,9 +84,9 @@ func (s *submission) settle(m *member, probe bool, start time.Time, f pdu.Frame,
 		switch {
 		case notSent(err):
 			// Queued on a connection that closed before writing it.
-			s.again(m, "not_sent")
+			s.again(m, FailoverNotSent)
 		case g.cfg.ResubmitUnknown:
-			s.failover(m, "unknown_outcome")
+			s.failover(m, FailoverUnknownOutcome)
 		default:
 			s.finish(s.last)
 		}
@@ -100,7 +100,7 @@ func (s *submission) settle(m *member, probe bool, start time.Time, f pdu.Frame,
 		if probe {
 			m.br.cancelProbe()
 		}
-		s.again(m, "throttled")
+		s.again(m, FailoverThrottled)
 		return
 	}
 	if st == pdu.StatusOK {
@@ -114,7 +114,7 @@ func (s *submission) settle(m *member, probe bool, start time.Time, f pdu.Frame,
 	}
 	m.br.record(!slices.Contains(g.cfg.FailureStatuses, st), probe)
 	if slices.Contains(g.cfg.RetryOn, st) {
-		s.failover(m, "status")
+		s.failover(m, FailoverStatus)
 		return
 	}
 	s.finish(s.last)

@@ -257,6 +257,26 @@ func TestParseErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "key in upper case",
+			text: doc(map[string]string{"listen": `LISTEN: {smpp: ":2775"}`}, ""),
+			want: []string{"LISTEN: keys are written in lower case: listen"},
+		},
+		{
+			name: "key in mixed case deep down",
+			text: doc(map[string]string{
+				"groups": "groups:\n  - name: main\n    members: [{upstream: carrier-a, Weight: 2}]",
+			}, "server: {Bind_Timeout: 1s}\n"),
+			want: []string{
+				"groups[0].members[0].Weight: keys are written in lower case: weight",
+				"server.Bind_Timeout: keys are written in lower case: bind_timeout",
+			},
+		},
+		{
+			name: "key written twice in different case",
+			text: doc(nil, "Listen: {smpp: \":2776\"}\n"),
+			want: []string{`listen: written 2 times, as "Listen", "listen": keys are not told apart by case; keep one, in lower case`},
+		},
+		{
 			name: "duration without unit",
 			text: doc(nil, "server: {bind_timeout: 10}\n"),
 			want: []string{`server.bind_timeout: 10 needs a unit; write it like "10s"`},

@@ -136,6 +136,9 @@ func Parse(data []byte) (*Config, error) {
 	if raw == nil {
 		raw = map[string]any{}
 	}
+	if errs := keyCase(raw); len(errs) > 0 {
+		return nil, fmt.Errorf("%w:\n%w", ErrInvalid, errors.Join(errs...))
+	}
 	dropNulls(raw, reflect.TypeFor[Config]())
 
 	v := viper.New()
@@ -332,8 +335,14 @@ func decodeErrors(err error) error {
 		case *mapstructure.DecodeError:
 			msg := e.Unwrap().Error()
 			if keys, ok := strings.CutPrefix(msg, "has invalid keys: "); ok {
+				// mapstructure names the root by its Go type
+				// ("config.Config") where it has no key.
+				parent := e.Name()
+				if strings.HasPrefix(parent, "config.") {
+					parent = ""
+				}
 				for key := range strings.SplitSeq(keys, ", ") {
-					out = append(out, &FieldError{Path: joinPath(e.Name(), key), Msg: "unknown key"})
+					out = append(out, &FieldError{Path: joinPath(parent, key), Msg: "unknown key"})
 				}
 				return
 			}

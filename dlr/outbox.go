@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -107,6 +106,8 @@ type Outbox struct {
 	mu     sync.Mutex
 	queues map[string]*queue
 	closed bool
+
+	failures failureLog // "delivery to client failed", per client per interval
 }
 
 type queue struct {
@@ -551,15 +552,11 @@ func (o *Outbox) settle(q *queue, it *Item, f pdu.Frame, err error) {
 		return
 	}
 	it.Attempts++
-	fields := []zap.Field{zap.String("system_id", q.systemID), zap.Uint64("seq", it.Seq), zap.Int("attempts", it.Attempts)}
-	if err != nil {
-		// No answer: the client never said no, so it does not count
-		// toward the dead letter bound.
-		fields = append(fields, zap.Error(err))
-	} else {
+	// No answer (err set): the client never said no, so it does not
+	// count toward the dead letter bound.
+	if err == nil {
 		it.Refusals++
 		it.LastStatus = f.Status
-		fields = append(fields, zap.Stringer("status", statusField(f.Status)))
 		if slices.Contains(o.cfg.DeadLetterStatuses, f.Status) {
 			o.bury(q, it, ReasonNever)
 			return
@@ -569,17 +566,15 @@ func (o *Outbox) settle(q *queue, it *Item, f pdu.Frame, err error) {
 			return
 		}
 	}
-	o.log.Info("delivery to client failed, will retry", fields...)
+	o.failures.failed(o.log, q.systemID, it, f.Status, err)
 	o.setAside(q, it)
 }
 
-// statusField renders a command_status for logs as the client sessions'
-// do: "0x00000064 (...)".
+// statusField renders a command_status for logs as every log line does:
+// "0x00000064 (ESME_RX_T_APPN)".
 type statusField pdu.Status
 
-func (s statusField) String() string {
-	return fmt.Sprintf("0x%08x (%s)", uint32(s), pdu.Status(s).Error())
-}
+func (s statusField) String() string { return pdu.StatusText(pdu.Status(s)) }
 
 // bury moves an item the client refused for good from the outbox to the
 // dead letters. If the store fails, the item stays in the outbox, set

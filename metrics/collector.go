@@ -1,7 +1,11 @@
 package metrics
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/smppmux/smppmux/internal/pdu"
 )
 
 // bindStates are the upstream bind states every upstream reports in
@@ -12,10 +16,19 @@ var bindStates = [...]string{"closed", "dialing", "binding", "bound", "unbinding
 // reports for every member.
 var breakerStates = [...]string{"closed", "open", "half_open"}
 
+// clientBindTypes are the bind types smppmux_client_binds reports for every
+// configured client, 0 when it has no session of that type.
+var clientBindTypes = [...]string{
+	pdu.IDName(pdu.BindTransmitter), pdu.IDName(pdu.BindReceiver), pdu.IDName(pdu.BindTransceiver),
+}
+
 // stateCollector turns a Snapshot into gauges at scrape time. It holds no
 // state between scrapes.
 type stateCollector struct {
 	src Source
+	// clients are the configured system_ids, whose client and outbox
+	// gauges are reported at 0 when the snapshot has nothing of theirs.
+	clients atomic.Pointer[[]string]
 
 	clientBinds      *prometheus.Desc
 	clientWindowUsed *prometheus.Desc
@@ -113,7 +126,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 
-	c.collectSessions(s.Sessions, gauge)
+	var clients []string
+	if p := c.clients.Load(); p != nil {
+		clients = *p
+	}
+	c.collectSessions(s.Sessions, clients, gauge)
 	c.collectBinds(s.Binds, gauge)
 	seen := make(map[string]bool, len(s.Upstreams))
 	for _, u := range s.Upstreams {
@@ -125,7 +142,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.throttled, prometheus.CounterValue, float64(u.Throttled), u.Name)
 	}
 	c.collectGroups(s.Groups, gauge)
-	c.collectOutboxes(s.Outboxes, gauge)
+	c.collectOutboxes(s.Outboxes, clients, gauge)
 	c.collectDeadLetters(s.DeadLetters, gauge)
 	gauge(c.ready, boolValue(s.Ready))
 	if s.Store.Kind != "" {
@@ -136,10 +153,16 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 
 type gaugeFunc func(d *prometheus.Desc, v float64, labels ...string)
 
-func (c *stateCollector) collectSessions(sessions []SessionInfo, gauge gaugeFunc) {
+func (c *stateCollector) collectSessions(sessions []SessionInfo, clients []string, gauge gaugeFunc) {
 	type key struct{ client, bindType string }
 	binds := make(map[key]int)
 	inflight := make(map[string]int)
+	for _, client := range clients {
+		for _, bt := range clientBindTypes {
+			binds[key{client, bt}] = 0
+		}
+		inflight[client] = 0
+	}
 	for _, s := range sessions {
 		binds[key{s.SystemID, s.BindType}]++
 		inflight[s.SystemID] += s.Inflight
@@ -209,12 +232,15 @@ func (c *stateCollector) collectGroups(groups []GroupInfo, gauge gaugeFunc) {
 	}
 }
 
-func (c *stateCollector) collectOutboxes(outboxes []OutboxInfo, gauge gaugeFunc) {
+func (c *stateCollector) collectOutboxes(outboxes []OutboxInfo, clients []string, gauge gaugeFunc) {
 	type outbox struct {
 		depth  int
 		oldest float64
 	}
 	byClient := make(map[string]*outbox)
+	for _, client := range clients {
+		byClient[client] = &outbox{}
+	}
 	for _, o := range outboxes {
 		ob := byClient[o.SystemID]
 		if ob == nil {

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/smppmux/smppmux/internal/buildinfo"
 )
 
 // Label values with a fixed meaning. Callers pass these rather than their
@@ -16,11 +18,20 @@ const (
 	RefusedMalformed = "malformed" // the PDU body did not decode
 	RefusedNoMember  = "no_member" // no member of the group could take it in time
 	RefusedStore     = "store"     // the store takes no writes: ESME_RTHROTTLED
+	// RefusedSource: the client may not use that sender id: ESME_RINVSRCADR.
+	RefusedSource = "source"
+	// RefusedDestinationLimit: the destination had its share (anti SMS
+	// pumping).
+	RefusedDestinationLimit = "destination_limit"
 
 	// Results for Receipt.
 	ReceiptMatched   = "matched"   // the id mapping was found
 	ReceiptUnmatched = "unmatched" // no mapping, even after waiting for it
-	ReceiptParked    = "parked"    // arrived before its submit_sm_resp; waits for the mapping
+	// ReceiptParked is a stage, not a result: the receipt arrived before
+	// its submit_sm_resp and waits for the mapping, then ends matched,
+	// unmatched or ambiguous. Receipt counts it in
+	// smppmux_receipts_parked_total, never in smppmux_receipts_total.
+	ReceiptParked    = "parked"
 	ReceiptNoID      = "no_id"     // no receipted_message_id TLV and no id: in the text
 	ReceiptAmbiguous = "ambiguous" // no id matched exactly and several up to case and leading zeros: not delivered
 	ReceiptRepeated  = "repeated"  // relayed already: the carrier sent it again; answered, not relayed twice
@@ -52,6 +63,7 @@ type Metrics struct {
 	refused        *prometheus.CounterVec
 	failovers      *prometheus.CounterVec
 	receipts       *prometheus.CounterVec
+	parked         *prometheus.CounterVec
 	finals         *prometheus.CounterVec
 	finalDelay     *prometheus.HistogramVec
 	deliveries     *prometheus.CounterVec
@@ -66,6 +78,8 @@ type Metrics struct {
 	reloadOK       prometheus.Gauge
 	reloadTime     prometheus.Gauge
 	reloads        *prometheus.CounterVec
+	// state reports the snapshot's gauges; nil without a Source.
+	state *stateCollector
 
 	// statuses holds the label of every command_status below 0x100, the
 	// standard SMPP range, so the submit path formats none of them.
@@ -105,6 +119,10 @@ func New(reg prometheus.Registerer, src Source) *Metrics {
 			Name: "smppmux_receipts_total",
 			Help: "Delivery receipts received from upstreams, by upstream and matching result.",
 		}, []string{"upstream", "result"}),
+		parked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smppmux_receipts_parked_total",
+			Help: "Receipts that arrived before their message's mapping was recorded and waited for it, by upstream: a stage, each also counted once in smppmux_receipts_total by how it ended.",
+		}, []string{"upstream"}),
 		finals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smppmux_receipt_final_total",
 			Help: "Receipts in a final state, by upstream and outcome (delivered or undelivered).",
@@ -112,7 +130,7 @@ func New(reg prometheus.Registerer, src Source) *Metrics {
 		finalDelay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "smppmux_submit_to_final_receipt_seconds",
 			Help:    "Time from a submit's response to its final receipt, by upstream.",
-			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 172800, 259200},
+			Buckets: finalReceiptBuckets,
 		}, []string{"upstream"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smppmux_client_deliveries_total",
@@ -174,15 +192,26 @@ func New(reg prometheus.Registerer, src Source) *Metrics {
 
 	reg.MustRegister(
 		m.submits, m.submitDuration, m.refused, m.failovers,
-		m.receipts, m.finals, m.finalDelay,
+		m.receipts, m.parked, m.finals, m.finalDelay,
 		m.deliveries, m.outboxExpired, m.outboxRetries, m.deadLetters, m.mo,
 		m.sessionsClosed, m.bindFailures, m.bindLosses, m.breakerChanges,
 		m.reloadOK, m.reloadTime, m.reloads,
 	)
 	if src != nil {
-		reg.MustRegister(newStateCollector(src))
+		m.state = newStateCollector(src)
+		reg.MustRegister(m.state)
 	}
+	reg.MustRegister(newBuildInfo(buildinfo.Get()))
 	return m
+}
+
+// finalReceiptBuckets bound smppmux_submit_to_final_receipt_seconds: from
+// 10 ms, since a carrier on the same network or a simulator answers
+// within a fraction of a second, to the 3 days a message may wait for a
+// handset.
+var finalReceiptBuckets = []float64{
+	.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600,
+	1800, 3600, 7200, 14400, 28800, 43200, 86400, 172800, 259200,
 }
 
 // Submit records a submit relayed to upstream through group and the
@@ -223,9 +252,13 @@ func (m *Metrics) Failover(group, from, reason string) {
 }
 
 // Receipt records a receipt from upstream; result is one of the Receipt
-// constants.
+// constants. ReceiptParked is a stage: it goes to Parked.
 func (m *Metrics) Receipt(upstream, result string) {
 	if m == nil {
+		return
+	}
+	if result == ReceiptParked {
+		m.Parked(upstream)
 		return
 	}
 	k := upstreamKey{upstream, result}
@@ -235,6 +268,15 @@ func (m *Metrics) Receipt(upstream, result string) {
 		m.receiptC.put(k, c)
 	}
 	c.Inc()
+}
+
+// Parked records a receipt from upstream that found no mapping at first
+// and waits for it. It is counted again by Receipt once it ends.
+func (m *Metrics) Parked(upstream string) {
+	if m == nil {
+		return
+	}
+	m.parked.WithLabelValues(upstream).Inc()
 }
 
 // FinalReceipt records a receipt in a final state from upstream, whether

@@ -51,8 +51,9 @@ func testSnapshot() Snapshot {
 			{SystemID: "shop", Depth: 12, OldestAge: 90 * time.Second},
 			{SystemID: "bank", Depth: 0},
 		},
-		Ready: true,
-		Store: StoreInfo{Kind: "redis", Healthy: false, Error: "redis store (10.0.0.9:6379): connection refused", PendingWrites: 7},
+		DeadLetters: []DeadLetterInfo{{SystemID: "shop", Count: 2}},
+		Ready:       true,
+		Store:       StoreInfo{Kind: "redis", Healthy: false, Error: "redis store (10.0.0.9:6379): connection refused", PendingWrites: 7},
 	}
 }
 
@@ -116,9 +117,12 @@ func allEvents(m *Metrics) {
 	m.SubmitRefused("shop", RefusedThrottled)
 	m.Failover("main", "carrier-b", "not_written")
 	m.Receipt("carrier-a", ReceiptMatched)
+	m.Parked("carrier-a")
 	m.FinalReceipt("carrier-a", true, 4*time.Second)
 	m.Delivered("shop")
 	m.OutboxExpired("shop")
+	m.OutboxRetry("shop")
+	m.DeadLetter("shop", "refused")
 	m.MO(MORouted)
 	m.SessionClosed("peer_closed")
 	m.BindFailed("shop", true, 0x0E, "wrong_password")
@@ -133,10 +137,13 @@ var allNames = []string{
 	"smppmux_submits_refused_total",
 	"smppmux_failovers_total",
 	"smppmux_receipts_total",
+	"smppmux_receipts_parked_total",
 	"smppmux_receipt_final_total",
 	"smppmux_submit_to_final_receipt_seconds",
 	"smppmux_client_deliveries_total",
 	"smppmux_outbox_expired_total",
+	"smppmux_outbox_retries_total",
+	"smppmux_dead_letters_total",
 	"smppmux_mo_total",
 	"smppmux_client_sessions_closed_total",
 	"smppmux_client_bind_failures_total",
@@ -158,9 +165,11 @@ var allNames = []string{
 	"smppmux_breaker_state",
 	"smppmux_outbox_depth",
 	"smppmux_outbox_oldest_age_seconds",
+	"smppmux_dead_letters",
 	"smppmux_ready",
 	"smppmux_store_healthy",
 	"smppmux_store_pending_writes",
+	"smppmux_build_info",
 }
 
 func TestPromlint(t *testing.T) {
@@ -250,19 +259,24 @@ func TestEvents(t *testing.T) {
 			m.Submit("shop", "main", "carrier-a", 0x58, time.Millisecond)
 		}, "smppmux_submits_total", []string{"client=shop", "group=main", "upstream=carrier-a", "status=0x00000058"}, 2},
 		{"receipt counted again per result", func(m *Metrics) {
-			m.Receipt("carrier-a", ReceiptParked)
+			m.Receipt("carrier-a", ReceiptUnmatched)
 			m.Receipt("carrier-a", ReceiptMatched)
-			m.Receipt("carrier-b", ReceiptParked)
+			m.Receipt("carrier-b", ReceiptUnmatched)
+			m.Receipt("carrier-a", ReceiptUnmatched)
+		}, "smppmux_receipts_total", []string{"upstream=carrier-a", "result=unmatched"}, 2},
+		{"parked is a stage", func(m *Metrics) {
+			m.Parked("carrier-a")
 			m.Receipt("carrier-a", ReceiptParked)
-		}, "smppmux_receipts_total", []string{"upstream=carrier-a", "result=parked"}, 2},
+			m.Parked("carrier-b")
+		}, "smppmux_receipts_parked_total", []string{"upstream=carrier-a"}, 2},
 		{"delivered counted again per client", func(m *Metrics) { m.Delivered("shop"); m.Delivered("bank"); m.Delivered("shop") },
 			"smppmux_client_deliveries_total", []string{"client=shop"}, 2},
 		{"refused", func(m *Metrics) { m.SubmitRefused("shop", RefusedNoRoute); m.SubmitRefused("shop", RefusedNoRoute) },
 			"smppmux_submits_refused_total", []string{"client=shop", "reason=no_route"}, 2},
 		{"failover", func(m *Metrics) { m.Failover("main", "carrier-a", "retry_status") },
 			"smppmux_failovers_total", []string{"group=main", "upstream=carrier-a", "reason=retry_status"}, 1},
-		{"receipt", func(m *Metrics) { m.Receipt("carrier-a", ReceiptParked) },
-			"smppmux_receipts_total", []string{"upstream=carrier-a", "result=parked"}, 1},
+		{"receipt", func(m *Metrics) { m.Receipt("carrier-a", ReceiptAmbiguous) },
+			"smppmux_receipts_total", []string{"upstream=carrier-a", "result=ambiguous"}, 1},
 		{"final delivered", func(m *Metrics) { m.FinalReceipt("carrier-a", true, time.Minute) },
 			"smppmux_receipt_final_total", []string{"upstream=carrier-a", "outcome=delivered"}, 1},
 		{"final undelivered", func(m *Metrics) { m.FinalReceipt("carrier-a", false, time.Minute) },
@@ -587,5 +601,144 @@ func BenchmarkScrape(b *testing.B) {
 		if _, err := reg.Gather(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestParkedReceiptCountedOnce: a receipt that waited for its mapping and
+// then matched is one receipt in smppmux_receipts_total, and one in the
+// parked stage.
+func TestParkedReceiptCountedOnce(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	m := New(reg, nil)
+	m.Receipt("carrier-a", ReceiptParked)
+	m.Receipt("carrier-a", ReceiptMatched)
+	total := 0.0
+	for _, mt := range gather(t, reg)["smppmux_receipts_total"].GetMetric() {
+		total += mt.GetCounter().GetValue()
+	}
+	if total != 1 {
+		t.Errorf("smppmux_receipts_total sums to %v for one receipt, want 1", total)
+	}
+	if got := series(t, reg, "smppmux_receipts_parked_total", "upstream=carrier-a"); got != 1 {
+		t.Errorf("parked %v, want 1", got)
+	}
+}
+
+// TestFinalReceiptBuckets: receipts within a fraction of a second land in
+// buckets of their own, so a quantile over them reads below 1 s.
+func TestFinalReceiptBuckets(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	m := New(reg, nil)
+	for range 10 {
+		m.FinalReceipt("carrier-a", true, 40*time.Millisecond)
+	}
+	h := gather(t, reg)["smppmux_submit_to_final_receipt_seconds"].GetMetric()[0].GetHistogram()
+	b := h.GetBucket()
+	if b[0].GetUpperBound() != 0.01 {
+		t.Errorf("first bucket %v, want 0.01", b[0].GetUpperBound())
+	}
+	// The smallest bucket holding all ten: le=0.05.
+	for _, bk := range b {
+		if bk.GetCumulativeCount() == 10 {
+			if bk.GetUpperBound() != 0.05 {
+				t.Errorf("40 ms receipts first all counted at le=%v, want 0.05", bk.GetUpperBound())
+			}
+			break
+		}
+	}
+	if last := b[len(b)-1].GetUpperBound(); last != 259200 {
+		t.Errorf("last bucket %v, want 3 days", last)
+	}
+}
+
+func TestBuildInfo(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	New(reg, nil)
+	mf := gather(t, reg)["smppmux_build_info"]
+	if mf == nil || len(mf.GetMetric()) != 1 {
+		t.Fatalf("smppmux_build_info: %v", mf)
+	}
+	labels := map[string]string{}
+	for _, l := range mf.GetMetric()[0].GetLabel() {
+		labels[l.GetName()] = l.GetValue()
+	}
+	if labels["version"] == "" || labels["commit"] == "" || !strings.HasPrefix(labels["goversion"], "go") {
+		t.Errorf("labels %v", labels)
+	}
+	if v := mf.GetMetric()[0].GetGauge().GetValue(); v != 1 {
+		t.Errorf("value %v", v)
+	}
+}
+
+// TestInitStartsSeriesAtZero: after Init, the counters of every configured
+// client, upstream and group member exist at 0 before any event, and the
+// gauges report configured clients without sessions or outboxes.
+func TestInitStartsSeriesAtZero(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	m := New(reg, fixedSource{Snapshot{}})
+	m.Init(Known{
+		Clients:         []string{"shop", "bank"},
+		Upstreams:       []string{"carrier-a", "carrier-b"},
+		Groups:          []KnownGroup{{Name: "main", Members: []string{"carrier-a", "carrier-b"}, Clients: []string{"shop"}}},
+		CloseReasons:    []string{"peer_closed", "dead_peer"},
+		BindLossReasons: []string{"peer_closed", "dead_peer"},
+		FailoverReasons: []string{"status", "throttled"},
+		BindRefusals: []KnownRefusal{
+			{Reason: "wrong_password", Status: 0x0E},
+			{Reason: "unknown_system_id", Status: 0x0F, Unknown: true},
+		},
+	})
+	for _, tc := range []struct {
+		family string
+		labels []string
+	}{
+		{"smppmux_upstream_bind_losses_total", []string{"upstream=carrier-b", "reason=dead_peer"}},
+		{"smppmux_failovers_total", []string{"group=main", "upstream=carrier-a", "reason=status"}},
+		{"smppmux_breaker_transitions_total", []string{"group=main", "upstream=carrier-b", "to=open"}},
+		{"smppmux_breaker_transitions_total", []string{"group=main", "upstream=carrier-a", "to=half_open"}},
+		{"smppmux_receipts_total", []string{"upstream=carrier-a", "result=unmatched"}},
+		{"smppmux_receipts_parked_total", []string{"upstream=carrier-b"}},
+		{"smppmux_receipt_final_total", []string{"upstream=carrier-b", "outcome=delivered"}},
+		{"smppmux_submit_to_final_receipt_seconds", []string{"upstream=carrier-a"}},
+		{"smppmux_submits_total", []string{"client=shop", "group=main", "upstream=carrier-b", "status=0x00000000"}},
+		{"smppmux_submit_duration_seconds", []string{"group=main"}},
+		{"smppmux_submits_refused_total", []string{"client=bank", "reason=no_route"}},
+		{"smppmux_client_deliveries_total", []string{"client=bank"}},
+		{"smppmux_outbox_retries_total", []string{"client=shop"}},
+		{"smppmux_outbox_expired_total", []string{"client=shop"}},
+		{"smppmux_dead_letters_total", []string{"client=shop", "reason=refused"}},
+		{"smppmux_client_bind_failures_total", []string{"client=bank", "status=0x0000000e", "reason=wrong_password"}},
+		{"smppmux_client_bind_failures_total", []string{"client=unknown", "status=0x0000000f", "reason=unknown_system_id"}},
+		{"smppmux_client_sessions_closed_total", []string{"reason=peer_closed"}},
+		{"smppmux_client_binds", []string{"client=bank", "bind_type=bind_transceiver"}},
+		{"smppmux_client_window_used", []string{"client=bank"}},
+		{"smppmux_outbox_depth", []string{"client=shop"}},
+		{"smppmux_outbox_oldest_age_seconds", []string{"client=shop"}},
+	} {
+		if got := series(t, reg, tc.family, tc.labels...); got != 0 {
+			t.Errorf("%s%v = %v, want 0", tc.family, tc.labels, got)
+		}
+	}
+	// A client routed to no group gets no submit series; bank's binds
+	// stay bounded: three bind types.
+	for _, mt := range gather(t, reg)["smppmux_submits_total"].GetMetric() {
+		for _, l := range mt.GetLabel() {
+			if l.GetName() == "client" && l.GetValue() == "bank" {
+				t.Errorf("submits_total series for bank, which no route sends anywhere")
+			}
+		}
+	}
+	if n := count(t, reg, "smppmux_client_binds"); n != 6 {
+		t.Errorf("%d smppmux_client_binds series for two clients, want 6", n)
+	}
+	// Init again (a reload) keeps counts.
+	m.UpstreamBindLost("carrier-a", "dead_peer")
+	m.Init(Known{Upstreams: []string{"carrier-a"}, BindLossReasons: []string{"dead_peer"}})
+	if got := series(t, reg, "smppmux_upstream_bind_losses_total", "upstream=carrier-a", "reason=dead_peer"); got != 1 {
+		t.Errorf("after a second Init: %v, want 1", got)
 	}
 }

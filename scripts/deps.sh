@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond Go: redis-server, for the Redis store
-# tests (they run against a real server on a loopback port), and for the
-# fault suite (make chaos) iptables, ip (iproute2), nsenter (util-linux),
-# losetup (mount) and mkfs.ext4 (e2fsprogs). Uses apt-get, as root or
-# through sudo; does nothing when every command is already there.
+# tests (they run against a real server on a loopback port), promtool
+# (Debian's prometheus package), for the unit tests of the alerting rules,
+# and for the fault suite (make chaos) iptables, ip (iproute2), nsenter
+# (util-linux), losetup (mount) and mkfs.ext4 (e2fsprogs). Uses apt-get, as
+# root or through sudo; does nothing when every command is already there.
+# The prometheus package brings a Prometheus server too: it is not started
+# by the install (policy-rc.d), so it takes no port.
 set -euo pipefail
 declare -A pkg=(
   [redis-server]=redis-server
+  [promtool]=prometheus
   [iptables]=iptables
   [ip]=iproute2
   [nsenter]=util-linux
@@ -14,13 +18,14 @@ declare -A pkg=(
   [mkfs.ext4]=e2fsprogs
 )
 missing=()
-for cmd in redis-server iptables ip nsenter losetup mkfs.ext4; do
+for cmd in redis-server promtool iptables ip nsenter losetup mkfs.ext4; do
   if ! command -v "$cmd" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$cmd" ] && ! [ -x "/sbin/$cmd" ]; then
     missing+=("${pkg[$cmd]}")
   fi
 done
 if [ ${#missing[@]} -eq 0 ]; then
   redis-server --version
+  promtool --version 2>&1 | head -1
   exit 0
 fi
 SUDO=
@@ -36,5 +41,17 @@ if ! command -v apt-get >/dev/null 2>&1; then
   exit 1
 fi
 $SUDO apt-get update -qq || true
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Keep the packages' services (a Prometheus server on :9090) from starting,
+# unless a policy is already in place.
+policy=
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  policy=/usr/sbin/policy-rc.d
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+  $SUDO chmod 0755 "$policy"
+fi
+status=0
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
+if [ -n "$policy" ]; then $SUDO rm -f "$policy"; fi
+[ "$status" -eq 0 ] || exit "$status"
 redis-server --version
+promtool --version 2>&1 | head -1

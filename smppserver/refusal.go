@@ -53,3 +53,12 @@ func (r BindRefusal) Status() pdu.Status {
 		return pdu.StatusBindFail
 	}
 }
+
+// Refusals returns every reason a bind may be refused for.
+func Refusals() []BindRefusal {
+	rs := make([]BindRefusal, 0, len(refusalNames)-1)
+	for r := BindAccepted + 1; int(r) < len(refusalNames); r++ {
+		rs = append(rs, r)
+	}
+	return rs
+}

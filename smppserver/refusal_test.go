@@ -2,8 +2,6 @@ package smppserver_test
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"testing"
 
 	"go.uber.org/zap"
@@ -51,8 +49,8 @@ func checkRefusal(t *testing.T, ctx context.Context, logs *observer.ObservedLogs
 	}
 	m := lines[0].ContextMap()
 	st, _ := m["status"].(string)
-	if m["reason"] != want.reason.String() || !strings.HasPrefix(st, fmt.Sprintf("0x%08x ", uint32(want.status))) {
-		t.Fatalf("bind refused line %v, want reason %s, status 0x%08x", m, want.reason, uint32(want.status))
+	if m["reason"] != want.reason.String() || st != pdu.StatusText(want.status) {
+		t.Fatalf("bind refused line %v, want reason %s, status %s", m, want.reason, pdu.StatusText(want.status))
 	}
 	if _, ok := m["password"]; ok {
 		t.Fatalf("bind refused line carries the password: %v", m)

@@ -204,7 +204,7 @@ func (b *Bind) session(ctx context.Context) (bound bool, err error) {
 	resp, err := c.Call(bctx, req, cfg.ConnectTimeout)
 	cancel()
 	if err == nil && resp.Status != pdu.StatusOK {
-		err = fmt.Errorf("bind refused with status 0x%08x (%s)", uint32(resp.Status), resp.Status.Error())
+		err = fmt.Errorf("bind refused with status %s", pdu.StatusText(resp.Status))
 	}
 	if err != nil {
 		b.log.Warn("bind failed", zap.Error(err))

@@ -309,7 +309,7 @@ type benchRun struct {
 // bench binds as an ESME, submits -n messages with a window, then waits
 // for their receipts and prints a summary.
 func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseBench(args, stderr)
+	o, err := parseBench(args, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -612,8 +612,8 @@ func (r *benchRun) check() error {
 
 // parseBench reads and checks the command line; usage and flag errors go
 // to stderr.
-func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
-	fs := newFlagSet("smppmux bench", benchUsage, stderr)
+func parseBench(args []string, stdout, stderr io.Writer) (benchOptions, error) {
+	fs := newFlagSet("smppmux bench", benchUsage)
 	var o benchOptions
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:2775", "SMPP `host:port` to bind to")
 	fs.StringVar(&o.systemID, "system-id", "shop", "system_id")
@@ -633,12 +633,10 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	fs.BoolVar(&o.nagle, "nagle", false, "leave Nagle's algorithm on, as legacy ESMEs often do")
 	fs.BoolVar(&o.splitWrites, "split-writes", false, "write each PDU as two writes, header then body, as legacy ESMEs often do")
 	fs.BoolVar(&o.strict, "strict", false, "exit non-zero unless every submit was answered and every accepted message's receipt matched")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, 0, stdout, stderr); err != nil {
 		return o, err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return o, fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
 	case o.n <= 0 || o.window <= 0:
 		return o, errors.New("bench: -n and -window must be positive")
 	case o.rate < 0:

@@ -1,29 +1,41 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 
 	"github.com/smppmux/smppmux/config"
 )
 
+const checkConfigUsage = `usage: smppmux check-config [FILE]
+
+Reads the configuration file (default /etc/smppmux/config.yaml, or the
+daemon's -config given before the subcommand) as the daemon would, and
+prints every problem named by its key, or "ok" with what it configures.
+It exits 1 when the file is refused. It opens no listener and no store.
+`
+
 // checkConfig validates a configuration file and names every problem.
-func checkConfig(args []string, stdout io.Writer) error {
-	if len(args) != 1 {
-		return errors.New("usage: smppmux check-config FILE")
+func checkConfig(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("smppmux check-config", checkConfigUsage)
+	if err := parseArgs(fs, args, 1, stdout, stderr); err != nil {
+		return err
 	}
-	cfg, err := config.Load(args[0])
+	path := defaultConfig
+	if fs.NArg() == 1 {
+		path = fs.Arg(0)
+	}
+	cfg, err := config.Load(path)
 	if err != nil {
 		if fes := config.FieldErrors(err); len(fes) > 0 {
 			for _, fe := range fes {
-				fmt.Fprintf(stdout, "%s: %s\n", args[0], fe)
+				fmt.Fprintf(stdout, "%s: %s\n", path, fe)
 			}
-			return fmt.Errorf("%s: %d problem(s)", args[0], len(fes))
+			return fmt.Errorf("%s: %d problem(s)", path, len(fes))
 		}
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d clients, %d upstreams, %d groups, %d routes)\n",
-		args[0], len(cfg.Clients), len(cfg.Upstreams), len(cfg.Groups), len(cfg.Routes))
+		path, len(cfg.Clients), len(cfg.Upstreams), len(cfg.Groups), len(cfg.Routes))
 	return nil
 }

@@ -92,7 +92,7 @@ type idleRun struct {
 
 // idle opens and binds many connections and holds them idle.
 func idle(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseIdle(args, stderr)
+	o, err := parseIdle(args, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -425,8 +425,8 @@ func raiseNoFile(need uint64) (uint64, error) {
 
 // parseIdle reads and checks the command line; usage and flag errors go
 // to stderr.
-func parseIdle(args []string, stderr io.Writer) (idleOptions, error) {
-	fs := newFlagSet("smppmux idle", idleUsage, stderr)
+func parseIdle(args []string, stdout, stderr io.Writer) (idleOptions, error) {
+	fs := newFlagSet("smppmux idle", idleUsage)
 	addr := fs.String("addr", "127.0.0.1:2775", "SMPP `host:port` to bind to")
 	systemID := fs.String("system-id", "shop", "system_id to bind with")
 	password := fs.String("password", "secret", "bind password")
@@ -436,11 +436,8 @@ func parseIdle(args []string, stderr io.Writer) (idleOptions, error) {
 	hold := fs.Duration("hold", 0, "how long to hold the binds once all are answered (0: until SIGINT or SIGTERM)")
 	timeout := fs.Duration("timeout", 10*time.Second, "connect plus bind, per connection")
 	progress := fs.Int("progress", 1000, "print a line every this many bind responses (0: never)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, 0, stdout, stderr); err != nil {
 		return idleOptions{}, err
-	}
-	if fs.NArg() > 0 {
-		return idleOptions{}, fmt.Errorf("idle: unexpected argument %q", fs.Arg(0))
 	}
 	o := idleOptions{
 		addr: *addr, systemID: *systemID, password: *password,

@@ -73,7 +73,7 @@ type sendOptions struct {
 
 // send binds as an ESME, submits one message and waits for its receipt.
 func send(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseSend(args, stderr)
+	o, err := parseSend(args, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -140,8 +140,8 @@ func send(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // parseSend reads and checks the command line; usage and flag errors go
 // to stderr.
-func parseSend(args []string, stderr io.Writer) (*sendOptions, error) {
-	fs := newFlagSet("smppmux send", sendUsage, stderr)
+func parseSend(args []string, stdout, stderr io.Writer) (*sendOptions, error) {
+	fs := newFlagSet("smppmux send", sendUsage)
 	addr := fs.String("addr", "127.0.0.1:2775", "SMPP `host:port` to bind to: smppmux or an SMSC")
 	systemID := fs.String("system-id", "", "system_id to bind with (required)")
 	password := fs.String("password", "", "bind password (default $"+sendPasswordEnv+")")
@@ -152,11 +152,8 @@ func parseSend(args []string, stderr io.Writer) (*sendOptions, error) {
 	coding := fs.String("coding", "gsm", "gsm (text as-is, data_coding 0: the SMSC's default alphabet, plain ASCII only) or ucs2 (UTF-16BE, data_coding 0x08: any text)")
 	registered := fs.Bool("registered", true, "ask for a delivery receipt and wait for it")
 	wait := fs.Duration("wait", 30*time.Second, "how long to wait for the receipt after submit_sm_resp")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, 0, stdout, stderr); err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("send: unexpected argument %q", fs.Arg(0))
 	}
 	o := &sendOptions{
 		addr: *addr, systemID: *systemID, password: *password,

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/smppmux/smppmux/config"
 	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/internal/buildinfo"
 	"github.com/smppmux/smppmux/internal/daemon"
 	"github.com/smppmux/smppmux/internal/sdnotify"
 )
@@ -25,14 +25,10 @@ import (
 // shutdownTimeout bounds a graceful stop: in-flight submits, unbinds.
 const shutdownTimeout = 30 * time.Second
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("smppmux", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "/etc/smppmux/config.yaml", "configuration file")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := config.Load(*path)
+// serve runs the daemon on the configuration file at path until ctx is
+// done.
+func serve(ctx context.Context, path string, stderr io.Writer) error {
+	cfg, err := config.Load(path)
 	if err != nil {
 		return err
 	}
@@ -42,6 +38,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	bi := buildinfo.Get()
+	log.Info("smppmux starting", zap.String("version", bi.Version), zap.String("commit", bi.Commit),
+		zap.String("go", bi.GoVersion), zap.String("config", path))
 	dlr.SetRedisLogger(log.Named("store").Named("redis"))
 
 	reg := prometheus.NewRegistry()
@@ -50,7 +49,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	d, err = daemon.New(cfg, log, daemon.Options{
 		Level:    &level,
 		Registry: reg,
-		Reload:   func() error { return reloadFile(d, *path, log) },
+		// The admin API logs the outcome of its reloads, with the
+		// caller's address: one line, not two.
+		Reload: func() error { return reloadFile(d, path, zap.NewNop()) },
 	})
 	if err != nil {
 		return err
@@ -67,7 +68,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	reload := func() error {
 		_ = sdnotify.Reloading()
 		defer func() { _ = sdnotify.Ready() }()
-		return reloadFile(d, *path, log)
+		return reloadFile(d, path, log)
 	}
 	if err := sdnotify.Ready(); err != nil {
 		log.Warn("telling systemd we are ready failed", zap.Error(err))
@@ -113,7 +114,7 @@ loop:
 
 // reloadFile reads the configuration file again and applies it. An
 // invalid file, or a change that needs a restart, keeps the running
-// configuration; either way the outcome is logged.
+// configuration; either way the outcome is logged to log, and returned.
 func reloadFile(d *daemon.Daemon, path string, log *zap.Logger) error {
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -148,6 +149,8 @@ func newLogger(cfg config.Log, level zap.AtomicLevel, w io.Writer) (*zap.Logger,
 	}
 	ec := zap.NewProductionEncoderConfig()
 	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	// Durations with their unit ("1.5s", "250ms"), never a bare number.
+	ec.EncodeDuration = zapcore.StringDurationEncoder
 	var enc zapcore.Encoder
 	if format == config.FormatConsole {
 		ec.EncodeLevel = zapcore.CapitalLevelEncoder

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,12 +16,20 @@ import (
 	"github.com/smppmux/smppmux/internal/smsctest"
 )
 
+const simUsage = `usage: smppmux sim [flags]
+
+Runs a simulated SMSC until SIGINT or SIGTERM: every submit_sm is
+accepted, and a delivery receipt goes back for each that asks for one.
+SIGUSR1 prints its counters; so does the end.
+
+flags:
+`
+
 // sim runs a simulated SMSC until ctx is done: every submit_sm accepted,
 // a delivery receipt for each that asks for one. SIGUSR1 prints its
 // counters; so does the end.
 func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("smppmux sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("smppmux sim", simUsage)
 	listen := fs.String("listen", "127.0.0.1:2776", "address to listen on")
 	name := fs.String("name", "sim", "name printed in the summary")
 	systemID := fs.String("system-id", "", "only accept binds with this system_id (any when empty)")
@@ -33,7 +40,7 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	maxTPS := fs.Int("max-tps", 0, "accept at most this many submits per second, answering ESME_RTHROTTLED above it, as a carrier does (0: no limit)")
 	quickAck := fs.Bool("quickack", false, "acknowledge what is read at once (TCP_QUICKACK), as SMSCs that serve clients with Nagle on without delay do")
 	hold := fs.Bool("hold-receipts", false, "keep each receipt until a deliver_sm_resp ESME_ROK answers it, and send it again on another session when its own ends first, as a carrier does")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, 0, stdout, stderr); err != nil {
 		return err
 	}
 	cfg := smsctest.Config{

@@ -283,6 +283,7 @@ func (d *Daemon) apply(cfg *config.Config) (retired, error) {
 	d.auth.Set(cfg.Clients)
 	d.Relay.SetRouting(rt)
 	d.cfg = cfg
+	d.metrics.Init(known(cfg))
 	return old, nil
 }
 

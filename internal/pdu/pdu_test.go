@@ -246,3 +246,20 @@ func TestStatusNames(t *testing.T) {
 		t.Errorf("StatusName(0x0b) = %q, %v", name, ok)
 	}
 }
+
+func TestStatusText(t *testing.T) {
+	t.Parallel()
+	for st, want := range map[Status]string{
+		StatusOK:        "0x00000000 (ESME_ROK)",
+		StatusThrottled: "0x00000058 (ESME_RTHROTTLED)",
+		StatusInvPaswd:  "0x0000000e (ESME_RINVPASWD)",
+		0x400:           "0x00000400 (unknown)",
+	} {
+		if got := StatusText(st); got != want {
+			t.Errorf("StatusText(%#x) = %q, want %q", uint32(st), got, want)
+		}
+		if got := LogStatus(st).String(); got != want {
+			t.Errorf("LogStatus(%#x) = %q, want %q", uint32(st), got, want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package pdu
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -49,3 +50,21 @@ func ParseStatus(s string) (Status, bool) {
 	}
 	return Status(n), true
 }
+
+// StatusText renders a command_status as every log line writes it: eight
+// hex digits and its SMPP name, "0x00000058 (ESME_RTHROTTLED)"; a status
+// SMPP 3.4 does not name is "(unknown)", as a vendor's 0x00000400.
+func StatusText(st Status) string {
+	name, ok := statusNames[st]
+	if !ok {
+		name = "unknown"
+	}
+	return fmt.Sprintf("0x%08x (%s)", uint32(st), name)
+}
+
+// LogStatus is a command_status in a log field: zap.Stringer("status",
+// pdu.LogStatus(st)) writes it as StatusText does.
+type LogStatus Status
+
+// String returns StatusText of s.
+func (s LogStatus) String() string { return StatusText(Status(s)) }

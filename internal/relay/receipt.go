@@ -257,7 +257,7 @@ func (r *Relay) looked(p *parked, stage lookupStage, route dlr.Route, res dlr.Re
 		}
 		if stage == onArrival {
 			r.Stats.ReceiptsParked.Add(1)
-			r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptParked)
+			r.cfg.Metrics.Parked(p.upstream)
 			r.hold(p)
 		}
 		r.lookup(p, onParking)

@@ -2,13 +2,13 @@ package relay
 
 import (
 	"errors"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/internal/pdu"
+	"github.com/smppmux/smppmux/internal/ratelog"
 	"github.com/smppmux/smppmux/metrics"
 	"github.com/smppmux/smppmux/smppserver"
 )
@@ -99,22 +99,10 @@ func (r *Relay) rewrite(m dlr.Mapping, wait time.Duration, done func(ok bool)) {
 
 // everyLog logs a message at most once per storeLogEvery, with how many
 // times it was due since the last line.
-type everyLog struct {
-	mu      sync.Mutex
-	last    time.Time
-	skipped int
-}
+type everyLog struct{ ratelog.Every }
 
 func (e *everyLog) log(l *zap.Logger, msg string, fields ...zap.Field) {
-	e.mu.Lock()
-	now := time.Now()
-	if !e.last.IsZero() && now.Sub(e.last) < storeLogEvery {
-		e.skipped++
-		e.mu.Unlock()
-		return
+	if ok, n := e.Allow(storeLogEvery); ok {
+		l.Warn(msg, append(fields, zap.Int("more_since_last_line", n))...)
 	}
-	n := e.skipped
-	e.last, e.skipped = now, 0
-	e.mu.Unlock()
-	l.Warn(msg, append(fields, zap.Int("more_since_last_line", n))...)
 }

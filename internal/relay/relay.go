@@ -248,7 +248,8 @@ func (r *Relay) refuse(s *smppserver.Session, f pdu.Frame, err error) {
 	if errors.As(err, &fe) {
 		st = fe.Status
 	}
-	s.Logger().Info("malformed request", zap.String("command", pdu.IDName(f.ID)), zap.Error(err))
+	s.Logger().Info("malformed request", zap.String("command", pdu.IDName(f.ID)),
+		zap.Stringer("status", pdu.LogStatus(st)), zap.Error(err))
 	r.Stats.Refused.Add(1)
 	r.cfg.Metrics.SubmitRefused(s.SystemID(), metrics.RefusedMalformed)
 	s.Respond(pdu.Empty(pdu.RespID(f.ID), st, f.Seq))

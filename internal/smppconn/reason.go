@@ -42,3 +42,13 @@ func (r Reason) String() string {
 	}
 	return "unknown"
 }
+
+// Reasons returns every close reason but ReasonNone, for metrics that
+// report each from the start.
+func Reasons() []Reason {
+	rs := make([]Reason, 0, len(reasonNames)-1)
+	for r := ReasonNone + 1; int(r) < len(reasonNames); r++ {
+		rs = append(rs, r)
+	}
+	return rs
+}
