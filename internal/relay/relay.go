@@ -120,7 +120,7 @@ type Relay struct {
 	// same receipt arriving meanwhile (sent again on another bind) waits
 	// for the first's outcome.
 	relayingMu sync.Mutex
-	relaying   map[relayingKey]struct{}
+	relaying   map[relayingKey]*relayingHolder
 	// rewrites counts the mapping writes being tried again (see record).
 	rewrites                       atomic.Int64
 	refuseLog, rewriteLog, waitLog everyLog

@@ -17,6 +17,13 @@ type relayingKey struct {
 	state        byte
 }
 
+// relayingHolder is the copy of a receipt being relayed, and the copies
+// of it that arrived meanwhile.
+type relayingHolder struct {
+	p       *parked
+	waiters []*parked
+}
+
 // newMark returns the mark of a receipt of upstream naming id in state
 // st, nil when st is 0: a receipt that reports no state is not
 // recognised when sent again.
@@ -29,10 +36,10 @@ func (r *Relay) newMark(upstream, id string, st byte) *dlr.Mark {
 
 // arrive goes on with a receipt that names its message: one the store
 // has a mark of was relayed already (the carrier sent it again) and is
-// answered ESME_ROK without being relayed twice; one being relayed right
-// now, arrived again on another bind, is answered ESME_RX_T_APPN, so that
-// the carrier sends it again once the first is settled. Others are looked
-// up.
+// answered ESME_ROK without being relayed twice; a copy of one being
+// relayed right now, arrived again (on another bind, say), is answered
+// ESME_ROK if the first is kept durably, and otherwise goes on once the
+// first is settled. Others are looked up.
 func (r *Relay) arrive(p *parked) {
 	if p.mark == nil {
 		r.lookup(p, onArrival)
@@ -40,25 +47,39 @@ func (r *Relay) arrive(p *parked) {
 	}
 	k := relayingKey{p.mark.Upstream, p.mark.ID, p.mark.State}
 	r.relayingMu.Lock()
-	if _, busy := r.relaying[k]; busy {
+	if h, busy := r.relaying[k]; busy {
+		first := h.p
+		if !first.isWaiting() {
+			// The first copy is on its way: this one goes on once that
+			// one is settled, and then finds its mark, or takes its
+			// place.
+			h.waiters = append(h.waiters, p)
+			r.relayingMu.Unlock()
+			return
+		}
 		r.relayingMu.Unlock()
-		// Not this receipt's to end: the other holds the mark.
+		// The first copy is kept durably: this one is a repeat.
+		r.Stats.ReceiptsRepeated.Add(1)
+		r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptRepeated)
+		p.answer(pdu.StatusOK)
 		if p.isWaiting() {
-			p.end(r.cfg.Store, false)
-		} else {
-			p.answer(pdu.StatusXTAppn)
+			p.end(r.cfg.Store, false) // a second record of it
 		}
 		return
 	}
 	if r.relaying == nil {
-		r.relaying = make(map[relayingKey]struct{})
+		r.relaying = make(map[relayingKey]*relayingHolder)
 	}
-	r.relaying[k] = struct{}{}
+	r.relaying[k] = &relayingHolder{p: p}
 	r.relayingMu.Unlock()
 	p.release = func() {
 		r.relayingMu.Lock()
+		h := r.relaying[k]
 		delete(r.relaying, k)
 		r.relayingMu.Unlock()
+		for _, w := range h.waiters {
+			r.arrive(w)
+		}
 	}
 	relayed := func(ok bool, err error) {
 		switch {
