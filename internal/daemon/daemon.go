@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -51,6 +52,9 @@ type Options struct {
 	// Reload re-reads the configuration for the admin API; nil: the admin
 	// reload endpoint refuses.
 	Reload func() error
+	// PebbleFS is the file system of the Pebble store; nil: the disk.
+	// Tests make it fail.
+	PebbleFS vfs.FS
 }
 
 // Daemon is one running smppmux.
@@ -67,18 +71,20 @@ type Daemon struct {
 	stats     storeStats
 	statsStop chan struct{}
 	statsDone chan struct{}
-	auth      *relay.Auth
-	handler   lateHandler
-	listener  net.Listener
-	serveErr  chan error
-	served    chan struct{} // one per accept loop that returned
-	adminAddr net.Addr
-	tlsAddr   net.Addr
-	metrics   *metrics.Metrics
-	tls       *tlsconf.Server // nil without listen.smpp_tls
-	serving   int             // accept loops running
-	admin     *http.Server
-	adminErr  chan error
+	// statsEvery, when set before Start, replaces statsEvery.
+	statsEvery time.Duration
+	auth       *relay.Auth
+	handler    lateHandler
+	listener   net.Listener
+	serveErr   chan error
+	served     chan struct{} // one per accept loop that returned
+	adminAddr  net.Addr
+	tlsAddr    net.Addr
+	metrics    *metrics.Metrics
+	tls        *tlsconf.Server // nil without listen.smpp_tls
+	serving    int             // accept loops running
+	admin      *http.Server
+	adminErr   chan error
 
 	mu        sync.Mutex
 	cfg       *config.Config
@@ -119,7 +125,7 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
-	store, ids, err := openStore(cfg, log.Named("store"))
+	store, ids, err := openStore(cfg, log.Named("store"), d.opts.PebbleFS)
 	if err != nil {
 		return nil, err
 	}
@@ -413,9 +419,9 @@ func routing(cfg *config.Config, groups map[string]*balancer.Group, ups map[stri
 
 // openStore opens the store cfg names and the message id issuer that goes
 // with it: ids carry the instance number when the store is shared.
-func openStore(cfg *config.Config, log *zap.Logger) (dlr.Store, *dlr.IDs, error) {
+func openStore(cfg *config.Config, log *zap.Logger, fs vfs.FS) (dlr.Store, *dlr.IDs, error) {
 	if cfg.Store.Kind != config.StoreRedis {
-		s, err := dlr.OpenPebble(dlr.PebbleConfig{Dir: filepath.Join(cfg.StateDir, "dlr"), Logger: log})
+		s, err := dlr.OpenPebble(dlr.PebbleConfig{Dir: filepath.Join(cfg.StateDir, "dlr"), Logger: log, FS: fs})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -443,12 +449,8 @@ func openStore(cfg *config.Config, log *zap.Logger) (dlr.Store, *dlr.IDs, error)
 func (d *Daemon) Start() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	n, err := d.Relay.Outbox().Restore()
-	if err != nil {
-		return fmt.Errorf("loading the outboxes: %w", err)
-	}
-	if n > 0 {
-		d.log.Info("receipts and messages waiting for clients restored", zap.Int("count", n))
+	if err := d.restoreOutboxes(); err != nil {
+		return err
 	}
 	d.statsStop, d.statsDone = make(chan struct{}), make(chan struct{})
 	go func() {
@@ -503,6 +505,33 @@ func (d *Daemon) Start() error {
 	return nil
 }
 
+// restoreOutboxes loads what the outboxes kept in the store. A store that
+// is not open yet (a full or read-only disk at start) restores them when
+// it opens, before it takes writes.
+func (d *Daemon) restoreOutboxes() error {
+	restore := func() error {
+		n, err := d.Relay.Outbox().Restore()
+		if err != nil {
+			return fmt.Errorf("loading the outboxes: %w", err)
+		}
+		if n > 0 {
+			d.log.Info("receipts and messages waiting for clients restored", zap.Int("count", n))
+		}
+		// Clients may have bound before a late restore: their outboxes
+		// look at once, not at their next bind.
+		for _, st := range d.Relay.Outbox().Stats() {
+			if st.Depth > 0 {
+				d.Relay.Outbox().Wake(st.SystemID)
+			}
+		}
+		return nil
+	}
+	if late, ok := d.store.(interface{ WhenOpen(func() error) error }); ok {
+		return late.WhenOpen(restore)
+	}
+	return restore()
+}
+
 // serve runs one accept loop. Its error goes to Err, where the caller
 // may take it, and then its end is signalled to Shutdown on a channel of
 // Shutdown's own.
@@ -544,11 +573,21 @@ func (d *Daemon) Group(name string) *balancer.Group {
 // clients, then upstreams, within ctx, and closes the store.
 func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.stopped {
+		d.mu.Unlock()
 		return nil
 	}
 	d.stopped = true
+	// The stats loop takes d.mu to read the configured clients: it is
+	// stopped first, without d.mu held. Reloads are refused from now on.
+	statsStop, statsDone := d.statsStop, d.statsDone
+	d.mu.Unlock()
+	if statsStop != nil {
+		close(statsStop)
+		<-statsDone
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.log.Info("shutting down")
 	var errs []error
 	if d.admin != nil {
@@ -592,10 +631,6 @@ waitLoops:
 	errs = append(errs, stopUpstreams(ctx, ups)...)
 	for _, g := range d.groups {
 		g.Stop()
-	}
-	if d.statsStop != nil {
-		close(d.statsStop)
-		<-d.statsDone
 	}
 	d.Relay.Close()
 	if err := d.store.Close(); err != nil {

@@ -39,6 +39,10 @@ func (d *Daemon) readStoreStats() {
 	d.stats.mu.Lock()
 	d.stats.outboxes = outboxes
 	d.stats.mu.Unlock()
+	if d.store.Health() != nil {
+		// The store logs why it takes no writes; the last count stays.
+		return
+	}
 	// On success DeadLetterCounts keeps what it read in d.stats.
 	if _, err := d.DeadLetterCounts(); err != nil {
 		d.log.Warn("counting dead letters failed", zap.Error(err))
@@ -46,9 +50,13 @@ func (d *Daemon) readStoreStats() {
 }
 
 // statsLoop reads the store's part of the snapshot now and every
-// statsEvery until stop is closed.
+// statsEvery (d.statsEvery when set) until stop is closed.
 func (d *Daemon) statsLoop(stop <-chan struct{}) {
-	t := time.NewTicker(statsEvery)
+	every := statsEvery
+	if d.statsEvery > 0 {
+		every = d.statsEvery
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		d.readStoreStats()
