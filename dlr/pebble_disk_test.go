@@ -318,3 +318,18 @@ func TestPebbleOpensLater(t *testing.T) {
 		t.Fatalf("WhenOpen on an open store: %v, called %v; want fn run now", err, called)
 	}
 }
+
+// TestPebbleOpenErrorStillFails: an error that is no fault of the disk
+// (here the database is held already) still fails OpenPebble.
+func TestPebbleOpenErrorStillFails(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := openPebble(t, dir, nil)
+	defer s.Close()
+	if again, err := OpenPebble(PebbleConfig{Dir: dir}); err == nil {
+		again.Close()
+		t.Fatal("a database already held opened twice")
+	} else if !strings.Contains(err.Error(), "open store "+dir) {
+		t.Fatalf("error %v does not name the store", err)
+	}
+}

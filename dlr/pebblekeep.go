@@ -149,7 +149,8 @@ func (s *PebbleStore) Health() error {
 	return nil
 }
 
-// evaluate sets Health from the store's state. Called with hmu held.
+// evaluateLocked sets Health from the store's state. Called with hmu
+// held.
 func (s *PebbleStore) evaluateLocked() {
 	var err error
 	d := s.cur.Load()
@@ -194,7 +195,7 @@ func (s *PebbleStore) tripped() {
 	}
 }
 
-// open makes the first attempt to open the database, in OpenPebble: an
+// firstOpen makes the first attempt to open the database, in OpenPebble: an
 // error that is no fault of the disk (a corrupt database, one another
 // process holds) is returned; a fault leaves the keeper to open it later.
 func (s *PebbleStore) firstOpen() error {
@@ -203,7 +204,7 @@ func (s *PebbleStore) firstOpen() error {
 	err := s.tryOpen()
 	var down *storeDown
 	if err != nil && errors.As(err, &down) && down.kind == downOpen && faultCause(err) == "" {
-		return down.err
+		return fmt.Errorf("open store %s: %w", s.cfg.Dir, down.err)
 	}
 	return nil
 }
