@@ -734,15 +734,21 @@ func (s *PebbleStore) AddOutbox(systemID string, it *Item, done func(error)) {
 // still in the memtable leaves nothing on disk. While the database is not
 // open, or has fixes to apply first, the delete waits for the next open.
 func (s *PebbleStore) DeleteOutbox(systemID string, seq uint64) error {
-	key := outboxKey(systemID, seq)
+	s.deleteSetOnce(outboxKey(systemID, seq))
+	return nil
+}
+
+// deleteSetOnce deletes a key that was set once, without a sync. While
+// the database is not open, or has fixes to apply first, the delete waits
+// for the next open.
+func (s *PebbleStore) deleteSetOnce(key []byte) {
 	if d, err := s.acquire(); err == nil {
 		defer d.release()
 		if d.fixed.Load() && s.write(d, func() error { return d.SingleDelete(key, pebble.NoSync) }) == nil {
-			return nil
+			return
 		}
 	}
 	s.deferDelete(key)
-	return nil
 }
 
 // LoadOutbox implements Store.
