@@ -62,6 +62,9 @@ type PebbleConfig struct {
 	RetryMax time.Duration
 	// LogEvery is how often a condition that lasts is logged again; 1m.
 	LogEvery time.Duration
+	// StallAfter is how long a commit may take before the store reports
+	// its writes stalled; 5s, as Pebble's own DiskSlow event.
+	StallAfter time.Duration
 }
 
 // PebbleStore is a Store in an embedded Pebble database. One committer
@@ -256,6 +259,9 @@ func OpenPebble(cfg PebbleConfig) (*PebbleStore, error) {
 	}
 	if cfg.LogEvery <= 0 {
 		cfg.LogEvery = defaultLogEvery
+	}
+	if cfg.StallAfter <= 0 {
+		cfg.StallAfter = defaultStallAfter
 	}
 	s := &PebbleStore{cfg: cfg, log: cfg.Logger, q: make(chan writeOp, 8192), stop: make(chan struct{}),
 		wake: make(chan struct{}, 1), limit: newLogLimit(cfg.LogEvery),

@@ -333,3 +333,34 @@ func TestPebbleOpenErrorStillFails(t *testing.T) {
 		t.Fatalf("error %v does not name the store", err)
 	}
 }
+
+// TestPebbleStall: a disk that hangs instead of failing holds the commit
+// under way; past StallAfter the store says its writes are stalled, so
+// new submits are refused, and once the disk answers the write lands and
+// the store takes writes again.
+func TestPebbleStall(t *testing.T) {
+	t.Parallel()
+	fs := disktest.New()
+	s, err := OpenPebble(PebbleConfig{Dir: t.TempDir(), FS: fs, CheckEvery: 5 * time.Millisecond, StallAfter: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fs.HoldSyncs()
+	errc := make(chan error, 1)
+	s.PutMapping(diskMapping("slow"), func(err error) { errc <- err })
+	eventually(t, "Health says the writes are stalled", func() bool {
+		err := s.Health()
+		return err != nil && strings.Contains(err.Error(), "writes stalled: a commit has waited")
+	})
+	fs.ReleaseSyncs()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("the stalled write: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stalled write never finished once the disk answered")
+	}
+	eventually(t, "Health nil once the disk answers", func() bool { return s.Health() == nil })
+}

@@ -65,10 +65,7 @@ const (
 	defaultCheckEvery = 250 * time.Millisecond
 	defaultRetryMax   = 2 * time.Second
 	defaultLogEvery   = time.Minute
-	// stallAfter is how long one commit may take before the store counts
-	// as stalled and new submits are refused; Pebble's own DiskSlow event
-	// fires after as long.
-	stallAfter = 5 * time.Second
+	defaultStallAfter = 5 * time.Second
 )
 
 // pebbleDB is one open database of a PebbleStore and the fence it writes
@@ -265,7 +262,7 @@ func (s *PebbleStore) watch(d *pebbleDB, now time.Time) {
 		}
 	}
 	if start := s.commitStart.Load(); start != 0 {
-		if took := now.Sub(time.Unix(0, start)); took > stallAfter {
+		if took := now.Sub(time.Unix(0, start)); took > s.cfg.StallAfter {
 			stalled = &storeDown{dir: s.cfg.Dir, kind: downStalled,
 				what: fmt.Sprintf("writes stalled: a commit has waited %.1f s", took.Seconds())}
 		}

@@ -24,6 +24,7 @@ type FS struct {
 	usage  atomic.Pointer[vfs.DiskUsage]
 	faults atomic.Int64
 	looks  atomic.Int64
+	hold   atomic.Pointer[chan struct{}]
 }
 
 // New returns an FS over the disk that fails nothing.
@@ -40,6 +41,20 @@ func (f *FS) Fail(errno syscall.Errno) { f.errno.Store(int64(errno)) }
 // FailSyncs makes syncs alone fail with errno from now on: what was
 // written stays in the page cache, yet is not known to be on the disk.
 func (f *FS) FailSyncs(errno syscall.Errno) { f.syncs.Store(int64(errno)) }
+
+// HoldSyncs makes syncs wait, as on a disk that hangs, until
+// ReleaseSyncs.
+func (f *FS) HoldSyncs() {
+	ch := make(chan struct{})
+	f.hold.Store(&ch)
+}
+
+// ReleaseSyncs lets the syncs held by HoldSyncs go on.
+func (f *FS) ReleaseSyncs() {
+	if ch := f.hold.Swap(nil); ch != nil {
+		close(*ch)
+	}
+}
 
 // Heal ends the faults: operations reach the disk again.
 func (f *FS) Heal() {
@@ -208,8 +223,11 @@ func (w *faultyFile) Preallocate(offset, length int64) error {
 	return w.File.Preallocate(offset, length)
 }
 
-// failSync returns the error a sync meets now.
+// failSync returns the error a sync meets now, once syncs are not held.
 func (f *FS) failSync(name string) error {
+	if ch := f.hold.Load(); ch != nil {
+		<-*ch
+	}
 	if e := syscall.Errno(f.syncs.Load()); e != 0 {
 		f.faults.Add(1)
 		return &os.PathError{Op: "sync", Path: name, Err: e}
