@@ -812,7 +812,10 @@ func (s *PebbleStore) loadSeq(db *pebble.DB) error {
 	s.countMu.Lock()
 	s.dead = count
 	s.countMu.Unlock()
-	for cur := s.seq.Load(); cur < top && !s.seq.CompareAndSwap(cur, top); cur = s.seq.Load() {
+	for cur := s.seq.Load(); cur < top; cur = s.seq.Load() {
+		if s.seq.CompareAndSwap(cur, top) {
+			break
+		}
 	}
 	return nil
 }
