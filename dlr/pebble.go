@@ -272,9 +272,9 @@ func OpenPebble(cfg PebbleConfig) (*PebbleStore, error) {
 	if err := s.firstOpen(); err != nil {
 		return nil, err
 	}
-	if u, err := s.usage(); err == nil && u.total < DefaultMinStateFS {
+	if u, err := s.usage(); err == nil && u.total < MinStateFS {
 		s.log.Warn("the store's file system is smaller than it needs at least", zap.String("dir", cfg.Dir),
-			zap.String("size", mib(u.total)), zap.String("minimum", mib(DefaultMinStateFS)))
+			zap.String("size", mib(u.total)), zap.String("minimum", mib(MinStateFS)))
 	}
 	s.wg.Add(3)
 	go func() {

@@ -38,12 +38,12 @@ import (
 // the database is down are applied then too. Mappings need nothing: the
 // relay writes them again.
 
-// DefaultMinStateFS is the smallest file system the README's footprint
+// MinStateFS is the smallest file system the README's footprint
 // allows for state_dir: the WAL files Pebble preallocates and keeps for
 // reuse, a memtable's flush and its compaction, and the low-water mark,
 // with room for some tens of thousands of outstanding messages.
 // `smppmux check-config` warns below it.
-const DefaultMinStateFS = 256 << 20
+const MinStateFS = 256 << 20
 
 // StateFSSize returns the size of the file system that holds dir, or
 // its nearest parent while dir does not exist.

@@ -37,9 +37,9 @@ func checkConfigFS(args []string, stdout io.Writer, fsSize func(dir string) (int
 		switch size, err := fsSize(cfg.StateDir); {
 		case err != nil:
 			fmt.Fprintf(stdout, "%s: warning: state_dir %s: its file system's size cannot be read: %v\n", args[0], cfg.StateDir, err)
-		case size < dlr.DefaultMinStateFS:
+		case size < dlr.MinStateFS:
 			fmt.Fprintf(stdout, "%s: warning: state_dir %s is on a file system of %d MiB, smaller than the %d MiB the store needs at least (README, \"Disk footprint\")\n",
-				args[0], cfg.StateDir, size>>20, dlr.DefaultMinStateFS>>20)
+				args[0], cfg.StateDir, size>>20, dlr.MinStateFS>>20)
 		}
 	}
 	return nil
