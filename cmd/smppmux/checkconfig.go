@@ -9,15 +9,8 @@ import (
 	"github.com/smppmux/smppmux/dlr"
 )
 
-// checkConfig validates a configuration file and names every problem. It
-// warns, without failing, when state_dir's file system is smaller than
-// the Pebble store needs.
+// checkConfig validates a configuration file and names every problem.
 func checkConfig(args []string, stdout io.Writer) error {
-	return checkConfigFS(args, stdout, dlr.StateFSSize)
-}
-
-// checkConfigFS is checkConfig reading file system sizes with fsSize.
-func checkConfigFS(args []string, stdout io.Writer, fsSize func(dir string) (int64, error)) error {
 	if len(args) != 1 {
 		return errors.New("usage: smppmux check-config FILE")
 	}
@@ -33,14 +26,22 @@ func checkConfigFS(args []string, stdout io.Writer, fsSize func(dir string) (int
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d clients, %d upstreams, %d groups, %d routes)\n",
 		args[0], len(cfg.Clients), len(cfg.Upstreams), len(cfg.Groups), len(cfg.Routes))
-	if cfg.Store.Kind != config.StoreRedis {
-		switch size, err := fsSize(cfg.StateDir); {
-		case err != nil:
-			fmt.Fprintf(stdout, "%s: warning: state_dir %s: its file system's size cannot be read: %v\n", args[0], cfg.StateDir, err)
-		case size < dlr.MinStateFS:
-			fmt.Fprintf(stdout, "%s: warning: state_dir %s is on a file system of %d MiB, smaller than the %d MiB the store needs at least (README, \"Disk footprint\")\n",
-				args[0], cfg.StateDir, size>>20, dlr.MinStateFS>>20)
-		}
-	}
+	warnStateDir(stdout, args[0], cfg, dlr.StateFSSize)
 	return nil
+}
+
+// warnStateDir warns, without failing the check, when the Pebble store's
+// state_dir is on a file system smaller than it needs; fsSize reads a
+// file system's size.
+func warnStateDir(w io.Writer, file string, cfg *config.Config, fsSize func(dir string) (int64, error)) {
+	if cfg.Store.Kind == config.StoreRedis {
+		return
+	}
+	switch size, err := fsSize(cfg.StateDir); {
+	case err != nil:
+		fmt.Fprintf(w, "%s: warning: state_dir %s: its file system's size cannot be read: %v\n", file, cfg.StateDir, err)
+	case size < dlr.MinStateFS:
+		fmt.Fprintf(w, "%s: warning: state_dir %s is on a file system of %d MiB, smaller than the %d MiB the store needs at least (README, \"Disk footprint\")\n",
+			file, cfg.StateDir, size>>20, dlr.MinStateFS>>20)
+	}
 }

@@ -71,20 +71,18 @@ type Daemon struct {
 	stats     storeStats
 	statsStop chan struct{}
 	statsDone chan struct{}
-	// statsEvery, when set before Start, replaces statsEvery.
-	statsEvery time.Duration
-	auth       *relay.Auth
-	handler    lateHandler
-	listener   net.Listener
-	serveErr   chan error
-	served     chan struct{} // one per accept loop that returned
-	adminAddr  net.Addr
-	tlsAddr    net.Addr
-	metrics    *metrics.Metrics
-	tls        *tlsconf.Server // nil without listen.smpp_tls
-	serving    int             // accept loops running
-	admin      *http.Server
-	adminErr   chan error
+	auth      *relay.Auth
+	handler   lateHandler
+	listener  net.Listener
+	serveErr  chan error
+	served    chan struct{} // one per accept loop that returned
+	adminAddr net.Addr
+	tlsAddr   net.Addr
+	metrics   *metrics.Metrics
+	tls       *tlsconf.Server // nil without listen.smpp_tls
+	serving   int             // accept loops running
+	admin     *http.Server
+	adminErr  chan error
 
 	mu        sync.Mutex
 	cfg       *config.Config
@@ -573,21 +571,11 @@ func (d *Daemon) Group(name string) *balancer.Group {
 // clients, then upstreams, within ctx, and closes the store.
 func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.stopped {
-		d.mu.Unlock()
 		return nil
 	}
 	d.stopped = true
-	// The stats loop takes d.mu to read the configured clients: it is
-	// stopped first, without d.mu held. Reloads are refused from now on.
-	statsStop, statsDone := d.statsStop, d.statsDone
-	d.mu.Unlock()
-	if statsStop != nil {
-		close(statsStop)
-		<-statsDone
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.log.Info("shutting down")
 	var errs []error
 	if d.admin != nil {
@@ -631,6 +619,10 @@ waitLoops:
 	errs = append(errs, stopUpstreams(ctx, ups)...)
 	for _, g := range d.groups {
 		g.Stop()
+	}
+	if d.statsStop != nil {
+		close(d.statsStop)
+		<-d.statsDone
 	}
 	d.Relay.Close()
 	if err := d.store.Close(); err != nil {

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"github.com/smppmux/smppmux/config"
 	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/internal/disktest"
 	"github.com/smppmux/smppmux/internal/esmetest"
@@ -112,49 +110,5 @@ routes: [{group: main}]
 		}
 	case <-ctx.Done():
 		t.Fatal("no receipt once the disk had room")
-	}
-}
-
-// TestShutdownWhileStatsRead: the loop that reads the store's counts for
-// the snapshot takes the daemon's lock to list the clients; Shutdown,
-// which holds that lock, must not wait for the loop while the loop waits
-// for the lock. Read every millisecond, the loop is almost always waiting
-// for the lock at some point of a shutdown.
-func TestShutdownWhileStatsRead(t *testing.T) {
-	t.Parallel()
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
-state_dir: %q
-listen: {smpp: "127.0.0.1:0", admin: ""}
-clients: [{system_id: shop, password: secret}]
-upstreams: [{name: a, addr: "127.0.0.1:1", system_id: mux}]
-groups: [{name: main, members: [{upstream: a}]}]
-routes: [{group: main}]
-`, t.TempDir())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 5 {
-		d, err := New(cfg, zaptest.NewLogger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.statsEvery = time.Millisecond
-		if err := d.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			done <- d.Shutdown(ctx)
-		}()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("shutdown %d: %v", i, err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("shutdown %d still waiting after 30 s: it waits for the stats loop, which waits for its lock", i)
-		}
 	}
 }

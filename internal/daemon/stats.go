@@ -50,13 +50,9 @@ func (d *Daemon) readStoreStats() {
 }
 
 // statsLoop reads the store's part of the snapshot now and every
-// statsEvery (d.statsEvery when set) until stop is closed.
+// statsEvery until stop is closed.
 func (d *Daemon) statsLoop(stop <-chan struct{}) {
-	every := statsEvery
-	if d.statsEvery > 0 {
-		every = d.statsEvery
-	}
-	t := time.NewTicker(every)
+	t := time.NewTicker(statsEvery)
 	defer t.Stop()
 	for {
 		d.readStoreStats()
