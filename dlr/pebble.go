@@ -89,10 +89,13 @@ type PebbleStore struct {
 	// nanoseconds; 0 when none is.
 	commitStart atomic.Int64
 
-	// openMu serialises opening and retiring databases and WhenOpen; it
-	// guards first and the keeper's own state below.
+	// openMu serialises opening and retiring databases, WhenOpen and
+	// AfterOpen; it guards first, then, opened and the keeper's own state
+	// below.
 	openMu                sync.Mutex
 	first                 func() error
+	then                  []func()
+	opened                bool // a database was open and caught up once
 	retryAt               time.Time
 	backoff               time.Duration
 	reported              string // the kind of condition logged last; "" healthy

@@ -284,6 +284,8 @@ func TestPebbleOpensLater(t *testing.T) {
 		t.Fatal("LoadOutbox served by a store that is not open")
 	}
 	var restored []string
+	after := make(chan error, 1)
+	s.AfterOpen(func() { after <- s.Health() })
 	ran := make(chan struct{})
 	if err := s.WhenOpen(func() error {
 		defer close(ran)
@@ -303,6 +305,14 @@ func TestPebbleOpensLater(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("what waited for the open never ran")
 	}
+	select {
+	case err := <-after:
+		if err != nil {
+			t.Fatalf("what waited for writes ran before the store took them: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("what waited for writes never ran")
+	}
 	eventually(t, "Health nil once the disk heals", func() bool { return s.Health() == nil })
 	if fmt.Sprint(restored) != "[waiting]" {
 		t.Fatalf("restored %q", restored)
@@ -316,6 +326,11 @@ func TestPebbleOpensLater(t *testing.T) {
 	var called bool
 	if err := s.WhenOpen(func() error { called = true; return errors.New("now") }); err == nil || !called {
 		t.Fatalf("WhenOpen on an open store: %v, called %v; want fn run now", err, called)
+	}
+	called = false
+	s.AfterOpen(func() { called = true })
+	if !called {
+		t.Fatal("AfterOpen on an open store did not run fn now")
 	}
 }
 

@@ -235,7 +235,9 @@ func (s *PebbleStore) check() {
 	if d := s.cur.Load(); d != nil {
 		s.watch(d, now)
 	} else if !now.Before(s.retryAt) {
-		if err := s.tryOpen(); err != nil && s.cur.Load() == nil {
+		if err := s.tryOpen(); err == nil {
+			s.afterOpen()
+		} else if s.cur.Load() == nil {
 			var down *storeDown
 			if !errors.As(err, &down) || down.kind != diskFull || down.err != nil {
 				// A fault or a failed open: try again after a while. A
@@ -376,7 +378,32 @@ func (s *PebbleStore) tryOpen() (err error) {
 		return &storeDown{dir: s.cfg.Dir, kind: downOpen, what: "cannot open: " + err.Error(), err: err}
 	}
 	s.backoff = 0
+	s.opened = true
 	return nil
+}
+
+// afterOpen runs what AfterOpen queued, once the store takes writes.
+// Called with openMu held.
+func (s *PebbleStore) afterOpen() {
+	fns := s.then
+	s.then = nil
+	for _, fn := range fns {
+		fn()
+	}
+}
+
+// AfterOpen runs fn once the database has been open and taken writes:
+// now, when it has, or on the keeper goroutine right after the open to
+// come. Receipts a previous run kept, which go through the relay and
+// write, are restored with it.
+func (s *PebbleStore) AfterOpen(fn func()) {
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
+	if s.opened {
+		fn()
+		return
+	}
+	s.then = append(s.then, fn)
 }
 
 // options are the Pebble options of a database opened through f.
