@@ -24,7 +24,9 @@
 //
 // Goroutines: an Outbox runs one dispatcher goroutine per client system_id
 // that has had something queued, ended by Close; a PebbleStore runs one
-// committer and one sweeper of expired mappings, a RedisStore one writer,
+// committer, one sweeper of expired mappings and one keeper that watches
+// its disk and opens its database again after a fault (pebblekeep.go),
+// a RedisStore one writer,
 // one keeper of its instance number and one event watcher, all ended by
 // Close. A Parking's receipts share one timer; with a shared store a
 // parked receipt also looks for its mapping again on a timer of its own.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.uber.org/zap"
 )
 
@@ -53,17 +53,64 @@ type PebbleConfig struct {
 	SweepEvery time.Duration
 	Logger     *zap.Logger
 	Now        func() time.Time
+	// FS is the file system the database is on; nil: the disk.
+	FS vfs.FS
+	// CheckEvery is how often the free space is looked at (250ms); a
+	// store that is not open tries to open at most that often.
+	CheckEvery time.Duration
+	// RetryMax bounds the wait between two failed opens; 2s.
+	RetryMax time.Duration
+	// LogEvery is how often a condition that lasts is logged again; 1m.
+	LogEvery time.Duration
+	// StallAfter is how long a commit may take before the store reports
+	// its writes stalled; 5s, as Pebble's own DiskSlow event.
+	StallAfter time.Duration
 }
 
 // PebbleStore is a Store in an embedded Pebble database. One committer
 // goroutine gathers the writes queued while it was busy into one batch and
 // one sync (group commit) and runs their callbacks in the order queued; a
-// sweeper goroutine deletes expired mappings. Both end with Close.
+// sweeper goroutine deletes expired mappings; a keeper goroutine opens the
+// database, watches the disk and opens the database again after a fault
+// of the disk (pebblekeep.go). All three end with Close.
+//
+// LOCKING: openMu before hmu; openMu before fixMu; deadMu before countMu.
 type PebbleStore struct {
-	db  *pebble.DB
 	cfg PebbleConfig
 	log *zap.Logger
 	seq atomic.Uint64
+
+	// cur is the open database, nil while there is none.
+	cur    atomic.Pointer[pebbleDB]
+	health atomic.Pointer[error]
+	wake   chan struct{}
+	limit  *logLimit
+	// commitStart is when the commit under way began, in Unix
+	// nanoseconds; 0 when none is.
+	commitStart atomic.Int64
+
+	// openMu serialises opening and retiring databases, WhenOpen and
+	// AfterOpen; it guards first, then, opened and the keeper's own state
+	// below.
+	openMu                sync.Mutex
+	first                 func() error
+	then                  []func()
+	opened                bool // a database was open and caught up once
+	retryAt               time.Time
+	backoff               time.Duration
+	reported              string // the kind of condition logged last; "" healthy
+	reportedAt, downSince time.Time
+
+	// hmu guards the conditions Health is made of.
+	hmu          sync.Mutex
+	down         error // why there is no database
+	low, stalled error // the open database's conditions
+	ready        bool  // the open database has caught up
+	closedState  bool
+
+	// fixMu guards fixes: changes for the next open (pebblekeep.go).
+	fixMu sync.Mutex
+	fixes []fix
 
 	q      chan writeOp
 	stop   chan struct{}
@@ -198,7 +245,10 @@ func (op *writeOp) apply(b *pebble.Batch, scratch []byte) ([]byte, error) {
 	return kv, b.Set(kv[:n], kv[n:], nil)
 }
 
-// OpenPebble opens or creates the store in cfg.Dir.
+// OpenPebble opens or creates the store in cfg.Dir. A fault of the disk
+// (full, read-only, failing) does not fail it: the store is returned not
+// open, Health says why, and it opens on its own once the disk allows.
+// Any other error (a corrupt database, one another process holds) does.
 func OpenPebble(cfg PebbleConfig) (*PebbleStore, error) {
 	if cfg.SweepEvery <= 0 {
 		cfg.SweepEvery = time.Minute
@@ -209,33 +259,35 @@ func OpenPebble(cfg PebbleConfig) (*PebbleStore, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	opts := &pebble.Options{Logger: pebbleLogger{cfg.Logger.Sugar()}, MemTableSize: memTableSize}
-	// Most lookups of a receipt's id miss the tables on disk (the mapping
-	// is recent, or unknown): bloom filters answer those without reading
-	// a block.
-	for i := range opts.Levels {
-		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	if cfg.FS == nil {
+		cfg.FS = vfs.Default
 	}
-	db, err := pebble.Open(cfg.Dir, opts)
-	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", cfg.Dir, err)
+	if cfg.CheckEvery <= 0 {
+		cfg.CheckEvery = defaultCheckEvery
 	}
-	s := &PebbleStore{db: db, cfg: cfg, log: cfg.Logger, q: make(chan writeOp, 8192), stop: make(chan struct{}),
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = defaultRetryMax
+	}
+	if cfg.LogEvery <= 0 {
+		cfg.LogEvery = defaultLogEvery
+	}
+	if cfg.StallAfter <= 0 {
+		cfg.StallAfter = defaultStallAfter
+	}
+	s := &PebbleStore{cfg: cfg, log: cfg.Logger, q: make(chan writeOp, 8192), stop: make(chan struct{}),
+		wake: make(chan struct{}, 1), limit: newLogLimit(cfg.LogEvery),
 		unsynced: make(map[idKey]pendingIDs), recent: newRecent[idKey, recentRoute](recentRoutes), dead: make(map[string]int)}
-	if err := s.loadSeq(); err != nil {
-		_ = db.Close()
+	// Numbers from the clock keep order across a wiped outbox too, and
+	// are given while the database is not open yet.
+	s.seq.Store(uint64(cfg.Now().UnixNano()))
+	if err := s.firstOpen(); err != nil {
 		return nil, err
 	}
-	old, err := s.hasOldMappings()
-	if err != nil {
-		_ = db.Close()
-		return nil, err
+	if u, err := s.usage(); err == nil && u.total < MinStateFS {
+		s.log.Warn("the store's file system is smaller than it needs at least", zap.String("dir", cfg.Dir),
+			zap.String("size", mib(u.total)), zap.String("minimum", mib(MinStateFS)))
 	}
-	s.old.Store(old)
-	if old {
-		s.log.Info("mappings of the earlier key layout found: they are read until the last expires")
-	}
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go func() {
 		defer s.wg.Done()
 		s.commitLoop()
@@ -244,15 +296,12 @@ func OpenPebble(cfg PebbleConfig) (*PebbleStore, error) {
 		defer s.wg.Done()
 		s.sweepLoop()
 	}()
+	go func() {
+		defer s.wg.Done()
+		s.keep()
+	}()
 	return s, nil
 }
-
-// pebbleLogger sends Pebble's own messages to zap.
-type pebbleLogger struct{ l *zap.SugaredLogger }
-
-func (p pebbleLogger) Infof(format string, args ...any)  { p.l.Debugf(format, args...) }
-func (p pebbleLogger) Errorf(format string, args ...any) { p.l.Errorf(format, args...) }
-func (p pebbleLogger) Fatalf(format string, args ...any) { p.l.Fatalf(format, args...) }
 
 func (s *PebbleStore) enqueue(op writeOp) {
 	s.mu.RLock()
@@ -315,16 +364,8 @@ func (s *PebbleStore) commitLoop() {
 }
 
 func (s *PebbleStore) commit(ops []writeOp) {
-	b := s.db.NewBatch()
 	errs := make([]error, len(ops))
-	var scratch []byte
-	for i := range ops {
-		if errs[i] = s.checkDead(&ops[i]); errs[i] == nil {
-			scratch, errs[i] = ops[i].apply(b, scratch)
-		}
-	}
-	err := b.Commit(pebble.Sync)
-	_ = b.Close()
+	err := s.commitBatch(ops, errs)
 	if err == nil {
 		s.countDead(ops, errs)
 	}
@@ -344,6 +385,46 @@ func (s *PebbleStore) commit(ops []writeOp) {
 			op.done(err)
 		}
 	}
+}
+
+// commitBatch writes ops in one synced batch, setting errs[i] for an op
+// refused on its own. Nothing is written while the store takes no writes;
+// a batch under which the database's fence trips fails, and its outbox
+// items and dead letters are undone at the next open.
+func (s *PebbleStore) commitBatch(ops []writeOp, errs []error) (err error) {
+	if err := s.Health(); err != nil {
+		return err
+	}
+	d, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer d.release()
+	committing := false
+	defer func() {
+		if p := recover(); p != nil {
+			d.fence.trip(fmt.Errorf("pebble panicked: %v", p), true)
+		}
+		if d.fence.tripped() != nil {
+			if committing {
+				s.unsure(ops, errs)
+			}
+			err = s.downError()
+		}
+	}()
+	b := d.NewBatch()
+	var scratch []byte
+	for i := range ops {
+		if errs[i] = s.checkDead(&ops[i]); errs[i] == nil {
+			scratch, errs[i] = ops[i].apply(b, scratch)
+		}
+	}
+	committing = true
+	s.commitStart.Store(time.Now().UnixNano())
+	err = b.Commit(pebble.Sync)
+	s.commitStart.Store(0)
+	_ = b.Close()
+	return err
 }
 
 func u64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
@@ -413,7 +494,12 @@ func (s *PebbleStore) PutMapping(m Mapping, done func(error)) {
 }
 
 func (s *PebbleStore) get(key []byte) ([]byte, bool, error) {
-	v, closer, err := s.db.Get(key)
+	d, err := s.acquire()
+	if err != nil {
+		return nil, false, err
+	}
+	defer d.release()
+	v, closer, err := d.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil
 	}
@@ -496,10 +582,15 @@ func (s *PebbleStore) GetFolded(upstream, folded string) (Route, int, error) {
 	if pending {
 		return Route{}, 0, nil
 	}
+	d, err := s.acquire()
+	if err != nil {
+		return Route{}, 0, err
+	}
+	defer d.release()
 	lower := appendFoldedPrefix(nil, upstream, folded)
 	upper := bytes.Clone(lower)
 	upper[len(upper)-1]++
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	it, err := d.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return Route{}, 0, err
 	}
@@ -591,10 +682,10 @@ func decodeRoute(v []byte) (Route, error) {
 }
 
 // hasOldMappings reports whether a mapping of the earlier layout, or an
-// entry of its expiry index, is stored, expired or not.
-func (s *PebbleStore) hasOldMappings() (bool, error) {
+// entry of its expiry index, is stored in db, expired or not.
+func hasOldMappings(db *pebble.DB) (bool, error) {
 	for _, kind := range []byte{kindOldMapping, kindOldExpiry} {
-		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kind}, UpperBound: []byte{kind + 1}})
+		it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{kind}, UpperBound: []byte{kind + 1}})
 		if err != nil {
 			return false, err
 		}
@@ -657,14 +748,39 @@ func (s *PebbleStore) AddOutbox(systemID string, it *Item, done func(error)) {
 // DeleteOutbox implements Store. Every outbox key is set once before it
 // is deleted (numbers are never given again while their item is stored),
 // so a single delete suffices, and an item delivered while its set is
-// still in the memtable leaves nothing on disk.
+// still in the memtable leaves nothing on disk. While the database is not
+// open, or has fixes to apply first, the delete waits for the next open.
 func (s *PebbleStore) DeleteOutbox(systemID string, seq uint64) error {
-	return s.db.SingleDelete(outboxKey(systemID, seq), pebble.NoSync)
+	s.deleteSetOnce(outboxKey(systemID, seq))
+	return nil
+}
+
+// deleteSetOnce deletes a key that was set once, without a sync. While
+// the database is not open, or has fixes to apply first, the delete waits
+// for the next open.
+func (s *PebbleStore) deleteSetOnce(key []byte) {
+	if d, err := s.acquire(); err == nil {
+		defer d.release()
+		if d.fixed.Load() && s.write(d, func() error { return d.SingleDelete(key, pebble.NoSync) }) == nil {
+			return
+		}
+	}
+	s.deferDelete(key)
 }
 
 // LoadOutbox implements Store.
 func (s *PebbleStore) LoadOutbox(fn func(string, *Item)) error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindOutbox}, UpperBound: []byte{kindOutbox + 1}})
+	d, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer d.release()
+	return loadOutbox(d.DB, fn)
+}
+
+// loadOutbox calls fn for every outbox item of db.
+func loadOutbox(db *pebble.DB, fn func(string, *Item)) error {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindOutbox}, UpperBound: []byte{kindOutbox + 1}})
 	if err != nil {
 		return err
 	}
@@ -685,26 +801,37 @@ func (s *PebbleStore) LoadOutbox(fn func(string, *Item)) error {
 	return it.Error()
 }
 
-// loadSeq continues outbox numbering after the highest stored item, dead
-// letter or waiting receipt, and counts the dead letters of each client.
-func (s *PebbleStore) loadSeq() error {
+// loadSeq continues outbox numbering after the highest item, dead letter
+// or waiting receipt stored in db, when it is above the numbers given so
+// far, and counts the dead letters of each client again.
+func (s *PebbleStore) loadSeq(db *pebble.DB) error {
 	var top uint64
-	err := s.LoadOutbox(func(_ string, it *Item) { top = max(top, it.Seq) })
-	if err == nil {
-		err = s.scanDead(func(systemID string, seq uint64) {
-			top = max(top, seq)
-			s.addDead(systemID, 1)
-		})
+	err := loadOutbox(db, func(_ string, it *Item) { top = max(top, it.Seq) })
+	if err != nil {
+		return err
 	}
-	if err == nil {
-		err = s.LoadWaiting(func(w *Waiting) { top = max(top, w.Seq) })
+	if err := loadWaiting(db, func(w *Waiting) { top = max(top, w.Seq) }); err != nil {
+		return err
 	}
-	if top == 0 {
-		// Numbers from the clock keep order across a wiped outbox too.
-		top = uint64(s.cfg.Now().UnixNano())
+	s.deadMu.Lock()
+	defer s.deadMu.Unlock()
+	count := make(map[string]int)
+	err = scanDead(db, func(systemID string, seq uint64) {
+		top = max(top, seq)
+		count[systemID]++
+	})
+	if err != nil {
+		return err
 	}
-	s.seq.Store(top)
-	return err
+	s.countMu.Lock()
+	s.dead = count
+	s.countMu.Unlock()
+	for cur := s.seq.Load(); cur < top; cur = s.seq.Load() {
+		if s.seq.CompareAndSwap(cur, top) {
+			break
+		}
+	}
+	return nil
 }
 
 // sweepLoop deletes expired mappings every SweepEvery.
@@ -716,6 +843,10 @@ func (s *PebbleStore) sweepLoop() {
 		case <-s.stop:
 			return
 		case <-t.C:
+			if s.Health() != nil {
+				// The sweep waits for a disk that takes writes.
+				continue
+			}
 			if n, err := s.Sweep(); err != nil {
 				s.log.Warn("deleting expired message id mappings failed", zap.Error(err))
 			} else if n > 0 {
@@ -743,7 +874,11 @@ func (s *PebbleStore) Sweep() (int, error) {
 	if err != nil {
 		return n, err
 	}
-	old, err := s.hasOldMappings()
+	var old bool
+	err = s.open(func(db *pebble.DB) (err error) {
+		old, err = hasOldMappings(db)
+		return err
+	})
 	if err == nil && !old {
 		s.old.Store(false)
 		s.log.Info("the last mapping of the earlier key layout has expired")
@@ -754,13 +889,18 @@ func (s *PebbleStore) Sweep() (int, error) {
 // sweep deletes the mappings expired by now of the expiry index of kind,
 // whose mappings are under key(upstream, id).
 func (s *PebbleStore) sweep(kind byte, key func(upstream, id string) []byte) (int, error) {
+	d, err := s.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer d.release()
 	upper := u64([]byte{kind}, uint64(s.cfg.Now().UnixNano()))
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kind}, UpperBound: upper})
+	it, err := d.NewIter(&pebble.IterOptions{LowerBound: []byte{kind}, UpperBound: upper})
 	if err != nil {
 		return 0, err
 	}
 	defer it.Close()
-	b := s.db.NewBatch()
+	b := d.NewBatch()
 	defer func() { _ = b.Close() }()
 	n := 0
 	for it.First(); it.Valid(); it.Next() {
@@ -784,7 +924,7 @@ func (s *PebbleStore) sweep(kind byte, key func(upstream, id string) []byte) (in
 		_ = b.Delete(bytes.Clone(k), nil)
 		n++
 		if b.Len() > 1<<20 {
-			if err := b.Commit(pebble.NoSync); err != nil {
+			if err := s.write(d, func() error { return b.Commit(pebble.NoSync) }); err != nil {
 				return n, err
 			}
 			b.Reset()
@@ -793,14 +933,11 @@ func (s *PebbleStore) sweep(kind byte, key func(upstream, id string) []byte) (in
 	if err := it.Error(); err != nil {
 		return n, err
 	}
-	return n, b.Commit(pebble.NoSync)
+	return n, s.write(d, func() error { return b.Commit(pebble.NoSync) })
 }
 
-// Health implements Store.
-func (s *PebbleStore) Health() error { return nil }
-
-// Close stops the goroutines, lets queued writes land and closes the
-// database.
+// Close stops the goroutines, lets queued writes land (while the store
+// takes writes) and closes the database.
 func (s *PebbleStore) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -811,5 +948,19 @@ func (s *PebbleStore) Close() error {
 	s.mu.Unlock()
 	close(s.stop)
 	s.wg.Wait()
-	return s.db.Close()
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
+	d := s.cur.Load()
+	s.hmu.Lock()
+	s.closedState = true
+	s.cur.Store(nil)
+	s.evaluateLocked()
+	s.hmu.Unlock()
+	if d == nil {
+		return nil
+	}
+	d.retired.Store(true)
+	d.release()
+	<-d.idle
+	return d.Close()
 }

@@ -115,9 +115,9 @@ func (s *PebbleStore) addDead(systemID string, n int) {
 	}
 }
 
-// scanDead calls fn with the client and number of every dead letter.
-func (s *PebbleStore) scanDead(fn func(systemID string, seq uint64)) error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindDead}, UpperBound: []byte{kindDead + 1}})
+// scanDead calls fn with the client and number of every dead letter in db.
+func scanDead(db *pebble.DB, fn func(systemID string, seq uint64)) error {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindDead}, UpperBound: []byte{kindDead + 1}})
 	if err != nil {
 		return err
 	}
@@ -133,14 +133,16 @@ func (s *PebbleStore) scanDead(fn func(systemID string, seq uint64)) error {
 	return it.Error()
 }
 
-// open runs fn unless the store is closed; Close waits for it.
-func (s *PebbleStore) open(fn func() error) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return ErrStoreClosed
+// open runs fn on the open database, which is not closed while fn runs.
+// It fails when there is none, and when the database's fence trips while
+// fn runs: what fn wrote may not be on the disk.
+func (s *PebbleStore) open(fn func(db *pebble.DB) error) error {
+	d, err := s.acquire()
+	if err != nil {
+		return err
 	}
-	return fn()
+	defer d.release()
+	return s.write(d, func() error { return fn(d.DB) })
 }
 
 // PutDeadLetter implements DeadLetterStore: the dead letter and the
@@ -158,9 +160,9 @@ func (s *PebbleStore) PutDeadLetter(d *DeadLetter, outboxSeq uint64, done func(e
 // DeadLetters implements DeadLetterStore.
 func (s *PebbleStore) DeadLetters(systemID string, after uint64, n int) ([]DeadLetter, error) {
 	var out []DeadLetter
-	err := s.open(func() error {
+	err := s.open(func(db *pebble.DB) error {
 		_, upper := deadBounds(systemID)
-		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: deadKey(systemID, after+1), UpperBound: upper})
+		it, err := db.NewIter(&pebble.IterOptions{LowerBound: deadKey(systemID, after+1), UpperBound: upper})
 		if err != nil {
 			return err
 		}
@@ -181,8 +183,8 @@ func (s *PebbleStore) DeadLetters(systemID string, after uint64, n int) ([]DeadL
 // memory, the oldest is read from each client's first key.
 func (s *PebbleStore) DeadLetterStats(systemIDs []string) ([]DeadLetterStat, error) {
 	out := make([]DeadLetterStat, len(systemIDs))
-	err := s.open(func() error {
-		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindDead}, UpperBound: []byte{kindDead + 1}})
+	err := s.open(func(db *pebble.DB) error {
+		it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindDead}, UpperBound: []byte{kindDead + 1}})
 		if err != nil {
 			return err
 		}
@@ -256,13 +258,13 @@ func (s *PebbleStore) RequeueDeadLetters(systemID string, n int) ([]*Item, error
 // returns how many dead letters fn was given. Called with deadMu held.
 func (s *PebbleStore) changeDead(lower, upper []byte, n int, fn func(b *pebble.Batch, k, v []byte) error) (int, error) {
 	count := 0
-	err := s.open(func() error {
-		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	err := s.open(func(db *pebble.DB) error {
+		it, err := db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 		if err != nil {
 			return err
 		}
 		defer it.Close()
-		b := s.db.NewBatch()
+		b := db.NewBatch()
 		defer func() { _ = b.Close() }()
 		for it.First(); it.Valid() && count < n; it.Next() {
 			if err := fn(b, it.Key(), it.Value()); err != nil {

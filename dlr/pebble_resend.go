@@ -54,11 +54,17 @@ func (s *PebbleStore) Forget(upstream, id, systemID, clientID string) {
 	s.umu.Lock()
 	s.recent.remove(idKey{upstream, id})
 	s.umu.Unlock()
-	b := s.db.NewBatch()
+	d, err := s.acquire()
+	if err != nil {
+		// The store takes no writes: the mapping lives until it expires.
+		return
+	}
+	defer d.release()
+	b := d.NewBatch()
 	defer func() { _ = b.Close() }()
 	_ = b.Delete(mappingKey(upstream, FoldID(id), id), nil)
 	_ = b.Delete(clientKeyBytes(systemID, clientID), nil)
-	if err := b.Commit(pebble.NoSync); err != nil {
+	if err := s.write(d, func() error { return b.Commit(pebble.NoSync) }); err != nil {
 		s.log.Warn("forgetting the mapping of a message whose final receipt was relayed failed: it lives until it expires",
 			zap.Error(err))
 	}
@@ -66,13 +72,18 @@ func (s *PebbleStore) Forget(upstream, id, systemID, clientID string) {
 
 // sweepMarks deletes the marks past their time and returns how many.
 func (s *PebbleStore) sweepMarks(now time.Time) (int, error) {
+	d, err := s.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer d.release()
 	upper := u64([]byte{kindMarkIndex}, uint64(now.UnixNano()))
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindMarkIndex}, UpperBound: upper})
+	it, err := d.NewIter(&pebble.IterOptions{LowerBound: []byte{kindMarkIndex}, UpperBound: upper})
 	if err != nil {
 		return 0, err
 	}
 	defer it.Close()
-	b := s.db.NewBatch()
+	b := d.NewBatch()
 	defer func() { _ = b.Close() }()
 	n := 0
 	for it.First(); it.Valid(); it.Next() {
@@ -88,7 +99,7 @@ func (s *PebbleStore) sweepMarks(now time.Time) (int, error) {
 		_ = b.Delete(bytes.Clone(k), nil)
 		n++
 		if b.Len() > 1<<20 {
-			if err := b.Commit(pebble.NoSync); err != nil {
+			if err := s.write(d, func() error { return b.Commit(pebble.NoSync) }); err != nil {
 				return n, err
 			}
 			b.Reset()
@@ -97,5 +108,5 @@ func (s *PebbleStore) sweepMarks(now time.Time) (int, error) {
 	if err := it.Error(); err != nil {
 		return n, err
 	}
-	return n, b.Commit(pebble.NoSync)
+	return n, s.write(d, func() error { return b.Commit(pebble.NoSync) })
 }

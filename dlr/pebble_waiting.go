@@ -43,14 +43,25 @@ func (op *writeOp) applyWaiting(b *pebble.Batch, scratch []byte) ([]byte, error)
 }
 
 // DeleteWaiting implements Store. Each key is set once, so one single
-// delete removes it.
+// delete removes it; while the database is not open the delete waits for
+// the next open, as an outbox item's.
 func (s *PebbleStore) DeleteWaiting(upstream string, seq uint64) {
-	_ = s.db.SingleDelete(waitingKey(upstream, seq), pebble.NoSync)
+	s.deleteSetOnce(waitingKey(upstream, seq))
 }
 
 // LoadWaiting implements Store.
 func (s *PebbleStore) LoadWaiting(fn func(*Waiting)) error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindWaiting}, UpperBound: []byte{kindWaiting + 1}})
+	d, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer d.release()
+	return loadWaiting(d.DB, fn)
+}
+
+// loadWaiting calls fn for every waiting receipt of db.
+func loadWaiting(db *pebble.DB, fn func(*Waiting)) error {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindWaiting}, UpperBound: []byte{kindWaiting + 1}})
 	if err != nil {
 		return err
 	}

@@ -200,7 +200,7 @@ func TestPebbleOldLayout(t *testing.T) {
 	exp := clock.Now().Add(time.Hour)
 	// What the earlier version wrote for a message the SMSC called ABC1,
 	// its client c1.
-	b := s.db.NewBatch()
+	b := s.cur.Load().NewBatch()
 	val := u64(nil, uint64(exp.UnixNano()))
 	val = u64(val, 9)
 	val = u64(val, 77)

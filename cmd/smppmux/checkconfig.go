@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/smppmux/smppmux/config"
+	"github.com/smppmux/smppmux/dlr"
 )
 
 const checkConfigUsage = `usage: smppmux check-config [FILE]
@@ -37,5 +38,22 @@ func checkConfig(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d clients, %d upstreams, %d groups, %d routes)\n",
 		path, len(cfg.Clients), len(cfg.Upstreams), len(cfg.Groups), len(cfg.Routes))
+	warnStateDir(stdout, path, cfg, dlr.StateFSSize)
 	return nil
+}
+
+// warnStateDir warns, without failing the check, when the Pebble store's
+// state_dir is on a file system smaller than it needs; fsSize reads a
+// file system's size.
+func warnStateDir(w io.Writer, file string, cfg *config.Config, fsSize func(dir string) (int64, error)) {
+	if cfg.Store.Kind == config.StoreRedis {
+		return
+	}
+	switch size, err := fsSize(cfg.StateDir); {
+	case err != nil:
+		fmt.Fprintf(w, "%s: warning: state_dir %s: its file system's size cannot be read: %v\n", file, cfg.StateDir, err)
+	case size < dlr.MinStateFS:
+		fmt.Fprintf(w, "%s: warning: state_dir %s is on a file system of %d MiB, smaller than the %d MiB the store needs at least (README, \"Disk footprint\")\n",
+			file, cfg.StateDir, size>>20, dlr.MinStateFS>>20)
+	}
 }

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -51,6 +52,9 @@ type Options struct {
 	// Reload re-reads the configuration for the admin API; nil: the admin
 	// reload endpoint refuses.
 	Reload func() error
+	// PebbleFS is the file system of the Pebble store; nil: the disk.
+	// Tests make it fail.
+	PebbleFS vfs.FS
 }
 
 // Daemon is one running smppmux.
@@ -119,7 +123,7 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
-	store, ids, err := openStore(cfg, log.Named("store"))
+	store, ids, err := openStore(cfg, log.Named("store"), d.opts.PebbleFS)
 	if err != nil {
 		return nil, err
 	}
@@ -414,9 +418,9 @@ func routing(cfg *config.Config, groups map[string]*balancer.Group, ups map[stri
 
 // openStore opens the store cfg names and the message id issuer that goes
 // with it: ids carry the instance number when the store is shared.
-func openStore(cfg *config.Config, log *zap.Logger) (dlr.Store, *dlr.IDs, error) {
+func openStore(cfg *config.Config, log *zap.Logger, fs vfs.FS) (dlr.Store, *dlr.IDs, error) {
 	if cfg.Store.Kind != config.StoreRedis {
-		s, err := dlr.OpenPebble(dlr.PebbleConfig{Dir: filepath.Join(cfg.StateDir, "dlr"), Logger: log})
+		s, err := dlr.OpenPebble(dlr.PebbleConfig{Dir: filepath.Join(cfg.StateDir, "dlr"), Logger: log, FS: fs})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -444,18 +448,8 @@ func openStore(cfg *config.Config, log *zap.Logger) (dlr.Store, *dlr.IDs, error)
 func (d *Daemon) Start() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	n, err := d.Relay.Outbox().Restore()
-	if err != nil {
-		return fmt.Errorf("loading the outboxes: %w", err)
-	}
-	if n > 0 {
-		d.log.Info("receipts and messages waiting for clients restored", zap.Int("count", n))
-	}
-	if n, err = d.Relay.RestoreWaiting(); err != nil {
-		return fmt.Errorf("loading the receipts waiting for their mapping: %w", err)
-	}
-	if n > 0 {
-		d.log.Info("receipts waiting for their message's mapping restored", zap.Int("count", n))
+	if err := d.restoreOutboxes(); err != nil {
+		return err
 	}
 	d.statsStop, d.statsDone = make(chan struct{}), make(chan struct{})
 	go func() {
@@ -507,6 +501,60 @@ func (d *Daemon) Start() error {
 		fields = append(fields, zap.Stringer("admin", al.Addr()))
 	}
 	d.log.Info("smppmux listening", fields...)
+	return nil
+}
+
+// restoreOutboxes loads what the outboxes kept in the store. A store that
+// is not open yet (a full or read-only disk at start) restores them when
+// it opens, before it takes writes.
+func (d *Daemon) restoreOutboxes() error {
+	restore := func() error {
+		n, err := d.Relay.Outbox().Restore()
+		if err != nil {
+			return fmt.Errorf("loading the outboxes: %w", err)
+		}
+		if n > 0 {
+			d.log.Info("receipts and messages waiting for clients restored", zap.Int("count", n))
+		}
+		// Clients may have bound before a late restore: their outboxes
+		// look at once, not at their next bind.
+		for _, st := range d.Relay.Outbox().Stats() {
+			if st.Depth > 0 {
+				d.Relay.Outbox().Wake(st.SystemID)
+			}
+		}
+		return nil
+	}
+	// Receipts kept waiting for their mapping go through the relay, which
+	// writes: they are restored once the store takes writes.
+	restoreWaiting := func() error {
+		n, err := d.Relay.RestoreWaiting()
+		if err != nil {
+			return fmt.Errorf("loading the receipts waiting for their mapping: %w", err)
+		}
+		if n > 0 {
+			d.log.Info("receipts waiting for their message's mapping restored", zap.Int("count", n))
+		}
+		return nil
+	}
+	late, ok := d.store.(interface {
+		WhenOpen(func() error) error
+		AfterOpen(func())
+	})
+	if !ok {
+		if err := restore(); err != nil {
+			return err
+		}
+		return restoreWaiting()
+	}
+	if err := late.WhenOpen(restore); err != nil {
+		return err
+	}
+	late.AfterOpen(func() {
+		if err := restoreWaiting(); err != nil {
+			d.log.Error("restoring receipts waiting for their mapping failed", zap.Error(err))
+		}
+	})
 	return nil
 }
 

@@ -39,6 +39,10 @@ func (d *Daemon) readStoreStats() {
 	d.stats.mu.Lock()
 	d.stats.outboxes = outboxes
 	d.stats.mu.Unlock()
+	if d.store.Health() != nil {
+		// The store logs why it takes no writes; the last count stays.
+		return
+	}
 	// On success DeadLetterCounts keeps what it read in d.stats.
 	if _, err := d.DeadLetterCounts(); err != nil {
 		d.log.Warn("counting dead letters failed", zap.Error(err))
