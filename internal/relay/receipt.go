@@ -221,7 +221,13 @@ func (r *Relay) lookup(p *parked, stage lookupStage) {
 // matches none (its own mapping may yet come), and is then given up.
 func (r *Relay) looked(p *parked, stage lookupStage, route dlr.Route, res dlr.Result, err error) {
 	if err != nil {
-		r.log.Error("message id lookup failed", zap.Error(err))
+		r.lookupLog.log(r.log, "message id lookup failed", zap.String("upstream", p.upstream), zap.Error(err))
+		if stage == onArrival || stage == onExpiry {
+			// Nothing is known of its message: its SMSC keeps it and
+			// sends it again (a waiting one stays kept).
+			r.giveBack(p)
+			return
+		}
 		res = dlr.NotFound
 	}
 	final := stage == onExpiry || stage == onClaimed
@@ -385,7 +391,7 @@ func (r *Relay) deliverReceipt(p *parked, route dlr.Route) {
 	}
 	r.outbox.Enqueue(route.SystemID, &dlr.Item{Raw: out, Origin: route.Session, Seq: p.seq, Mark: p.mark}, func(err error) {
 		if err != nil {
-			r.log.Warn("outbox refused a receipt", zap.String("system_id", route.SystemID), zap.Error(err))
+			r.outboxLog.log(r.log, "outbox refused a receipt", zap.String("system_id", route.SystemID), zap.Error(err))
 			if p.isWaiting() {
 				// Its SMSC was answered: it is tried again, and kept
 				// meanwhile.
@@ -428,7 +434,7 @@ func (r *Relay) mobileOriginated(u *upstream.Upstream, f pdu.Frame, m router.Mes
 	raw := pdu.Resend(f.Raw, 0)
 	r.outbox.Enqueue(systemID, &dlr.Item{Raw: raw}, func(err error) {
 		if err != nil {
-			r.log.Warn("outbox refused an MO message", zap.String("system_id", systemID), zap.Error(err))
+			r.outboxLog.log(r.log, "outbox refused an MO message", zap.String("system_id", systemID), zap.Error(err))
 			ack(pdu.StatusXTAppn)
 			return
 		}

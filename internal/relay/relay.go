@@ -124,6 +124,7 @@ type Relay struct {
 	// rewrites counts the mapping writes being tried again (see record).
 	rewrites                       atomic.Int64
 	refuseLog, rewriteLog, waitLog everyLog
+	lookupLog, outboxLog           everyLog
 	// Stats counts what went through.
 	Stats Stats
 }

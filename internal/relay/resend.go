@@ -41,6 +41,13 @@ func (r *Relay) newMark(upstream, id string, st byte) *dlr.Mark {
 // ESME_ROK if the first is kept durably, and otherwise goes on once the
 // first is settled. Others are looked up.
 func (r *Relay) arrive(p *parked) {
+	if err := r.cfg.Store.Health(); err != nil && !p.isWaiting() {
+		// Fail closed: a receipt the store cannot keep stays with its
+		// SMSC, which sends it again.
+		r.lookupLog.log(r.log, "receipts refused with ESME_RX_T_APPN: the store takes no writes", zap.Error(err))
+		p.answer(pdu.StatusXTAppn)
+		return
+	}
 	if p.mark == nil {
 		r.lookup(p, onArrival)
 		return
@@ -84,9 +91,9 @@ func (r *Relay) arrive(p *parked) {
 	relayed := func(ok bool, err error) {
 		switch {
 		case err != nil:
-			// Unknown: relayed at worst twice, never lost.
-			r.log.Warn("looking for the mark of a relayed receipt failed", zap.String("upstream", p.upstream), zap.Error(err))
-			r.lookup(p, onArrival)
+			r.lookupLog.log(r.log, "looking for the mark of a relayed receipt failed: its SMSC gets ESME_RX_T_APPN and sends it again",
+				zap.String("upstream", p.upstream), zap.Error(err))
+			r.giveBack(p)
 		case ok:
 			r.Stats.ReceiptsRepeated.Add(1)
 			r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptRepeated)
