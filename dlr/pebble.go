@@ -65,6 +65,8 @@ type PebbleConfig struct {
 	// StallAfter is how long a commit may take before the store reports
 	// its writes stalled; 5s, as Pebble's own DiskSlow event.
 	StallAfter time.Duration
+	// OnCommit, if set, is told of each synced batch.
+	OnCommit CommitObserver
 }
 
 // PebbleStore is a Store in an embedded Pebble database. One committer
@@ -420,10 +422,14 @@ func (s *PebbleStore) commitBatch(ops []writeOp, errs []error) (err error) {
 		}
 	}
 	committing = true
-	s.commitStart.Store(time.Now().UnixNano())
+	start := time.Now()
+	s.commitStart.Store(start.UnixNano())
 	err = b.Commit(pebble.Sync)
 	s.commitStart.Store(0)
 	_ = b.Close()
+	if s.cfg.OnCommit != nil {
+		s.cfg.OnCommit(time.Since(start), len(ops), err)
+	}
 	return err
 }
 

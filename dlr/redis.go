@@ -84,6 +84,8 @@ type RedisConfig struct {
 	OldLayoutFor time.Duration
 	Logger       *zap.Logger
 	Now          func() time.Time
+	// OnCommit, if set, is told of each pipeline of writes.
+	OnCommit CommitObserver
 }
 
 // RedisStore is a SharedStore on Redis (single, Sentinel or Cluster). One
@@ -600,7 +602,18 @@ func gather[T any](c <-chan T, buf []T) ([]T, bool) {
 // write sends ops as one pipeline, loading the scripts into a Redis that
 // lost them (a restart or failover) and sending those ops again.
 func (s *RedisStore) write(ops []redisOp) {
+	start := time.Now()
 	errs := s.pipeline(ops)
+	if s.cfg.OnCommit != nil {
+		var err error
+		for _, e := range errs {
+			if e != nil && !isReply(e) {
+				err = e
+				break
+			}
+		}
+		s.cfg.OnCommit(time.Since(start), len(ops), err)
+	}
 	var again []redisOp
 	var againIdx []int
 	for i, err := range errs {

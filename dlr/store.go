@@ -84,6 +84,12 @@ type Store interface {
 	Close() error
 }
 
+// CommitObserver is told of each durable write of a store: how long the
+// commit or pipeline took (its sync included), how many writes it carried,
+// and whether it failed. It runs on the store's writer goroutine and must
+// be quick.
+type CommitObserver func(d time.Duration, writes int, err error)
+
 // AsyncGetter is a Store whose lookups travel over a network: GetAsync
 // calls done once, possibly on another goroutine, so that a connection's
 // reader does not wait for the round trip and lookups share them. Calls

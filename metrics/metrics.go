@@ -75,6 +75,9 @@ type Metrics struct {
 	bindFailures   *prometheus.CounterVec
 	bindLosses     *prometheus.CounterVec
 	breakerChanges *prometheus.CounterVec
+	storeSync      *prometheus.HistogramVec
+	storeBatch     *prometheus.HistogramVec
+	storeFailures  *prometheus.CounterVec
 	reloadOK       prometheus.Gauge
 	reloadTime     prometheus.Gauge
 	reloads        *prometheus.CounterVec
@@ -190,7 +193,22 @@ func New(reg prometheus.Registerer, src Source) *Metrics {
 	m.mo.WithLabelValues(MORouted)
 	m.mo.WithLabelValues(MOUnrouted)
 
+	m.storeSync = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "smppmux_store_sync_duration_seconds",
+		Help:    "Time of one durable write of the store: a synced Pebble batch or a Redis pipeline of writes (WAIT included), by kind.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"kind"})
+	m.storeBatch = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "smppmux_store_batch_writes",
+		Help:    "Writes carried by one durable write of the store (group commit), by kind.",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096},
+	}, []string{"kind"})
+	m.storeFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "smppmux_store_write_failures_total",
+		Help: "Durable writes of the store that failed (the disk or Redis refused or did not answer), by kind.",
+	}, []string{"kind"})
 	reg.MustRegister(
+		m.storeSync, m.storeBatch, m.storeFailures,
 		m.submits, m.submitDuration, m.refused, m.failovers,
 		m.receipts, m.parked, m.finals, m.finalDelay,
 		m.deliveries, m.outboxExpired, m.outboxRetries, m.deadLetters, m.mo,
@@ -203,6 +221,31 @@ func New(reg prometheus.Registerer, src Source) *Metrics {
 	}
 	reg.MustRegister(newBuildInfo(buildinfo.Get()))
 	return m
+}
+
+// StoreCommit records one durable write of the store of kind (pebble or
+// redis): how long it took, how many writes it carried, whether it failed.
+func (m *Metrics) StoreCommit(kind string, d time.Duration, writes int, err error) {
+	if m == nil {
+		return
+	}
+	if err != nil {
+		m.storeFailures.WithLabelValues(kind).Inc()
+		return
+	}
+	m.storeSync.WithLabelValues(kind).Observe(d.Seconds())
+	m.storeBatch.WithLabelValues(kind).Observe(float64(writes))
+}
+
+// StoreKind creates the store's series of kind at 0, so that rate() and
+// increase() see their first change.
+func (m *Metrics) StoreKind(kind string) {
+	if m == nil {
+		return
+	}
+	m.storeSync.WithLabelValues(kind)
+	m.storeBatch.WithLabelValues(kind)
+	m.storeFailures.WithLabelValues(kind)
 }
 
 // finalReceiptBuckets bound smppmux_submit_to_final_receipt_seconds: from

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"regexp"
 	"slices"
@@ -129,9 +130,14 @@ func allEvents(m *Metrics) {
 	m.UpstreamBindLost("carrier-b", "read_error")
 	m.BreakerChange("main", "carrier-b", "open")
 	m.Reload(true, time.Unix(1700000000, 0))
+	m.StoreCommit("pebble", 300*time.Microsecond, 12, nil)
+	m.StoreCommit("pebble", 0, 3, errors.New("disk full"))
 }
 
 var allNames = []string{
+	"smppmux_store_sync_duration_seconds",
+	"smppmux_store_batch_writes",
+	"smppmux_store_write_failures_total",
 	"smppmux_submits_total",
 	"smppmux_submit_duration_seconds",
 	"smppmux_submits_refused_total",

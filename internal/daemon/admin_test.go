@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +105,15 @@ routes: [{group: main}]
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	// The 40 messages' mappings were synced: the store's histograms say so.
+	for _, name := range []string{"smppmux_store_sync_duration_seconds_count", "smppmux_store_batch_writes_count"} {
+		m := regexp.MustCompile(name + `\{kind="pebble"\} (\d+)`).FindStringSubmatch(body)
+		if len(m) < 2 {
+			t.Errorf("/metrics lacks %s", name)
+		} else if n, _ := strconv.Atoi(m[1]); n == 0 {
+			t.Errorf("/metrics: %s is 0, want the syncs counted", name)
 		}
 	}
 	if t.Failed() {

@@ -123,7 +123,7 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
-	store, ids, err := openStore(cfg, log.Named("store"), d.opts.PebbleFS)
+	store, ids, err := openStore(cfg, log.Named("store"), d.opts.PebbleFS, d.metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -418,9 +418,15 @@ func routing(cfg *config.Config, groups map[string]*balancer.Group, ups map[stri
 
 // openStore opens the store cfg names and the message id issuer that goes
 // with it: ids carry the instance number when the store is shared.
-func openStore(cfg *config.Config, log *zap.Logger, fs vfs.FS) (dlr.Store, *dlr.IDs, error) {
+func openStore(cfg *config.Config, log *zap.Logger, fs vfs.FS, m *metrics.Metrics) (dlr.Store, *dlr.IDs, error) {
+	kind := cfg.Store.Kind
+	if kind == "" {
+		kind = config.StorePebble
+	}
+	m.StoreKind(kind)
+	observe := func(d time.Duration, writes int, err error) { m.StoreCommit(kind, d, writes, err) }
 	if cfg.Store.Kind != config.StoreRedis {
-		s, err := dlr.OpenPebble(dlr.PebbleConfig{Dir: filepath.Join(cfg.StateDir, "dlr"), Logger: log, FS: fs})
+		s, err := dlr.OpenPebble(dlr.PebbleConfig{Dir: filepath.Join(cfg.StateDir, "dlr"), Logger: log, FS: fs, OnCommit: observe})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -431,7 +437,7 @@ func openStore(cfg *config.Config, log *zap.Logger, fs vfs.FS) (dlr.Store, *dlr.
 		Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username, Password: r.Password,
 		SentinelPassword: r.SentinelPassword, DB: r.DB, Prefix: r.Prefix, Instance: cfg.Store.Instance,
 		LeaseTTL: r.LeaseTTL, MaxItems: cfg.Receipts.OutboxMaxItems,
-		WaitReplicas: r.WaitReplicas, WaitTimeout: r.WaitTimeout, Logger: log,
+		WaitReplicas: r.WaitReplicas, WaitTimeout: r.WaitTimeout, Logger: log, OnCommit: observe,
 		// Mappings an earlier version wrote live as long as ours.
 		OldLayoutFor: cfg.Receipts.MappingTTL + time.Hour,
 	})
