@@ -53,6 +53,10 @@ type Controller interface {
 type Config struct {
 	// Controller answers status and performs actions. Required.
 	Controller Controller
+	// Operator performs the operators' actions (upstream stop and start,
+	// client kick and suspension, log level, outboxes, message lookup)
+	// and fills the status page; nil leaves those endpoints out (404).
+	Operator Operator
 	// Gatherer is exposed on /metrics; nil leaves /metrics out (404).
 	Gatherer prometheus.Gatherer
 	// Token, when set, is the bearer token every endpoint but /healthz
@@ -72,6 +76,7 @@ const refusedLogEvery = 10 * time.Second
 // handler serves the admin API.
 type handler struct {
 	ctl   Controller
+	op    Operator // nil: no operator endpoints
 	log   *zap.Logger
 	token *[sha256.Size]byte // digest of Config.Token; nil when none is required
 	// refusedLog paces the lines of requests refused for their token.
@@ -84,7 +89,7 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Controller == nil {
 		panic("admin: NewHandler needs a Controller")
 	}
-	h := &handler{ctl: cfg.Controller, log: cfg.Logger}
+	h := &handler{ctl: cfg.Controller, op: cfg.Operator, log: cfg.Logger}
 	if h.log == nil {
 		h.log = zap.NewNop()
 	}
@@ -111,13 +116,20 @@ func NewHandler(cfg Config) http.Handler {
 	mux.Handle("DELETE /api/v1/deadletters/{client}", h.auth(http.HandlerFunc(h.purgeDeadLetters)))
 	mux.Handle("DELETE /api/v1/deadletters/{client}/{seq}", h.auth(http.HandlerFunc(h.purgeDeadLetters)))
 	mux.Handle("POST /api/v1/deadletters/{client}/retry", h.auth(http.HandlerFunc(h.retryDeadLetters)))
+	if h.op != nil {
+		h.routeOperator(mux)
+	}
+	h.routePage(mux)
 	// Go's profiler, for `go tool pprof http://127.0.0.1:9090/debug/pprof/profile`.
 	mux.Handle("GET /debug/pprof/", h.auth(http.HandlerFunc(pprof.Index)))
 	mux.Handle("GET /debug/pprof/cmdline", h.auth(http.HandlerFunc(pprof.Cmdline)))
 	mux.Handle("GET /debug/pprof/profile", h.auth(http.HandlerFunc(pprof.Profile)))
 	mux.Handle("GET /debug/pprof/symbol", h.auth(http.HandlerFunc(pprof.Symbol)))
 	mux.Handle("GET /debug/pprof/trace", h.auth(http.HandlerFunc(pprof.Trace)))
-	return mux
+	// A web page elsewhere cannot make the browser of someone who can reach
+	// the API change anything: unsafe requests from another origin, as the
+	// browser tells (Sec-Fetch-Site, Origin), are refused with 403.
+	return http.NewCrossOriginProtection().Handler(mux)
 }
 
 // auth wraps next with the bearer token check when a token is configured.
@@ -128,7 +140,11 @@ func (h *handler) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !h.authorized(r) {
 			h.logRefused(r.RemoteAddr, r.URL.Path)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="smppmux"`)
+			w.Header().Add("WWW-Authenticate", `Bearer realm="smppmux"`)
+			if readOnly(r) {
+				// A browser asks for the token as a password.
+				w.Header().Add("WWW-Authenticate", `Basic realm="smppmux", charset="UTF-8"`)
+			}
 			text(w, http.StatusUnauthorized, "unauthorized")
 			return
 		}
@@ -136,17 +152,30 @@ func (h *handler) auth(next http.Handler) http.Handler {
 	})
 }
 
-// authorized reports whether r carries the configured bearer token. Both
-// sides are hashed first so that the comparison takes the same time
-// whatever the length or content of what was sent.
+// authorized reports whether r carries the configured bearer token or,
+// for a request that changes nothing (GET, HEAD), the token as the
+// password of HTTP Basic authentication, which browsers send by
+// themselves: the status page. Browsers would send it with requests other
+// pages make too, so it never authorizes a change. Both sides are hashed
+// first so that the comparison takes the same time whatever the length or
+// content of what was sent.
 func (h *handler) authorized(r *http.Request) bool {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
+	switch {
+	case ok && strings.EqualFold(scheme, "Bearer"):
+	case ok && strings.EqualFold(scheme, "Basic") && readOnly(r):
+		if _, token, ok = r.BasicAuth(); !ok {
+			return false
+		}
+	default:
 		return false
 	}
 	sum := sha256.Sum256([]byte(token))
 	return subtle.ConstantTimeCompare(sum[:], h.token[:]) == 1
 }
+
+// readOnly reports whether r changes nothing by its method.
+func readOnly(r *http.Request) bool { return r.Method == http.MethodGet || r.Method == http.MethodHead }
 
 func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
 	text(w, http.StatusOK, "ok")
@@ -199,7 +228,24 @@ func (h *handler) status(w http.ResponseWriter, _ *http.Request) {
 		groups[i] = g
 	}
 	s.Groups = groups
-	writeJSON(w, s)
+	doc := statusDoc{Snapshot: s}
+	if h.op != nil {
+		c := h.op.Control()
+		c.StoppedUpstreams = nonNil(c.StoppedUpstreams)
+		c.SuspendedClients = nonNil(c.SuspendedClients)
+		c.Drained = nonNil(c.Drained)
+		c.Clients = nonNil(c.Clients)
+		c.RecentErrors = nonNil(c.RecentErrors)
+		doc.Control = &c
+	}
+	writeJSON(w, doc)
+}
+
+// statusDoc is the status API's answer: the snapshot, and what operators
+// changed at run time under "control".
+type statusDoc struct {
+	metrics.Snapshot
+	Control *Control `json:"control,omitempty"`
 }
 
 // member returns the handler of a drain or undrain: 204 when do succeeds,

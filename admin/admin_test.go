@@ -409,6 +409,7 @@ func TestMethodNotAllowed(t *testing.T) {
 		{"GET", "/api/v1/reload"},
 		{"GET", "/api/v1/groups/main/members/carrier-a/drain"},
 		{"PUT", "/api/v1/groups/main/members/carrier-a/undrain"},
+		{"POST", "/"}, // the status page
 	} {
 		if code, _, hdr := do(t, srv, tt.method, tt.path, ""); code != http.StatusMethodNotAllowed || hdr.Get("Allow") == "" {
 			t.Errorf("%s %s = %d Allow %q, want 405 with Allow", tt.method, tt.path, code, hdr.Get("Allow"))
@@ -422,7 +423,7 @@ func TestMethodNotAllowed(t *testing.T) {
 func TestNotFoundPaths(t *testing.T) {
 	t.Parallel()
 	srv := serve(t, newFake(), Config{})
-	for _, path := range []string{"/", "/api/v1", "/api/v1/groups/main/members/carrier-a", "/api/v1/groups/main/drain"} {
+	for _, path := range []string{"/nothing", "/api/v1", "/api/v1/groups/main/members/carrier-a", "/api/v1/groups/main/drain"} {
 		if code, _, _ := do(t, srv, "POST", path, ""); code != http.StatusNotFound {
 			t.Errorf("POST %s = %d, want 404", path, code)
 		}

@@ -46,19 +46,9 @@ func (h *handler) deadLetterCounts(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (h *handler) deadLetters(w http.ResponseWriter, r *http.Request) {
-	after, limit := uint64(0), defaultDeadLetters
-	var err error
-	if v := r.URL.Query().Get("after"); v != "" {
-		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
-			text(w, http.StatusBadRequest, "after: not a dead letter number")
-			return
-		}
-	}
-	if v := r.URL.Query().Get("limit"); v != "" {
-		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > maxDeadLetters {
-			text(w, http.StatusBadRequest, "limit: a number from 1 to "+strconv.Itoa(maxDeadLetters))
-			return
-		}
+	after, limit, ok := paging(w, r, "dead letter", defaultDeadLetters, maxDeadLetters)
+	if !ok {
+		return
 	}
 	list, err := h.ctl.DeadLetters(r.PathValue("client"), after, limit)
 	if err != nil {
@@ -70,13 +60,10 @@ func (h *handler) deadLetters(w http.ResponseWriter, r *http.Request) {
 
 // purgeDeadLetters deletes one dead letter, or all of a client's.
 func (h *handler) purgeDeadLetters(w http.ResponseWriter, r *http.Request) {
-	client, seq := r.PathValue("client"), uint64(0)
-	if v := r.PathValue("seq"); v != "" {
-		var err error
-		if seq, err = strconv.ParseUint(v, 10, 64); err != nil || seq == 0 {
-			text(w, http.StatusBadRequest, "not a dead letter number: "+v)
-			return
-		}
+	client := r.PathValue("client")
+	seq, ok := pathSeq(w, r, "dead letter")
+	if !ok {
+		return
 	}
 	n, err := h.ctl.PurgeDeadLetters(client, seq)
 	fields := []zap.Field{zap.String("client", client), zap.Uint64("seq", seq), zap.String("remote", r.RemoteAddr)}
@@ -113,6 +100,41 @@ func (h *handler) deadLetterError(w http.ResponseWriter, err error) {
 		return
 	}
 	text(w, http.StatusInternalServerError, err.Error())
+}
+
+// paging reads ?after= (what's number, 0 when absent) and ?limit= (def
+// when absent, from 1 to max); a bad one is answered 400 and ok is false.
+func paging(w http.ResponseWriter, r *http.Request, what string, def, max int) (after uint64, limit int, ok bool) {
+	limit = def
+	var err error
+	if v := r.URL.Query().Get("after"); v != "" {
+		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
+			text(w, http.StatusBadRequest, "after: not a "+what+" number")
+			return 0, 0, false
+		}
+	}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > max {
+			text(w, http.StatusBadRequest, "limit: a number from 1 to "+strconv.Itoa(max))
+			return 0, 0, false
+		}
+	}
+	return after, limit, true
+}
+
+// pathSeq reads the path's {seq}, a what's number: 0 when absent; a bad
+// one is answered 400 and ok is false.
+func pathSeq(w http.ResponseWriter, r *http.Request, what string) (seq uint64, ok bool) {
+	v := r.PathValue("seq")
+	if v == "" {
+		return 0, true
+	}
+	seq, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || seq == 0 {
+		text(w, http.StatusBadRequest, "not a "+what+" number: "+v)
+		return 0, false
+	}
+	return seq, true
 }
 
 // writeJSON answers 200 with v in indented JSON.

@@ -95,40 +95,13 @@ type DeadLetterSummary struct {
 	Command     string // deliver_sm or data_sm
 	Receipt     bool
 	MessageID   string // a receipt's
+	State       string // a receipt's: DELIVRD, UNDELIV, ENROUTE...
 	Source      string
 	Destination string
 }
 
 // Summary decodes what d.Raw says about itself, never its text.
-func (d *DeadLetter) Summary() DeadLetterSummary {
-	if len(d.Raw) < pdu.HeaderLen {
-		return DeadLetterSummary{}
-	}
-	f := pdu.Frame{Header: pdu.ParseHeader(d.Raw), Raw: d.Raw}
-	s := DeadLetterSummary{Command: pdu.IDName(f.ID)}
-	var sm pdu.SM
-	switch f.ID {
-	case pdu.DeliverSM:
-		if pdu.ParseSM(f.Body(), &sm) != nil {
-			return s
-		}
-	case pdu.DataSM:
-		var ds pdu.DataSMBody
-		if pdu.ParseDataSM(f.Body(), &ds) != nil {
-			return s
-		}
-		sm = pdu.SM{SourceAddr: ds.SourceAddr, DestAddr: ds.DestAddr, ESMClass: ds.ESMClass, TLVs: ds.TLVs}
-	default:
-		return s
-	}
-	s.Source, s.Destination = string(sm.SourceAddr), string(sm.DestAddr)
-	if s.Receipt = pdu.IsReceipt(sm.ESMClass); s.Receipt {
-		if id, err := ReceiptID(&sm); err == nil {
-			s.MessageID = string(id)
-		}
-	}
-	return s
-}
+func (d *DeadLetter) Summary() DeadLetterSummary { return Summarize(d.Raw) }
 
 // memDead holds a MemStore's dead letters.
 type memDead struct {

@@ -17,6 +17,7 @@ const (
 	RefusedThrottled                   // too many refused binds from the address lately: ESME_RBINDFAIL
 	RefusedMalformed                   // the bind body could not be read: the field's status
 	RefusedShuttingDown                // the server is shutting down: ESME_RBINDFAIL
+	RefusedSuspended                   // an operator suspended the client: ESME_RBINDFAIL
 )
 
 var refusalNames = [...]string{
@@ -28,6 +29,7 @@ var refusalNames = [...]string{
 	RefusedThrottled:       "throttled",
 	RefusedMalformed:       "malformed",
 	RefusedShuttingDown:    "shutting_down",
+	RefusedSuspended:       "suspended",
 }
 
 // String returns the refusal's name, as in logs and metric labels.

@@ -8,8 +8,9 @@
 // closed, reconnecting with jittered exponential backoff.
 //
 // Goroutines: Start runs one supervisor goroutine per Bind; while bound,
-// the Bind's connection adds its reader and writer. Stop cancels them,
-// unbinds politely and waits. deliver_sm and data_sm received from the
+// the Bind's connection adds its reader and writer, and one more goroutine
+// closes a channel once the supervisors of that Start have returned. Stop
+// cancels them, unbinds politely and waits; Start after Stop binds again. deliver_sm and data_sm received from the
 // SMSC go to the injected DeliverHandler from the connection's reader; the
 // SMSC is answered when the handler calls ack.
 package upstream

@@ -100,10 +100,12 @@ type Upstream struct {
 	stopped atomic.Bool
 	pace    *pacer
 
-	mu      sync.Mutex
-	started bool
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// mu guards cancel and ended: cancel is set while the binds run (from
+	// Start until Stop), ended is closed once the supervisors of the last
+	// Start have returned.
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	ended  chan struct{}
 }
 
 // New returns an Upstream for cfg; Start binds it. h may be nil for an
@@ -144,54 +146,75 @@ func (u *Upstream) Name() string { return u.cfg.Name }
 // Config returns the configuration the Upstream runs with, defaults filled.
 func (u *Upstream) Config() Config { return u.cfg }
 
-// Start starts binding. It is a no-op after the first call.
+// Start starts binding. It is a no-op while the upstream runs; after Stop
+// it starts again, once the binds of the Stop under way have ended, with
+// the same configuration and pace.
 func (u *Upstream) Start() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.started {
+	if u.cancel != nil {
 		return
 	}
-	u.started = true
+	if u.ended != nil {
+		<-u.ended
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	u.cancel = cancel
+	ended := make(chan struct{})
+	u.ended = ended
+	var wg sync.WaitGroup
 	for _, b := range u.binds {
-		u.wg.Add(1)
+		b.stopCtx.Store(nil)
+		wg.Add(1)
 		go func() {
-			defer u.wg.Done()
+			defer wg.Done()
 			b.supervise(ctx)
 		}()
 	}
+	u.stopped.Store(false)
+	go func() {
+		wg.Wait()
+		close(ended)
+	}()
 }
 
 // Stop unbinds every bind politely and waits for them, or until ctx is
-// done.
+// done, when it closes them at once and waits for that. A second Stop
+// while the first waits waits too, within its own ctx. Start binds again.
 func (u *Upstream) Stop(ctx context.Context) error {
 	u.mu.Lock()
-	cancel := u.cancel
+	cancel, ended := u.cancel, u.ended
+	u.cancel = nil
+	if cancel != nil {
+		u.stopped.Store(true)
+		for _, b := range u.binds {
+			b.stopCtx.Store(&ctx)
+		}
+	}
 	u.mu.Unlock()
-	if cancel == nil {
+	if ended == nil {
 		return nil
 	}
-	u.stopped.Store(true)
-	for _, b := range u.binds {
-		b.stopCtx.Store(&ctx)
+	if cancel != nil {
+		cancel()
 	}
-	cancel()
-	done := make(chan struct{})
-	go func() {
-		u.wg.Wait()
-		close(done)
-	}()
 	select {
-	case <-done:
+	case <-ended:
 		return nil
 	case <-ctx.Done():
 		for _, b := range u.binds {
 			b.closeNow()
 		}
-		<-done
+		<-ended
 		return ctx.Err()
 	}
+}
+
+// Running reports whether the upstream was started and not stopped since.
+func (u *Upstream) Running() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.cancel != nil
 }
 
 // Bound reports whether at least one bind can transmit now.

@@ -95,6 +95,8 @@ type Daemon struct {
 	// drained holds the members drained through the admin API: a reload
 	// keeps them drained until undrained or a restart.
 	drained map[member]bool
+	// ctl is what else operators change through the admin API.
+	ctl control
 }
 
 // member names a member of a group.
@@ -112,6 +114,8 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 		idReaders: make(map[string]*dlr.IDReader),
 		drained:   make(map[member]bool),
 	}
+	log = d.ctl.init(log) // its warnings are kept for the status page
+	d.log = log
 	if len(opts) > 0 {
 		d.opts = opts[0]
 	}
@@ -161,8 +165,8 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 	})
 	d.handler.h = d.Relay
 	d.Server = &smppserver.Server{
-		Auth:                d.auth,
-		Handler:             d.Relay,
+		Auth:                gate{d.Relay, d},
+		Handler:             gate{d.Relay, d},
 		Logger:              log.Named("smppserver"),
 		Registry:            registry,
 		BindTimeout:         cfg.Server.BindTimeout,
@@ -279,11 +283,14 @@ func (d *Daemon) apply(cfg *config.Config) (retired, error) {
 	}
 	if d.started {
 		for _, u := range fresh {
-			u.Start()
+			if !d.ctl.isStopped(u.Name()) {
+				u.Start()
+			}
 		}
 	}
 	d.upstreams, d.groups, d.idReaders, d.policies = ups, groups, readers, rt.Policies
 	d.keepDrained(cfg)
+	d.keepControl(cfg)
 	d.auth.Set(cfg.Clients)
 	d.Relay.SetRouting(rt)
 	d.cfg = cfg
@@ -494,7 +501,7 @@ func (d *Daemon) Start() error {
 		}
 		d.admin = &http.Server{
 			Handler: admin.NewHandler(admin.Config{
-				Controller: d, Gatherer: d.opts.Registry, Token: d.cfg.Admin.Token, Logger: d.log.Named("admin"),
+				Controller: d, Operator: d, Gatherer: d.opts.Registry, Token: d.cfg.Admin.Token, Logger: d.log.Named("admin"),
 			}),
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       10 * time.Second,

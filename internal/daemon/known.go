@@ -45,7 +45,8 @@ func known(cfg *config.Config) metrics.Known {
 	for _, r := range smppconn.Reasons() {
 		k.CloseReasons = append(k.CloseReasons, r.String())
 		switch r {
-		case smppconn.ReasonBindTimeout, smppconn.ReasonBindFailed, smppconn.ReasonShutdown:
+		case smppconn.ReasonBindTimeout, smppconn.ReasonBindFailed, smppconn.ReasonShutdown,
+			smppconn.ReasonKicked, smppconn.ReasonSuspended:
 			// Not a loss of a bound upstream bind.
 		default:
 			k.BindLossReasons = append(k.BindLossReasons, r.String())

@@ -44,11 +44,13 @@ func (d *Daemon) Apply(next *config.Config) (ch config.Changes, err error) {
 		}
 		return ch, nil
 	}
+	level := d.cfg.Log.Level
 	old, err := d.apply(next)
 	if err != nil {
 		return ch, err
 	}
-	if d.opts.Level != nil {
+	// A level set through the admin API holds until log.level changes.
+	if d.opts.Level != nil && next.Log.Level != level {
 		if l, err := zapcore.ParseLevel(next.Log.Level); err == nil {
 			d.opts.Level.SetLevel(l)
 		}

@@ -663,6 +663,7 @@ func TestReasonString(t *testing.T) {
 		ReasonReadError: "read_error", ReasonWriteError: "write_error", ReasonBadLength: "bad_length",
 		ReasonBindTimeout: "bind_timeout", ReasonBindFailed: "bind_failed", ReasonDeadPeer: "dead_peer",
 		ReasonShutdown: "shutdown", ReasonPanic: "panic", ReasonProtocol: "protocol_error",
+		ReasonKicked: "kicked", ReasonSuspended: "suspended",
 		Reason(-1): "unknown", Reason(99): "unknown",
 	} {
 		if got := r.String(); got != want {

@@ -18,6 +18,8 @@ const (
 	ReasonShutdown           // smppmux is stopping or the configuration removed it
 	ReasonPanic              // a bug: the panic was recovered and only this connection closed
 	ReasonProtocol           // the peer broke the protocol in a way that ends the session
+	ReasonKicked             // an operator closed the client's sessions
+	ReasonSuspended          // an operator suspended the client
 )
 
 var reasonNames = [...]string{
@@ -33,6 +35,8 @@ var reasonNames = [...]string{
 	ReasonShutdown:    "shutdown",
 	ReasonPanic:       "panic",
 	ReasonProtocol:    "protocol_error",
+	ReasonKicked:      "kicked",
+	ReasonSuspended:   "suspended",
 }
 
 // String returns the reason's name as used in logs and metric labels.

@@ -1,0 +1,244 @@
+package dlr
+
+import (
+	"bytes"
+	"container/heap"
+	"slices"
+	"time"
+
+	"github.com/smppmux/smppmux/internal/pdu"
+)
+
+// messageStates names the message_state TLV's values (SMPP 3.4, 5.2.28)
+// as receipts' text writes them.
+var messageStates = [...]string{1: "ENROUTE", 2: "DELIVRD", 3: "EXPIRED", 4: "DELETED",
+	5: "UNDELIV", 6: "ACCEPTD", 7: "UNKNOWN", 8: "REJECTD"}
+
+// Summarize decodes what a deliver_sm or data_sm says about itself,
+// never its text: the receipt's message id, its state, the addresses.
+// Fields that do not decode are empty.
+func Summarize(raw []byte) DeadLetterSummary {
+	s, _ := summarize(raw)
+	return s
+}
+
+// summarize is Summarize that also returns the message text
+// (short_message, else message_payload), for those allowed to see it.
+func summarize(raw []byte) (DeadLetterSummary, []byte) {
+	if len(raw) < pdu.HeaderLen {
+		return DeadLetterSummary{}, nil
+	}
+	f := pdu.Frame{Header: pdu.ParseHeader(raw), Raw: raw}
+	s := DeadLetterSummary{Command: pdu.IDName(f.ID)}
+	var sm pdu.SM
+	switch f.ID {
+	case pdu.DeliverSM:
+		if pdu.ParseSM(f.Body(), &sm) != nil {
+			return s, nil
+		}
+	case pdu.DataSM:
+		var ds pdu.DataSMBody
+		if pdu.ParseDataSM(f.Body(), &ds) != nil {
+			return s, nil
+		}
+		sm = pdu.SM{SourceAddr: ds.SourceAddr, DestAddr: ds.DestAddr, ESMClass: ds.ESMClass, TLVs: ds.TLVs}
+	default:
+		return s, nil
+	}
+	s.Source, s.Destination = string(sm.SourceAddr), string(sm.DestAddr)
+	if s.Receipt = pdu.IsReceipt(sm.ESMClass); s.Receipt {
+		if id, err := ReceiptID(&sm); err == nil {
+			s.MessageID = string(id)
+		}
+		s.State = receiptState(&sm)
+	}
+	return s, receiptText(&sm)
+}
+
+// receiptState returns the state a receipt reports, as its text writes
+// it (DELIVRD, UNDELIV...): the message_state TLV first, the text's
+// "stat:" second; "" when neither says.
+func receiptState(sm *pdu.SM) string {
+	if v, ok := pdu.FindTLV(sm.TLVs, pdu.TagMessageState); ok && len(v) == 1 && int(v[0]) < len(messageStates) {
+		if st := messageStates[v[0]]; st != "" {
+			return st
+		}
+	}
+	text := receiptText(sm)
+	i := bytes.Index(text, []byte("stat:"))
+	if i < 0 {
+		return ""
+	}
+	stat := text[i+5:]
+	if j := bytes.IndexByte(stat, ' '); j >= 0 {
+		stat = stat[:j]
+	}
+	return string(bytes.ToUpper(stat))
+}
+
+// ItemInfo is one outbox item as an operator sees it.
+type ItemInfo struct {
+	Seq        uint64
+	Arrived    time.Time
+	Attempts   int
+	Refusals   int
+	LastStatus pdu.Status
+	// RetryAt is when an item set aside after a failed delivery goes
+	// again; zero for one waiting its turn.
+	RetryAt time.Time
+	DeadLetterSummary
+	// Text is the message's text: short_message, else message_payload.
+	// Filled only when asked for.
+	Text []byte
+}
+
+func itemInfo(it *Item, text bool) ItemInfo {
+	sum, t := summarize(it.Raw)
+	info := ItemInfo{Seq: it.Seq, Arrived: it.At, Attempts: it.Attempts, Refusals: it.Refusals,
+		LastStatus: it.LastStatus, RetryAt: it.notBefore, DeadLetterSummary: sum}
+	if text {
+		info.Text = slices.Clone(t)
+	}
+	return info
+}
+
+// Items returns up to n of the items waiting in systemID's outbox, in
+// order of arrival, those numbered after after (0: from the first), with
+// their text when text is set. Items being delivered at this moment are
+// not listed, except in a shared outbox, which is read from the store.
+func (o *Outbox) Items(systemID string, after uint64, n int, text bool) ([]ItemInfo, error) {
+	if o.shared != nil {
+		items, err := o.shared.Pending(systemID, after, n)
+		out := make([]ItemInfo, len(items))
+		for i, it := range items {
+			out[i] = itemInfo(it, text)
+		}
+		return out, err
+	}
+	o.mu.Lock()
+	q := o.queues[systemID]
+	var all []*Item
+	if q != nil {
+		for _, l := range [][]*Item{q.items, q.aside} {
+			for _, it := range l {
+				if it.Seq > after {
+					all = append(all, it)
+				}
+			}
+		}
+	}
+	slices.SortFunc(all, func(a, b *Item) int {
+		switch {
+		case a.Seq < b.Seq:
+			return -1
+		case a.Seq > b.Seq:
+			return 1
+		}
+		return 0
+	})
+	all = all[:min(n, len(all))]
+	out := make([]ItemInfo, len(all))
+	for i, it := range all {
+		out[i] = itemInfo(it, text)
+	}
+	o.mu.Unlock()
+	return out, nil
+}
+
+// Purge deletes the item seq from systemID's outbox, or every item
+// waiting there when seq is 0, and returns how many it deleted. Items
+// being delivered at this moment stay: they leave when the client
+// answers, or are set aside and deleted by the next purge. The deletes
+// are not synced: a crash right after a purge may bring items back. In a
+// shared outbox an item another instance has already read for delivery
+// may still go out once.
+func (o *Outbox) Purge(systemID string, seq uint64) (int, error) {
+	if o.shared != nil {
+		return o.purgeShared(systemID, seq)
+	}
+	o.mu.Lock()
+	q := o.queues[systemID]
+	var gone []*Item
+	if q != nil {
+		keep := q.items[:0]
+		for _, it := range q.items {
+			if seq == 0 || it.Seq == seq {
+				gone = append(gone, it)
+			} else {
+				keep = append(keep, it)
+			}
+		}
+		clear(q.items[len(keep):])
+		q.items = keep
+		var aside asideHeap
+		for _, it := range q.aside {
+			if seq == 0 || it.Seq == seq {
+				gone = append(gone, it)
+			} else {
+				aside = append(aside, it)
+			}
+		}
+		if len(aside) != len(q.aside) {
+			heap.Init(&aside)
+			q.aside = aside
+		}
+	}
+	o.mu.Unlock()
+	for _, it := range gone {
+		if err := o.cfg.Store.DeleteOutbox(systemID, it.Seq); err != nil {
+			return len(gone), err
+		}
+	}
+	return len(gone), nil
+}
+
+// purgeShared is Purge for a shared outbox: the items are deleted from
+// the store, and from this instance's memory.
+func (o *Outbox) purgeShared(systemID string, seq uint64) (int, error) {
+	var seqs []uint64
+	if seq != 0 {
+		items, err := o.shared.Pending(systemID, seq-1, 1)
+		if err != nil {
+			return 0, err
+		}
+		if len(items) == 0 || items[0].Seq != seq {
+			return 0, nil
+		}
+		seqs = []uint64{seq}
+	} else {
+		for after := uint64(0); ; {
+			items, err := o.shared.Pending(systemID, after, refillBatch)
+			if err != nil {
+				return 0, err
+			}
+			for _, it := range items {
+				seqs = append(seqs, it.Seq)
+			}
+			if len(items) < refillBatch {
+				break
+			}
+			after = items[len(items)-1].Seq
+		}
+	}
+	if len(seqs) == 0 {
+		return 0, nil
+	}
+	done := make(chan error, 1)
+	o.shared.Remove(systemID, seqs, func(err error) { done <- err })
+	if err := <-done; err != nil {
+		return 0, err
+	}
+	purged := make(map[uint64]bool, len(seqs))
+	for _, s := range seqs {
+		purged[s] = true
+	}
+	o.mu.Lock()
+	if q := o.queues[systemID]; q != nil {
+		q.items = slices.DeleteFunc(q.items, func(it *Item) bool { return purged[it.Seq] })
+		aside := slices.DeleteFunc(slices.Clone(q.aside), func(it *Item) bool { return purged[it.Seq] })
+		heap.Init(&aside)
+		q.aside = aside
+	}
+	o.mu.Unlock()
+	return len(seqs), nil
+}
