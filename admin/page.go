@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,8 +23,13 @@ var pageFiles embed.FS
 
 var pageTemplate = template.Must(template.ParseFS(pageFiles, "page/index.html"))
 
-// pageRefresh is how often the status page refreshes itself, in seconds.
-const pageRefresh = 5
+// pageRefresh is how often the status page refreshes itself, in seconds,
+// unless its address asks for another period (?refresh=N, N from 1 to
+// maxPageRefresh).
+const (
+	pageRefresh    = 5
+	maxPageRefresh = 3600
+)
 
 // maxPageErrors bounds the recent errors the page lists.
 const maxPageErrors = 20
@@ -49,9 +55,13 @@ func (h *handler) routePage(mux *http.ServeMux) {
 }
 
 // page serves the status page, or with ?part=main only the tables, which
-// its script fetches to refresh them.
+// its script fetches to refresh them. The page reloads itself every
+// pageRefresh seconds without JavaScript, or ?refresh=N seconds.
 func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 	data := h.pageData()
+	if n, err := strconv.Atoi(r.URL.Query().Get("refresh")); err == nil && n >= 1 && n <= maxPageRefresh {
+		data.Refresh = n
+	}
 	name := "page"
 	if r.URL.Query().Get("part") == "main" {
 		name = "main"

@@ -2,9 +2,11 @@
 # Installs what the tests need beyond Go: redis-server, for the Redis store
 # tests (they run against a real server on a loopback port), promtool
 # (Debian's prometheus package), for the unit tests of the alerting rules,
-# and for the fault suite (make chaos) iptables, ip (iproute2), nsenter
-# (util-linux), losetup (mount) and mkfs.ext4 (e2fsprogs). Uses apt-get, as
-# root or through sudo; does nothing when every command is already there.
+# chromium, for the status page's browser test (headless, with
+# --no-sandbox, which Chromium needs to run as root), and for the fault
+# suite (make chaos) iptables, ip (iproute2), nsenter (util-linux), losetup
+# (mount) and mkfs.ext4 (e2fsprogs). Uses apt-get, as root or through sudo;
+# does nothing when every command is already there.
 # The prometheus package brings a Prometheus server too: it is not started
 # by the install (policy-rc.d), so it takes no port.
 set -euo pipefail
@@ -16,9 +18,10 @@ declare -A pkg=(
   [nsenter]=util-linux
   [losetup]=mount
   [mkfs.ext4]=e2fsprogs
+  [chromium]=chromium
 )
 missing=()
-for cmd in redis-server promtool iptables ip nsenter losetup mkfs.ext4; do
+for cmd in redis-server promtool iptables ip nsenter losetup mkfs.ext4 chromium; do
   if ! command -v "$cmd" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$cmd" ] && ! [ -x "/sbin/$cmd" ]; then
     missing+=("${pkg[$cmd]}")
   fi
@@ -26,6 +29,7 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
   redis-server --version
   promtool --version 2>&1 | head -1
+  chromium --version 2>/dev/null
   exit 0
 fi
 SUDO=
@@ -55,3 +59,4 @@ if [ -n "$policy" ]; then $SUDO rm -f "$policy"; fi
 [ "$status" -eq 0 ] || exit "$status"
 redis-server --version
 promtool --version 2>&1 | head -1
+chromium --version 2>/dev/null
