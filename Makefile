@@ -72,5 +72,12 @@ install: build
 uninstall:
 	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" ./scripts/install.sh uninstall
 
+# The picture of the status page in README.md, docs/status-page.png: the
+# browser test (headless Chromium, which make deps installs) writes it once
+# it has built and checked the state the page shows.
+.PHONY: screenshot
+screenshot:
+	$(GO) test -count=1 -run '^TestStatusPageBrowser$$' ./internal/daemon -screenshot "$(CURDIR)/docs/status-page.png"
+
 clean:
 	rm -rf $(BIN)
