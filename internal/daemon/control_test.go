@@ -457,9 +457,13 @@ func TestLogLevelAtRunTime(t *testing.T) {
 
 	c.callJSON(t, "PUT", "/api/v1/log-level", `{"level": "warn"}`, http.StatusOK, &lv)
 	infos := c.logs.FilterLevelExact(zapcore.InfoLevel).Len()
-	kept := c.dial(t, "shop", "secret", pdu.BindTransmitter, 10) // logs "session bound" at info
+	closes := metricSum(t, c.d, "smppmux_client_sessions_closed_total")
+	kept := c.dial(t, "shop", "secret", pdu.BindTransmitter, 10) // "client bound" and "session closed" at info
 	kept.Unbind(ctx)
 	unbound()
+	waitUntil(t, ctx, "both closes counted", func() bool {
+		return metricSum(t, c.d, "smppmux_client_sessions_closed_total") == closes+2
+	})
 	if n := c.logs.FilterLevelExact(zapcore.InfoLevel).Len(); n != infos || debugLines() != 1 {
 		t.Fatalf("at warn: %d new info lines, %d debug lines, want none new", n-infos, debugLines()-1)
 	}
