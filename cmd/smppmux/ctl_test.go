@@ -595,3 +595,20 @@ routes: [{group: main}]
 		t.Error("the daemon logged the token")
 	}
 }
+
+// TestCtlFromMain: main runs ctl: its usage for -h (exit 0), a wrong
+// command line exits 2.
+func TestCtlFromMain(t *testing.T) {
+	t.Parallel()
+	code, stdout, stderr := runCLI(t, "ctl", "-h")
+	if code != 0 || !strings.Contains(stdout, "usage: smppmux ctl") || stderr != "" {
+		t.Errorf("ctl -h: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runCLI(t, "ctl")
+	if code != 2 || !strings.Contains(stderr, "no command") || stdout != "" {
+		t.Errorf("ctl: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, stdout, _ := runCLI(t, "help"); code != 0 || !strings.Contains(stdout, "smppmux ctl COMMAND") {
+		t.Errorf("help does not name ctl:\n%s", stdout)
+	}
+}

@@ -198,6 +198,9 @@ func TestUpstreamStopStart(t *testing.T) {
 	if c.d.Upstream("a").Running() {
 		t.Fatal("a runs after stop")
 	}
+	if n := metricSum(t, c.d, "smppmux_upstream_bind_losses_total"); n != 0 {
+		t.Fatalf("%v bind losses counted for a stop", n)
+	}
 	if got := c.control(t).StoppedUpstreams; !slices.Equal(got, []string{"a"}) {
 		t.Fatalf("stopped upstreams %q, want [a]", got)
 	}
