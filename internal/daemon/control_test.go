@@ -812,3 +812,46 @@ func TestDeadLetterOperations(t *testing.T) {
 		t.Fatalf("the purged receipt: accepted %d times; refusals %v", j.accepted[again], j.refused)
 	}
 }
+
+// TestUpstreamStopUnderLoad: the submits under way on an upstream being
+// stopped get their answers, and those after go to the other member:
+// every message is accepted once.
+func TestUpstreamStopUnderLoad(t *testing.T) {
+	t.Parallel()
+	slow := func(*smsctest.SubmitRequest) smsctest.Reply { return smsctest.Reply{Delay: 200 * time.Millisecond} }
+	c := startControl(t, smsctest.Config{Submit: slow})
+	a, b := c.smscs[0], c.smscs[1]
+	ctx := deadline(t)
+	shop := c.dial(t, "shop", "secret", pdu.BindTransmitter, 50)
+	const n = 200
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	statuses := map[pdu.Status]int{}
+	for i := range n {
+		wg.Add(1)
+		err := shop.SubmitAsync(plainBody(i), func(r esmetest.Resp, err error) {
+			defer wg.Done()
+			if err != nil {
+				t.Errorf("submit %d: %v", i, err)
+				return
+			}
+			mu.Lock()
+			statuses[r.Status]++
+			mu.Unlock()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 20 {
+			waitUntil(t, ctx, "submits under way at a", func() bool { return a.Received() > 0 })
+			if code, body := c.call(t, "POST", "/api/v1/upstreams/a/stop", ""); code != http.StatusNoContent {
+				t.Fatalf("stop a: %d %s", code, body)
+			}
+		}
+	}
+	wg.Wait()
+	if statuses[pdu.StatusOK] != n || a.Received() == 0 || a.Accepted()+b.Accepted() != n || a.Accepted() != a.Received() {
+		t.Fatalf("statuses %v; a received %d, accepted %d; b accepted %d: want all %d accepted once, a's answered",
+			statuses, a.Received(), a.Accepted(), b.Accepted(), n)
+	}
+}
