@@ -56,6 +56,10 @@ type Session struct {
 	bindTimer *time.Timer
 	idle      chan struct{} // signalled when inflight drops to zero during shutdown
 	closeOnce sync.Once
+	// unbindFor is the reason Unbind was called for: the session's close
+	// carries it, whether the client or smppmux ends the connection after
+	// the unbind.
+	unbindFor atomic.Int32
 }
 
 func newSession(srv *Server, nc net.Conn, id uint64) *Session {
@@ -358,6 +362,7 @@ func (s *Session) Unbind(ctx context.Context, r smppconn.Reason) {
 		s.conn.Close(r, nil)
 		return
 	}
+	s.unbindFor.Store(int32(r))
 	s.waitRequests(ctx)
 	uctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -378,6 +383,11 @@ func (s *Session) waitRequests(ctx context.Context) {
 }
 
 func (s *Session) onClose(r smppconn.Reason, err error) {
+	if u := smppconn.Reason(s.unbindFor.Load()); u != smppconn.ReasonNone && r != smppconn.ReasonPanic {
+		// The client answering the unbind closes the connection too,
+		// often before smppmux does: the reason is still the unbind's.
+		r = u
+	}
 	if h := s.srv.OnSessionClosed; h != nil {
 		defer h(r)
 	}

@@ -8,6 +8,7 @@
 //	smppmux bench [flags]             bind as an ESME and send a load
 //	smppmux send [flags]              send one message and wait for its receipt
 //	smppmux idle [flags]              hold many idle binds, to measure memory
+//	smppmux ctl [flags] COMMAND       act on a running smppmux through its admin API
 //
 // main only calls run; everything else takes its inputs as arguments.
 // Exit status: 0 on success and for -h, 2 for a command line that is
@@ -99,6 +100,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return send(ctx, rest, stdout, stderr)
 	case "idle":
 		return idle(ctx, rest, stdout, stderr)
+	case "ctl":
+		return ctl(ctx, rest, os.Getenv, stdout, stderr)
 	case "help":
 		if len(rest) > 0 {
 			return badUsage(fs, stderr, "help takes no argument, got %q", rest[0])
@@ -110,7 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // subcommands are the names run knows.
-var subcommands = []string{"check-config", "version", "sim", "bench", "send", "idle", "help"}
+var subcommands = []string{"check-config", "version", "sim", "bench", "send", "idle", "ctl", "help"}
 
 // defaultConfig is the configuration file the daemon and check-config
 // read when none is named.
@@ -128,6 +131,9 @@ smppmux is an SMPP 3.4 proxy and load balancer.
   smppmux bench [flags]         bind as an ESME, send messages, wait for receipts (smppmux bench -h)
   smppmux send [flags]          bind as an ESME, send one message, print its receipt (smppmux send -h)
   smppmux idle [flags]          open and bind many connections and hold them idle (smppmux idle -h)
+  smppmux ctl COMMAND           act on a running smppmux: status, upstream stop|start, client
+                                kick|suspend|resume, outbox, deadletters, message, log-level
+                                (smppmux ctl -h)
   smppmux help                  print this
 
 Every subcommand answers -h with its usage. Exit status: 0 on success,
