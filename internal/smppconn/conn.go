@@ -31,7 +31,9 @@ var (
 	ErrSlowConsumer = errors.New("smpp: output queue full, peer not reading")
 	// ErrNotSent means the connection closed before the writer took the
 	// request: the peer certainly never saw it. Its NotSent method says
-	// so to packages that know only the error interface.
+	// so to packages that know only the error interface. It is also
+	// ErrClosed (errors.Is), for callers that ask only whether the
+	// connection ended.
 	ErrNotSent error = notSentError{}
 )
 
@@ -41,6 +43,10 @@ func (notSentError) Error() string { return "smpp: connection closed before the 
 
 // NotSent reports true: the request was never written.
 func (notSentError) NotSent() bool { return true }
+
+// Is reports whether target is ErrClosed: a request never written is one
+// the closed connection failed.
+func (notSentError) Is(target error) bool { return target == ErrClosed }
 
 // Config holds a connection's settings. Zero values take the defaults
 // shown.

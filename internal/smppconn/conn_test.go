@@ -371,6 +371,11 @@ func TestCloseBeforeWriting(t *testing.T) {
 	if !errors.As(ErrNotSent, &ns) || !ns.NotSent() {
 		t.Fatal("ErrNotSent does not say NotSent")
 	}
+	// A request never written also failed because the connection closed:
+	// callers asking only that see ErrClosed.
+	if !errors.Is(ErrNotSent, ErrClosed) || errors.Is(ErrClosed, ErrNotSent) {
+		t.Fatal("ErrNotSent is not ErrClosed, or ErrClosed is ErrNotSent")
+	}
 	// The peer gets at most the requests the writer took.
 	fx.peer.SetReadDeadline(time.Now().Add(waitLimit))
 	got := 0
