@@ -3,7 +3,8 @@
 # DIST (dist/), with nfpm (packaging/nfpm.yaml), which the Go module proxy
 # serves and which needs neither dpkg-deb nor fakeroot. Its version is the
 # binary's own (smppmux version), made a Debian version by
-# packaging/debversion. Prints the package's path last. Variables:
+# packaging/debversion; it depends on the glibc the binary needs
+# (packaging/debdepends). Prints the package's path last. Variables:
 #   BIN                  where make build put smppmux (bin)
 #   DIST                 where the package goes (dist)
 #   DEB_MAINTAINER       the package's Maintainer field
@@ -15,6 +16,7 @@ DIST=${DIST:-dist}
 NFPM=${NFPM:-go run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2}
 
 version=$(go run ./packaging/debversion "$BIN/smppmux")
+libc=$(go run ./packaging/debdepends "$BIN/smppmux")
 arch=$(go env GOARCH)
 # nfpm names Debian's architectures from Go's, arm with its GOARM (arm7:
 # armhf).
@@ -33,7 +35,7 @@ rm -rf "$out"
 mkdir -p "$out"
 # The files' times in the package are the commit's, when git knows it.
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)} \
-SMPPMUX_DEB_VERSION=$version SMPPMUX_DEB_ARCH=$arch SMPPMUX_DEB_BIN=$BIN/smppmux \
+SMPPMUX_DEB_VERSION=$version SMPPMUX_DEB_ARCH=$arch SMPPMUX_DEB_LIBC=$libc SMPPMUX_DEB_BIN=$BIN/smppmux \
 SMPPMUX_DEB_STAGE=$stage SMPPMUX_DEB_MAINTAINER=${DEB_MAINTAINER:-smppmux maintainers <maintainers@smppmux.invalid>} \
   $NFPM package --config packaging/nfpm.yaml --packager deb --target "$out/" >&2
 deb=$(find "$out" -name '*.deb')

@@ -38,6 +38,7 @@ var shipped = []string{
 	"/usr/share/doc/smppmux/examples/config.yaml",
 	"/usr/share/smppmux/smppmux.rules.yml",
 	"/usr/share/smppmux/smppmux.json",
+	"/usr/share/lintian/overrides/smppmux",
 }
 
 // TestPackage builds the package twice (make deb: the tree's version and
