@@ -10,7 +10,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo un
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo +dirty)
 LDFLAGS   := -X github.com/smppmux/smppmux/internal/buildinfo.version=$(VERSION) -X github.com/smppmux/smppmux/internal/buildinfo.commit=$(COMMIT)
 
-.PHONY: all build deps test chaos lint fuzz bench bench-go demo install uninstall clean
+.PHONY: all build deps test chaos lint fuzz bench bench-go demo install uninstall deb test-deb clean
 
 all: build
 
@@ -78,6 +78,21 @@ uninstall:
 .PHONY: screenshot
 screenshot:
 	$(GO) test -count=1 -run '^TestStatusPageBrowser$$' ./internal/daemon -screenshot "$(CURDIR)/docs/status-page.png"
+
+# The Debian package, in DIST (dist/smppmux_VERSION_ARCH.deb), built with
+# nfpm from the binary of make build; its version is that binary's. See
+# packaging/deb.sh and README, Debian package.
+DIST      ?= dist
+deb: build
+	BIN="$(BIN)" DIST="$(DIST)" ./packaging/deb.sh
+
+# Installs the package with dpkg, upgrades it, removes and purges it
+# (packaging, build tag deb). Root only; skipped otherwise, saying so, and
+# a failure with SMPPMUX_REQUIRE_DEB=1. Refuses to run where smppmux is
+# installed already.
+test-deb:
+	$(GO) vet -tags deb ./packaging/...
+	$(GO) test -tags deb -race -count=1 -v -timeout 20m ./packaging
 
 clean:
 	rm -rf $(BIN)
