@@ -139,7 +139,11 @@ func (h *handler) auth(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !h.authorized(r) {
-			h.logRefused(r.RemoteAddr, r.URL.Path)
+			if challenge(r) {
+				h.log.Debug("status page asked for credentials", zap.String("remote", r.RemoteAddr), zap.String("path", r.URL.Path))
+			} else {
+				h.logRefused(r.RemoteAddr, r.URL.Path)
+			}
 			w.Header().Add("WWW-Authenticate", `Bearer realm="smppmux"`)
 			if readOnly(r) {
 				// A browser asks for the token as a password.
@@ -172,6 +176,14 @@ func (h *handler) authorized(r *http.Request) bool {
 	}
 	sum := sha256.Sum256([]byte(token))
 	return subtle.ConstantTimeCompare(sum[:], h.token[:]) == 1
+}
+
+// challenge reports whether r is a browser's first request for the status
+// page or its assets, sent without credentials until the Basic challenge
+// asks for them: every visit makes one, so it is no warning.
+func challenge(r *http.Request) bool {
+	return readOnly(r) && r.Header.Get("Authorization") == "" &&
+		(r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/static/"))
 }
 
 // readOnly reports whether r changes nothing by its method.
