@@ -192,10 +192,13 @@ func TestKeepalive(t *testing.T) {
 	t.Run("answered", func(t *testing.T) {
 		t.Parallel()
 		ctx := testCtx(t)
-		const inactivity = 200 * time.Millisecond
+		// Answers may come late on a busy machine (150 ms was too short
+		// for one): the response timeout allows it, and the inactivity
+		// timeout is still crossed several times over.
+		const inactivity = 400 * time.Millisecond
 		h := start(t, func(h *harness) {
 			h.srv.EnquireLinkInterval = 30 * time.Millisecond
-			h.srv.ResponseTimeout = 150 * time.Millisecond
+			h.srv.ResponseTimeout = 2 * time.Second
 			h.srv.InactivityTimeout = inactivity
 		})
 		rc := dialRaw(t, ctx, h.addr)
