@@ -45,7 +45,7 @@ func (d *Daemon) Apply(next *config.Config) (ch config.Changes, err error) {
 		return ch, nil
 	}
 	level := d.cfg.Log.Level
-	old, err := d.apply(next)
+	old, err := d.apply(next, ch)
 	if err != nil {
 		return ch, err
 	}
