@@ -147,6 +147,8 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 		MappingTTL:       cfg.Receipts.MappingTTL,
 		MaxPendingWrites: cfg.Store.MaxPendingWrites,
 		ParkTimeout:      cfg.Receipts.WaitForMapping,
+		Hold:             cfg.Receipts.UnmatchedHold,
+		ResendWindow:     cfg.Receipts.ResendWindow,
 		Outbox: dlr.OutboxConfig{
 			MaxItems: cfg.Receipts.OutboxMaxItems,
 			MaxAge:   cfg.Receipts.OutboxMaxAge,
