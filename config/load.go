@@ -21,6 +21,10 @@ import (
 )
 
 // Defaults of the top-level sections, set in viper before the file is read.
+// They refer to the components' defaults; the relay's (receipts'
+// wait_for_mapping, mapping_ttl and unmatched_hold, server.submit_timeout
+// and no_route_status, store.max_pending_writes) are written out, since
+// the relay imports config, and its TestConfigDefaults checks they agree.
 var sectionDefaults = map[string]any{
 	"state_dir":                     "/var/lib/smppmux",
 	"listen.admin":                  "127.0.0.1:9090",

@@ -17,6 +17,15 @@ import (
 	"github.com/smppmux/smppmux/smppserver"
 )
 
+// Defaults of Config and Snapshot, taken where a setting is zero. The
+// configuration's defaults are the same (TestConfigDefaults).
+const (
+	DefaultParkTimeout   = 30 * time.Second
+	DefaultMappingTTL    = 72 * time.Hour
+	DefaultSubmitTimeout = 30 * time.Second
+	DefaultNoRouteStatus = pdu.StatusInvDstAdr
+)
+
 // Config holds a Relay's parts and settings.
 type Config struct {
 	// Snapshot is the first configuration's snapshot; a reload replaces
@@ -97,10 +106,10 @@ func New(cfg Config) *Relay {
 		cfg.Logger = zap.NewNop()
 	}
 	if cfg.ParkTimeout <= 0 {
-		cfg.ParkTimeout = 30 * time.Second
+		cfg.ParkTimeout = DefaultParkTimeout
 	}
 	if cfg.MappingTTL <= 0 {
-		cfg.MappingTTL = 72 * time.Hour
+		cfg.MappingTTL = DefaultMappingTTL
 	}
 	if cfg.Hold <= 0 {
 		cfg.Hold = DefaultHold

@@ -106,10 +106,10 @@ func NewSnapshot(cfg *config.Config, tbl *clients.Table, ups map[string]Upstream
 
 func (s *Snapshot) setDefaults() {
 	if s.SubmitTimeout <= 0 {
-		s.SubmitTimeout = 30 * time.Second
+		s.SubmitTimeout = DefaultSubmitTimeout
 	}
 	if s.NoRouteStatus == pdu.StatusOK {
-		s.NoRouteStatus = pdu.StatusInvDstAdr
+		s.NoRouteStatus = DefaultNoRouteStatus
 	}
 	if s.Router == nil {
 		s.Router = router.New[*balancer.Group](nil)
