@@ -29,6 +29,18 @@ func (s BreakerState) String() string {
 	return "unknown"
 }
 
+// Defaults of BreakerConfig, taken where a field is zero. The
+// configuration's defaults refer to them.
+const (
+	DefaultBreakerFailures    = 5
+	DefaultBreakerErrorRate   = 0.5
+	DefaultBreakerMinRequests = 20
+	DefaultBreakerWindow      = 10 * time.Second
+	DefaultBreakerCooldown    = 5 * time.Second
+	DefaultBreakerProbes      = 3
+	DefaultBreakerSlowStart   = 30 * time.Second
+)
+
 // BreakerConfig tunes a circuit breaker. Zero values take the defaults
 // shown.
 type BreakerConfig struct {
@@ -49,29 +61,36 @@ type BreakerConfig struct {
 	SlowStart time.Duration
 }
 
+// WithDefaults returns c with the defaults in place of its zero values:
+// the settings a member's breaker runs with.
+func (c BreakerConfig) WithDefaults() BreakerConfig {
+	c.setDefaults()
+	return c
+}
+
 func (c *BreakerConfig) setDefaults() {
 	if c.Failures <= 0 {
-		c.Failures = 5
+		c.Failures = DefaultBreakerFailures
 	}
 	if c.ErrorRate <= 0 {
-		c.ErrorRate = 0.5
+		c.ErrorRate = DefaultBreakerErrorRate
 	}
 	if c.MinRequests <= 0 {
-		c.MinRequests = 20
+		c.MinRequests = DefaultBreakerMinRequests
 	}
 	if c.Window <= 0 {
-		c.Window = 10 * time.Second
+		c.Window = DefaultBreakerWindow
 	}
 	if c.Cooldown <= 0 {
-		c.Cooldown = 5 * time.Second
+		c.Cooldown = DefaultBreakerCooldown
 	}
 	if c.Probes <= 0 {
-		c.Probes = 3
+		c.Probes = DefaultBreakerProbes
 	}
 	if c.SlowStart < 0 {
 		c.SlowStart = 0
 	} else if c.SlowStart == 0 {
-		c.SlowStart = 30 * time.Second
+		c.SlowStart = DefaultBreakerSlowStart
 	}
 }
 

@@ -14,6 +14,15 @@ import (
 // ESME_RSYSERR.
 var DefaultRetryOn = []pdu.Status{pdu.StatusThrottled, pdu.StatusMsgQFul, pdu.StatusSysErr}
 
+// Defaults of GroupConfig, taken where a field is zero. The
+// configuration's defaults refer to them.
+const (
+	DefaultMode         = ActiveActive
+	DefaultMaxAttempts  = 3
+	DefaultQueueTimeout = 5 * time.Second
+	DefaultStickyTTL    = 10 * time.Minute
+)
+
 // GroupConfig describes a group. Zero values take the defaults shown.
 type GroupConfig struct {
 	Name    string
@@ -121,10 +130,12 @@ type member struct {
 
 const maxMembers = 64
 
-// NewGroup returns a group. At most 64 members are used.
-func NewGroup(cfg GroupConfig) *Group {
+// WithDefaults returns cfg with the defaults in place of its zero values:
+// the settings NewGroup runs a group with. Its Breaker's defaults are
+// BreakerConfig.WithDefaults.
+func (cfg GroupConfig) WithDefaults() GroupConfig {
 	if cfg.Mode == "" {
-		cfg.Mode = ActiveActive
+		cfg.Mode = DefaultMode
 	}
 	if cfg.RetryOn == nil {
 		cfg.RetryOn = DefaultRetryOn
@@ -134,17 +145,23 @@ func NewGroup(cfg GroupConfig) *Group {
 	}
 	cfg.FailureStatuses = slices.DeleteFunc(slices.Clone(cfg.FailureStatuses), Throttled)
 	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 3
+		cfg.MaxAttempts = DefaultMaxAttempts
 	}
 	if cfg.QueueTimeout <= 0 {
-		cfg.QueueTimeout = 5 * time.Second
+		cfg.QueueTimeout = DefaultQueueTimeout
 	}
 	if cfg.StickyTTL <= 0 {
-		cfg.StickyTTL = 10 * time.Minute
+		cfg.StickyTTL = DefaultStickyTTL
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	return cfg
+}
+
+// NewGroup returns a group. At most 64 members are used.
+func NewGroup(cfg GroupConfig) *Group {
+	cfg = cfg.WithDefaults()
 	if len(cfg.Members) > maxMembers {
 		cfg.Members = cfg.Members[:maxMembers]
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -30,5 +31,44 @@ func TestDiff(t *testing.T) {
 	d = Diff(base, next)
 	if !slices.Equal(d.Restart, []string{"listen.smpp", "server (session timers)"}) {
 		t.Fatalf("Restart = %v", d.Restart)
+	}
+}
+
+// TestDiffEntities: each kind of entity lists what was added, removed and
+// changed, a changed one with the keys that differ, nested keys by their
+// path; the first configuration adds everything and restarts nothing.
+func TestDiffEntities(t *testing.T) {
+	t.Parallel()
+	base := mustParse(t, doc(nil, ""))
+	first := Diff(nil, base)
+	if len(first.Restart) != 0 || !slices.Equal(first.Clients.Added, []string{"shop"}) ||
+		!slices.Equal(first.Upstreams.Added, []string{"carrier-a"}) || !slices.Equal(first.Groups.Added, []string{"main"}) || !first.Routes {
+		t.Fatalf("first configuration: %+v", first)
+	}
+	next := mustParse(t, doc(nil, ""))
+	next.Clients = append(next.Clients, Client{SystemID: "bank", Password: "pw", MaxBinds: 1, Window: 1})
+	next.Upstreams[0].Window = 7
+	next.Upstreams[0].TLS.CAFile = "ca.pem"
+	next.Groups[0].Breaker.Failures = 9
+	next.Routes[0].DestinationPrefix = []string{"44"}
+	d := Diff(base, next)
+	if !slices.Equal(d.Clients.Added, []string{"bank"}) || len(d.Clients.Changed) != 0 || len(d.Clients.Removed) != 0 {
+		t.Errorf("clients: %+v", d.Clients)
+	}
+	if want := []Changed{{Name: "carrier-a", Keys: []string{"window", "tls.ca_file"}}}; !reflect.DeepEqual(d.Upstreams.Changed, want) {
+		t.Errorf("upstreams changed %+v, want %+v", d.Upstreams.Changed, want)
+	}
+	if want := []Changed{{Name: "main", Keys: []string{"breaker.failures"}}}; !reflect.DeepEqual(d.Groups.Changed, want) {
+		t.Errorf("groups changed %+v, want %+v", d.Groups.Changed, want)
+	}
+	if !d.Routes || d.MORoutes || d.Submit || d.LogLevel || d.TLS {
+		t.Errorf("flags: %+v", d)
+	}
+	if d.Clients.Kept("bank") || !d.Clients.Kept("shop") || d.Upstreams.Kept("carrier-a") || d.Groups.Kept("main") {
+		t.Errorf("Kept: %+v", d)
+	}
+	back := Diff(next, base)
+	if !slices.Equal(back.Clients.Removed, []string{"bank"}) || back.Clients.Kept("bank") {
+		t.Errorf("removing a client: %+v", back.Clients)
 	}
 }

@@ -12,33 +12,43 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/smppmux/smppmux/balancer"
+	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/internal/pdu"
+	"github.com/smppmux/smppmux/smppserver"
+	"github.com/smppmux/smppmux/upstream"
 )
 
 // Defaults of the top-level sections, set in viper before the file is read.
+// They refer to the components' defaults; the relay's (receipts'
+// wait_for_mapping, mapping_ttl and unmatched_hold, server.submit_timeout
+// and no_route_status, store.max_pending_writes) are written out, since
+// the relay imports config, and its TestConfigDefaults checks they agree.
 var sectionDefaults = map[string]any{
 	"state_dir":                     "/var/lib/smppmux",
 	"listen.admin":                  "127.0.0.1:9090",
 	"log.level":                     LevelInfo,
 	"log.format":                    FormatAuto,
-	"server.bind_timeout":           10 * time.Second,
-	"server.enquire_link_interval":  30 * time.Second,
-	"server.inactivity_timeout":     90 * time.Second,
-	"server.response_timeout":       30 * time.Second,
-	"server.write_timeout":          10 * time.Second,
+	"server.bind_timeout":           smppserver.DefaultBindTimeout,
+	"server.enquire_link_interval":  smppserver.DefaultEnquireLinkInterval,
+	"server.inactivity_timeout":     smppserver.DefaultInactivityTimeout,
+	"server.response_timeout":       smppserver.DefaultResponseTimeout,
+	"server.write_timeout":          smppserver.DefaultWriteTimeout,
 	"server.submit_timeout":         30 * time.Second,
 	"server.no_route_status":        "ESME_RINVDSTADR",
 	"server.failed_binds_per_ip":    10,
 	"server.failed_bind_window":     time.Minute,
 	"receipts.mapping_ttl":          72 * time.Hour,
 	"receipts.wait_for_mapping":     30 * time.Second,
-	"receipts.resend_window":        time.Hour,
+	"receipts.resend_window":        dlr.DefaultResendWindow,
 	"receipts.unmatched_hold":       250 * time.Millisecond,
-	"receipts.outbox_max_items":     1_000_000,
-	"receipts.outbox_max_age":       72 * time.Hour,
-	"receipts.retry_min":            time.Second,
-	"receipts.retry_max":            time.Minute,
-	"receipts.max_attempts":         10,
-	"receipts.dead_letter_statuses": []string{"ESME_RX_P_APPN", "ESME_RX_R_APPN"},
+	"receipts.outbox_max_items":     dlr.DefaultOutboxMaxItems,
+	"receipts.outbox_max_age":       dlr.DefaultOutboxMaxAge,
+	"receipts.retry_min":            dlr.DefaultRetryMin,
+	"receipts.retry_max":            dlr.DefaultRetryMax,
+	"receipts.max_attempts":         dlr.DefaultMaxAttempts,
+	"receipts.dead_letter_statuses": statusNames(dlr.DefaultDeadLetterStatuses),
 	"store.kind":                    StorePebble,
 	"store.instance":                -1,
 	"store.max_pending_writes":      10000,
@@ -76,39 +86,63 @@ var elementDefaults = map[reflect.Type]map[string]any{
 		"length": 0,
 	},
 	reflect.TypeFor[Upstream](): {
-		"bind":                  string(BindTRX),
-		"binds":                 1,
-		"window":                50,
-		"response_timeout":      10 * time.Second,
-		"enquire_link_interval": 30 * time.Second,
-		"connect_timeout":       5 * time.Second,
-		"reconnect_min":         1 * time.Second,
-		"reconnect_max":         30 * time.Second,
+		"bind":                  upstream.DefaultBind,
+		"binds":                 upstream.DefaultBinds,
+		"window":                upstream.DefaultWindow,
+		"response_timeout":      upstream.DefaultResponseTimeout,
+		"enquire_link_interval": upstream.DefaultEnquireLinkInterval,
+		"connect_timeout":       upstream.DefaultConnectTimeout,
+		"reconnect_min":         upstream.DefaultReconnectMin,
+		"reconnect_max":         upstream.DefaultReconnectMax,
 		"tps":                   0,
 		"id_format":             "auto",
 		"tls":                   map[string]any{},
 	},
 	reflect.TypeFor[Group](): {
-		"mode":             string(ModeActiveActive),
-		"retry_on":         []any{"ESME_RTHROTTLED", "ESME_RMSGQFUL", "ESME_RSYSERR"},
-		"max_attempts":     3,
-		"queue_timeout":    5 * time.Second,
+		"mode":             string(balancer.DefaultMode),
+		"retry_on":         anyList(statusNames(balancer.DefaultRetryOn)),
+		"max_attempts":     balancer.DefaultMaxAttempts,
+		"queue_timeout":    balancer.DefaultQueueTimeout,
 		"resubmit_unknown": false,
-		"sticky_ttl":       10 * time.Minute,
+		"sticky_ttl":       balancer.DefaultStickyTTL,
 		"breaker":          map[string]any{},
 	},
 	reflect.TypeFor[Breaker](): {
-		"failures":     5,
-		"error_rate":   0.5,
-		"min_requests": 20,
-		"window":       10 * time.Second,
-		"cooldown":     5 * time.Second,
-		"probes":       3,
-		"slow_start":   30 * time.Second,
+		"failures":     balancer.DefaultBreakerFailures,
+		"error_rate":   balancer.DefaultBreakerErrorRate,
+		"min_requests": balancer.DefaultBreakerMinRequests,
+		"window":       balancer.DefaultBreakerWindow,
+		"cooldown":     balancer.DefaultBreakerCooldown,
+		"probes":       balancer.DefaultBreakerProbes,
+		"slow_start":   balancer.DefaultBreakerSlowStart,
 	},
 	reflect.TypeFor[Member](): {
 		"weight": 1,
 	},
+}
+
+// statusNames returns the SMPP names of sts, as the configuration writes
+// them.
+func statusNames(sts []pdu.Status) []string {
+	out := make([]string, len(sts))
+	for i, st := range sts {
+		name, ok := pdu.StatusName(st)
+		if !ok {
+			name = fmt.Sprintf("0x%08X", uint32(st))
+		}
+		out[i] = name
+	}
+	return out
+}
+
+// anyList returns names as a list of YAML values, the form a list takes
+// in an element's map of keys.
+func anyList(names []string) []any {
+	out := make([]any, len(names))
+	for i, n := range names {
+		out[i] = n
+	}
+	return out
 }
 
 // Load reads the YAML file at path, fills in defaults, decodes it strictly

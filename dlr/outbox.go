@@ -77,6 +77,16 @@ type OutboxConfig struct {
 	OnDeadLetter func(systemID string, d *DeadLetter)
 }
 
+// Defaults of OutboxConfig, taken where a field is zero. The
+// configuration's defaults refer to them.
+const (
+	DefaultOutboxMaxItems = 1_000_000
+	DefaultOutboxMaxAge   = 72 * time.Hour
+	DefaultRetryMin       = time.Second
+	DefaultRetryMax       = time.Minute
+	DefaultMaxAttempts    = 10
+)
+
 // DefaultDeadLetterStatuses are the statuses that say a client will never
 // take an item: ESME_RX_P_APPN and ESME_RX_R_APPN.
 var DefaultDeadLetterStatuses = []pdu.Status{0x65, 0x66}
@@ -141,19 +151,19 @@ const (
 // NewOutbox returns an empty Outbox.
 func NewOutbox(cfg OutboxConfig) *Outbox {
 	if cfg.MaxItems <= 0 {
-		cfg.MaxItems = 1_000_000
+		cfg.MaxItems = DefaultOutboxMaxItems
 	}
 	if cfg.MaxAge <= 0 {
-		cfg.MaxAge = 72 * time.Hour
+		cfg.MaxAge = DefaultOutboxMaxAge
 	}
 	if cfg.RetryMin <= 0 {
-		cfg.RetryMin = time.Second
+		cfg.RetryMin = DefaultRetryMin
 	}
 	if cfg.RetryMax <= 0 {
-		cfg.RetryMax = time.Minute
+		cfg.RetryMax = DefaultRetryMax
 	}
 	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 10
+		cfg.MaxAttempts = DefaultMaxAttempts
 	}
 	if cfg.DeadLetterStatuses == nil {
 		cfg.DeadLetterStatuses = DefaultDeadLetterStatuses

@@ -59,6 +59,16 @@ type Handler interface {
 	SessionClosed(s *Session)
 }
 
+// Defaults of Server's timers, taken where a field is zero. The
+// configuration's defaults refer to them.
+const (
+	DefaultBindTimeout         = 10 * time.Second
+	DefaultEnquireLinkInterval = 30 * time.Second
+	DefaultInactivityTimeout   = 90 * time.Second
+	DefaultResponseTimeout     = 30 * time.Second
+	DefaultWriteTimeout        = 10 * time.Second
+)
+
 // Server accepts ESME binds.
 type Server struct {
 	Auth     Authenticator
@@ -102,11 +112,11 @@ func (srv *Server) init() {
 		if srv.SystemID == "" {
 			srv.SystemID = "smppmux"
 		}
-		setDefault(&srv.BindTimeout, 10*time.Second)
-		setDefault(&srv.EnquireLinkInterval, 30*time.Second)
-		setDefault(&srv.InactivityTimeout, 90*time.Second)
-		setDefault(&srv.ResponseTimeout, 30*time.Second)
-		setDefault(&srv.WriteTimeout, 10*time.Second)
+		setDefault(&srv.BindTimeout, DefaultBindTimeout)
+		setDefault(&srv.EnquireLinkInterval, DefaultEnquireLinkInterval)
+		setDefault(&srv.InactivityTimeout, DefaultInactivityTimeout)
+		setDefault(&srv.ResponseTimeout, DefaultResponseTimeout)
+		setDefault(&srv.WriteTimeout, DefaultWriteTimeout)
 		srv.listeners = make(map[net.Listener]struct{})
 		srv.sessions = make(map[*Session]struct{})
 	})

@@ -32,6 +32,20 @@ const (
 	KindRX   = "rx"
 )
 
+// Defaults of Config, taken where a field is zero. The configuration's
+// defaults refer to them.
+const (
+	DefaultBind                = KindTRX
+	DefaultBinds               = 1
+	DefaultWindow              = 50
+	DefaultResponseTimeout     = 10 * time.Second
+	DefaultEnquireLinkInterval = 30 * time.Second
+	DefaultConnectTimeout      = 5 * time.Second
+	DefaultReconnectMin        = time.Second
+	DefaultReconnectMax        = 30 * time.Second
+	DefaultWriteTimeout        = 10 * time.Second
+)
+
 // Config describes one SMSC. Zero durations take the defaults shown.
 type Config struct {
 	Name       string
@@ -41,7 +55,7 @@ type Config struct {
 	SystemType string
 	Bind       string // KindTRX (default), KindTXRX, KindTX or KindRX
 	Binds      int    // binds, or transmitter+receiver pairs; 1
-	Window     int    // outstanding requests per bind; 10
+	Window     int    // outstanding requests per bind; 50
 	// TPS caps submits per second over all binds; 0: no cap. Below it the
 	// upstream paces itself by the SMSC's throttling answers (see Rate).
 	// Bursts reach a twentieth of a second's worth.
@@ -60,25 +74,34 @@ type Config struct {
 	WriteTimeout        time.Duration // 10s
 }
 
+// WithDefaults returns c with the defaults in place of its zero values:
+// the settings New runs an upstream with.
+func (c Config) WithDefaults() Config {
+	c.setDefaults()
+	return c
+}
+
 func (c *Config) setDefaults() {
 	if c.Bind == "" {
-		c.Bind = KindTRX
+		c.Bind = DefaultBind
 	}
-	c.Binds = max(c.Binds, 1)
+	if c.Binds <= 0 {
+		c.Binds = DefaultBinds
+	}
 	if c.Window <= 0 {
-		c.Window = 10
+		c.Window = DefaultWindow
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
 		}
 	}
-	def(&c.ResponseTimeout, 10*time.Second)
-	def(&c.EnquireLinkInterval, 30*time.Second)
-	def(&c.ConnectTimeout, 5*time.Second)
-	def(&c.ReconnectMin, time.Second)
-	def(&c.ReconnectMax, 30*time.Second)
-	def(&c.WriteTimeout, 10*time.Second)
+	def(&c.ResponseTimeout, DefaultResponseTimeout)
+	def(&c.EnquireLinkInterval, DefaultEnquireLinkInterval)
+	def(&c.ConnectTimeout, DefaultConnectTimeout)
+	def(&c.ReconnectMin, DefaultReconnectMin)
+	def(&c.ReconnectMax, DefaultReconnectMax)
+	def(&c.WriteTimeout, DefaultWriteTimeout)
 }
 
 // DeliverHandler takes the deliver_sm and data_sm an SMSC sends.

@@ -40,7 +40,7 @@ func TestConfigDefaults(t *testing.T) {
 	u := New(Config{Name: "carrier-a", Addr: "127.0.0.1:1"}, nil, nil)
 	got := u.Config()
 	want := Config{
-		Name: "carrier-a", Addr: "127.0.0.1:1", Bind: KindTRX, Binds: 1, Window: 10,
+		Name: "carrier-a", Addr: "127.0.0.1:1", Bind: KindTRX, Binds: 1, Window: 50,
 		ResponseTimeout: 10 * time.Second, EnquireLinkInterval: 30 * time.Second,
 		ConnectTimeout: 5 * time.Second, ReconnectMin: time.Second,
 		ReconnectMax: 30 * time.Second, WriteTimeout: 10 * time.Second,

@@ -7,8 +7,9 @@
 // starts every upstream; Shutdown ends them all and waits.
 //
 // LOCKING: Daemon.mu serialises Reload, Start and Shutdown and guards the
-// maps of upstreams and groups; the relay's routing is swapped atomically,
-// so the hot path takes no lock of the daemon's.
+// maps of upstreams and groups; the configuration's snapshot (clients,
+// upstreams, groups, routes) is swapped atomically in the relay, where
+// the hot path and the binds' Auth read it without a lock of the daemon's.
 package daemon
 
 import (
@@ -20,7 +21,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"sync"
 	"time"
 
@@ -32,9 +32,9 @@ import (
 	"github.com/smppmux/smppmux/balancer"
 	"github.com/smppmux/smppmux/config"
 	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/internal/clients"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/relay"
-	"github.com/smppmux/smppmux/internal/router"
 	"github.com/smppmux/smppmux/internal/smppconn"
 	"github.com/smppmux/smppmux/internal/tlsconf"
 	"github.com/smppmux/smppmux/metrics"
@@ -71,7 +71,7 @@ type Daemon struct {
 	stats     storeStats
 	statsStop chan struct{}
 	statsDone chan struct{}
-	auth      *relay.Auth
+	auth      *clients.Auth
 	handler   lateHandler
 	listener  net.Listener
 	serveErr  chan error
@@ -90,8 +90,6 @@ type Daemon struct {
 	stopped   bool
 	upstreams map[string]*upstream.Upstream
 	groups    map[string]*balancer.Group
-	idReaders map[string]*dlr.IDReader
-	policies  map[string]*relay.ClientPolicy
 	// drained holds the members drained through the admin API: a reload
 	// keeps them drained until undrained or a restart.
 	drained map[member]bool
@@ -111,7 +109,6 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 		log:       log,
 		upstreams: make(map[string]*upstream.Upstream),
 		groups:    make(map[string]*balancer.Group),
-		idReaders: make(map[string]*dlr.IDReader),
 		drained:   make(map[member]bool),
 	}
 	log = d.ctl.init(log) // its warnings are kept for the status page
@@ -143,7 +140,6 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 		}
 	}
 	registry := smppserver.NewRegistry()
-	d.auth = relay.NewAuth(cfg.Clients, cfg.Server.FailedBindsPerIP, cfg.Server.FailedBindWindow)
 	d.Relay = relay.New(relay.Config{
 		Registry:         registry,
 		Store:            store,
@@ -151,6 +147,8 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 		MappingTTL:       cfg.Receipts.MappingTTL,
 		MaxPendingWrites: cfg.Store.MaxPendingWrites,
 		ParkTimeout:      cfg.Receipts.WaitForMapping,
+		Hold:             cfg.Receipts.UnmatchedHold,
+		ResendWindow:     cfg.Receipts.ResendWindow,
 		Outbox: dlr.OutboxConfig{
 			MaxItems: cfg.Receipts.OutboxMaxItems,
 			MaxAge:   cfg.Receipts.OutboxMaxAge,
@@ -158,12 +156,14 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 			RetryMax: cfg.Receipts.RetryMax,
 
 			MaxAttempts:        cfg.Receipts.MaxAttempts,
-			DeadLetterStatuses: statuses(cfg.Receipts.DeadLetterStatuses),
+			DeadLetterStatuses: config.Statuses(cfg.Receipts.DeadLetterStatuses),
 		},
 		Metrics: d.metrics,
 		Logger:  log.Named("relay"),
 	})
 	d.handler.h = d.Relay
+	d.auth = clients.NewAuth(func() *clients.Table { return d.Relay.Snapshot().Clients },
+		cfg.Server.FailedBindsPerIP, cfg.Server.FailedBindWindow)
 	d.Server = &smppserver.Server{
 		Auth:                gate{d.Relay, d},
 		Handler:             gate{d.Relay, d},
@@ -179,7 +179,7 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 		},
 		OnSessionClosed: func(r smppconn.Reason) { d.metrics.SessionClosed(r.String()) },
 	}
-	if _, err := d.apply(cfg); err != nil {
+	if _, err := d.apply(cfg, config.Diff(nil, cfg)); err != nil {
 		d.Relay.Close()
 		_ = store.Close()
 		return nil, err
@@ -202,68 +202,57 @@ type retired struct {
 	groups    []*balancer.Group
 }
 
-// apply builds upstreams, groups and routing for cfg, keeping every
-// upstream and group whose configuration is unchanged (their binds stay
-// up), swaps the relay's routing and returns what was replaced. Called
-// with d.mu held, or before the Daemon is shared.
-func (d *Daemon) apply(cfg *config.Config) (retired, error) {
+// apply builds the snapshot of cfg, whose changes from the configuration
+// in force are ch: upstreams and groups ch keeps stay as they are (their
+// binds stay up, their breakers keep their state), and so do the limits
+// of the clients it keeps. It puts the snapshot in force and returns what
+// was replaced. Called with d.mu held, or before the Daemon is shared.
+func (d *Daemon) apply(cfg *config.Config, ch config.Changes) (retired, error) {
 	var old retired
+	prev := d.Relay.Snapshot()
 	ups := make(map[string]*upstream.Upstream, len(cfg.Upstreams))
-	readers := make(map[string]*dlr.IDReader, len(cfg.Upstreams))
+	entries := make(map[string]relay.Upstream, len(cfg.Upstreams))
 	var fresh []*upstream.Upstream
 	for _, uc := range cfg.Upstreams {
+		if u, ok := d.upstreams[uc.Name]; ok && ch.Upstreams.Kept(uc.Name) {
+			ups[uc.Name] = u
+			entries[uc.Name] = relay.Upstream{Member: u, IDs: prev.Upstreams[uc.Name].IDs}
+			continue
+		}
 		form, auto, err := dlr.ParseIDForm(uc.IDFormat)
 		if err != nil {
 			return old, fmt.Errorf("upstream %s: %w", uc.Name, err)
 		}
-		if u, ok := d.upstreams[uc.Name]; ok && d.cfg != nil && reflect.DeepEqual(*d.cfg.Upstream(uc.Name), uc) {
-			ups[uc.Name], readers[uc.Name] = u, d.idReaders[uc.Name]
-			continue
-		}
-		ucfg := upstreamConfig(uc)
+		ucfg := uc.Settings()
 		ucfg.OnBindLost = d.metrics.UpstreamBindLost
 		if ucfg.TLS, err = tlsconf.Client(uc.TLS, uc.Addr); err != nil {
 			return old, fmt.Errorf("upstream %s tls: %w", uc.Name, err)
 		}
 		u := upstream.New(ucfg, &d.handler, d.log.Named("upstream"))
-		ups[uc.Name], readers[uc.Name] = u, dlr.NewIDReader(form, auto)
+		ups[uc.Name] = u
+		entries[uc.Name] = relay.Upstream{Member: u, IDs: dlr.NewIDReader(form, auto)}
 		fresh = append(fresh, u)
 	}
 
 	groups := make(map[string]*balancer.Group, len(cfg.Groups))
-	groupsOf := make(map[string][]*balancer.Group)
 	for _, gc := range cfg.Groups {
 		g, ok := d.groups[gc.Name]
-		if !ok || d.cfg == nil || !reflect.DeepEqual(*d.cfg.Group(gc.Name), gc) || !sameMembers(gc, ups, d.upstreams) {
+		if !ok || !ch.Groups.Kept(gc.Name) || !sameMembers(gc, ups, d.upstreams) {
 			var err error
 			if g, err = d.newGroup(gc, ups); err != nil {
 				return old, err
 			}
 		}
 		groups[gc.Name] = g
-		for _, m := range gc.Members {
-			groupsOf[m.Upstream] = append(groupsOf[m.Upstream], g)
-		}
 	}
 
-	rt, err := routing(cfg, groups, ups, readers, groupsOf)
+	tbl, err := clients.NewTable(cfg.Clients, prev.Clients, ch.Clients)
 	if err != nil {
 		return old, err
 	}
-	// A client whose settings did not change keeps its limits' state.
-	rt.Policies = make(map[string]*relay.ClientPolicy, len(cfg.Clients))
-	for _, c := range cfg.Clients {
-		if p, ok := d.policies[c.SystemID]; ok && d.cfg != nil && reflect.DeepEqual(*d.cfg.Client(c.SystemID), c) {
-			rt.Policies[c.SystemID] = p
-			continue
-		}
-		rt.Policies[c.SystemID] = relay.NewClientPolicy(relay.PolicyConfig{
-			TPS:            c.TPS,
-			AllowedSources: c.AllowedSources,
-			DestCount:      c.DestinationLimit.Count,
-			DestPer:        c.DestinationLimit.Per,
-			DestStatus:     pdu.Status(config.Status(c.DestinationLimit.Status)),
-		})
+	snap, err := relay.NewSnapshot(cfg, tbl, entries, groups)
+	if err != nil {
+		return old, err
 	}
 	for name, u := range d.upstreams {
 		if ups[name] != u {
@@ -288,11 +277,10 @@ func (d *Daemon) apply(cfg *config.Config) (retired, error) {
 			}
 		}
 	}
-	d.upstreams, d.groups, d.idReaders, d.policies = ups, groups, readers, rt.Policies
+	d.upstreams, d.groups = ups, groups
 	d.keepDrained(cfg)
 	d.keepControl(cfg)
-	d.auth.Set(cfg.Clients)
-	d.Relay.SetRouting(rt)
+	d.Relay.SetSnapshot(snap)
 	d.cfg = cfg
 	d.metrics.Init(known(cfg))
 	return old, nil
@@ -309,25 +297,6 @@ func sameMembers(gc config.Group, next, cur map[string]*upstream.Upstream) bool 
 	return true
 }
 
-func upstreamConfig(uc config.Upstream) upstream.Config {
-	return upstream.Config{
-		Name:                uc.Name,
-		Addr:                uc.Addr,
-		SystemID:            uc.SystemID,
-		Password:            uc.Password,
-		SystemType:          uc.SystemType,
-		Bind:                string(uc.Bind),
-		Binds:               uc.Binds,
-		Window:              uc.Window,
-		TPS:                 uc.TPS,
-		ResponseTimeout:     uc.ResponseTimeout,
-		EnquireLinkInterval: uc.EnquireLinkInterval,
-		ConnectTimeout:      uc.ConnectTimeout,
-		ReconnectMin:        uc.ReconnectMin,
-		ReconnectMax:        uc.ReconnectMax,
-	}
-}
-
 func (d *Daemon) newGroup(gc config.Group, ups map[string]*upstream.Upstream) (*balancer.Group, error) {
 	var ms []balancer.Weighted
 	for _, m := range gc.Members {
@@ -338,89 +307,17 @@ func (d *Daemon) newGroup(gc config.Group, ups map[string]*upstream.Upstream) (*
 		ms = append(ms, balancer.Weighted{Member: u, Weight: m.Weight})
 	}
 	glog := d.log.Named("balancer").With(zap.String("group", gc.Name))
-	return balancer.NewGroup(balancer.GroupConfig{
-		Name:            gc.Name,
-		Mode:            balancer.Mode(gc.Mode),
-		Members:         ms,
-		RetryOn:         statuses(gc.RetryOn),
-		FailureStatuses: statuses(gc.Breaker.Statuses),
-		MaxAttempts:     gc.MaxAttempts,
-		QueueTimeout:    gc.QueueTimeout,
-		ResubmitUnknown: gc.ResubmitUnknown,
-		StickyTTL:       gc.StickyTTL,
-		Breaker: balancer.BreakerConfig{
-			Failures:    gc.Breaker.Failures,
-			ErrorRate:   gc.Breaker.ErrorRate,
-			MinRequests: gc.Breaker.MinRequests,
-			Window:      gc.Breaker.Window,
-			Cooldown:    gc.Breaker.Cooldown,
-			Probes:      gc.Breaker.Probes,
-			SlowStart:   gc.Breaker.SlowStart,
-		},
-		OnFailover: func(from, reason string) {
-			glog.Debug("failover", zap.String("upstream", from), zap.String("reason", reason))
-			d.metrics.Failover(gc.Name, from, reason)
-		},
-		OnBreaker: func(member string, from, to balancer.BreakerState) {
-			glog.Warn("circuit breaker changed", zap.String("upstream", member),
-				zap.Stringer("from", from), zap.Stringer("to", to))
-			d.metrics.BreakerChange(gc.Name, member, to.String())
-		},
-	}), nil
-}
-
-// routing builds the relay's routing for cfg.
-func routing(cfg *config.Config, groups map[string]*balancer.Group, ups map[string]*upstream.Upstream,
-	readers map[string]*dlr.IDReader, groupsOf map[string][]*balancer.Group) (relay.Routing, error) {
-	formats := make(map[string]relay.ClientIDFormat, len(cfg.Clients))
-	for _, c := range cfg.Clients {
-		f, err := dlr.ParseIDFormat(string(c.MessageID.Format))
-		if err != nil {
-			return relay.Routing{}, fmt.Errorf("client %s: %w", c.SystemID, err)
-		}
-		formats[c.SystemID] = relay.ClientIDFormat{Format: f, Length: c.MessageID.Length}
+	gcfg := gc.Settings(ms)
+	gcfg.OnFailover = func(from, reason string) {
+		glog.Debug("failover", zap.String("upstream", from), zap.String("reason", reason))
+		d.metrics.Failover(gc.Name, from, reason)
 	}
-	var routes []router.Route[*balancer.Group]
-	for i, rc := range cfg.Routes {
-		g, ok := groups[rc.Group]
-		if !ok {
-			return relay.Routing{}, fmt.Errorf("routes[%d]: unknown group %q", i, rc.Group)
-		}
-		routes = append(routes, router.Route[*balancer.Group]{
-			Clients:           rc.Clients,
-			DestinationPrefix: rc.DestinationPrefix,
-			SourcePrefix:      rc.SourcePrefix,
-			ServiceType:       rc.ServiceType,
-			Target:            g,
-		})
+	gcfg.OnBreaker = func(member string, from, to balancer.BreakerState) {
+		glog.Warn("circuit breaker changed", zap.String("upstream", member),
+			zap.Stringer("from", from), zap.Stringer("to", to))
+		d.metrics.BreakerChange(gc.Name, member, to.String())
 	}
-	var moRouter *router.Router[string]
-	if len(cfg.MORoutes) > 0 {
-		var mo []router.Route[string]
-		for _, rc := range cfg.MORoutes {
-			mo = append(mo, router.Route[string]{
-				Clients:           rc.Upstreams,
-				DestinationPrefix: rc.DestinationPrefix,
-				SourcePrefix:      rc.SourcePrefix,
-				Target:            rc.Client,
-			})
-		}
-		moRouter = router.New(mo)
-	}
-	members := make(map[string]balancer.Member, len(ups))
-	for name, u := range ups {
-		members[name] = u
-	}
-	return relay.Routing{
-		Router:        router.New(routes),
-		MORouter:      moRouter,
-		IDReaders:     readers,
-		Members:       members,
-		IDFormats:     formats,
-		SubmitTimeout: cfg.Server.SubmitTimeout,
-		NoRouteStatus: pdu.Status(config.Status(cfg.Server.NoRouteStatus)),
-		GroupsOf:      func(upstream string) []*balancer.Group { return groupsOf[upstream] },
-	}, nil
+	return balancer.NewGroup(gcfg), nil
 }
 
 // openStore opens the store cfg names and the message id issuer that goes
@@ -696,17 +593,4 @@ func stopUpstreams(ctx context.Context, ups []*upstream.Upstream) []error {
 	}
 	wg.Wait()
 	return errs
-}
-
-// statuses converts validated command_status names. nil stays nil, so
-// the balancer's default applies; an empty list stays empty: none.
-func statuses(names []string) []pdu.Status {
-	if names == nil {
-		return nil
-	}
-	out := make([]pdu.Status, len(names))
-	for i, n := range names {
-		out[i] = pdu.Status(config.Status(n))
-	}
-	return out
 }

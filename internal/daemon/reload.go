@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,19 +45,18 @@ func (d *Daemon) Apply(next *config.Config) (ch config.Changes, err error) {
 		}
 		return ch, nil
 	}
-	level := d.cfg.Log.Level
-	old, err := d.apply(next)
+	old, err := d.apply(next, ch)
 	if err != nil {
 		return ch, err
 	}
 	// A level set through the admin API holds until log.level changes.
-	if d.opts.Level != nil && next.Log.Level != level {
+	if d.opts.Level != nil && ch.LogLevel {
 		if l, err := zapcore.ParseLevel(next.Log.Level); err == nil {
 			d.opts.Level.SetLevel(l)
 		}
 	}
 	for _, s := range d.Server.Sessions() {
-		if id := s.SystemID(); id != "" && next.Client(id) == nil {
+		if id := s.SystemID(); id != "" && slices.Contains(ch.Clients.Removed, id) {
 			s.Logger().Info("closing the session of a client removed from the configuration")
 			s.Close(smppconn.ReasonShutdown)
 		}

@@ -5,6 +5,10 @@
 // upstreams receive (upstream.DeliverHandler), turning receipts back into
 // the client's ids and queueing them in the client's outbox.
 //
+// What a configuration says (clients, upstreams, groups, routes) reaches
+// the relay as one Snapshot, built by NewSnapshot and swapped whole on
+// reload; the requests under way finish with the one they started with.
+//
 // Relay starts no goroutines of its own; callbacks run on the goroutines
 // of the sessions, binds, timers and outbox dispatchers that call them.
 //

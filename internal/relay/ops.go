@@ -56,7 +56,7 @@ func (r *Relay) byMessageID(s *smppserver.Session, f pdu.Frame) {
 		return
 	}
 	rt := r.rt()
-	member, known := rt.Members[m.Upstream]
+	member, known := rt.Member(m.Upstream)
 	if !ok || !known {
 		s.Respond(pdu.Empty(respID, pdu.StatusInvMsgID, seq))
 		return

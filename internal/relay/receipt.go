@@ -355,7 +355,7 @@ func (r *Relay) ReleaseParked() {
 
 // idReader returns the receipt id reader of an upstream.
 func (r *Relay) idReader(upstream string) *dlr.IDReader {
-	if rd, ok := r.rt().IDReaders[upstream]; ok {
+	if rd, ok := r.rt().IDReader(upstream); ok {
 		return rd
 	}
 	return exactForm

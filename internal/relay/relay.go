@@ -10,22 +10,27 @@ import (
 
 	"github.com/smppmux/smppmux/balancer"
 	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/internal/clients"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/router"
 	"github.com/smppmux/smppmux/metrics"
 	"github.com/smppmux/smppmux/smppserver"
 )
 
-// ClientIDFormat is how one client wants its message ids.
-type ClientIDFormat struct {
-	Format dlr.IDFormat
-	Length int
-}
+// Defaults of Config and Snapshot, taken where a setting is zero. The
+// configuration's defaults are the same (TestConfigDefaults).
+const (
+	DefaultParkTimeout   = 30 * time.Second
+	DefaultMappingTTL    = 72 * time.Hour
+	DefaultSubmitTimeout = 30 * time.Second
+	DefaultNoRouteStatus = pdu.StatusInvDstAdr
+)
 
 // Config holds a Relay's parts and settings.
 type Config struct {
-	// Routing is what a configuration reload may replace.
-	Routing
+	// Snapshot is the first configuration's snapshot; a reload replaces
+	// it (SetSnapshot). nil: no clients, upstreams or routes.
+	Snapshot *Snapshot
 	Registry *smppserver.Registry
 	Store    dlr.Store
 	IDs      *dlr.IDs
@@ -53,40 +58,6 @@ type Config struct {
 	Logger  *zap.Logger
 }
 
-// Routing is the part of a Relay's settings a reload swaps whole.
-type Routing struct {
-	Router *router.Router[*balancer.Group]
-	// MORouter picks the client system_id of a mobile-originated message;
-	// the Message's SystemID is the upstream's name. nil: no MO routes.
-	MORouter *router.Router[string]
-	// IDReaders read each upstream's receipt ids; absent: FormExact.
-	IDReaders map[string]*dlr.IDReader
-	// Members finds an upstream by name, for the requests about an
-	// earlier message (query_sm, cancel_sm, replace_sm).
-	Members map[string]balancer.Member
-	// IDFormats gives each client's message id format; absent: hex.
-	IDFormats map[string]ClientIDFormat
-	// Policies holds each client's limits; absent: none.
-	Policies map[string]*ClientPolicy
-	// SubmitTimeout bounds how long a submit may take, waiting for a
-	// member and failovers included; 30s.
-	SubmitTimeout time.Duration
-	// NoRouteStatus answers a submit no route matches; ESME_RINVDSTADR.
-	NoRouteStatus pdu.Status
-	// GroupsOf returns the groups an upstream belongs to, to feed their
-	// delivered-receipt ratio; nil: none.
-	GroupsOf func(upstream string) []*balancer.Group
-}
-
-func (rt *Routing) setDefaults() {
-	if rt.SubmitTimeout <= 0 {
-		rt.SubmitTimeout = 30 * time.Second
-	}
-	if rt.NoRouteStatus == pdu.StatusOK {
-		rt.NoRouteStatus = pdu.StatusInvDstAdr
-	}
-}
-
 // Stats are counters for tests, the demo and metrics.
 type Stats struct {
 	Submitted         atomic.Uint64 // submits relayed and answered ESME_ROK
@@ -110,7 +81,7 @@ type Relay struct {
 	log     *zap.Logger
 	outbox  *dlr.Outbox
 	parking *dlr.Parking
-	routing atomic.Pointer[Routing]
+	snap    atomic.Pointer[Snapshot]
 	// gate is held shared by a receipt's lookup in the store and
 	// exclusively by Close, which sets closed: no lookup runs once the
 	// store may be closing.
@@ -135,10 +106,10 @@ func New(cfg Config) *Relay {
 		cfg.Logger = zap.NewNop()
 	}
 	if cfg.ParkTimeout <= 0 {
-		cfg.ParkTimeout = 30 * time.Second
+		cfg.ParkTimeout = DefaultParkTimeout
 	}
 	if cfg.MappingTTL <= 0 {
-		cfg.MappingTTL = 72 * time.Hour
+		cfg.MappingTTL = DefaultMappingTTL
 	}
 	if cfg.Hold <= 0 {
 		cfg.Hold = DefaultHold
@@ -150,7 +121,10 @@ func New(cfg Config) *Relay {
 		cfg.MaxPendingWrites = DefaultMaxPendingWrites
 	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, parking: dlr.NewParking(cfg.ParkTimeout)}
-	r.SetRouting(cfg.Routing)
+	if cfg.Snapshot == nil {
+		cfg.Snapshot = &Snapshot{Upstreams: map[string]*Upstream{}}
+	}
+	r.SetSnapshot(cfg.Snapshot)
 	oc := cfg.Outbox
 	oc.Store = cfg.Store
 	oc.Receivers = r.receivers
@@ -169,14 +143,18 @@ func New(cfg Config) *Relay {
 	return r
 }
 
-// SetRouting replaces the routing at once; requests already under way
-// finish with the routing they started with.
-func (r *Relay) SetRouting(rt Routing) {
-	rt.setDefaults()
-	r.routing.Store(&rt)
+// SetSnapshot puts s in force at once; requests already under way finish
+// with the snapshot they started with. s is not changed after.
+func (r *Relay) SetSnapshot(s *Snapshot) {
+	s.setDefaults()
+	r.snap.Store(s)
 }
 
-func (r *Relay) rt() *Routing { return r.routing.Load() }
+// Snapshot returns the snapshot in force.
+func (r *Relay) Snapshot() *Snapshot { return r.snap.Load() }
+
+// rt returns the snapshot in force.
+func (r *Relay) rt() *Snapshot { return r.snap.Load() }
 
 // Outbox returns the relay's outbox.
 func (r *Relay) Outbox() *dlr.Outbox { return r.outbox }
@@ -264,7 +242,11 @@ func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, stic
 		r.storeDown(s, f, err)
 		return
 	}
-	if st, reason := rt.Policies[m.SystemID].check(m.Source, m.Destination, start); st != pdu.StatusOK {
+	var limits *clients.Limits
+	if c := rt.Clients.Get(m.SystemID); c != nil {
+		limits = c.Limits
+	}
+	if st, reason := limits.Check(m.Source, m.Destination, start); st != pdu.StatusOK {
 		s.Logger().Debug("submit refused by the client's limits", zap.String("reason", reason))
 		r.Stats.Refused.Add(1)
 		r.cfg.Metrics.SubmitRefused(m.SystemID, reason)
@@ -338,8 +320,12 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 		return
 	}
 	uid, perr := pdu.ParseMessageIDResp(resp.Body())
-	f := r.rt().IDFormats[systemID]
-	clientID := dlr.FormatID(r.cfg.IDs.Next(), f.Format, f.Length)
+	var format dlr.IDFormat // hex, for a client the configuration lost meanwhile
+	var length int
+	if c := r.rt().Clients.Get(systemID); c != nil {
+		format, length = c.IDFormat, c.IDLength
+	}
+	clientID := dlr.FormatID(r.cfg.IDs.Next(), format, length)
 	if perr != nil || len(uid) == 0 {
 		s.Logger().Warn("SMSC accepted a message without a message_id: its receipts cannot be matched",
 			zap.String("upstream", upstreamName))

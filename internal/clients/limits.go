@@ -1,4 +1,4 @@
-package relay
+package clients
 
 import (
 	"strings"
@@ -10,18 +10,18 @@ import (
 	"github.com/smppmux/smppmux/internal/pdu"
 )
 
-// ClientPolicy holds the limits of one client. Its state (token bucket,
-// recent destinations) lives as long as the policy, so a reload that does
-// not change the client keeps it.
-type ClientPolicy struct {
+// Limits holds the limits of one client. Its state (token bucket, recent
+// destinations) lives as long as the Limits, so a reload that does not
+// change the client keeps it (see NewTable).
+type Limits struct {
 	tps       *rate.Limiter // nil: no cap
 	sources   []string      // exact, or prefixes ending in '*'; empty: any
 	dest      *destLimiter  // nil: no per-destination limit
 	destState pdu.Status
 }
 
-// PolicyConfig describes a ClientPolicy.
-type PolicyConfig struct {
+// LimitsConfig describes a client's Limits.
+type LimitsConfig struct {
 	TPS            int
 	AllowedSources []string
 	DestCount      int
@@ -29,9 +29,9 @@ type PolicyConfig struct {
 	DestStatus     pdu.Status
 }
 
-// NewClientPolicy returns the policy for cfg.
-func NewClientPolicy(cfg PolicyConfig) *ClientPolicy {
-	p := &ClientPolicy{sources: cfg.AllowedSources, destState: cfg.DestStatus}
+// NewLimits returns the limits cfg describes.
+func NewLimits(cfg LimitsConfig) *Limits {
+	p := &Limits{sources: cfg.AllowedSources, destState: cfg.DestStatus}
 	if cfg.TPS > 0 {
 		p.tps = rate.NewLimiter(rate.Limit(cfg.TPS), max(1, cfg.TPS/10))
 	}
@@ -44,9 +44,10 @@ func NewClientPolicy(cfg PolicyConfig) *ClientPolicy {
 	return p
 }
 
-// check returns the status a submit from src to dest gets under the
-// policy, StatusOK when it may go, and the reason for metrics.
-func (p *ClientPolicy) check(src, dest []byte, now time.Time) (pdu.Status, string) {
+// Check returns the status a submit from src to dest gets under the
+// limits, StatusOK when it may go, and the reason for metrics. A nil
+// Limits lets everything go.
+func (p *Limits) Check(src, dest []byte, now time.Time) (pdu.Status, string) {
 	if p == nil {
 		return pdu.StatusOK, ""
 	}

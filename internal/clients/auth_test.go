@@ -1,4 +1,4 @@
-package relay
+package clients
 
 import (
 	"context"
@@ -21,7 +21,7 @@ func TestAuth(t *testing.T) {
 	t.Parallel()
 	bank := bcryptClient(t, "bank", "s3cret", 0)
 	bank.Allow = []string{"10.1.0.0/16", "192.0.2.7"}
-	a := NewAuth([]config.Client{{SystemID: "shop", Password: "secret", Window: 5, MaxBinds: 2}, bank}, 0, time.Minute)
+	a, _ := testAuth(t, []config.Client{{SystemID: "shop", Password: "secret", Window: 5, MaxBinds: 2}, bank}, 0, time.Minute)
 	from := func(ip string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: 40000} }
 	tests := []struct {
 		name     string
@@ -57,7 +57,7 @@ func TestAuthFailedBindCap(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	now := time.Unix(1000, 0)
-	a := NewAuth([]config.Client{{SystemID: "shop", Password: "secret"}, {SystemID: "bank", Password: "secret2"}}, 3, time.Minute)
+	a, _ := testAuth(t, []config.Client{{SystemID: "shop", Password: "secret"}, {SystemID: "bank", Password: "secret2"}}, 3, time.Minute)
 	a.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	attacker := &net.TCPAddr{IP: net.ParseIP("198.51.100.9"), Port: 1}
 	other := &net.TCPAddr{IP: net.ParseIP("198.51.100.10"), Port: 1}
@@ -113,14 +113,42 @@ func (c *countedBcrypt) compare(hash, password []byte) error {
 	return bcrypt.CompareHashAndPassword(hash, password)
 }
 
+// testAuth returns an Auth for clients and a function that replaces its
+// clients as a reload does, with a Table built afresh.
+func testAuth(t *testing.T, clients []config.Client, maxFailures int, window time.Duration) (*Auth, func([]config.Client)) {
+	t.Helper()
+	var cur atomic.Pointer[Table]
+	set := func(clients []config.Client) {
+		t.Helper()
+		tbl, err := NewTable(clients, cur.Load(), config.Diff(&config.Config{Clients: clientsOf(cur.Load())}, &config.Config{Clients: clients}).Clients)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur.Store(tbl)
+	}
+	set(clients)
+	return NewAuth(cur.Load, maxFailures, window), set
+}
+
+// clientsOf returns the settings of t's clients.
+func clientsOf(t *Table) []config.Client {
+	var out []config.Client
+	if t != nil {
+		for _, c := range t.clients {
+			out = append(out, c.Client)
+		}
+	}
+	return out
+}
+
 // countedAuth returns an Auth for client, with a refused-bind cap of 3 an
 // hour, whose bcrypt checks counter counts and holds until its gate
-// closes.
-func countedAuth(client config.Client) (*Auth, *countedBcrypt) {
-	a := NewAuth([]config.Client{client}, 3, time.Hour)
+// closes, and a function that replaces its clients as a reload does.
+func countedAuth(t *testing.T, client config.Client) (*Auth, *countedBcrypt, func([]config.Client)) {
+	a, set := testAuth(t, []config.Client{client}, 3, time.Hour)
 	counter := &countedBcrypt{gate: make(chan struct{})}
 	a.compare = counter.compare
-	return a, counter
+	return a, counter, set
 }
 
 // bcryptClient returns a client whose password is a bcrypt hash (of the
@@ -202,7 +230,7 @@ func TestAuthBcryptOncePerPassword(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const n = 50
-	a, counter := countedAuth(bcryptClient(t, "bank", "s3cret", n+1))
+	a, counter, set := countedAuth(t, bcryptClient(t, "bank", "s3cret", n+1))
 	e := &enteringAuth{Auth: a, want: n, all: make(chan struct{})}
 	addr := serveAuth(t, e)
 
@@ -244,7 +272,7 @@ func TestAuthBcryptOncePerPassword(t *testing.T) {
 		t.Fatalf("a later bind ran bcrypt: %d checks, want 1", got)
 	}
 
-	a.Set([]config.Client{bcryptClient(t, "bank", "n3wpass", n+1)})
+	set([]config.Client{bcryptClient(t, "bank", "n3wpass", n+1)})
 	if _, st := bindStatus(t, ctx, addr, "bank", "s3cret"); st != pdu.StatusInvPaswd {
 		t.Fatalf("the old password after reload: 0x%08x, want ESME_RINVPASWD", uint32(st))
 	}
@@ -270,7 +298,7 @@ func TestAuthWrongPasswordAlwaysBcrypt(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	a, counter := countedAuth(bcryptClient(t, "bank", "s3cret", 4))
+	a, counter, _ := countedAuth(t, bcryptClient(t, "bank", "s3cret", 4))
 	close(counter.gate)
 	addr := serveAuth(t, a)
 

@@ -1,4 +1,4 @@
-package relay
+package clients
 
 import (
 	"context"
@@ -9,12 +9,10 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/smppmux/smppmux/config"
 	"github.com/smppmux/smppmux/smppserver"
 )
 
@@ -22,14 +20,15 @@ import (
 // remembered: binds presenting it again within that time skip bcrypt.
 const rememberFor = time.Hour
 
-// Auth checks binds against the configured clients: system_id, password
-// (plain, compared in constant time, or bcrypt), the networks the client
-// may bind from, and a cap on refused binds per source address and
+// Auth checks binds against the clients of the current Table: system_id,
+// password (plain, compared in constant time, or bcrypt), the networks the
+// client may bind from, and a cap on refused binds per source address and
 // system_id, so that a storm of wrong passwords cannot buy bcrypt time
-// without bound. Safe for concurrent use; Set replaces the clients at once.
+// without bound. Safe for concurrent use; a reload swaps the Table whole.
 //
 // A password that passed its bcrypt check is remembered for rememberFor,
-// until Set, as an HMAC-SHA256 under a key made at random by NewAuth,
+// in its client's Table (so a reload, which builds another, forgets it),
+// as an HMAC-SHA256 under a key made at random by NewAuth,
 // never as the password or a plain hash of it; later binds presenting the
 // same password are checked against it in constant time, without bcrypt.
 // Binds that present one password while its bcrypt check runs wait for
@@ -42,8 +41,8 @@ const rememberFor = time.Hour
 // LOCKING: mu (the refused-bind counts) and a client's remembered.mu are
 // never held together.
 type Auth struct {
-	clients atomic.Pointer[map[string]authClient]
-	key     []byte // of the HMACs of remembered passwords
+	table func() *Table // the clients of the configuration in force
+	key   []byte        // of the HMACs of remembered passwords
 	// compare is bcrypt.CompareHashAndPassword; tests count its calls.
 	compare func(hash, password []byte) error
 
@@ -52,15 +51,6 @@ type Auth struct {
 	now         func() time.Time
 	mu          sync.Mutex
 	failures    map[failureKey]*failureCount
-}
-
-type authClient struct {
-	config.Client
-	allow []netip.Prefix
-	// remembered is the client's verified password, for a bcrypt
-	// client; nil for a plain one. It belongs to one Set: a reload
-	// forgets it.
-	remembered *remembered
 }
 
 // remembered holds the last password of one client that passed its
@@ -92,12 +82,13 @@ type failureCount struct {
 	n     int
 }
 
-// NewAuth returns an Auth for clients. A source address refused
-// maxFailures times within window for one system_id (for unknown
-// system_ids, all together) is refused at once for it until the window
-// ends; maxFailures 0 turns that off.
-func NewAuth(clients []config.Client, maxFailures int, window time.Duration) *Auth {
+// NewAuth returns an Auth for the clients of the Table table returns at
+// each bind. A source address refused maxFailures times within window for
+// one system_id (for unknown system_ids, all together) is refused at once
+// for it until the window ends; maxFailures 0 turns that off.
+func NewAuth(table func() *Table, maxFailures int, window time.Duration) *Auth {
 	a := &Auth{
+		table:       table,
 		key:         make([]byte, sha256.Size),
 		compare:     bcrypt.CompareHashAndPassword,
 		maxFailures: maxFailures,
@@ -108,41 +99,19 @@ func NewAuth(clients []config.Client, maxFailures int, window time.Duration) *Au
 	// crypto/rand.Read never fails: it crashes the program rather than
 	// return predictable bytes.
 	_, _ = rand.Read(a.key)
-	a.Set(clients)
 	return a
 }
 
-// Set replaces the clients and forgets every remembered password. Sessions
-// already bound keep their settings.
-func (a *Auth) Set(clients []config.Client) {
-	m := make(map[string]authClient, len(clients))
-	for _, c := range clients {
-		ac := authClient{Client: c}
-		for _, s := range c.Allow {
-			if p, err := config.ParsePrefix(s); err == nil {
-				ac.allow = append(ac.allow, p)
-			}
-		}
-		if c.IsBcrypt() {
-			ac.remembered = &remembered{}
-		}
-		m[c.SystemID] = ac
-	}
-	a.clients.Store(&m)
-}
-
 // Known reports whether systemID is a configured client.
-func (a *Auth) Known(systemID string) bool {
-	_, ok := (*a.clients.Load())[systemID]
-	return ok
-}
+func (a *Auth) Known(systemID string) bool { return a.table().Known(systemID) }
 
 // Authenticate implements smppserver.Authenticator: a bind from an address
 // past its refused-bind cap for the system_id is refused as throttled
 // before anything else is checked; then an unknown system_id, a network
 // the client may not use and a wrong password are refused, and counted.
 func (a *Auth) Authenticate(_ context.Context, req smppserver.BindRequest) (smppserver.Account, smppserver.BindRefusal) {
-	c, known := (*a.clients.Load())[req.SystemID]
+	c := a.table().Get(req.SystemID)
+	known := c != nil
 	key := failureKey{ip: remoteIP(req.Remote)}
 	if known {
 		key.systemID = req.SystemID
@@ -156,7 +125,7 @@ func (a *Auth) Authenticate(_ context.Context, req smppserver.BindRequest) (smpp
 		r = smppserver.RefusedUnknownSystemID
 	case len(c.allow) > 0 && !allowed(c.allow, key.ip):
 		r = smppserver.RefusedAllowList
-	case !a.passwordOK(&c, req.Password):
+	case !a.passwordOK(c, req.Password):
 		r = smppserver.RefusedWrongPassword
 	default:
 		return smppserver.Account{SystemID: c.SystemID, Window: c.Window, MaxBinds: c.MaxBinds}, smppserver.BindAccepted
@@ -166,7 +135,7 @@ func (a *Auth) Authenticate(_ context.Context, req smppserver.BindRequest) (smpp
 }
 
 // passwordOK checks password against c's.
-func (a *Auth) passwordOK(c *authClient, password string) bool {
+func (a *Auth) passwordOK(c *Client, password string) bool {
 	if c.remembered == nil {
 		return subtle.ConstantTimeCompare([]byte(c.Password), []byte(password)) == 1
 	}
