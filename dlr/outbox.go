@@ -49,7 +49,7 @@ type Item struct {
 // OutboxConfig holds an Outbox's settings.
 type OutboxConfig struct {
 	// Store keeps the items durably; nil keeps them in memory only.
-	Store Store
+	Store OutboxStore
 	// Receivers returns the sessions of systemID that can take deliveries.
 	Receivers func(systemID string) []Receiver
 	// MaxItems bounds each client's outbox; 0 means 1,000,000.

@@ -26,11 +26,13 @@ type Mapping struct {
 	Expires time.Time
 }
 
-// Store keeps mappings and outboxes. Writes are asynchronous: done is
+// MappingStore keeps what brings a receipt to its client: the mapping of
+// each relayed message, the marks of receipts relayed, and the receipts
+// waiting for their message's mapping. Writes are asynchronous: done is
 // called once, possibly from another goroutine, when the write is durable
 // (synced, for a store on disk), so that callers on a connection's reader
 // never wait for a disk and concurrent writes share one sync.
-type Store interface {
+type MappingStore interface {
 	// PutMapping records m.
 	PutMapping(m Mapping, done func(error))
 	// Get returns the route of an upstream message by its id, octet for
@@ -46,22 +48,9 @@ type Store interface {
 	// ByClient returns the mapping of a message by the id its client was
 	// given.
 	ByClient(systemID, clientID string) (Mapping, bool, error)
-	// NextSeq reserves an outbox sequence number: an item given one when
-	// its PDU arrived keeps its place even if it is stored later.
-	NextSeq() uint64
-	// AddOutbox records it in systemID's outbox, setting it.Seq unless it
-	// holds a number from NextSeq.
-	AddOutbox(systemID string, it *Item, done func(error))
-	// DeleteOutbox removes a delivered item. It need not be synced: after
-	// a crash the item is delivered again, never lost.
-	DeleteOutbox(systemID string, seq uint64) error
-	// LoadOutbox calls fn for every stored item, per system_id in order.
-	LoadOutbox(fn func(systemID string, it *Item)) error
-	// DeadLetterStore keeps what outboxes gave up on.
-	DeadLetterStore
 	// Relayed reports whether a receipt was relayed with mark m (its
 	// Upstream, ID and State), the mark still kept: a carrier sent it
-	// again.
+	// again. Marks are written with outbox items (Item.Mark).
 	Relayed(m Mark) (bool, error)
 	// Forget deletes, without sync, the mapping of upstream's message id
 	// (octet for octet) and the client's record of clientID: the
@@ -80,6 +69,34 @@ type Store interface {
 	// error that says why and names the store. It answers at once, from
 	// state the store keeps current, without I/O.
 	Health() error
+}
+
+// OutboxStore keeps the clients' outboxes and what they gave up on (the
+// dead letters). Its writes are asynchronous as a MappingStore's.
+type OutboxStore interface {
+	// NextSeq reserves an outbox sequence number: an item given one when
+	// its PDU arrived keeps its place even if it is stored later.
+	NextSeq() uint64
+	// AddOutbox records it in systemID's outbox, setting it.Seq unless it
+	// holds a number from NextSeq, and it.Mark, when set, in the same
+	// durable write.
+	AddOutbox(systemID string, it *Item, done func(error))
+	// DeleteOutbox removes a delivered item. It need not be synced: after
+	// a crash the item is delivered again, never lost.
+	DeleteOutbox(systemID string, seq uint64) error
+	// LoadOutbox calls fn for every stored item, per system_id in order.
+	LoadOutbox(fn func(systemID string, it *Item)) error
+	// DeadLetterStore keeps what outboxes gave up on.
+	DeadLetterStore
+	// Health is MappingStore.Health.
+	Health() error
+}
+
+// Store is a backend that keeps both: one type, one database, so that a
+// receipt's outbox item and its mark land in one write.
+type Store interface {
+	MappingStore
+	OutboxStore
 	// Close releases the store.
 	Close() error
 }
@@ -102,12 +119,12 @@ type AsyncGetter interface {
 	FindAsync(upstream string, ref Ref, done func(Route, Result, error))
 }
 
-// SharedStore is a Store whose outboxes several smppmux instances share:
+// SharedStore is an OutboxStore whose outboxes several smppmux instances share:
 // an item added on one instance may be delivered by another. One instance
 // at a time delivers a client's outbox, the one holding its lease, so the
 // items go out in order and once; the others only add to it.
 type SharedStore interface {
-	Store
+	OutboxStore
 	// Lease takes or renews this instance's delivery lease on systemID's
 	// outbox and says how: LeaseOther means another instance holds it.
 	Lease(systemID string) (LeaseGrant, error)
