@@ -80,11 +80,6 @@ func checkMarks(t *testing.T, s Store, now time.Time) {
 	}
 }
 
-func TestMemStoreMarks(t *testing.T) {
-	t.Parallel()
-	checkMarks(t, NewMemStore(nil), time.Now())
-}
-
 func TestPebbleStoreMarks(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

@@ -112,17 +112,6 @@ func checkStoreIDs(t *testing.T, s Store) {
 	}
 }
 
-// testStoreIDs writes idMappings to s and checks the answers, then those
-// to an id given again.
-func testStoreIDs(t *testing.T, s Store, now time.Time) {
-	t.Helper()
-	for _, m := range idMappings(now) {
-		putSync(t, s, m)
-	}
-	checkStoreIDs(t, s)
-	testIDGivenAgain(t, s, s, now)
-}
-
 // testIDGivenAgain writes through w, to a store holding idMappings, the
 // mapping of an id the SMSC gives again, and checks in r that it goes to
 // its new message, still apart from the ids that only fold like it.
@@ -144,11 +133,6 @@ func testIDGivenAgain(t *testing.T, w, r Store, now time.Time) {
 	}
 }
 
-func TestMemStoreIDs(t *testing.T) {
-	t.Parallel()
-	testStoreIDs(t, NewMemStore(nil), time.Now())
-}
-
 func TestPebbleStoreIDs(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -168,9 +152,6 @@ func TestPebbleStoreIDs(t *testing.T) {
 		t.Fatal("a store of this layout looks for the earlier one")
 	}
 	checkStoreIDs(t, s)
-	fresh := openPebble(t, t.TempDir(), nil)
-	defer fresh.Close()
-	testStoreIDs(t, fresh, now)
 }
 
 func TestRedisStoreIDs(t *testing.T) {
