@@ -16,18 +16,6 @@ func TestMemStoreConformance(t *testing.T) {
 	storetest.Run(t, func(*testing.T) dlr.Store { return dlr.NewMemStore(nil) }, storetest.Volatile())
 }
 
-func TestPebbleStoreConformance(t *testing.T) {
-	t.Parallel()
-	storetest.Run(t, func(t *testing.T) dlr.Store {
-		s, err := dlr.OpenPebble(dlr.PebbleConfig{Dir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	})
-}
-
 func TestRedisStoreConformance(t *testing.T) {
 	t.Parallel()
 	r := redistest.Start(t)
@@ -41,5 +29,26 @@ func TestRedisStoreConformance(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = s.Close() })
 		return s
+	})
+}
+
+// TestRedisOutboxItemsAndPurge: Items and Purge of a shared outbox in
+// Redis.
+func TestRedisOutboxItemsAndPurge(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	store, err := dlr.OpenRedis(dlr.RedisConfig{Addrs: []string{r.Addr}, Instance: 1, LeaseTTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	o := dlr.NewOutbox(dlr.OutboxConfig{Store: store, Receivers: func(string) []dlr.Receiver { return nil }})
+	defer o.Close()
+	storetest.CheckItemsAndPurge(t, o, func() int {
+		n, _, err := store.OutboxLen("shop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
 	})
 }

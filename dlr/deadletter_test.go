@@ -2,7 +2,6 @@ package dlr
 
 import (
 	"errors"
-	"fmt"
 	"testing"
 
 	"github.com/smppmux/smppmux/internal/pdu"
@@ -24,67 +23,6 @@ func bodies(items []*Item) []string {
 		out[i] = string(it.Raw[pdu.HeaderLen:])
 	}
 	return out
-}
-
-func pebbleOutbox(s *PebbleStore) func(*testing.T, string) []*Item {
-	return func(t *testing.T, systemID string) []*Item {
-		var out []*Item
-		if err := s.LoadOutbox(func(id string, it *Item) {
-			if id == systemID {
-				out = append(out, it)
-			}
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-}
-
-// TestPebbleDeadLettersSurviveReopen: dead letters, their count and the
-// numbering are there after the store is closed and opened again.
-func TestPebbleDeadLettersSurviveReopen(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	s := openPebble(t, dir, nil)
-	var dead []*DeadLetter
-	for _, text := range []string{"a", "b", "c"} {
-		it, err := addSync(t, s, "shop", text)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if text == "c" {
-			break
-		}
-		d, err := bury(s, "shop", it, ReasonRefused)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dead = append(dead, d)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s = openPebble(t, dir, nil)
-	defer s.Close()
-	if got := bodies(pebbleOutbox(s)(t, "shop")); fmt.Sprint(got) != "[c]" {
-		t.Fatalf("outbox after reopen: %q, want c", got)
-	}
-	list, err := s.DeadLetters("shop", 0, 10)
-	if err != nil || len(list) != 2 || list[0].Seq != dead[0].Seq || string(list[1].Raw[pdu.HeaderLen:]) != "b" ||
-		!list[1].DeadAt.Equal(dead[1].DeadAt) {
-		t.Fatalf("dead letters after reopen: %+v, %v", list, err)
-	}
-	if st, _ := s.DeadLetterStats([]string{"shop"}); st[0].Count != 2 || !st[0].Oldest.Equal(dead[0].DeadAt) {
-		t.Fatalf("DeadLetterStats after reopen = %+v", st)
-	}
-	// Numbers go on after the dead letters, outbox items' too.
-	it, err := addSync(t, s, "shop", "d")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if it.Seq <= dead[1].Seq {
-		t.Fatalf("item numbered %d after dead letter %d", it.Seq, dead[1].Seq)
-	}
 }
 
 // TestRedisDeadLetterNeedsLease: an instance that does not hold the

@@ -16,6 +16,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/smppmux/smppmux/dlr/internal/recent"
 )
 
 // Key layout of the Redis store, under Prefix (default "smppmux:"):
@@ -171,8 +173,11 @@ type getCmds struct {
 // trip.
 type recentMappings struct {
 	mu sync.Mutex
-	r  *recent[string, Mapping]
+	r  *recent.Ring[string, Mapping]
 }
+
+// maxGroup bounds the writes sharing one pipeline, and the lookups.
+const maxGroup = 4096
 
 // recentSize bounds recentMappings: two keys per message, so the last
 // 32,768 messages.
@@ -181,22 +186,22 @@ const recentSize = 1 << 16
 func (r *recentMappings) add(k1, k2 string, m Mapping) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.r.put(k1, m)
-	r.r.put(k2, m)
+	r.r.Put(k1, m)
+	r.r.Put(k2, m)
 }
 
 func (r *recentMappings) remove(keys ...string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, k := range keys {
-		r.r.remove(k)
+		r.r.Remove(k)
 	}
 }
 
 func (r *recentMappings) get(k string) (Mapping, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.r.get(k)
+	return r.r.Get(k)
 }
 
 type redisOp struct {
@@ -329,7 +334,7 @@ func OpenRedis(cfg RedisConfig) (*RedisStore, error) {
 	s := &RedisStore{
 		c: c, w: w, cfg: cfg, log: cfg.Logger, token: newToken(cfg.Instance),
 		keyEvents: cfg.Prefix + "events",
-		recent:    recentMappings{r: newRecent[string, Mapping](recentSize)},
+		recent:    recentMappings{r: recent.New[string, Mapping](recentSize)},
 		q:         make(chan redisOp, 8192), rq: make(chan getOp, 8192), stop: make(chan struct{}),
 	}
 	// Outbox numbers only order items within this process; seed them from

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -685,4 +686,69 @@ func TestRedisCluster(t *testing.T) {
 			t.Fatalf("leases released and taken over: %v", seen)
 		}
 	}
+}
+
+// writers64 runs one for every b.Loop iteration from 64 goroutines; put
+// is a done callback for the store and wait waits for it and fails the
+// benchmark on an error.
+func writers64(b *testing.B, one func(i int, put func(error), wait func())) {
+	var wg sync.WaitGroup
+	work := make(chan int, 1024)
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errc := make(chan error, 1)
+			put := func(err error) { errc <- err }
+			wait := func() {
+				if err := <-errc; err != nil {
+					b.Error(err)
+				}
+			}
+			for i := range work {
+				one(i, put, wait)
+			}
+		}()
+	}
+	for i := 0; b.Loop(); i++ {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+}
+
+// cpuTime returns the user and system CPU time of the process.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func wait(t testing.TB, f func(done func(error))) {
+	t.Helper()
+	errc := make(chan error, 1)
+	f(func(err error) { errc <- err })
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// manualClock is a clock a test moves.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
 }

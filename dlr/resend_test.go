@@ -80,33 +80,6 @@ func checkMarks(t *testing.T, s Store, now time.Time) {
 	}
 }
 
-func TestPebbleStoreMarks(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	now := time.Now()
-	s := openPebble(t, dir, nil)
-	checkMarks(t, s, now)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	// Marks survive a restart, and the sweep forgets them in their time.
-	later := now
-	s = openPebble(t, dir, func() time.Time { return later })
-	defer s.Close()
-	m := Mark{Upstream: "u", ID: "aB7", State: StateDelivered}
-	if !relayed(t, s, m) {
-		t.Fatal("a mark lost across a restart")
-	}
-	later = now.Add(2 * time.Hour)
-	if _, err := s.Sweep(); err != nil {
-		t.Fatal(err)
-	}
-	later = now
-	if relayed(t, s, m) {
-		t.Fatal("the sweep left a mark past its time")
-	}
-}
-
 func TestRedisStoreMarks(t *testing.T) {
 	t.Parallel()
 	r := redistest.Start(t)

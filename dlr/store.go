@@ -1,6 +1,7 @@
 package dlr
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +26,12 @@ type Mapping struct {
 	Route
 	Expires time.Time
 }
+
+// ErrStoreClosed is passed to done for writes queued after Close.
+var ErrStoreClosed = errors.New("dlr: store closed")
+
+// idKey names an upstream message.
+type idKey struct{ upstream, id string }
 
 // MappingStore keeps what brings a receipt to its client: the mapping of
 // each relayed message, the marks of receipts relayed, and the receipts

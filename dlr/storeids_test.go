@@ -2,7 +2,6 @@ package dlr
 
 import (
 	"context"
-	"runtime"
 	"testing"
 	"time"
 
@@ -133,27 +132,6 @@ func testIDGivenAgain(t *testing.T, w, r Store, now time.Time) {
 	}
 }
 
-func TestPebbleStoreIDs(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	now := time.Now()
-	s := openPebble(t, dir, nil)
-	for _, m := range idMappings(now) {
-		putSync(t, s, m)
-	}
-	checkStoreIDs(t, s)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	// From the tables, not from the ring of recent mappings.
-	s = openPebble(t, dir, nil)
-	defer s.Close()
-	if s.old.Load() {
-		t.Fatal("a store of this layout looks for the earlier one")
-	}
-	checkStoreIDs(t, s)
-}
-
 func TestRedisStoreIDs(t *testing.T) {
 	t.Parallel()
 	r := redistest.Start(t)
@@ -167,80 +145,6 @@ func TestRedisStoreIDs(t *testing.T) {
 	b := openRedis(t, r.Addr, 2, nil)
 	checkStoreIDs(t, b)
 	testIDGivenAgain(t, a, b, now)
-}
-
-// TestPebbleOldLayout: a database an earlier version wrote, with mappings
-// under folded ids, is still read after an upgrade (by any case of the
-// id, as then), beside mappings of this version; once its last old
-// mapping is swept, lookups no longer look for the earlier layout.
-func TestPebbleOldLayout(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	clock := &manualClock{now: time.Unix(100_000, 0)}
-	s := openPebble(t, dir, clock.Now)
-	exp := clock.Now().Add(time.Hour)
-	// What the earlier version wrote for a message the SMSC called ABC1,
-	// its client c1.
-	b := s.cur.Load().NewBatch()
-	val := u64(nil, uint64(exp.UnixNano()))
-	val = u64(val, 9)
-	val = u64(val, 77)
-	val = append(append(val, byte(len("shop"))), "shopc1"...)
-	for _, kv := range [][2][]byte{
-		{oldMappingKey("u", "abc1"), val},
-		{append(u64([]byte{kindOldExpiry}, uint64(exp.UnixNano())), "u\x00abc1"...), []byte("shop\x00c1")},
-		{clientKeyBytes("shop", "c1"), append(append(u64(nil, uint64(exp.UnixNano())), 1), "uabc1"...)},
-	} {
-		if err := b.Set(kv[0], kv[1], nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := b.Commit(nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s = openPebble(t, dir, clock.Now)
-	defer s.Close()
-	if !s.old.Load() {
-		t.Fatal("the earlier layout was not noticed")
-	}
-	want := Route{SystemID: "shop", ClientID: "c1", Session: 9, Submitted: 77}
-	for _, id := range []string{"ABC1", "abc1", "0abc1"} {
-		if r, ok, err := s.Get("u", id); !ok || err != nil || r != want {
-			t.Fatalf("Get(%s) of an old mapping = %+v, %v, %v", id, r, ok, err)
-		}
-	}
-	if r, n, err := s.GetFolded("u", "abc1"); n != 1 || err != nil || r != want {
-		t.Fatalf("GetFolded of an old mapping = %+v, %d, %v", r, n, err)
-	}
-	if m, ok, err := s.ByClient("shop", "c1"); !ok || err != nil || m.UpstreamID != "abc1" || m.Route != want {
-		t.Fatalf("ByClient of an old mapping = %+v, %v, %v", m, ok, err)
-	}
-	// A new message whose id folds alike: its own id finds it; the
-	// folded form is now ambiguous.
-	putSync(t, s, Mapping{Upstream: "u", UpstreamID: "aBc1", Route: Route{SystemID: "shop", ClientID: "c2"}, Expires: exp.Add(time.Hour)})
-	if r, ok, err := s.Get("u", "aBc1"); !ok || err != nil || r.ClientID != "c2" {
-		t.Fatalf("Get of a new mapping = %+v, %v, %v", r, ok, err)
-	}
-	if _, n, err := s.GetFolded("u", "abc1"); n != 2 || err != nil {
-		t.Fatalf("GetFolded over both layouts = %d, %v; want 2", n, err)
-	}
-	clock.Add(time.Hour + time.Second)
-	if n, err := s.Sweep(); n != 1 || err != nil {
-		t.Fatalf("Sweep = %d, %v; want the old mapping", n, err)
-	}
-	if s.old.Load() {
-		t.Fatal("still looking for the earlier layout after its last mapping was swept")
-	}
-	if _, ok, err := s.Get("u", "ABC1"); ok || err != nil {
-		t.Fatalf("old mapping found after its expiry: %v, %v", ok, err)
-	}
-	if r, n, err := s.GetFolded("u", "abc1"); n != 1 || err != nil || r.ClientID != "c2" {
-		t.Fatalf("GetFolded after the sweep = %+v, %d, %v", r, n, err)
-	}
 }
 
 // TestRedisOldLayout: mappings an earlier version wrote to Redis (under
@@ -301,69 +205,3 @@ func TestRedisOldLayout(t *testing.T) {
 		check(s, "abc1")
 	}
 }
-
-// TestFoldedLookupWaitsForWrites: while the write of a mapping whose id
-// folds like a receipt's is under way, a folded lookup finds nothing (the
-// receipt waits, and the write claims it), even with another mapping of
-// that form stored; a lookup of another id as written is not held up.
-func TestFoldedLookupWaitsForWrites(t *testing.T) {
-	t.Parallel()
-	r := redistest.Start(t)
-	ps := openPebble(t, t.TempDir(), nil)
-	t.Cleanup(func() { _ = ps.Close() })
-	for name, s := range map[string]interface {
-		Store
-		lock()
-		unlock()
-	}{
-		"pebble": pebbleLocker{ps},
-		"redis":  redisLocker{openRedis(t, r.Addr, 1, nil)},
-	} {
-		exp := time.Now().Add(time.Hour)
-		putSync(t, s, Mapping{Upstream: "u", UpstreamID: "Ab1", Route: Route{SystemID: "shop", ClientID: "c1"}, Expires: exp})
-		if route, n, err := s.GetFolded("u", "ab1"); n != 1 || err != nil || route.ClientID != "c1" {
-			t.Fatalf("%s: GetFolded = %+v, %d, %v", name, route, n, err)
-		}
-		// Holding the write lock keeps the next write queued.
-		s.lock()
-		errc := make(chan error, 1)
-		go s.PutMapping(Mapping{Upstream: "u", UpstreamID: "aB1", Route: Route{SystemID: "shop", ClientID: "c2"}, Expires: exp},
-			func(err error) { errc <- err })
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			_, n, err := s.GetFolded("u", "ab1")
-			if err != nil {
-				s.unlock()
-				t.Fatal(err)
-			}
-			if n == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				s.unlock()
-				t.Fatalf("%s: a folded lookup never waited for the write", name)
-			}
-			runtime.Gosched()
-		}
-		if route, ok, err := s.Get("u", "Ab1"); !ok || err != nil || route.ClientID != "c1" {
-			t.Errorf("%s: Get of another id of the form while a write is queued = %+v, %v, %v", name, route, ok, err)
-		}
-		s.unlock()
-		if err := <-errc; err != nil {
-			t.Fatal(err)
-		}
-		if _, n, err := s.GetFolded("u", "ab1"); n != 2 || err != nil {
-			t.Fatalf("%s: GetFolded after the write = %d, %v; want 2", name, n, err)
-		}
-	}
-}
-
-type pebbleLocker struct{ *PebbleStore }
-
-func (s pebbleLocker) lock()   { s.mu.Lock() }
-func (s pebbleLocker) unlock() { s.mu.Unlock() }
-
-type redisLocker struct{ *RedisStore }
-
-func (s redisLocker) lock()   { s.mu.Lock() }
-func (s redisLocker) unlock() { s.mu.Unlock() }

@@ -32,6 +32,7 @@ import (
 	"github.com/smppmux/smppmux/balancer"
 	"github.com/smppmux/smppmux/config"
 	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/dlr/pebblestore"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/relay"
 	"github.com/smppmux/smppmux/internal/router"
@@ -433,7 +434,7 @@ func openStore(cfg *config.Config, log *zap.Logger, fs vfs.FS, m *metrics.Metric
 	m.StoreKind(kind)
 	observe := func(d time.Duration, writes int, err error) { m.StoreCommit(kind, d, writes, err) }
 	if cfg.Store.Kind != config.StoreRedis {
-		s, err := dlr.OpenPebble(dlr.PebbleConfig{Dir: filepath.Join(cfg.StateDir, "dlr"), Logger: log, FS: fs, OnCommit: observe})
+		s, err := pebblestore.Open(pebblestore.Config{Dir: filepath.Join(cfg.StateDir, "dlr"), Logger: log, FS: fs, OnCommit: observe})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -1,4 +1,4 @@
-package dlr
+package pebblestore
 
 import (
 	"bytes"
@@ -10,16 +10,9 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/internal/pdu"
 )
-
-func deadKey(systemID string, seq uint64) []byte {
-	k := make([]byte, 0, 10+len(systemID))
-	k = append(k, kindDead)
-	k = append(k, systemID...)
-	k = append(k, 0)
-	return u64(k, seq)
-}
 
 // deadBounds returns the bounds of systemID's dead letter keys.
 func deadBounds(systemID string) (lower, upper []byte) {
@@ -29,7 +22,7 @@ func deadBounds(systemID string) (lower, upper []byte) {
 }
 
 // appendDeadValue encodes d as the value of its key.
-func appendDeadValue(v []byte, d *DeadLetter) []byte {
+func appendDeadValue(v []byte, d *dlr.DeadLetter) []byte {
 	v = u64(v, d.Origin)
 	v = u64(v, uint64(d.Arrived.UnixNano()))
 	v = u64(v, uint64(d.DeadAt.UnixNano()))
@@ -42,13 +35,13 @@ func appendDeadValue(v []byte, d *DeadLetter) []byte {
 }
 
 // decodeDead reads a dead letter from its key and value.
-func decodeDead(k, v []byte) (DeadLetter, error) {
+func decodeDead(k, v []byte) (dlr.DeadLetter, error) {
 	i := bytes.IndexByte(k[1:], 0)
 	if i < 0 || len(k) != 1+i+1+8 || len(v) < 37 || len(v) < 37+int(v[36]) {
-		return DeadLetter{}, fmt.Errorf("dlr: corrupt dead letter %q", k)
+		return dlr.DeadLetter{}, fmt.Errorf("dlr: corrupt dead letter %q", k)
 	}
 	n := int(v[36])
-	return DeadLetter{
+	return dlr.DeadLetter{
 		SystemID:   string(k[1 : 1+i]),
 		Seq:        binary.BigEndian.Uint64(k[len(k)-8:]),
 		Origin:     binary.BigEndian.Uint64(v),
@@ -57,7 +50,7 @@ func decodeDead(k, v []byte) (DeadLetter, error) {
 		Attempts:   int(binary.BigEndian.Uint32(v[24:])),
 		Refusals:   int(binary.BigEndian.Uint32(v[28:])),
 		LastStatus: pdu.Status(binary.BigEndian.Uint32(v[32:])),
-		Reason:     DeadReason(v[37 : 37+n]),
+		Reason:     dlr.DeadReason(v[37 : 37+n]),
 		Raw:        bytes.Clone(v[37+n:]),
 	}, nil
 }
@@ -71,7 +64,7 @@ func (op *writeOp) applyDead(b *pebble.Batch, scratch []byte) ([]byte, error) {
 			return scratch, err
 		}
 	}
-	kv := append(scratch[:0], deadKey(d.SystemID, d.Seq)...)
+	kv := appendSeqKey(scratch[:0], kindDead, d.SystemID, d.Seq)
 	n := len(kv)
 	kv = appendDeadValue(kv, d)
 	return kv, b.Set(kv[:n], kv[n:], nil)
@@ -79,7 +72,7 @@ func (op *writeOp) applyDead(b *pebble.Batch, scratch []byte) ([]byte, error) {
 
 // checkDead refuses a dead letter whose outbox item is gone: written, it
 // would keep the item twice. Other writes pass.
-func (s *PebbleStore) checkDead(op *writeOp) error {
+func (s *Store) checkDead(op *writeOp) error {
 	if op.kind != kindDead || op.outboxSeq == 0 {
 		return nil
 	}
@@ -88,13 +81,13 @@ func (s *PebbleStore) checkDead(op *writeOp) error {
 	case err != nil:
 		return err
 	case !ok:
-		return ErrNotInOutbox
+		return dlr.ErrNotInOutbox
 	}
 	return nil
 }
 
 // countDead counts the dead letters of a committed batch.
-func (s *PebbleStore) countDead(ops []writeOp, errs []error) {
+func (s *Store) countDead(ops []writeOp, errs []error) {
 	for i := range ops {
 		if ops[i].kind == kindDead && errs[i] == nil {
 			s.addDead(ops[i].dead.SystemID, 1)
@@ -105,7 +98,7 @@ func (s *PebbleStore) countDead(ops []writeOp, errs []error) {
 // addDead changes the count of systemID's dead letters by n. A purge may
 // count a dead letter out before its commit has counted it in: the count
 // is briefly negative, never wrong for long.
-func (s *PebbleStore) addDead(systemID string, n int) {
+func (s *Store) addDead(systemID string, n int) {
 	s.countMu.Lock()
 	defer s.countMu.Unlock()
 	if c := s.dead[systemID] + n; c != 0 {
@@ -117,26 +110,13 @@ func (s *PebbleStore) addDead(systemID string, n int) {
 
 // scanDead calls fn with the client and number of every dead letter in db.
 func scanDead(db *pebble.DB, fn func(systemID string, seq uint64)) error {
-	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindDead}, UpperBound: []byte{kindDead + 1}})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for it.First(); it.Valid(); it.Next() {
-		k := it.Key()
-		i := bytes.IndexByte(k[1:], 0)
-		if i < 0 || len(k) != 1+i+1+8 {
-			return fmt.Errorf("dlr: corrupt dead letter key %q", k)
-		}
-		fn(string(k[1:1+i]), binary.BigEndian.Uint64(k[len(k)-8:]))
-	}
-	return it.Error()
+	return scanSeq(db, kindDead, "dead letter", 0, func(systemID string, seq uint64, _ []byte) { fn(systemID, seq) })
 }
 
 // open runs fn on the open database, which is not closed while fn runs.
 // It fails when there is none, and when the database's fence trips while
 // fn runs: what fn wrote may not be on the disk.
-func (s *PebbleStore) open(fn func(db *pebble.DB) error) error {
+func (s *Store) open(fn func(db *pebble.DB) error) error {
 	d, err := s.acquire()
 	if err != nil {
 		return err
@@ -148,7 +128,7 @@ func (s *PebbleStore) open(fn func(db *pebble.DB) error) error {
 // PutDeadLetter implements DeadLetterStore: the dead letter and the
 // outbox item's delete are one synced batch, committed with the other
 // writes.
-func (s *PebbleStore) PutDeadLetter(d *DeadLetter, outboxSeq uint64, done func(error)) {
+func (s *Store) PutDeadLetter(d *dlr.DeadLetter, outboxSeq uint64, done func(error)) {
 	d.Seq = s.NextSeq()
 	if d.DeadAt.IsZero() {
 		d.DeadAt = s.cfg.Now()
@@ -158,8 +138,8 @@ func (s *PebbleStore) PutDeadLetter(d *DeadLetter, outboxSeq uint64, done func(e
 }
 
 // DeadLetters implements DeadLetterStore.
-func (s *PebbleStore) DeadLetters(systemID string, after uint64, n int) ([]DeadLetter, error) {
-	var out []DeadLetter
+func (s *Store) DeadLetters(systemID string, after uint64, n int) ([]dlr.DeadLetter, error) {
+	var out []dlr.DeadLetter
 	err := s.open(func(db *pebble.DB) error {
 		_, upper := deadBounds(systemID)
 		it, err := db.NewIter(&pebble.IterOptions{LowerBound: deadKey(systemID, after+1), UpperBound: upper})
@@ -181,8 +161,8 @@ func (s *PebbleStore) DeadLetters(systemID string, after uint64, n int) ([]DeadL
 
 // DeadLetterStats implements DeadLetterStore: the counts are kept in
 // memory, the oldest is read from each client's first key.
-func (s *PebbleStore) DeadLetterStats(systemIDs []string) ([]DeadLetterStat, error) {
-	out := make([]DeadLetterStat, len(systemIDs))
+func (s *Store) DeadLetterStats(systemIDs []string) ([]dlr.DeadLetterStat, error) {
+	out := make([]dlr.DeadLetterStat, len(systemIDs))
 	err := s.open(func(db *pebble.DB) error {
 		it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindDead}, UpperBound: []byte{kindDead + 1}})
 		if err != nil {
@@ -209,7 +189,7 @@ func (s *PebbleStore) DeadLetterStats(systemIDs []string) ([]DeadLetterStat, err
 }
 
 // PurgeDeadLetters implements DeadLetterStore.
-func (s *PebbleStore) PurgeDeadLetters(systemID string, seq uint64) (int, error) {
+func (s *Store) PurgeDeadLetters(systemID string, seq uint64) (int, error) {
 	s.deadMu.Lock()
 	defer s.deadMu.Unlock()
 	lower, upper := deadBounds(systemID)
@@ -228,10 +208,10 @@ func (s *PebbleStore) PurgeDeadLetters(systemID string, seq uint64) (int, error)
 
 // RequeueDeadLetters implements DeadLetterStore: the dead letters' deletes
 // and the new outbox items are one synced batch.
-func (s *PebbleStore) RequeueDeadLetters(systemID string, n int) ([]*Item, error) {
+func (s *Store) RequeueDeadLetters(systemID string, n int) ([]*dlr.Item, error) {
 	s.deadMu.Lock()
 	defer s.deadMu.Unlock()
-	var items []*Item
+	var items []*dlr.Item
 	now := s.cfg.Now()
 	lower, upper := deadBounds(systemID)
 	_, err := s.changeDead(lower, upper, n, func(b *pebble.Batch, k, v []byte) error {
@@ -239,7 +219,7 @@ func (s *PebbleStore) RequeueDeadLetters(systemID string, n int) ([]*Item, error
 		if err != nil {
 			return err
 		}
-		it := &Item{Raw: d.Raw, Origin: d.Origin, Seq: s.NextSeq(), At: now}
+		it := &dlr.Item{Raw: d.Raw, Origin: d.Origin, Seq: s.NextSeq(), At: now}
 		val := u64(nil, it.Origin)
 		val = u64(val, uint64(now.UnixNano()))
 		val = append(val, it.Raw...)
@@ -256,7 +236,7 @@ func (s *PebbleStore) RequeueDeadLetters(systemID string, n int) ([]*Item, error
 // changeDead calls fn with up to n dead letters from lower to upper, in
 // order, and commits what fn adds to the batch as one synced write. It
 // returns how many dead letters fn was given. Called with deadMu held.
-func (s *PebbleStore) changeDead(lower, upper []byte, n int, fn func(b *pebble.Batch, k, v []byte) error) (int, error) {
+func (s *Store) changeDead(lower, upper []byte, n int, fn func(b *pebble.Batch, k, v []byte) error) (int, error) {
 	count := 0
 	err := s.open(func(db *pebble.DB) error {
 		it, err := db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})

@@ -1,4 +1,4 @@
-package dlr
+package pebblestore
 
 import (
 	"errors"

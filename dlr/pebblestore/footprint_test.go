@@ -1,4 +1,4 @@
-package dlr
+package pebblestore
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/dlr/storetest"
 )
 
 // BenchmarkPebbleFootprint measures what the store keeps on disk, for the
@@ -24,7 +27,7 @@ func BenchmarkPebbleFootprint(b *testing.B) {
 	const n = 200_000
 	for b.Loop() {
 		dir := b.TempDir()
-		s, err := OpenPebble(PebbleConfig{Dir: dir})
+		s, err := Open(Config{Dir: dir})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -35,10 +38,10 @@ func BenchmarkPebbleFootprint(b *testing.B) {
 			go func() {
 				defer wg.Done()
 				for i := w; i < n; i += 64 {
-					m := Mapping{Upstream: "carrier-a", UpstreamID: fmt.Sprintf("%016x", uint64(i)*0x9E3779B97F4A7C15),
-						Route:   Route{SystemID: "shop", ClientID: fmt.Sprintf("%08x", i), Session: 7, Submitted: time.Now().UnixNano()},
+					m := dlr.Mapping{Upstream: "carrier-a", UpstreamID: fmt.Sprintf("%016x", uint64(i)*0x9E3779B97F4A7C15),
+						Route:   dlr.Route{SystemID: "shop", ClientID: fmt.Sprintf("%08x", i), Session: 7, Submitted: time.Now().UnixNano()},
 						Expires: exp}
-					if err := putMapping(s, m); err != nil {
+					if err := storetest.PutMapping(s, m); err != nil {
 						b.Error(err)
 						return
 					}

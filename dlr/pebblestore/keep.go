@@ -1,24 +1,22 @@
-package dlr
+package pebblestore
 
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
-	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
+
+	"github.com/smppmux/smppmux/dlr"
 )
 
-// How a PebbleStore lives through a failing disk
+// How a Store lives through a failing disk
 //
-// The database is opened through a fence (pebblefence.go): the first
+// The database is opened through a fence (fence.go): the first
 // write the disk refuses fences it, so the process never ends for a fault
 // of the disk and the disk keeps a state Pebble recovers. Health turns
 // non-nil at that moment, the batch under way and every write after it
@@ -38,29 +36,6 @@ import (
 // the database is down are applied then too. Mappings need nothing: the
 // relay writes them again.
 
-// MinStateFS is the smallest file system the README's footprint
-// allows for state_dir: the WAL files Pebble preallocates and keeps for
-// reuse, a memtable's flush and its compaction, and the low-water mark,
-// with room for some tens of thousands of outstanding messages.
-// `smppmux check-config` warns below it.
-const MinStateFS = 256 << 20
-
-// StateFSSize returns the size of the file system that holds dir, or
-// its nearest parent while dir does not exist.
-func StateFSSize(dir string) (int64, error) {
-	u, err := fsUsage(vfs.Default, dir)
-	return u.total, err
-}
-
-// lowSpace returns the free space below which a store on a file system of
-// total bytes takes no writes, and the free space at which it takes them
-// again: a thirty-second of the file system, between 4 and 64 MiB, and
-// twice that.
-func lowSpace(total int64) (stop, resume int64) {
-	stop = min(max(total/32, 4<<20), 64<<20)
-	return stop, 2 * stop
-}
-
 const (
 	defaultCheckEvery = 250 * time.Millisecond
 	defaultRetryMax   = 2 * time.Second
@@ -68,7 +43,7 @@ const (
 	defaultStallAfter = 5 * time.Second
 )
 
-// pebbleDB is one open database of a PebbleStore and the fence it writes
+// pebbleDB is one open database of a Store and the fence it writes
 // through. A call holds it (acquire, release) while it uses the database;
 // the keeper closes it once it is retired and no call holds it.
 type pebbleDB struct {
@@ -91,7 +66,7 @@ func (d *pebbleDB) release() {
 	}
 }
 
-// storeDown is a PebbleStore's answer to Health while it takes no writes,
+// storeDown is a Store's answer to Health while it takes no writes,
 // and the error of the writes it fails meanwhile.
 type storeDown struct {
 	dir  string
@@ -119,7 +94,7 @@ type fix struct {
 }
 
 // acquire returns the current database, held, or why there is none.
-func (s *PebbleStore) acquire() (*pebbleDB, error) {
+func (s *Store) acquire() (*pebbleDB, error) {
 	if d := s.cur.Load(); d != nil {
 		d.refs.Add(1)
 		if !d.retired.Load() && d.fence.tripped() == nil {
@@ -131,7 +106,7 @@ func (s *PebbleStore) acquire() (*pebbleDB, error) {
 }
 
 // downError is the error of a call the store cannot serve now.
-func (s *PebbleStore) downError() error {
+func (s *Store) downError() error {
 	if err := s.Health(); err != nil {
 		return err
 	}
@@ -139,7 +114,7 @@ func (s *PebbleStore) downError() error {
 }
 
 // Health implements Store: nil while the store takes writes, else why not.
-func (s *PebbleStore) Health() error {
+func (s *Store) Health() error {
 	if e := s.health.Load(); e != nil {
 		return *e
 	}
@@ -148,12 +123,12 @@ func (s *PebbleStore) Health() error {
 
 // evaluateLocked sets Health from the store's state. Called with hmu
 // held.
-func (s *PebbleStore) evaluateLocked() {
+func (s *Store) evaluateLocked() {
 	var err error
 	d := s.cur.Load()
 	switch {
 	case s.closedState:
-		err = ErrStoreClosed
+		err = dlr.ErrStoreClosed
 	case d == nil || d.retired.Load():
 		err = s.down
 		if err == nil {
@@ -176,7 +151,7 @@ func (s *PebbleStore) evaluateLocked() {
 	}
 }
 
-func (s *PebbleStore) evaluate() {
+func (s *Store) evaluate() {
 	s.hmu.Lock()
 	s.evaluateLocked()
 	s.hmu.Unlock()
@@ -184,7 +159,7 @@ func (s *PebbleStore) evaluate() {
 
 // tripped is called by a database's fence at its first fault: Health says
 // so at once, and the keeper closes the database.
-func (s *PebbleStore) tripped() {
+func (s *Store) tripped() {
 	s.evaluate()
 	select {
 	case s.wake <- struct{}{}:
@@ -192,10 +167,10 @@ func (s *PebbleStore) tripped() {
 	}
 }
 
-// firstOpen makes the first attempt to open the database, in OpenPebble: an
+// firstOpen makes the first attempt to open the database, in Open: an
 // error that is no fault of the disk (a corrupt database, one another
 // process holds) is returned; a fault leaves the keeper to open it later.
-func (s *PebbleStore) firstOpen() error {
+func (s *Store) firstOpen() error {
 	s.openMu.Lock()
 	defer s.openMu.Unlock()
 	err := s.tryOpen()
@@ -210,7 +185,7 @@ func (s *PebbleStore) firstOpen() error {
 // and the disk allows, closes one whose fence tripped, watches the free
 // space and long commits, and logs the store's condition when it changes
 // and once per LogEvery while it lasts.
-func (s *PebbleStore) keep() {
+func (s *Store) keep() {
 	t := time.NewTicker(s.cfg.CheckEvery)
 	defer t.Stop()
 	for {
@@ -224,7 +199,7 @@ func (s *PebbleStore) keep() {
 	}
 }
 
-func (s *PebbleStore) check() {
+func (s *Store) check() {
 	s.openMu.Lock()
 	defer s.openMu.Unlock()
 	now := time.Now()
@@ -252,7 +227,7 @@ func (s *PebbleStore) check() {
 
 // watch updates the free space and stall conditions of the open database
 // d and applies outbox deletes asked for while it was opening.
-func (s *PebbleStore) watch(d *pebbleDB, now time.Time) {
+func (s *Store) watch(d *pebbleDB, now time.Time) {
 	var low, stalled error
 	if u, err := s.usage(); err == nil {
 		stop, resume := lowSpace(u.total)
@@ -280,58 +255,11 @@ func (s *PebbleStore) watch(d *pebbleDB, now time.Time) {
 	}
 }
 
-// diskUsage is the space of the file system holding the store.
-type diskUsage struct{ free, total int64 }
-
-// usage reads the free space of the file system of the store's directory,
-// or of its nearest parent while it does not exist.
-func (s *PebbleStore) usage() (diskUsage, error) {
-	return fsUsage(s.cfg.FS, s.cfg.Dir)
-}
-
-func fsUsage(fs vfs.FS, dir string) (diskUsage, error) {
-	for {
-		u, err := fs.GetDiskUsage(dir)
-		if err == nil {
-			return diskUsage{free: int64(u.AvailBytes), total: int64(u.TotalBytes)}, nil
-		}
-		parent := filepath.Dir(dir)
-		if !errors.Is(err, os.ErrNotExist) || parent == dir {
-			return diskUsage{}, err
-		}
-		dir = parent
-	}
-}
-
-func (s *PebbleStore) lowSpaceError(u diskUsage, resume int64) error {
-	return &storeDown{dir: s.cfg.Dir, kind: diskFull,
-		what: fmt.Sprintf("disk full: %s free of %s; writes resume at %s free", mib(u.free), mib(u.total), mib(resume))}
-}
-
-// mib writes a size in MiB.
-func mib(n int64) string {
-	if n < 10<<20 {
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	}
-	return fmt.Sprintf("%d MiB", n>>20)
-}
-
-// mayPreallocate lets a WAL file preallocate length bytes only while the
-// disk keeps twice the resume mark free after it.
-func (s *PebbleStore) mayPreallocate(length int64) bool {
-	u, err := s.usage()
-	if err != nil {
-		return true
-	}
-	_, resume := lowSpace(u.total)
-	return u.free-length >= 2*resume
-}
-
 // tryOpen opens the database unless the disk is short of space, and makes
 // it current once it has caught up with the store: dead letter counts,
 // outbox numbering, fixes, the outboxes' first restore. Called with
 // openMu held.
-func (s *PebbleStore) tryOpen() (err error) {
+func (s *Store) tryOpen() (err error) {
 	defer func() {
 		s.hmu.Lock()
 		s.down = err
@@ -384,7 +312,7 @@ func (s *PebbleStore) tryOpen() (err error) {
 
 // afterOpen runs what AfterOpen queued, once the store takes writes.
 // Called with openMu held.
-func (s *PebbleStore) afterOpen() {
+func (s *Store) afterOpen() {
 	fns := s.then
 	s.then = nil
 	for _, fn := range fns {
@@ -396,7 +324,7 @@ func (s *PebbleStore) afterOpen() {
 // now, when it has, or on the keeper goroutine right after the open to
 // come. Receipts a previous run kept, which go through the relay and
 // write, are restored with it.
-func (s *PebbleStore) AfterOpen(fn func()) {
+func (s *Store) AfterOpen(fn func()) {
 	s.openMu.Lock()
 	defer s.openMu.Unlock()
 	if s.opened {
@@ -407,7 +335,7 @@ func (s *PebbleStore) AfterOpen(fn func()) {
 }
 
 // options are the Pebble options of a database opened through f.
-func (s *PebbleStore) options(f *fence) *pebble.Options {
+func (s *Store) options(f *fence) *pebble.Options {
 	logger := pebbleLogger{l: s.log, limit: s.limit, fence: f}
 	opts := &pebble.Options{FS: f, Logger: logger, MemTableSize: memTableSize,
 		EventListener: &pebble.EventListener{
@@ -440,7 +368,7 @@ func openSafe(dir string, opts *pebble.Options) (db *pebble.DB, err error) {
 
 // prepare brings the store up to date with a database just opened; it
 // fails if the database's fence trips meanwhile.
-func (s *PebbleStore) prepare(d *pebbleDB) (err error) {
+func (s *Store) prepare(d *pebbleDB) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			d.fence.trip(fmt.Errorf("pebble panicked: %v", p), true)
@@ -483,7 +411,7 @@ func (s *PebbleStore) prepare(d *pebbleDB) (err error) {
 // the open to come. It returns fn's error when fn ran now. The daemon
 // restores the outboxes with it, so a store that could not open at start
 // restores them when it does.
-func (s *PebbleStore) WhenOpen(fn func() error) error {
+func (s *Store) WhenOpen(fn func() error) error {
 	s.openMu.Lock()
 	defer s.openMu.Unlock()
 	if d, err := s.acquire(); err == nil {
@@ -501,7 +429,7 @@ func (s *PebbleStore) WhenOpen(fn func() error) error {
 
 // retire takes d out of use and closes it once no call holds it. Called
 // with openMu held.
-func (s *PebbleStore) retire(d *pebbleDB) {
+func (s *Store) retire(d *pebbleDB) {
 	s.hmu.Lock()
 	if s.cur.Load() == d {
 		s.cur.Store(nil)
@@ -522,7 +450,7 @@ func (s *PebbleStore) retire(d *pebbleDB) {
 
 // closeDB closes a database, logging what goes wrong: a fenced one may
 // report leaks of the work its fault interrupted.
-func (s *PebbleStore) closeDB(db *pebble.DB) {
+func (s *Store) closeDB(db *pebble.DB) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Warn("closing the store's database panicked", zap.Any("panic", p))
@@ -535,7 +463,7 @@ func (s *PebbleStore) closeDB(db *pebble.DB) {
 
 // report logs the store's condition when it changes, and again once per
 // LogEvery while it lasts.
-func (s *PebbleStore) report(now time.Time) {
+func (s *Store) report(now time.Time) {
 	err := s.Health()
 	kind := ""
 	var down *storeDown
@@ -565,7 +493,7 @@ func (s *PebbleStore) report(now time.Time) {
 
 // unsure records the fixes of a batch a fence tripped under: its outbox
 // items and dead letters were reported failed and may be on the disk.
-func (s *PebbleStore) unsure(ops []writeOp, errs []error) {
+func (s *Store) unsure(ops []writeOp, errs []error) {
 	s.fixMu.Lock()
 	defer s.fixMu.Unlock()
 	for i := range ops {
@@ -595,13 +523,13 @@ func (s *PebbleStore) unsure(ops []writeOp, errs []error) {
 }
 
 // deferDelete keeps an outbox delete for the next open.
-func (s *PebbleStore) deferDelete(key []byte) {
+func (s *Store) deferDelete(key []byte) {
 	s.fixMu.Lock()
 	s.fixes = append(s.fixes, fix{del: key})
 	s.fixMu.Unlock()
 }
 
-func (s *PebbleStore) pendingFixes() bool {
+func (s *Store) pendingFixes() bool {
 	s.fixMu.Lock()
 	defer s.fixMu.Unlock()
 	return len(s.fixes) > 0
@@ -609,7 +537,7 @@ func (s *PebbleStore) pendingFixes() bool {
 
 // applyFixes applies the pending fixes to d, in the order they came, in
 // one synced batch, and then lets outbox deletes go straight to d.
-func (s *PebbleStore) applyFixes(d *pebbleDB) error {
+func (s *Store) applyFixes(d *pebbleDB) error {
 	s.fixMu.Lock()
 	defer s.fixMu.Unlock()
 	if len(s.fixes) > 0 {
@@ -645,7 +573,7 @@ func (s *PebbleStore) applyFixes(d *pebbleDB) error {
 
 // write runs fn, a write to d, and fails it if d's fence tripped meanwhile
 // or Pebble panicked.
-func (s *PebbleStore) write(d *pebbleDB, fn func() error) (err error) {
+func (s *Store) write(d *pebbleDB, fn func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			d.fence.trip(fmt.Errorf("pebble panicked: %v", p), true)
@@ -655,77 +583,4 @@ func (s *PebbleStore) write(d *pebbleDB, fn func() error) (err error) {
 		}
 	}()
 	return fn()
-}
-
-// logLimit lets a line of a kind through at most once per interval,
-// counting the ones it held back.
-type logLimit struct {
-	every time.Duration
-	mu    sync.Mutex
-	seen  map[string]*limitState
-}
-
-type limitState struct {
-	last    time.Time
-	skipped int
-}
-
-func newLogLimit(every time.Duration) *logLimit {
-	return &logLimit{every: every, seen: make(map[string]*limitState)}
-}
-
-// allow reports whether a line of kind goes out now, and how many were
-// held back since the last.
-func (l *logLimit) allow(kind string) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	st := l.seen[kind]
-	if st == nil {
-		if len(l.seen) >= 256 {
-			clear(l.seen)
-		}
-		st = &limitState{}
-		l.seen[kind] = st
-	} else if now.Sub(st.last) < l.every {
-		st.skipped++
-		return false, 0
-	}
-	n := st.skipped
-	st.last, st.skipped = now, 0
-	return true, n
-}
-
-// pebbleLogger sends Pebble's own messages to zap: information at debug,
-// errors at most once a minute for each kind. Fatalf does not end the
-// process: it fences the database, whose store then fails its writes and
-// opens it again, and returns.
-type pebbleLogger struct {
-	l     *zap.Logger
-	limit *logLimit
-	fence *fence
-}
-
-func (p pebbleLogger) Infof(format string, args ...any) { p.l.Sugar().Debugf(format, args...) }
-
-func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.limited(zap.ErrorLevel, "pebble: "+format, fmt.Errorf(format, args...))
-}
-
-func (p pebbleLogger) Fatalf(format string, args ...any) {
-	err := fmt.Errorf(format, args...)
-	p.fence.trip(err, true)
-	p.limited(zap.ErrorLevel, "pebble: fatal error: the store's writes stop until the database is opened again", err)
-}
-
-// limited logs msg with err, at most once per the limit's interval for
-// each msg.
-func (p pebbleLogger) limited(level zapcore.Level, msg string, err error) {
-	ok, n := p.limit.allow(msg)
-	if !ok {
-		return
-	}
-	if ce := p.l.Check(level, msg); ce != nil {
-		ce.Write(zap.Error(err), zap.Int("more_since_last_line", n))
-	}
 }

@@ -1,12 +1,13 @@
-package dlr
+package pebblestore
 
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/smppmux/smppmux/dlr"
 )
 
 // Waiting receipts in the Pebble store:
@@ -14,17 +15,9 @@ import (
 //	w upstream 0 seq(8) -> arrived(8) PDU
 const kindWaiting = 'w'
 
-func waitingKey(upstream string, seq uint64) []byte {
-	k := make([]byte, 0, 10+len(upstream))
-	k = append(k, kindWaiting)
-	k = append(k, upstream...)
-	k = append(k, 0)
-	return u64(k, seq)
-}
-
 // PutWaiting implements Store: the receipt is written by the committer,
 // synced, like an outbox item.
-func (s *PebbleStore) PutWaiting(w *Waiting, done func(error)) {
+func (s *Store) PutWaiting(w *dlr.Waiting, done func(error)) {
 	w.Seq = s.NextSeq()
 	s.enqueue(writeOp{kind: kindWaiting, done: done, systemID: w.Upstream,
 		seq: w.Seq, at: w.Arrived.UnixNano(), raw: w.Raw})
@@ -32,10 +25,7 @@ func (s *PebbleStore) PutWaiting(w *Waiting, done func(error)) {
 
 // applyWaiting adds op, a waiting receipt, to b.
 func (op *writeOp) applyWaiting(b *pebble.Batch, scratch []byte) ([]byte, error) {
-	kv := append(scratch[:0], kindWaiting)
-	kv = append(kv, op.systemID...)
-	kv = append(kv, 0)
-	kv = u64(kv, op.seq)
+	kv := appendSeqKey(scratch[:0], kindWaiting, op.systemID, op.seq)
 	n := len(kv)
 	kv = u64(kv, uint64(op.at))
 	kv = append(kv, op.raw...)
@@ -45,12 +35,12 @@ func (op *writeOp) applyWaiting(b *pebble.Batch, scratch []byte) ([]byte, error)
 // DeleteWaiting implements Store. Each key is set once, so one single
 // delete removes it; while the database is not open the delete waits for
 // the next open, as an outbox item's.
-func (s *PebbleStore) DeleteWaiting(upstream string, seq uint64) {
+func (s *Store) DeleteWaiting(upstream string, seq uint64) {
 	s.deleteSetOnce(waitingKey(upstream, seq))
 }
 
 // LoadWaiting implements Store.
-func (s *PebbleStore) LoadWaiting(fn func(*Waiting)) error {
+func (s *Store) LoadWaiting(fn func(*dlr.Waiting)) error {
 	d, err := s.acquire()
 	if err != nil {
 		return err
@@ -60,24 +50,13 @@ func (s *PebbleStore) LoadWaiting(fn func(*Waiting)) error {
 }
 
 // loadWaiting calls fn for every waiting receipt of db.
-func loadWaiting(db *pebble.DB, fn func(*Waiting)) error {
-	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindWaiting}, UpperBound: []byte{kindWaiting + 1}})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for it.First(); it.Valid(); it.Next() {
-		k, v := it.Key(), it.Value()
-		i := bytes.IndexByte(k[1:], 0)
-		if i < 0 || len(k) != 1+i+1+8 || len(v) < 8 {
-			return fmt.Errorf("dlr: corrupt waiting receipt key %q", k)
-		}
-		fn(&Waiting{
-			Upstream: string(k[1 : 1+i]),
-			Seq:      binary.BigEndian.Uint64(k[len(k)-8:]),
+func loadWaiting(db *pebble.DB, fn func(*dlr.Waiting)) error {
+	return scanSeq(db, kindWaiting, "waiting receipt", 8, func(upstream string, seq uint64, v []byte) {
+		fn(&dlr.Waiting{
+			Upstream: upstream,
+			Seq:      seq,
 			Arrived:  time.Unix(0, int64(binary.BigEndian.Uint64(v))),
 			Raw:      bytes.Clone(v[8:]),
 		})
-	}
-	return it.Error()
+	})
 }

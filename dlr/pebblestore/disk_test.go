@@ -1,4 +1,4 @@
-package dlr
+package pebblestore
 
 import (
 	"errors"
@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/internal/disktest"
 )
 
@@ -28,11 +29,11 @@ func (h *fatalHook) OnWrite(*zapcore.CheckedEntry, []zapcore.Field) {
 
 // faultyStore opens a store on fs that looks at the disk every few
 // milliseconds, logging to the returned observer.
-func faultyStore(t *testing.T, dir string, fs *disktest.FS) (*PebbleStore, *observer.ObservedLogs, *fatalHook) {
+func faultyStore(t *testing.T, dir string, fs *disktest.FS) (*Store, *observer.ObservedLogs, *fatalHook) {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	fatal := &fatalHook{}
-	s, err := OpenPebble(PebbleConfig{Dir: dir, FS: fs, CheckEvery: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond,
+	s, err := Open(Config{Dir: dir, FS: fs, CheckEvery: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond,
 		Logger: zap.New(core, zap.WithFatalHook(fatal))})
 	if err != nil {
 		t.Fatal(err)
@@ -67,12 +68,12 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func diskMapping(id string) Mapping {
-	return Mapping{Upstream: "u", UpstreamID: id, Route: Route{SystemID: "shop", ClientID: "c" + id, Session: 1},
+func diskMapping(id string) dlr.Mapping {
+	return dlr.Mapping{Upstream: "u", UpstreamID: id, Route: dlr.Route{SystemID: "shop", ClientID: "c" + id, Session: 1},
 		Expires: time.Now().Add(time.Hour)}
 }
 
-// TestPebbleDiskFaults: the disk fails under a PebbleStore (full,
+// TestPebbleDiskFaults: the disk fails under a Store (full,
 // read-only, I/O errors). Pebble's fatal handler is never called, writes
 // fail instead of being acknowledged, Health names the store and the
 // cause, the store takes writes again by itself once the disk heals, and
@@ -95,7 +96,7 @@ func TestPebbleDiskFaults(t *testing.T) {
 			s, logs, fatal := faultyStore(t, dir, fs)
 			defer func() { s.Close() }()
 			var acked, failed []string
-			var items []*Item
+			var items []*dlr.Item
 			for i := range 20 {
 				id := fmt.Sprint("before", i)
 				if err := outcome(t, func(done func(error)) { s.PutMapping(diskMapping(id), done) }); err != nil {
@@ -104,7 +105,7 @@ func TestPebbleDiskFaults(t *testing.T) {
 				acked = append(acked, id)
 			}
 			for i := range 3 {
-				it := &Item{Raw: []byte{byte(i)}}
+				it := &dlr.Item{Raw: []byte{byte(i)}}
 				if err := outcome(t, func(done func(error)) { s.AddOutbox("shop", it, done) }); err != nil {
 					t.Fatal(err)
 				}
@@ -119,7 +120,7 @@ func TestPebbleDiskFaults(t *testing.T) {
 				}
 				failed = append(failed, id)
 			}
-			lost := &Item{Raw: []byte("lost")}
+			lost := &dlr.Item{Raw: []byte("lost")}
 			if err := outcome(t, func(done func(error)) { s.AddOutbox("shop", lost, done) }); err == nil {
 				t.Fatal("outbox item acknowledged while the disk fails")
 			}
@@ -167,7 +168,7 @@ func TestPebbleDiskFaults(t *testing.T) {
 				}
 			}
 			var got []uint64
-			if err := s.LoadOutbox(func(_ string, it *Item) { got = append(got, it.Seq) }); err != nil {
+			if err := s.LoadOutbox(func(_ string, it *dlr.Item) { got = append(got, it.Seq) }); err != nil {
 				t.Fatal(err)
 			}
 			if want := []uint64{items[0].Seq, items[2].Seq}; fmt.Sprint(got) != fmt.Sprint(want) {
@@ -197,12 +198,12 @@ func TestPebbleUndoesWritesReportedFailed(t *testing.T) {
 	dir := t.TempDir()
 	s, _, _ := faultyStore(t, dir, fs)
 	defer func() { s.Close() }()
-	kept := &Item{Raw: []byte("kept")}
+	kept := &dlr.Item{Raw: []byte("kept")}
 	if err := outcome(t, func(done func(error)) { s.AddOutbox("shop", kept, done) }); err != nil {
 		t.Fatal(err)
 	}
 	fs.FailSyncs(syscall.EIO)
-	unsure := &Item{Raw: []byte("unsure")}
+	unsure := &dlr.Item{Raw: []byte("unsure")}
 	if err := outcome(t, func(done func(error)) { s.AddOutbox("shop", unsure, done) }); err == nil {
 		t.Fatal("outbox item acknowledged though its sync failed")
 	}
@@ -213,7 +214,7 @@ func TestPebbleUndoesWritesReportedFailed(t *testing.T) {
 	}
 	s = openPebble(t, dir, nil)
 	var got []string
-	if err := s.LoadOutbox(func(_ string, it *Item) { got = append(got, string(it.Raw)) }); err != nil {
+	if err := s.LoadOutbox(func(_ string, it *dlr.Item) { got = append(got, string(it.Raw)) }); err != nil {
 		t.Fatal(err)
 	}
 	if fmt.Sprint(got) != "[kept]" {
@@ -266,7 +267,7 @@ func TestPebbleOpensLater(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	s := openPebble(t, dir, nil)
-	it := &Item{Raw: []byte("waiting")}
+	it := &dlr.Item{Raw: []byte("waiting")}
 	if err := outcome(t, func(done func(error)) { s.AddOutbox("shop", it, done) }); err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +281,7 @@ func TestPebbleOpensLater(t *testing.T) {
 	if err := s.Health(); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("Health of a store opened on a full disk = %v", err)
 	}
-	if err := s.LoadOutbox(func(string, *Item) {}); err == nil {
+	if err := s.LoadOutbox(func(string, *dlr.Item) {}); err == nil {
 		t.Fatal("LoadOutbox served by a store that is not open")
 	}
 	var restored []string
@@ -292,7 +293,7 @@ func TestPebbleOpensLater(t *testing.T) {
 		if s.Health() == nil {
 			t.Error("the store took writes before what waited for its open ran")
 		}
-		return s.LoadOutbox(func(_ string, it *Item) { restored = append(restored, string(it.Raw)) })
+		return s.LoadOutbox(func(_ string, it *dlr.Item) { restored = append(restored, string(it.Raw)) })
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -335,13 +336,13 @@ func TestPebbleOpensLater(t *testing.T) {
 }
 
 // TestPebbleOpenErrorStillFails: an error that is no fault of the disk
-// (here the database is held already) still fails OpenPebble.
+// (here the database is held already) still fails Open.
 func TestPebbleOpenErrorStillFails(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	s := openPebble(t, dir, nil)
 	defer s.Close()
-	if again, err := OpenPebble(PebbleConfig{Dir: dir}); err == nil {
+	if again, err := Open(Config{Dir: dir}); err == nil {
 		again.Close()
 		t.Fatal("a database already held opened twice")
 	} else if !strings.Contains(err.Error(), "open store "+dir) {
@@ -356,7 +357,7 @@ func TestPebbleOpenErrorStillFails(t *testing.T) {
 func TestPebbleStall(t *testing.T) {
 	t.Parallel()
 	fs := disktest.New()
-	s, err := OpenPebble(PebbleConfig{Dir: t.TempDir(), FS: fs, CheckEvery: 5 * time.Millisecond, StallAfter: 50 * time.Millisecond})
+	s, err := Open(Config{Dir: t.TempDir(), FS: fs, CheckEvery: 5 * time.Millisecond, StallAfter: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

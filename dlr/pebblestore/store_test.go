@@ -1,4 +1,4 @@
-package dlr
+package pebblestore
 
 import (
 	"fmt"
@@ -6,27 +6,20 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/dlr/storetest"
 )
 
-func openPebble(t testing.TB, dir string, now func() time.Time) *PebbleStore {
+func openPebble(t testing.TB, dir string, now func() time.Time) *Store {
 	t.Helper()
-	s, err := OpenPebble(PebbleConfig{Dir: dir, Now: now})
+	s, err := Open(Config{Dir: dir, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
-}
-
-func wait(t testing.TB, f func(done func(error))) {
-	t.Helper()
-	errc := make(chan error, 1)
-	f(func(err error) { errc <- err })
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestPebbleMappingsSurviveReopen(t *testing.T) {
@@ -34,7 +27,7 @@ func TestPebbleMappingsSurviveReopen(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Now()
 	s := openPebble(t, dir, nil)
-	testStoreMappings(t, s, now)
+	storetest.CheckMappings(t, s, now)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -69,9 +62,9 @@ func TestPebbleSweep(t *testing.T) {
 	s := openPebble(t, t.TempDir(), clock.Now)
 	defer s.Close()
 	for i := range 10 {
-		m := Mapping{Upstream: "u", UpstreamID: fmt.Sprint(i), Route: Route{SystemID: "shop", ClientID: fmt.Sprint("c", i)},
+		m := dlr.Mapping{Upstream: "u", UpstreamID: fmt.Sprint(i), Route: dlr.Route{SystemID: "shop", ClientID: fmt.Sprint("c", i)},
 			Expires: clock.Now().Add(time.Duration(i+1) * time.Minute)}
-		wait(t, func(done func(error)) { s.PutMapping(m, done) })
+		storetest.Wait(t, func(done func(error)) { s.PutMapping(m, done) })
 	}
 	clock.Add(5*time.Minute + time.Second)
 	n, err := s.Sweep()
@@ -93,14 +86,14 @@ func TestPebbleOutbox(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	s := openPebble(t, dir, nil)
-	var items []*Item
+	var items []*dlr.Item
 	for i := range 5 {
-		it := &Item{Raw: []byte{byte(i)}, Origin: uint64(i)}
-		wait(t, func(done func(error)) { s.AddOutbox("shop", it, done) })
+		it := &dlr.Item{Raw: []byte{byte(i)}, Origin: uint64(i)}
+		storetest.Wait(t, func(done func(error)) { s.AddOutbox("shop", it, done) })
 		items = append(items, it)
 	}
-	other := &Item{Raw: []byte("b")}
-	wait(t, func(done func(error)) { s.AddOutbox("bank", other, done) })
+	other := &dlr.Item{Raw: []byte("b")}
+	storetest.Wait(t, func(done func(error)) { s.AddOutbox("bank", other, done) })
 	if err := s.DeleteOutbox("shop", items[1].Seq); err != nil {
 		t.Fatal(err)
 	}
@@ -109,8 +102,8 @@ func TestPebbleOutbox(t *testing.T) {
 	}
 	s = openPebble(t, dir, nil)
 	defer s.Close()
-	got := map[string][]*Item{}
-	if err := s.LoadOutbox(func(sys string, it *Item) { got[sys] = append(got[sys], it) }); err != nil {
+	got := map[string][]*dlr.Item{}
+	if err := s.LoadOutbox(func(sys string, it *dlr.Item) { got[sys] = append(got[sys], it) }); err != nil {
 		t.Fatal(err)
 	}
 	if len(got["shop"]) != 4 || len(got["bank"]) != 1 {
@@ -121,8 +114,8 @@ func TestPebbleOutbox(t *testing.T) {
 			t.Fatalf("item %d = %+v, want the item %d", i, it, want)
 		}
 	}
-	fresh := &Item{Raw: []byte("new")}
-	wait(t, func(done func(error)) { s.AddOutbox("shop", fresh, done) })
+	fresh := &dlr.Item{Raw: []byte("new")}
+	storetest.Wait(t, func(done func(error)) { s.AddOutbox("shop", fresh, done) })
 	if fresh.Seq <= items[4].Seq {
 		t.Fatalf("numbering restarted: %d after %d", fresh.Seq, items[4].Seq)
 	}
@@ -134,7 +127,7 @@ func TestPebbleWriteAfterClose(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := putMapping(s, Mapping{Upstream: "u", UpstreamID: "1", Expires: time.Now().Add(time.Hour)}); err != ErrStoreClosed {
+	if err := storetest.PutMapping(s, dlr.Mapping{Upstream: "u", UpstreamID: "1", Expires: time.Now().Add(time.Hour)}); err != dlr.ErrStoreClosed {
 		t.Fatalf("write after close: %v", err)
 	}
 }
@@ -146,9 +139,9 @@ func BenchmarkPebblePutMapping64(b *testing.B) {
 	defer s.Close()
 	exp := time.Now().Add(time.Hour)
 	start := time.Now()
-	writers64(b, func(i int, put func(error), wait func()) {
-		s.PutMapping(Mapping{Upstream: "carrier-a", UpstreamID: fmt.Sprintf("%x", i),
-			Route: Route{SystemID: "shop", ClientID: fmt.Sprintf("%016x", i), Session: 1}, Expires: exp}, put)
+	storetest.Writers64(b, func(i int, put func(error), wait func()) {
+		s.PutMapping(dlr.Mapping{Upstream: "carrier-a", UpstreamID: fmt.Sprintf("%x", i),
+			Route: dlr.Route{SystemID: "shop", ClientID: fmt.Sprintf("%016x", i), Session: 1}, Expires: exp}, put)
 		wait()
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "puts/s")
@@ -162,23 +155,23 @@ func BenchmarkPebbleMessage(b *testing.B) {
 	defer s.Close()
 	exp := time.Now().Add(time.Hour)
 	raw := make([]byte, 180)
-	cpu0 := cpuTime()
-	writers64(b, func(i int, put func(error), wait func()) {
+	cpu0 := storetest.CPUTime()
+	storetest.Writers64(b, func(i int, put func(error), wait func()) {
 		id := strconv.FormatUint(uint64(i)*2654435761, 16)
-		s.PutMapping(Mapping{Upstream: "carrier-a", UpstreamID: id,
-			Route: Route{SystemID: "shop", ClientID: strconv.Itoa(i), Session: 1}, Expires: exp}, put)
+		s.PutMapping(dlr.Mapping{Upstream: "carrier-a", UpstreamID: id,
+			Route: dlr.Route{SystemID: "shop", ClientID: strconv.Itoa(i), Session: 1}, Expires: exp}, put)
 		wait()
 		if _, ok, err := s.Get("carrier-a", id); !ok || err != nil {
 			b.Error("mapping not found", err)
 		}
-		it := &Item{Raw: raw}
+		it := &dlr.Item{Raw: raw}
 		s.AddOutbox("shop", it, put)
 		wait()
 		if err := s.DeleteOutbox("shop", it.Seq); err != nil {
 			b.Error(err)
 		}
 	})
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
+	b.ReportMetric(float64((storetest.CPUTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
 }
 
 // BenchmarkPebbleFind looks up receipts' ids among 65,536 mappings of
@@ -195,8 +188,8 @@ func BenchmarkPebbleFind(b *testing.B) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
-		s.PutMapping(Mapping{Upstream: "carrier-a", UpstreamID: id(i), Expires: exp,
-			Route: Route{SystemID: "shop", ClientID: strconv.Itoa(i)}}, func(err error) {
+		s.PutMapping(dlr.Mapping{Upstream: "carrier-a", UpstreamID: id(i), Expires: exp,
+			Route: dlr.Route{SystemID: "shop", ClientID: strconv.Itoa(i)}}, func(err error) {
 			if err != nil {
 				b.Error(err)
 			}
@@ -211,62 +204,24 @@ func BenchmarkPebbleFind(b *testing.B) {
 	defer s.Close()
 	for _, tt := range []struct {
 		name string
-		ref  func(id string) Ref
+		ref  func(id string) dlr.Ref
 	}{
-		{"exact", func(id string) Ref { return Ref{ID: id} }},
-		{"folded", func(id string) Ref { l := strings.ToLower(id); return Ref{ID: l, Folded: FoldID(l)} }},
+		{"exact", func(id string) dlr.Ref { return dlr.Ref{ID: id} }},
+		{"folded", func(id string) dlr.Ref { l := strings.ToLower(id); return dlr.Ref{ID: l, Folded: dlr.FoldID(l)} }},
 	} {
-		refs := make([]Ref, 1024)
+		refs := make([]dlr.Ref, 1024)
 		for i := range refs {
 			refs[i] = tt.ref(id(i * 61))
 		}
 		b.Run(tt.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
-				if _, res, err := Find(s, "carrier-a", refs[i%len(refs)]); res != Found || err != nil {
+				if _, res, err := dlr.Find(s, "carrier-a", refs[i%len(refs)]); res != dlr.Found || err != nil {
 					b.Fatalf("%+v: %v, %v", refs[i%len(refs)], res, err)
 				}
 			}
 		})
 	}
-}
-
-// writers64 runs one for every b.Loop iteration from 64 goroutines; put
-// is a done callback for the store and wait waits for it and fails the
-// benchmark on an error.
-func writers64(b *testing.B, one func(i int, put func(error), wait func())) {
-	var wg sync.WaitGroup
-	work := make(chan int, 1024)
-	for range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errc := make(chan error, 1)
-			put := func(err error) { errc <- err }
-			wait := func() {
-				if err := <-errc; err != nil {
-					b.Error(err)
-				}
-			}
-			for i := range work {
-				one(i, put, wait)
-			}
-		}()
-	}
-	for i := 0; b.Loop(); i++ {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-}
-
-// cpuTime returns the user and system CPU time of the process.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestPebbleGetWaitsForCommit: while a mapping's write is queued, Get
@@ -278,13 +233,13 @@ func TestPebbleGetWaitsForCommit(t *testing.T) {
 	s := openPebble(t, t.TempDir(), nil)
 	defer s.Close()
 	exp := time.Now().Add(time.Hour)
-	old := Mapping{Upstream: "u", UpstreamID: "1", Route: Route{SystemID: "shop", ClientID: "old"}, Expires: exp}
-	wait(t, func(done func(error)) { s.PutMapping(old, done) })
+	old := dlr.Mapping{Upstream: "u", UpstreamID: "1", Route: dlr.Route{SystemID: "shop", ClientID: "old"}, Expires: exp}
+	storetest.Wait(t, func(done func(error)) { s.PutMapping(old, done) })
 
 	// Holding the write lock keeps the next write from being queued.
 	s.mu.Lock()
 	errc := make(chan error, 1)
-	m := Mapping{Upstream: "u", UpstreamID: "1", Route: Route{SystemID: "shop", ClientID: "new"}, Expires: exp}
+	m := dlr.Mapping{Upstream: "u", UpstreamID: "1", Route: dlr.Route{SystemID: "shop", ClientID: "new"}, Expires: exp}
 	go s.PutMapping(m, func(err error) {
 		if r, ok, gerr := s.Get("u", "1"); !ok || gerr != nil || r.ClientID != "new" {
 			t.Errorf("Get from done = %+v, %v, %v; want the new route", r, ok, gerr)
@@ -323,7 +278,7 @@ func TestPebbleWriteAfterCloseSettles(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s.PutMapping(Mapping{Upstream: "u", UpstreamID: "1", Expires: time.Now().Add(time.Hour)}, func(error) {})
+	s.PutMapping(dlr.Mapping{Upstream: "u", UpstreamID: "1", Expires: time.Now().Add(time.Hour)}, func(error) {})
 	if s.isUnsynced("u", "1") {
 		t.Fatal("refused write left pending")
 	}
@@ -336,20 +291,20 @@ func TestPebbleOutboxNumberReusedAfterDelete(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	s := openPebble(t, dir, nil)
-	first := &Item{Raw: []byte("first"), Seq: 42}
-	wait(t, func(done func(error)) { s.AddOutbox("shop", first, done) })
+	first := &dlr.Item{Raw: []byte("first"), Seq: 42}
+	storetest.Wait(t, func(done func(error)) { s.AddOutbox("shop", first, done) })
 	if err := s.DeleteOutbox("shop", 42); err != nil {
 		t.Fatal(err)
 	}
-	again := &Item{Raw: []byte("again"), Seq: 42}
-	wait(t, func(done func(error)) { s.AddOutbox("shop", again, done) })
+	again := &dlr.Item{Raw: []byte("again"), Seq: 42}
+	storetest.Wait(t, func(done func(error)) { s.AddOutbox("shop", again, done) })
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	s = openPebble(t, dir, nil)
 	defer s.Close()
 	var got []string
-	if err := s.LoadOutbox(func(_ string, it *Item) { got = append(got, string(it.Raw)) }); err != nil {
+	if err := s.LoadOutbox(func(_ string, it *dlr.Item) { got = append(got, string(it.Raw)) }); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 1 || got[0] != "again" {
@@ -366,8 +321,8 @@ func TestPebbleRecentMappings(t *testing.T) {
 	s := openPebble(t, t.TempDir(), clock.Now)
 	defer s.Close()
 	put := func(client string, ttl time.Duration) {
-		m := Mapping{Upstream: "u", UpstreamID: "1", Route: Route{SystemID: "shop", ClientID: client}, Expires: clock.Now().Add(ttl)}
-		wait(t, func(done func(error)) { s.PutMapping(m, done) })
+		m := dlr.Mapping{Upstream: "u", UpstreamID: "1", Route: dlr.Route{SystemID: "shop", ClientID: client}, Expires: clock.Now().Add(ttl)}
+		storetest.Wait(t, func(done func(error)) { s.PutMapping(m, done) })
 	}
 	put("first", time.Minute)
 	if r, ok, err := s.Get("u", "1"); !ok || err != nil || r.ClientID != "first" {

@@ -1,4 +1,4 @@
-package dlr
+package pebblestore
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.uber.org/zap"
+
+	"github.com/smppmux/smppmux/dlr"
 )
 
 // The marks of relayed receipts in the Pebble store, written in the batch
@@ -18,7 +20,7 @@ const (
 	kindMarkIndex = 'y'
 )
 
-func appendMarkKey(k []byte, m *Mark) []byte {
+func appendMarkKey(k []byte, m *dlr.Mark) []byte {
 	k = append(k, kindMark)
 	k = append(k, m.Upstream...)
 	k = append(k, 0)
@@ -27,7 +29,7 @@ func appendMarkKey(k []byte, m *Mark) []byte {
 }
 
 // applyMark adds m's two keys to b, encoding them in scratch.
-func applyMark(b *pebble.Batch, m *Mark, scratch []byte) ([]byte, error) {
+func applyMark(b *pebble.Batch, m *dlr.Mark, scratch []byte) ([]byte, error) {
 	exp := uint64(m.Expires.UnixNano())
 	kv := appendMarkKey(scratch[:0], m)
 	n := len(kv)
@@ -40,7 +42,7 @@ func applyMark(b *pebble.Batch, m *Mark, scratch []byte) ([]byte, error) {
 }
 
 // Relayed implements Store.
-func (s *PebbleStore) Relayed(m Mark) (bool, error) {
+func (s *Store) Relayed(m dlr.Mark) (bool, error) {
 	v, ok, err := s.get(appendMarkKey(nil, &m))
 	if !ok || err != nil {
 		return false, err
@@ -50,9 +52,9 @@ func (s *PebbleStore) Relayed(m Mark) (bool, error) {
 
 // Forget implements Store. The deletes are not synced: after a crash the
 // mapping lives until it expires, as before.
-func (s *PebbleStore) Forget(upstream, id, systemID, clientID string) {
+func (s *Store) Forget(upstream, id, systemID, clientID string) {
 	s.umu.Lock()
-	s.recent.remove(idKey{upstream, id})
+	s.recent.Remove(idKey{upstream, id})
 	s.umu.Unlock()
 	d, err := s.acquire()
 	if err != nil {
@@ -62,7 +64,7 @@ func (s *PebbleStore) Forget(upstream, id, systemID, clientID string) {
 	defer d.release()
 	b := d.NewBatch()
 	defer func() { _ = b.Close() }()
-	_ = b.Delete(mappingKey(upstream, FoldID(id), id), nil)
+	_ = b.Delete(mappingKey(upstream, dlr.FoldID(id), id), nil)
 	_ = b.Delete(clientKeyBytes(systemID, clientID), nil)
 	if err := s.write(d, func() error { return b.Commit(pebble.NoSync) }); err != nil {
 		s.log.Warn("forgetting the mapping of a message whose final receipt was relayed failed: it lives until it expires",
@@ -71,42 +73,12 @@ func (s *PebbleStore) Forget(upstream, id, systemID, clientID string) {
 }
 
 // sweepMarks deletes the marks past their time and returns how many.
-func (s *PebbleStore) sweepMarks(now time.Time) (int, error) {
-	d, err := s.acquire()
-	if err != nil {
-		return 0, err
-	}
-	defer d.release()
-	upper := u64([]byte{kindMarkIndex}, uint64(now.UnixNano()))
-	it, err := d.NewIter(&pebble.IterOptions{LowerBound: []byte{kindMarkIndex}, UpperBound: upper})
-	if err != nil {
-		return 0, err
-	}
-	defer it.Close()
-	b := d.NewBatch()
-	defer func() { _ = b.Close() }()
-	n := 0
-	for it.First(); it.Valid(); it.Next() {
-		k := it.Key()
-		if len(k) < 9 {
-			continue
-		}
+func (s *Store) sweepMarks(now time.Time) (int, error) {
+	return s.sweepIndex(kindMarkIndex, now, func(b *pebble.Batch, k, _ []byte) {
 		mk := append([]byte{kindMark}, k[9:]...)
 		// A mark written again later has a later time: keep it.
 		if cur, ok, _ := s.get(mk); ok && len(cur) >= 8 && bytes.Equal(cur[:8], k[1:9]) {
 			_ = b.Delete(mk, nil)
 		}
-		_ = b.Delete(bytes.Clone(k), nil)
-		n++
-		if b.Len() > 1<<20 {
-			if err := s.write(d, func() error { return b.Commit(pebble.NoSync) }); err != nil {
-				return n, err
-			}
-			b.Reset()
-		}
-	}
-	if err := it.Error(); err != nil {
-		return n, err
-	}
-	return n, s.write(d, func() error { return b.Commit(pebble.NoSync) })
+	})
 }
