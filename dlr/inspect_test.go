@@ -1,6 +1,7 @@
 package dlr
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/smppmux/smppmux/internal/pdu"
@@ -31,4 +32,10 @@ func TestSummarize(t *testing.T) {
 	if sum := Summarize([]byte{1, 2}); sum != (DeadLetterSummary{}) {
 		t.Fatalf("short PDU: %+v", sum)
 	}
+}
+
+// receiptPDU returns a receipt deliver_sm whose text carries id n.
+func receiptPDU(n int) []byte {
+	text := fmt.Sprintf("id:%06d sub:001 dlvrd:001 submit date:2601010000 done date:2601010000 stat:DELIVRD err:000 text:", n)
+	return pdu.Request(pdu.DeliverSM, 0, pdu.AppendSM(nil, &pdu.SM{ESMClass: 4, ShortMessage: []byte(text)}))
 }

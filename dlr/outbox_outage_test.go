@@ -367,3 +367,6 @@ func TestSharedOutboxCloseReleasesOnlyOnceRemoved(t *testing.T) {
 		})
 	}
 }
+
+// errGone is what a receiver whose session closed answers.
+var errGone = errors.New("session closed")

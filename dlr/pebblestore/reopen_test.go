@@ -13,10 +13,7 @@ import (
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) dlr.Store {
-		s, err := Open(Config{Dir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := openPebble(t, t.TempDir(), nil)
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	})
@@ -50,7 +47,7 @@ func TestPebbleStoreIDs(t *testing.T) {
 func TestPebbleOldLayout(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	clock := &manualClock{now: time.Unix(100_000, 0)}
+	clock := storetest.NewClock(time.Unix(100_000, 0))
 	s := openPebble(t, dir, clock.Now)
 	exp := clock.Now().Add(time.Hour)
 	// What the earlier version wrote for a message the SMSC called ABC1,
@@ -205,10 +202,7 @@ func TestPebbleDeadLettersSurviveReopen(t *testing.T) {
 // deletes one, then the rest, and the store forgets them.
 func TestOutboxItemsAndPurge(t *testing.T) {
 	t.Parallel()
-	store, err := Open(Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := openPebble(t, t.TempDir(), nil)
 	defer store.Close()
 	o := dlr.NewOutbox(dlr.OutboxConfig{Store: store, Receivers: func(string) []dlr.Receiver { return nil }})
 	defer o.Close()

@@ -38,27 +38,9 @@ func TestPebbleMappingsSurviveReopen(t *testing.T) {
 	}
 }
 
-// manualClock is a clock a test moves.
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 func TestPebbleSweep(t *testing.T) {
 	t.Parallel()
-	clock := &manualClock{now: time.Unix(10_000, 0)}
+	clock := storetest.NewClock(time.Unix(10_000, 0))
 	s := openPebble(t, t.TempDir(), clock.Now)
 	defer s.Close()
 	for i := range 10 {
@@ -317,7 +299,7 @@ func TestPebbleOutboxNumberReusedAfterDelete(t *testing.T) {
 // one read from the tables.
 func TestPebbleRecentMappings(t *testing.T) {
 	t.Parallel()
-	clock := &manualClock{now: time.Unix(10_000, 0)}
+	clock := storetest.NewClock(time.Unix(10_000, 0))
 	s := openPebble(t, t.TempDir(), clock.Now)
 	defer s.Close()
 	put := func(client string, ttl time.Duration) {

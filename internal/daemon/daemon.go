@@ -33,6 +33,7 @@ import (
 	"github.com/smppmux/smppmux/config"
 	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/dlr/pebblestore"
+	"github.com/smppmux/smppmux/dlr/redisstore"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/relay"
 	"github.com/smppmux/smppmux/internal/router"
@@ -441,7 +442,7 @@ func openStore(cfg *config.Config, log *zap.Logger, fs vfs.FS, m *metrics.Metric
 		return s, dlr.NewIDs(time.Now()), nil
 	}
 	r := cfg.Store.Redis
-	s, err := dlr.OpenRedis(dlr.RedisConfig{
+	s, err := redisstore.Open(redisstore.Config{
 		Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username, Password: r.Password,
 		SentinelPassword: r.SentinelPassword, DB: r.DB, Prefix: r.Prefix, Instance: cfg.Store.Instance,
 		LeaseTTL: r.LeaseTTL, MaxItems: cfg.Receipts.OutboxMaxItems,

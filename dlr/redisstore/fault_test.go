@@ -1,4 +1,4 @@
-package dlr
+package redisstore
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/dlr/storetest"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/redistest"
 )
@@ -20,13 +22,8 @@ import (
 // Outages of Redis while a shared outbox delivers: each receipt goes out
 // once, none is lost, and delivery goes on by itself once Redis is back.
 
-// receiptPDU is the receipt numbered n, as an SMSC writes one.
-func receiptPDU(n int) []byte {
-	text := fmt.Sprintf("id:%06d sub:001 dlvrd:001 submit date:2601010000 done date:2601010000 stat:DELIVRD err:000 text:", n)
-	return pdu.Request(pdu.DeliverSM, 0, pdu.AppendSM(nil, &pdu.SM{ESMClass: 4, ShortMessage: []byte(text)}))
-}
-
-// receiptNumber is the id a receiptPDU carries.
+// storetest.ReceiptPDU is the receipt numbered n, as an SMSC writes one.
+// receiptNumber is the id a storetest.ReceiptPDU carries.
 func receiptNumber(raw []byte) string {
 	var sm pdu.SM
 	if err := pdu.ParseSM(raw[pdu.HeaderLen:], &sm); err != nil {
@@ -109,11 +106,11 @@ func (r *tallyReceiver) release(unbind bool) {
 }
 
 // list is the Receivers of an outbox whose client has this one session.
-func (r *tallyReceiver) list(string) []Receiver {
+func (r *tallyReceiver) list(string) []dlr.Receiver {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.bound {
-		return []Receiver{r}
+		return []dlr.Receiver{r}
 	}
 	return nil
 }
@@ -145,11 +142,11 @@ func counts(rs ...*tallyReceiver) map[string]int {
 }
 
 // enqueueReceipts queues the receipts numbered from to to-1 in o.
-func enqueueReceipts(t *testing.T, o *Outbox, from, to int) {
+func enqueueReceipts(t *testing.T, o *dlr.Outbox, from, to int) {
 	t.Helper()
 	for i := from; i < to; i++ {
 		errc := make(chan error, 1)
-		o.Enqueue("shop", &Item{Raw: receiptPDU(i)}, func(err error) { errc <- err })
+		o.Enqueue("shop", &dlr.Item{Raw: storetest.ReceiptPDU(i)}, func(err error) { errc <- err })
 		if err := <-errc; err != nil {
 			t.Fatalf("receipt %d: %v", i, err)
 		}
@@ -159,7 +156,7 @@ func enqueueReceipts(t *testing.T, o *Outbox, from, to int) {
 // awaitOnce waits until the receipts numbered 0 to n-1 were each
 // delivered by rs and the outbox is empty, then checks that none was
 // delivered twice.
-func awaitOnce(t *testing.T, s *RedisStore, n int, d time.Duration, rs ...*tallyReceiver) {
+func awaitOnce(t *testing.T, s *Store, n int, d time.Duration, rs ...*tallyReceiver) {
 	t.Helper()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -223,9 +220,9 @@ func TestRedisOutboxKilledMidDelivery(t *testing.T) {
 	t.Parallel()
 	r := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
 	core, logs := observer.New(zap.InfoLevel)
-	s := openRedis(t, r.Addr, 1, func(c *RedisConfig) { c.Logger = zap.New(core) })
+	s := openRedis(t, r.Addr, 1, func(c *Config) { c.Logger = zap.New(core) })
 	recv := newTallyReceiver(1, 10, true)
-	o := NewOutbox(OutboxConfig{Store: s, Receivers: recv.list, Logger: zap.New(core)})
+	o := dlr.NewOutbox(dlr.OutboxConfig{Store: s, Receivers: recv.list, Logger: zap.New(core)})
 	defer o.Close()
 	o.Wake("shop")
 	const n = 40
@@ -250,7 +247,7 @@ func TestRedisReceiptAddedOnceWhenAnswerLost(t *testing.T) {
 	s := openRedis(t, r.Addr, 1, nil)
 	add := func(n int) error {
 		errc := make(chan error, 1)
-		s.AddOutbox("shop", &Item{Raw: receiptPDU(n), At: time.Now()}, func(err error) { errc <- err })
+		s.AddOutbox("shop", &dlr.Item{Raw: storetest.ReceiptPDU(n), At: time.Now()}, func(err error) { errc <- err })
 		return <-errc
 	}
 	if err := add(0); err != nil { // the writer's connection is open
@@ -297,7 +294,7 @@ func TestRedisOutboxPausedMidDelivery(t *testing.T) {
 	r := redistest.Start(t)
 	s := openRedis(t, r.Addr, 1, nil)
 	recv := newTallyReceiver(1, 10, true)
-	o := NewOutbox(OutboxConfig{Store: s, Receivers: recv.list})
+	o := dlr.NewOutbox(dlr.OutboxConfig{Store: s, Receivers: recv.list})
 	defer o.Close()
 	o.Wake("shop")
 	const n = 40
@@ -317,7 +314,7 @@ func TestRedisOutboxPausedMidDelivery(t *testing.T) {
 			defer tick.Stop()
 			for {
 				errc := make(chan error, 1)
-				o.Enqueue("shop", &Item{Raw: receiptPDU(i)}, func(err error) { errc <- err })
+				o.Enqueue("shop", &dlr.Item{Raw: storetest.ReceiptPDU(i)}, func(err error) { errc <- err })
 				if <-errc == nil {
 					return
 				}
@@ -347,18 +344,18 @@ func TestRedisOutboxLeaseTakenFromCutOffInstance(t *testing.T) {
 	t.Parallel()
 	r := redistest.Start(t)
 	px := redistest.NewProxy(t, r.Addr)
-	ttl := func(c *RedisConfig) { c.LeaseTTL = 3 * time.Second }
+	ttl := func(c *Config) { c.LeaseTTL = 3 * time.Second }
 	sa := openRedis(t, px.Addr, 1, ttl)
 	sb := openRedis(t, r.Addr, 2, ttl)
 	recvA := newTallyReceiver(1, 10, true)
 	recvB := newTallyReceiver(2, 10, false)
-	oa := NewOutbox(OutboxConfig{Store: sa, Receivers: recvA.list})
+	oa := dlr.NewOutbox(dlr.OutboxConfig{Store: sa, Receivers: recvA.list})
 	defer oa.Close()
 	const n = 40
 	oa.Wake("shop")
 	enqueueReceipts(t, oa, 0, n)
 	recvA.await(t, 10, 10*time.Second)
-	ob := NewOutbox(OutboxConfig{Store: sb, Receivers: recvB.list})
+	ob := dlr.NewOutbox(dlr.OutboxConfig{Store: sb, Receivers: recvB.list})
 	defer ob.Close()
 	ob.Wake("shop")
 
@@ -391,7 +388,7 @@ func TestRedisLeaseGrants(t *testing.T) {
 	a := openRedis(t, r.Addr, 1, nil)
 	b := openRedis(t, r.Addr, 2, nil)
 	ctx := context.Background()
-	lease := func(s *RedisStore, want LeaseGrant) {
+	lease := func(s *Store, want dlr.LeaseGrant) {
 		t.Helper()
 		if g, err := s.Lease("shop"); g != want || err != nil {
 			t.Fatalf("Lease = %v, %v; want %v", g, err, want)
@@ -403,7 +400,7 @@ func TestRedisLeaseGrants(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	released := func(s *RedisStore) {
+	released := func(s *Store) {
 		t.Helper()
 		s.Release("shop")
 		tick := time.NewTicker(10 * time.Millisecond)
@@ -417,21 +414,21 @@ func TestRedisLeaseGrants(t *testing.T) {
 			}
 		}
 	}
-	lease(a, LeaseFree)
-	lease(a, LeaseKept)
-	lease(b, LeaseOther)
+	lease(a, dlr.LeaseFree)
+	lease(a, dlr.LeaseKept)
+	lease(b, dlr.LeaseOther)
 	lapse()
-	lease(a, LeaseKept) // nobody held it in between
+	lease(a, dlr.LeaseKept) // nobody held it in between
 	lapse()
-	lease(b, LeaseLapsed) // A may still be removing what it delivered
-	lease(a, LeaseOther)
+	lease(b, dlr.LeaseLapsed) // A may still be removing what it delivered
+	lease(a, dlr.LeaseOther)
 	released(b)
-	lease(a, LeaseFree)
+	lease(a, dlr.LeaseFree)
 	// A lease that lapsed, then released by its holder (its removals
 	// done), is free for the next.
 	lapse()
 	released(a)
-	lease(b, LeaseFree)
+	lease(b, dlr.LeaseFree)
 }
 
 // TestRedisReceiptLandingLateIsRefused: a receipt's add is held back by
@@ -447,7 +444,7 @@ func TestRedisReceiptLandingLateIsRefused(t *testing.T) {
 	s := openRedis(t, px.Addr, 1, nil)
 	add := func(n int) error {
 		errc := make(chan error, 1)
-		s.AddOutbox("shop", &Item{Raw: receiptPDU(n), At: time.Now()}, func(err error) { errc <- err })
+		s.AddOutbox("shop", &dlr.Item{Raw: storetest.ReceiptPDU(n), At: time.Now()}, func(err error) { errc <- err })
 		return <-errc
 	}
 	if err := add(0); err != nil {
@@ -504,14 +501,14 @@ func TestRedisReceiptLandingLateIsRefused(t *testing.T) {
 // sendUntilTaken queues receipts from to to-1 in o, each sent again after
 // a refusal until the outbox takes it, as an SMSC sends again a receipt
 // answered ESME_RX_T_APPN.
-func sendUntilTaken(o *Outbox, from, to int, d time.Duration) error {
+func sendUntilTaken(o *dlr.Outbox, from, to int, d time.Duration) error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(d)
 	for i := from; i < to; i++ {
 		for {
 			errc := make(chan error, 1)
-			o.Enqueue("shop", &Item{Raw: receiptPDU(i)}, func(err error) { errc <- err })
+			o.Enqueue("shop", &dlr.Item{Raw: storetest.ReceiptPDU(i)}, func(err error) { errc <- err })
 			if <-errc == nil {
 				break
 			}
@@ -533,7 +530,7 @@ func TestRedisOutboxAfterEmptyRestart(t *testing.T) {
 	r := redistest.Start(t)
 	s := openRedis(t, r.Addr, 1, nil)
 	recv := newTallyReceiver(1, 10, false)
-	o := NewOutbox(OutboxConfig{Store: s, Receivers: recv.list})
+	o := dlr.NewOutbox(dlr.OutboxConfig{Store: s, Receivers: recv.list})
 	defer o.Close()
 	o.Wake("shop")
 	enqueueReceipts(t, o, 0, 20)
@@ -558,7 +555,7 @@ func TestRedisSharedOutboxSentinelFailover(t *testing.T) {
 	set := startSentinelSet(t, ctx)
 	s := openRedis(t, set.sentinel.Addr, 1, set.via(2))
 	recv := newTallyReceiver(1, 10, false)
-	o := NewOutbox(OutboxConfig{Store: s, Receivers: recv.list})
+	o := dlr.NewOutbox(dlr.OutboxConfig{Store: s, Receivers: recv.list})
 	defer o.Close()
 	o.Wake("shop")
 	const n = 200
@@ -583,17 +580,17 @@ func TestRedisSharedOutboxSentinelFailover(t *testing.T) {
 func TestRedisSharedOutboxesKilledMidDelivery(t *testing.T) {
 	t.Parallel()
 	r := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
-	ttl := func(c *RedisConfig) { c.LeaseTTL = 3 * time.Second }
+	ttl := func(c *Config) { c.LeaseTTL = 3 * time.Second }
 	sa, sb := openRedis(t, r.Addr, 1, ttl), openRedis(t, r.Addr, 2, ttl)
 	recvA := newTallyReceiver(1, 10, true)
 	recvB := newTallyReceiver(2, 10, false)
-	oa := NewOutbox(OutboxConfig{Store: sa, Receivers: recvA.list})
+	oa := dlr.NewOutbox(dlr.OutboxConfig{Store: sa, Receivers: recvA.list})
 	defer oa.Close()
 	const n = 40
 	oa.Wake("shop")
 	enqueueReceipts(t, oa, 0, n)
 	recvA.await(t, 10, 10*time.Second)
-	ob := NewOutbox(OutboxConfig{Store: sb, Receivers: recvB.list})
+	ob := dlr.NewOutbox(dlr.OutboxConfig{Store: sb, Receivers: recvB.list})
 	defer ob.Close()
 	ob.Wake("shop")
 	r.Kill()

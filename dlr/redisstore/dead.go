@@ -1,4 +1,4 @@
-package dlr
+package redisstore
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/internal/pdu"
 )
 
@@ -57,12 +58,12 @@ redis.call('DEL', KEYS[1])
 return n`)
 )
 
-func (s *RedisStore) deadKey(systemID string) string { return s.cfg.Prefix + "d:{" + systemID + "}" }
+func (s *Store) deadKey(systemID string) string { return s.cfg.Prefix + "d:{" + systemID + "}" }
 
 // PutDeadLetter implements DeadLetterStore: one script deletes the outbox
 // item and appends the dead letter, queued behind the writes made before
 // it, so a lease release made after it waits for it too.
-func (s *RedisStore) PutDeadLetter(d *DeadLetter, outboxSeq uint64, done func(error)) {
+func (s *Store) PutDeadLetter(d *dlr.DeadLetter, outboxSeq uint64, done func(error)) {
 	if d.DeadAt.IsZero() {
 		d.DeadAt = s.cfg.Now()
 	}
@@ -80,9 +81,9 @@ func (s *RedisStore) PutDeadLetter(d *DeadLetter, outboxSeq uint64, done func(er
 	}, done: func(err error) {
 		switch {
 		case err != nil && strings.HasPrefix(err.Error(), "NOTLEASED"):
-			err = ErrNotLeased
+			err = dlr.ErrNotLeased
 		case err != nil && strings.HasPrefix(err.Error(), "NOTINOUTBOX"):
-			err = ErrNotInOutbox
+			err = dlr.ErrNotInOutbox
 		case err == nil:
 			var id string
 			if id, err = cmd.Text(); err == nil {
@@ -94,8 +95,8 @@ func (s *RedisStore) PutDeadLetter(d *DeadLetter, outboxSeq uint64, done func(er
 }
 
 // DeadLetters implements DeadLetterStore.
-func (s *RedisStore) DeadLetters(systemID string, after uint64, n int) ([]DeadLetter, error) {
-	out, err := readStream(s, s.deadKey(systemID), after, n, func(m redis.XMessage) (DeadLetter, error) {
+func (s *Store) DeadLetters(systemID string, after uint64, n int) ([]dlr.DeadLetter, error) {
+	out, err := readStream(s, s.deadKey(systemID), after, n, func(m redis.XMessage) (dlr.DeadLetter, error) {
 		return decodeDeadEntry(systemID, m)
 	})
 	if err != nil {
@@ -104,12 +105,12 @@ func (s *RedisStore) DeadLetters(systemID string, after uint64, n int) ([]DeadLe
 	return out, nil
 }
 
-func decodeDeadEntry(systemID string, m redis.XMessage) (DeadLetter, error) {
+func decodeDeadEntry(systemID string, m redis.XMessage) (dlr.DeadLetter, error) {
 	it, err := decodeItem(m)
 	if err != nil {
-		return DeadLetter{}, err
+		return dlr.DeadLetter{}, err
 	}
-	d := DeadLetter{SystemID: systemID, Seq: it.Seq, Raw: it.Raw, Origin: it.Origin, Arrived: it.At}
+	d := dlr.DeadLetter{SystemID: systemID, Seq: it.Seq, Raw: it.Raw, Origin: it.Origin, Arrived: it.At}
 	num := func(field string) int64 {
 		v, _ := m.Values[field].(string)
 		n, e := strconv.ParseInt(v, 10, 64)
@@ -121,15 +122,15 @@ func decodeDeadEntry(systemID string, m redis.XMessage) (DeadLetter, error) {
 	d.LastStatus = pdu.Status(num("s"))
 	r, ok := m.Values["r"].(string)
 	if err != nil || !ok {
-		return DeadLetter{}, fmt.Errorf("%w: dead letter %s", errBadRecord, m.ID)
+		return dlr.DeadLetter{}, fmt.Errorf("%w: dead letter %s", errBadRecord, m.ID)
 	}
-	d.Reason = DeadReason(r)
+	d.Reason = dlr.DeadReason(r)
 	return d, nil
 }
 
 // DeadLetterStats implements DeadLetterStore: one round trip for every
 // client.
-func (s *RedisStore) DeadLetterStats(systemIDs []string) ([]DeadLetterStat, error) {
+func (s *Store) DeadLetterStats(systemIDs []string) ([]dlr.DeadLetterStat, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	pipe := s.c.Pipeline()
@@ -144,9 +145,9 @@ func (s *RedisStore) DeadLetterStats(systemIDs []string) ([]DeadLetterStat, erro
 			return nil, err
 		}
 	}
-	out := make([]DeadLetterStat, len(systemIDs))
+	out := make([]dlr.DeadLetterStat, len(systemIDs))
 	for i, id := range systemIDs {
-		out[i] = DeadLetterStat{SystemID: id, Count: int(lens[i].Val())}
+		out[i] = dlr.DeadLetterStat{SystemID: id, Count: int(lens[i].Val())}
 		if msgs := firsts[i].Val(); len(msgs) > 0 {
 			if d, err := decodeDeadEntry(id, msgs[0]); err == nil {
 				out[i].Oldest = d.DeadAt
@@ -157,7 +158,7 @@ func (s *RedisStore) DeadLetterStats(systemIDs []string) ([]DeadLetterStat, erro
 }
 
 // PurgeDeadLetters implements DeadLetterStore.
-func (s *RedisStore) PurgeDeadLetters(systemID string, seq uint64) (int, error) {
+func (s *Store) PurgeDeadLetters(systemID string, seq uint64) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if seq != 0 {
@@ -170,7 +171,7 @@ func (s *RedisStore) PurgeDeadLetters(systemID string, seq uint64) (int, error) 
 // RequeueDeadLetters implements DeadLetterStore: the instance holding the
 // client's lease reads the new items from the stream; every instance is
 // told.
-func (s *RedisStore) RequeueDeadLetters(systemID string, n int) ([]*Item, error) {
+func (s *Store) RequeueDeadLetters(systemID string, n int) ([]*dlr.Item, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	now := s.cfg.Now()
@@ -179,7 +180,7 @@ func (s *RedisStore) RequeueDeadLetters(systemID string, n int) ([]*Item, error)
 	if err != nil {
 		return nil, err
 	}
-	items := make([]*Item, 0, len(res)/3)
+	items := make([]*dlr.Item, 0, len(res)/3)
 	for i := 0; i+2 < len(res); i += 3 {
 		id, _ := res[i].(string)
 		o, _ := res[i+1].(string)
@@ -190,7 +191,7 @@ func (s *RedisStore) RequeueDeadLetters(systemID string, n int) ([]*Item, error)
 			// Moved already: the outbox holds it, whatever this reply says.
 			return items, fmt.Errorf("dead letters of %s requeued, reply unreadable: %w", systemID, err)
 		}
-		items = append(items, &Item{Raw: []byte(p), Origin: origin, Seq: seq, At: now})
+		items = append(items, &dlr.Item{Raw: []byte(p), Origin: origin, Seq: seq, At: now})
 	}
 	return items, nil
 }

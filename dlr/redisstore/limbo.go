@@ -1,4 +1,4 @@
-package dlr
+package redisstore
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/internal/pdu"
 )
 
@@ -136,7 +137,7 @@ func mayHaveLanded(err error) bool {
 	var op *net.OpError
 	var rep replicaError
 	switch {
-	case err == nil, errors.Is(err, ErrStoreClosed), errors.Is(err, redis.ErrPoolTimeout):
+	case err == nil, errors.Is(err, dlr.ErrStoreClosed), errors.Is(err, redis.ErrPoolTimeout):
 		return false
 	case errors.As(err, &rep):
 		return true // taken by the master
@@ -246,7 +247,7 @@ type lookup struct {
 
 // queueFinds adds to p the look for every receipt not yet looked for, one
 // script call per client, and returns them.
-func (s *RedisStore) queueFinds(ctx context.Context, p redis.Pipeliner) []*lookup {
+func (s *Store) queueFinds(ctx context.Context, p redis.Pipeliner) []*lookup {
 	l := &s.limbo
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -287,7 +288,7 @@ func (s *RedisStore) queueFinds(ctx context.Context, p redis.Pipeliner) []*looku
 // settleFinds applies what the looks found, once Redis has answered them
 // (and, with WaitReplicas, replicas confirmed what it holds); it returns
 // an error when a look failed, the receipts it looked for still in limbo.
-func (s *RedisStore) settleFinds(finds []*lookup) error {
+func (s *Store) settleFinds(finds []*lookup) error {
 	l := &s.limbo
 	var firstErr error
 	found, forgotten := 0, 0
@@ -333,7 +334,7 @@ func (s *RedisStore) settleFinds(finds []*lookup) error {
 
 // sweepLimbo forgets, once a minute at most, the receipts found stored
 // that the SMSC did not send again within limboKeep.
-func (s *RedisStore) sweepLimbo(now time.Time) {
+func (s *Store) sweepLimbo(now time.Time) {
 	l := &s.limbo
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -352,7 +353,7 @@ func (s *RedisStore) sweepLimbo(now time.Time) {
 }
 
 // unresolved counts the receipts not yet looked for.
-func (s *RedisStore) unresolved() int {
+func (s *Store) unresolved() int {
 	s.limbo.mu.Lock()
 	defer s.limbo.mu.Unlock()
 	return s.limbo.pending
@@ -362,7 +363,7 @@ func (s *RedisStore) unresolved() int {
 // store unhealthy until the prober has looked for it: this instance
 // delivers nothing meanwhile, so the copy that may be stored is not
 // delivered and removed before the look.
-func (s *RedisStore) remember(systemID, key string, floor int64, err error) {
+func (s *Store) remember(systemID, key string, floor int64, err error) {
 	if !s.limbo.add(systemID, key, floor, s.cfg.Now()) {
 		s.limbo.mu.Lock()
 		warn := !s.limbo.warned
@@ -378,7 +379,7 @@ func (s *RedisStore) remember(systemID, key string, floor int64, err error) {
 }
 
 // floor is the stream ms from which an add sent now would be numbered.
-func (s *RedisStore) floor() int64 {
+func (s *Store) floor() int64 {
 	if ms := s.lastMs.Load(); ms > 0 {
 		return ms - floorSlack.Milliseconds()
 	}
@@ -386,7 +387,7 @@ func (s *RedisStore) floor() int64 {
 }
 
 // sawStreamID records the ms of an entry id Redis gave.
-func (s *RedisStore) sawStreamID(seq uint64) {
+func (s *Store) sawStreamID(seq uint64) {
 	ms := int64(seq >> 20)
 	for {
 		cur := s.lastMs.Load()

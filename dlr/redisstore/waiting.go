@@ -1,4 +1,4 @@
-package dlr
+package redisstore
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/smppmux/smppmux/dlr"
 )
 
 // Waiting receipts in Redis are this instance's: a hash per instance,
@@ -16,12 +18,12 @@ import (
 //	w:N -> seq: len(upstream)(1) upstream arrived(8) PDU
 //
 // read back when the instance of that number starts again.
-func (s *RedisStore) waitingKey() string {
+func (s *Store) waitingKey() string {
 	return s.cfg.Prefix + "w:" + strconv.Itoa(s.cfg.Instance)
 }
 
 // PutWaiting implements Store.
-func (s *RedisStore) PutWaiting(w *Waiting, done func(error)) {
+func (s *Store) PutWaiting(w *dlr.Waiting, done func(error)) {
 	if len(w.Upstream) > 255 {
 		done(fmt.Errorf("dlr: names longer than 255 octets"))
 		return
@@ -39,7 +41,7 @@ func (s *RedisStore) PutWaiting(w *Waiting, done func(error)) {
 }
 
 // DeleteWaiting implements Store.
-func (s *RedisStore) DeleteWaiting(_ string, seq uint64) {
+func (s *Store) DeleteWaiting(_ string, seq uint64) {
 	key, field := s.waitingKey(), strconv.FormatUint(seq, 10)
 	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
 		return p.HDel(context.Background(), key, field)
@@ -52,7 +54,7 @@ func (s *RedisStore) DeleteWaiting(_ string, seq uint64) {
 }
 
 // LoadWaiting implements Store.
-func (s *RedisStore) LoadWaiting(fn func(*Waiting)) error {
+func (s *Store) LoadWaiting(fn func(*dlr.Waiting)) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	all, err := s.c.HGetAll(ctx, s.waitingKey()).Result()
@@ -66,7 +68,7 @@ func (s *RedisStore) LoadWaiting(fn func(*Waiting)) error {
 			return fmt.Errorf("%w: waiting receipt %s", errBadRecord, field)
 		}
 		n := int(b[0])
-		fn(&Waiting{
+		fn(&dlr.Waiting{
 			Upstream: string(b[1 : 1+n]),
 			Seq:      seq,
 			Arrived:  time.Unix(0, int64(binary.BigEndian.Uint64(b[1+n:]))),
