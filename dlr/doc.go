@@ -12,21 +12,21 @@
 // takes that one; several make the receipt Ambiguous.
 //
 // A backend keeps mappings (MappingStore) and outboxes (OutboxStore, with
-// their dead letters) as one Store, each in its own package, all passing
-// the conformance suite of storetest: pebblestore is the durable one
-// (synced, group-committed writes), RedisStore the one several instances
-// share (a SharedStore: outboxes are Redis streams delivered by the
-// instance holding the client's lease), MemStore the one for tests.
-// Writes are asynchronous: their callback runs once the data is durable,
-// so no connection reader waits for a disk. The Outbox keeps a client's
-// items in the process (outbox_local.go) or, with a SharedStore, in the
-// store (outbox_shared.go), through one strategy; a shared outbox
-// delivers each item once through outages of Redis, and a receipt whose
-// write had no answer is added once (redis_limbo.go).
+// their dead letters) as one Store, and passes the conformance suite of
+// storetest: pebblestore is the durable one (synced, group-committed
+// writes), redisstore the one several instances share (a SharedStore:
+// outboxes are Redis streams delivered by the instance holding the
+// client's lease), MemStore (memstore.go) the one in memory, an Outbox's
+// store when it is given none. Writes are asynchronous: their callback
+// runs once the data is durable, so no connection reader waits for a
+// disk. The Outbox keeps a client's items in the process
+// (outbox_local.go) or, with a SharedStore, in the store
+// (outbox_shared.go), through one strategy; a shared outbox delivers each
+// item once through outages of the store.
 //
-// Goroutines: an Outbox runs one dispatcher goroutine per client system_id
-// that has had something queued, ended by Close; a RedisStore one writer,
-// one keeper of its instance number and one event watcher, all ended by
-// Close. A Parking's receipts share one timer; with a shared store a
-// parked receipt also looks for its mapping again on a timer of its own.
+// Goroutines: an Outbox runs one dispatcher goroutine per client
+// system_id that has had something queued, ended by Close (the stores'
+// goroutines are in their packages' doc). A Parking's receipts share one
+// timer; with a shared store a parked receipt also looks for its mapping
+// again on a timer of its own.
 package dlr
