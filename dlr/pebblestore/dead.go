@@ -125,7 +125,7 @@ func (s *Store) open(fn func(db *pebble.DB) error) error {
 	return s.write(d, func() error { return fn(d.DB) })
 }
 
-// PutDeadLetter implements DeadLetterStore: the dead letter and the
+// PutDeadLetter implements dlr.DeadLetterStore: the dead letter and the
 // outbox item's delete are one synced batch, committed with the other
 // writes.
 func (s *Store) PutDeadLetter(d *dlr.DeadLetter, outboxSeq uint64, done func(error)) {
@@ -137,7 +137,7 @@ func (s *Store) PutDeadLetter(d *dlr.DeadLetter, outboxSeq uint64, done func(err
 	s.enqueue(writeOp{kind: kindDead, done: done, dead: &c, outboxSeq: outboxSeq})
 }
 
-// DeadLetters implements DeadLetterStore.
+// DeadLetters implements dlr.DeadLetterStore.
 func (s *Store) DeadLetters(systemID string, after uint64, n int) ([]dlr.DeadLetter, error) {
 	var out []dlr.DeadLetter
 	err := s.open(func(db *pebble.DB) error {
@@ -159,7 +159,7 @@ func (s *Store) DeadLetters(systemID string, after uint64, n int) ([]dlr.DeadLet
 	return out, err
 }
 
-// DeadLetterStats implements DeadLetterStore: the counts are kept in
+// DeadLetterStats implements dlr.DeadLetterStore: the counts are kept in
 // memory, the oldest is read from each client's first key.
 func (s *Store) DeadLetterStats(systemIDs []string) ([]dlr.DeadLetterStat, error) {
 	out := make([]dlr.DeadLetterStat, len(systemIDs))
@@ -188,7 +188,7 @@ func (s *Store) DeadLetterStats(systemIDs []string) ([]dlr.DeadLetterStat, error
 	return out, err
 }
 
-// PurgeDeadLetters implements DeadLetterStore.
+// PurgeDeadLetters implements dlr.DeadLetterStore.
 func (s *Store) PurgeDeadLetters(systemID string, seq uint64) (int, error) {
 	s.deadMu.Lock()
 	defer s.deadMu.Unlock()
@@ -206,7 +206,7 @@ func (s *Store) PurgeDeadLetters(systemID string, seq uint64) (int, error) {
 	return n, nil
 }
 
-// RequeueDeadLetters implements DeadLetterStore: the dead letters' deletes
+// RequeueDeadLetters implements dlr.DeadLetterStore: the dead letters' deletes
 // and the new outbox items are one synced batch.
 func (s *Store) RequeueDeadLetters(systemID string, n int) ([]*dlr.Item, error) {
 	s.deadMu.Lock()

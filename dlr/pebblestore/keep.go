@@ -113,7 +113,7 @@ func (s *Store) downError() error {
 	return &storeDown{dir: s.cfg.Dir, kind: downOpening, what: downOpening}
 }
 
-// Health implements Store: nil while the store takes writes, else why not.
+// Health implements dlr.Store: nil while the store takes writes, else why not.
 func (s *Store) Health() error {
 	if e := s.health.Load(); e != nil {
 		return *e

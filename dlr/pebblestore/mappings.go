@@ -52,7 +52,7 @@ func appendClientKey(k []byte, systemID, clientID string) []byte {
 	return append(k, clientID...)
 }
 
-// PutMapping implements Store.
+// PutMapping implements dlr.Store.
 func (s *Store) PutMapping(m dlr.Mapping, done func(error)) {
 	if len(m.SystemID) > 255 || len(m.Upstream) > 255 {
 		done(fmt.Errorf("dlr: names longer than 255 octets"))
@@ -129,7 +129,7 @@ func (s *Store) expired(v []byte) bool {
 	return len(v) < 8 || int64(binary.BigEndian.Uint64(v)) <= s.cfg.Now().UnixNano()
 }
 
-// Get implements Store. A mapping whose write is not committed yet is
+// Get implements dlr.Store. A mapping whose write is not committed yet is
 // not found: its writer learns when it is, through PutMapping's done. One
 // of the last committed is found in memory.
 func (s *Store) Get(upstream, id string) (dlr.Route, bool, error) {
@@ -156,7 +156,7 @@ func (s *Store) rememberLocked(m *dlr.Mapping) {
 	s.recent.Put(idKey{m.Upstream, m.UpstreamID}, recentRoute{Route: m.Route, expires: m.Expires.UnixNano()})
 }
 
-// GetFolded implements Store: a range of the mappings of one folded
+// GetFolded implements dlr.Store: a range of the mappings of one folded
 // form, and the mapping of the earlier layout under it while there may
 // be some.
 func (s *Store) GetFolded(upstream, folded string) (dlr.Route, int, error) {
@@ -281,7 +281,7 @@ func hasOldMappings(db *pebble.DB) (bool, error) {
 	return false, nil
 }
 
-// ByClient implements Store.
+// ByClient implements dlr.Store.
 func (s *Store) ByClient(systemID, clientID string) (dlr.Mapping, bool, error) {
 	v, ok, err := s.get(clientKeyBytes(systemID, clientID))
 	if !ok || err != nil || s.expired(v) {

@@ -41,7 +41,7 @@ func applyMark(b *pebble.Batch, m *dlr.Mark, scratch []byte) ([]byte, error) {
 	return kv, b.Set(idx, nil, nil)
 }
 
-// Relayed implements Store.
+// Relayed implements dlr.Store.
 func (s *Store) Relayed(m dlr.Mark) (bool, error) {
 	v, ok, err := s.get(appendMarkKey(nil, &m))
 	if !ok || err != nil {
@@ -50,7 +50,7 @@ func (s *Store) Relayed(m dlr.Mark) (bool, error) {
 	return !s.expired(v), nil
 }
 
-// Forget implements Store. The deletes are not synced: after a crash the
+// Forget implements dlr.Store. The deletes are not synced: after a crash the
 // mapping lives until it expires, as before.
 func (s *Store) Forget(upstream, id, systemID, clientID string) {
 	s.umu.Lock()

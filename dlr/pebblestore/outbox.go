@@ -10,10 +10,10 @@ import (
 	"github.com/smppmux/smppmux/dlr"
 )
 
-// NextSeq implements Store.
+// NextSeq implements dlr.Store.
 func (s *Store) NextSeq() uint64 { return s.seq.Add(1) }
 
-// AddOutbox implements Store.
+// AddOutbox implements dlr.Store.
 func (s *Store) AddOutbox(systemID string, it *dlr.Item, done func(error)) {
 	if it.Seq == 0 {
 		it.Seq = s.NextSeq()
@@ -22,7 +22,7 @@ func (s *Store) AddOutbox(systemID string, it *dlr.Item, done func(error)) {
 		seq: it.Seq, origin: it.Origin, at: it.At.UnixNano(), raw: it.Raw, mark: it.Mark})
 }
 
-// DeleteOutbox implements Store. Every outbox key is set once before it
+// DeleteOutbox implements dlr.Store. Every outbox key is set once before it
 // is deleted (numbers are never given again while their item is stored),
 // so a single delete suffices, and an item delivered while its set is
 // still in the memtable leaves nothing on disk. While the database is not
@@ -45,7 +45,7 @@ func (s *Store) deleteSetOnce(key []byte) {
 	s.deferDelete(key)
 }
 
-// LoadOutbox implements Store.
+// LoadOutbox implements dlr.Store.
 func (s *Store) LoadOutbox(fn func(string, *dlr.Item)) error {
 	d, err := s.acquire()
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 //	w upstream 0 seq(8) -> arrived(8) PDU
 const kindWaiting = 'w'
 
-// PutWaiting implements Store: the receipt is written by the committer,
+// PutWaiting implements dlr.Store: the receipt is written by the committer,
 // synced, like an outbox item.
 func (s *Store) PutWaiting(w *dlr.Waiting, done func(error)) {
 	w.Seq = s.NextSeq()
@@ -32,14 +32,14 @@ func (op *writeOp) applyWaiting(b *pebble.Batch, scratch []byte) ([]byte, error)
 	return kv, b.Set(kv[:n], kv[n:], nil)
 }
 
-// DeleteWaiting implements Store. Each key is set once, so one single
+// DeleteWaiting implements dlr.Store. Each key is set once, so one single
 // delete removes it; while the database is not open the delete waits for
 // the next open, as an outbox item's.
 func (s *Store) DeleteWaiting(upstream string, seq uint64) {
 	s.deleteSetOnce(waitingKey(upstream, seq))
 }
 
-// LoadWaiting implements Store.
+// LoadWaiting implements dlr.Store.
 func (s *Store) LoadWaiting(fn func(*dlr.Waiting)) error {
 	d, err := s.acquire()
 	if err != nil {

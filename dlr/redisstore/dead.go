@@ -60,7 +60,7 @@ return n`)
 
 func (s *Store) deadKey(systemID string) string { return s.cfg.Prefix + "d:{" + systemID + "}" }
 
-// PutDeadLetter implements DeadLetterStore: one script deletes the outbox
+// PutDeadLetter implements dlr.DeadLetterStore: one script deletes the outbox
 // item and appends the dead letter, queued behind the writes made before
 // it, so a lease release made after it waits for it too.
 func (s *Store) PutDeadLetter(d *dlr.DeadLetter, outboxSeq uint64, done func(error)) {
@@ -94,7 +94,7 @@ func (s *Store) PutDeadLetter(d *dlr.DeadLetter, outboxSeq uint64, done func(err
 	}})
 }
 
-// DeadLetters implements DeadLetterStore.
+// DeadLetters implements dlr.DeadLetterStore.
 func (s *Store) DeadLetters(systemID string, after uint64, n int) ([]dlr.DeadLetter, error) {
 	out, err := readStream(s, s.deadKey(systemID), after, n, func(m redis.XMessage) (dlr.DeadLetter, error) {
 		return decodeDeadEntry(systemID, m)
@@ -128,7 +128,7 @@ func decodeDeadEntry(systemID string, m redis.XMessage) (dlr.DeadLetter, error) 
 	return d, nil
 }
 
-// DeadLetterStats implements DeadLetterStore: one round trip for every
+// DeadLetterStats implements dlr.DeadLetterStore: one round trip for every
 // client.
 func (s *Store) DeadLetterStats(systemIDs []string) ([]dlr.DeadLetterStat, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -157,7 +157,7 @@ func (s *Store) DeadLetterStats(systemIDs []string) ([]dlr.DeadLetterStat, error
 	return out, nil
 }
 
-// PurgeDeadLetters implements DeadLetterStore.
+// PurgeDeadLetters implements dlr.DeadLetterStore.
 func (s *Store) PurgeDeadLetters(systemID string, seq uint64) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -168,7 +168,7 @@ func (s *Store) PurgeDeadLetters(systemID string, seq uint64) (int, error) {
 	return scriptPurge.Run(ctx, s.c, []string{s.deadKey(systemID)}).Int()
 }
 
-// RequeueDeadLetters implements DeadLetterStore: the instance holding the
+// RequeueDeadLetters implements dlr.DeadLetterStore: the instance holding the
 // client's lease reads the new items from the stream; every instance is
 // told.
 func (s *Store) RequeueDeadLetters(systemID string, n int) ([]*dlr.Item, error) {

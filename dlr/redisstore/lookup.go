@@ -218,7 +218,7 @@ func (s *Store) recentRoute(upstream, id string) (dlr.Route, bool, error) {
 	return m.Route, ok, err
 }
 
-// GetAsync implements AsyncGetter: lookups queued while one is under way
+// GetAsync implements dlr.AsyncGetter: lookups queued while one is under way
 // go as one pipeline.
 func (s *Store) GetAsync(upstream, id string, done func(dlr.Route, bool, error)) {
 	if r, ok, err := s.recentRoute(upstream, id); ok || err != nil {
@@ -228,7 +228,7 @@ func (s *Store) GetAsync(upstream, id string, done func(dlr.Route, bool, error))
 	s.queueLookup(s.exactOp(upstream, id, func(f *lookupReply) { done(f.m.Route, f.ok, f.err) }))
 }
 
-// FindAsync implements AsyncGetter: a receipt's id as written and, when
+// FindAsync implements dlr.AsyncGetter: a receipt's id as written and, when
 // ref allows folding, its folded form go in one round trip, with the
 // lookups queued while one is under way.
 func (s *Store) FindAsync(upstream string, ref dlr.Ref, done func(dlr.Route, dlr.Result, error)) {
@@ -274,7 +274,7 @@ func (s *Store) readLoop() {
 	}
 }
 
-// Get implements Store.
+// Get implements dlr.Store.
 func (s *Store) Get(upstream, id string) (dlr.Route, bool, error) {
 	if r, ok, err := s.recentRoute(upstream, id); ok || err != nil {
 		return r, ok, err
@@ -284,7 +284,7 @@ func (s *Store) Get(upstream, id string) (dlr.Route, bool, error) {
 	return f.m.Route, f.ok, f.err
 }
 
-// GetFolded implements Store.
+// GetFolded implements dlr.Store.
 func (s *Store) GetFolded(upstream, folded string) (dlr.Route, int, error) {
 	var f *lookupReply
 	op := getOp{done: func(res *lookupReply) { f = res }}
@@ -296,7 +296,7 @@ func (s *Store) GetFolded(upstream, folded string) (dlr.Route, int, error) {
 	return f.route, f.n, f.err
 }
 
-// ByClient implements Store.
+// ByClient implements dlr.Store.
 func (s *Store) ByClient(systemID, clientID string) (dlr.Mapping, bool, error) {
 	return s.getMapping(s.clientKey(systemID, clientID))
 }

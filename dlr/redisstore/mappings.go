@@ -109,7 +109,7 @@ func decodeMapping(b []byte) (dlr.Mapping, error) {
 	return m, nil
 }
 
-// PutMapping implements Store: done is called once Redis holds the
+// PutMapping implements dlr.Store: done is called once Redis holds the
 // mapping under its id (in its folded form's hash for an id other than
 // that form) and under the client's.
 func (s *Store) PutMapping(m dlr.Mapping, done func(error)) {

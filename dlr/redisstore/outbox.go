@@ -13,11 +13,11 @@ import (
 	"github.com/smppmux/smppmux/dlr"
 )
 
-// NextSeq implements Store. In a shared outbox items are ordered by when
+// NextSeq implements dlr.Store. In a shared outbox items are ordered by when
 // Redis added them; this number only orders them within this process.
 func (s *Store) NextSeq() uint64 { return s.seq.Add(1) }
 
-// AddOutbox implements Store: the item is appended to systemID's stream,
+// AddOutbox implements dlr.Store: the item is appended to systemID's stream,
 // which numbers it, and every instance is told. A receipt whose earlier
 // copy had no answer is not appended while the store cannot tell whether
 // that copy is stored (ErrAddUnresolved), nor once it is found stored:
@@ -80,19 +80,19 @@ func (s *Store) markKey(m *dlr.Mark) string {
 	return s.cfg.Prefix + "r:" + m.Upstream + ":" + strconv.Itoa(int(m.State)) + ":" + m.ID
 }
 
-// Relayed implements Store.
+// Relayed implements dlr.Store.
 func (s *Store) Relayed(m dlr.Mark) (bool, error) {
 	var f *lookupReply
 	s.getNow(getOp{mark: s.markKey(&m), done: func(r *lookupReply) { f = r }})
 	return f.relayed, f.err
 }
 
-// RelayedAsync implements AsyncGetter.
+// RelayedAsync implements dlr.AsyncGetter.
 func (s *Store) RelayedAsync(m dlr.Mark, done func(bool, error)) {
 	s.queueLookup(getOp{mark: s.markKey(&m), done: func(r *lookupReply) { done(r.relayed, r.err) }})
 }
 
-// Forget implements Store.
+// Forget implements dlr.Store.
 func (s *Store) Forget(upstream, id, systemID, clientID string) {
 	k1, k2 := s.mappingKey(upstream, id), s.clientKey(systemID, clientID)
 	folded := dlr.FoldID(id)
@@ -128,7 +128,7 @@ func streamID(seq uint64) string {
 	return strconv.FormatUint(seq>>20, 10) + "-" + strconv.FormatUint(seq&(1<<20-1), 10)
 }
 
-// DeleteOutbox implements Store. The delete is queued behind earlier
+// DeleteOutbox implements dlr.Store. The delete is queued behind earlier
 // writes and a later Release waits for it. Outboxes remove what they
 // delivered with Remove, which reports the outcome.
 func (s *Store) DeleteOutbox(systemID string, seq uint64) error {
@@ -140,7 +140,7 @@ func (s *Store) DeleteOutbox(systemID string, seq uint64) error {
 	return nil
 }
 
-// Remove implements SharedStore: one XDEL, queued behind earlier writes.
+// Remove implements dlr.SharedStore: one XDEL, queued behind earlier writes.
 func (s *Store) Remove(systemID string, seqs []uint64, done func(error)) {
 	key := s.outboxKey(systemID)
 	ids := make([]string, len(seqs))
@@ -152,7 +152,7 @@ func (s *Store) Remove(systemID string, seqs []uint64, done func(error)) {
 	}, done: done})
 }
 
-// LoadOutbox implements Store: a shared outbox is read by the instance
+// LoadOutbox implements dlr.Store: a shared outbox is read by the instance
 // that leases it, with Pending, not loaded at start.
 func (s *Store) LoadOutbox(func(string, *dlr.Item)) error { return nil }
 
@@ -160,7 +160,7 @@ func (s *Store) LoadOutbox(func(string, *dlr.Item)) error { return nil }
 // lease: longer than an outage, for the next holder to tell a lapse.
 const holderKeep = 24 * time.Hour
 
-// Lease implements SharedStore.
+// Lease implements dlr.SharedStore.
 func (s *Store) Lease(systemID string) (dlr.LeaseGrant, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.LeaseTTL/3)
 	defer cancel()
@@ -172,7 +172,7 @@ func (s *Store) Lease(systemID string) (dlr.LeaseGrant, error) {
 	return dlr.LeaseGrant(n), nil
 }
 
-// Release implements SharedStore.
+// Release implements dlr.SharedStore.
 func (s *Store) Release(systemID string) {
 	keys := []string{s.leaseKey(systemID), s.holderKey(systemID)}
 	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
@@ -184,10 +184,10 @@ func (s *Store) Release(systemID string) {
 	}})
 }
 
-// LeaseTTL implements SharedStore.
+// LeaseTTL implements dlr.SharedStore.
 func (s *Store) LeaseTTL() time.Duration { return s.cfg.LeaseTTL }
 
-// Pending implements SharedStore.
+// Pending implements dlr.SharedStore.
 func (s *Store) Pending(systemID string, after uint64, n int) ([]*dlr.Item, error) {
 	items, err := readStream(s, s.outboxKey(systemID), after, n, decodeItem)
 	if err != nil {
@@ -237,7 +237,7 @@ func decodeItem(m redis.XMessage) (*dlr.Item, error) {
 	return &dlr.Item{Raw: []byte(raw), Origin: origin, Seq: seq, At: time.Unix(0, at)}, nil
 }
 
-// OutboxLen implements SharedStore.
+// OutboxLen implements dlr.SharedStore.
 func (s *Store) OutboxLen(systemID string) (int, time.Time, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -257,7 +257,7 @@ func (s *Store) OutboxLen(systemID string) (int, time.Time, error) {
 	return int(n.Val()), oldest, nil
 }
 
-// Watch implements SharedStore. It subscribes once; later calls replace fn.
+// Watch implements dlr.SharedStore. It subscribes once; later calls replace fn.
 func (s *Store) Watch(fn func(systemID string)) {
 	s.watchMu.Lock()
 	defer s.watchMu.Unlock()

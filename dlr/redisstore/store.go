@@ -419,7 +419,7 @@ func (s *Store) keepInstance() {
 	}
 }
 
-// Health implements Store.
+// Health implements dlr.Store.
 func (s *Store) Health() error {
 	if p := s.health.Load(); p != nil {
 		return *p
@@ -517,7 +517,7 @@ func (s *Store) lease(ctx context.Context, key string) (bool, error) {
 	return n == 1, err
 }
 
-// Close implements Store: queued writes are sent, the instance id is
+// Close implements dlr.Store: queued writes are sent, the instance id is
 // given up and the connections closed.
 func (s *Store) Close() error {
 	s.mu.Lock()

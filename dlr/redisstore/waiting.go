@@ -22,7 +22,7 @@ func (s *Store) waitingKey() string {
 	return s.cfg.Prefix + "w:" + strconv.Itoa(s.cfg.Instance)
 }
 
-// PutWaiting implements Store.
+// PutWaiting implements dlr.Store.
 func (s *Store) PutWaiting(w *dlr.Waiting, done func(error)) {
 	if len(w.Upstream) > 255 {
 		done(fmt.Errorf("dlr: names longer than 255 octets"))
@@ -40,7 +40,7 @@ func (s *Store) PutWaiting(w *dlr.Waiting, done func(error)) {
 	}, done: done})
 }
 
-// DeleteWaiting implements Store.
+// DeleteWaiting implements dlr.Store.
 func (s *Store) DeleteWaiting(_ string, seq uint64) {
 	key, field := s.waitingKey(), strconv.FormatUint(seq, 10)
 	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
@@ -53,7 +53,7 @@ func (s *Store) DeleteWaiting(_ string, seq uint64) {
 	}})
 }
 
-// LoadWaiting implements Store.
+// LoadWaiting implements dlr.Store.
 func (s *Store) LoadWaiting(fn func(*dlr.Waiting)) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
