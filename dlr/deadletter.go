@@ -2,8 +2,6 @@ package dlr
 
 import (
 	"errors"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/smppmux/smppmux/internal/pdu"
@@ -102,84 +100,3 @@ type DeadLetterSummary struct {
 
 // Summary decodes what d.Raw says about itself, never its text.
 func (d *DeadLetter) Summary() DeadLetterSummary { return Summarize(d.Raw) }
-
-// memDead holds a MemStore's dead letters.
-type memDead struct {
-	mu sync.Mutex
-	m  map[string][]DeadLetter // per system_id, in Seq order
-}
-
-// PutDeadLetter implements DeadLetterStore: the outbox item needs no
-// removal, a MemStore keeps none.
-func (s *MemStore) PutDeadLetter(d *DeadLetter, _ uint64, done func(error)) {
-	d.Seq = s.NextSeq()
-	if d.DeadAt.IsZero() {
-		d.DeadAt = s.now()
-	}
-	s.dead.mu.Lock()
-	if s.dead.m == nil {
-		s.dead.m = make(map[string][]DeadLetter)
-	}
-	c := *d
-	c.Raw = slices.Clone(d.Raw)
-	s.dead.m[d.SystemID] = append(s.dead.m[d.SystemID], c)
-	s.dead.mu.Unlock()
-	done(nil)
-}
-
-// DeadLetters implements DeadLetterStore.
-func (s *MemStore) DeadLetters(systemID string, after uint64, n int) ([]DeadLetter, error) {
-	s.dead.mu.Lock()
-	defer s.dead.mu.Unlock()
-	var out []DeadLetter
-	for _, d := range s.dead.m[systemID] {
-		if d.Seq > after && len(out) < n {
-			out = append(out, d)
-		}
-	}
-	return out, nil
-}
-
-// DeadLetterStats implements DeadLetterStore.
-func (s *MemStore) DeadLetterStats(systemIDs []string) ([]DeadLetterStat, error) {
-	s.dead.mu.Lock()
-	defer s.dead.mu.Unlock()
-	out := make([]DeadLetterStat, len(systemIDs))
-	for i, id := range systemIDs {
-		out[i] = DeadLetterStat{SystemID: id, Count: len(s.dead.m[id])}
-		if l := s.dead.m[id]; len(l) > 0 {
-			out[i].Oldest = l[0].DeadAt
-		}
-	}
-	return out, nil
-}
-
-// PurgeDeadLetters implements DeadLetterStore.
-func (s *MemStore) PurgeDeadLetters(systemID string, seq uint64) (int, error) {
-	s.dead.mu.Lock()
-	defer s.dead.mu.Unlock()
-	l := s.dead.m[systemID]
-	n := len(l)
-	if seq == 0 {
-		delete(s.dead.m, systemID)
-		return n, nil
-	}
-	l = slices.DeleteFunc(l, func(d DeadLetter) bool { return d.Seq == seq })
-	s.dead.m[systemID] = l
-	return n - len(l), nil
-}
-
-// RequeueDeadLetters implements DeadLetterStore.
-func (s *MemStore) RequeueDeadLetters(systemID string, n int) ([]*Item, error) {
-	s.dead.mu.Lock()
-	defer s.dead.mu.Unlock()
-	l := s.dead.m[systemID]
-	n = min(n, len(l))
-	now := s.now()
-	items := make([]*Item, n)
-	for i, d := range l[:n] {
-		items[i] = &Item{Raw: d.Raw, Origin: d.Origin, Seq: s.NextSeq(), At: now}
-	}
-	s.dead.m[systemID] = slices.Delete(l, 0, n)
-	return items, nil
-}

@@ -2,7 +2,6 @@ package dlr
 
 import (
 	"bytes"
-	"sync"
 	"testing"
 	"time"
 
@@ -111,54 +110,13 @@ func TestRewriteReceipt(t *testing.T) {
 	}
 }
 
-func TestMemStoreTTL(t *testing.T) {
-	t.Parallel()
-	now := time.Unix(1000, 0)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	s := NewMemStore(clock)
-	testStoreMappings(t, s, now)
-	mu.Lock()
-	now = now.Add(2 * time.Hour)
-	mu.Unlock()
-	if _, ok, _ := s.Get("a", "1"); ok {
-		t.Fatal("expired mapping still found")
-	}
-}
-
-// putMapping writes m and returns the outcome its callback was given.
-func putMapping(s Store, m Mapping) error {
-	errc := make(chan error, 1)
-	s.PutMapping(m, func(err error) { errc <- err })
-	return <-errc
-}
-
 // putSync writes m and fails the test unless the write succeeded.
 func putSync(t *testing.T, s Store, m Mapping) {
 	t.Helper()
-	if err := putMapping(s, m); err != nil {
+	errc := make(chan error, 1)
+	s.PutMapping(m, func(err error) { errc <- err })
+	if err := <-errc; err != nil {
 		t.Fatal(err)
-	}
-}
-
-// testStoreMappings checks a Store's mapping round trip; the mapping
-// expires an hour after now.
-func testStoreMappings(t *testing.T, s Store, now time.Time) {
-	t.Helper()
-	m := Mapping{Upstream: "a", UpstreamID: "1", Route: Route{SystemID: "shop", ClientID: "x", Session: 7}, Expires: now.Add(time.Hour)}
-	putSync(t, s, m)
-	if r, ok, err := s.Get("a", "1"); err != nil || !ok || r != m.Route {
-		t.Fatalf("Get = %+v, %v, %v", r, ok, err)
-	}
-	if _, ok, _ := s.Get("b", "1"); ok {
-		t.Fatal("mapping leaked across upstreams")
-	}
-	got, ok, err := s.ByClient("shop", "x")
-	if err != nil || !ok || got.Upstream != "a" || got.UpstreamID != "1" || got.Route != m.Route {
-		t.Fatalf("ByClient = %+v, %v, %v", got, ok, err)
-	}
-	if _, ok, _ := s.ByClient("bank", "x"); ok {
-		t.Fatal("mapping leaked across clients")
 	}
 }
 

@@ -11,23 +11,22 @@
 // (FoldID: case, leading zeros) and only one message's id folds alike,
 // takes that one; several make the receipt Ambiguous.
 //
-// The Store interface keeps mappings, outbox items and dead letters
-// (DeadLetterStore); PebbleStore is the
-// durable implementation (synced, group-committed writes), RedisStore the
-// one several instances share (a SharedStore: outboxes are Redis streams
-// delivered by the instance holding the client's lease), MemStore the one
-// for tests. Writes are asynchronous: their callback runs once the
-// data is durable, so no connection reader waits for a disk. A shared
-// outbox delivers each item once through outages of Redis
-// (outbox_shared.go), and a receipt whose write had no answer is added
-// once (redis_limbo.go).
+// A backend keeps mappings (MappingStore) and outboxes (OutboxStore, with
+// their dead letters) as one Store, and passes the conformance suite of
+// storetest: pebblestore is the durable one (synced, group-committed
+// writes), redisstore the one several instances share (a SharedStore:
+// outboxes are Redis streams delivered by the instance holding the
+// client's lease), MemStore (memstore.go) the one in memory, an Outbox's
+// store when it is given none. Writes are asynchronous: their callback
+// runs once the data is durable, so no connection reader waits for a
+// disk. The Outbox keeps a client's items in the process
+// (outbox_local.go) or, with a SharedStore, in the store
+// (outbox_shared.go), through one strategy; a shared outbox delivers each
+// item once through outages of the store.
 //
-// Goroutines: an Outbox runs one dispatcher goroutine per client system_id
-// that has had something queued, ended by Close; a PebbleStore runs one
-// committer, one sweeper of expired mappings and one keeper that watches
-// its disk and opens its database again after a fault (pebblekeep.go),
-// a RedisStore one writer,
-// one keeper of its instance number and one event watcher, all ended by
-// Close. A Parking's receipts share one timer; with a shared store a
-// parked receipt also looks for its mapping again on a timer of its own.
+// Goroutines: an Outbox runs one dispatcher goroutine per client
+// system_id that has had something queued, ended by Close (the stores'
+// goroutines are in their packages' doc). A Parking's receipts share one
+// timer; with a shared store a parked receipt also looks for its mapping
+// again on a timer of its own.
 package dlr

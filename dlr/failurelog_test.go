@@ -2,6 +2,7 @@ package dlr
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -87,7 +88,17 @@ func TestOutboxRefusalsLogOncePerInterval(t *testing.T) {
 		OnRetry:     func(string, *Item) { mu.Lock(); retries++; mu.Unlock() },
 	})
 	defer o.Close()
-	enqueueAll(t, o, "shop", 3)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		o.Enqueue("shop", &Item{Raw: pdu.Request(pdu.DeliverSM, 0, fmt.Appendf(nil, "%04d", i))}, func(err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
 	o.Wake("shop")
 	// 12 refusals, then the three accepted.
 	for range 15 {

@@ -2,7 +2,6 @@ package dlr
 
 import (
 	"bytes"
-	"container/heap"
 	"slices"
 	"time"
 
@@ -107,42 +106,7 @@ func itemInfo(it *Item, text bool) ItemInfo {
 // their text when text is set. Items being delivered at this moment are
 // not listed, except in a shared outbox, which is read from the store.
 func (o *Outbox) Items(systemID string, after uint64, n int, text bool) ([]ItemInfo, error) {
-	if o.shared != nil {
-		items, err := o.shared.Pending(systemID, after, n)
-		out := make([]ItemInfo, len(items))
-		for i, it := range items {
-			out[i] = itemInfo(it, text)
-		}
-		return out, err
-	}
-	o.mu.Lock()
-	q := o.queues[systemID]
-	var all []*Item
-	if q != nil {
-		for _, l := range [][]*Item{q.items, q.aside} {
-			for _, it := range l {
-				if it.Seq > after {
-					all = append(all, it)
-				}
-			}
-		}
-	}
-	slices.SortFunc(all, func(a, b *Item) int {
-		switch {
-		case a.Seq < b.Seq:
-			return -1
-		case a.Seq > b.Seq:
-			return 1
-		}
-		return 0
-	})
-	all = all[:min(n, len(all))]
-	out := make([]ItemInfo, len(all))
-	for i, it := range all {
-		out[i] = itemInfo(it, text)
-	}
-	o.mu.Unlock()
-	return out, nil
+	return o.keep.items(systemID, after, n, text)
 }
 
 // Purge deletes the item seq from systemID's outbox, or every item
@@ -152,93 +116,4 @@ func (o *Outbox) Items(systemID string, after uint64, n int, text bool) ([]ItemI
 // are not synced: a crash right after a purge may bring items back. In a
 // shared outbox an item another instance has already read for delivery
 // may still go out once.
-func (o *Outbox) Purge(systemID string, seq uint64) (int, error) {
-	if o.shared != nil {
-		return o.purgeShared(systemID, seq)
-	}
-	o.mu.Lock()
-	q := o.queues[systemID]
-	var gone []*Item
-	if q != nil {
-		keep := q.items[:0]
-		for _, it := range q.items {
-			if seq == 0 || it.Seq == seq {
-				gone = append(gone, it)
-			} else {
-				keep = append(keep, it)
-			}
-		}
-		clear(q.items[len(keep):])
-		q.items = keep
-		var aside asideHeap
-		for _, it := range q.aside {
-			if seq == 0 || it.Seq == seq {
-				gone = append(gone, it)
-			} else {
-				aside = append(aside, it)
-			}
-		}
-		if len(aside) != len(q.aside) {
-			heap.Init(&aside)
-			q.aside = aside
-		}
-	}
-	o.mu.Unlock()
-	for _, it := range gone {
-		if err := o.cfg.Store.DeleteOutbox(systemID, it.Seq); err != nil {
-			return len(gone), err
-		}
-	}
-	return len(gone), nil
-}
-
-// purgeShared is Purge for a shared outbox: the items are deleted from
-// the store, and from this instance's memory.
-func (o *Outbox) purgeShared(systemID string, seq uint64) (int, error) {
-	var seqs []uint64
-	if seq != 0 {
-		items, err := o.shared.Pending(systemID, seq-1, 1)
-		if err != nil {
-			return 0, err
-		}
-		if len(items) == 0 || items[0].Seq != seq {
-			return 0, nil
-		}
-		seqs = []uint64{seq}
-	} else {
-		for after := uint64(0); ; {
-			items, err := o.shared.Pending(systemID, after, refillBatch)
-			if err != nil {
-				return 0, err
-			}
-			for _, it := range items {
-				seqs = append(seqs, it.Seq)
-			}
-			if len(items) < refillBatch {
-				break
-			}
-			after = items[len(items)-1].Seq
-		}
-	}
-	if len(seqs) == 0 {
-		return 0, nil
-	}
-	done := make(chan error, 1)
-	o.shared.Remove(systemID, seqs, func(err error) { done <- err })
-	if err := <-done; err != nil {
-		return 0, err
-	}
-	purged := make(map[uint64]bool, len(seqs))
-	for _, s := range seqs {
-		purged[s] = true
-	}
-	o.mu.Lock()
-	if q := o.queues[systemID]; q != nil {
-		q.items = slices.DeleteFunc(q.items, func(it *Item) bool { return purged[it.Seq] })
-		aside := slices.DeleteFunc(slices.Clone(q.aside), func(it *Item) bool { return purged[it.Seq] })
-		heap.Init(&aside)
-		q.aside = aside
-	}
-	o.mu.Unlock()
-	return len(seqs), nil
-}
+func (o *Outbox) Purge(systemID string, seq uint64) (int, error) { return o.keep.purge(systemID, seq) }

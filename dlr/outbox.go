@@ -49,7 +49,7 @@ type Item struct {
 // OutboxConfig holds an Outbox's settings.
 type OutboxConfig struct {
 	// Store keeps the items durably; nil keeps them in memory only.
-	Store Store
+	Store OutboxStore
 	// Receivers returns the sessions of systemID that can take deliveries.
 	Receivers func(systemID string) []Receiver
 	// MaxItems bounds each client's outbox; 0 means 1,000,000.
@@ -106,8 +106,11 @@ var DefaultDeadLetterStatuses = []pdu.Status{0x65, 0x66}
 // lease is renewed while it delivers and released when its last session
 // of the client is gone, so another instance's sessions take over.
 type Outbox struct {
-	cfg    OutboxConfig
-	shared SharedStore // nil when the outbox is this process's alone
+	cfg OutboxConfig
+	// keep is where the items are kept: in this process
+	// (localOutbox), or in a store several instances share
+	// (sharedOutbox, outbox_shared.go).
+	keep   strategy
 	log    *zap.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -129,15 +132,10 @@ type queue struct {
 	wake     chan struct{}
 	rr       int
 
-	// With a SharedStore: whether this instance holds the lease, when it
-	// was last taken or renewed, and the number of the last item read.
-	leased  bool
-	renewed time.Time
-	cursor  uint64
 	// dirty says the store may hold items not read yet: an item was
 	// added, by any instance, since the last read that reached the end.
 	dirty bool
-	// shared is the rest of a shared outbox's state (outbox_shared.go).
+	// shared is a shared outbox's state (outbox_shared.go).
 	shared
 }
 
@@ -176,9 +174,10 @@ func NewOutbox(cfg OutboxConfig) *Outbox {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	o := &Outbox{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, queues: make(map[string]*queue)}
-	if sh, ok := cfg.Store.(SharedStore); ok {
-		o.shared = sh
-		sh.Watch(o.signal)
+	o.keep = localOutbox{o}
+	if st, ok := cfg.Store.(SharedStore); ok {
+		o.keep = &sharedOutbox{o: o, st: st}
+		st.Watch(o.signal)
 	}
 	return o
 }
@@ -205,14 +204,8 @@ func (o *Outbox) Enqueue(systemID string, it *Item, done func(error)) {
 	o.cfg.Store.AddOutbox(systemID, it, func(err error) {
 		o.mu.Lock()
 		q.storing--
-		switch {
-		case err != nil:
-		case o.shared == nil:
-			q.insert(it)
-		default:
-			// A shared outbox is read back from the store by whichever
-			// instance delivers it.
-			q.dirty = true
+		if err == nil {
+			o.keep.stored(q, it)
 		}
 		o.mu.Unlock()
 		if err == nil {
@@ -246,9 +239,7 @@ func (o *Outbox) queueLocked(systemID string) (*queue, error) {
 	q := o.queues[systemID]
 	if q == nil {
 		q = &queue{systemID: systemID, wake: make(chan struct{}, 1)}
-		if o.shared != nil {
-			q.out = make(map[uint64]bool)
-		}
+		o.keep.opened(q)
 		o.queues[systemID] = q
 		o.wg.Add(1)
 		go func() {
@@ -275,18 +266,7 @@ func (q *queue) insert(it *Item) {
 // Wake makes the outbox of systemID try delivering now, as when a session
 // of it binds. With a SharedStore it starts the client's dispatcher, which
 // then looks for items other instances added.
-func (o *Outbox) Wake(systemID string) {
-	if o.shared != nil {
-		o.mu.Lock()
-		q, err := o.queueLocked(systemID)
-		o.mu.Unlock()
-		if err == nil {
-			signal(q.wake)
-		}
-		return
-	}
-	o.signal(systemID)
-}
+func (o *Outbox) Wake(systemID string) { o.keep.wake(systemID) }
 
 // signal wakes systemID's dispatcher if it has one, telling it that the
 // store may have new items.
@@ -326,51 +306,7 @@ type Stat struct {
 // Stats reports every client's outbox. A shared outbox is reported as the
 // store holds it, whichever instance delivers it, for the clients this
 // instance has seen.
-func (o *Outbox) Stats() []Stat {
-	if o.shared != nil {
-		return o.sharedStats()
-	}
-	now := time.Now()
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	out := make([]Stat, 0, len(o.queues))
-	for id, q := range o.queues {
-		st := Stat{SystemID: id, Depth: q.depth()}
-		for _, l := range [][]*Item{q.items, q.aside} {
-			for _, it := range l {
-				if age := now.Sub(it.At); age > st.OldestAge {
-					st.OldestAge = age
-				}
-			}
-		}
-		out = append(out, st)
-	}
-	return out
-}
-
-func (o *Outbox) sharedStats() []Stat {
-	o.mu.Lock()
-	ids := make([]string, 0, len(o.queues))
-	for id := range o.queues {
-		ids = append(ids, id)
-	}
-	o.mu.Unlock()
-	now := time.Now()
-	out := make([]Stat, 0, len(ids))
-	for _, id := range ids {
-		n, oldest, err := o.shared.OutboxLen(id)
-		if err != nil {
-			o.log.Warn("reading a shared outbox's length failed", zap.String("system_id", id), zap.Error(err))
-			continue
-		}
-		st := Stat{SystemID: id, Depth: n}
-		if !oldest.IsZero() {
-			st.OldestAge = now.Sub(oldest)
-		}
-		out = append(out, st)
-	}
-	return out
-}
+func (o *Outbox) Stats() []Stat { return o.keep.stats() }
 
 // Close stops the dispatchers and waits for them. Items still queued are
 // dropped with the memory that holds them; shared outboxes' leases are
@@ -382,9 +318,7 @@ func (o *Outbox) Close() {
 	o.mu.Unlock()
 	o.cancel()
 	o.wg.Wait()
-	if o.shared != nil {
-		o.closeShared()
-	}
+	o.keep.close()
 }
 
 func signal(c chan struct{}) {
@@ -401,8 +335,8 @@ func (o *Outbox) dispatch(q *queue) {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	var poll <-chan time.Time
-	if o.shared != nil {
-		t := time.NewTicker(min(o.shared.LeaseTTL()/3, time.Second))
+	if every := o.keep.poll(); every > 0 {
+		t := time.NewTicker(every)
 		defer t.Stop()
 		poll = t.C
 	}
@@ -428,10 +362,8 @@ func (o *Outbox) dispatch(q *queue) {
 // long until the next item set aside is due, 0 when no timer is needed.
 func (o *Outbox) send(q *queue) time.Duration {
 	recv := o.cfg.Receivers(q.systemID)
-	if o.shared != nil {
-		if ok, again := o.refill(q, len(recv) > 0); !ok {
-			return again
-		}
+	if ok, again := o.keep.ready(q, len(recv) > 0); !ok {
+		return again
 	}
 	if len(recv) == 0 {
 		return 0
@@ -538,20 +470,12 @@ func (o *Outbox) pick(q *queue, recv []Receiver, origin uint64) Receiver {
 
 func (o *Outbox) settle(q *queue, it *Item, f pdu.Frame, err error) {
 	if err == nil && f.Status == pdu.StatusOK {
-		if o.shared != nil {
-			// Marked delivered before it stops counting as in flight: the
-			// lease is released only once it is removed, or the next
-			// holder would deliver it again.
-			o.remove(q, it)
-		} else if err := o.cfg.Store.DeleteOutbox(q.systemID, it.Seq); err != nil {
-			// Delivered again after a restart: a duplicate, not a loss.
-			o.log.Warn("removing a delivered item from the store failed", zap.Error(err))
-		}
+		always := o.keep.delivered(q, it)
 		o.mu.Lock()
 		q.inflight--
 		// The freed window matters to the dispatcher only when items
-		// wait for one; a shared outbox may also have a lease to release.
-		wake := len(q.items) > 0 || len(q.aside) > 0 || o.shared != nil
+		// wait for one, unless the strategy has more to do.
+		wake := len(q.items) > 0 || len(q.aside) > 0 || always
 		o.mu.Unlock()
 		if o.cfg.OnDelivered != nil {
 			o.cfg.OnDelivered(q.systemID, it)
@@ -586,46 +510,6 @@ type statusField pdu.Status
 
 func (s statusField) String() string { return pdu.StatusText(pdu.Status(s)) }
 
-// bury moves an item the client refused for good from the outbox to the
-// dead letters. If the store fails, the item stays in the outbox, set
-// aside: it is never dropped.
-func (o *Outbox) bury(q *queue, it *Item, reason DeadReason) {
-	d := &DeadLetter{SystemID: q.systemID, Raw: it.Raw, Origin: it.Origin, Arrived: it.At,
-		Attempts: it.Attempts, Refusals: it.Refusals, LastStatus: it.LastStatus, Reason: reason}
-	o.cfg.Store.PutDeadLetter(d, it.Seq, func(err error) {
-		switch {
-		case errors.Is(err, ErrNotLeased):
-			// The lease lapsed: the item stays in the store, for
-			// whichever instance takes the lease, this one included,
-			// reading the outbox again from its start.
-			o.log.Warn("outbox lease lost: the refused item stays in the outbox",
-				zap.String("system_id", q.systemID), zap.Uint64("seq", it.Seq))
-			o.dropLease(q)
-			o.forget(q, it)
-			return
-		case errors.Is(err, ErrNotInOutbox):
-			// Delivered by another instance meanwhile.
-			o.log.Info("refused item left the outbox before it could become a dead letter",
-				zap.String("system_id", q.systemID), zap.Uint64("seq", it.Seq))
-			o.forget(q, it)
-			return
-		case err != nil:
-			o.log.Warn("making a dead letter failed; the item stays in the outbox",
-				zap.String("system_id", q.systemID), zap.Uint64("seq", it.Seq), zap.Error(err))
-			o.setAside(q, it)
-			return
-		}
-		o.log.Warn("item the client refused made a dead letter", zap.String("system_id", q.systemID),
-			zap.Uint64("seq", it.Seq), zap.Uint64("dead_letter", d.Seq), zap.Int("attempts", d.Attempts),
-			zap.Int("refusals", d.Refusals), zap.Stringer("last_status", statusField(d.LastStatus)),
-			zap.String("reason", string(reason)))
-		o.forget(q, it)
-		if o.cfg.OnDeadLetter != nil {
-			o.cfg.OnDeadLetter(q.systemID, d)
-		}
-	})
-}
-
 // forget ends the flight of an item that left the outbox undelivered.
 func (o *Outbox) forget(q *queue, it *Item) {
 	o.mu.Lock()
@@ -641,9 +525,9 @@ func (o *Outbox) setAside(q *queue, it *Item) {
 	o.mu.Lock()
 	q.inflight--
 	delete(q.out, it.Seq)
-	if o.shared != nil && !q.leased {
-		// The lease was lost meanwhile: the item is still in the store,
-		// for the next holder.
+	if !o.keep.holds(q) {
+		// A shared outbox's lease was lost meanwhile: the item is still
+		// in the store, for the next holder.
 		o.mu.Unlock()
 		signal(q.wake)
 		return
@@ -665,7 +549,7 @@ func (o *Outbox) putBack(q *queue, it *Item) {
 	q.inflight--
 	delete(q.out, it.Seq)
 	switch {
-	case o.shared != nil && !q.leased:
+	case !o.keep.holds(q):
 	case it.Attempts > 0:
 		heap.Push(&q.aside, it)
 	default:
@@ -694,73 +578,4 @@ func (h *asideHeap) Pop() any {
 	old[len(old)-1] = nil
 	*h = old[:len(old)-1]
 	return it
-}
-
-// requeueBatch is how many dead letters one atomic write puts back.
-const requeueBatch = 512
-
-// DeadLetters returns up to n of systemID's dead letters, those after the
-// one numbered after (0: from the first).
-func (o *Outbox) DeadLetters(systemID string, after uint64, n int) ([]DeadLetter, error) {
-	return o.cfg.Store.DeadLetters(systemID, after, n)
-}
-
-// DeadLetterStats counts the dead letters of each of systemIDs.
-func (o *Outbox) DeadLetterStats(systemIDs []string) ([]DeadLetterStat, error) {
-	return o.cfg.Store.DeadLetterStats(systemIDs)
-}
-
-// PurgeDeadLetters deletes systemID's dead letter seq, or all of them when
-// seq is 0, and returns how many it deleted.
-func (o *Outbox) PurgeDeadLetters(systemID string, seq uint64) (int, error) {
-	n, err := o.cfg.Store.PurgeDeadLetters(systemID, seq)
-	if err == nil && n > 0 {
-		o.log.Info("dead letters purged", zap.String("system_id", systemID), zap.Uint64("seq", seq), zap.Int("count", n))
-	}
-	return n, err
-}
-
-// RetryDeadLetters puts systemID's dead letters back at the end of its
-// outbox, as items arrived now with no attempt made, and returns how many
-// it put back. Those made dead letters meanwhile stay.
-func (o *Outbox) RetryDeadLetters(systemID string) (int, error) {
-	o.mu.Lock()
-	q, err := o.queueLocked(systemID)
-	o.mu.Unlock()
-	if err != nil {
-		return 0, err
-	}
-	st, err := o.cfg.Store.DeadLetterStats([]string{systemID})
-	if err != nil {
-		return 0, err
-	}
-	moved := 0
-	for moved < st[0].Count {
-		items, err := o.cfg.Store.RequeueDeadLetters(systemID, min(requeueBatch, st[0].Count-moved))
-		o.mu.Lock()
-		if o.shared == nil {
-			for _, it := range items {
-				q.insert(it)
-			}
-		} else {
-			q.dirty = true
-		}
-		o.mu.Unlock()
-		moved += len(items)
-		if len(items) > 0 {
-			signal(q.wake)
-		}
-		if err != nil || len(items) == 0 {
-			o.logRetried(systemID, moved)
-			return moved, err
-		}
-	}
-	o.logRetried(systemID, moved)
-	return moved, nil
-}
-
-func (o *Outbox) logRetried(systemID string, n int) {
-	if n > 0 {
-		o.log.Info("dead letters put back in the outbox", zap.String("system_id", systemID), zap.Int("count", n))
-	}
 }

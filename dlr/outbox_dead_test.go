@@ -1,4 +1,4 @@
-package dlr
+package dlr_test
 
 import (
 	"errors"
@@ -9,74 +9,10 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/dlr/storetest"
 	"github.com/smppmux/smppmux/internal/pdu"
 )
-
-// judgingReceiver answers each delivery as judge says, from a goroutine
-// of its own, with at most window deliveries unanswered. It records
-// every attempt and every acceptance, in order, with the time of each,
-// and tells got, if not nil, of each acceptance.
-type judgingReceiver struct {
-	judge  func(n int, body string) (pdu.Status, error) // n counts deliveries from 0
-	window int
-	got    chan<- string
-
-	mu       sync.Mutex
-	inflight int
-	attempts []string
-	accepted []string
-	at       []time.Time // of each acceptance
-}
-
-func (r *judgingReceiver) ID() uint64 { return 1 }
-
-func (r *judgingReceiver) DeliverWindowFree() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.window - r.inflight
-}
-
-func (r *judgingReceiver) Deliver(b []byte, done func(pdu.Frame, error)) error {
-	body := string(b[pdu.HeaderLen:])
-	r.mu.Lock()
-	r.inflight++
-	st, err := r.judge(len(r.attempts), body)
-	r.attempts = append(r.attempts, body)
-	r.mu.Unlock()
-	go func() {
-		r.mu.Lock()
-		r.inflight--
-		ok := err == nil && st == pdu.StatusOK
-		if ok {
-			r.accepted = append(r.accepted, body)
-			r.at = append(r.at, time.Now())
-		}
-		r.mu.Unlock()
-		done(pdu.Frame{Header: pdu.Header{ID: pdu.DeliverSMResp, Status: st}}, err)
-		if ok && r.got != nil {
-			r.got <- body
-		}
-	}()
-	return nil
-}
-
-func (r *judgingReceiver) results() (attempts, accepted []string, at []time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.attempts), slices.Clone(r.accepted), slices.Clone(r.at)
-}
-
-// enqueueAll queues items named 0000, 0001... in systemID's outbox.
-func enqueueAll(t *testing.T, o *Outbox, systemID string, n int) {
-	t.Helper()
-	for i := range n {
-		errc := make(chan error, 1)
-		o.Enqueue(systemID, &Item{Raw: pdu.Request(pdu.DeliverSM, 0, fmt.Appendf(nil, "%04d", i))}, func(err error) { errc <- err })
-		if err := <-errc; err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // TestOutboxRefusalsDoNotHoldBackOthers: a client refuses every tenth
 // delivery. Every item is accepted exactly once; the items never refused
@@ -85,7 +21,7 @@ func enqueueAll(t *testing.T, o *Outbox, systemID string, n int) {
 // due again: nothing waits behind a refusal.
 func TestOutboxRefusalsDoNotHoldBackOthers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		recv := &judgingReceiver{window: 10, judge: func(n int, _ string) (pdu.Status, error) {
+		recv := &storetest.JudgingReceiver{Window: 10, Judge: func(n int, _ string) (pdu.Status, error) {
 			if n%10 == 9 {
 				return pdu.StatusXTAppn, nil
 			}
@@ -93,24 +29,24 @@ func TestOutboxRefusalsDoNotHoldBackOthers(t *testing.T) {
 		}}
 		var mu sync.Mutex
 		retries := 0
-		o := NewOutbox(OutboxConfig{
-			Receivers: func(string) []Receiver { return []Receiver{recv} },
+		o := dlr.NewOutbox(dlr.OutboxConfig{
+			Receivers: func(string) []dlr.Receiver { return []dlr.Receiver{recv} },
 			RetryMin:  time.Second, RetryMax: time.Minute,
-			OnRetry: func(string, *Item) { mu.Lock(); retries++; mu.Unlock() },
-			OnDeadLetter: func(_ string, d *DeadLetter) {
+			OnRetry: func(string, *dlr.Item) { mu.Lock(); retries++; mu.Unlock() },
+			OnDeadLetter: func(_ string, d *dlr.DeadLetter) {
 				t.Errorf("dead letter after %d refusals", d.Refusals)
 			},
 		})
 		defer o.Close()
 		start := time.Now()
 		const n = 300
-		enqueueAll(t, o, "shop", n)
+		storetest.EnqueueAll(t, o, "shop", n)
 		synctest.Wait()
 		for o.Depth("shop") > 0 {
 			time.Sleep(time.Second) // fake time: the retries come due
 			synctest.Wait()
 		}
-		attempts, accepted, at := recv.results()
+		attempts, accepted, at := recv.Results()
 		refused := map[string]bool{}
 		for i, body := range attempts {
 			if i%10 == 9 {
@@ -152,7 +88,7 @@ func TestOutboxDeadLetters(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
 		refusing := true
-		recv := &judgingReceiver{window: 5, judge: func(_ int, body string) (pdu.Status, error) {
+		recv := &storetest.JudgingReceiver{Window: 5, Judge: func(_ int, body string) (pdu.Status, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -167,20 +103,20 @@ func TestOutboxDeadLetters(t *testing.T) {
 			}
 			return pdu.StatusOK, nil
 		}}
-		store := NewMemStore(nil)
-		var dead []DeadLetter
-		o := NewOutbox(OutboxConfig{
+		store := dlr.NewMemStore(nil)
+		var dead []dlr.DeadLetter
+		o := dlr.NewOutbox(dlr.OutboxConfig{
 			Store:     store,
-			Receivers: func(string) []Receiver { return []Receiver{recv} },
+			Receivers: func(string) []dlr.Receiver { return []dlr.Receiver{recv} },
 			RetryMin:  time.Second, RetryMax: 4 * time.Second, MaxAttempts: 3,
-			OnDeadLetter: func(_ string, d *DeadLetter) {
+			OnDeadLetter: func(_ string, d *dlr.DeadLetter) {
 				mu.Lock()
 				dead = append(dead, *d)
 				mu.Unlock()
 			},
 		})
 		defer o.Close()
-		enqueueAll(t, o, "shop", 10)
+		storetest.EnqueueAll(t, o, "shop", 10)
 		// 0003 is refused at 0, 1 s and 3 s; 0009 is never answered.
 		time.Sleep(time.Minute)
 		synctest.Wait()
@@ -196,17 +132,17 @@ func TestOutboxDeadLetters(t *testing.T) {
 		if err != nil || len(list) != 2 {
 			t.Fatalf("DeadLetters = %d, %v", len(list), err)
 		}
-		byBody := map[string]DeadLetter{}
+		byBody := map[string]dlr.DeadLetter{}
 		for _, d := range list {
 			byBody[string(d.Raw[pdu.HeaderLen:])] = d
 		}
-		if d := byBody["0003"]; d.Reason != ReasonRefused || d.Attempts != 3 || d.Refusals != 3 || d.LastStatus != pdu.StatusXTAppn {
+		if d := byBody["0003"]; d.Reason != dlr.ReasonRefused || d.Attempts != 3 || d.Refusals != 3 || d.LastStatus != pdu.StatusXTAppn {
 			t.Errorf("0003's dead letter: %+v", d)
 		}
-		if d := byBody["0007"]; d.Reason != ReasonNever || d.Attempts != 1 || d.Refusals != 1 || d.LastStatus != 0x66 {
+		if d := byBody["0007"]; d.Reason != dlr.ReasonNever || d.Attempts != 1 || d.Refusals != 1 || d.LastStatus != 0x66 {
 			t.Errorf("0007's dead letter: %+v", d)
 		}
-		attempts, accepted, _ := recv.results()
+		attempts, accepted, _ := recv.Results()
 		if k := countOf(attempts, "0007"); k != 1 {
 			t.Errorf("0007 delivered %d times, want once", k)
 		}
@@ -229,7 +165,7 @@ func TestOutboxDeadLetters(t *testing.T) {
 		synctest.Wait()
 		time.Sleep(time.Minute) // 0009's next try
 		synctest.Wait()
-		_, accepted, _ = recv.results()
+		_, accepted, _ = recv.Results()
 		if len(accepted) != 10 || o.Depth("shop") != 0 {
 			t.Fatalf("after the retry accepted %q, depth %d", accepted, o.Depth("shop"))
 		}
@@ -252,12 +188,12 @@ func countOf(l []string, s string) int {
 // failingDead is a MemStore whose dead letter writes fail while fail is
 // set.
 type failingDead struct {
-	*MemStore
+	*dlr.MemStore
 	mu   sync.Mutex
 	fail bool
 }
 
-func (f *failingDead) PutDeadLetter(d *DeadLetter, seq uint64, done func(error)) {
+func (f *failingDead) PutDeadLetter(d *dlr.DeadLetter, seq uint64, done func(error)) {
 	f.mu.Lock()
 	fail := f.fail
 	f.mu.Unlock()
@@ -273,12 +209,12 @@ func (f *failingDead) PutDeadLetter(d *DeadLetter, seq uint64, done func(error))
 // can.
 func TestOutboxDeadLetterWriteFails(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		store := &failingDead{MemStore: NewMemStore(nil), fail: true}
-		recv := &judgingReceiver{window: 1, judge: func(int, string) (pdu.Status, error) { return 0x65, nil }}
-		o := NewOutbox(OutboxConfig{Store: store, Receivers: func(string) []Receiver { return []Receiver{recv} },
+		store := &failingDead{MemStore: dlr.NewMemStore(nil), fail: true}
+		recv := &storetest.JudgingReceiver{Window: 1, Judge: func(int, string) (pdu.Status, error) { return 0x65, nil }}
+		o := dlr.NewOutbox(dlr.OutboxConfig{Store: store, Receivers: func(string) []dlr.Receiver { return []dlr.Receiver{recv} },
 			RetryMin: time.Second, RetryMax: time.Second})
 		defer o.Close()
-		enqueueAll(t, o, "shop", 1)
+		storetest.EnqueueAll(t, o, "shop", 1)
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
 		if d := o.Depth("shop"); d != 1 {

@@ -179,9 +179,14 @@ func (r *answeringReceiver) list(string) []Receiver {
 }
 
 // outageOutbox queues items 0 to n-1 in a shared outbox over store, whose
-// one session is recv.
+// one session is recv. The session binds once all are queued, so that the
+// outbox reads them in one go, whatever the order its dispatcher runs in.
 func outageOutbox(t *testing.T, store *outageStore, recv *answeringReceiver, n int) *Outbox {
 	t.Helper()
+	recv.mu.Lock()
+	bound := recv.bound
+	recv.bound = false
+	recv.mu.Unlock()
 	o := NewOutbox(OutboxConfig{Store: store, Receivers: recv.list})
 	for i := range n {
 		errc := make(chan error, 1)
@@ -190,6 +195,10 @@ func outageOutbox(t *testing.T, store *outageStore, recv *answeringReceiver, n i
 			t.Fatal(err)
 		}
 	}
+	synctest.Wait()
+	recv.mu.Lock()
+	recv.bound = bound
+	recv.mu.Unlock()
 	o.Wake("shop")
 	synctest.Wait()
 	return o
@@ -367,3 +376,6 @@ func TestSharedOutboxCloseReleasesOnlyOnceRemoved(t *testing.T) {
 		})
 	}
 }
+
+// errGone is what a receiver whose session closed answers.
+var errGone = errors.New("session closed")

@@ -1,6 +1,8 @@
 package dlr
 
 import (
+	"container/heap"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -28,9 +30,22 @@ import (
 //   - Close waits, within a bound, for the removals, and releases a lease
 //     only when nothing this instance handed out is left in the store.
 
+// sharedOutbox keeps the items in a SharedStore: any instance adds to a
+// client's outbox there, and the one holding the client's lease reads and
+// delivers them.
+type sharedOutbox struct {
+	o  *Outbox
+	st SharedStore
+}
+
 // shared is a queue's state that only a shared outbox uses. o.mu guards
 // it.
 type shared struct {
+	// leased says whether this instance holds the lease, renewed when it
+	// was last taken or renewed, cursor the number of the last item read.
+	leased  bool
+	renewed time.Time
+	cursor  uint64
 	// out holds the store's items this instance handed to a session and
 	// has not seen removed: in flight (false) or delivered (true) and
 	// being removed. A read of the store skips them.
@@ -61,19 +76,24 @@ const (
 // holder gives.
 const removeRetry = 200 * time.Millisecond
 
-// remove marks a delivered item as being removed and asks the store to
-// remove it.
-func (o *Outbox) remove(q *queue, it *Item) {
+// delivered marks a delivered item as being removed and asks the store to
+// remove it: it counts as handed out until the removal has taken effect,
+// or the next holder of the lease would deliver it again. The dispatcher
+// looks again, with a lease to release perhaps.
+func (sh *sharedOutbox) delivered(q *queue, it *Item) bool {
+	o := sh.o
 	o.mu.Lock()
 	q.out[it.Seq] = true
 	o.mu.Unlock()
 	seqs := []uint64{it.Seq}
-	o.shared.Remove(q.systemID, seqs, func(err error) { o.removed(q, seqs, err, false) })
+	sh.st.Remove(q.systemID, seqs, func(err error) { sh.removed(q, seqs, err, false) })
+	return true
 }
 
 // removed records the outcome of a removal; retry says it was a try again
 // of unremoved items.
-func (o *Outbox) removed(q *queue, seqs []uint64, err error, retry bool) {
+func (sh *sharedOutbox) removed(q *queue, seqs []uint64, err error, retry bool) {
+	o := sh.o
 	o.mu.Lock()
 	if retry {
 		q.removing = false
@@ -109,7 +129,8 @@ func (o *Outbox) removed(q *queue, seqs []uint64, err error, retry bool) {
 
 // retryRemovals tries again, in one removal, the delivered items whose
 // removal failed. It reports whether none is left to try nor being tried.
-func (o *Outbox) retryRemovals(q *queue) bool {
+func (sh *sharedOutbox) retryRemovals(q *queue) bool {
+	o := sh.o
 	o.mu.Lock()
 	if q.removing {
 		o.mu.Unlock()
@@ -122,16 +143,17 @@ func (o *Outbox) retryRemovals(q *queue) bool {
 	seqs := q.unremoved
 	q.unremoved, q.removing = nil, true
 	o.mu.Unlock()
-	o.shared.Remove(q.systemID, seqs, func(err error) { o.removed(q, seqs, err, true) })
+	sh.st.Remove(q.systemID, seqs, func(err error) { sh.removed(q, seqs, err, true) })
 	return false
 }
 
-// refill keeps q's shared lease and reads the store's items into q: it
+// ready keeps q's shared lease and reads the store's items into q: it
 // takes or renews the lease when this instance has receiving sessions
 // (want) and releases it, once nothing it handed out is left in the
 // store, when it has none. It reports whether q may deliver now, and if
 // not, how soon it should look again (0: at the next poll or event).
-func (o *Outbox) refill(q *queue, want bool) (bool, time.Duration) {
+func (sh *sharedOutbox) ready(q *queue, want bool) (bool, time.Duration) {
+	o := sh.o
 	if o.cfg.Store.Health() != nil {
 		// An item delivered now could not be removed.
 		o.mu.Lock()
@@ -142,7 +164,7 @@ func (o *Outbox) refill(q *queue, want bool) (bool, time.Duration) {
 		}
 		return false, 0
 	}
-	if !o.retryRemovals(q) {
+	if !sh.retryRemovals(q) {
 		return false, removeRetry
 	}
 	o.mu.Lock()
@@ -151,19 +173,19 @@ func (o *Outbox) refill(q *queue, want bool) (bool, time.Duration) {
 	if !want {
 		if leased && inflight == 0 && out == 0 {
 			o.dropLease(q)
-			o.shared.Release(q.systemID)
+			sh.st.Release(q.systemID)
 		}
 		return false, 0
 	}
-	ttl := o.shared.LeaseTTL()
+	ttl := sh.st.LeaseTTL()
 	now := time.Now()
 	if !leased || now.Sub(q.renewed) >= ttl/3 {
 		if !leased && inflight > 0 {
 			// Deliveries made under a lost lease settle first.
 			return false, 0
 		}
-		grant, err := o.shared.Lease(q.systemID)
-		if !o.granted(q, leased, grant, err, now) {
+		grant, err := sh.st.Lease(q.systemID)
+		if !sh.granted(q, leased, grant, err, now) {
 			return false, 0
 		}
 	}
@@ -181,7 +203,7 @@ func (o *Outbox) refill(q *queue, want bool) (bool, time.Duration) {
 	if !need {
 		return true, 0
 	}
-	items, err := o.shared.Pending(q.systemID, cursor, refillBatch)
+	items, err := sh.st.Pending(q.systemID, cursor, refillBatch)
 	if err != nil {
 		o.log.Warn("reading a shared outbox failed", zap.String("system_id", q.systemID), zap.Error(err))
 	}
@@ -203,7 +225,8 @@ func (o *Outbox) refill(q *queue, want bool) (bool, time.Duration) {
 
 // granted applies the outcome of taking or renewing q's lease at now
 // (leased: whether q held it before), and reports whether q holds it.
-func (o *Outbox) granted(q *queue, leased bool, grant LeaseGrant, err error, now time.Time) bool {
+func (sh *sharedOutbox) granted(q *queue, leased bool, grant LeaseGrant, err error, now time.Time) bool {
+	o := sh.o
 	switch {
 	case err != nil:
 		// The store did not answer: the lease may be this instance's
@@ -226,7 +249,7 @@ func (o *Outbox) granted(q *queue, leased bool, grant LeaseGrant, err error, now
 		}
 		return false
 	}
-	ttl := o.shared.LeaseTTL()
+	ttl := sh.st.LeaseTTL()
 	o.mu.Lock()
 	renewedAgain := q.renewFailed
 	q.renewFailed = false
@@ -261,20 +284,21 @@ func (o *Outbox) dropLease(q *queue) {
 	o.mu.Unlock()
 }
 
-// closeShared waits, up to closeWait, for the removals of what the
+// close waits, up to closeWait, for the removals of what the
 // dispatchers' sessions accepted, and releases each lease that nothing
 // handed out is left under; the others lapse, and their next holders
 // deliver what is left again.
-func (o *Outbox) closeShared() {
+func (sh *sharedOutbox) close() {
+	o := sh.o
 	o.mu.Lock()
 	qs := make([]*queue, 0, len(o.queues))
 	for _, q := range o.queues {
 		qs = append(qs, q)
 	}
 	o.mu.Unlock()
-	deadline := time.Now().Add(min(o.shared.LeaseTTL(), closeWait))
+	deadline := time.Now().Add(min(sh.st.LeaseTTL(), closeWait))
 	for _, q := range qs {
-		o.finishRemovals(q, deadline)
+		sh.finishRemovals(q, deadline)
 		o.mu.Lock()
 		leased, left := q.leased, len(q.out)
 		q.leased = false
@@ -285,14 +309,15 @@ func (o *Outbox) closeShared() {
 			o.log.Warn("stopping with items delivered or in flight not removed from the outbox: the lease is left to lapse, and the instance that takes it delivers them again",
 				zap.String("system_id", q.systemID), zap.Int("items", left))
 		default:
-			o.shared.Release(q.systemID)
+			sh.st.Release(q.systemID)
 		}
 	}
 }
 
 // finishRemovals waits until no delivered item of q is left to remove,
 // trying failed removals again, or until deadline.
-func (o *Outbox) finishRemovals(q *queue, deadline time.Time) {
+func (sh *sharedOutbox) finishRemovals(q *queue, deadline time.Time) {
+	o := sh.o
 	tick := time.NewTicker(closeRetry)
 	defer tick.Stop()
 	end := time.NewTimer(time.Until(deadline))
@@ -309,7 +334,7 @@ func (o *Outbox) finishRemovals(q *queue, deadline time.Time) {
 		if delivered == 0 {
 			return
 		}
-		o.retryRemovals(q)
+		sh.retryRemovals(q)
 		select {
 		case <-q.wake:
 		case <-tick.C:
@@ -317,4 +342,112 @@ func (o *Outbox) finishRemovals(q *queue, deadline time.Time) {
 			return
 		}
 	}
+}
+
+func (sh *sharedOutbox) opened(q *queue) { q.out = make(map[uint64]bool) }
+
+// stored: a shared outbox is read back from the store by whichever
+// instance delivers it.
+func (sh *sharedOutbox) stored(q *queue, _ ...*Item) { q.dirty = true }
+
+// wake starts the client's dispatcher, which then looks for items other
+// instances added.
+func (sh *sharedOutbox) wake(systemID string) {
+	o := sh.o
+	o.mu.Lock()
+	q, err := o.queueLocked(systemID)
+	o.mu.Unlock()
+	if err == nil {
+		signal(q.wake)
+	}
+}
+
+func (sh *sharedOutbox) poll() time.Duration { return min(sh.st.LeaseTTL()/3, time.Second) }
+
+func (sh *sharedOutbox) holds(q *queue) bool { return q.leased }
+
+func (sh *sharedOutbox) stats() []Stat {
+	o := sh.o
+	o.mu.Lock()
+	ids := make([]string, 0, len(o.queues))
+	for id := range o.queues {
+		ids = append(ids, id)
+	}
+	o.mu.Unlock()
+	now := time.Now()
+	out := make([]Stat, 0, len(ids))
+	for _, id := range ids {
+		n, oldest, err := sh.st.OutboxLen(id)
+		if err != nil {
+			o.log.Warn("reading a shared outbox's length failed", zap.String("system_id", id), zap.Error(err))
+			continue
+		}
+		st := Stat{SystemID: id, Depth: n}
+		if !oldest.IsZero() {
+			st.OldestAge = now.Sub(oldest)
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+func (sh *sharedOutbox) items(systemID string, after uint64, n int, text bool) ([]ItemInfo, error) {
+	items, err := sh.st.Pending(systemID, after, n)
+	out := make([]ItemInfo, len(items))
+	for i, it := range items {
+		out[i] = itemInfo(it, text)
+	}
+	return out, err
+}
+
+// purge is Outbox.Purge for a shared outbox: the items are deleted from
+// the store, and from this instance's memory.
+func (sh *sharedOutbox) purge(systemID string, seq uint64) (int, error) {
+	o := sh.o
+	var seqs []uint64
+	if seq != 0 {
+		items, err := sh.st.Pending(systemID, seq-1, 1)
+		if err != nil {
+			return 0, err
+		}
+		if len(items) == 0 || items[0].Seq != seq {
+			return 0, nil
+		}
+		seqs = []uint64{seq}
+	} else {
+		for after := uint64(0); ; {
+			items, err := sh.st.Pending(systemID, after, refillBatch)
+			if err != nil {
+				return 0, err
+			}
+			for _, it := range items {
+				seqs = append(seqs, it.Seq)
+			}
+			if len(items) < refillBatch {
+				break
+			}
+			after = items[len(items)-1].Seq
+		}
+	}
+	if len(seqs) == 0 {
+		return 0, nil
+	}
+	done := make(chan error, 1)
+	sh.st.Remove(systemID, seqs, func(err error) { done <- err })
+	if err := <-done; err != nil {
+		return 0, err
+	}
+	purged := make(map[uint64]bool, len(seqs))
+	for _, s := range seqs {
+		purged[s] = true
+	}
+	o.mu.Lock()
+	if q := o.queues[systemID]; q != nil {
+		q.items = slices.DeleteFunc(q.items, func(it *Item) bool { return purged[it.Seq] })
+		aside := slices.DeleteFunc(slices.Clone(q.aside), func(it *Item) bool { return purged[it.Seq] })
+		heap.Init(&aside)
+		q.aside = aside
+	}
+	o.mu.Unlock()
+	return len(seqs), nil
 }

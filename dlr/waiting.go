@@ -1,7 +1,6 @@
 package dlr
 
 import (
-	"sync"
 	"time"
 )
 
@@ -36,44 +35,3 @@ const (
 // receipts that matched no message are kept: no client's, as a client's
 // system_id never starts with '@'.
 func UnmatchedOf(upstream string) string { return "@" + upstream }
-
-// memWaiting is a MemStore's waiting receipts.
-type memWaiting struct {
-	mu sync.Mutex
-	m  map[uint64]*Waiting
-}
-
-// PutWaiting implements Store.
-func (s *MemStore) PutWaiting(w *Waiting, done func(error)) {
-	w.Seq = s.NextSeq()
-	s.waiting.mu.Lock()
-	if s.waiting.m == nil {
-		s.waiting.m = make(map[uint64]*Waiting)
-	}
-	c := *w
-	s.waiting.m[w.Seq] = &c
-	s.waiting.mu.Unlock()
-	done(nil)
-}
-
-// DeleteWaiting implements Store.
-func (s *MemStore) DeleteWaiting(_ string, seq uint64) {
-	s.waiting.mu.Lock()
-	delete(s.waiting.m, seq)
-	s.waiting.mu.Unlock()
-}
-
-// LoadWaiting implements Store.
-func (s *MemStore) LoadWaiting(fn func(*Waiting)) error {
-	s.waiting.mu.Lock()
-	ws := make([]*Waiting, 0, len(s.waiting.m))
-	for _, w := range s.waiting.m {
-		c := *w
-		ws = append(ws, &c)
-	}
-	s.waiting.mu.Unlock()
-	for _, w := range ws {
-		fn(w)
-	}
-	return nil
-}

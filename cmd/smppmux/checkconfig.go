@@ -5,7 +5,7 @@ import (
 	"io"
 
 	"github.com/smppmux/smppmux/config"
-	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/dlr/pebblestore"
 )
 
 const checkConfigUsage = `usage: smppmux check-config [FILE]
@@ -38,7 +38,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d clients, %d upstreams, %d groups, %d routes)\n",
 		path, len(cfg.Clients), len(cfg.Upstreams), len(cfg.Groups), len(cfg.Routes))
-	warnStateDir(stdout, path, cfg, dlr.StateFSSize)
+	warnStateDir(stdout, path, cfg, pebblestore.StateFSSize)
 	return nil
 }
 
@@ -52,8 +52,8 @@ func warnStateDir(w io.Writer, file string, cfg *config.Config, fsSize func(dir 
 	switch size, err := fsSize(cfg.StateDir); {
 	case err != nil:
 		fmt.Fprintf(w, "%s: warning: state_dir %s: its file system's size cannot be read: %v\n", file, cfg.StateDir, err)
-	case size < dlr.MinStateFS:
+	case size < pebblestore.MinStateFS:
 		fmt.Fprintf(w, "%s: warning: state_dir %s is on a file system of %d MiB, smaller than the %d MiB the store needs at least (README, \"Disk footprint\")\n",
-			file, cfg.StateDir, size>>20, dlr.MinStateFS>>20)
+			file, cfg.StateDir, size>>20, pebblestore.MinStateFS>>20)
 	}
 }

@@ -16,7 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/smppmux/smppmux/config"
-	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/dlr/redisstore"
 	"github.com/smppmux/smppmux/internal/buildinfo"
 	"github.com/smppmux/smppmux/internal/daemon"
 	"github.com/smppmux/smppmux/internal/sdnotify"
@@ -41,7 +41,7 @@ func serve(ctx context.Context, path string, stderr io.Writer) error {
 	bi := buildinfo.Get()
 	log.Info("smppmux starting", zap.String("version", bi.Version), zap.String("commit", bi.Commit),
 		zap.String("go", bi.GoVersion), zap.String("config", path))
-	dlr.SetRedisLogger(log.Named("store").Named("redis"))
+	redisstore.SetLogger(log.Named("store").Named("redis"))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -32,6 +32,8 @@ import (
 	"github.com/smppmux/smppmux/balancer"
 	"github.com/smppmux/smppmux/config"
 	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/dlr/pebblestore"
+	"github.com/smppmux/smppmux/dlr/redisstore"
 	"github.com/smppmux/smppmux/internal/clients"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/relay"
@@ -330,14 +332,14 @@ func openStore(cfg *config.Config, log *zap.Logger, fs vfs.FS, m *metrics.Metric
 	m.StoreKind(kind)
 	observe := func(d time.Duration, writes int, err error) { m.StoreCommit(kind, d, writes, err) }
 	if cfg.Store.Kind != config.StoreRedis {
-		s, err := dlr.OpenPebble(dlr.PebbleConfig{Dir: filepath.Join(cfg.StateDir, "dlr"), Logger: log, FS: fs, OnCommit: observe})
+		s, err := pebblestore.Open(pebblestore.Config{Dir: filepath.Join(cfg.StateDir, "dlr"), Logger: log, FS: fs, OnCommit: observe})
 		if err != nil {
 			return nil, nil, err
 		}
 		return s, dlr.NewIDs(time.Now()), nil
 	}
 	r := cfg.Store.Redis
-	s, err := dlr.OpenRedis(dlr.RedisConfig{
+	s, err := redisstore.Open(redisstore.Config{
 		Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username, Password: r.Password,
 		SentinelPassword: r.SentinelPassword, DB: r.DB, Prefix: r.Prefix, Instance: cfg.Store.Instance,
 		LeaseTTL: r.LeaseTTL, MaxItems: cfg.Receipts.OutboxMaxItems,

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/dlr/pebblestore"
 	"github.com/smppmux/smppmux/internal/disktest"
 	"github.com/smppmux/smppmux/internal/esmetest"
 	"github.com/smppmux/smppmux/internal/pdu"
@@ -41,7 +42,7 @@ func TestStartOnFullDisk(t *testing.T) {
 	t.Parallel()
 	stateDir := t.TempDir()
 	// What a previous run left for the client: one MO message.
-	prev, err := dlr.OpenPebble(dlr.PebbleConfig{Dir: filepath.Join(stateDir, "dlr")})
+	prev, err := pebblestore.Open(pebblestore.Config{Dir: filepath.Join(stateDir, "dlr")})
 	if err != nil {
 		t.Fatal(err)
 	}

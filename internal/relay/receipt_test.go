@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/dlr/pebblestore"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smsctest"
 	"github.com/smppmux/smppmux/smppserver"
@@ -21,7 +22,7 @@ func TestParkedReceiptAtClose(t *testing.T) {
 	t.Parallel()
 	// The store's goroutines live outside the bubble: only the relay's
 	// timers run on its clock.
-	store, err := dlr.OpenPebble(dlr.PebbleConfig{Dir: t.TempDir()})
+	store, err := pebblestore.Open(pebblestore.Config{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

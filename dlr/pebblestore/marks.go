@@ -1,0 +1,84 @@
+package pebblestore
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"go.uber.org/zap"
+
+	"github.com/smppmux/smppmux/dlr"
+)
+
+// The marks of relayed receipts in the Pebble store, written in the batch
+// of the receipt's outbox item:
+//
+//	r upstream 0 id 0 state      -> expires(8)
+//	y expires(8) upstream 0 id 0 state -> (nothing: expiry index)
+const (
+	kindMark      = 'r'
+	kindMarkIndex = 'y'
+)
+
+func appendMarkKey(k []byte, m *dlr.Mark) []byte {
+	k = append(k, kindMark)
+	k = append(k, m.Upstream...)
+	k = append(k, 0)
+	k = append(k, m.ID...)
+	return append(k, 0, m.State)
+}
+
+// applyMark adds m's two keys to b, encoding them in scratch.
+func applyMark(b *pebble.Batch, m *dlr.Mark, scratch []byte) ([]byte, error) {
+	exp := uint64(m.Expires.UnixNano())
+	kv := appendMarkKey(scratch[:0], m)
+	n := len(kv)
+	kv = u64(kv, exp)
+	if err := b.Set(kv[:n], kv[n:], nil); err != nil {
+		return kv, err
+	}
+	idx := append(u64(append(kv[len(kv):], kindMarkIndex), exp), kv[1:n]...)
+	return kv, b.Set(idx, nil, nil)
+}
+
+// Relayed implements dlr.Store.
+func (s *Store) Relayed(m dlr.Mark) (bool, error) {
+	v, ok, err := s.get(appendMarkKey(nil, &m))
+	if !ok || err != nil {
+		return false, err
+	}
+	return !s.expired(v), nil
+}
+
+// Forget implements dlr.Store. The deletes are not synced: after a crash the
+// mapping lives until it expires, as before.
+func (s *Store) Forget(upstream, id, systemID, clientID string) {
+	s.umu.Lock()
+	s.recent.Remove(idKey{upstream, id})
+	s.umu.Unlock()
+	d, err := s.acquire()
+	if err != nil {
+		// The store takes no writes: the mapping lives until it expires.
+		return
+	}
+	defer d.release()
+	b := d.NewBatch()
+	defer func() { _ = b.Close() }()
+	_ = b.Delete(mappingKey(upstream, dlr.FoldID(id), id), nil)
+	_ = b.Delete(clientKeyBytes(systemID, clientID), nil)
+	if err := s.write(d, func() error { return b.Commit(pebble.NoSync) }); err != nil {
+		s.log.Warn("forgetting the mapping of a message whose final receipt was relayed failed: it lives until it expires",
+			zap.Error(err))
+	}
+}
+
+// sweepMarks deletes the marks past their time and returns how many.
+func (s *Store) sweepMarks(now time.Time) (int, error) {
+	return s.sweepIndex(kindMarkIndex, now, func(b *pebble.Batch, k, _ []byte) {
+		mk := append([]byte{kindMark}, k[9:]...)
+		// A mark written again later has a later time: keep it.
+		if cur, ok, _ := s.get(mk); ok && len(cur) >= 8 && bytes.Equal(cur[:8], k[1:9]) {
+			_ = b.Delete(mk, nil)
+		}
+	})
+}

@@ -1,0 +1,76 @@
+package redisstore
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/dlr/storetest"
+	"github.com/smppmux/smppmux/internal/redistest"
+)
+
+// BenchmarkRedisPutMapping64 writes mappings from 64 concurrent writers,
+// each waiting for its write, as client sessions do.
+func BenchmarkRedisPutMapping64(b *testing.B) {
+	benchRedisPutMapping64(b, func(i int) string { return strconv.FormatInt(int64(i), 16) })
+}
+
+// BenchmarkRedisPutMappingUpper64 is BenchmarkRedisPutMapping64 with ids
+// in upper case, as many SMSCs write them: each is also listed under its
+// folded form.
+func BenchmarkRedisPutMappingUpper64(b *testing.B) {
+	benchRedisPutMapping64(b, func(i int) string { return strings.ToUpper(strconv.FormatInt(int64(i)+0xA000, 16)) })
+}
+
+func benchRedisPutMapping64(b *testing.B, upstreamID func(int) string) {
+	s := openRedis(b, redistest.Start(b).Addr, 1, nil)
+	exp := time.Now().Add(time.Hour)
+	start := time.Now()
+	storetest.Writers64(b, func(i int, put func(error), wait func()) {
+		id := upstreamID(i)
+		s.PutMapping(dlr.Mapping{Upstream: "carrier-a", UpstreamID: id,
+			Route: dlr.Route{SystemID: "shop", ClientID: id, Session: 1}, Expires: exp}, put)
+		wait()
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "puts/s")
+}
+
+// BenchmarkRedisMessage does what the store does for one relayed message
+// and its receipt: mapping write, lookup, outbox add, outbox delete, from
+// 64 concurrent writers. The outbox item is 180 zero octets, which the
+// store does not take for a receipt.
+func BenchmarkRedisMessage(b *testing.B) {
+	benchRedisMessage(b, func(int) []byte { return make([]byte, 180) })
+}
+
+// BenchmarkRedisMessageReceipt is BenchmarkRedisMessage with a receipt as
+// the outbox item, which the store keys by its content and adds behind a
+// fence (limbo.go).
+func BenchmarkRedisMessageReceipt(b *testing.B) {
+	benchRedisMessage(b, storetest.ReceiptPDU)
+}
+
+func benchRedisMessage(b *testing.B, item func(int) []byte) {
+	s := openRedis(b, redistest.Start(b).Addr, 1, nil)
+	exp := time.Now().Add(time.Hour)
+	start, cpu0 := time.Now(), storetest.CPUTime()
+	storetest.Writers64(b, func(i int, put func(error), wait func()) {
+		id := strconv.FormatInt(int64(i), 16)
+		s.PutMapping(dlr.Mapping{Upstream: "carrier-a", UpstreamID: id,
+			Route: dlr.Route{SystemID: "shop", ClientID: id, Session: 1}, Expires: exp}, put)
+		wait()
+		if _, ok, err := s.Get("carrier-a", id); !ok || err != nil {
+			b.Error("mapping not found", err)
+		}
+		it := &dlr.Item{Raw: item(i), At: time.Now()}
+		s.AddOutbox("shop", it, put)
+		wait()
+		if err := s.DeleteOutbox("shop", it.Seq); err != nil {
+			b.Error(err)
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+	b.ReportMetric(float64((storetest.CPUTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
+}
