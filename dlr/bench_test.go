@@ -89,7 +89,7 @@ func BenchmarkMemStoreMapping(b *testing.B) {
 	for b.Loop() {
 		i++
 		id := strconv.FormatUint(uint64(i), 16)
-		s.PutMapping(Mapping{Upstream: "carrier-a", UpstreamID: id, Route: Route{SystemID: "shop", ClientID: id}, Expires: exp}, done)
+		s.PutMapping(Mapping{Upstream: "carrier-a", UpstreamID: id, Origin: Origin{SystemID: "shop", ClientID: id}, Expires: exp}, done)
 		if _, ok, err := s.Get("carrier-a", id); !ok || err != nil {
 			b.Fatalf("mapping %s: found %v, %v", id, ok, err)
 		}

@@ -145,16 +145,16 @@ func putSync(t *testing.T, s Store, m Mapping) {
 // expires an hour after now.
 func testStoreMappings(t *testing.T, s Store, now time.Time) {
 	t.Helper()
-	m := Mapping{Upstream: "a", UpstreamID: "1", Route: Route{SystemID: "shop", ClientID: "x", Session: 7}, Expires: now.Add(time.Hour)}
+	m := Mapping{Upstream: "a", UpstreamID: "1", Origin: Origin{SystemID: "shop", ClientID: "x", Session: 7}, Expires: now.Add(time.Hour)}
 	putSync(t, s, m)
-	if r, ok, err := s.Get("a", "1"); err != nil || !ok || r != m.Route {
+	if r, ok, err := s.Get("a", "1"); err != nil || !ok || r != m.Origin {
 		t.Fatalf("Get = %+v, %v, %v", r, ok, err)
 	}
 	if _, ok, _ := s.Get("b", "1"); ok {
 		t.Fatal("mapping leaked across upstreams")
 	}
 	got, ok, err := s.ByClient("shop", "x")
-	if err != nil || !ok || got.Upstream != "a" || got.UpstreamID != "1" || got.Route != m.Route {
+	if err != nil || !ok || got.Upstream != "a" || got.UpstreamID != "1" || got.Origin != m.Origin {
 		t.Fatalf("ByClient = %+v, %v, %v", got, ok, err)
 	}
 	if _, ok, _ := s.ByClient("bank", "x"); ok {

@@ -115,7 +115,7 @@ func FuzzReceiptMatch(f *testing.F) {
 		exp := time.Now().Add(time.Hour)
 		group := map[string][]int{} // folded id -> the messages whose id folds to it
 		for i, id := range ids {
-			putSync(t, s, Mapping{Upstream: "u", UpstreamID: id, Route: Route{SystemID: "shop", ClientID: fmt.Sprint("c", i)}, Expires: exp})
+			putSync(t, s, Mapping{Upstream: "u", UpstreamID: id, Origin: Origin{SystemID: "shop", ClientID: fmt.Sprint("c", i)}, Expires: exp})
 			group[FoldID(id)] = append(group[FoldID(id)], i)
 		}
 		start := FormExact
@@ -174,7 +174,7 @@ func TestFindFoldsOnlyWhenAllowed(t *testing.T) {
 	s := NewMemStore(nil)
 	exp := time.Now().Add(time.Hour)
 	for _, id := range []string{"aB1", "Ab1", "07", "7", "Xy9"} {
-		putSync(t, s, Mapping{Upstream: "u", UpstreamID: id, Route: Route{SystemID: "shop", ClientID: "c-" + id}, Expires: exp})
+		putSync(t, s, Mapping{Upstream: "u", UpstreamID: id, Origin: Origin{SystemID: "shop", ClientID: "c-" + id}, Expires: exp})
 	}
 	tests := []struct {
 		form   IDForm

@@ -153,7 +153,7 @@ type pendingIDs struct {
 
 // recentRoute is a route in PebbleStore.recent.
 type recentRoute struct {
-	Route
+	Origin
 	expires int64 // Unix nanoseconds
 }
 
@@ -554,12 +554,12 @@ func (s *PebbleStore) expired(v []byte) bool {
 // Get implements Store. A mapping whose write is not committed yet is
 // not found: its writer learns when it is, through PutMapping's done. One
 // of the last committed is found in memory.
-func (s *PebbleStore) Get(upstream, id string) (Route, bool, error) {
+func (s *PebbleStore) Get(upstream, id string) (Origin, bool, error) {
 	folded := FoldID(id)
 	s.umu.Lock()
 	if s.unsyncedLocked(upstream, folded, id) {
 		s.umu.Unlock()
-		return Route{}, false, nil
+		return Origin{}, false, nil
 	}
 	r, ok := s.recent.get(idKey{upstream, id})
 	s.umu.Unlock()
@@ -567,30 +567,30 @@ func (s *PebbleStore) Get(upstream, id string) (Route, bool, error) {
 		return s.route(upstream, folded, id)
 	}
 	if r.expires <= s.cfg.Now().UnixNano() {
-		return Route{}, false, nil
+		return Origin{}, false, nil
 	}
-	return r.Route, true, nil
+	return r.Origin, true, nil
 }
 
 // rememberLocked keeps the route of a committed mapping in recent,
 // forgetting the oldest. Called with umu held.
 func (s *PebbleStore) rememberLocked(m *Mapping) {
-	s.recent.put(idKey{m.Upstream, m.UpstreamID}, recentRoute{Route: m.Route, expires: m.Expires.UnixNano()})
+	s.recent.put(idKey{m.Upstream, m.UpstreamID}, recentRoute{Origin: m.Origin, expires: m.Expires.UnixNano()})
 }
 
 // GetFolded implements Store: a range of the mappings of one folded
 // form, and the mapping of the earlier layout under it while there may
 // be some.
-func (s *PebbleStore) GetFolded(upstream, folded string) (Route, int, error) {
+func (s *PebbleStore) GetFolded(upstream, folded string) (Origin, int, error) {
 	s.umu.Lock()
 	_, pending := s.unsynced[idKey{upstream, folded}]
 	s.umu.Unlock()
 	if pending {
-		return Route{}, 0, nil
+		return Origin{}, 0, nil
 	}
 	d, err := s.acquire()
 	if err != nil {
-		return Route{}, 0, err
+		return Origin{}, 0, err
 	}
 	defer d.release()
 	lower := appendFoldedPrefix(nil, upstream, folded)
@@ -598,9 +598,9 @@ func (s *PebbleStore) GetFolded(upstream, folded string) (Route, int, error) {
 	upper[len(upper)-1]++
 	it, err := d.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
-		return Route{}, 0, err
+		return Origin{}, 0, err
 	}
-	var route Route
+	var route Origin
 	n := 0
 	for it.First(); it.Valid() && n < 2; it.Next() {
 		v := it.Value()
@@ -609,13 +609,13 @@ func (s *PebbleStore) GetFolded(upstream, folded string) (Route, int, error) {
 		}
 		if route, err = decodeRoute(v); err != nil {
 			_ = it.Close()
-			return Route{}, 0, fmt.Errorf("dlr: mapping %q: %w", it.Key(), err)
+			return Origin{}, 0, fmt.Errorf("dlr: mapping %q: %w", it.Key(), err)
 		}
 		n++
 	}
 	err = errors.Join(it.Error(), it.Close())
 	if err == nil && n < 2 && s.old.Load() {
-		var r Route
+		var r Origin
 		var ok bool
 		if r, ok, err = s.oldRoute(upstream, folded); ok {
 			route = r
@@ -623,46 +623,46 @@ func (s *PebbleStore) GetFolded(upstream, folded string) (Route, int, error) {
 		}
 	}
 	if err != nil {
-		return Route{}, 0, err
+		return Origin{}, 0, err
 	}
 	if n > 1 {
-		return Route{}, 2, nil
+		return Origin{}, 2, nil
 	}
 	return route, n, nil
 }
 
 // route reads the route of an upstream message from the database, by its
 // exact id, or under its folded id as the earlier layout kept it.
-func (s *PebbleStore) route(upstream, folded, id string) (Route, bool, error) {
+func (s *PebbleStore) route(upstream, folded, id string) (Origin, bool, error) {
 	v, ok, err := s.get(mappingKey(upstream, folded, id))
 	if err != nil {
-		return Route{}, false, err
+		return Origin{}, false, err
 	}
 	if !ok {
 		if s.old.Load() {
 			return s.oldRoute(upstream, folded)
 		}
-		return Route{}, false, nil
+		return Origin{}, false, nil
 	}
 	if s.expired(v) {
-		return Route{}, false, nil
+		return Origin{}, false, nil
 	}
 	r, err := decodeRoute(v)
 	if err != nil {
-		return Route{}, false, fmt.Errorf("dlr: mapping %s/%s: %w", upstream, id, err)
+		return Origin{}, false, fmt.Errorf("dlr: mapping %s/%s: %w", upstream, id, err)
 	}
 	return r, true, nil
 }
 
 // oldRoute reads a mapping of the earlier layout.
-func (s *PebbleStore) oldRoute(upstream, folded string) (Route, bool, error) {
+func (s *PebbleStore) oldRoute(upstream, folded string) (Origin, bool, error) {
 	v, ok, err := s.get(oldMappingKey(upstream, folded))
 	if !ok || err != nil || s.expired(v) {
-		return Route{}, false, err
+		return Origin{}, false, err
 	}
 	r, err := decodeRoute(v)
 	if err != nil {
-		return Route{}, false, fmt.Errorf("dlr: mapping %s/%s: %w", upstream, folded, err)
+		return Origin{}, false, fmt.Errorf("dlr: mapping %s/%s: %w", upstream, folded, err)
 	}
 	return r, true, nil
 }
@@ -674,12 +674,12 @@ var (
 )
 
 // decodeRoute reads the route of a mapping's value.
-func decodeRoute(v []byte) (Route, error) {
+func decodeRoute(v []byte) (Origin, error) {
 	if len(v) < 25 || len(v) < 25+int(v[24]) {
-		return Route{}, errCorrupt
+		return Origin{}, errCorrupt
 	}
 	n := int(v[24])
-	return Route{
+	return Origin{
 		Session:   binary.BigEndian.Uint64(v[8:16]),
 		Submitted: int64(binary.BigEndian.Uint64(v[16:24])),
 		SystemID:  string(v[25 : 25+n]),
@@ -724,7 +724,7 @@ func (s *PebbleStore) ByClient(systemID, clientID string) (Mapping, bool, error)
 	if !ok || err != nil {
 		return Mapping{}, false, err
 	}
-	m.Route = r
+	m.Origin = r
 	return m, true, nil
 }
 

@@ -68,7 +68,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func diskMapping(id string) Mapping {
-	return Mapping{Upstream: "u", UpstreamID: id, Route: Route{SystemID: "shop", ClientID: "c" + id, Session: 1},
+	return Mapping{Upstream: "u", UpstreamID: id, Origin: Origin{SystemID: "shop", ClientID: "c" + id, Session: 1},
 		Expires: time.Now().Add(time.Hour)}
 }
 

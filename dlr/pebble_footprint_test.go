@@ -36,7 +36,7 @@ func BenchmarkPebbleFootprint(b *testing.B) {
 				defer wg.Done()
 				for i := w; i < n; i += 64 {
 					m := Mapping{Upstream: "carrier-a", UpstreamID: fmt.Sprintf("%016x", uint64(i)*0x9E3779B97F4A7C15),
-						Route:   Route{SystemID: "shop", ClientID: fmt.Sprintf("%08x", i), Session: 7, Submitted: time.Now().UnixNano()},
+						Origin:  Origin{SystemID: "shop", ClientID: fmt.Sprintf("%08x", i), Session: 7, Submitted: time.Now().UnixNano()},
 						Expires: exp}
 					if err := putMapping(s, m); err != nil {
 						b.Error(err)

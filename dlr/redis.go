@@ -153,9 +153,9 @@ type getOp struct {
 type lookupReply struct {
 	m       Mapping // the mapping of the id as written
 	ok      bool
-	relayed bool  // the mark looked for is there
-	route   Route // the only mapping of the folded form
-	n       int   // mappings of the folded form: 0, 1, or 2 for two or more
+	relayed bool   // the mark looked for is there
+	route   Origin // the only mapping of the folded form
+	n       int    // mappings of the folded form: 0, 1, or 2 for two or more
 	err     error
 }
 
@@ -973,7 +973,7 @@ func (s *RedisStore) answerGet(op *getOp, c *getCmds) {
 	}
 	count := func(m Mapping, ok bool, err error) error {
 		if ok {
-			f.route = m.Route
+			f.route = m.Origin
 			f.n++
 		}
 		return err
@@ -992,9 +992,9 @@ func (s *RedisStore) answerGet(op *getOp, c *getCmds) {
 	}
 	switch {
 	case f.err != nil:
-		f.route, f.n = Route{}, 0
+		f.route, f.n = Origin{}, 0
 	case f.n > 1:
-		f.route, f.n = Route{}, 2
+		f.route, f.n = Origin{}, 2
 	}
 	op.done(&f)
 }
@@ -1023,29 +1023,29 @@ func (s *RedisStore) queueLookup(op getOp) {
 }
 
 // recentRoute looks an id up in the mappings this instance wrote last.
-func (s *RedisStore) recentRoute(upstream, id string) (Route, bool, error) {
+func (s *RedisStore) recentRoute(upstream, id string) (Origin, bool, error) {
 	m, ok := s.recent.get(s.mappingKey(upstream, id))
 	if !ok {
-		return Route{}, false, nil
+		return Origin{}, false, nil
 	}
 	m, ok, err := s.live(m, nil)
-	return m.Route, ok, err
+	return m.Origin, ok, err
 }
 
 // GetAsync implements AsyncGetter: lookups queued while one is under way
 // go as one pipeline.
-func (s *RedisStore) GetAsync(upstream, id string, done func(Route, bool, error)) {
+func (s *RedisStore) GetAsync(upstream, id string, done func(Origin, bool, error)) {
 	if r, ok, err := s.recentRoute(upstream, id); ok || err != nil {
 		done(r, ok, err)
 		return
 	}
-	s.queueLookup(s.exactOp(upstream, id, func(f *lookupReply) { done(f.m.Route, f.ok, f.err) }))
+	s.queueLookup(s.exactOp(upstream, id, func(f *lookupReply) { done(f.m.Origin, f.ok, f.err) }))
 }
 
 // FindAsync implements AsyncGetter: a receipt's id as written and, when
 // ref allows folding, its folded form go in one round trip, with the
 // lookups queued while one is under way.
-func (s *RedisStore) FindAsync(upstream string, ref Ref, done func(Route, Result, error)) {
+func (s *RedisStore) FindAsync(upstream string, ref Ref, done func(Origin, Result, error)) {
 	if r, ok, err := s.recentRoute(upstream, ref.ID); ok || err != nil {
 		done(r, found(ok), err)
 		return
@@ -1053,9 +1053,9 @@ func (s *RedisStore) FindAsync(upstream string, ref Ref, done func(Route, Result
 	op := s.exactOp(upstream, ref.ID, func(f *lookupReply) {
 		switch {
 		case f.err != nil:
-			done(Route{}, NotFound, f.err)
+			done(Origin{}, NotFound, f.err)
 		case f.ok:
-			done(f.m.Route, Found, nil)
+			done(f.m.Origin, Found, nil)
 		default:
 			done(f.route, foldedResult(f.n), nil)
 		}
@@ -1089,22 +1089,22 @@ func (s *RedisStore) readLoop() {
 }
 
 // Get implements Store.
-func (s *RedisStore) Get(upstream, id string) (Route, bool, error) {
+func (s *RedisStore) Get(upstream, id string) (Origin, bool, error) {
 	if r, ok, err := s.recentRoute(upstream, id); ok || err != nil {
 		return r, ok, err
 	}
 	var f *lookupReply
 	s.getNow(s.exactOp(upstream, id, func(res *lookupReply) { f = res }))
-	return f.m.Route, f.ok, f.err
+	return f.m.Origin, f.ok, f.err
 }
 
 // GetFolded implements Store.
-func (s *RedisStore) GetFolded(upstream, folded string) (Route, int, error) {
+func (s *RedisStore) GetFolded(upstream, folded string) (Origin, int, error) {
 	var f *lookupReply
 	op := getOp{done: func(res *lookupReply) { f = res }}
 	s.foldedPart(&op, upstream, folded)
 	if op.index == "" {
-		return Route{}, 0, nil
+		return Origin{}, 0, nil
 	}
 	s.getNow(op)
 	return f.route, f.n, f.err

@@ -37,15 +37,15 @@ func TestRedisMappings(t *testing.T) {
 	a := openRedis(t, r.Addr, 1, nil)
 	b := openRedis(t, r.Addr, 2, nil)
 	m := Mapping{Upstream: "carrier-a", UpstreamID: "abc123",
-		Route: Route{SystemID: "shop", ClientID: "00ff", Session: 7, Submitted: 42}, Expires: time.Now().Add(time.Hour)}
+		Origin: Origin{SystemID: "shop", ClientID: "00ff", Session: 7, Submitted: 42}, Expires: time.Now().Add(time.Hour)}
 	putSync(t, a, m)
 	// Written by one instance, read by the other.
 	route, ok, err := b.Get("carrier-a", "abc123")
-	if err != nil || !ok || route != m.Route {
-		t.Fatalf("Get = %+v %v %v, want %+v", route, ok, err, m.Route)
+	if err != nil || !ok || route != m.Origin {
+		t.Fatalf("Get = %+v %v %v, want %+v", route, ok, err, m.Origin)
 	}
 	got, ok, err := b.ByClient("shop", "00ff")
-	if err != nil || !ok || got.Upstream != m.Upstream || got.UpstreamID != m.UpstreamID || got.Route != m.Route ||
+	if err != nil || !ok || got.Upstream != m.Upstream || got.UpstreamID != m.UpstreamID || got.Origin != m.Origin ||
 		!got.Expires.Equal(m.Expires) {
 		t.Fatalf("ByClient = %+v %v %v, want %+v", got, ok, err, m)
 	}
@@ -360,11 +360,11 @@ func TestRedisSentinel(t *testing.T) {
 	master := redistest.Start(t)
 	sentinel := redistest.StartSentinel(t, "smppmux-test", master)
 	s := openRedis(t, sentinel.Addr, 1, func(c *RedisConfig) { c.MasterName = "smppmux-test" })
-	m := Mapping{Upstream: "u", UpstreamID: "1", Route: Route{SystemID: "shop", ClientID: "a"}, Expires: time.Now().Add(time.Hour)}
+	m := Mapping{Upstream: "u", UpstreamID: "1", Origin: Origin{SystemID: "shop", ClientID: "a"}, Expires: time.Now().Add(time.Hour)}
 	putSync(t, s, m)
 	// Straight from the master: the write went there.
 	direct := openRedis(t, master.Addr, 2, nil)
-	if route, ok, err := direct.Get("u", "1"); !ok || err != nil || route != m.Route {
+	if route, ok, err := direct.Get("u", "1"); !ok || err != nil || route != m.Origin {
 		t.Fatalf("Get on the master = %+v %v %v", route, ok, err)
 	}
 }
@@ -391,14 +391,14 @@ func TestRedisSentinelFailover(t *testing.T) {
 	set := startSentinelSet(t, ctx)
 	viaSentinel := set.via(2)
 	s := openRedis(t, set.sentinel.Addr, 1, viaSentinel)
-	before := Mapping{Upstream: "u", UpstreamID: "before", Route: Route{SystemID: "shop", ClientID: "b"}, Expires: time.Now().Add(time.Hour)}
+	before := Mapping{Upstream: "u", UpstreamID: "before", Origin: Origin{SystemID: "shop", ClientID: "b"}, Expires: time.Now().Add(time.Hour)}
 	putSync(t, s, before)
 
 	set.master.Kill()
 	promoted := set.awaitSwitch(t, ctx)
 
 	// The new master has one replica, the other: a write is refused.
-	after := Mapping{Upstream: "u", UpstreamID: "after", Route: Route{SystemID: "shop", ClientID: "a"}, Expires: time.Now().Add(time.Hour)}
+	after := Mapping{Upstream: "u", UpstreamID: "after", Origin: Origin{SystemID: "shop", ClientID: "a"}, Expires: time.Now().Add(time.Hour)}
 	if err := putMapping(s, after); err == nil {
 		t.Fatal("a write was acknowledged by one replica when wait_replicas asks for two")
 	}
@@ -427,7 +427,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 	// promoted replica, not from a memory of what it wrote.
 	other := openRedis(t, set.sentinel.Addr, 2, viaSentinel)
 	for _, m := range []Mapping{before, after} {
-		if route, ok, err := other.Get(m.Upstream, m.UpstreamID); !ok || err != nil || route != m.Route {
+		if route, ok, err := other.Get(m.Upstream, m.UpstreamID); !ok || err != nil || route != m.Origin {
 			t.Fatalf("Get %s after the failover = %+v %v %v", m.UpstreamID, route, ok, err)
 		}
 	}
@@ -529,7 +529,7 @@ func benchRedisPutMapping64(b *testing.B, upstreamID func(int) string) {
 	writers64(b, func(i int, put func(error), wait func()) {
 		id := upstreamID(i)
 		s.PutMapping(Mapping{Upstream: "carrier-a", UpstreamID: id,
-			Route: Route{SystemID: "shop", ClientID: id, Session: 1}, Expires: exp}, put)
+			Origin: Origin{SystemID: "shop", ClientID: id, Session: 1}, Expires: exp}, put)
 		wait()
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "puts/s")
@@ -557,7 +557,7 @@ func benchRedisMessage(b *testing.B, item func(int) []byte) {
 	writers64(b, func(i int, put func(error), wait func()) {
 		id := strconv.FormatInt(int64(i), 16)
 		s.PutMapping(Mapping{Upstream: "carrier-a", UpstreamID: id,
-			Route: Route{SystemID: "shop", ClientID: id, Session: 1}, Expires: exp}, put)
+			Origin: Origin{SystemID: "shop", ClientID: id, Session: 1}, Expires: exp}, put)
 		wait()
 		if _, ok, err := s.Get("carrier-a", id); !ok || err != nil {
 			b.Error("mapping not found", err)
@@ -592,7 +592,7 @@ func TestRedisRestart(t *testing.T) {
 	if _, err := addSync(t, s, "shop", "after"); err != nil {
 		t.Fatalf("outbox write after the restart: %v", err)
 	}
-	m := Mapping{Upstream: "u", UpstreamID: "9", Route: Route{SystemID: "shop", ClientID: "x"}, Expires: time.Now().Add(time.Hour)}
+	m := Mapping{Upstream: "u", UpstreamID: "9", Origin: Origin{SystemID: "shop", ClientID: "x"}, Expires: time.Now().Add(time.Hour)}
 	putSync(t, s, m)
 	if _, ok, err := s.Get("u", "9"); !ok || err != nil {
 		t.Fatalf("Get after the restart = %v %v", ok, err)
@@ -640,7 +640,7 @@ func TestRedisCluster(t *testing.T) {
 	}
 	a, b := open(1), open(2)
 	for i := range 50 {
-		m := Mapping{Upstream: "carrier", UpstreamID: strconv.Itoa(i), Route: Route{SystemID: "shop", ClientID: "c" + strconv.Itoa(i)},
+		m := Mapping{Upstream: "carrier", UpstreamID: strconv.Itoa(i), Origin: Origin{SystemID: "shop", ClientID: "c" + strconv.Itoa(i)},
 			Expires: time.Now().Add(time.Hour)}
 		putSync(t, a, m)
 		if got, ok, err := b.ByClient("shop", m.ClientID); !ok || err != nil || got.UpstreamID != m.UpstreamID {

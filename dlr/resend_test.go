@@ -63,15 +63,15 @@ func checkMarks(t *testing.T, s Store, now time.Time) {
 	}
 
 	for _, mp := range []Mapping{
-		{Upstream: "u", UpstreamID: "aB7", Route: Route{SystemID: "shop", ClientID: "c7"}, Expires: now.Add(time.Hour)},
-		{Upstream: "u", UpstreamID: "x8", Route: Route{SystemID: "shop", ClientID: "c8"}, Expires: now.Add(time.Hour)},
+		{Upstream: "u", UpstreamID: "aB7", Origin: Origin{SystemID: "shop", ClientID: "c7"}, Expires: now.Add(time.Hour)},
+		{Upstream: "u", UpstreamID: "x8", Origin: Origin{SystemID: "shop", ClientID: "c8"}, Expires: now.Add(time.Hour)},
 	} {
 		putSync(t, s, mp)
 	}
 	s.Forget("u", "aB7", "shop", "c7")
 	// Forget's writes are not synced but are in order with later reads
 	// once a synced write has followed them.
-	putSync(t, s, Mapping{Upstream: "u", UpstreamID: "barrier", Route: Route{SystemID: "shop", ClientID: "c9"}, Expires: now.Add(time.Hour)})
+	putSync(t, s, Mapping{Upstream: "u", UpstreamID: "barrier", Origin: Origin{SystemID: "shop", ClientID: "c9"}, Expires: now.Add(time.Hour)})
 	if _, ok, err := s.ByClient("shop", "c7"); ok || err != nil {
 		t.Errorf("ByClient of a forgotten message = %v, %v", ok, err)
 	}

@@ -18,7 +18,7 @@ import (
 func idMappings(now time.Time) []Mapping {
 	m := func(upstream, id, client string, ttl time.Duration) Mapping {
 		return Mapping{Upstream: upstream, UpstreamID: id, Expires: now.Add(ttl),
-			Route: Route{SystemID: "shop", ClientID: client, Session: 3, Submitted: 42}}
+			Origin: Origin{SystemID: "shop", ClientID: client, Session: 3, Submitted: 42}}
 	}
 	return []Mapping{
 		m("u", "aB1", "c1", time.Hour), m("u", "Ab1", "c2", time.Hour),
@@ -50,7 +50,7 @@ func checkStoreIDs(t *testing.T, s Store) {
 		}
 		if ag, isAsync := s.(AsyncGetter); isAsync {
 			done := make(chan struct{})
-			ag.GetAsync(tt.upstream, tt.id, func(ar Route, aok bool, aerr error) {
+			ag.GetAsync(tt.upstream, tt.id, func(ar Origin, aok bool, aerr error) {
 				if aerr != nil || aok != ok || ar != r {
 					t.Errorf("GetAsync(%s, %s) = %+v, %v, %v; Get said %+v, %v", tt.upstream, tt.id, ar, aok, aerr, r, ok)
 				}
@@ -92,7 +92,7 @@ func checkStoreIDs(t *testing.T, s Store) {
 		}
 		if ag, isAsync := s.(AsyncGetter); isAsync {
 			done := make(chan struct{})
-			ag.FindAsync(tt.upstream, tt.ref, func(ar Route, ares Result, aerr error) {
+			ag.FindAsync(tt.upstream, tt.ref, func(ar Origin, ares Result, aerr error) {
 				if aerr != nil || ares != res || ar != r {
 					t.Errorf("FindAsync(%s, %+v) = %+v, %v, %v; Find said %+v, %v", tt.upstream, tt.ref, ar, ares, aerr, r, res)
 				}
@@ -128,7 +128,7 @@ func testStoreIDs(t *testing.T, s Store, now time.Time) {
 // its new message, still apart from the ids that only fold like it.
 func testIDGivenAgain(t *testing.T, w, r Store, now time.Time) {
 	t.Helper()
-	again := Mapping{Upstream: "u", UpstreamID: "Xy9", Expires: now.Add(time.Hour), Route: Route{SystemID: "shop", ClientID: "c8"}}
+	again := Mapping{Upstream: "u", UpstreamID: "Xy9", Expires: now.Add(time.Hour), Origin: Origin{SystemID: "shop", ClientID: "c8"}}
 	putSync(t, w, again)
 	if route, ok, err := r.Get("u", "Xy9"); !ok || err != nil || route.ClientID != "c8" {
 		t.Errorf("Get of an id given again = %+v, %v, %v; want c8", route, ok, err)
@@ -226,7 +226,7 @@ func TestPebbleOldLayout(t *testing.T) {
 	if !s.old.Load() {
 		t.Fatal("the earlier layout was not noticed")
 	}
-	want := Route{SystemID: "shop", ClientID: "c1", Session: 9, Submitted: 77}
+	want := Origin{SystemID: "shop", ClientID: "c1", Session: 9, Submitted: 77}
 	for _, id := range []string{"ABC1", "abc1", "0abc1"} {
 		if r, ok, err := s.Get("u", id); !ok || err != nil || r != want {
 			t.Fatalf("Get(%s) of an old mapping = %+v, %v, %v", id, r, ok, err)
@@ -235,12 +235,12 @@ func TestPebbleOldLayout(t *testing.T) {
 	if r, n, err := s.GetFolded("u", "abc1"); n != 1 || err != nil || r != want {
 		t.Fatalf("GetFolded of an old mapping = %+v, %d, %v", r, n, err)
 	}
-	if m, ok, err := s.ByClient("shop", "c1"); !ok || err != nil || m.UpstreamID != "abc1" || m.Route != want {
+	if m, ok, err := s.ByClient("shop", "c1"); !ok || err != nil || m.UpstreamID != "abc1" || m.Origin != want {
 		t.Fatalf("ByClient of an old mapping = %+v, %v, %v", m, ok, err)
 	}
 	// A new message whose id folds alike: its own id finds it; the
 	// folded form is now ambiguous.
-	putSync(t, s, Mapping{Upstream: "u", UpstreamID: "aBc1", Route: Route{SystemID: "shop", ClientID: "c2"}, Expires: exp.Add(time.Hour)})
+	putSync(t, s, Mapping{Upstream: "u", UpstreamID: "aBc1", Origin: Origin{SystemID: "shop", ClientID: "c2"}, Expires: exp.Add(time.Hour)})
 	if r, ok, err := s.Get("u", "aBc1"); !ok || err != nil || r.ClientID != "c2" {
 		t.Fatalf("Get of a new mapping = %+v, %v, %v", r, ok, err)
 	}
@@ -271,7 +271,7 @@ func TestRedisOldLayout(t *testing.T) {
 	r := redistest.Start(t)
 	clock := &manualClock{now: time.Now()}
 	old := Mapping{Upstream: "u", UpstreamID: "abc1", Expires: clock.Now().Add(100 * time.Hour),
-		Route: Route{SystemID: "shop", ClientID: "c1", Session: 9, Submitted: 77}}
+		Origin: Origin{SystemID: "shop", ClientID: "c1", Session: 9, Submitted: 77}}
 	v := encodeMapping(old)
 	v = v[:len(v)-1]
 	if !earlierLayout(v) || earlierLayout(encodeMapping(old)) {
@@ -289,18 +289,18 @@ func TestRedisOldLayout(t *testing.T) {
 	a := openRedis(t, r.Addr, 1, mod)
 	// A new message with an id that is not its own folded form is not
 	// taken for an earlier version's mapping.
-	putSync(t, a, Mapping{Upstream: "u", UpstreamID: "Xy9", Expires: clock.Now().Add(time.Hour), Route: Route{SystemID: "shop", ClientID: "c2"}})
+	putSync(t, a, Mapping{Upstream: "u", UpstreamID: "Xy9", Expires: clock.Now().Add(time.Hour), Origin: Origin{SystemID: "shop", ClientID: "c2"}})
 	if _, ok, err := a.Get("u", "XY9"); ok || err != nil {
 		t.Fatalf("XY9 found as an earlier version's mapping of Xy9: %v, %v", ok, err)
 	}
 	check := func(s *RedisStore, ids ...string) {
 		t.Helper()
 		for _, id := range ids {
-			if route, ok, err := s.Get("u", id); !ok || err != nil || route != old.Route {
+			if route, ok, err := s.Get("u", id); !ok || err != nil || route != old.Origin {
 				t.Fatalf("Get(%s) of an old mapping = %+v, %v, %v", id, route, ok, err)
 			}
 		}
-		if route, n, err := s.GetFolded("u", "abc1"); n != 1 || err != nil || route != old.Route {
+		if route, n, err := s.GetFolded("u", "abc1"); n != 1 || err != nil || route != old.Origin {
 			t.Fatalf("GetFolded of an old mapping = %+v, %d, %v", route, n, err)
 		}
 		if m, ok, err := s.ByClient("shop", "c1"); !ok || err != nil || m.UpstreamID != "abc1" {
@@ -339,14 +339,14 @@ func TestFoldedLookupWaitsForWrites(t *testing.T) {
 		"redis":  redisLocker{openRedis(t, r.Addr, 1, nil)},
 	} {
 		exp := time.Now().Add(time.Hour)
-		putSync(t, s, Mapping{Upstream: "u", UpstreamID: "Ab1", Route: Route{SystemID: "shop", ClientID: "c1"}, Expires: exp})
+		putSync(t, s, Mapping{Upstream: "u", UpstreamID: "Ab1", Origin: Origin{SystemID: "shop", ClientID: "c1"}, Expires: exp})
 		if route, n, err := s.GetFolded("u", "ab1"); n != 1 || err != nil || route.ClientID != "c1" {
 			t.Fatalf("%s: GetFolded = %+v, %d, %v", name, route, n, err)
 		}
 		// Holding the write lock keeps the next write queued.
 		s.lock()
 		errc := make(chan error, 1)
-		go s.PutMapping(Mapping{Upstream: "u", UpstreamID: "aB1", Route: Route{SystemID: "shop", ClientID: "c2"}, Expires: exp},
+		go s.PutMapping(Mapping{Upstream: "u", UpstreamID: "aB1", Origin: Origin{SystemID: "shop", ClientID: "c2"}, Expires: exp},
 			func(err error) { errc <- err })
 		deadline := time.Now().Add(10 * time.Second)
 		for {

@@ -380,13 +380,13 @@ func routing(cfg *config.Config, groups map[string]*balancer.Group, ups map[stri
 		}
 		formats[c.SystemID] = relay.ClientIDFormat{Format: f, Length: c.MessageID.Length}
 	}
-	var routes []router.Route[*balancer.Group]
+	var routes []router.Rule[*balancer.Group]
 	for i, rc := range cfg.Routes {
 		g, ok := groups[rc.Group]
 		if !ok {
 			return relay.Routing{}, fmt.Errorf("routes[%d]: unknown group %q", i, rc.Group)
 		}
-		routes = append(routes, router.Route[*balancer.Group]{
+		routes = append(routes, router.Rule[*balancer.Group]{
 			Clients:           rc.Clients,
 			DestinationPrefix: rc.DestinationPrefix,
 			SourcePrefix:      rc.SourcePrefix,
@@ -396,9 +396,9 @@ func routing(cfg *config.Config, groups map[string]*balancer.Group, ups map[stri
 	}
 	var moRouter *router.Router[string]
 	if len(cfg.MORoutes) > 0 {
-		var mo []router.Route[string]
+		var mo []router.Rule[string]
 		for _, rc := range cfg.MORoutes {
-			mo = append(mo, router.Route[string]{
+			mo = append(mo, router.Rule[string]{
 				Clients:           rc.Upstreams,
 				DestinationPrefix: rc.DestinationPrefix,
 				SourcePrefix:      rc.SourcePrefix,

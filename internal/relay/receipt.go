@@ -206,7 +206,7 @@ func (r *Relay) lookup(p *parked, stage lookupStage) {
 		// again: the gate is not held across it. A store closed
 		// meanwhile answers with an error.
 		r.gate.RUnlock()
-		ag.FindAsync(p.upstream, p.ref, func(route dlr.Route, res dlr.Result, err error) {
+		ag.FindAsync(p.upstream, p.ref, func(route dlr.Origin, res dlr.Result, err error) {
 			r.looked(p, stage, route, res, err)
 		})
 		return
@@ -219,7 +219,7 @@ func (r *Relay) lookup(p *parked, stage lookupStage) {
 // looked goes on with a receipt whose mapping was looked for. A receipt
 // that only folded ids match, several of them, waits like one that
 // matches none (its own mapping may yet come), and is then given up.
-func (r *Relay) looked(p *parked, stage lookupStage, route dlr.Route, res dlr.Result, err error) {
+func (r *Relay) looked(p *parked, stage lookupStage, route dlr.Origin, res dlr.Result, err error) {
 	if err != nil {
 		r.lookupLog.log(r.log, "message id lookup failed", zap.String("upstream", p.upstream), zap.Error(err))
 		if stage == onArrival || stage == onExpiry {
@@ -281,7 +281,7 @@ func (r *Relay) looked(p *parked, stage lookupStage, route dlr.Route, res dlr.Re
 func (r *Relay) unmatched(p *parked) {
 	r.Stats.ReceiptsUnmatched.Add(1)
 	r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptUnmatched)
-	report := func(_ dlr.Route, res dlr.Result, err error) {
+	report := func(_ dlr.Origin, res dlr.Result, err error) {
 		if err == nil && res != dlr.NotFound {
 			r.log.Warn("receipt matched no message in time; its id matches one up to case or leading zeros, "+
 				"which this upstream's id_format does not allow", zap.String("upstream", p.upstream))
@@ -291,7 +291,7 @@ func (r *Relay) unmatched(p *parked) {
 		r.giveUp(p, dlr.ReasonUnmatched)
 	}
 	if p.ref.Folded != "" {
-		report(dlr.Route{}, dlr.NotFound, nil)
+		report(dlr.Origin{}, dlr.NotFound, nil)
 		return
 	}
 	folding := dlr.Ref{ID: p.ref.ID, Folded: dlr.FoldID(p.ref.ID)}
@@ -305,7 +305,7 @@ func (r *Relay) unmatched(p *parked) {
 // claimed goes on with a parked receipt a mapping's write took: by the
 // mapping's own id it is that message's; by its folded id only if that
 // mapping is the only one of the form.
-func (r *Relay) claimed(v any, folded bool, route dlr.Route) {
+func (r *Relay) claimed(v any, folded bool, route dlr.Origin) {
 	p := v.(*parked)
 	if folded {
 		r.lookup(p, onClaimed)
@@ -370,7 +370,7 @@ func (r *Relay) expire(v any) { r.lookup(v.(*parked), onExpiry) }
 
 // deliverReceipt rewrites the receipt to the client's id, queues it in the
 // client's outbox and only then answers the SMSC.
-func (r *Relay) deliverReceipt(p *parked, route dlr.Route) {
+func (r *Relay) deliverReceipt(p *parked, route dlr.Origin) {
 	var out []byte
 	if p.sm != nil {
 		out = dlr.RewriteReceipt(p.frame.Raw, p.sm, route.ClientID)

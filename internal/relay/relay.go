@@ -351,17 +351,17 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 	m := dlr.Mapping{
 		Upstream:   upstreamName,
 		UpstreamID: string(uid),
-		Route:      dlr.Route{SystemID: systemID, ClientID: clientID, Session: s.ID(), Submitted: now.UnixNano()},
+		Origin:     dlr.Origin{SystemID: systemID, ClientID: clientID, Session: s.ID(), Submitted: now.UnixNano()},
 		Expires:    now.Add(ttl),
 	}
 	// The client hears ESME_ROK only once the mapping is durable, so a
 	// crash after that cannot orphan the message's receipt.
 	r.record(m, func(ok bool) {
 		if v, claimed := r.parking.Claim(m.Upstream, m.UpstreamID); claimed {
-			r.claimed(v, false, m.Route)
+			r.claimed(v, false, m.Origin)
 		}
 		if v, claimed := r.parking.ClaimFolded(m.Upstream, m.UpstreamID); claimed {
-			r.claimed(v, true, m.Route)
+			r.claimed(v, true, m.Origin)
 		}
 		if !ok {
 			r.Stats.Unknown.Add(1)
