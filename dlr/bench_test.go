@@ -34,7 +34,7 @@ func BenchmarkIssueID(b *testing.B) {
 	g := NewIDs(time.Now())
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = FormatID(g.Next(), FormatHex, 0)
+		_ = FormatID(g.Next(), BaseHex, 0)
 	}
 }
 

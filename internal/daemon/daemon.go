@@ -212,7 +212,7 @@ func (d *Daemon) apply(cfg *config.Config) (retired, error) {
 	readers := make(map[string]*dlr.IDReader, len(cfg.Upstreams))
 	var fresh []*upstream.Upstream
 	for _, uc := range cfg.Upstreams {
-		form, auto, err := dlr.ParseIDForm(uc.IDFormat)
+		form, auto, err := dlr.ParseReceiptIDForm(uc.IDFormat)
 		if err != nil {
 			return old, fmt.Errorf("upstream %s: %w", uc.Name, err)
 		}
@@ -374,11 +374,11 @@ func routing(cfg *config.Config, groups map[string]*balancer.Group, ups map[stri
 	readers map[string]*dlr.IDReader, groupsOf map[string][]*balancer.Group) (relay.Routing, error) {
 	formats := make(map[string]relay.ClientIDFormat, len(cfg.Clients))
 	for _, c := range cfg.Clients {
-		f, err := dlr.ParseIDFormat(string(c.MessageID.Format))
+		f, err := dlr.ParseIDBase(string(c.MessageID.Format))
 		if err != nil {
 			return relay.Routing{}, fmt.Errorf("client %s: %w", c.SystemID, err)
 		}
-		formats[c.SystemID] = relay.ClientIDFormat{Format: f, Length: c.MessageID.Length}
+		formats[c.SystemID] = relay.ClientIDFormat{Base: f, Length: c.MessageID.Length}
 	}
 	var routes []router.Rule[*balancer.Group]
 	for i, rc := range cfg.Routes {

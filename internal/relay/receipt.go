@@ -152,7 +152,7 @@ func (r *Relay) read(p *parked) (mo *router.Message, err error) {
 			return &router.Message{SystemID: p.upstream, Source: p.sm.SourceAddr,
 				Destination: p.sm.DestAddr, ServiceType: p.sm.ServiceType}, nil
 		}
-		var learnt dlr.IDForm
+		var learnt dlr.ReceiptIDForm
 		var changed bool
 		p.ref, learnt, changed, err = r.idReader(p.upstream).Ref(p.sm)
 		if changed {

@@ -18,7 +18,7 @@ import (
 
 // ClientIDFormat is how one client wants its message ids.
 type ClientIDFormat struct {
-	Format dlr.IDFormat
+	Base   dlr.IDBase
 	Length int
 }
 
@@ -339,7 +339,7 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 	}
 	uid, perr := pdu.ParseMessageIDResp(resp.Body())
 	f := r.rt().IDFormats[systemID]
-	clientID := dlr.FormatID(r.cfg.IDs.Next(), f.Format, f.Length)
+	clientID := dlr.FormatID(r.cfg.IDs.Next(), f.Base, f.Length)
 	if perr != nil || len(uid) == 0 {
 		s.Logger().Warn("SMSC accepted a message without a message_id: its receipts cannot be matched",
 			zap.String("upstream", upstreamName))

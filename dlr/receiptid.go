@@ -9,17 +9,18 @@ import (
 	"github.com/smppmux/smppmux/internal/pdu"
 )
 
-// IDForm says how an upstream writes the message ids of its receipts
-// compared with its submit_sm_resp (which receipted_message_id repeats,
-// by the SMPP specification), and so how far smppmux may fold a
-// receipt's id to find its message.
-type IDForm int32
+// ReceiptIDForm says how an upstream writes the message ids of its
+// receipts compared with its submit_sm_resp (which receipted_message_id
+// repeats, by the SMPP specification), and so how far smppmux may fold a
+// receipt's id to find its message: the upstream's id_format in the
+// configuration. How a client's own ids are written is an IDBase.
+type ReceiptIDForm int32
 
 // ID forms.
 const (
 	// FormExact: receipts carry the id octet for octet; nothing is
 	// folded.
-	FormExact IDForm = iota
+	FormExact ReceiptIDForm = iota
 	// FormSame: receipts carry the id up to case and leading zeros.
 	FormSame
 	// FormHexDecimal: hexadecimal in the response, decimal in the text;
@@ -30,9 +31,9 @@ const (
 	FormDecimalHex
 )
 
-// ParseIDForm reads an upstream's id_format: "auto" (starts as FormExact
-// and learns), "exact", "same", "hex-decimal", "decimal-hex".
-func ParseIDForm(s string) (form IDForm, auto bool, err error) {
+// ParseReceiptIDForm reads an upstream's id_format: "auto" (starts as
+// FormExact and learns), "exact", "same", "hex-decimal", "decimal-hex".
+func ParseReceiptIDForm(s string) (form ReceiptIDForm, auto bool, err error) {
 	switch s {
 	case "", "auto":
 		return FormExact, true, nil
@@ -50,7 +51,7 @@ func ParseIDForm(s string) (form IDForm, auto bool, err error) {
 
 var idFormNames = [...]string{"exact", "same", "hex-decimal", "decimal-hex"}
 
-func (f IDForm) String() string {
+func (f ReceiptIDForm) String() string {
 	if f >= 0 && int(f) < len(idFormNames) {
 		return idFormNames[f]
 	}
@@ -59,7 +60,7 @@ func (f IDForm) String() string {
 
 // Folds reports whether receipts of form f may name their message up to
 // case and leading zeros.
-func (f IDForm) Folds() bool { return f != FormExact }
+func (f ReceiptIDForm) Folds() bool { return f != FormExact }
 
 // Ref is how a receipt names its message.
 type Ref struct {
@@ -82,18 +83,18 @@ type IDReader struct {
 }
 
 // NewIDReader returns an IDReader for form; auto lets it learn.
-func NewIDReader(form IDForm, auto bool) *IDReader {
+func NewIDReader(form ReceiptIDForm, auto bool) *IDReader {
 	r := &IDReader{auto: auto}
 	r.form.Store(int32(form))
 	return r
 }
 
 // Form returns the form in use.
-func (r *IDReader) Form() IDForm { return IDForm(r.form.Load()) }
+func (r *IDReader) Form() ReceiptIDForm { return ReceiptIDForm(r.form.Load()) }
 
 // Ref returns how the deliver_sm receipt sm names its message, and, when
 // it learnt a new form from this receipt, that form.
-func (r *IDReader) Ref(sm *pdu.SM) (ref Ref, learnt IDForm, changed bool, err error) {
+func (r *IDReader) Ref(sm *pdu.SM) (ref Ref, learnt ReceiptIDForm, changed bool, err error) {
 	var tlvID, textID []byte
 	if v, ok := pdu.FindTLV(sm.TLVs, pdu.TagReceiptedMessageID); ok {
 		tlvID = cstring(v)
@@ -161,7 +162,7 @@ func cstring(v []byte) []byte {
 // text id. Ids written alike say nothing: a form that folds is learnt
 // only from a receipt that shows the folding. Nor does one digit, padded
 // or not, which reads the same in both bases.
-func detect(tlvID, textID []byte) (IDForm, bool) {
+func detect(tlvID, textID []byte) (ReceiptIDForm, bool) {
 	if bytes.Equal(tlvID, textID) {
 		return 0, false
 	}
