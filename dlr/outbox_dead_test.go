@@ -160,7 +160,7 @@ func TestOutboxDeadLetters(t *testing.T) {
 			case body == "0003":
 				return pdu.StatusXTAppn, nil
 			case body == "0007":
-				return 0x66, nil // ESME_RX_R_APPN: never
+				return pdu.StatusXRAppn, nil // never
 			case body == "0009":
 				// No answer does not count toward the bound.
 				return 0, errors.New("response timeout")
@@ -203,7 +203,7 @@ func TestOutboxDeadLetters(t *testing.T) {
 		if d := byBody["0003"]; d.Reason != ReasonRefused || d.Attempts != 3 || d.Refusals != 3 || d.LastStatus != pdu.StatusXTAppn {
 			t.Errorf("0003's dead letter: %+v", d)
 		}
-		if d := byBody["0007"]; d.Reason != ReasonNever || d.Attempts != 1 || d.Refusals != 1 || d.LastStatus != 0x66 {
+		if d := byBody["0007"]; d.Reason != ReasonNever || d.Attempts != 1 || d.Refusals != 1 || d.LastStatus != pdu.StatusXRAppn {
 			t.Errorf("0007's dead letter: %+v", d)
 		}
 		attempts, accepted, _ := recv.results()
@@ -274,7 +274,7 @@ func (f *failingDead) PutDeadLetter(d *DeadLetter, seq uint64, done func(error))
 func TestOutboxDeadLetterWriteFails(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := &failingDead{MemStore: NewMemStore(nil), fail: true}
-		recv := &judgingReceiver{window: 1, judge: func(int, string) (pdu.Status, error) { return 0x65, nil }}
+		recv := &judgingReceiver{window: 1, judge: func(int, string) (pdu.Status, error) { return pdu.StatusXPAppn, nil }}
 		o := NewOutbox(OutboxConfig{Store: store, Receivers: func(string) []Receiver { return []Receiver{recv} },
 			RetryMin: time.Second, RetryMax: time.Second})
 		defer o.Close()

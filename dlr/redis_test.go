@@ -249,7 +249,7 @@ func TestRedisSharedOutboxRefusals(t *testing.T) {
 	recvB := &judgingReceiver{window: 5, got: got, judge: func(_ int, body string) (pdu.Status, error) {
 		switch body {
 		case "0003":
-			return 0x65, nil // ESME_RX_P_APPN: never
+			return pdu.StatusXPAppn, nil // never
 		case "0007":
 			return pdu.StatusXTAppn, nil
 		}

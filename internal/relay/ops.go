@@ -10,13 +10,6 @@ import (
 	"github.com/smppmux/smppmux/smppserver"
 )
 
-// Statuses of the operations on an earlier message.
-const (
-	statusCancelFail  pdu.Status = 0x11 // ESME_RCANCELFAIL
-	statusReplaceFail pdu.Status = 0x13 // ESME_RREPLACEFAIL
-	statusQueryFail   pdu.Status = 0x67 // ESME_RQUERYFAIL
-)
-
 // byMessageID serves query_sm, cancel_sm and replace_sm: the message_id
 // the client was given is turned back into the upstream's, the request
 // goes to the upstream that took the message, and for query_sm the
@@ -26,13 +19,13 @@ func (r *Relay) byMessageID(s *smppserver.Session, f pdu.Frame) {
 	respID, seq := pdu.RespID(f.ID), f.Seq
 	body := f.Body()
 	d := pdu.NewDecoder(body)
-	fail := statusQueryFail
+	fail := pdu.StatusQueryFail
 	switch f.ID {
 	case pdu.CancelSM:
 		d.CString("service_type", 6, pdu.StatusInvSerTyp)
-		fail = statusCancelFail
+		fail = pdu.StatusCancelFail
 	case pdu.ReplaceSM:
-		fail = statusReplaceFail
+		fail = pdu.StatusReplaceFail
 	}
 	start := d.Offset()
 	id := d.CString("message_id", 65, pdu.StatusInvMsgID)
