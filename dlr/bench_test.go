@@ -95,3 +95,20 @@ func BenchmarkMemStoreMapping(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRewriteDataSMReceipt puts the client's id in a data_sm
+// receipt's receipted_message_id.
+func BenchmarkRewriteDataSMReceipt(b *testing.B) {
+	body := []byte("\x00\x01\x01447700000001\x00\x05\x00Bench\x00\x04\x00\x00")
+	body = pdu.AppendTLV(body, pdu.TagReceiptedMessageID, []byte("1a2b3c\x00"))
+	body = pdu.AppendTLV(body, pdu.TagMessageState, []byte{2})
+	raw := pdu.Request(pdu.DataSM, 9, body)
+	sm := new(pdu.SM)
+	if err := pdu.ParseDataSM(body, sm); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = RewriteReceipt(raw, sm, "19a3c5e2f0b14")
+	}
+}

@@ -99,7 +99,7 @@ func (r *IDReader) Ref(sm *pdu.SM) (ref Ref, learnt ReceiptIDForm, changed bool,
 	if v, ok := pdu.FindTLV(sm.TLVs, pdu.TagReceiptedMessageID); ok {
 		tlvID = cstring(v)
 	}
-	if text := receiptText(sm); text != nil {
+	if text := sm.Text(); text != nil {
 		if s, e, ok := TextID(text); ok {
 			textID = text[s:e]
 		}
@@ -148,6 +148,42 @@ func (r *IDReader) fromText(id []byte) Ref {
 		ref.Folded = FoldID(ref.ID)
 	}
 	return ref
+}
+
+// TextID locates the value of the "id:" field in a receipt text such as
+// "id:1234 sub:001 dlvrd:001 ... stat:DELIVRD". It matches "id:" at the
+// start or after a space, in any case, and returns the value's bounds.
+func TextID(text []byte) (start, end int, ok bool) {
+	for i := 0; i+3 <= len(text); i++ {
+		if (i == 0 || text[i-1] == ' ') &&
+			(text[i]|0x20) == 'i' && (text[i+1]|0x20) == 'd' && text[i+2] == ':' {
+			start = i + 3
+			end = start
+			for end < len(text) && text[end] != ' ' && text[end] != 0 {
+				end++
+			}
+			return start, end, end > start
+		}
+	}
+	return 0, 0, false
+}
+
+// ReceiptID returns the upstream message id a deliver_sm or data_sm
+// receipt refers to: the receipted_message_id TLV first, the "id:" of the
+// text second.
+func ReceiptID(sm *pdu.SM) ([]byte, error) {
+	if v, ok := pdu.FindTLV(sm.TLVs, pdu.TagReceiptedMessageID); ok {
+		v = cstring(v)
+		if len(v) > 0 {
+			return v, nil
+		}
+	}
+	if text := sm.Text(); text != nil {
+		if s, e, ok := TextID(text); ok {
+			return text[s:e], nil
+		}
+	}
+	return nil, ErrNoID
 }
 
 // cstring returns v up to its first NUL.

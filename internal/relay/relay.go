@@ -217,22 +217,14 @@ func (r *Relay) SessionClosed(*smppserver.Session) {}
 func (r *Relay) HandleRequest(s *smppserver.Session, f pdu.Frame) {
 	systemID := s.SystemID()
 	switch f.ID {
-	case pdu.SubmitSM:
+	case pdu.SubmitSM, pdu.DataSM:
 		var sm pdu.SM
-		if err := pdu.ParseSM(f.Body(), &sm); err != nil {
+		if err := pdu.ParseMessage(f.ID, f.Body(), &sm); err != nil {
 			r.refuse(s, f, err)
 			return
 		}
 		r.relay(s, f, router.Message{SystemID: systemID, Source: sm.SourceAddr, Destination: sm.DestAddr, ServiceType: sm.ServiceType},
-			stickyKey(systemID, sm.DestAddr, sm.ESMClass, sm.ShortMessage, sm.TLVs), sm.Validity)
-	case pdu.DataSM:
-		var sm pdu.DataSMBody
-		if err := pdu.ParseDataSM(f.Body(), &sm); err != nil {
-			r.refuse(s, f, err)
-			return
-		}
-		r.relay(s, f, router.Message{SystemID: systemID, Source: sm.SourceAddr, Destination: sm.DestAddr, ServiceType: sm.ServiceType},
-			stickyKey(systemID, sm.DestAddr, 0, nil, sm.TLVs), nil)
+			stickyKey(systemID, &sm), sm.Validity)
 	case pdu.SubmitMulti:
 		r.submitMulti(s, f)
 	case pdu.QuerySM, pdu.CancelSM, pdu.ReplaceSM:
@@ -344,7 +336,7 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 		s.Logger().Warn("SMSC accepted a message without a message_id: its receipts cannot be matched",
 			zap.String("upstream", upstreamName))
 		r.Stats.Submitted.Add(1)
-		s.Respond(respWithID(resp, seq, clientID))
+		s.Respond(pdu.RespWithMessageID(resp, seq, clientID))
 		return
 	}
 	now := time.Now()
@@ -369,6 +361,6 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 			return
 		}
 		r.Stats.Submitted.Add(1)
-		s.Respond(respWithID(resp, seq, clientID))
+		s.Respond(pdu.RespWithMessageID(resp, seq, clientID))
 	})
 }
