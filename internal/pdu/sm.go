@@ -68,9 +68,9 @@ func ParseBind(body []byte) (BindBody, error) {
 // SM holds the fields of a submit_sm, deliver_sm or data_sm body: one form
 // for the three, so that what reads addresses, esm_class, the short
 // message or the optional parameters reads them alike. A data_sm has no
-// short_message nor the fields from protocol_id to sm_default_msg_id
-// but registered_delivery and data_coding: they stay zero, and DataSM
-// says so. Byte slices alias the body.
+// short_message and, of the fields between esm_class and sm_length, only
+// registered_delivery and data_coding: the others stay zero, and DataSM is
+// set. Byte slices alias the body.
 type SM struct {
 	// DataSM is set when the body is a data_sm's.
 	DataSM             bool
