@@ -47,7 +47,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME) ./internal/pdu
 	$(GO) test -run '^$$' -fuzz FuzzParseBodies -fuzztime $(FUZZTIME) ./internal/pdu
 	$(GO) test -run '^$$' -fuzz FuzzReceiptText -fuzztime $(FUZZTIME) ./dlr
-	$(GO) test -run '^$$' -fuzz FuzzConcatRef -fuzztime $(FUZZTIME) ./internal/relay
+	$(GO) test -run '^$$' -fuzz FuzzConcatRef -fuzztime $(FUZZTIME) ./internal/pdu
 	$(GO) test -run '^$$' -fuzz FuzzSession -fuzztime $(FUZZTIME) ./smppserver
 
 # The performance harness: direct vs through smppmux (and HAProxy when on

@@ -34,7 +34,7 @@ func BenchmarkIssueID(b *testing.B) {
 	g := NewIDs(time.Now())
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = FormatID(g.Next(), FormatHex, 0)
+		_ = FormatID(g.Next(), BaseHex, 0)
 	}
 }
 
@@ -89,9 +89,26 @@ func BenchmarkMemStoreMapping(b *testing.B) {
 	for b.Loop() {
 		i++
 		id := strconv.FormatUint(uint64(i), 16)
-		s.PutMapping(Mapping{Upstream: "carrier-a", UpstreamID: id, Route: Route{SystemID: "shop", ClientID: id}, Expires: exp}, done)
+		s.PutMapping(Mapping{Upstream: "carrier-a", UpstreamID: id, Origin: Origin{SystemID: "shop", ClientID: id}, Expires: exp}, done)
 		if _, ok, err := s.Get("carrier-a", id); !ok || err != nil {
 			b.Fatalf("mapping %s: found %v, %v", id, ok, err)
 		}
+	}
+}
+
+// BenchmarkRewriteDataSMReceipt puts the client's id in a data_sm
+// receipt's receipted_message_id.
+func BenchmarkRewriteDataSMReceipt(b *testing.B) {
+	body := []byte("\x00\x01\x01447700000001\x00\x05\x00Bench\x00\x04\x00\x00")
+	body = pdu.AppendTLV(body, pdu.TagReceiptedMessageID, []byte("1a2b3c\x00"))
+	body = pdu.AppendTLV(body, pdu.TagMessageState, []byte{2})
+	raw := pdu.Request(pdu.DataSM, 9, body)
+	sm := new(pdu.SM)
+	if err := pdu.ParseDataSM(body, sm); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = RewriteReceipt(raw, sm, "19a3c5e2f0b14")
 	}
 }

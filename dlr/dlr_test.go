@@ -48,10 +48,10 @@ func TestFoldID(t *testing.T) {
 
 func TestFormatID(t *testing.T) {
 	t.Parallel()
-	if got := FormatID(255, FormatHex, 0); got != "ff" {
+	if got := FormatID(255, BaseHex, 0); got != "ff" {
 		t.Errorf("hex = %q", got)
 	}
-	if got := FormatID(255, FormatDecimal, 8); got != "00000255" {
+	if got := FormatID(255, BaseDecimal, 8); got != "00000255" {
 		t.Errorf("decimal padded = %q", got)
 	}
 	g := NewIDs(time.Unix(1, 0))

@@ -7,7 +7,7 @@
 // an operator purges it or puts it back.
 //
 // Upstream ids are kept as the SMSC wrote them. Find looks a receipt's id
-// up as written, then, only when the upstream's IDForm allows folding
+// up as written, then, only when the upstream's ReceiptIDForm allows folding
 // (FoldID: case, leading zeros) and only one message's id folds alike,
 // takes that one; several make the receipt Ambiguous.
 //

@@ -26,7 +26,7 @@ func FuzzReceiptText(f *testing.F) {
 		if id, err := ReceiptID(&sm); err == nil {
 			_ = FoldID(string(id))
 		}
-		for _, form := range []IDForm{FormExact, FormSame, FormHexDecimal, FormDecimalHex} {
+		for _, form := range []ReceiptIDForm{FormExact, FormSame, FormHexDecimal, FormDecimalHex} {
 			_, _, _, _ = NewIDReader(form, true).Ref(&sm)
 		}
 		out := RewriteReceipt(raw, &sm, clientID)

@@ -9,22 +9,24 @@ import (
 	"time"
 )
 
-// IDFormat is how a client wants its message ids written.
-type IDFormat int
+// IDBase is the base a client's message ids are written in: its
+// message_id format in the configuration. Not to be confused with
+// ReceiptIDForm, how an upstream writes its own ids in its receipts.
+type IDBase int
 
-// Message id formats.
+// Bases of client message ids.
 const (
-	FormatHex IDFormat = iota
-	FormatDecimal
+	BaseHex IDBase = iota
+	BaseDecimal
 )
 
-// ParseIDFormat parses "hex" or "decimal".
-func ParseIDFormat(s string) (IDFormat, error) {
+// ParseIDBase parses "hex" or "decimal".
+func ParseIDBase(s string) (IDBase, error) {
 	switch s {
 	case "", "hex":
-		return FormatHex, nil
+		return BaseHex, nil
 	case "decimal":
-		return FormatDecimal, nil
+		return BaseDecimal, nil
 	}
 	return 0, fmt.Errorf("unknown message_id format %q", s)
 }
@@ -58,11 +60,11 @@ func NewInstanceIDs(now time.Time, instance uint8) *IDs {
 // Next returns a new id number.
 func (g *IDs) Next() uint64 { return g.next.Add(1)<<g.shift | g.instance }
 
-// FormatID renders n in format f, left-padded with zeros to length
+// FormatID renders n in base f, left-padded with zeros to length
 // characters when length is larger than its natural length.
-func FormatID(n uint64, f IDFormat, length int) string {
+func FormatID(n uint64, f IDBase, length int) string {
 	base := 16
-	if f == FormatDecimal {
+	if f == BaseDecimal {
 		base = 10
 	}
 	s := strconv.FormatUint(n, base)

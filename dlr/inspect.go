@@ -29,19 +29,11 @@ func summarize(raw []byte) (DeadLetterSummary, []byte) {
 	}
 	f := pdu.Frame{Header: pdu.ParseHeader(raw), Raw: raw}
 	s := DeadLetterSummary{Command: pdu.IDName(f.ID)}
+	if f.ID != pdu.DeliverSM && f.ID != pdu.DataSM {
+		return s, nil
+	}
 	var sm pdu.SM
-	switch f.ID {
-	case pdu.DeliverSM:
-		if pdu.ParseSM(f.Body(), &sm) != nil {
-			return s, nil
-		}
-	case pdu.DataSM:
-		var ds pdu.DataSMBody
-		if pdu.ParseDataSM(f.Body(), &ds) != nil {
-			return s, nil
-		}
-		sm = pdu.SM{SourceAddr: ds.SourceAddr, DestAddr: ds.DestAddr, ESMClass: ds.ESMClass, TLVs: ds.TLVs}
-	default:
+	if pdu.ParseMessage(f.ID, f.Body(), &sm) != nil {
 		return s, nil
 	}
 	s.Source, s.Destination = string(sm.SourceAddr), string(sm.DestAddr)
@@ -51,7 +43,7 @@ func summarize(raw []byte) (DeadLetterSummary, []byte) {
 		}
 		s.State = receiptState(&sm)
 	}
-	return s, receiptText(&sm)
+	return s, sm.Text()
 }
 
 // receiptState returns the state a receipt reports, as its text writes
@@ -63,7 +55,7 @@ func receiptState(sm *pdu.SM) string {
 			return st
 		}
 	}
-	text := receiptText(sm)
+	text := sm.Text()
 	i := bytes.Index(text, []byte("stat:"))
 	if i < 0 {
 		return ""

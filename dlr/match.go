@@ -39,7 +39,7 @@ func foldedResult(n int) Result {
 // (one lookup, the common case); when that misses and ref allows folding,
 // the mappings whose id folds to ref.Folded, taking one only when it is
 // the only one.
-func Find(s Store, upstream string, ref Ref) (Route, Result, error) {
+func Find(s Store, upstream string, ref Ref) (Origin, Result, error) {
 	route, ok, err := s.Get(upstream, ref.ID)
 	if ok || err != nil || ref.Folded == "" {
 		return route, found(ok), err

@@ -13,7 +13,7 @@ import (
 // smscForm is how a simulated SMSC writes the ids of its receipts, and
 // whether smppmux's reader is configured with that form or learns it.
 type smscForm struct {
-	form IDForm
+	form ReceiptIDForm
 	auto bool
 }
 
@@ -28,7 +28,7 @@ var smscForms = []smscForm{
 // v choosing where the id goes (TLV and text, text only, TLV only) and how
 // it is written within what form allows (as issued, upper case, lower
 // case, zero-padded; the text in the other base for the base forms).
-func receiptFor(id string, form IDForm, v byte) *pdu.SM {
+func receiptFor(id string, form ReceiptIDForm, v byte) *pdu.SM {
 	where, how, tlvToo := v%3, (v/3)%4, v/12%2 == 1
 	write := func(s string) string {
 		if form == FormExact {
@@ -71,7 +71,7 @@ func receiptFor(id string, form IDForm, v byte) *pdu.SM {
 
 // issues reports whether an SMSC of form could issue id: one whose texts
 // are in another base issues numbers in its own.
-func issues(form IDForm, id string) bool {
+func issues(form ReceiptIDForm, id string) bool {
 	var err error
 	switch form {
 	case FormHexDecimal:
@@ -115,7 +115,7 @@ func FuzzReceiptMatch(f *testing.F) {
 		exp := time.Now().Add(time.Hour)
 		group := map[string][]int{} // folded id -> the messages whose id folds to it
 		for i, id := range ids {
-			putSync(t, s, Mapping{Upstream: "u", UpstreamID: id, Route: Route{SystemID: "shop", ClientID: fmt.Sprint("c", i)}, Expires: exp})
+			putSync(t, s, Mapping{Upstream: "u", UpstreamID: id, Origin: Origin{SystemID: "shop", ClientID: fmt.Sprint("c", i)}, Expires: exp})
 			group[FoldID(id)] = append(group[FoldID(id)], i)
 		}
 		start := FormExact
@@ -174,10 +174,10 @@ func TestFindFoldsOnlyWhenAllowed(t *testing.T) {
 	s := NewMemStore(nil)
 	exp := time.Now().Add(time.Hour)
 	for _, id := range []string{"aB1", "Ab1", "07", "7", "Xy9"} {
-		putSync(t, s, Mapping{Upstream: "u", UpstreamID: id, Route: Route{SystemID: "shop", ClientID: "c-" + id}, Expires: exp})
+		putSync(t, s, Mapping{Upstream: "u", UpstreamID: id, Origin: Origin{SystemID: "shop", ClientID: "c-" + id}, Expires: exp})
 	}
 	tests := []struct {
-		form   IDForm
+		form   ReceiptIDForm
 		id     string
 		want   Result
 		client string

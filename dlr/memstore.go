@@ -150,26 +150,26 @@ func (s *MemStore) PutMapping(m Mapping, done func(error)) {
 }
 
 // Get implements Store.
-func (s *MemStore) Get(upstream, id string) (Route, bool, error) {
+func (s *MemStore) Get(upstream, id string) (Origin, bool, error) {
 	m, ok := s.get(memKey(upstream, id))
-	return m.Route, ok, nil
+	return m.Origin, ok, nil
 }
 
 // GetFolded implements Store.
-func (s *MemStore) GetFolded(upstream, folded string) (Route, int, error) {
+func (s *MemStore) GetFolded(upstream, folded string) (Origin, int, error) {
 	s.imu.Lock()
 	ids := append([]string{folded}, s.folded[foldKey(upstream, folded)]...)
 	s.imu.Unlock()
-	var route Route
+	var route Origin
 	n := 0
 	for _, id := range ids {
 		if m, ok := s.get(memKey(upstream, id)); ok && FoldID(id) == folded {
-			route = m.Route
+			route = m.Origin
 			n++
 		}
 	}
 	if n > 1 {
-		return Route{}, 2, nil
+		return Origin{}, 2, nil
 	}
 	return route, n, nil
 }

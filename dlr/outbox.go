@@ -89,7 +89,7 @@ const (
 
 // DefaultDeadLetterStatuses are the statuses that say a client will never
 // take an item: ESME_RX_P_APPN and ESME_RX_R_APPN.
-var DefaultDeadLetterStatuses = []pdu.Status{0x65, 0x66}
+var DefaultDeadLetterStatuses = []pdu.Status{pdu.StatusXPAppn, pdu.StatusXRAppn}
 
 // Outbox queues deliveries per client system_id until a receiving session
 // accepts them with deliver_sm_resp ESME_ROK. Items go out in the order

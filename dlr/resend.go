@@ -44,14 +44,14 @@ const (
 	StateRejected      byte = 8
 )
 
-// ReceiptState returns the message_state a deliver_sm receipt reports: the
-// message_state TLV first, the text's "stat:" second; 0 when it reports
-// none that is known.
+// ReceiptState returns the message_state a deliver_sm or data_sm receipt
+// reports: the message_state TLV first, the text's "stat:" second; 0 when
+// it reports none that is known.
 func ReceiptState(sm *pdu.SM) byte {
 	if st, ok := tlvState(sm.TLVs); ok {
 		return st
 	}
-	text := receiptText(sm)
+	text := sm.Text()
 	i := bytes.Index(text, []byte("stat:"))
 	if i < 0 {
 		return 0
@@ -79,13 +79,6 @@ func ReceiptState(sm *pdu.SM) byte {
 		return StateRejected
 	}
 	return 0
-}
-
-// DataSMState returns the message_state TLV of a data_sm receipt; 0 when it
-// has none that is known.
-func DataSMState(sm *pdu.DataSMBody) byte {
-	st, _ := tlvState(sm.TLVs)
-	return st
 }
 
 func tlvState(tlvs []byte) (byte, bool) {

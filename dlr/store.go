@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// Route is where the receipts of one upstream message go.
-type Route struct {
+// Origin is where the receipts of one upstream message go.
+type Origin struct {
 	SystemID string // the client that submitted it
 	ClientID string // the message_id the client was given
 	Session  uint64 // the session that submitted it
@@ -19,7 +19,7 @@ type Route struct {
 type Mapping struct {
 	Upstream   string // the upstream's name
 	UpstreamID string // the upstream's message id, as the SMSC wrote it
-	Route
+	Origin
 	Expires time.Time
 }
 
@@ -41,13 +41,13 @@ type MappingStore interface {
 	// Get returns the route of an upstream message by its id, octet for
 	// octet. A store written by an earlier version, which kept mappings
 	// under folded ids only, also finds those by FoldID(id).
-	Get(upstream, id string) (Route, bool, error)
+	Get(upstream, id string) (Origin, bool, error)
 	// GetFolded counts the live mappings of upstream whose id folds
 	// (FoldID) to folded: 0, 1, or 2 for two or more; with one it returns
 	// its route. While a write of such a mapping is under way on this
 	// instance it finds none: the receipt waits for the write, which
 	// claims it.
-	GetFolded(upstream, folded string) (Route, int, error)
+	GetFolded(upstream, folded string) (Origin, int, error)
 	// ByClient returns the mapping of a message by the id its client was
 	// given.
 	ByClient(systemID, clientID string) (Mapping, bool, error)
@@ -115,11 +115,11 @@ type CommitObserver func(d time.Duration, writes int, err error)
 // reader does not wait for the round trip and lookups share them. Calls
 // made in a row are answered in the same order.
 type AsyncGetter interface {
-	GetAsync(upstream, id string, done func(Route, bool, error))
+	GetAsync(upstream, id string, done func(Origin, bool, error))
 	// RelayedAsync is Relayed answered through done.
 	RelayedAsync(m Mark, done func(bool, error))
 	// FindAsync is Find answered through done.
-	FindAsync(upstream string, ref Ref, done func(Route, Result, error))
+	FindAsync(upstream string, ref Ref, done func(Origin, Result, error))
 }
 
 // SharedStore is an OutboxStore whose outboxes several smppmux instances share:

@@ -59,7 +59,7 @@ func parsedAnswer(f pdu.Frame) []byte {
 		var sm pdu.SM
 		err = pdu.ParseSM(f.Body(), &sm)
 	case pdu.DataSM:
-		var sm pdu.DataSMBody
+		var sm pdu.SM
 		err = pdu.ParseDataSM(f.Body(), &sm)
 	default:
 		return pdu.Empty(pdu.RespID(f.ID), pdu.StatusSysErr, f.Seq)

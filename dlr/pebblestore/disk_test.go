@@ -69,7 +69,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func diskMapping(id string) dlr.Mapping {
-	return dlr.Mapping{Upstream: "u", UpstreamID: id, Route: dlr.Route{SystemID: "shop", ClientID: "c" + id, Session: 1},
+	return dlr.Mapping{Upstream: "u", UpstreamID: id, Origin: dlr.Origin{SystemID: "shop", ClientID: "c" + id, Session: 1},
 		Expires: time.Now().Add(time.Hour)}
 }
 

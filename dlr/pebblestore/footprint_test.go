@@ -39,7 +39,7 @@ func BenchmarkPebbleFootprint(b *testing.B) {
 				defer wg.Done()
 				for i := w; i < n; i += 64 {
 					m := dlr.Mapping{Upstream: "carrier-a", UpstreamID: fmt.Sprintf("%016x", uint64(i)*0x9E3779B97F4A7C15),
-						Route:   dlr.Route{SystemID: "shop", ClientID: fmt.Sprintf("%08x", i), Session: 7, Submitted: time.Now().UnixNano()},
+						Origin:  dlr.Origin{SystemID: "shop", ClientID: fmt.Sprintf("%08x", i), Session: 7, Submitted: time.Now().UnixNano()},
 						Expires: exp}
 					if err := storetest.PutMapping(s, m); err != nil {
 						b.Error(err)

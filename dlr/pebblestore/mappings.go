@@ -132,12 +132,12 @@ func (s *Store) expired(v []byte) bool {
 // Get implements dlr.Store. A mapping whose write is not committed yet is
 // not found: its writer learns when it is, through PutMapping's done. One
 // of the last committed is found in memory.
-func (s *Store) Get(upstream, id string) (dlr.Route, bool, error) {
+func (s *Store) Get(upstream, id string) (dlr.Origin, bool, error) {
 	folded := dlr.FoldID(id)
 	s.umu.Lock()
 	if s.unsyncedLocked(upstream, folded, id) {
 		s.umu.Unlock()
-		return dlr.Route{}, false, nil
+		return dlr.Origin{}, false, nil
 	}
 	r, ok := s.recent.Get(idKey{upstream, id})
 	s.umu.Unlock()
@@ -145,30 +145,30 @@ func (s *Store) Get(upstream, id string) (dlr.Route, bool, error) {
 		return s.route(upstream, folded, id)
 	}
 	if r.expires <= s.cfg.Now().UnixNano() {
-		return dlr.Route{}, false, nil
+		return dlr.Origin{}, false, nil
 	}
-	return r.Route, true, nil
+	return r.Origin, true, nil
 }
 
 // rememberLocked keeps the route of a committed mapping in recent,
 // forgetting the oldest. Called with umu held.
 func (s *Store) rememberLocked(m *dlr.Mapping) {
-	s.recent.Put(idKey{m.Upstream, m.UpstreamID}, recentRoute{Route: m.Route, expires: m.Expires.UnixNano()})
+	s.recent.Put(idKey{m.Upstream, m.UpstreamID}, recentRoute{Origin: m.Origin, expires: m.Expires.UnixNano()})
 }
 
 // GetFolded implements dlr.Store: a range of the mappings of one folded
 // form, and the mapping of the earlier layout under it while there may
 // be some.
-func (s *Store) GetFolded(upstream, folded string) (dlr.Route, int, error) {
+func (s *Store) GetFolded(upstream, folded string) (dlr.Origin, int, error) {
 	s.umu.Lock()
 	_, pending := s.unsynced[idKey{upstream, folded}]
 	s.umu.Unlock()
 	if pending {
-		return dlr.Route{}, 0, nil
+		return dlr.Origin{}, 0, nil
 	}
 	d, err := s.acquire()
 	if err != nil {
-		return dlr.Route{}, 0, err
+		return dlr.Origin{}, 0, err
 	}
 	defer d.release()
 	lower := appendFoldedPrefix(nil, upstream, folded)
@@ -176,9 +176,9 @@ func (s *Store) GetFolded(upstream, folded string) (dlr.Route, int, error) {
 	upper[len(upper)-1]++
 	it, err := d.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
-		return dlr.Route{}, 0, err
+		return dlr.Origin{}, 0, err
 	}
-	var route dlr.Route
+	var route dlr.Origin
 	n := 0
 	for it.First(); it.Valid() && n < 2; it.Next() {
 		v := it.Value()
@@ -187,13 +187,13 @@ func (s *Store) GetFolded(upstream, folded string) (dlr.Route, int, error) {
 		}
 		if route, err = decodeRoute(v); err != nil {
 			_ = it.Close()
-			return dlr.Route{}, 0, fmt.Errorf("dlr: mapping %q: %w", it.Key(), err)
+			return dlr.Origin{}, 0, fmt.Errorf("dlr: mapping %q: %w", it.Key(), err)
 		}
 		n++
 	}
 	err = errors.Join(it.Error(), it.Close())
 	if err == nil && n < 2 && s.old.Load() {
-		var r dlr.Route
+		var r dlr.Origin
 		var ok bool
 		if r, ok, err = s.oldRoute(upstream, folded); ok {
 			route = r
@@ -201,46 +201,46 @@ func (s *Store) GetFolded(upstream, folded string) (dlr.Route, int, error) {
 		}
 	}
 	if err != nil {
-		return dlr.Route{}, 0, err
+		return dlr.Origin{}, 0, err
 	}
 	if n > 1 {
-		return dlr.Route{}, 2, nil
+		return dlr.Origin{}, 2, nil
 	}
 	return route, n, nil
 }
 
 // route reads the route of an upstream message from the database, by its
 // exact id, or under its folded id as the earlier layout kept it.
-func (s *Store) route(upstream, folded, id string) (dlr.Route, bool, error) {
+func (s *Store) route(upstream, folded, id string) (dlr.Origin, bool, error) {
 	v, ok, err := s.get(mappingKey(upstream, folded, id))
 	if err != nil {
-		return dlr.Route{}, false, err
+		return dlr.Origin{}, false, err
 	}
 	if !ok {
 		if s.old.Load() {
 			return s.oldRoute(upstream, folded)
 		}
-		return dlr.Route{}, false, nil
+		return dlr.Origin{}, false, nil
 	}
 	if s.expired(v) {
-		return dlr.Route{}, false, nil
+		return dlr.Origin{}, false, nil
 	}
 	r, err := decodeRoute(v)
 	if err != nil {
-		return dlr.Route{}, false, fmt.Errorf("dlr: mapping %s/%s: %w", upstream, id, err)
+		return dlr.Origin{}, false, fmt.Errorf("dlr: mapping %s/%s: %w", upstream, id, err)
 	}
 	return r, true, nil
 }
 
 // oldRoute reads a mapping of the earlier layout.
-func (s *Store) oldRoute(upstream, folded string) (dlr.Route, bool, error) {
+func (s *Store) oldRoute(upstream, folded string) (dlr.Origin, bool, error) {
 	v, ok, err := s.get(oldMappingKey(upstream, folded))
 	if !ok || err != nil || s.expired(v) {
-		return dlr.Route{}, false, err
+		return dlr.Origin{}, false, err
 	}
 	r, err := decodeRoute(v)
 	if err != nil {
-		return dlr.Route{}, false, fmt.Errorf("dlr: mapping %s/%s: %w", upstream, folded, err)
+		return dlr.Origin{}, false, fmt.Errorf("dlr: mapping %s/%s: %w", upstream, folded, err)
 	}
 	return r, true, nil
 }
@@ -252,12 +252,12 @@ var (
 )
 
 // decodeRoute reads the route of a mapping's value.
-func decodeRoute(v []byte) (dlr.Route, error) {
+func decodeRoute(v []byte) (dlr.Origin, error) {
 	if len(v) < 25 || len(v) < 25+int(v[24]) {
-		return dlr.Route{}, errCorrupt
+		return dlr.Origin{}, errCorrupt
 	}
 	n := int(v[24])
-	return dlr.Route{
+	return dlr.Origin{
 		Session:   binary.BigEndian.Uint64(v[8:16]),
 		Submitted: int64(binary.BigEndian.Uint64(v[16:24])),
 		SystemID:  string(v[25 : 25+n]),
@@ -302,6 +302,6 @@ func (s *Store) ByClient(systemID, clientID string) (dlr.Mapping, bool, error) {
 	if !ok || err != nil {
 		return dlr.Mapping{}, false, err
 	}
-	m.Route = r
+	m.Origin = r
 	return m, true, nil
 }

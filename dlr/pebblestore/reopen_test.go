@@ -78,7 +78,7 @@ func TestPebbleOldLayout(t *testing.T) {
 	if !s.old.Load() {
 		t.Fatal("the earlier layout was not noticed")
 	}
-	want := dlr.Route{SystemID: "shop", ClientID: "c1", Session: 9, Submitted: 77}
+	want := dlr.Origin{SystemID: "shop", ClientID: "c1", Session: 9, Submitted: 77}
 	for _, id := range []string{"ABC1", "abc1", "0abc1"} {
 		if r, ok, err := s.Get("u", id); !ok || err != nil || r != want {
 			t.Fatalf("Get(%s) of an old mapping = %+v, %v, %v", id, r, ok, err)
@@ -87,12 +87,12 @@ func TestPebbleOldLayout(t *testing.T) {
 	if r, n, err := s.GetFolded("u", "abc1"); n != 1 || err != nil || r != want {
 		t.Fatalf("GetFolded of an old mapping = %+v, %d, %v", r, n, err)
 	}
-	if m, ok, err := s.ByClient("shop", "c1"); !ok || err != nil || m.UpstreamID != "abc1" || m.Route != want {
+	if m, ok, err := s.ByClient("shop", "c1"); !ok || err != nil || m.UpstreamID != "abc1" || m.Origin != want {
 		t.Fatalf("ByClient of an old mapping = %+v, %v, %v", m, ok, err)
 	}
 	// A new message whose id folds alike: its own id finds it; the
 	// folded form is now ambiguous.
-	storetest.PutSync(t, s, dlr.Mapping{Upstream: "u", UpstreamID: "aBc1", Route: dlr.Route{SystemID: "shop", ClientID: "c2"}, Expires: exp.Add(time.Hour)})
+	storetest.PutSync(t, s, dlr.Mapping{Upstream: "u", UpstreamID: "aBc1", Origin: dlr.Origin{SystemID: "shop", ClientID: "c2"}, Expires: exp.Add(time.Hour)})
 	if r, ok, err := s.Get("u", "aBc1"); !ok || err != nil || r.ClientID != "c2" {
 		t.Fatalf("Get of a new mapping = %+v, %v, %v", r, ok, err)
 	}

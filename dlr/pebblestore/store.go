@@ -149,7 +149,7 @@ type pendingIDs struct {
 
 // recentRoute is a route in Store.recent.
 type recentRoute struct {
-	dlr.Route
+	dlr.Origin
 	expires int64 // Unix nanoseconds
 }
 

@@ -44,7 +44,7 @@ func TestPebbleSweep(t *testing.T) {
 	s := openPebble(t, t.TempDir(), clock.Now)
 	defer s.Close()
 	for i := range 10 {
-		m := dlr.Mapping{Upstream: "u", UpstreamID: fmt.Sprint(i), Route: dlr.Route{SystemID: "shop", ClientID: fmt.Sprint("c", i)},
+		m := dlr.Mapping{Upstream: "u", UpstreamID: fmt.Sprint(i), Origin: dlr.Origin{SystemID: "shop", ClientID: fmt.Sprint("c", i)},
 			Expires: clock.Now().Add(time.Duration(i+1) * time.Minute)}
 		storetest.Wait(t, func(done func(error)) { s.PutMapping(m, done) })
 	}
@@ -123,7 +123,7 @@ func BenchmarkPebblePutMapping64(b *testing.B) {
 	start := time.Now()
 	storetest.Writers64(b, func(i int, put func(error), wait func()) {
 		s.PutMapping(dlr.Mapping{Upstream: "carrier-a", UpstreamID: fmt.Sprintf("%x", i),
-			Route: dlr.Route{SystemID: "shop", ClientID: fmt.Sprintf("%016x", i), Session: 1}, Expires: exp}, put)
+			Origin: dlr.Origin{SystemID: "shop", ClientID: fmt.Sprintf("%016x", i), Session: 1}, Expires: exp}, put)
 		wait()
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "puts/s")
@@ -141,7 +141,7 @@ func BenchmarkPebbleMessage(b *testing.B) {
 	storetest.Writers64(b, func(i int, put func(error), wait func()) {
 		id := strconv.FormatUint(uint64(i)*2654435761, 16)
 		s.PutMapping(dlr.Mapping{Upstream: "carrier-a", UpstreamID: id,
-			Route: dlr.Route{SystemID: "shop", ClientID: strconv.Itoa(i), Session: 1}, Expires: exp}, put)
+			Origin: dlr.Origin{SystemID: "shop", ClientID: strconv.Itoa(i), Session: 1}, Expires: exp}, put)
 		wait()
 		if _, ok, err := s.Get("carrier-a", id); !ok || err != nil {
 			b.Error("mapping not found", err)
@@ -171,7 +171,7 @@ func BenchmarkPebbleFind(b *testing.B) {
 	for i := range n {
 		wg.Add(1)
 		s.PutMapping(dlr.Mapping{Upstream: "carrier-a", UpstreamID: id(i), Expires: exp,
-			Route: dlr.Route{SystemID: "shop", ClientID: strconv.Itoa(i)}}, func(err error) {
+			Origin: dlr.Origin{SystemID: "shop", ClientID: strconv.Itoa(i)}}, func(err error) {
 			if err != nil {
 				b.Error(err)
 			}
@@ -215,13 +215,13 @@ func TestPebbleGetWaitsForCommit(t *testing.T) {
 	s := openPebble(t, t.TempDir(), nil)
 	defer s.Close()
 	exp := time.Now().Add(time.Hour)
-	old := dlr.Mapping{Upstream: "u", UpstreamID: "1", Route: dlr.Route{SystemID: "shop", ClientID: "old"}, Expires: exp}
+	old := dlr.Mapping{Upstream: "u", UpstreamID: "1", Origin: dlr.Origin{SystemID: "shop", ClientID: "old"}, Expires: exp}
 	storetest.Wait(t, func(done func(error)) { s.PutMapping(old, done) })
 
 	// Holding the write lock keeps the next write from being queued.
 	s.mu.Lock()
 	errc := make(chan error, 1)
-	m := dlr.Mapping{Upstream: "u", UpstreamID: "1", Route: dlr.Route{SystemID: "shop", ClientID: "new"}, Expires: exp}
+	m := dlr.Mapping{Upstream: "u", UpstreamID: "1", Origin: dlr.Origin{SystemID: "shop", ClientID: "new"}, Expires: exp}
 	go s.PutMapping(m, func(err error) {
 		if r, ok, gerr := s.Get("u", "1"); !ok || gerr != nil || r.ClientID != "new" {
 			t.Errorf("Get from done = %+v, %v, %v; want the new route", r, ok, gerr)
@@ -303,7 +303,7 @@ func TestPebbleRecentMappings(t *testing.T) {
 	s := openPebble(t, t.TempDir(), clock.Now)
 	defer s.Close()
 	put := func(client string, ttl time.Duration) {
-		m := dlr.Mapping{Upstream: "u", UpstreamID: "1", Route: dlr.Route{SystemID: "shop", ClientID: client}, Expires: clock.Now().Add(ttl)}
+		m := dlr.Mapping{Upstream: "u", UpstreamID: "1", Origin: dlr.Origin{SystemID: "shop", ClientID: client}, Expires: clock.Now().Add(ttl)}
 		storetest.Wait(t, func(done func(error)) { s.PutMapping(m, done) })
 	}
 	put("first", time.Minute)

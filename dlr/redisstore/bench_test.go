@@ -31,7 +31,7 @@ func benchRedisPutMapping64(b *testing.B, upstreamID func(int) string) {
 	storetest.Writers64(b, func(i int, put func(error), wait func()) {
 		id := upstreamID(i)
 		s.PutMapping(dlr.Mapping{Upstream: "carrier-a", UpstreamID: id,
-			Route: dlr.Route{SystemID: "shop", ClientID: id, Session: 1}, Expires: exp}, put)
+			Origin: dlr.Origin{SystemID: "shop", ClientID: id, Session: 1}, Expires: exp}, put)
 		wait()
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "puts/s")
@@ -59,7 +59,7 @@ func benchRedisMessage(b *testing.B, item func(int) []byte) {
 	storetest.Writers64(b, func(i int, put func(error), wait func()) {
 		id := strconv.FormatInt(int64(i), 16)
 		s.PutMapping(dlr.Mapping{Upstream: "carrier-a", UpstreamID: id,
-			Route: dlr.Route{SystemID: "shop", ClientID: id, Session: 1}, Expires: exp}, put)
+			Origin: dlr.Origin{SystemID: "shop", ClientID: id, Session: 1}, Expires: exp}, put)
 		wait()
 		if _, ok, err := s.Get("carrier-a", id); !ok || err != nil {
 			b.Error("mapping not found", err)

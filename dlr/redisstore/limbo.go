@@ -116,7 +116,7 @@ func receiptKey(raw []byte) string {
 		}
 		esm = sm.ESMClass
 	case pdu.DataSM:
-		var ds pdu.DataSMBody
+		var ds pdu.SM
 		if pdu.ParseDataSM(body, &ds) != nil {
 			return ""
 		}

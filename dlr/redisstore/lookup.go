@@ -29,9 +29,9 @@ type getOp struct {
 type lookupReply struct {
 	m       dlr.Mapping // the mapping of the id as written
 	ok      bool
-	relayed bool      // the mark looked for is there
-	route   dlr.Route // the only mapping of the folded form
-	n       int       // mappings of the folded form: 0, 1, or 2 for two or more
+	relayed bool       // the mark looked for is there
+	route   dlr.Origin // the only mapping of the folded form
+	n       int        // mappings of the folded form: 0, 1, or 2 for two or more
 	err     error
 }
 
@@ -159,7 +159,7 @@ func (s *Store) answerGet(op *getOp, c *getCmds) {
 	}
 	count := func(m dlr.Mapping, ok bool, err error) error {
 		if ok {
-			f.route = m.Route
+			f.route = m.Origin
 			f.n++
 		}
 		return err
@@ -178,9 +178,9 @@ func (s *Store) answerGet(op *getOp, c *getCmds) {
 	}
 	switch {
 	case f.err != nil:
-		f.route, f.n = dlr.Route{}, 0
+		f.route, f.n = dlr.Origin{}, 0
 	case f.n > 1:
-		f.route, f.n = dlr.Route{}, 2
+		f.route, f.n = dlr.Origin{}, 2
 	}
 	op.done(&f)
 }
@@ -209,29 +209,29 @@ func (s *Store) queueLookup(op getOp) {
 }
 
 // recentRoute looks an id up in the mappings this instance wrote last.
-func (s *Store) recentRoute(upstream, id string) (dlr.Route, bool, error) {
+func (s *Store) recentRoute(upstream, id string) (dlr.Origin, bool, error) {
 	m, ok := s.recent.get(s.mappingKey(upstream, id))
 	if !ok {
-		return dlr.Route{}, false, nil
+		return dlr.Origin{}, false, nil
 	}
 	m, ok, err := s.live(m, nil)
-	return m.Route, ok, err
+	return m.Origin, ok, err
 }
 
 // GetAsync implements dlr.AsyncGetter: lookups queued while one is under way
 // go as one pipeline.
-func (s *Store) GetAsync(upstream, id string, done func(dlr.Route, bool, error)) {
+func (s *Store) GetAsync(upstream, id string, done func(dlr.Origin, bool, error)) {
 	if r, ok, err := s.recentRoute(upstream, id); ok || err != nil {
 		done(r, ok, err)
 		return
 	}
-	s.queueLookup(s.exactOp(upstream, id, func(f *lookupReply) { done(f.m.Route, f.ok, f.err) }))
+	s.queueLookup(s.exactOp(upstream, id, func(f *lookupReply) { done(f.m.Origin, f.ok, f.err) }))
 }
 
 // FindAsync implements dlr.AsyncGetter: a receipt's id as written and, when
 // ref allows folding, its folded form go in one round trip, with the
 // lookups queued while one is under way.
-func (s *Store) FindAsync(upstream string, ref dlr.Ref, done func(dlr.Route, dlr.Result, error)) {
+func (s *Store) FindAsync(upstream string, ref dlr.Ref, done func(dlr.Origin, dlr.Result, error)) {
 	if r, ok, err := s.recentRoute(upstream, ref.ID); ok || err != nil {
 		done(r, dlr.ExactResult(ok), err)
 		return
@@ -239,9 +239,9 @@ func (s *Store) FindAsync(upstream string, ref dlr.Ref, done func(dlr.Route, dlr
 	op := s.exactOp(upstream, ref.ID, func(f *lookupReply) {
 		switch {
 		case f.err != nil:
-			done(dlr.Route{}, dlr.NotFound, f.err)
+			done(dlr.Origin{}, dlr.NotFound, f.err)
 		case f.ok:
-			done(f.m.Route, dlr.Found, nil)
+			done(f.m.Origin, dlr.Found, nil)
 		default:
 			done(f.route, dlr.FoldedResult(f.n), nil)
 		}
@@ -275,22 +275,22 @@ func (s *Store) readLoop() {
 }
 
 // Get implements dlr.Store.
-func (s *Store) Get(upstream, id string) (dlr.Route, bool, error) {
+func (s *Store) Get(upstream, id string) (dlr.Origin, bool, error) {
 	if r, ok, err := s.recentRoute(upstream, id); ok || err != nil {
 		return r, ok, err
 	}
 	var f *lookupReply
 	s.getNow(s.exactOp(upstream, id, func(res *lookupReply) { f = res }))
-	return f.m.Route, f.ok, f.err
+	return f.m.Origin, f.ok, f.err
 }
 
 // GetFolded implements dlr.Store.
-func (s *Store) GetFolded(upstream, folded string) (dlr.Route, int, error) {
+func (s *Store) GetFolded(upstream, folded string) (dlr.Origin, int, error) {
 	var f *lookupReply
 	op := getOp{done: func(res *lookupReply) { f = res }}
 	s.foldedPart(&op, upstream, folded)
 	if op.index == "" {
-		return dlr.Route{}, 0, nil
+		return dlr.Origin{}, 0, nil
 	}
 	s.getNow(op)
 	return f.route, f.n, f.err

@@ -66,7 +66,7 @@ func TestRedisOldLayout(t *testing.T) {
 	r := redistest.Start(t)
 	clock := storetest.NewClock(time.Now())
 	old := dlr.Mapping{Upstream: "u", UpstreamID: "abc1", Expires: clock.Now().Add(100 * time.Hour),
-		Route: dlr.Route{SystemID: "shop", ClientID: "c1", Session: 9, Submitted: 77}}
+		Origin: dlr.Origin{SystemID: "shop", ClientID: "c1", Session: 9, Submitted: 77}}
 	v := encodeMapping(old)
 	v = v[:len(v)-1]
 	if !earlierLayout(v) || earlierLayout(encodeMapping(old)) {
@@ -84,18 +84,18 @@ func TestRedisOldLayout(t *testing.T) {
 	a := openRedis(t, r.Addr, 1, mod)
 	// A new message with an id that is not its own folded form is not
 	// taken for an earlier version's mapping.
-	storetest.PutSync(t, a, dlr.Mapping{Upstream: "u", UpstreamID: "Xy9", Expires: clock.Now().Add(time.Hour), Route: dlr.Route{SystemID: "shop", ClientID: "c2"}})
+	storetest.PutSync(t, a, dlr.Mapping{Upstream: "u", UpstreamID: "Xy9", Expires: clock.Now().Add(time.Hour), Origin: dlr.Origin{SystemID: "shop", ClientID: "c2"}})
 	if _, ok, err := a.Get("u", "XY9"); ok || err != nil {
 		t.Fatalf("XY9 found as an earlier version's mapping of Xy9: %v, %v", ok, err)
 	}
 	check := func(s *Store, ids ...string) {
 		t.Helper()
 		for _, id := range ids {
-			if route, ok, err := s.Get("u", id); !ok || err != nil || route != old.Route {
+			if route, ok, err := s.Get("u", id); !ok || err != nil || route != old.Origin {
 				t.Fatalf("Get(%s) of an old mapping = %+v, %v, %v", id, route, ok, err)
 			}
 		}
-		if route, n, err := s.GetFolded("u", "abc1"); n != 1 || err != nil || route != old.Route {
+		if route, n, err := s.GetFolded("u", "abc1"); n != 1 || err != nil || route != old.Origin {
 			t.Fatalf("GetFolded of an old mapping = %+v, %d, %v", route, n, err)
 		}
 		if m, ok, err := s.ByClient("shop", "c1"); !ok || err != nil || m.UpstreamID != "abc1" {

@@ -33,15 +33,15 @@ func TestRedisMappings(t *testing.T) {
 	a := openRedis(t, r.Addr, 1, nil)
 	b := openRedis(t, r.Addr, 2, nil)
 	m := dlr.Mapping{Upstream: "carrier-a", UpstreamID: "abc123",
-		Route: dlr.Route{SystemID: "shop", ClientID: "00ff", Session: 7, Submitted: 42}, Expires: time.Now().Add(time.Hour)}
+		Origin: dlr.Origin{SystemID: "shop", ClientID: "00ff", Session: 7, Submitted: 42}, Expires: time.Now().Add(time.Hour)}
 	storetest.PutSync(t, a, m)
 	// Written by one instance, read by the other.
 	route, ok, err := b.Get("carrier-a", "abc123")
-	if err != nil || !ok || route != m.Route {
-		t.Fatalf("Get = %+v %v %v, want %+v", route, ok, err, m.Route)
+	if err != nil || !ok || route != m.Origin {
+		t.Fatalf("Get = %+v %v %v, want %+v", route, ok, err, m.Origin)
 	}
 	got, ok, err := b.ByClient("shop", "00ff")
-	if err != nil || !ok || got.Upstream != m.Upstream || got.UpstreamID != m.UpstreamID || got.Route != m.Route ||
+	if err != nil || !ok || got.Upstream != m.Upstream || got.UpstreamID != m.UpstreamID || got.Origin != m.Origin ||
 		!got.Expires.Equal(m.Expires) {
 		t.Fatalf("ByClient = %+v %v %v, want %+v", got, ok, err, m)
 	}

@@ -23,11 +23,11 @@ func TestRedisSentinel(t *testing.T) {
 	master := redistest.Start(t)
 	sentinel := redistest.StartSentinel(t, "smppmux-test", master)
 	s := openRedis(t, sentinel.Addr, 1, func(c *Config) { c.MasterName = "smppmux-test" })
-	m := dlr.Mapping{Upstream: "u", UpstreamID: "1", Route: dlr.Route{SystemID: "shop", ClientID: "a"}, Expires: time.Now().Add(time.Hour)}
+	m := dlr.Mapping{Upstream: "u", UpstreamID: "1", Origin: dlr.Origin{SystemID: "shop", ClientID: "a"}, Expires: time.Now().Add(time.Hour)}
 	storetest.PutSync(t, s, m)
 	// Straight from the master: the write went there.
 	direct := openRedis(t, master.Addr, 2, nil)
-	if route, ok, err := direct.Get("u", "1"); !ok || err != nil || route != m.Route {
+	if route, ok, err := direct.Get("u", "1"); !ok || err != nil || route != m.Origin {
 		t.Fatalf("Get on the master = %+v %v %v", route, ok, err)
 	}
 }
@@ -54,14 +54,14 @@ func TestRedisSentinelFailover(t *testing.T) {
 	set := startSentinelSet(t, ctx)
 	viaSentinel := set.via(2)
 	s := openRedis(t, set.sentinel.Addr, 1, viaSentinel)
-	before := dlr.Mapping{Upstream: "u", UpstreamID: "before", Route: dlr.Route{SystemID: "shop", ClientID: "b"}, Expires: time.Now().Add(time.Hour)}
+	before := dlr.Mapping{Upstream: "u", UpstreamID: "before", Origin: dlr.Origin{SystemID: "shop", ClientID: "b"}, Expires: time.Now().Add(time.Hour)}
 	storetest.PutSync(t, s, before)
 
 	set.master.Kill()
 	promoted := set.awaitSwitch(t, ctx)
 
 	// The new master has one replica, the other: a write is refused.
-	after := dlr.Mapping{Upstream: "u", UpstreamID: "after", Route: dlr.Route{SystemID: "shop", ClientID: "a"}, Expires: time.Now().Add(time.Hour)}
+	after := dlr.Mapping{Upstream: "u", UpstreamID: "after", Origin: dlr.Origin{SystemID: "shop", ClientID: "a"}, Expires: time.Now().Add(time.Hour)}
 	if err := storetest.PutMapping(s, after); err == nil {
 		t.Fatal("a write was acknowledged by one replica when wait_replicas asks for two")
 	}
@@ -90,7 +90,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 	// promoted replica, not from a memory of what it wrote.
 	other := openRedis(t, set.sentinel.Addr, 2, viaSentinel)
 	for _, m := range []dlr.Mapping{before, after} {
-		if route, ok, err := other.Get(m.Upstream, m.UpstreamID); !ok || err != nil || route != m.Route {
+		if route, ok, err := other.Get(m.Upstream, m.UpstreamID); !ok || err != nil || route != m.Origin {
 			t.Fatalf("Get %s after the failover = %+v %v %v", m.UpstreamID, route, ok, err)
 		}
 	}
@@ -191,7 +191,7 @@ func TestRedisRestart(t *testing.T) {
 	if _, err := storetest.AddSync(t, s, "shop", "after"); err != nil {
 		t.Fatalf("outbox write after the restart: %v", err)
 	}
-	m := dlr.Mapping{Upstream: "u", UpstreamID: "9", Route: dlr.Route{SystemID: "shop", ClientID: "x"}, Expires: time.Now().Add(time.Hour)}
+	m := dlr.Mapping{Upstream: "u", UpstreamID: "9", Origin: dlr.Origin{SystemID: "shop", ClientID: "x"}, Expires: time.Now().Add(time.Hour)}
 	storetest.PutSync(t, s, m)
 	if _, ok, err := s.Get("u", "9"); !ok || err != nil {
 		t.Fatalf("Get after the restart = %v %v", ok, err)
@@ -239,7 +239,7 @@ func TestRedisCluster(t *testing.T) {
 	}
 	a, b := open(1), open(2)
 	for i := range 50 {
-		m := dlr.Mapping{Upstream: "carrier", UpstreamID: strconv.Itoa(i), Route: dlr.Route{SystemID: "shop", ClientID: "c" + strconv.Itoa(i)},
+		m := dlr.Mapping{Upstream: "carrier", UpstreamID: strconv.Itoa(i), Origin: dlr.Origin{SystemID: "shop", ClientID: "c" + strconv.Itoa(i)},
 			Expires: time.Now().Add(time.Hour)}
 		storetest.PutSync(t, a, m)
 		if got, ok, err := b.ByClient("shop", m.ClientID); !ok || err != nil || got.UpstreamID != m.UpstreamID {

@@ -16,13 +16,13 @@ import (
 func CheckFoldedLookupWaits(t *testing.T, s dlr.MappingStore, hold, release func()) {
 	t.Helper()
 	exp := time.Now().Add(time.Hour)
-	PutSync(t, s, dlr.Mapping{Upstream: "u", UpstreamID: "Ab1", Route: dlr.Route{SystemID: "shop", ClientID: "c1"}, Expires: exp})
+	PutSync(t, s, dlr.Mapping{Upstream: "u", UpstreamID: "Ab1", Origin: dlr.Origin{SystemID: "shop", ClientID: "c1"}, Expires: exp})
 	if route, n, err := s.GetFolded("u", "ab1"); n != 1 || err != nil || route.ClientID != "c1" {
 		t.Fatalf("GetFolded = %+v, %d, %v", route, n, err)
 	}
 	hold()
 	errc := make(chan error, 1)
-	go s.PutMapping(dlr.Mapping{Upstream: "u", UpstreamID: "aB1", Route: dlr.Route{SystemID: "shop", ClientID: "c2"}, Expires: exp},
+	go s.PutMapping(dlr.Mapping{Upstream: "u", UpstreamID: "aB1", Origin: dlr.Origin{SystemID: "shop", ClientID: "c2"}, Expires: exp},
 		func(err error) { errc <- err })
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -14,7 +14,7 @@ import (
 func IDMappings(now time.Time) []dlr.Mapping {
 	m := func(upstream, id, client string, ttl time.Duration) dlr.Mapping {
 		return dlr.Mapping{Upstream: upstream, UpstreamID: id, Expires: now.Add(ttl),
-			Route: dlr.Route{SystemID: "shop", ClientID: client, Session: 3, Submitted: 42}}
+			Origin: dlr.Origin{SystemID: "shop", ClientID: client, Session: 3, Submitted: 42}}
 	}
 	return []dlr.Mapping{
 		m("u", "aB1", "c1", time.Hour), m("u", "Ab1", "c2", time.Hour),
@@ -46,7 +46,7 @@ func CheckIDs(t *testing.T, s dlr.Store) {
 		}
 		if ag, isAsync := s.(dlr.AsyncGetter); isAsync {
 			done := make(chan struct{})
-			ag.GetAsync(tt.upstream, tt.id, func(ar dlr.Route, aok bool, aerr error) {
+			ag.GetAsync(tt.upstream, tt.id, func(ar dlr.Origin, aok bool, aerr error) {
 				if aerr != nil || aok != ok || ar != r {
 					t.Errorf("GetAsync(%s, %s) = %+v, %v, %v; Get said %+v, %v", tt.upstream, tt.id, ar, aok, aerr, r, ok)
 				}
@@ -88,7 +88,7 @@ func CheckIDs(t *testing.T, s dlr.Store) {
 		}
 		if ag, isAsync := s.(dlr.AsyncGetter); isAsync {
 			done := make(chan struct{})
-			ag.FindAsync(tt.upstream, tt.ref, func(ar dlr.Route, ares dlr.Result, aerr error) {
+			ag.FindAsync(tt.upstream, tt.ref, func(ar dlr.Origin, ares dlr.Result, aerr error) {
 				if aerr != nil || ares != res || ar != r {
 					t.Errorf("FindAsync(%s, %+v) = %+v, %v, %v; dlr.Find said %+v, %v", tt.upstream, tt.ref, ar, ares, aerr, r, res)
 				}
@@ -121,7 +121,7 @@ func PutIDs(t *testing.T, s dlr.MappingStore, now time.Time) {
 // its new message, still apart from the ids that only fold like it.
 func CheckIDGivenAgain(t *testing.T, w, r dlr.Store, now time.Time) {
 	t.Helper()
-	again := dlr.Mapping{Upstream: "u", UpstreamID: "Xy9", Expires: now.Add(time.Hour), Route: dlr.Route{SystemID: "shop", ClientID: "c8"}}
+	again := dlr.Mapping{Upstream: "u", UpstreamID: "Xy9", Expires: now.Add(time.Hour), Origin: dlr.Origin{SystemID: "shop", ClientID: "c8"}}
 	PutSync(t, w, again)
 	if route, ok, err := r.Get("u", "Xy9"); !ok || err != nil || route.ClientID != "c8" {
 		t.Errorf("Get of an id given again = %+v, %v, %v; want c8", route, ok, err)

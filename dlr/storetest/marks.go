@@ -62,15 +62,15 @@ func CheckMarks(t *testing.T, s dlr.Store, now time.Time) {
 	}
 
 	for _, mp := range []dlr.Mapping{
-		{Upstream: "u", UpstreamID: "aB7", Route: dlr.Route{SystemID: "shop", ClientID: "c7"}, Expires: now.Add(time.Hour)},
-		{Upstream: "u", UpstreamID: "x8", Route: dlr.Route{SystemID: "shop", ClientID: "c8"}, Expires: now.Add(time.Hour)},
+		{Upstream: "u", UpstreamID: "aB7", Origin: dlr.Origin{SystemID: "shop", ClientID: "c7"}, Expires: now.Add(time.Hour)},
+		{Upstream: "u", UpstreamID: "x8", Origin: dlr.Origin{SystemID: "shop", ClientID: "c8"}, Expires: now.Add(time.Hour)},
 	} {
 		PutSync(t, s, mp)
 	}
 	s.Forget("u", "aB7", "shop", "c7")
 	// Forget's writes are not synced but are in order with later reads
 	// once a synced write has followed them.
-	PutSync(t, s, dlr.Mapping{Upstream: "u", UpstreamID: "barrier", Route: dlr.Route{SystemID: "shop", ClientID: "c9"}, Expires: now.Add(time.Hour)})
+	PutSync(t, s, dlr.Mapping{Upstream: "u", UpstreamID: "barrier", Origin: dlr.Origin{SystemID: "shop", ClientID: "c9"}, Expires: now.Add(time.Hour)})
 	if _, ok, err := s.ByClient("shop", "c7"); ok || err != nil {
 		t.Errorf("ByClient of a forgotten message = %v, %v", ok, err)
 	}

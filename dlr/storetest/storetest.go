@@ -111,16 +111,16 @@ func Bodies(items []*dlr.Item) []string {
 // an hour after now.
 func CheckMappings(t *testing.T, s dlr.MappingStore, now time.Time) {
 	t.Helper()
-	m := dlr.Mapping{Upstream: "a", UpstreamID: "1", Route: dlr.Route{SystemID: "shop", ClientID: "x", Session: 7}, Expires: now.Add(time.Hour)}
+	m := dlr.Mapping{Upstream: "a", UpstreamID: "1", Origin: dlr.Origin{SystemID: "shop", ClientID: "x", Session: 7}, Expires: now.Add(time.Hour)}
 	PutSync(t, s, m)
-	if r, ok, err := s.Get("a", "1"); err != nil || !ok || r != m.Route {
+	if r, ok, err := s.Get("a", "1"); err != nil || !ok || r != m.Origin {
 		t.Fatalf("Get = %+v, %v, %v", r, ok, err)
 	}
 	if _, ok, _ := s.Get("b", "1"); ok {
 		t.Fatal("mapping leaked across upstreams")
 	}
 	got, ok, err := s.ByClient("shop", "x")
-	if err != nil || !ok || got.Upstream != "a" || got.UpstreamID != "1" || got.Route != m.Route {
+	if err != nil || !ok || got.Upstream != "a" || got.UpstreamID != "1" || got.Origin != m.Origin {
 		t.Fatalf("ByClient = %+v, %v, %v", got, ok, err)
 	}
 	if _, ok, _ := s.ByClient("bank", "x"); ok {

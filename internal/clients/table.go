@@ -16,8 +16,8 @@ type Client struct {
 	config.Client
 	// Limits are the client's limits on submits; never nil.
 	Limits *Limits
-	// IDFormat and IDLength are how the client wants its message ids.
-	IDFormat dlr.IDFormat
+	// IDBase and IDLength are how the client wants its message ids.
+	IDBase   dlr.IDBase
 	IDLength int
 
 	allow []netip.Prefix
@@ -40,11 +40,11 @@ type Table struct {
 func NewTable(cfgs []config.Client, prev *Table, ch config.Entities) (*Table, error) {
 	t := &Table{clients: make(map[string]*Client, len(cfgs))}
 	for _, cc := range cfgs {
-		f, err := dlr.ParseIDFormat(string(cc.MessageID.Format))
+		f, err := dlr.ParseIDBase(string(cc.MessageID.Format))
 		if err != nil {
 			return nil, fmt.Errorf("client %s: %w", cc.SystemID, err)
 		}
-		c := &Client{Client: cc, IDFormat: f, IDLength: cc.MessageID.Length}
+		c := &Client{Client: cc, IDBase: f, IDLength: cc.MessageID.Length}
 		for _, s := range cc.Allow {
 			if p, err := config.ParsePrefix(s); err == nil {
 				c.allow = append(c.allow, p)

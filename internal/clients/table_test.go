@@ -24,7 +24,7 @@ func TestTableReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := first.Get("shop"); c == nil || c.IDFormat != dlr.FormatDecimal || c.IDLength != 12 || c.Limits == nil {
+	if c := first.Get("shop"); c == nil || c.IDBase != dlr.BaseDecimal || c.IDLength != 12 || c.Limits == nil {
 		t.Fatalf("shop: %+v", c)
 	}
 	if first.Known("nobody") || first.Get("nobody") != nil || (*Table)(nil).Known("shop") {

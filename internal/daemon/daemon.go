@@ -221,7 +221,7 @@ func (d *Daemon) apply(cfg *config.Config, ch config.Changes) (retired, error) {
 			entries[uc.Name] = relay.Upstream{Member: u, IDs: prev.Upstreams[uc.Name].IDs}
 			continue
 		}
-		form, auto, err := dlr.ParseIDForm(uc.IDFormat)
+		form, auto, err := dlr.ParseReceiptIDForm(uc.IDFormat)
 		if err != nil {
 			return old, fmt.Errorf("upstream %s: %w", uc.Name, err)
 		}

@@ -336,9 +336,9 @@ func TestDeadLetterStatusAtOnce(t *testing.T) {
 	c, j := e.dialJudging(t, func(_ int, sm *pdu.SM) pdu.Status {
 		switch string(sm.SourceAddr) {
 		case destination(1):
-			return 0x65 // ESME_RX_P_APPN
+			return pdu.StatusXPAppn
 		case destination(2):
-			return 0x66 // ESME_RX_R_APPN
+			return pdu.StatusXRAppn
 		}
 		return pdu.StatusOK
 	})

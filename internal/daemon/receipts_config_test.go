@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/smppmux/smppmux/internal/esmetest"
 	"github.com/smppmux/smppmux/internal/pdu"
@@ -40,7 +41,26 @@ func TestResendWindowApplies(t *testing.T) {
 		t.Fatal("no receipt")
 	}
 	recs := smsc.Records()
-	if err := smsc.Push(receiptPDU(recs[len(recs)-1].MessageID, "DELIVRD")); err != nil {
+	id := recs[len(recs)-1].MessageID
+	// The mapping's delete after the final receipt is not synced with
+	// the delivery: a copy sent before it lands still finds the message.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		_, ok, err := e.d.store.Get("a", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatal("the mapping outlived its final receipt")
+		}
+	}
+	if err := smsc.Push(receiptPDU(id, "DELIVRD")); err != nil {
 		t.Fatal(err)
 	}
 	if err := smsc.WaitPushesAnswered(ctx, 1); err != nil {

@@ -534,7 +534,6 @@ func (c *Client) readLoop() {
 		}
 	}()
 	rd := pdu.NewReader(c.conn, 0)
-	var d pdu.DataSMBody
 	for {
 		f, err := rd.Read()
 		if err != nil {
@@ -550,7 +549,7 @@ func (c *Client) readLoop() {
 		case pdu.IsResponse(f.ID):
 			c.resolve(f)
 		case f.ID == pdu.DeliverSM || f.ID == pdu.DataSM:
-			if !c.deliver(f, &d) {
+			if !c.deliver(f) {
 				return
 			}
 		case f.ID == pdu.EnquireLink:
@@ -617,20 +616,11 @@ func (c *Client) failPending() {
 
 // deliver answers a deliver_sm or data_sm and hands it to Deliveries; it
 // reports false when the connection ended meanwhile.
-func (c *Client) deliver(f pdu.Frame, d *pdu.DataSMBody) bool {
+func (c *Client) deliver(f pdu.Frame) bool {
 	dl := Delivery{Frame: f}
-	var err error
-	if f.ID == pdu.DeliverSM {
-		err = pdu.ParseSM(f.Body(), &dl.SM)
-	} else if err = pdu.ParseDataSM(f.Body(), d); err == nil {
-		payload, _ := pdu.FindTLV(d.TLVs, pdu.TagMessagePayload)
-		dl.SM = pdu.SM{
-			ServiceType: d.ServiceType,
-			SourceTON:   d.SourceTON, SourceNPI: d.SourceNPI, SourceAddr: d.SourceAddr,
-			DestTON: d.DestTON, DestNPI: d.DestNPI, DestAddr: d.DestAddr,
-			ESMClass: d.ESMClass, RegisteredDelivery: d.RegisteredDelivery,
-			DataCoding: d.DataCoding, ShortMessage: payload, TLVs: d.TLVs,
-		}
+	err := pdu.ParseMessage(f.ID, f.Body(), &dl.SM)
+	if err == nil && dl.SM.DataSM {
+		dl.SM.ShortMessage, _ = pdu.FindTLV(dl.SM.TLVs, pdu.TagMessagePayload)
 	}
 	st := pdu.StatusOK
 	if err != nil {

@@ -77,3 +77,34 @@ func BenchmarkSubmitSMResp(b *testing.B) {
 		_ = MessageIDResp(SubmitSMResp, StatusOK, 7, "19a3c5e2f0b14")
 	}
 }
+
+// benchDataSMReceipt returns a data_sm receipt body: its id in the
+// receipted_message_id TLV, its state in message_state.
+func benchDataSMReceipt() []byte {
+	body := []byte("\x00\x01\x01447700000001\x00\x05\x00Bench\x00\x04\x00\x00")
+	body = AppendTLV(body, TagReceiptedMessageID, []byte("1a2b3c\x00"))
+	return AppendTLV(body, TagMessageState, []byte{2})
+}
+
+// BenchmarkParseDataSM decodes a data_sm receipt as the relay reads one.
+func BenchmarkParseDataSM(b *testing.B) {
+	body := benchDataSMReceipt()
+	var sm SM
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := ParseDataSM(body, &sm); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRespWithMessageID turns an SMSC's submit_sm_resp into the
+// client's, with the client's message id.
+func BenchmarkRespWithMessageID(b *testing.B) {
+	raw := MessageIDResp(SubmitSMResp, StatusOK, 9, "upstream-0000001234")
+	resp := Frame{Header: ParseHeader(raw), Raw: raw}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = RespWithMessageID(resp, 7, "19a3c5e2f0b14")
+	}
+}

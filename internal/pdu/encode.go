@@ -69,14 +69,20 @@ func Bind(id ID, seq uint32, f BindFields) []byte {
 	return AppendCString(b, f.AddressRange)
 }
 
-// AppendSM appends sm encoded as a submit_sm or deliver_sm body. The
-// short_message must be at most 254 octets; SMLengthOffset is ignored.
+// AppendSM appends sm encoded as a submit_sm or deliver_sm body, or as a
+// data_sm body when sm.DataSM is set (the fields a data_sm lacks are left
+// out). The short_message must be at most 254 octets; SMLengthOffset is
+// ignored.
 func AppendSM(dst []byte, sm *SM) []byte {
 	dst = appendCBytes(dst, sm.ServiceType)
 	dst = append(dst, sm.SourceTON, sm.SourceNPI)
 	dst = appendCBytes(dst, sm.SourceAddr)
 	dst = append(dst, sm.DestTON, sm.DestNPI)
 	dst = appendCBytes(dst, sm.DestAddr)
+	if sm.DataSM {
+		dst = append(dst, sm.ESMClass, sm.RegisteredDelivery, sm.DataCoding)
+		return append(dst, sm.TLVs...)
+	}
 	dst = append(dst, sm.ESMClass, sm.ProtocolID, sm.Priority)
 	dst = appendCBytes(dst, sm.Schedule)
 	dst = appendCBytes(dst, sm.Validity)

@@ -36,8 +36,12 @@ func FuzzReader(f *testing.F) {
 					t.Fatalf("parsed submit_sm does not re-encode to itself")
 				}
 			}
-			var dsm DataSMBody
-			_ = ParseDataSM(fr.Body(), &dsm)
+			var dsm SM
+			if ParseDataSM(fr.Body(), &dsm) == nil {
+				if !bytes.Equal(AppendSM(nil, &dsm), fr.Body()) {
+					t.Fatalf("parsed data_sm does not re-encode to itself")
+				}
+			}
 			_, _ = ParseBind(fr.Body())
 			_, _ = ParseMessageIDResp(fr.Body())
 		}
@@ -46,11 +50,14 @@ func FuzzReader(f *testing.F) {
 
 // FuzzParseBodies feeds arbitrary bodies to the field decoders of
 // submit_sm/deliver_sm, data_sm and bind: they never panic, a decoded
-// submit_sm re-encodes to itself, and every error carries a status.
+// submit_sm or data_sm re-encodes to itself, and every error carries a
+// status.
 func FuzzParseBodies(f *testing.F) {
 	f.Add(AppendSM(nil, &SM{SourceAddr: []byte("Shop"), DestAddr: []byte("447700900001"), ShortMessage: []byte("hi"),
 		TLVs: AppendTLV(nil, TagMessagePayload, []byte("long"))}))
 	f.Add([]byte("CMT\x00\x05\x00Shop"))
+	f.Add(AppendSM(nil, &SM{DataSM: true, SourceAddr: []byte("Shop"), DestAddr: []byte("447700900001"), ESMClass: 4,
+		TLVs: AppendTLV(nil, TagReceiptedMessageID, []byte("ab1\x00"))}))
 	f.Add(Bind(BindTransceiver, 1, BindFields{SystemID: "shop", Password: "secret"})[HeaderLen:])
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var sm SM
@@ -61,11 +68,13 @@ func FuzzParseBodies(f *testing.F) {
 		} else if fe := new(FieldError); !errors.As(err, &fe) || fe.Status == StatusOK {
 			t.Fatalf("error without a status: %v", err)
 		}
-		var dsm DataSMBody
-		if err := ParseDataSM(body, &dsm); err != nil {
-			if fe := new(FieldError); !errors.As(err, &fe) || fe.Status == StatusOK {
-				t.Fatalf("data_sm error without a status: %v", err)
+		var dsm SM
+		if err := ParseDataSM(body, &dsm); err == nil {
+			if !bytes.Equal(AppendSM(nil, &dsm), body) {
+				t.Fatal("decoded data_sm does not re-encode to itself")
 			}
+		} else if fe := new(FieldError); !errors.As(err, &fe) || fe.Status == StatusOK {
+			t.Fatalf("data_sm error without a status: %v", err)
 		}
 		if _, err := ParseBind(body); err != nil {
 			if fe := new(FieldError); !errors.As(err, &fe) || fe.Status == StatusOK {

@@ -263,3 +263,78 @@ func TestStatusText(t *testing.T) {
 		}
 	}
 }
+
+func TestParseDataSM(t *testing.T) {
+	t.Parallel()
+	tlvs := AppendTLV(AppendTLV(nil, TagReceiptedMessageID, []byte("ab\x00")), TagMessagePayload, []byte("id:ab stat:DELIVRD"))
+	in := SM{DataSM: true, ServiceType: []byte("CMT"), SourceTON: 1, SourceAddr: []byte("447700900001"),
+		DestAddr: []byte("Shop"), ESMClass: 4, RegisteredDelivery: 1, DataCoding: 8, TLVs: tlvs}
+	body := AppendSM(nil, &in)
+	// A data_sm parsed into an SM that held a submit_sm keeps nothing of it.
+	out := SM{ProtocolID: 9, Validity: []byte("x"), ShortMessage: []byte("old"), SMLengthOffset: 40}
+	if err := ParseMessage(DataSM, body, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !out.DataSM || string(out.DestAddr) != "Shop" || out.ESMClass != 4 || out.DataCoding != 8 || !bytes.Equal(out.TLVs, tlvs) ||
+		out.ProtocolID != 0 || out.Validity != nil || out.ShortMessage != nil || out.SMLengthOffset != 0 {
+		t.Fatalf("decoded %+v", out)
+	}
+	if string(out.Text()) != "id:ab stat:DELIVRD" {
+		t.Fatalf("Text() = %q, want the message_payload", out.Text())
+	}
+	if err := ParseMessage(SubmitSM, AppendSM(nil, &SM{DestAddr: []byte("1"), ShortMessage: []byte("hi")}), &out); err != nil || out.DataSM || string(out.Text()) != "hi" {
+		t.Fatalf("submit_sm after data_sm: %+v, %v", out, err)
+	}
+	var fe *FieldError
+	if err := ParseMessage(QuerySM, body, &out); !errors.As(err, &fe) || fe.Status != StatusInvCmdID {
+		t.Fatalf("ParseMessage(query_sm) = %v", err)
+	}
+}
+
+func TestRewriteSMDataSM(t *testing.T) {
+	t.Parallel()
+	tlvs := AppendTLV(AppendTLV(nil, TagMessageState, []byte{2}), TagReceiptedMessageID, []byte("ab\x00"))
+	head := AppendSM(nil, &SM{DataSM: true, SourceAddr: []byte("44"), DestAddr: []byte("1"), ESMClass: 4})
+	raw := Request(DataSM, 5, append(head, tlvs...))
+	var sm SM
+	if err := ParseDataSM(raw[HeaderLen:], &sm); err != nil {
+		t.Fatal(err)
+	}
+	newTLVs := ReplaceTLV(sm.TLVs, TagReceiptedMessageID, []byte("0123\x00"))
+	out := RewriteSM(raw, &sm, 77, []byte("ignored"), newTLVs)
+	f, err := NewReader(bytes.NewReader(out), 0).Read()
+	if err != nil || f.Seq != 77 || f.ID != DataSM {
+		t.Fatalf("rewritten frame %+v, %v", f.Header, err)
+	}
+	if want := append(append([]byte{}, head...), newTLVs...); !bytes.Equal(f.Body(), want) {
+		t.Fatalf("rewritten data_sm body %x, want %x", f.Body(), want)
+	}
+}
+
+func TestRewriteSMCutsLongText(t *testing.T) {
+	t.Parallel()
+	raw := Request(DeliverSM, 5, AppendSM(nil, &SM{DestAddr: []byte("1"), ShortMessage: []byte("id:ab")}))
+	var sm SM
+	if err := ParseSM(raw[HeaderLen:], &sm); err != nil {
+		t.Fatal(err)
+	}
+	out := RewriteSM(raw, &sm, 1, bytes.Repeat([]byte("x"), 300), nil)
+	var got SM
+	if err := ParseSM(out[HeaderLen:], &got); err != nil || len(got.ShortMessage) != 254 {
+		t.Fatalf("300-octet text rewritten as %d octets, %v", len(got.ShortMessage), err)
+	}
+}
+
+func TestSplice(t *testing.T) {
+	t.Parallel()
+	b := []byte("id:ab stat:DELIVRD")
+	if got := Splice(b, 3, 5, "0123", "-x"); string(got) != "id:0123-x stat:DELIVRD" {
+		t.Fatalf("Splice = %q", got)
+	}
+	if string(b) != "id:ab stat:DELIVRD" {
+		t.Fatalf("Splice changed its input: %q", b)
+	}
+	if got := Splice[string](b, 0, len(b)); len(got) != 0 {
+		t.Fatalf("Splice of everything by nothing = %q", got)
+	}
+}

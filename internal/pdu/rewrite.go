@@ -2,17 +2,40 @@ package pdu
 
 import "encoding/binary"
 
-// RewriteSM returns a copy of the submit_sm or deliver_sm PDU raw, parsed
-// into sm, with sequence_number seq, short_message replaced by short and
-// the optional parameters replaced by tlvs. Every other octet is kept as it
-// was. It is how a receipt's message id is rewritten for the client.
+// Splice returns a copy of b with the octets b[start:end] replaced by
+// parts, in order, octet slices or strings. It is the one way smppmux
+// changes bytes it relays: a message id in a PDU, a text or a TLV value.
+// A PDU spliced this way needs its command_length set again (SetLen); the
+// functions of this package that return whole PDUs do it.
+func Splice[T ~string | ~[]byte](b []byte, start, end int, parts ...T) []byte {
+	n := len(b) - (end - start)
+	for _, p := range parts {
+		n += len(p)
+	}
+	out := make([]byte, 0, n)
+	out = append(out, b[:start]...)
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return append(out, b[end:]...)
+}
+
+// RewriteSM returns a copy of the submit_sm, deliver_sm or data_sm PDU
+// raw, parsed into sm, with sequence_number seq, short_message replaced by
+// short and the optional parameters replaced by tlvs. Every other octet is
+// kept as it was. A short_message longer than sm_length can say (254
+// octets) loses its tail; a data_sm, which has none, ignores short. It is
+// how a receipt's message id is rewritten for the client.
 func RewriteSM(raw []byte, sm *SM, seq uint32, short, tlvs []byte) []byte {
-	head := raw[:HeaderLen+sm.SMLengthOffset]
-	b := make([]byte, 0, len(head)+1+len(short)+len(tlvs))
-	b = append(b, head...)
-	b = append(b, byte(len(short)))
-	b = append(b, short...)
-	b = append(b, tlvs...)
+	var b []byte
+	if sm.DataSM {
+		b = Splice(raw, len(raw)-len(sm.TLVs), len(raw), tlvs)
+	} else {
+		if len(short) > maxShortMessage {
+			short = short[:maxShortMessage]
+		}
+		b = Splice(raw, HeaderLen+sm.SMLengthOffset, len(raw), []byte{byte(len(short))}, short, tlvs)
+	}
 	SetLen(b)
 	SetSeq(b, seq)
 	return b

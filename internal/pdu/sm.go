@@ -65,9 +65,15 @@ func ParseBind(body []byte) (BindBody, error) {
 	return b, d.Err()
 }
 
-// SM holds the fields of a submit_sm or deliver_sm body, which share one
-// layout. Byte slices alias the body.
+// SM holds the fields of a submit_sm, deliver_sm or data_sm body: one form
+// for the three, so that what reads addresses, esm_class, the short
+// message or the optional parameters reads them alike. A data_sm has no
+// short_message and, of the fields between esm_class and sm_length, only
+// registered_delivery and data_coding: the others stay zero, and DataSM is
+// set. Byte slices alias the body.
 type SM struct {
+	// DataSM is set when the body is a data_sm's.
+	DataSM             bool
 	ServiceType        []byte
 	SourceTON          byte
 	SourceNPI          byte
@@ -84,17 +90,33 @@ type SM struct {
 	ReplaceIfPresent   byte
 	DataCoding         byte
 	DefaultMsgID       byte
-	// SMLengthOffset is the offset in the body of the sm_length octet.
+	// SMLengthOffset is the offset in the body of the sm_length octet;
+	// 0 for a data_sm.
 	SMLengthOffset int
 	ShortMessage   []byte
 	// TLVs are the optional parameters, raw and in their original order.
+	// They run to the end of the body.
 	TLVs []byte
+}
+
+// ParseMessage decodes the body of a submit_sm, deliver_sm or data_sm,
+// as the command id says, into sm. Another command fails with
+// ESME_RINVCMDID.
+func ParseMessage(id ID, body []byte, sm *SM) error {
+	switch id {
+	case SubmitSM, DeliverSM:
+		return ParseSM(body, sm)
+	case DataSM:
+		return ParseDataSM(body, sm)
+	}
+	return &FieldError{Field: "command_id", Status: StatusInvCmdID, Reason: IDName(id) + " carries no message"}
 }
 
 // ParseSM decodes a submit_sm or deliver_sm body into sm. It fails with a
 // *FieldError whose Status answers the request.
 func ParseSM(body []byte, sm *SM) error {
 	d := Decoder{b: body}
+	sm.DataSM = false
 	sm.ServiceType = d.CString("service_type", maxServiceType, StatusInvSerTyp)
 	sm.SourceTON = d.Byte("source_addr_ton")
 	sm.SourceNPI = d.Byte("source_addr_npi")
@@ -121,24 +143,11 @@ func ParseSM(body []byte, sm *SM) error {
 	return d.Err()
 }
 
-// DataSMBody holds the fields of a data_sm body. Byte slices alias the body.
-type DataSMBody struct {
-	ServiceType        []byte
-	SourceTON          byte
-	SourceNPI          byte
-	SourceAddr         []byte
-	DestTON            byte
-	DestNPI            byte
-	DestAddr           []byte
-	ESMClass           byte
-	RegisteredDelivery byte
-	DataCoding         byte
-	TLVs               []byte
-}
-
-// ParseDataSM decodes a data_sm body.
-func ParseDataSM(body []byte, sm *DataSMBody) error {
+// ParseDataSM decodes a data_sm body into sm; the fields a data_sm lacks
+// are zero.
+func ParseDataSM(body []byte, sm *SM) error {
 	d := Decoder{b: body}
+	*sm = SM{DataSM: true}
 	sm.ServiceType = d.CString("service_type", maxServiceType, StatusInvSerTyp)
 	sm.SourceTON = d.Byte("source_addr_ton")
 	sm.SourceNPI = d.Byte("source_addr_npi")
@@ -151,6 +160,17 @@ func ParseDataSM(body []byte, sm *DataSMBody) error {
 	sm.DataCoding = d.Byte("data_coding")
 	sm.TLVs = d.TLVs()
 	return d.Err()
+}
+
+// Text returns the text of a message: short_message, or the
+// message_payload TLV when short_message is empty (always so in a
+// data_sm).
+func (sm *SM) Text() []byte {
+	if len(sm.ShortMessage) > 0 {
+		return sm.ShortMessage
+	}
+	v, _ := FindTLV(sm.TLVs, TagMessagePayload)
+	return v
 }
 
 // ParseMessageIDResp decodes the message_id of a submit_sm_resp or

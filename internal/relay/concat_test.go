@@ -6,45 +6,15 @@ import (
 	"github.com/smppmux/smppmux/internal/pdu"
 )
 
-func TestConcatRef(t *testing.T) {
+func TestStickyKey(t *testing.T) {
 	t.Parallel()
-	sar := pdu.AppendTLV(nil, pdu.TagSarMsgRefNum, []byte{0x12, 0x34})
-	tests := []struct {
-		name  string
-		esm   byte
-		short []byte
-		tlvs  []byte
-		ref   uint16
-		ok    bool
-	}{
-		{"8-bit reference", pdu.EsmUDHI, []byte{5, 0x00, 3, 0x7A, 2, 1, 'h', 'i'}, nil, 0x7A, true},
-		{"16-bit reference", pdu.EsmUDHI, []byte{6, 0x08, 4, 0x01, 0x02, 3, 1, 'h'}, nil, 0x0102, true},
-		{"other IE first", pdu.EsmUDHI, []byte{9, 0x05, 2, 0x00, 0x00, 0x00, 3, 0x11, 2, 2}, nil, 0x11, true},
-		{"UDHI bit unset", 0, []byte{5, 0x00, 3, 0x7A, 2, 1}, nil, 0, false},
-		{"UDH length past the message", pdu.EsmUDHI, []byte{40, 0x00, 3, 0x7A, 2, 1}, nil, 0, false},
-		{"IE length past the UDH", pdu.EsmUDHI, []byte{3, 0x00, 9, 0x7A}, nil, 0, false},
-		{"sar TLV", 0, []byte("part"), sar, 0x1234, true},
-		{"plain message", 0, []byte("hello"), nil, 0, false},
-		{"empty", pdu.EsmUDHI, nil, nil, 0, false},
+	part := func(dest string) *pdu.SM {
+		return &pdu.SM{DestAddr: []byte(dest), ESMClass: pdu.EsmUDHI, ShortMessage: []byte{5, 0, 3, 1, 2, 1}}
 	}
-	for _, tt := range tests {
-		ref, ok := concatRef(tt.esm, tt.short, tt.tlvs)
-		if ok != tt.ok || ref != tt.ref {
-			t.Errorf("%s: concatRef = %#x, %v; want %#x, %v", tt.name, ref, ok, tt.ref, tt.ok)
-		}
-	}
-	if stickyKey("shop", []byte("44"), pdu.EsmUDHI, []byte{5, 0, 3, 1, 2, 1}, nil) == stickyKey("shop", []byte("45"), pdu.EsmUDHI, []byte{5, 0, 3, 1, 2, 1}, nil) {
+	if stickyKey("shop", part("44")) == stickyKey("shop", part("45")) {
 		t.Error("sticky keys of different destinations collide")
 	}
-}
-
-func FuzzConcatRef(f *testing.F) {
-	f.Add(byte(pdu.EsmUDHI), []byte{5, 0x00, 3, 0x7A, 2, 1}, []byte{})
-	f.Add(byte(0), []byte("x"), pdu.AppendTLV(nil, pdu.TagSarMsgRefNum, []byte{0, 1}))
-	f.Fuzz(func(t *testing.T, esm byte, short, tlvs []byte) {
-		if pdu.CheckTLVs(tlvs) != nil {
-			return
-		}
-		_, _ = concatRef(esm, short, tlvs)
-	})
+	if k := stickyKey("shop", &pdu.SM{DestAddr: []byte("44"), ShortMessage: []byte("hello")}); k != "" {
+		t.Errorf("sticky key of a plain message: %q", k)
+	}
 }

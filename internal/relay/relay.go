@@ -195,22 +195,14 @@ func (r *Relay) SessionClosed(*smppserver.Session) {}
 func (r *Relay) HandleRequest(s *smppserver.Session, f pdu.Frame) {
 	systemID := s.SystemID()
 	switch f.ID {
-	case pdu.SubmitSM:
+	case pdu.SubmitSM, pdu.DataSM:
 		var sm pdu.SM
-		if err := pdu.ParseSM(f.Body(), &sm); err != nil {
+		if err := pdu.ParseMessage(f.ID, f.Body(), &sm); err != nil {
 			r.refuse(s, f, err)
 			return
 		}
 		r.relay(s, f, router.Message{SystemID: systemID, Source: sm.SourceAddr, Destination: sm.DestAddr, ServiceType: sm.ServiceType},
-			stickyKey(systemID, sm.DestAddr, sm.ESMClass, sm.ShortMessage, sm.TLVs), sm.Validity)
-	case pdu.DataSM:
-		var sm pdu.DataSMBody
-		if err := pdu.ParseDataSM(f.Body(), &sm); err != nil {
-			r.refuse(s, f, err)
-			return
-		}
-		r.relay(s, f, router.Message{SystemID: systemID, Source: sm.SourceAddr, Destination: sm.DestAddr, ServiceType: sm.ServiceType},
-			stickyKey(systemID, sm.DestAddr, 0, nil, sm.TLVs), nil)
+			stickyKey(systemID, &sm), sm.Validity)
 	case pdu.SubmitMulti:
 		r.submitMulti(s, f)
 	case pdu.QuerySM, pdu.CancelSM, pdu.ReplaceSM:
@@ -320,34 +312,34 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 		return
 	}
 	uid, perr := pdu.ParseMessageIDResp(resp.Body())
-	var format dlr.IDFormat // hex, for a client the configuration lost meanwhile
+	var base dlr.IDBase // hex, for a client the configuration lost meanwhile
 	var length int
 	if c := r.rt().Clients.Get(systemID); c != nil {
-		format, length = c.IDFormat, c.IDLength
+		base, length = c.IDBase, c.IDLength
 	}
-	clientID := dlr.FormatID(r.cfg.IDs.Next(), format, length)
+	clientID := dlr.FormatID(r.cfg.IDs.Next(), base, length)
 	if perr != nil || len(uid) == 0 {
 		s.Logger().Warn("SMSC accepted a message without a message_id: its receipts cannot be matched",
 			zap.String("upstream", upstreamName))
 		r.Stats.Submitted.Add(1)
-		s.Respond(respWithID(resp, seq, clientID))
+		s.Respond(pdu.RespWithMessageID(resp, seq, clientID))
 		return
 	}
 	now := time.Now()
 	m := dlr.Mapping{
 		Upstream:   upstreamName,
 		UpstreamID: string(uid),
-		Route:      dlr.Route{SystemID: systemID, ClientID: clientID, Session: s.ID(), Submitted: now.UnixNano()},
+		Origin:     dlr.Origin{SystemID: systemID, ClientID: clientID, Session: s.ID(), Submitted: now.UnixNano()},
 		Expires:    now.Add(ttl),
 	}
 	// The client hears ESME_ROK only once the mapping is durable, so a
 	// crash after that cannot orphan the message's receipt.
 	r.record(m, func(ok bool) {
 		if v, claimed := r.parking.Claim(m.Upstream, m.UpstreamID); claimed {
-			r.claimed(v, false, m.Route)
+			r.claimed(v, false, m.Origin)
 		}
 		if v, claimed := r.parking.ClaimFolded(m.Upstream, m.UpstreamID); claimed {
-			r.claimed(v, true, m.Route)
+			r.claimed(v, true, m.Origin)
 		}
 		if !ok {
 			r.Stats.Unknown.Add(1)
@@ -355,6 +347,6 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 			return
 		}
 		r.Stats.Submitted.Add(1)
-		s.Respond(respWithID(resp, seq, clientID))
+		s.Respond(pdu.RespWithMessageID(resp, seq, clientID))
 	})
 }

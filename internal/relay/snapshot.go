@@ -74,13 +74,13 @@ func NewSnapshot(cfg *config.Config, tbl *clients.Table, ups map[string]Upstream
 			u.Groups = append(u.Groups, g)
 		}
 	}
-	var routes []router.Route[*balancer.Group]
+	var routes []router.Rule[*balancer.Group]
 	for i, rc := range cfg.Routes {
 		g, ok := groups[rc.Group]
 		if !ok {
 			return nil, fmt.Errorf("routes[%d]: unknown group %q", i, rc.Group)
 		}
-		routes = append(routes, router.Route[*balancer.Group]{
+		routes = append(routes, router.Rule[*balancer.Group]{
 			Clients:           rc.Clients,
 			DestinationPrefix: rc.DestinationPrefix,
 			SourcePrefix:      rc.SourcePrefix,
@@ -90,9 +90,9 @@ func NewSnapshot(cfg *config.Config, tbl *clients.Table, ups map[string]Upstream
 	}
 	s.Router = router.New(routes)
 	if len(cfg.MORoutes) > 0 {
-		var mo []router.Route[string]
+		var mo []router.Rule[string]
 		for _, rc := range cfg.MORoutes {
-			mo = append(mo, router.Route[string]{
+			mo = append(mo, router.Rule[string]{
 				Clients:           rc.Upstreams,
 				DestinationPrefix: rc.DestinationPrefix,
 				SourcePrefix:      rc.SourcePrefix,

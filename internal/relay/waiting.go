@@ -93,7 +93,7 @@ func (r *Relay) giveUp(p *parked, reason dlr.DeadReason) {
 
 // redeliver tries again, after a while, to queue a waiting receipt whose
 // mapping was found but whose outbox refused it.
-func (r *Relay) redeliver(p *parked, route dlr.Route) {
+func (r *Relay) redeliver(p *parked, route dlr.Origin) {
 	time.AfterFunc(time.Second, func() {
 		r.gate.RLock()
 		closed := r.closed

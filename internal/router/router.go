@@ -15,9 +15,9 @@ import (
 	"slices"
 )
 
-// Route is one routing rule leading to a Target. Empty conditions match
+// Rule is one routing rule leading to a Target. Empty conditions match
 // everything.
-type Route[T any] struct {
+type Rule[T any] struct {
 	Clients           []string // system_ids
 	DestinationPrefix []string // digits; a leading '+' is ignored
 	SourcePrefix      []string
@@ -35,12 +35,12 @@ type Message struct {
 
 // Router holds routes in order.
 type Router[T any] struct {
-	routes []Route[T]
+	routes []Rule[T]
 }
 
 // New returns a Router over routes, in order.
-func New[T any](routes []Route[T]) *Router[T] {
-	rs := make([]Route[T], len(routes))
+func New[T any](routes []Rule[T]) *Router[T] {
+	rs := make([]Rule[T], len(routes))
 	for i, r := range routes {
 		r.DestinationPrefix = slices.Clone(r.DestinationPrefix)
 		for j, p := range r.DestinationPrefix {

@@ -10,7 +10,7 @@ func TestMatch(t *testing.T) {
 	t.Parallel()
 	group := func(name string) *balancer.Group { return balancer.NewGroup(balancer.GroupConfig{Name: name}) }
 	def, uk, ukMobile, bank, otp, brand := group("default"), group("uk"), group("uk-mobile"), group("bank"), group("otp"), group("brand")
-	r := New([]Route[*balancer.Group]{
+	r := New([]Rule[*balancer.Group]{
 		{Target: def},
 		{Clients: []string{"bank"}, Target: bank},
 		{DestinationPrefix: []string{"+44", "353"}, Target: uk},
@@ -38,7 +38,7 @@ func TestMatch(t *testing.T) {
 			t.Errorf("%s: Match = %s, want %s", tt.name, name(got), name(tt.want))
 		}
 	}
-	if g, ok := New([]Route[*balancer.Group]{{DestinationPrefix: []string{"44"}, Target: uk}}).Match(Message{Destination: []byte("33")}); ok {
+	if g, ok := New([]Rule[*balancer.Group]{{DestinationPrefix: []string{"44"}, Target: uk}}).Match(Message{Destination: []byte("33")}); ok {
 		t.Errorf("no route should match, got %s", g.Name())
 	}
 }
@@ -52,7 +52,7 @@ func name(g *balancer.Group) string {
 
 func BenchmarkMatch(b *testing.B) {
 	g := balancer.NewGroup(balancer.GroupConfig{Name: "g"})
-	r := New([]Route[*balancer.Group]{
+	r := New([]Rule[*balancer.Group]{
 		{Clients: []string{"bank"}, Target: g},
 		{DestinationPrefix: []string{"44", "353", "49", "33"}, Target: g},
 		{DestinationPrefix: []string{"447"}, Target: g},

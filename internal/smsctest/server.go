@@ -86,7 +86,7 @@ type SubmitRequest struct {
 	// SM is the decoded submit_sm, nil for a data_sm.
 	SM *pdu.SM
 	// DataSM is the decoded data_sm, nil for a submit_sm.
-	DataSM *pdu.DataSMBody
+	DataSM *pdu.SM
 }
 
 // Reply is how the Server answers one submit_sm or data_sm.

@@ -430,7 +430,7 @@ func (s *Session) handleSubmit(f pdu.Frame) bool {
 		}
 		req.SM = sm
 	} else {
-		ds := new(pdu.DataSMBody)
+		ds := new(pdu.SM)
 		if err := pdu.ParseDataSM(f.Body(), ds); err != nil {
 			s.queue(pdu.Empty(rid, fieldStatus(err, pdu.StatusSysErr), f.Seq))
 			return true

@@ -9,17 +9,18 @@ import (
 	"github.com/smppmux/smppmux/internal/pdu"
 )
 
-// IDForm says how an upstream writes the message ids of its receipts
-// compared with its submit_sm_resp (which receipted_message_id repeats,
-// by the SMPP specification), and so how far smppmux may fold a
-// receipt's id to find its message.
-type IDForm int32
+// ReceiptIDForm says how an upstream writes the message ids of its
+// receipts compared with its submit_sm_resp (which receipted_message_id
+// repeats, by the SMPP specification), and so how far smppmux may fold a
+// receipt's id to find its message: the upstream's id_format in the
+// configuration. How a client's own ids are written is an IDBase.
+type ReceiptIDForm int32
 
 // ID forms.
 const (
 	// FormExact: receipts carry the id octet for octet; nothing is
 	// folded.
-	FormExact IDForm = iota
+	FormExact ReceiptIDForm = iota
 	// FormSame: receipts carry the id up to case and leading zeros.
 	FormSame
 	// FormHexDecimal: hexadecimal in the response, decimal in the text;
@@ -30,9 +31,9 @@ const (
 	FormDecimalHex
 )
 
-// ParseIDForm reads an upstream's id_format: "auto" (starts as FormExact
-// and learns), "exact", "same", "hex-decimal", "decimal-hex".
-func ParseIDForm(s string) (form IDForm, auto bool, err error) {
+// ParseReceiptIDForm reads an upstream's id_format: "auto" (starts as
+// FormExact and learns), "exact", "same", "hex-decimal", "decimal-hex".
+func ParseReceiptIDForm(s string) (form ReceiptIDForm, auto bool, err error) {
 	switch s {
 	case "", "auto":
 		return FormExact, true, nil
@@ -50,7 +51,7 @@ func ParseIDForm(s string) (form IDForm, auto bool, err error) {
 
 var idFormNames = [...]string{"exact", "same", "hex-decimal", "decimal-hex"}
 
-func (f IDForm) String() string {
+func (f ReceiptIDForm) String() string {
 	if f >= 0 && int(f) < len(idFormNames) {
 		return idFormNames[f]
 	}
@@ -59,7 +60,7 @@ func (f IDForm) String() string {
 
 // Folds reports whether receipts of form f may name their message up to
 // case and leading zeros.
-func (f IDForm) Folds() bool { return f != FormExact }
+func (f ReceiptIDForm) Folds() bool { return f != FormExact }
 
 // Ref is how a receipt names its message.
 type Ref struct {
@@ -82,23 +83,23 @@ type IDReader struct {
 }
 
 // NewIDReader returns an IDReader for form; auto lets it learn.
-func NewIDReader(form IDForm, auto bool) *IDReader {
+func NewIDReader(form ReceiptIDForm, auto bool) *IDReader {
 	r := &IDReader{auto: auto}
 	r.form.Store(int32(form))
 	return r
 }
 
 // Form returns the form in use.
-func (r *IDReader) Form() IDForm { return IDForm(r.form.Load()) }
+func (r *IDReader) Form() ReceiptIDForm { return ReceiptIDForm(r.form.Load()) }
 
 // Ref returns how the deliver_sm receipt sm names its message, and, when
 // it learnt a new form from this receipt, that form.
-func (r *IDReader) Ref(sm *pdu.SM) (ref Ref, learnt IDForm, changed bool, err error) {
+func (r *IDReader) Ref(sm *pdu.SM) (ref Ref, learnt ReceiptIDForm, changed bool, err error) {
 	var tlvID, textID []byte
 	if v, ok := pdu.FindTLV(sm.TLVs, pdu.TagReceiptedMessageID); ok {
 		tlvID = cstring(v)
 	}
-	if text := receiptText(sm); text != nil {
+	if text := sm.Text(); text != nil {
 		if s, e, ok := TextID(text); ok {
 			textID = text[s:e]
 		}
@@ -149,6 +150,42 @@ func (r *IDReader) fromText(id []byte) Ref {
 	return ref
 }
 
+// TextID locates the value of the "id:" field in a receipt text such as
+// "id:1234 sub:001 dlvrd:001 ... stat:DELIVRD". It matches "id:" at the
+// start or after a space, in any case, and returns the value's bounds.
+func TextID(text []byte) (start, end int, ok bool) {
+	for i := 0; i+3 <= len(text); i++ {
+		if (i == 0 || text[i-1] == ' ') &&
+			(text[i]|0x20) == 'i' && (text[i+1]|0x20) == 'd' && text[i+2] == ':' {
+			start = i + 3
+			end = start
+			for end < len(text) && text[end] != ' ' && text[end] != 0 {
+				end++
+			}
+			return start, end, end > start
+		}
+	}
+	return 0, 0, false
+}
+
+// ReceiptID returns the upstream message id a deliver_sm or data_sm
+// receipt refers to: the receipted_message_id TLV first, the "id:" of the
+// text second.
+func ReceiptID(sm *pdu.SM) ([]byte, error) {
+	if v, ok := pdu.FindTLV(sm.TLVs, pdu.TagReceiptedMessageID); ok {
+		v = cstring(v)
+		if len(v) > 0 {
+			return v, nil
+		}
+	}
+	if text := sm.Text(); text != nil {
+		if s, e, ok := TextID(text); ok {
+			return text[s:e], nil
+		}
+	}
+	return nil, ErrNoID
+}
+
 // cstring returns v up to its first NUL.
 func cstring(v []byte) []byte {
 	if i := bytes.IndexByte(v, 0); i >= 0 {
@@ -161,7 +198,7 @@ func cstring(v []byte) []byte {
 // text id. Ids written alike say nothing: a form that folds is learnt
 // only from a receipt that shows the folding. Nor does one digit, padded
 // or not, which reads the same in both bases.
-func detect(tlvID, textID []byte) (IDForm, bool) {
+func detect(tlvID, textID []byte) (ReceiptIDForm, bool) {
 	if bytes.Equal(tlvID, textID) {
 		return 0, false
 	}

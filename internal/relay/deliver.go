@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"sync"
@@ -22,8 +21,7 @@ import (
 type parked struct {
 	upstream string
 	frame    pdu.Frame
-	sm       *pdu.SM         // deliver_sm receipts
-	dsm      *pdu.DataSMBody // data_sm receipts
+	sm       *pdu.SM // its body, deliver_sm or data_sm
 	arrived  time.Time
 	seq      uint64  // outbox place, taken on arrival
 	ref      dlr.Ref // how it names its message
@@ -139,49 +137,32 @@ func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.St
 	r.arrive(p)
 }
 
-// read decodes p's frame: a receipt gets its sm or dsm, ref and mark; a
-// mobile-originated message is returned as the message to route instead.
+// read decodes p's frame, a deliver_sm or data_sm: a receipt gets its sm,
+// ref and mark; a mobile-originated message is returned as the message to
+// route instead.
 func (r *Relay) read(p *parked) (mo *router.Message, err error) {
-	switch p.frame.ID {
-	case pdu.DeliverSM:
-		p.sm = new(pdu.SM)
-		if err = pdu.ParseSM(p.frame.Body(), p.sm); err != nil {
-			return nil, err
-		}
-		if !pdu.IsReceipt(p.sm.ESMClass) {
-			return &router.Message{SystemID: p.upstream, Source: p.sm.SourceAddr,
-				Destination: p.sm.DestAddr, ServiceType: p.sm.ServiceType}, nil
-		}
-		var learnt dlr.IDForm
-		var changed bool
-		p.ref, learnt, changed, err = r.idReader(p.upstream).Ref(p.sm)
-		if changed {
-			r.log.Info("receipt id form of the upstream learnt", zap.String("upstream", p.upstream),
-				zap.Stringer("id_format", learnt))
-		}
-		if err == nil {
-			p.mark = r.newMark(p.upstream, p.ref.ID, dlr.ReceiptState(p.sm))
-		}
-		return nil, err
-	case pdu.DataSM:
-		p.dsm = new(pdu.DataSMBody)
-		if err = pdu.ParseDataSM(p.frame.Body(), p.dsm); err != nil {
-			return nil, err
-		}
-		if !pdu.IsReceipt(p.dsm.ESMClass) {
-			return &router.Message{SystemID: p.upstream, Source: p.dsm.SourceAddr,
-				Destination: p.dsm.DestAddr, ServiceType: p.dsm.ServiceType}, nil
-		}
-		v, _ := pdu.FindTLV(p.dsm.TLVs, pdu.TagReceiptedMessageID)
-		id := cstring(v)
-		if len(id) == 0 {
-			return nil, dlr.ErrNoID
-		}
-		p.ref = r.idReader(p.upstream).RefTLV(id)
-		p.mark = r.newMark(p.upstream, p.ref.ID, dlr.DataSMState(p.dsm))
-		return nil, nil
+	if p.frame.ID != pdu.DeliverSM && p.frame.ID != pdu.DataSM {
+		return nil, fmt.Errorf("not a deliver_sm or data_sm: %s", pdu.IDName(p.frame.ID))
 	}
-	return nil, fmt.Errorf("not a deliver_sm or data_sm: %s", pdu.IDName(p.frame.ID))
+	p.sm = new(pdu.SM)
+	if err = pdu.ParseMessage(p.frame.ID, p.frame.Body(), p.sm); err != nil {
+		return nil, err
+	}
+	if !pdu.IsReceipt(p.sm.ESMClass) {
+		return &router.Message{SystemID: p.upstream, Source: p.sm.SourceAddr,
+			Destination: p.sm.DestAddr, ServiceType: p.sm.ServiceType}, nil
+	}
+	var learnt dlr.ReceiptIDForm
+	var changed bool
+	p.ref, learnt, changed, err = r.idReader(p.upstream).Ref(p.sm)
+	if changed {
+		r.log.Info("receipt id form of the upstream learnt", zap.String("upstream", p.upstream),
+			zap.Stringer("id_format", learnt))
+	}
+	if err == nil {
+		p.mark = r.newMark(p.upstream, p.ref.ID, dlr.ReceiptState(p.sm))
+	}
+	return nil, err
 }
 
 // lookup looks for p's mapping and goes on with looked: at once with a
@@ -206,20 +187,20 @@ func (r *Relay) lookup(p *parked, stage lookupStage) {
 		// again: the gate is not held across it. A store closed
 		// meanwhile answers with an error.
 		r.gate.RUnlock()
-		ag.FindAsync(p.upstream, p.ref, func(route dlr.Route, res dlr.Result, err error) {
-			r.looked(p, stage, route, res, err)
+		ag.FindAsync(p.upstream, p.ref, func(origin dlr.Origin, res dlr.Result, err error) {
+			r.looked(p, stage, origin, res, err)
 		})
 		return
 	}
-	route, res, err := dlr.Find(r.cfg.Store, p.upstream, p.ref)
+	origin, res, err := dlr.Find(r.cfg.Store, p.upstream, p.ref)
 	r.gate.RUnlock()
-	r.looked(p, stage, route, res, err)
+	r.looked(p, stage, origin, res, err)
 }
 
 // looked goes on with a receipt whose mapping was looked for. A receipt
 // that only folded ids match, several of them, waits like one that
 // matches none (its own mapping may yet come), and is then given up.
-func (r *Relay) looked(p *parked, stage lookupStage, route dlr.Route, res dlr.Result, err error) {
+func (r *Relay) looked(p *parked, stage lookupStage, origin dlr.Origin, res dlr.Result, err error) {
 	if err != nil {
 		r.lookupLog.log(r.log, "message id lookup failed", zap.String("upstream", p.upstream), zap.Error(err))
 		if stage == onArrival || stage == onExpiry {
@@ -233,12 +214,12 @@ func (r *Relay) looked(p *parked, stage lookupStage, route dlr.Route, res dlr.Re
 	final := stage == onExpiry || stage == onClaimed
 	switch {
 	case res == dlr.Found && (stage == onArrival || final):
-		r.deliverReceipt(p, route)
+		r.deliverReceipt(p, origin)
 	case res == dlr.Found:
 		// Parked: delivered by whoever claims the entry, here, or the
 		// local write, or the expiry.
 		if r.parking.Reclaim(p.entry) {
-			r.deliverReceipt(p, route)
+			r.deliverReceipt(p, origin)
 		}
 	case res == dlr.Ambiguous && final:
 		r.Stats.ReceiptsAmbiguous.Add(1)
@@ -281,7 +262,7 @@ func (r *Relay) looked(p *parked, stage lookupStage, route dlr.Route, res dlr.Re
 func (r *Relay) unmatched(p *parked) {
 	r.Stats.ReceiptsUnmatched.Add(1)
 	r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptUnmatched)
-	report := func(_ dlr.Route, res dlr.Result, err error) {
+	report := func(_ dlr.Origin, res dlr.Result, err error) {
 		if err == nil && res != dlr.NotFound {
 			r.log.Warn("receipt matched no message in time; its id matches one up to case or leading zeros, "+
 				"which this upstream's id_format does not allow", zap.String("upstream", p.upstream))
@@ -291,7 +272,7 @@ func (r *Relay) unmatched(p *parked) {
 		r.giveUp(p, dlr.ReasonUnmatched)
 	}
 	if p.ref.Folded != "" {
-		report(dlr.Route{}, dlr.NotFound, nil)
+		report(dlr.Origin{}, dlr.NotFound, nil)
 		return
 	}
 	folding := dlr.Ref{ID: p.ref.ID, Folded: dlr.FoldID(p.ref.ID)}
@@ -305,13 +286,13 @@ func (r *Relay) unmatched(p *parked) {
 // claimed goes on with a parked receipt a mapping's write took: by the
 // mapping's own id it is that message's; by its folded id only if that
 // mapping is the only one of the form.
-func (r *Relay) claimed(v any, folded bool, route dlr.Route) {
+func (r *Relay) claimed(v any, folded bool, origin dlr.Origin) {
 	p := v.(*parked)
 	if folded {
 		r.lookup(p, onClaimed)
 		return
 	}
-	r.deliverReceipt(p, route)
+	r.deliverReceipt(p, origin)
 }
 
 // recheck looks for a parked receipt's mapping again after 2 ms, then
@@ -370,32 +351,27 @@ func (r *Relay) expire(v any) { r.lookup(v.(*parked), onExpiry) }
 
 // deliverReceipt rewrites the receipt to the client's id, queues it in the
 // client's outbox and only then answers the SMSC.
-func (r *Relay) deliverReceipt(p *parked, route dlr.Route) {
-	var out []byte
-	if p.sm != nil {
-		out = dlr.RewriteReceipt(p.frame.Raw, p.sm, route.ClientID)
-		if final, delivered := dlr.Outcome(p.sm); final {
-			var delay time.Duration
-			if route.Submitted > 0 {
-				delay = time.Since(time.Unix(0, route.Submitted))
-			}
-			r.cfg.Metrics.FinalReceipt(p.upstream, delivered, delay)
-			if gs := r.rt().GroupsOf; gs != nil {
-				for _, g := range gs(p.upstream) {
-					g.RecordReceipt(p.upstream, delivered)
-				}
+func (r *Relay) deliverReceipt(p *parked, origin dlr.Origin) {
+	out := dlr.RewriteReceipt(p.frame.Raw, p.sm, origin.ClientID)
+	if final, delivered := dlr.Outcome(p.sm); final {
+		var delay time.Duration
+		if origin.Submitted > 0 {
+			delay = time.Since(time.Unix(0, origin.Submitted))
+		}
+		r.cfg.Metrics.FinalReceipt(p.upstream, delivered, delay)
+		if gs := r.rt().GroupsOf; gs != nil {
+			for _, g := range gs(p.upstream) {
+				g.RecordReceipt(p.upstream, delivered)
 			}
 		}
-	} else {
-		out = dlr.RewriteDataSM(p.frame.Raw, p.dsm, route.ClientID)
 	}
-	r.outbox.Enqueue(route.SystemID, &dlr.Item{Raw: out, Origin: route.Session, Seq: p.seq, Mark: p.mark}, func(err error) {
+	r.outbox.Enqueue(origin.SystemID, &dlr.Item{Raw: out, Origin: origin.Session, Seq: p.seq, Mark: p.mark}, func(err error) {
 		if err != nil {
-			r.outboxLog.log(r.log, "outbox refused a receipt", zap.String("system_id", route.SystemID), zap.Error(err))
+			r.outboxLog.log(r.log, "outbox refused a receipt", zap.String("system_id", origin.SystemID), zap.Error(err))
 			if p.isWaiting() {
 				// Its SMSC was answered: it is tried again, and kept
 				// meanwhile.
-				r.redeliver(p, route)
+				r.redeliver(p, origin)
 				return
 			}
 			// The SMSC keeps it and sends it again later.
@@ -410,7 +386,7 @@ func (r *Relay) deliverReceipt(p *parked, route dlr.Route) {
 		if p.mark != nil && dlr.FinalState(p.mark.State) {
 			// The message is done: the store keeps the messages still owed
 			// a receipt. The mark answers the carrier sending it again.
-			r.cfg.Store.Forget(p.upstream, p.ref.ID, route.SystemID, route.ClientID)
+			r.cfg.Store.Forget(p.upstream, p.ref.ID, origin.SystemID, origin.ClientID)
 		}
 	})
 }
@@ -442,12 +418,4 @@ func (r *Relay) mobileOriginated(u *upstream.Upstream, f pdu.Frame, m router.Mes
 		r.cfg.Metrics.MO(metrics.MORouted)
 		ack(pdu.StatusOK)
 	})
-}
-
-// cstring returns b up to its first NUL.
-func cstring(b []byte) []byte {
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		return b[:i]
-	}
-	return b
 }

@@ -57,3 +57,46 @@ func TestParkedReceiptAtClose(t *testing.T) {
 		}
 	})
 }
+
+// TestDataSMReceipt: a data_sm receipt takes the path of a deliver_sm
+// one: matched by its receipted_message_id, queued for the client with
+// the client's id in the TLV and in the text of its message_payload, and
+// its SMSC answered ESME_ROK once it is queued.
+func TestDataSMReceipt(t *testing.T) {
+	t.Parallel()
+	store := dlr.NewMemStore(time.Now)
+	put := make(chan error, 1)
+	store.PutMapping(dlr.Mapping{Upstream: "carrier", UpstreamID: "up-7",
+		Origin: dlr.Origin{SystemID: "shop", ClientID: "00c1"}, Expires: time.Now().Add(time.Hour)},
+		func(err error) { put <- err })
+	if err := <-put; err != nil {
+		t.Fatal(err)
+	}
+	r := New(Config{Registry: smppserver.NewRegistry(), Store: store, IDs: dlr.NewIDs(time.Now())})
+	t.Cleanup(r.Close)
+	u := upstream.New(upstream.Config{Name: "carrier", Addr: "127.0.0.1:1"}, r, nil)
+	tlvs := pdu.AppendTLV(pdu.AppendTLV(pdu.AppendTLV(nil,
+		pdu.TagReceiptedMessageID, []byte("up-7\x00")),
+		pdu.TagMessageState, []byte{2}),
+		pdu.TagMessagePayload, []byte("id:up-7 stat:DELIVRD"))
+	raw := pdu.Request(pdu.DataSM, 7, pdu.AppendSM(nil, &pdu.SM{DataSM: true,
+		SourceAddr: []byte("447700900001"), DestAddr: []byte("Shop"), ESMClass: 0x04, TLVs: tlvs}))
+	acks := make(chan pdu.Status, 1)
+	r.HandleDeliver(u, pdu.Frame{Header: pdu.ParseHeader(raw), Raw: raw}, func(st pdu.Status) { acks <- st })
+	select {
+	case st := <-acks:
+		if st != pdu.StatusOK {
+			t.Fatalf("SMSC answered %s", pdu.StatusText(st))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("SMSC not answered")
+	}
+	items, err := r.Outbox().Items("shop", 0, 10, true)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("outbox holds %d items, %v", len(items), err)
+	}
+	it := items[0]
+	if it.Command != "data_sm" || !it.Receipt || it.MessageID != "00c1" || it.State != "DELIVRD" || string(it.Text) != "id:00c1 stat:DELIVRD" {
+		t.Fatalf("queued %+v, text %q", it.DeadLetterSummary, it.Text)
+	}
+}

@@ -12,12 +12,12 @@ func TestIDReader(t *testing.T) {
 	tlv := func(id string) []byte { return pdu.AppendTLV(nil, pdu.TagReceiptedMessageID, append([]byte(id), 0)) }
 	tests := []struct {
 		name   string
-		form   IDForm
+		form   ReceiptIDForm
 		auto   bool
 		text   string
 		tlvs   []byte
 		want   Ref
-		learnt IDForm
+		learnt ReceiptIDForm
 	}{
 		{"exact keeps case and zeros", FormExact, false, "id:000ABC1 stat:DELIVRD", nil, Ref{ID: "000ABC1"}, FormExact},
 		{"exact TLV wins", FormExact, false, "id:999 stat:DELIVRD", tlv("0001F"), Ref{ID: "0001F"}, FormExact},
@@ -60,14 +60,14 @@ func TestIDReader(t *testing.T) {
 	if _, _, _, err := r.Ref(&pdu.SM{}); err != ErrNoID {
 		t.Fatalf("receipt without id: %v", err)
 	}
-	for s, want := range map[string]IDForm{"": FormExact, "auto": FormExact, "exact": FormExact, "same": FormSame,
+	for s, want := range map[string]ReceiptIDForm{"": FormExact, "auto": FormExact, "exact": FormExact, "same": FormSame,
 		"hex-decimal": FormHexDecimal, "decimal-hex": FormDecimalHex} {
-		if f, auto, err := ParseIDForm(s); err != nil || f != want || auto != (s == "" || s == "auto") {
-			t.Errorf("ParseIDForm(%q) = %v, %v, %v", s, f, auto, err)
+		if f, auto, err := ParseReceiptIDForm(s); err != nil || f != want || auto != (s == "" || s == "auto") {
+			t.Errorf("ParseReceiptIDForm(%q) = %v, %v, %v", s, f, auto, err)
 		}
 	}
-	if _, _, err := ParseIDForm("lower"); err == nil {
-		t.Error("ParseIDForm accepted lower")
+	if _, _, err := ParseReceiptIDForm("lower"); err == nil {
+		t.Error("ParseReceiptIDForm accepted lower")
 	}
 }
 
