@@ -350,20 +350,21 @@ func (s *Session) refuse(log *zap.Logger, f pdu.Frame, systemID string, st pdu.S
 func (s *Session) shutdown(ctx context.Context) { s.Unbind(ctx, smppconn.ReasonShutdown) }
 
 // Unbind ends the session politely for reason r: once the client's
-// requests under way are answered (within ctx), it sends unbind, waits up
-// to 2 s for unbind_resp and closes the connection. A session not bound is
-// closed at once.
+// requests under way are answered (within ctx), it unbinds the connection
+// (smppconn.Conn.Unbind: unbind_resp awaited up to
+// smppconn.UnbindTimeout). A session not bound is closed at once.
 func (s *Session) Unbind(ctx context.Context, r smppconn.Reason) {
 	if !s.state.CompareAndSwap(int32(stateBound), int32(stateUnbinding)) {
 		s.conn.Close(r, nil)
 		return
 	}
 	s.waitRequests(ctx)
-	uctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	_, _ = s.conn.Call(uctx, pdu.Empty(pdu.Unbind, pdu.StatusOK, 0), 2*time.Second)
-	s.conn.Close(r, nil)
+	s.conn.Unbind(ctx, r)
 }
+
+// CloseReason returns why the session's connection closed, ReasonNone
+// while it is open.
+func (s *Session) CloseReason() smppconn.Reason { return s.conn.Reason() }
 
 // waitRequests waits, once the session is unbinding, until the client's
 // requests under way are answered, the connection ends or ctx is done.

@@ -99,6 +99,9 @@ type Upstream struct {
 	next    atomic.Uint32
 	stopped atomic.Bool
 	pace    *pacer
+	// reason is the close reason of the binds of the Stop under way:
+	// smppconn.ReasonShutdown, or ReasonRemoved for StopFor of a reload.
+	reason atomic.Int32
 
 	// mu guards cancel and ended: cancel is set while the binds run (from
 	// Start until Stop), ended is closed once the supervisors of the last
@@ -182,10 +185,17 @@ func (u *Upstream) Start() {
 // done, when it closes them at once and waits for that. A second Stop
 // while the first waits waits too, within its own ctx. Start binds again.
 func (u *Upstream) Stop(ctx context.Context) error {
+	return u.StopFor(ctx, smppconn.ReasonShutdown)
+}
+
+// StopFor is Stop with the binds closed for reason r (smppconn.ReasonRemoved
+// for an upstream a reload removed) rather than ReasonShutdown.
+func (u *Upstream) StopFor(ctx context.Context, r smppconn.Reason) error {
 	u.mu.Lock()
 	cancel, ended := u.cancel, u.ended
 	u.cancel = nil
 	if cancel != nil {
+		u.reason.Store(int32(r))
 		u.stopped.Store(true)
 		for _, b := range u.binds {
 			b.stopCtx.Store(&ctx)
@@ -208,6 +218,14 @@ func (u *Upstream) Stop(ctx context.Context) error {
 		<-ended
 		return ctx.Err()
 	}
+}
+
+// stopReason is the close reason of a bind the Stop under way ends.
+func (u *Upstream) stopReason() smppconn.Reason {
+	if r := smppconn.Reason(u.reason.Load()); r != smppconn.ReasonNone {
+		return r
+	}
+	return smppconn.ReasonShutdown
 }
 
 // Running reports whether the upstream was started and not stopped since.

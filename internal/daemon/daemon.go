@@ -667,7 +667,7 @@ waitLoops:
 	for _, u := range d.upstreams {
 		ups = append(ups, u)
 	}
-	errs = append(errs, stopUpstreams(ctx, ups)...)
+	errs = append(errs, stopUpstreams(ctx, ups, smppconn.ReasonShutdown)...)
 	for _, g := range d.groups {
 		g.Stop()
 	}
@@ -678,8 +678,9 @@ waitLoops:
 	return errors.Join(errs...)
 }
 
-// stopUpstreams unbinds ups in parallel within ctx.
-func stopUpstreams(ctx context.Context, ups []*upstream.Upstream) []error {
+// stopUpstreams unbinds ups in parallel within ctx, their binds closed
+// for reason r.
+func stopUpstreams(ctx context.Context, ups []*upstream.Upstream, r smppconn.Reason) []error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
@@ -687,7 +688,7 @@ func stopUpstreams(ctx context.Context, ups []*upstream.Upstream) []error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := u.Stop(ctx); err != nil {
+			if err := u.StopFor(ctx, r); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("upstream %s: %w", u.Name(), err))
 				mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -261,7 +262,7 @@ func (c *Conn) enqueue(it outItem) error {
 	c.qmu.Lock()
 	if len(c.queue) >= c.cfg.QueueLen {
 		c.qmu.Unlock()
-		c.Close(ReasonWriteError, ErrSlowConsumer)
+		c.Close(ReasonSlowPending, ErrSlowConsumer)
 		return ErrSlowConsumer
 	}
 	c.queue = append(c.queue, it)
@@ -703,7 +704,7 @@ func (c *Conn) writeItems(items []outItem) bool {
 			batchPool.Put(bp)
 		}
 		if err != nil {
-			c.Close(ReasonWriteError, err)
+			c.Close(writeReason(err), err)
 			return false
 		}
 		if last.close {
@@ -733,6 +734,16 @@ func (c *Conn) take(items []outItem) bool {
 		}
 	}
 	return true
+}
+
+// writeReason tells a write that missed its deadline, a slow consumer,
+// from one that failed otherwise.
+func writeReason(err error) Reason {
+	var ne net.Error
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		return ReasonSlowDeadline
+	}
+	return ReasonWriteError
 }
 
 const maxBatch = 64 * 1024
@@ -792,6 +803,25 @@ func (c *Conn) checkAlive() {
 		c.keepalive.Reset(c.keepaliveDelay(idle))
 	}
 	c.mu.Unlock()
+}
+
+// UnbindTimeout bounds how long Unbind waits for unbind_resp.
+const UnbindTimeout = 2 * time.Second
+
+// Unbind ends the connection politely: it sends unbind, waits for
+// unbind_resp (at most UnbindTimeout) or ctx, and then closes the
+// connection with reason r. A connection closed already stays as it was.
+// Whoever calls it first lets the requests it cares about finish.
+func (c *Conn) Unbind(ctx context.Context, r Reason) {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	uctx, cancel := context.WithTimeout(ctx, UnbindTimeout)
+	defer cancel()
+	_, _ = c.Call(uctx, pdu.Empty(pdu.Unbind, pdu.StatusOK, 0), UnbindTimeout)
+	c.Close(r, nil)
 }
 
 // Close closes the connection once, failing every pending request with
