@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/internal/lifecycle"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/router"
 	"github.com/smppmux/smppmux/metrics"
@@ -207,6 +208,7 @@ func (r *Relay) lookup(p *parked, stage lookupStage) {
 		// meanwhile answers with an error.
 		r.gate.RUnlock()
 		ag.FindAsync(p.upstream, p.ref, func(route dlr.Route, res dlr.Result, err error) {
+			defer r.life.Recover("receipt looked up", p.panicked)
 			r.looked(p, stage, route, res, err)
 		})
 		return
@@ -330,7 +332,7 @@ func (r *Relay) recheck(p *parked, stage lookupStage) {
 		p.wait = min(2*p.wait, time.Second)
 	}
 	if time.Now().Add(p.wait).Before(p.until) {
-		time.AfterFunc(p.wait, func() { r.lookup(p, onRecheck) })
+		r.after("receipt recheck", p.wait, p, func() { r.lookup(p, onRecheck) })
 	}
 }
 
@@ -390,6 +392,7 @@ func (r *Relay) deliverReceipt(p *parked, route dlr.Route) {
 		out = dlr.RewriteDataSM(p.frame.Raw, p.dsm, route.ClientID)
 	}
 	r.outbox.Enqueue(route.SystemID, &dlr.Item{Raw: out, Origin: route.Session, Seq: p.seq, Mark: p.mark}, func(err error) {
+		defer r.life.Recover("receipt queued", p.panicked)
 		if err != nil {
 			r.outboxLog.log(r.log, "outbox refused a receipt", zap.String("system_id", route.SystemID), zap.Error(err))
 			if p.isWaiting() {
@@ -433,6 +436,7 @@ func (r *Relay) mobileOriginated(u *upstream.Upstream, f pdu.Frame, m router.Mes
 	}
 	raw := pdu.Resend(f.Raw, 0)
 	r.outbox.Enqueue(systemID, &dlr.Item{Raw: raw}, func(err error) {
+		defer r.life.Recover("MO message queued", func(error) { ack(pdu.StatusXTAppn) })
 		if err != nil {
 			r.outboxLog.log(r.log, "outbox refused an MO message", zap.String("system_id", systemID), zap.Error(err))
 			ack(pdu.StatusXTAppn)
@@ -451,3 +455,24 @@ func cstring(b []byte) []byte {
 	}
 	return b
 }
+
+// panicked hands a receipt whose work panicked back to its SMSC with
+// ESME_RX_T_APPN, unless it was answered already (a waiting one stays
+// kept): the bug ends this receipt's relaying, not its bind.
+func (p *parked) panicked(error) {
+	if !p.isWaiting() {
+		p.answer(pdu.StatusXTAppn)
+	}
+}
+
+// after runs fn after d on a timer of the relay's Tracker; a panic in it
+// hands p back to its SMSC (parked.panicked).
+func (r *Relay) after(name string, d time.Duration, p *parked, fn func()) {
+	r.life.AfterFunc(name, d, func() {
+		defer r.life.Recover(name, p.panicked)
+		fn()
+	})
+}
+
+// Lifecycle returns the Tracker of the relay's timers.
+func (r *Relay) Lifecycle() *lifecycle.Tracker { return r.life }
