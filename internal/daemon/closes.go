@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,21 +41,10 @@ func (l *closeLog) get() []metrics.ClientCloseInfo {
 	out := make([]metrics.ClientCloseInfo, 0, len(l.clients))
 	for _, c := range l.clients {
 		cp := *c
-		cp.Counts = make(map[string]uint64, len(c.Counts))
-		for k, v := range c.Counts {
-			cp.Counts[k] = v
-		}
+		cp.Counts = maps.Clone(c.Counts)
 		out = append(out, cp)
 	}
-	slices.SortFunc(out, func(a, b metrics.ClientCloseInfo) int {
-		switch {
-		case a.SystemID < b.SystemID:
-			return -1
-		case a.SystemID > b.SystemID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b metrics.ClientCloseInfo) int { return strings.Compare(a.SystemID, b.SystemID) })
 	return out
 }
 

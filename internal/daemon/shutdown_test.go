@@ -33,24 +33,7 @@ routes: [{group: g}]
 receipts: {wait_for_mapping: 1h}
 `, s)
 	ctx := deadline(t)
-	// A receipt of a message smppmux never relayed waits for its
-	// mapping. An MO message no MO route takes, pushed after it on the
-	// same bind, is refused at once: once it is answered, the receipt
-	// was read and parked.
-	sub := &pdu.SM{SourceAddr: []byte("Shop"), DestAddr: []byte("447700900001"), ShortMessage: []byte("x"), RegisteredDelivery: 1}
-	if err := s.Push(pdu.Request(pdu.DeliverSM, 1, smsctest.Receipt("feed1", sub, "DELIVRD", time.Now()))); err != nil {
-		t.Fatal(err)
-	}
-	mo := pdu.AppendSM(nil, &pdu.SM{SourceAddr: []byte("447700900001"), DestAddr: []byte("555"), ShortMessage: []byte("x")})
-	if err := s.Push(pdu.Request(pdu.DeliverSM, 1, mo)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.WaitPushesAnswered(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	if n := e.d.Relay.Stats.ReceiptsParked.Load(); n != 1 {
-		t.Fatalf("%d receipts parked, want 1", n)
-	}
+	parkOneReceipt(t, ctx, e, s)
 
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -183,23 +166,7 @@ receipts: {wait_for_mapping: 1h}
 `, s)
 	ctx := deadline(t)
 	e.dial(t, "shop", "secret", pdu.BindTransceiver, 1)
-	sub := &pdu.SM{SourceAddr: []byte("Shop"), DestAddr: []byte("447700900001"), ShortMessage: []byte("x"), RegisteredDelivery: 1}
-	if err := s.Push(pdu.Request(pdu.DeliverSM, 1, smsctest.Receipt("feed1", sub, "DELIVRD", time.Now()))); err != nil {
-		t.Fatal(err)
-	}
-	// An MO message no MO route takes, pushed after the receipt on the
-	// same bind, is refused at once: once it is answered, the receipt
-	// was read and parked.
-	mo := pdu.AppendSM(nil, &pdu.SM{SourceAddr: []byte("447700900001"), DestAddr: []byte("555"), ShortMessage: []byte("x")})
-	if err := s.Push(pdu.Request(pdu.DeliverSM, 1, mo)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.WaitPushesAnswered(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	if n := e.d.Relay.Stats.ReceiptsParked.Load(); n != 1 {
-		t.Fatalf("%d receipts parked, want 1", n)
-	}
+	parkOneReceipt(t, ctx, e, s)
 
 	type seen struct {
 		stage    string
@@ -240,5 +207,27 @@ receipts: {wait_for_mapping: 1h}
 	}
 	if err := e.d.Lifecycle().Go("late", func(context.Context) { t.Error("work started after Shutdown") }); !errors.Is(err, lifecycle.ErrStopped) {
 		t.Errorf("Go after Shutdown: %v, want lifecycle.ErrStopped", err)
+	}
+}
+
+// parkOneReceipt pushes from s a receipt of a message smppmux never
+// relayed, which waits for its mapping, and returns once it is parked:
+// an MO message no MO route takes, pushed after it on the same bind, is
+// refused at once, so once that is answered the receipt was read.
+func parkOneReceipt(t *testing.T, ctx context.Context, e *env, s *smsctest.Server) {
+	t.Helper()
+	sub := &pdu.SM{SourceAddr: []byte("Shop"), DestAddr: []byte("447700900001"), ShortMessage: []byte("x"), RegisteredDelivery: 1}
+	if err := s.Push(pdu.Request(pdu.DeliverSM, 1, smsctest.Receipt("feed1", sub, "DELIVRD", time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	mo := pdu.AppendSM(nil, &pdu.SM{SourceAddr: []byte("447700900001"), DestAddr: []byte("555"), ShortMessage: []byte("x")})
+	if err := s.Push(pdu.Request(pdu.DeliverSM, 1, mo)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitPushesAnswered(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.d.Relay.Stats.ReceiptsParked.Load(); n != 1 {
+		t.Fatalf("%d receipts parked, want 1", n)
 	}
 }
