@@ -229,13 +229,19 @@ func (s *Session) handleBound(f pdu.Frame) {
 			s.conn.SendAndClose(resp, smppconn.ReasonUnbind, nil)
 			return
 		}
-		go func() {
+		answer := func(context.Context) {
 			ctx, cancel := context.WithTimeout(context.Background(), s.srv.ResponseTimeout)
 			defer cancel()
 			s.waitRequests(ctx)
 			s.conn.WaitIdle(ctx)
 			s.conn.SendAndClose(resp, smppconn.ReasonUnbind, nil)
-		}()
+		}
+		if l := s.srv.Lifecycle; l == nil {
+			go answer(context.Background())
+		} else if l.Go("client unbind", answer) != nil {
+			// Stopping: the session is being unbound already.
+			s.conn.SendAndClose(resp, smppconn.ReasonUnbind, nil)
+		}
 	case pdu.BindTransmitter, pdu.BindReceiver, pdu.BindTransceiver:
 		_ = s.conn.Send(pdu.BindResp(f.ID, pdu.StatusAlyBnd, f.Seq, ""))
 	case pdu.SubmitSM, pdu.DataSM, pdu.SubmitMulti, pdu.QuerySM, pdu.CancelSM, pdu.ReplaceSM:

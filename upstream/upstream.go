@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/smppmux/smppmux/internal/lifecycle"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smppconn"
 )
@@ -51,6 +52,9 @@ type Config struct {
 	// OnBindLost, if set, is called when a bound connection ends other
 	// than by Stop.
 	OnBindLost func(upstream, reason string)
+	// Lifecycle, when set, owns the binds' supervising goroutines (and a
+	// panic in one is recovered there); nil: plain goroutines.
+	Lifecycle *lifecycle.Tracker
 
 	ResponseTimeout     time.Duration // 10s
 	EnquireLinkInterval time.Duration // 30s
@@ -169,10 +173,15 @@ func (u *Upstream) Start() {
 	for _, b := range u.binds {
 		b.stopCtx.Store(nil)
 		wg.Add(1)
-		go func() {
+		run := func(context.Context) {
 			defer wg.Done()
 			b.supervise(ctx)
-		}()
+		}
+		if l := u.cfg.Lifecycle; l == nil {
+			go run(ctx)
+		} else if err := l.Go("upstream bind", run); err != nil {
+			wg.Done() // stopping: the bind is not dialled
+		}
 	}
 	u.stopped.Store(false)
 	go func() {

@@ -192,6 +192,7 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 			d.metrics.BindFailed(systemID, d.auth.Known(systemID), uint32(st), r.String())
 		},
 		OnSessionClosed: func(r smppconn.Reason) { d.metrics.SessionClosed(r.String()) },
+		Lifecycle:       d.life,
 	}
 	if _, err := d.apply(cfg); err != nil {
 		d.Relay.Close()
@@ -236,6 +237,7 @@ func (d *Daemon) apply(cfg *config.Config) (retired, error) {
 		}
 		ucfg := upstreamConfig(uc)
 		ucfg.OnBindLost = d.metrics.UpstreamBindLost
+		ucfg.Lifecycle = d.life
 		if ucfg.TLS, err = tlsconf.Client(uc.TLS, uc.Addr); err != nil {
 			return old, fmt.Errorf("upstream %s tls: %w", uc.Name, err)
 		}
