@@ -141,6 +141,9 @@ type Conn struct {
 	suspect    atomic.Bool // a probe is out after a request timed out
 	congested  atomic.Bool // see Congested
 	closing    atomic.Bool // SendAndClose was called: serve no further request
+	// unbinding is the reason of an Unbind under way: the peer closing
+	// once it answered (or instead) ends the connection for that reason.
+	unbinding atomic.Int32
 
 	mu        sync.Mutex
 	keepalive *time.Timer
@@ -574,9 +577,14 @@ func (c *Conn) readFailed(err error) {
 			zap.Uint32("command_length", le.Header.Len), zap.Uint32("seq", le.Header.Seq))
 		c.SendAndClose(pdu.Empty(pdu.GenericNack, pdu.StatusInvCmdLen, le.Header.Seq), ReasonBadLength, err)
 	case errors.Is(err, io.EOF):
+		r := ReasonPeerClosed
+		if u := Reason(c.unbinding.Load()); u != ReasonNone {
+			// Closed after (or instead of) answering our unbind.
+			r = u
+		}
 		// The peer may have closed only its sending side: it still gets
 		// the answers already queued.
-		c.SendAndClose(nil, ReasonPeerClosed, nil)
+		c.SendAndClose(nil, r, nil)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		// Closed mid-PDU: the PDUs before it are still answered.
 		c.SendAndClose(nil, ReasonReadError, err)
@@ -818,6 +826,7 @@ func (c *Conn) Unbind(ctx context.Context, r Reason) {
 		return
 	default:
 	}
+	c.unbinding.CompareAndSwap(int32(ReasonNone), int32(r))
 	uctx, cancel := context.WithTimeout(ctx, UnbindTimeout)
 	defer cancel()
 	_, _ = c.Call(uctx, pdu.Empty(pdu.Unbind, pdu.StatusOK, 0), UnbindTimeout)

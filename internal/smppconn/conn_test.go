@@ -843,3 +843,23 @@ func TestUnbind(t *testing.T) {
 		}
 	})
 }
+
+// TestUnbindPeerClosesFirst: a peer that answers our unbind and closes at
+// once, before Unbind closes, ends the connection for Unbind's reason,
+// not peer_closed.
+func TestUnbindPeerClosesFirst(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{}, nil)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fx.c.Unbind(context.Background(), ReasonRemoved)
+	}()
+	f := fx.read(t)
+	fx.send(t, pdu.Empty(pdu.UnbindResp, pdu.StatusOK, f.Seq))
+	if err := fx.peer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, done, "Unbind")
+	fx.expectClose(t, ReasonRemoved)
+}

@@ -27,7 +27,7 @@ const (
 	// batched write did not finish within the write timeout.
 	ReasonSlowDeadline
 	// ReasonRemoved: a reload removed the client or upstream from the
-	// configuration.
+	// configuration, or replaced the upstream by one of new settings.
 	ReasonRemoved
 )
 
