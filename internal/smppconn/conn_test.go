@@ -791,15 +791,7 @@ func TestUnbind(t *testing.T) {
 	t.Run("answered", func(t *testing.T) {
 		t.Parallel()
 		fx := newFixture(t, Config{}, nil)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			fx.c.Unbind(context.Background(), ReasonRemoved)
-		}()
-		f := fx.read(t)
-		if f.ID != pdu.Unbind {
-			t.Fatalf("peer got %s, want unbind", pdu.IDName(f.ID))
-		}
+		done, f := startUnbind(t, fx, context.Background(), ReasonRemoved)
 		select {
 		case <-done:
 			t.Fatal("Unbind returned before its unbind_resp")
@@ -816,14 +808,7 @@ func TestUnbind(t *testing.T) {
 		t.Parallel()
 		fx := newFixture(t, Config{}, nil)
 		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			fx.c.Unbind(ctx, ReasonShutdown)
-		}()
-		if f := fx.read(t); f.ID != pdu.Unbind {
-			t.Fatalf("peer got %s, want unbind", pdu.IDName(f.ID))
-		}
+		done, _ := startUnbind(t, fx, ctx, ReasonShutdown)
 		start := time.Now()
 		cancel()
 		recv(t, done, "Unbind after ctx")
@@ -850,16 +835,27 @@ func TestUnbind(t *testing.T) {
 func TestUnbindPeerClosesFirst(t *testing.T) {
 	t.Parallel()
 	fx := newFixture(t, Config{}, nil)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fx.c.Unbind(context.Background(), ReasonRemoved)
-	}()
-	f := fx.read(t)
+	done, f := startUnbind(t, fx, context.Background(), ReasonRemoved)
 	fx.send(t, pdu.Empty(pdu.UnbindResp, pdu.StatusOK, f.Seq))
 	if err := fx.peer.Close(); err != nil {
 		t.Fatal(err)
 	}
 	recv(t, done, "Unbind")
 	fx.expectClose(t, ReasonRemoved)
+}
+
+// startUnbind runs Unbind(ctx, r) in a goroutine and returns the channel
+// closed when it returns, with the unbind the peer read.
+func startUnbind(t *testing.T, fx *fixture, ctx context.Context, r Reason) (<-chan struct{}, pdu.Frame) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fx.c.Unbind(ctx, r)
+	}()
+	f := fx.read(t)
+	if f.ID != pdu.Unbind {
+		t.Fatalf("peer got %s, want unbind", pdu.IDName(f.ID))
+	}
+	return done, f
 }
