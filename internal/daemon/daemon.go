@@ -734,8 +734,12 @@ waitLoops:
 	select {
 	case <-ended:
 	case <-ctx.Done():
-		d.log.Error("the outboxes did not stop in time: the store is left open")
-		return errors.Join(append(errs, fmt.Errorf("outboxes: %w", ctx.Err()))...)
+		select {
+		case <-ended:
+		default:
+			d.log.Error("the outboxes did not stop in time: the store is left open")
+			return errors.Join(append(errs, fmt.Errorf("outboxes: %w", ctx.Err()))...)
+		}
 	}
 	d.step("outboxes closed")
 	if err := d.life.Stop(ctx); err != nil {

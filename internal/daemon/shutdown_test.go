@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/smppmux/smppmux/config"
+	"github.com/smppmux/smppmux/internal/esmetest"
 	"github.com/smppmux/smppmux/internal/lifecycle"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smsctest"
@@ -229,5 +230,53 @@ func parkOneReceipt(t *testing.T, ctx context.Context, e *env, s *smsctest.Serve
 	}
 	if n := e.d.Relay.Stats.ReceiptsParked.Load(); n != 1 {
 		t.Fatalf("%d receipts parked, want 1", n)
+	}
+}
+
+// TestShutdownHonoursContext: with a client's submit under way that its
+// SMSC never answers (its outcome is due only at the upstream's response
+// timeout, 20 s), Shutdown returns once its context is done, with the
+// context's error, long before that timeout.
+func TestShutdownHonoursContext(t *testing.T) {
+	t.Parallel()
+	got := make(chan struct{}, 1)
+	s := newSMSC(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+		return smsctest.Reply{Drop: true}
+	}})
+	e := startYAML(t, `
+listen: {smpp: "127.0.0.1:0", admin: "127.0.0.1:0"}
+clients: [{system_id: shop, password: secret}]
+upstreams: [{name: a, addr: "{{0}}", system_id: mux, response_timeout: 20s}]
+groups: [{name: g, members: [{upstream: a}]}]
+routes: [{group: g}]
+`, s)
+	c := e.dial(t, "shop", "secret", pdu.BindTransceiver, 1)
+	if err := c.SubmitAsync(esmetest.SubmitBody("Shop", "447700900001", []byte("x"), 0, nil), func(esmetest.Resp, error) {}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := deadline(t)
+	select {
+	case <-got:
+	case <-ctx.Done():
+		t.Fatal("the submit never reached the SMSC")
+	}
+	sctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	ended := make(chan error, 1)
+	go func() { ended <- e.d.Shutdown(sctx) }()
+	// Half the response timeout: the submit under way is still pending.
+	wait, stop := context.WithTimeout(ctx, 10*time.Second)
+	defer stop()
+	select {
+	case err := <-ended:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Shutdown: %v, want its context's deadline", err)
+		}
+	case <-wait.Done():
+		t.Fatal("Shutdown outlived its context, waiting for a submit's response timeout")
 	}
 }

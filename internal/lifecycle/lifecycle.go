@@ -211,6 +211,11 @@ func (t *Tracker) Stop(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		select {
+		case <-done:
+			return nil // both ready: the work ended
+		default:
+		}
 		c := t.Counts()
 		return fmt.Errorf("lifecycle: %d still running (%v): %w", c.Running, c.runningNames(), ctx.Err())
 	}
