@@ -208,7 +208,7 @@ func (r *Relay) lookup(p *parked, stage lookupStage) {
 		// meanwhile answers with an error.
 		r.gate.RUnlock()
 		ag.FindAsync(p.upstream, p.ref, func(route dlr.Route, res dlr.Result, err error) {
-			defer r.life.Recover("receipt looked up", p.panicked)
+			defer r.recoverReceipt(p, "receipt looked up")
 			r.looked(p, stage, route, res, err)
 		})
 		return
@@ -392,7 +392,7 @@ func (r *Relay) deliverReceipt(p *parked, route dlr.Route) {
 		out = dlr.RewriteDataSM(p.frame.Raw, p.dsm, route.ClientID)
 	}
 	r.outbox.Enqueue(route.SystemID, &dlr.Item{Raw: out, Origin: route.Session, Seq: p.seq, Mark: p.mark}, func(err error) {
-		defer r.life.Recover("receipt queued", p.panicked)
+		defer r.recoverReceipt(p, "receipt queued")
 		if err != nil {
 			r.outboxLog.log(r.log, "outbox refused a receipt", zap.String("system_id", route.SystemID), zap.Error(err))
 			if p.isWaiting() {
@@ -436,7 +436,12 @@ func (r *Relay) mobileOriginated(u *upstream.Upstream, f pdu.Frame, m router.Mes
 	}
 	raw := pdu.Resend(f.Raw, 0)
 	r.outbox.Enqueue(systemID, &dlr.Item{Raw: raw}, func(err error) {
-		defer r.life.Recover("MO message queued", func(error) { ack(pdu.StatusXTAppn) })
+		defer func() {
+			if v := recover(); v != nil {
+				_ = r.life.Panicked("MO message queued", v)
+				ack(pdu.StatusXTAppn)
+			}
+		}()
 		if err != nil {
 			r.outboxLog.log(r.log, "outbox refused an MO message", zap.String("system_id", systemID), zap.Error(err))
 			ack(pdu.StatusXTAppn)
@@ -456,20 +461,25 @@ func cstring(b []byte) []byte {
 	return b
 }
 
-// panicked hands a receipt whose work panicked back to its SMSC with
-// ESME_RX_T_APPN, unless it was answered already (a waiting one stays
-// kept): the bug ends this receipt's relaying, not its bind.
-func (p *parked) panicked(error) {
-	if !p.isWaiting() {
-		p.answer(pdu.StatusXTAppn)
+// recoverReceipt, deferred where p's work enters a goroutine of a store,
+// an outbox or a timer, recovers a panic in it: logged with its stack,
+// and p handed back to its SMSC with ESME_RX_T_APPN unless it was
+// answered already (a waiting one stays kept). The bug ends this
+// receipt's relaying, not its bind.
+func (r *Relay) recoverReceipt(p *parked, work string) {
+	if v := recover(); v != nil {
+		_ = r.life.Panicked(work, v)
+		if !p.isWaiting() {
+			p.answer(pdu.StatusXTAppn)
+		}
 	}
 }
 
 // after runs fn after d on a timer of the relay's Tracker; a panic in it
-// hands p back to its SMSC (parked.panicked).
+// hands p back to its SMSC (recoverReceipt).
 func (r *Relay) after(name string, d time.Duration, p *parked, fn func()) {
 	r.life.AfterFunc(name, d, func() {
-		defer r.life.Recover(name, p.panicked)
+		defer r.recoverReceipt(p, name)
 		fn()
 	})
 }

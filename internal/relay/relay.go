@@ -195,6 +195,17 @@ func (r *Relay) SetRouting(rt Routing) {
 
 func (r *Relay) rt() *Routing { return r.routing.Load() }
 
+// recoverSession, deferred where a client session's work enters another
+// goroutine (a bind's reader, a store's committer), recovers a panic in
+// it: logged with its stack, and that session closed with reason panic,
+// nothing else.
+func (r *Relay) recoverSession(s *smppserver.Session, work string) {
+	if v := recover(); v != nil {
+		_ = r.life.Panicked(work, v)
+		s.Close(smppconn.ReasonPanic)
+	}
+}
+
 // testHookRecorded, when set by a test, is called where a mapping's write
 // calls back, before the client's answer.
 var testHookRecorded func(s *smppserver.Session)
@@ -317,7 +328,7 @@ func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, stic
 	}, func(res balancer.Result) {
 		// On the upstream bind's reader, or a timer: a panic closes the
 		// client's session, not the bind.
-		defer r.life.Recover("submit answered", func(error) { s.Close(smppconn.ReasonPanic) })
+		defer r.recoverSession(s, "submit answered")
 		r.answer(s, g, respID, seq, ttl, start, res)
 	})
 }
@@ -382,7 +393,7 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 	// crash after that cannot orphan the message's receipt.
 	r.record(m, func(ok bool) {
 		// On the store's committer: a panic closes the client's session.
-		defer r.life.Recover("mapping written", func(error) { s.Close(smppconn.ReasonPanic) })
+		defer r.recoverSession(s, "mapping written")
 		if testHookRecorded != nil {
 			testHookRecorded(s)
 		}

@@ -113,7 +113,7 @@ func (r *Relay) arrive(p *parked) {
 	if ag, ok := r.cfg.Store.(dlr.AsyncGetter); ok {
 		r.gate.RUnlock()
 		ag.RelayedAsync(*p.mark, func(ok bool, err error) {
-			defer r.life.Recover("receipt mark looked up", p.panicked)
+			defer r.recoverReceipt(p, "receipt mark looked up")
 			relayed(ok, err)
 		})
 		return

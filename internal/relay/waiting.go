@@ -41,7 +41,7 @@ func (r *Relay) holdOver(p *parked) {
 	w := &dlr.Waiting{Upstream: p.upstream, Arrived: p.arrived, Raw: p.frame.Raw}
 	r.gate.RUnlock()
 	r.cfg.Store.PutWaiting(w, func(err error) {
-		defer r.life.Recover("receipt kept waiting", p.panicked)
+		defer r.recoverReceipt(p, "receipt kept waiting")
 		if err != nil {
 			r.waitLog.log(r.log, "keeping a receipt that waits for its mapping failed: its SMSC gets ESME_RX_T_APPN and sends it again",
 				zap.String("upstream", p.upstream), zap.Error(err))
@@ -73,7 +73,7 @@ func (r *Relay) giveUp(p *parked, reason dlr.DeadReason) {
 	d := &dlr.DeadLetter{SystemID: dlr.UnmatchedOf(p.upstream), Raw: pdu.Resend(p.frame.Raw, 0),
 		Arrived: p.arrived, Reason: reason}
 	r.cfg.Store.PutDeadLetter(d, 0, func(err error) {
-		defer r.life.Recover("receipt made a dead letter", p.panicked)
+		defer r.recoverReceipt(p, "receipt made a dead letter")
 		if err != nil {
 			r.log.Error("keeping a receipt that matched no message as a dead letter failed",
 				zap.String("upstream", p.upstream), zap.Error(err))
