@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/zap"
@@ -115,4 +116,43 @@ func TestPanicInStoreCallbackClosesOnlyItsSession(t *testing.T) {
 	if !logged || life.Counts().Panics != 1 {
 		t.Fatalf("panic logged with its stack %v, %d panics counted: want it once", logged, life.Counts().Panics)
 	}
+}
+
+// TestPanicInReceiptTimerHandsItBack: a panic in a receipt's work on a
+// timer (the end of its hold) is recovered: the receipt goes back to its
+// SMSC with ESME_RX_T_APPN, once, the panic is counted, and the relay
+// goes on: the next receipt is parked as usual. Not parallel: it sets
+// testHookHoldOver.
+func TestPanicInReceiptTimerHandsItBack(t *testing.T) {
+	sub := &pdu.SM{SourceAddr: []byte("Shop"), DestAddr: []byte("447700900001"), ShortMessage: []byte("x"), RegisteredDelivery: 1}
+	receipt := func(id string) pdu.Frame {
+		raw := pdu.Request(pdu.DeliverSM, 7, smsctest.Receipt(id, sub, "DELIVRD", time.Now()))
+		return pdu.Frame{Header: pdu.ParseHeader(raw), Raw: raw}
+	}
+	synctest.Test(t, func(t *testing.T) {
+		life := lifecycle.New(nil)
+		r := New(Config{Registry: smppserver.NewRegistry(), Store: dlr.NewMemStore(nil), IDs: dlr.NewIDs(time.Now()),
+			ParkTimeout: time.Hour, Hold: time.Second, Lifecycle: life})
+		defer r.Close()
+		u := upstream.New(upstream.Config{Name: "carrier", Addr: "127.0.0.1:1"}, r, nil)
+		testHookHoldOver = func(*parked) { panic("bug at the end of a hold") }
+		defer func() { testHookHoldOver = nil }()
+		var acks []pdu.Status
+		r.HandleDeliver(u, receipt("abc1"), func(st pdu.Status) { acks = append(acks, st) })
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if len(acks) != 1 || acks[0] != pdu.StatusXTAppn {
+			t.Fatalf("receipt whose hold panicked answered %v, want ESME_RX_T_APPN once", acks)
+		}
+		if c := life.Counts(); c.Panics != 1 {
+			t.Fatalf("%d panics counted, want 1", c.Panics)
+		}
+		testHookHoldOver = nil
+		r.HandleDeliver(u, receipt("abc2"), func(st pdu.Status) { acks = append(acks, st) })
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if len(acks) != 2 || acks[1] != pdu.StatusOK {
+			t.Fatalf("the next receipt answered %v after its hold, want ESME_ROK (kept waiting)", acks[1:])
+		}
+	})
 }

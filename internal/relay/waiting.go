@@ -31,8 +31,15 @@ func (r *Relay) hold(p *parked) {
 	r.after("receipt hold", r.cfg.Hold, p, func() { r.holdOver(p) })
 }
 
+// testHookHoldOver, when set by a test, is called as a receipt's hold
+// ends, on the hold's timer.
+var testHookHoldOver func(p *parked)
+
 // holdOver keeps p durably, if it still waits, and answers its SMSC.
 func (r *Relay) holdOver(p *parked) {
+	if testHookHoldOver != nil {
+		testHookHoldOver(p)
+	}
 	r.gate.RLock()
 	if r.closed || !r.parking.Holds(p.entry) {
 		r.gate.RUnlock()
