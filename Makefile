@@ -4,6 +4,9 @@ BIN       := bin
 PREFIX    ?= /usr/local
 FUZZTIME  ?= 30s
 COUNT     ?= 6
+# staticcheck, pinned: make lint runs this version through go run (the
+# module proxy serves it; the module cache keeps it after the first run).
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # smppmux version and -version print these, and smppmux_build_info
 # reports them.
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
@@ -38,9 +41,14 @@ chaos:
 	$(GO) vet -tags chaos ./internal/chaos
 	$(GO) test -tags chaos -race -count=1 -v -timeout 30m ./internal/chaos
 
+# vet (the chaos suite's build tag too), gofmt, staticcheck (its checks
+# in staticcheck.conf) and a tidy go.mod.
 lint:
 	$(GO) vet ./...
+	$(GO) vet -tags chaos ./internal/chaos
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(STATICCHECK) -tags chaos ./internal/chaos
 	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod or go.sum is not tidy: run go mod tidy"; $(GO) mod tidy -diff; exit 1; }
 
 fuzz:

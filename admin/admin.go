@@ -234,6 +234,7 @@ func (h *handler) status(w http.ResponseWriter, _ *http.Request) {
 	s.Upstreams = nonNil(s.Upstreams)
 	s.Outboxes = nonNil(s.Outboxes)
 	s.DeadLetters = nonNil(s.DeadLetters)
+	s.ClientCloses = nonNil(s.ClientCloses)
 	groups := make([]metrics.GroupInfo, len(s.Groups))
 	for i, g := range s.Groups {
 		g.Members = nonNil(g.Members)

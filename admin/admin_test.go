@@ -148,6 +148,9 @@ func newFake() *fakeController {
 			Ready:    true,
 
 			DeadLetters: []metrics.DeadLetterInfo{{SystemID: "shop", Count: 2}},
+			ClientCloses: []metrics.ClientCloseInfo{{SystemID: "shop", LastReason: "slow_consumer_pending",
+				LastAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Counts: map[string]uint64{"unbind": 4, "slow_consumer_pending": 1}}},
+			Lifecycle: metrics.LifecycleInfo{Running: 2, Timers: 5, Panics: 1},
 		},
 		members: map[string]bool{"main/carrier-a": true, "main/carrier-b": true},
 	}
@@ -275,7 +278,7 @@ func TestStatus(t *testing.T) {
 	if want := ctl.Snapshot(); !reflect.DeepEqual(got, want) {
 		t.Errorf("status\n got %+v\nwant %+v", got, want)
 	}
-	for _, key := range []string{`"system_id": "shop"`, `"effective_weight": 3`, `"breaker": "open"`, `"oldest_age_seconds": 2`, `"window_used": 2`, `"pace_tps": 900`} {
+	for _, key := range []string{`"system_id": "shop"`, `"effective_weight": 3`, `"breaker": "open"`, `"oldest_age_seconds": 2`, `"window_used": 2`, `"pace_tps": 900`, `"last_reason": "slow_consumer_pending"`, `"panics": 1`} {
 		if !strings.Contains(body, key) {
 			t.Errorf("status lacks %s:\n%s", key, body)
 		}

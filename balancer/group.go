@@ -124,7 +124,6 @@ type member struct {
 	weight   atomic.Int64
 	br       *breaker
 	latency  atomic.Int64 // EWMA of response latency, nanoseconds; 0 unknown
-	okCount  atomic.Int64
 	delivery atomic.Int64 // EWMA of delivered finals, in millionths; starts at 1e6
 }
 

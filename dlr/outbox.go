@@ -4,6 +4,8 @@ import (
 	"container/heap"
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -75,6 +77,9 @@ type OutboxConfig struct {
 	OnRetry func(systemID string, it *Item)
 	// OnDeadLetter is called for each item made a dead letter.
 	OnDeadLetter func(systemID string, d *DeadLetter)
+	// OnPanic is called when a Receiver's Deliver panicked (the panic is
+	// recovered and logged, the item put back): it closes that session.
+	OnPanic func(r Receiver, err error)
 }
 
 // Defaults of OutboxConfig, taken where a field is zero. The
@@ -396,7 +401,7 @@ func (o *Outbox) send(q *queue) time.Duration {
 
 		b := make([]byte, len(it.Raw))
 		copy(b, it.Raw)
-		err := r.Deliver(b, func(f pdu.Frame, err error) { o.settle(q, it, f, err) })
+		err := o.deliver(r, b, func(f pdu.Frame, err error) { o.settle(q, it, f, err) })
 		if err != nil {
 			// The session went away or filled up between pick and
 			// Deliver: put the item back and look again.
@@ -407,6 +412,23 @@ func (o *Outbox) send(q *queue) time.Duration {
 			}
 		}
 	}
+}
+
+// deliver is the one place the dispatcher calls into a session: a panic
+// in it is recovered, logged with its stack and reported to OnPanic, and
+// the item counts as not sent.
+func (o *Outbox) deliver(r Receiver, b []byte, done func(pdu.Frame, error)) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("panic delivering to session %d: %v", r.ID(), v)
+			o.log.Error("panic delivering an outbox item: the session is closed, the item waits",
+				zap.Uint64("session", r.ID()), zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
+			if o.cfg.OnPanic != nil {
+				o.cfg.OnPanic(r, err)
+			}
+		}
+	}()
+	return r.Deliver(b, done)
 }
 
 // next returns the item to send now: the earliest due of those set aside,

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/smppmux/smppmux/internal/lifecycle"
 )
 
 // Parking holds receipts that arrived before the mapping of their message
@@ -23,9 +25,10 @@ import (
 // Most receipts stay parked for a few milliseconds, so an entry costs no
 // timer of its own: entries wait in parking order, which is expiry order
 // as they share the timeout, and one timer armed for the oldest serves
-// them all.
+// them all. The timer is its Tracker's: once that stops, nothing expires.
 type Parking struct {
 	timeout time.Duration
+	life    *lifecycle.Tracker
 	count   atomic.Int64
 	mu      sync.Mutex
 	m       map[idKey]*Parked // by the id as written
@@ -33,7 +36,7 @@ type Parking struct {
 	// oldest and newest end the list of unclaimed entries, in parking
 	// order.
 	oldest, newest *Parked
-	timer          *time.Timer
+	timer          *lifecycle.Timer
 	armed          bool // timer will fire
 	stopped        atomic.Bool
 }
@@ -50,9 +53,19 @@ type Parked struct {
 	Value any
 }
 
-// NewParking returns a Parking whose entries expire after timeout.
+// NewParking returns a Parking whose entries expire after timeout, its
+// timer on a Tracker of its own.
 func NewParking(timeout time.Duration) *Parking {
-	return &Parking{timeout: timeout, m: make(map[idKey]*Parked), folded: make(map[idKey]*Parked)}
+	return NewTrackedParking(timeout, nil)
+}
+
+// NewTrackedParking is NewParking with the timer on life (nil: a Tracker
+// of its own).
+func NewTrackedParking(timeout time.Duration, life *lifecycle.Tracker) *Parking {
+	if life == nil {
+		life = lifecycle.New(nil)
+	}
+	return &Parking{timeout: timeout, life: life, m: make(map[idKey]*Parked), folded: make(map[idKey]*Parked)}
 }
 
 // Park holds value under upstream and id, and folded unless it is empty,
@@ -98,7 +111,7 @@ func (p *Parking) ParkUntil(until time.Time, upstream, id, folded string, value 
 		p.armed = true
 		d := e.deadline.Sub(now)
 		if p.timer == nil {
-			p.timer = time.AfterFunc(d, p.expireDue)
+			p.timer = p.life.AfterFunc("parking expiry", d, p.expireDue)
 		} else {
 			p.timer.Reset(d)
 		}

@@ -28,6 +28,26 @@ type Snapshot struct {
 	DeadLetters []DeadLetterInfo `json:"dead_letters"`
 	// Store is the store of mappings and outboxes.
 	Store StoreInfo `json:"store"`
+	// ClientCloses says, per client, why its last session closed and how
+	// many closed for each reason since the start.
+	ClientCloses []ClientCloseInfo `json:"client_closes"`
+	// Lifecycle counts the goroutines and timers smppmux owns.
+	Lifecycle LifecycleInfo `json:"lifecycle"`
+}
+
+// ClientCloseInfo is why a client's sessions closed.
+type ClientCloseInfo struct {
+	SystemID   string            `json:"system_id"`
+	LastReason string            `json:"last_reason"` // a close reason, as in smppmux_client_sessions_closed_total
+	LastAt     time.Time         `json:"last_at"`
+	Counts     map[string]uint64 `json:"counts"` // by close reason
+}
+
+// LifecycleInfo counts the goroutines and timers smppmux owns.
+type LifecycleInfo struct {
+	Running int `json:"running"` // goroutines and timers' work running now
+	Timers  int `json:"timers"`  // timers armed
+	Panics  int `json:"panics"`  // panics recovered since the start
 }
 
 // StoreInfo describes the store of mappings and outboxes.
@@ -58,6 +78,9 @@ type BindInfo struct {
 	LocalAddr  string `json:"local_addr"`
 	WindowUsed int    `json:"window_used"`
 	Window     int    `json:"window"`
+	// LastClose is why the bind's latest connection closed; empty
+	// before one did.
+	LastClose string `json:"last_close,omitempty"`
 }
 
 // UpstreamInfo describes one upstream (SMSC) over all its binds.

@@ -13,7 +13,8 @@
 // per-session window and the answers SMPP owes a client before and after
 // bind live here. Bound requests (submit_sm, data_sm, ...) go to the
 // Handler, which answers them, possibly from another goroutine, through
-// Session.Respond.
+// Session.Respond. A client's unbind is answered, once its requests under
+// way are, from one more goroutine (Server.Lifecycle's when set).
 //
 // A Registry finds the bound sessions of a system_id.
 package smppserver

@@ -167,7 +167,7 @@ func (fz *fuzzServer) session(t *testing.T, in []byte) {
 	fz.waitEnded(t)
 	// This client reads all along: the server never has to give up on it,
 	// and it writes everything it queued before it closes.
-	if r := smppconn.Reason(fz.last.Load()); r == smppconn.ReasonWriteError {
+	if r := smppconn.Reason(fz.last.Load()); r == smppconn.ReasonWriteError || r == smppconn.ReasonSlowPending || r == smppconn.ReasonSlowDeadline {
 		t.Fatalf("session closed with %v", r)
 	}
 	if err := checkAnswers(requestsIn(in), out); err != nil {

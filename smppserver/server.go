@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/smppmux/smppmux/internal/lifecycle"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smppconn"
 )
@@ -91,6 +92,10 @@ type Server struct {
 	OnBindFailed func(systemID string, st pdu.Status, r BindRefusal)
 	// OnSessionClosed, if set, is called once per session that ends.
 	OnSessionClosed func(r smppconn.Reason)
+	// Lifecycle, when set, owns the goroutine that answers a client's
+	// unbind once its requests under way are answered; nil: a plain
+	// goroutine.
+	Lifecycle *lifecycle.Tracker
 
 	nextID       atomic.Uint64
 	shuttingDown atomic.Bool

@@ -233,13 +233,19 @@ func (s *Session) handleBound(f pdu.Frame) {
 			s.conn.SendAndClose(resp, smppconn.ReasonUnbind, nil)
 			return
 		}
-		go func() {
+		answer := func(context.Context) {
 			ctx, cancel := context.WithTimeout(context.Background(), s.srv.ResponseTimeout)
 			defer cancel()
 			s.waitRequests(ctx)
 			s.conn.WaitIdle(ctx)
 			s.conn.SendAndClose(resp, smppconn.ReasonUnbind, nil)
-		}()
+		}
+		if l := s.srv.Lifecycle; l == nil {
+			go answer(context.Background())
+		} else if l.Go("client unbind", answer) != nil {
+			// Stopping: the session is being unbound already.
+			s.conn.SendAndClose(resp, smppconn.ReasonUnbind, nil)
+		}
 	case pdu.BindTransmitter, pdu.BindReceiver, pdu.BindTransceiver:
 		_ = s.conn.Send(pdu.BindResp(f.ID, pdu.StatusAlyBnd, f.Seq, ""))
 	case pdu.SubmitSM, pdu.DataSM, pdu.SubmitMulti, pdu.QuerySM, pdu.CancelSM, pdu.ReplaceSM:
@@ -354,9 +360,9 @@ func (s *Session) refuse(log *zap.Logger, f pdu.Frame, systemID string, st pdu.S
 func (s *Session) shutdown(ctx context.Context) { s.Unbind(ctx, smppconn.ReasonShutdown) }
 
 // Unbind ends the session politely for reason r: once the client's
-// requests under way are answered (within ctx), it sends unbind, waits up
-// to 2 s for unbind_resp and closes the connection. A session not bound is
-// closed at once.
+// requests under way are answered (within ctx), it unbinds the connection
+// (smppconn.Conn.Unbind: unbind_resp awaited up to
+// smppconn.UnbindTimeout). A session not bound is closed at once.
 func (s *Session) Unbind(ctx context.Context, r smppconn.Reason) {
 	if !s.state.CompareAndSwap(int32(stateBound), int32(stateUnbinding)) {
 		s.conn.Close(r, nil)
@@ -364,11 +370,12 @@ func (s *Session) Unbind(ctx context.Context, r smppconn.Reason) {
 	}
 	s.unbindFor.Store(int32(r))
 	s.waitRequests(ctx)
-	uctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	_, _ = s.conn.Call(uctx, pdu.Empty(pdu.Unbind, pdu.StatusOK, 0), 2*time.Second)
-	s.conn.Close(r, nil)
+	s.conn.Unbind(ctx, r)
 }
+
+// CloseReason returns why the session's connection closed, ReasonNone
+// while it is open.
+func (s *Session) CloseReason() smppconn.Reason { return s.conn.Reason() }
 
 // waitRequests waits, once the session is unbinding, until the client's
 // requests under way are answered, the connection ends or ctx is done.

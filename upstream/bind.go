@@ -48,6 +48,9 @@ type Bind struct {
 
 	state   atomic.Int32
 	stopCtx atomic.Pointer[context.Context]
+	// lastClose is the close reason of the latest connection that
+	// ended (a failed bind's too), ReasonNone before one did.
+	lastClose atomic.Int32
 
 	mu   sync.Mutex
 	conn *smppconn.Conn // set while bound
@@ -65,6 +68,10 @@ func newBind(u *Upstream, index, slot int, kind pdu.ID) *Bind {
 
 // State returns the current state.
 func (b *Bind) State() State { return State(b.state.Load()) }
+
+// LastClose returns why the bind's latest connection closed,
+// smppconn.ReasonNone while none did.
+func (b *Bind) LastClose() smppconn.Reason { return smppconn.Reason(b.lastClose.Load()) }
 
 // Kind returns the bind command id.
 func (b *Bind) Kind() pdu.ID { return b.kind }
@@ -113,7 +120,7 @@ func (b *Bind) closeNow() {
 	c := b.last
 	b.mu.Unlock()
 	if c != nil {
-		c.Close(smppconn.ReasonShutdown, nil)
+		c.Close(b.u.stopReason(), nil)
 	}
 }
 
@@ -184,6 +191,7 @@ func (b *Bind) session(ctx context.Context) (bound bool, err error) {
 		Logger:              b.log,
 		OnClose: func(r smppconn.Reason, err error) {
 			reason, cerr = r, err
+			b.lastClose.Store(int32(r))
 			close(closed)
 		},
 	})
@@ -231,7 +239,7 @@ func (b *Bind) session(ctx context.Context) (bound bool, err error) {
 	b.mu.Unlock()
 	// After the unbind exchange the SMSC may close first (peer_closed):
 	// still a polite unbind, not a lost bind.
-	if reason != smppconn.ReasonShutdown && !stopping {
+	if reason != smppconn.ReasonShutdown && reason != smppconn.ReasonRemoved && !stopping {
 		b.log.Warn("upstream bind lost", zap.Stringer("reason", reason), zap.NamedError("cause", cerr))
 		if h := b.u.cfg.OnBindLost; h != nil {
 			h(b.u.cfg.Name, reason.String())
@@ -265,10 +273,7 @@ func (b *Bind) unbind(c *smppconn.Conn) {
 		return
 	default:
 	}
-	uctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	_, _ = c.Call(uctx, pdu.Empty(pdu.Unbind, pdu.StatusOK, 0), 2*time.Second)
-	c.Close(smppconn.ReasonShutdown, nil)
+	c.Unbind(ctx, b.u.stopReason())
 }
 
 // probeTimeout is how long the enquire_link sent when a request timed out

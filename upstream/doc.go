@@ -7,7 +7,8 @@
 // from package internal/smppconn, and walks dialing -> binding -> bound ->
 // closed, reconnecting with jittered exponential backoff.
 //
-// Goroutines: Start runs one supervisor goroutine per Bind; while bound,
+// Goroutines: Start runs one supervisor goroutine per Bind (on
+// Config.Lifecycle's Tracker when set); while bound,
 // the Bind's connection adds its reader and writer, and one more goroutine
 // closes a channel once the supervisors of that Start have returned. Stop
 // cancels them, unbinds politely and waits; Start after Stop binds again. deliver_sm and data_sm received from the

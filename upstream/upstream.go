@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/smppmux/smppmux/internal/lifecycle"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smppconn"
 )
@@ -65,6 +66,9 @@ type Config struct {
 	// OnBindLost, if set, is called when a bound connection ends other
 	// than by Stop.
 	OnBindLost func(upstream, reason string)
+	// Lifecycle, when set, owns the binds' supervising goroutines (and a
+	// panic in one is recovered there); nil: plain goroutines.
+	Lifecycle *lifecycle.Tracker
 
 	ResponseTimeout     time.Duration // 10s
 	EnquireLinkInterval time.Duration // 30s
@@ -122,6 +126,9 @@ type Upstream struct {
 	next    atomic.Uint32
 	stopped atomic.Bool
 	pace    *pacer
+	// reason is the close reason of the binds of the Stop under way:
+	// smppconn.ReasonShutdown, or ReasonRemoved for StopFor of a reload.
+	reason atomic.Int32
 
 	// mu guards cancel and ended: cancel is set while the binds run (from
 	// Start until Stop), ended is closed once the supervisors of the last
@@ -189,10 +196,15 @@ func (u *Upstream) Start() {
 	for _, b := range u.binds {
 		b.stopCtx.Store(nil)
 		wg.Add(1)
-		go func() {
+		run := func(context.Context) {
 			defer wg.Done()
 			b.supervise(ctx)
-		}()
+		}
+		if l := u.cfg.Lifecycle; l == nil {
+			go run(ctx)
+		} else if err := l.Go("upstream bind", run); err != nil {
+			wg.Done() // stopping: the bind is not dialled
+		}
 	}
 	u.stopped.Store(false)
 	go func() {
@@ -205,10 +217,17 @@ func (u *Upstream) Start() {
 // done, when it closes them at once and waits for that. A second Stop
 // while the first waits waits too, within its own ctx. Start binds again.
 func (u *Upstream) Stop(ctx context.Context) error {
+	return u.StopFor(ctx, smppconn.ReasonShutdown)
+}
+
+// StopFor is Stop with the binds closed for reason r (smppconn.ReasonRemoved
+// for an upstream a reload removed) rather than ReasonShutdown.
+func (u *Upstream) StopFor(ctx context.Context, r smppconn.Reason) error {
 	u.mu.Lock()
 	cancel, ended := u.cancel, u.ended
 	u.cancel = nil
 	if cancel != nil {
+		u.reason.Store(int32(r))
 		u.stopped.Store(true)
 		for _, b := range u.binds {
 			b.stopCtx.Store(&ctx)
@@ -231,6 +250,14 @@ func (u *Upstream) Stop(ctx context.Context) error {
 		<-ended
 		return ctx.Err()
 	}
+}
+
+// stopReason is the close reason of a bind the Stop under way ends.
+func (u *Upstream) stopReason() smppconn.Reason {
+	if r := smppconn.Reason(u.reason.Load()); r != smppconn.ReasonNone {
+		return r
+	}
+	return smppconn.ReasonShutdown
 }
 
 // Running reports whether the upstream was started and not stopped since.

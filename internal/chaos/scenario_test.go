@@ -74,9 +74,9 @@ type exit struct {
 	text string
 }
 
-// restartSec is how soon a supervised smppmux is started again after it
+// restartDelay is how soon a supervised smppmux is started again after it
 // exited: systemd/smppmux.service's RestartSec, with Restart=on-failure.
-const restartSec = 2 * time.Second
+const restartDelay = 2 * time.Second
 
 // setup starts the SMSCs, Redis when store is redis, a loop-mounted
 // state_dir when onDisk, and smppmux, and waits until smppmux is ready
@@ -176,7 +176,7 @@ func (r *run) m() *mux {
 	return r.cur
 }
 
-// superviseMux restarts smppmux restartSec after each exit, as systemd
+// superviseMux restarts smppmux restartDelay after each exit, as systemd
 // does with the unit's Restart=on-failure (every exit here is a failure:
 // only teardown stops it). It runs until teardown.
 func (r *run) superviseMux() {
@@ -191,12 +191,12 @@ func (r *run) superviseMux() {
 			return
 		}
 		select {
-		case <-time.After(restartSec):
+		case <-time.After(restartDelay):
 		case <-r.ctx.Done():
 			return
 		}
 		// A start that fails leaves the exited process current: it is
-		// counted again and retried after restartSec.
+		// counted again and retried after restartDelay.
 		if !r.unlessStopping(func() {
 			if nm, err := startMux(env.bin, r.dir, r.config, r.log); err == nil {
 				r.cur = nm
@@ -547,7 +547,7 @@ func (r *run) faultScenario(inject, end func() error, detect func(t0, t1 time.Ti
 	ex := r.exitsSince(t0)
 	if len(ex) > 0 {
 		r.fail("smppmux exited %d times (first %s after the fault: %s); it was started again %s after each exit, as Restart=on-failure does",
-			len(ex), since(ex[0].at.Sub(t0)), ex[0].text, restartSec)
+			len(ex), since(ex[0].at.Sub(t0)), ex[0].text, restartDelay)
 	}
 	r.report(tl, detect(t0, t1), r.recoveredText(d, ok, len(ex)), ok, false)
 }

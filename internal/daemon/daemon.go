@@ -3,8 +3,12 @@
 // machinery; it applies a new configuration live where it can, and stops
 // everything in order.
 //
-// Goroutines: Start runs the SMPP accept loop in one goroutine it owns and
-// starts every upstream; Shutdown ends them all and waits.
+// Goroutines: a lifecycle.Tracker owns the daemon's (the accept loops, the
+// admin server, the reading of the store's statistics) and the relay's
+// timers; Start starts every upstream. Shutdown ends them in order:
+// intake (listeners, new binds), drain (submits under way, then the
+// sessions unbind), the receipts parked and the upstreams, the outboxes,
+// the Tracker (no timer fires after it), and the store last.
 //
 // LOCKING: Daemon.mu serialises Reload, Start and Shutdown and guards the
 // maps of upstreams and groups; the configuration's snapshot (clients,
@@ -35,6 +39,7 @@ import (
 	"github.com/smppmux/smppmux/dlr/pebblestore"
 	"github.com/smppmux/smppmux/dlr/redisstore"
 	"github.com/smppmux/smppmux/internal/clients"
+	"github.com/smppmux/smppmux/internal/lifecycle"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/relay"
 	"github.com/smppmux/smppmux/internal/smppconn"
@@ -68,6 +73,13 @@ type Daemon struct {
 
 	store     dlr.Store
 	storeKind string
+	// life owns the daemon's goroutines and the relay's timers.
+	life *lifecycle.Tracker
+	// closes keeps the last close reason of each client's sessions.
+	closes closeLog
+	// shutdownStep, when a test sets it, is called as Shutdown passes
+	// each stage, by name.
+	shutdownStep func(stage string)
 	// stats is the store's part of the snapshot, read by statsLoop until
 	// statsStop is closed; statsDone is closed when it has returned.
 	stats     storeStats
@@ -121,6 +133,7 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 	if d.opts.Registry == nil {
 		d.opts.Registry = prometheus.NewRegistry()
 	}
+	d.life = lifecycle.New(log.Named("lifecycle"))
 	d.metrics = metrics.New(d.opts.Registry, d)
 	d.metrics.Reload(true, time.Now())
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
@@ -160,8 +173,9 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 			MaxAttempts:        cfg.Receipts.MaxAttempts,
 			DeadLetterStatuses: config.Statuses(cfg.Receipts.DeadLetterStatuses),
 		},
-		Metrics: d.metrics,
-		Logger:  log.Named("relay"),
+		Metrics:   d.metrics,
+		Logger:    log.Named("relay"),
+		Lifecycle: d.life,
 	})
 	d.handler.h = d.Relay
 	d.auth = clients.NewAuth(func() *clients.Table { return d.Relay.Snapshot().Clients },
@@ -180,6 +194,7 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 			d.metrics.BindFailed(systemID, d.auth.Known(systemID), uint32(st), r.String())
 		},
 		OnSessionClosed: func(r smppconn.Reason) { d.metrics.SessionClosed(r.String()) },
+		Lifecycle:       d.life,
 	}
 	if _, err := d.apply(cfg, config.Diff(nil, cfg)); err != nil {
 		d.Relay.Close()
@@ -227,6 +242,7 @@ func (d *Daemon) apply(cfg *config.Config, ch config.Changes) (retired, error) {
 		}
 		ucfg := uc.Settings()
 		ucfg.OnBindLost = d.metrics.UpstreamBindLost
+		ucfg.Lifecycle = d.life
 		if ucfg.TLS, err = tlsconf.Client(uc.TLS, uc.Addr); err != nil {
 			return old, fmt.Errorf("upstream %s tls: %w", uc.Name, err)
 		}
@@ -364,10 +380,11 @@ func (d *Daemon) Start() error {
 		return err
 	}
 	d.statsStop, d.statsDone = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(d.statsDone)
-		d.statsLoop(d.statsStop)
-	}()
+	stop, done := d.statsStop, d.statsDone
+	_ = d.life.Go("store statistics", func(context.Context) {
+		defer close(done)
+		d.statsLoop(stop)
+	})
 	l, err := net.Listen("tcp", d.cfg.Listen.SMPP)
 	if err != nil {
 		return fmt.Errorf("listen smpp %s: %w", d.cfg.Listen.SMPP, err)
@@ -380,7 +397,7 @@ func (d *Daemon) Start() error {
 	d.serveErr = make(chan error, 2)
 	d.served = make(chan struct{}, 2)
 	d.serving = 1
-	go d.serve(l)
+	d.goServe(l)
 	fields := []zap.Field{zap.Stringer("smpp", l.Addr()),
 		zap.Int("clients", len(d.cfg.Clients)), zap.Int("upstreams", len(d.upstreams))}
 	if d.tls != nil {
@@ -390,7 +407,7 @@ func (d *Daemon) Start() error {
 		}
 		d.tlsAddr = tl.Addr()
 		d.serving++
-		go d.serve(tls.NewListener(tl, d.tls.Config()))
+		d.goServe(tls.NewListener(tl, d.tls.Config()))
 		fields = append(fields, zap.Stringer("smpp_tls", tl.Addr()))
 	}
 	if d.cfg.Listen.Admin != "" {
@@ -408,7 +425,8 @@ func (d *Daemon) Start() error {
 			MaxHeaderBytes:    16 << 10,
 		}
 		d.adminErr = make(chan error, 1)
-		go func() { d.adminErr <- d.admin.Serve(al) }()
+		srv, errc := d.admin, d.adminErr
+		_ = d.life.Go("admin server", func(context.Context) { errc <- srv.Serve(al) })
 		d.adminAddr = al.Addr()
 		fields = append(fields, zap.Stringer("admin", al.Addr()))
 	}
@@ -478,6 +496,21 @@ func (d *Daemon) serve(l net.Listener) {
 	d.served <- struct{}{}
 }
 
+// goServe runs serve in a goroutine of the Tracker's.
+func (d *Daemon) goServe(l net.Listener) {
+	_ = d.life.Go("accept loop", func(context.Context) { d.serve(l) })
+}
+
+// Lifecycle returns the Tracker of the daemon's goroutines and timers.
+func (d *Daemon) Lifecycle() *lifecycle.Tracker { return d.life }
+
+// step tells a test which stage Shutdown reached.
+func (d *Daemon) step(stage string) {
+	if d.shutdownStep != nil {
+		d.shutdownStep(stage)
+	}
+}
+
 // TLSAddr returns the SMPP over TLS listener's address, nil when it is
 // off.
 func (d *Daemon) TLSAddr() net.Addr { return d.tlsAddr }
@@ -507,8 +540,15 @@ func (d *Daemon) Group(name string) *balancer.Group {
 	return d.groups[name]
 }
 
-// Shutdown stops accepting binds, lets in-flight submits finish, unbinds
-// clients, then upstreams, within ctx, and closes the store.
+// Shutdown stops smppmux in order, within ctx: intake (the admin API and
+// the listeners: no new bind), drain (the clients' submits under way
+// finish, then their sessions unbind), the receipts parked (answered
+// ESME_RX_T_APPN while their binds are up) and the upstreams (unbound
+// once their requests are answered), the groups and the outboxes, then
+// the Tracker (no timer of the relay fires after it, and the work running
+// ends), and the store last. Each wait ends when ctx is done; then the
+// store, which work may still use, is left open (every write it took is
+// synced) and Shutdown reports ctx's error.
 func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.mu.Lock()
 	if d.stopped {
@@ -518,20 +558,30 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.stopped = true
 	stats, statsDone := d.statsStop, d.statsDone
 	d.mu.Unlock()
+	var errs []error
 	// Before d.mu is held for the rest: a reading of the store's
 	// statistics takes it.
 	if stats != nil {
 		close(stats)
-		<-statsDone
+		select {
+		case <-statsDone:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("store statistics: %w", ctx.Err()))
+		}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.log.Info("shutting down")
-	var errs []error
+	// Intake and drain.
 	if d.admin != nil {
 		_ = d.admin.Shutdown(ctx)
-		if err := <-d.adminErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errs = append(errs, fmt.Errorf("admin: %w", err))
+		select {
+		case err := <-d.adminErr:
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs = append(errs, fmt.Errorf("admin: %w", err))
+			}
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("admin: %w", ctx.Err()))
 		}
 	}
 	if err := d.Server.Shutdown(ctx); err != nil {
@@ -559,26 +609,53 @@ waitLoops:
 			unread = false
 		}
 	}
+	d.step("drained")
 	// No client submits any more: a receipt still waiting for its
 	// mapping gets a temporary error while its bind is up to take it.
 	d.Relay.ReleaseParked()
+	d.step("parking released")
 	ups := make([]*upstream.Upstream, 0, len(d.upstreams))
 	for _, u := range d.upstreams {
 		ups = append(ups, u)
 	}
-	errs = append(errs, stopUpstreams(ctx, ups)...)
+	errs = append(errs, stopUpstreams(ctx, ups, smppconn.ReasonShutdown)...)
 	for _, g := range d.groups {
 		g.Stop()
 	}
-	d.Relay.Close()
+	d.step("upstreams stopped")
+	// The outboxes, then the timers and goroutines left: none runs once
+	// the store closes.
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		d.Relay.Close()
+	}()
+	select {
+	case <-ended:
+	case <-ctx.Done():
+		select {
+		case <-ended:
+		default:
+			d.log.Error("the outboxes did not stop in time: the store is left open")
+			return errors.Join(append(errs, fmt.Errorf("outboxes: %w", ctx.Err()))...)
+		}
+	}
+	d.step("outboxes closed")
+	if err := d.life.Stop(ctx); err != nil {
+		d.log.Error("work still running at shutdown: the store is left open", zap.Error(err))
+		return errors.Join(append(errs, err)...)
+	}
+	d.step("lifecycle stopped")
 	if err := d.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("store: %w", err))
 	}
+	d.step("store closed")
 	return errors.Join(errs...)
 }
 
-// stopUpstreams unbinds ups in parallel within ctx.
-func stopUpstreams(ctx context.Context, ups []*upstream.Upstream) []error {
+// stopUpstreams unbinds ups in parallel within ctx, their binds closed
+// for reason r.
+func stopUpstreams(ctx context.Context, ups []*upstream.Upstream, r smppconn.Reason) []error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
@@ -586,7 +663,7 @@ func stopUpstreams(ctx context.Context, ups []*upstream.Upstream) []error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := u.Stop(ctx); err != nil {
+			if err := u.StopFor(ctx, r); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("upstream %s: %w", u.Name(), err))
 				mu.Unlock()

@@ -46,7 +46,7 @@ func known(cfg *config.Config) metrics.Known {
 		k.CloseReasons = append(k.CloseReasons, r.String())
 		switch r {
 		case smppconn.ReasonBindTimeout, smppconn.ReasonBindFailed, smppconn.ReasonShutdown,
-			smppconn.ReasonKicked, smppconn.ReasonSuspended:
+			smppconn.ReasonKicked, smppconn.ReasonSuspended, smppconn.ReasonRemoved:
 			// Not a loss of a bound upstream bind.
 		default:
 			k.BindLossReasons = append(k.BindLossReasons, r.String())

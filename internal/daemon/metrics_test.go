@@ -184,7 +184,7 @@ func TestKnownBindLossReasons(t *testing.T) {
 			t.Errorf("bind loss reasons %q lack %s", k.BindLossReasons, want)
 		}
 	}
-	for _, not := range []string{"bind_timeout", "bind_failed", "shutdown", "none"} {
+	for _, not := range []string{"bind_timeout", "bind_failed", "shutdown", "removed", "none"} {
 		if slices.Contains(k.BindLossReasons, not) {
 			t.Errorf("bind loss reasons %q hold %s", k.BindLossReasons, not)
 		}

@@ -58,7 +58,7 @@ func (d *Daemon) Apply(next *config.Config) (ch config.Changes, err error) {
 	for _, s := range d.Server.Sessions() {
 		if id := s.SystemID(); id != "" && slices.Contains(ch.Clients.Removed, id) {
 			s.Logger().Info("closing the session of a client removed from the configuration")
-			s.Close(smppconn.ReasonShutdown)
+			s.Close(smppconn.ReasonRemoved)
 		}
 	}
 	for _, g := range old.groups {
@@ -66,7 +66,7 @@ func (d *Daemon) Apply(next *config.Config) (ch config.Changes, err error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), retireTimeout)
 	defer cancel()
-	for _, err := range stopUpstreams(ctx, old.upstreams) {
+	for _, err := range stopUpstreams(ctx, old.upstreams, smppconn.ReasonRemoved) {
 		d.log.Warn("stopping a removed upstream", zap.Error(err))
 	}
 	for _, line := range ch.Live {

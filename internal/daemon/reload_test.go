@@ -9,6 +9,7 @@ import (
 	"github.com/smppmux/smppmux/config"
 	"github.com/smppmux/smppmux/internal/esmetest"
 	"github.com/smppmux/smppmux/internal/pdu"
+	"github.com/smppmux/smppmux/internal/smppconn"
 	"github.com/smppmux/smppmux/internal/smsctest"
 )
 
@@ -40,7 +41,9 @@ func TestReloadKeepsUnchangedBinds(t *testing.T) {
 	e := startYAML(t, fmt.Sprintf(reloadBase, dir, "", a.Addr(), b.Addr(), 50, "", 1, ""), a, b)
 	ctx := deadline(t)
 	portBefore := e.d.Upstream("a").Binds()[0].LocalAddr().String()
+	oldB := e.d.Upstream("b")
 	shop := e.dial(t, "shop", "secret", pdu.BindTransceiver, 1)
+	shopSessions := e.d.Server.Sessions()
 
 	next, err := config.Parse([]byte(fmt.Sprintf(reloadBase, dir,
 		"  - {system_id: bank, password: secret2}", a.Addr(), b.Addr(), 20,
@@ -62,6 +65,10 @@ func TestReloadKeepsUnchangedBinds(t *testing.T) {
 	}
 	if got := e.d.Upstream("a").Binds()[0].LocalAddr(); got == nil || got.String() != portBefore {
 		t.Fatalf("unchanged upstream a rebound: %s before, %v after", portBefore, got)
+	}
+	// The binds of the upstream the reload replaced closed as removed.
+	if r := oldB.Binds()[0].LastClose(); r != smppconn.ReasonRemoved {
+		t.Fatalf("replaced upstream b's bind closed for %v, want removed", r)
 	}
 	// The new client binds; the old client's session is still up.
 	e.dial(t, "bank", "secret2", pdu.BindTransmitter, 1)
@@ -100,6 +107,13 @@ func TestReloadKeepsUnchangedBinds(t *testing.T) {
 	case <-shop.Done():
 	case <-ctx.Done():
 		t.Fatal("the removed client's session stayed open")
+	}
+	if len(shopSessions) != 1 {
+		t.Fatalf("%d sessions before the reloads, want shop's", len(shopSessions))
+	}
+	<-shopSessions[0].Done()
+	if r := shopSessions[0].CloseReason(); r != smppconn.ReasonRemoved {
+		t.Fatalf("the removed client's session closed for %v, want removed", r)
 	}
 }
 

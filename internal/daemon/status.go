@@ -12,6 +12,7 @@ import (
 	"github.com/smppmux/smppmux/config"
 	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/internal/pdu"
+	"github.com/smppmux/smppmux/internal/smppconn"
 	"github.com/smppmux/smppmux/metrics"
 )
 
@@ -36,6 +37,9 @@ func (d *Daemon) Snapshot() metrics.Snapshot {
 		for i, b := range u.Binds() {
 			bi := metrics.BindInfo{Upstream: name, Index: i, BindType: pdu.IDName(b.Kind()),
 				State: b.State().String(), WindowUsed: b.WindowUsed(), Window: b.Window()}
+			if r := b.LastClose(); r != smppconn.ReasonNone {
+				bi.LastClose = r.String()
+			}
 			if a := b.LocalAddr(); a != nil {
 				bi.LocalAddr = a.String()
 			}
@@ -59,6 +63,9 @@ func (d *Daemon) Snapshot() metrics.Snapshot {
 		snap.Ready = false
 	}
 	snap.Outboxes, snap.DeadLetters = d.stats.get()
+	snap.ClientCloses = d.closes.get()
+	lc := d.life.Counts()
+	snap.Lifecycle = metrics.LifecycleInfo{Running: lc.Running, Timers: lc.Timers, Panics: lc.Panics}
 	return snap
 }
 

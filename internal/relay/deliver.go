@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/internal/lifecycle"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/router"
 	"github.com/smppmux/smppmux/metrics"
@@ -188,6 +189,7 @@ func (r *Relay) lookup(p *parked, stage lookupStage) {
 		// meanwhile answers with an error.
 		r.gate.RUnlock()
 		ag.FindAsync(p.upstream, p.ref, func(origin dlr.Origin, res dlr.Result, err error) {
+			defer r.recoverReceipt(p, "receipt looked up")
 			r.looked(p, stage, origin, res, err)
 		})
 		return
@@ -311,7 +313,7 @@ func (r *Relay) recheck(p *parked, stage lookupStage) {
 		p.wait = min(2*p.wait, time.Second)
 	}
 	if time.Now().Add(p.wait).Before(p.until) {
-		time.AfterFunc(p.wait, func() { r.lookup(p, onRecheck) })
+		r.after("receipt recheck", p.wait, p, func() { r.lookup(p, onRecheck) })
 	}
 }
 
@@ -366,6 +368,7 @@ func (r *Relay) deliverReceipt(p *parked, origin dlr.Origin) {
 		}
 	}
 	r.outbox.Enqueue(origin.SystemID, &dlr.Item{Raw: out, Origin: origin.Session, Seq: p.seq, Mark: p.mark}, func(err error) {
+		defer r.recoverReceipt(p, "receipt queued")
 		if err != nil {
 			r.outboxLog.log(r.log, "outbox refused a receipt", zap.String("system_id", origin.SystemID), zap.Error(err))
 			if p.isWaiting() {
@@ -409,6 +412,12 @@ func (r *Relay) mobileOriginated(u *upstream.Upstream, f pdu.Frame, m router.Mes
 	}
 	raw := pdu.Resend(f.Raw, 0)
 	r.outbox.Enqueue(systemID, &dlr.Item{Raw: raw}, func(err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				_ = r.life.Panicked("MO message queued", v)
+				ack(pdu.StatusXTAppn)
+			}
+		}()
 		if err != nil {
 			r.outboxLog.log(r.log, "outbox refused an MO message", zap.String("system_id", systemID), zap.Error(err))
 			ack(pdu.StatusXTAppn)
@@ -419,3 +428,29 @@ func (r *Relay) mobileOriginated(u *upstream.Upstream, f pdu.Frame, m router.Mes
 		ack(pdu.StatusOK)
 	})
 }
+
+// recoverReceipt, deferred where p's work enters a goroutine of a store,
+// an outbox or a timer, recovers a panic in it: logged with its stack,
+// and p handed back to its SMSC with ESME_RX_T_APPN unless it was
+// answered already (a waiting one stays kept). The bug ends this
+// receipt's relaying, not its bind.
+func (r *Relay) recoverReceipt(p *parked, work string) {
+	if v := recover(); v != nil {
+		_ = r.life.Panicked(work, v)
+		if !p.isWaiting() {
+			p.answer(pdu.StatusXTAppn)
+		}
+	}
+}
+
+// after runs fn after d on a timer of the relay's Tracker; a panic in it
+// hands p back to its SMSC (recoverReceipt).
+func (r *Relay) after(name string, d time.Duration, p *parked, fn func()) {
+	r.life.AfterFunc(name, d, func() {
+		defer r.recoverReceipt(p, name)
+		fn()
+	})
+}
+
+// Lifecycle returns the Tracker of the relay's timers.
+func (r *Relay) Lifecycle() *lifecycle.Tracker { return r.life }

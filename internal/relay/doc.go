@@ -10,7 +10,14 @@
 // reload; the requests under way finish with the one they started with.
 //
 // Relay starts no goroutines of its own; callbacks run on the goroutines
-// of the sessions, binds, timers and outbox dispatchers that call them.
+// of the sessions, binds, store committers and outbox dispatchers that
+// call them. Its timers (a receipt's hold and rechecks, a redelivery, a
+// mapping's rewrites, the parking's expiry) belong to Config.Lifecycle.
+// Work that enters a goroutine not its client session's (the answer of a
+// submit on the bind's reader, a mapping write's callback on the store's
+// committer, a delivery on an outbox dispatcher) recovers a panic: that
+// session is closed with reason panic, nothing else; a receipt's work
+// that panics hands the receipt back to its SMSC.
 //
 // LOCKING: Relay.gate is held shared around a synchronous lookup in the
 // store only (which may take the store's locks), never across a callback,

@@ -77,7 +77,7 @@ func (r *Relay) record(m dlr.Mapping, done func(ok bool)) {
 // rewrite tries m's write again after wait, and again after twice as long
 // (up to rewriteMax) each time it fails.
 func (r *Relay) rewrite(m dlr.Mapping, wait time.Duration, done func(ok bool)) {
-	time.AfterFunc(wait, func() {
+	r.life.AfterFunc("mapping rewrite", wait, func() {
 		r.cfg.Store.PutMapping(m, func(err error) {
 			switch {
 			case errors.Is(err, dlr.ErrStoreClosed):

@@ -11,8 +11,10 @@ import (
 	"github.com/smppmux/smppmux/balancer"
 	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/internal/clients"
+	"github.com/smppmux/smppmux/internal/lifecycle"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/router"
+	"github.com/smppmux/smppmux/internal/smppconn"
 	"github.com/smppmux/smppmux/metrics"
 	"github.com/smppmux/smppmux/smppserver"
 )
@@ -56,6 +58,11 @@ type Config struct {
 	// Metrics receives counts; nil counts nothing.
 	Metrics *metrics.Metrics
 	Logger  *zap.Logger
+	// Lifecycle owns the relay's timers (a receipt's hold, its rechecks,
+	// a mapping's rewrites, a redelivery) and recovers the panics of the
+	// work that enters other goroutines; nil: a Tracker of the relay's
+	// own, never stopped.
+	Lifecycle *lifecycle.Tracker
 }
 
 // Stats are counters for tests, the demo and metrics.
@@ -79,6 +86,7 @@ type Stats struct {
 type Relay struct {
 	cfg     Config
 	log     *zap.Logger
+	life    *lifecycle.Tracker
 	outbox  *dlr.Outbox
 	parking *dlr.Parking
 	snap    atomic.Pointer[Snapshot]
@@ -120,7 +128,11 @@ func New(cfg Config) *Relay {
 	if cfg.MaxPendingWrites <= 0 {
 		cfg.MaxPendingWrites = DefaultMaxPendingWrites
 	}
-	r := &Relay{cfg: cfg, log: cfg.Logger, parking: dlr.NewParking(cfg.ParkTimeout)}
+	if cfg.Lifecycle == nil {
+		cfg.Lifecycle = lifecycle.New(cfg.Logger)
+	}
+	r := &Relay{cfg: cfg, log: cfg.Logger, life: cfg.Lifecycle,
+		parking: dlr.NewTrackedParking(cfg.ParkTimeout, cfg.Lifecycle)}
 	if cfg.Snapshot == nil {
 		cfg.Snapshot = &Snapshot{Upstreams: map[string]*Upstream{}}
 	}
@@ -135,6 +147,11 @@ func New(cfg Config) *Relay {
 	}
 	oc.OnExpired = func(systemID string, _ *dlr.Item) { cfg.Metrics.OutboxExpired(systemID) }
 	oc.OnRetry = func(systemID string, _ *dlr.Item) { cfg.Metrics.OutboxRetry(systemID) }
+	oc.OnPanic = func(recv dlr.Receiver, _ error) {
+		if s, ok := recv.(*smppserver.Session); ok {
+			s.Close(smppconn.ReasonPanic)
+		}
+	}
 	oc.OnDeadLetter = func(systemID string, d *dlr.DeadLetter) {
 		r.Stats.DeadLetters.Add(1)
 		cfg.Metrics.DeadLetter(systemID, string(d.Reason))
@@ -155,6 +172,21 @@ func (r *Relay) Snapshot() *Snapshot { return r.snap.Load() }
 
 // rt returns the snapshot in force.
 func (r *Relay) rt() *Snapshot { return r.snap.Load() }
+
+// recoverSession, deferred where a client session's work enters another
+// goroutine (a bind's reader, a store's committer), recovers a panic in
+// it: logged with its stack, and that session closed with reason panic,
+// nothing else.
+func (r *Relay) recoverSession(s *smppserver.Session, work string) {
+	if v := recover(); v != nil {
+		_ = r.life.Panicked(work, v)
+		s.Close(smppconn.ReasonPanic)
+	}
+}
+
+// testHookRecorded, when set by a test, is called where a mapping's write
+// calls back, before the client's answer.
+var testHookRecorded func(s *smppserver.Session)
 
 // Outbox returns the relay's outbox.
 func (r *Relay) Outbox() *dlr.Outbox { return r.outbox }
@@ -268,6 +300,9 @@ func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, stic
 		Sticky:   sticky,
 		Deadline: start.Add(rt.SubmitTimeout),
 	}, func(res balancer.Result) {
+		// On the upstream bind's reader, or a timer: a panic closes the
+		// client's session, not the bind.
+		defer r.recoverSession(s, "submit answered")
 		r.answer(s, g, respID, seq, ttl, start, res)
 	})
 }
@@ -335,6 +370,11 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 	// The client hears ESME_ROK only once the mapping is durable, so a
 	// crash after that cannot orphan the message's receipt.
 	r.record(m, func(ok bool) {
+		// On the store's committer: a panic closes the client's session.
+		defer r.recoverSession(s, "mapping written")
+		if testHookRecorded != nil {
+			testHookRecorded(s)
+		}
 		if v, claimed := r.parking.Claim(m.Upstream, m.UpstreamID); claimed {
 			r.claimed(v, false, m.Origin)
 		}

@@ -112,7 +112,10 @@ func (r *Relay) arrive(p *parked) {
 	}
 	if ag, ok := r.cfg.Store.(dlr.AsyncGetter); ok {
 		r.gate.RUnlock()
-		ag.RelayedAsync(*p.mark, relayed)
+		ag.RelayedAsync(*p.mark, func(ok bool, err error) {
+			defer r.recoverReceipt(p, "receipt mark looked up")
+			relayed(ok, err)
+		})
 		return
 	}
 	ok, err := r.cfg.Store.Relayed(*p.mark)

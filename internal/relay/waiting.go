@@ -28,11 +28,18 @@ func (r *Relay) hold(p *parked) {
 	if p.isWaiting() {
 		return // answered before a restart
 	}
-	time.AfterFunc(r.cfg.Hold, func() { r.holdOver(p) })
+	r.after("receipt hold", r.cfg.Hold, p, func() { r.holdOver(p) })
 }
+
+// testHookHoldOver, when set by a test, is called as a receipt's hold
+// ends, on the hold's timer.
+var testHookHoldOver func(p *parked)
 
 // holdOver keeps p durably, if it still waits, and answers its SMSC.
 func (r *Relay) holdOver(p *parked) {
+	if testHookHoldOver != nil {
+		testHookHoldOver(p)
+	}
 	r.gate.RLock()
 	if r.closed || !r.parking.Holds(p.entry) {
 		r.gate.RUnlock()
@@ -41,6 +48,7 @@ func (r *Relay) holdOver(p *parked) {
 	w := &dlr.Waiting{Upstream: p.upstream, Arrived: p.arrived, Raw: p.frame.Raw}
 	r.gate.RUnlock()
 	r.cfg.Store.PutWaiting(w, func(err error) {
+		defer r.recoverReceipt(p, "receipt kept waiting")
 		if err != nil {
 			r.waitLog.log(r.log, "keeping a receipt that waits for its mapping failed: its SMSC gets ESME_RX_T_APPN and sends it again",
 				zap.String("upstream", p.upstream), zap.Error(err))
@@ -72,6 +80,7 @@ func (r *Relay) giveUp(p *parked, reason dlr.DeadReason) {
 	d := &dlr.DeadLetter{SystemID: dlr.UnmatchedOf(p.upstream), Raw: pdu.Resend(p.frame.Raw, 0),
 		Arrived: p.arrived, Reason: reason}
 	r.cfg.Store.PutDeadLetter(d, 0, func(err error) {
+		defer r.recoverReceipt(p, "receipt made a dead letter")
 		if err != nil {
 			r.log.Error("keeping a receipt that matched no message as a dead letter failed",
 				zap.String("upstream", p.upstream), zap.Error(err))
@@ -94,7 +103,7 @@ func (r *Relay) giveUp(p *parked, reason dlr.DeadReason) {
 // redeliver tries again, after a while, to queue a waiting receipt whose
 // mapping was found but whose outbox refused it.
 func (r *Relay) redeliver(p *parked, route dlr.Origin) {
-	time.AfterFunc(time.Second, func() {
+	r.after("receipt redelivery", time.Second, p, func() {
 		r.gate.RLock()
 		closed := r.closed
 		r.gate.RUnlock()

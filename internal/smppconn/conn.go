@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -146,6 +147,9 @@ type Conn struct {
 	suspect    atomic.Bool // a probe is out after a request timed out
 	congested  atomic.Bool // see Congested
 	closing    atomic.Bool // SendAndClose was called: serve no further request
+	// unbinding is the reason of an Unbind under way: the peer closing
+	// once it answered (or instead) ends the connection for that reason.
+	unbinding atomic.Int32
 
 	mu        sync.Mutex
 	keepalive *time.Timer
@@ -267,7 +271,7 @@ func (c *Conn) enqueue(it outItem) error {
 	c.qmu.Lock()
 	if len(c.queue) >= c.cfg.QueueLen {
 		c.qmu.Unlock()
-		c.Close(ReasonWriteError, ErrSlowConsumer)
+		c.Close(ReasonSlowPending, ErrSlowConsumer)
 		return ErrSlowConsumer
 	}
 	c.queue = append(c.queue, it)
@@ -579,9 +583,14 @@ func (c *Conn) readFailed(err error) {
 			zap.Uint32("command_length", le.Header.Len), zap.Uint32("seq", le.Header.Seq))
 		c.SendAndClose(pdu.Empty(pdu.GenericNack, pdu.StatusInvCmdLen, le.Header.Seq), ReasonBadLength, err)
 	case errors.Is(err, io.EOF):
+		r := ReasonPeerClosed
+		if u := Reason(c.unbinding.Load()); u != ReasonNone {
+			// Closed after (or instead of) answering our unbind.
+			r = u
+		}
 		// The peer may have closed only its sending side: it still gets
 		// the answers already queued.
-		c.SendAndClose(nil, ReasonPeerClosed, nil)
+		c.SendAndClose(nil, r, nil)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		// Closed mid-PDU: the PDUs before it are still answered.
 		c.SendAndClose(nil, ReasonReadError, err)
@@ -709,7 +718,7 @@ func (c *Conn) writeItems(items []outItem) bool {
 			batchPool.Put(bp)
 		}
 		if err != nil {
-			c.Close(ReasonWriteError, err)
+			c.Close(writeReason(err), err)
 			return false
 		}
 		if last.close {
@@ -739,6 +748,16 @@ func (c *Conn) take(items []outItem) bool {
 		}
 	}
 	return true
+}
+
+// writeReason tells a write that missed its deadline, a slow consumer,
+// from one that failed otherwise.
+func writeReason(err error) Reason {
+	var ne net.Error
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		return ReasonSlowDeadline
+	}
+	return ReasonWriteError
 }
 
 const maxBatch = 64 * 1024
@@ -798,6 +817,26 @@ func (c *Conn) checkAlive() {
 		c.keepalive.Reset(c.keepaliveDelay(idle))
 	}
 	c.mu.Unlock()
+}
+
+// UnbindTimeout bounds how long Unbind waits for unbind_resp.
+const UnbindTimeout = 2 * time.Second
+
+// Unbind ends the connection politely: it sends unbind, waits for
+// unbind_resp (at most UnbindTimeout) or ctx, and then closes the
+// connection with reason r. A connection closed already stays as it was.
+// Whoever calls it first lets the requests it cares about finish.
+func (c *Conn) Unbind(ctx context.Context, r Reason) {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	c.unbinding.CompareAndSwap(int32(ReasonNone), int32(r))
+	uctx, cancel := context.WithTimeout(ctx, UnbindTimeout)
+	defer cancel()
+	_, _ = c.Call(uctx, pdu.Empty(pdu.Unbind, pdu.StatusOK, 0), UnbindTimeout)
+	c.Close(r, nil)
 }
 
 // Close closes the connection once, failing every pending request with

@@ -637,7 +637,7 @@ func TestSlowConsumer(t *testing.T) {
 	if !errors.Is(err, ErrSlowConsumer) {
 		t.Fatalf("Send to a peer that does not read: %v, want ErrSlowConsumer", err)
 	}
-	ev := fx.expectClose(t, ReasonWriteError)
+	ev := fx.expectClose(t, ReasonSlowPending)
 	if !errors.Is(ev.err, ErrSlowConsumer) {
 		t.Fatalf("close error %v", ev.err)
 	}
@@ -657,7 +657,7 @@ func TestWriteTimeout(t *testing.T) {
 			t.Fatalf("Send: %v", err)
 		}
 	}
-	ev := fx.expectClose(t, ReasonWriteError)
+	ev := fx.expectClose(t, ReasonSlowDeadline)
 	if !errors.Is(ev.err, os.ErrDeadlineExceeded) {
 		t.Fatalf("close error %v, want a write deadline", ev.err)
 	}
@@ -671,7 +671,9 @@ func TestReasonString(t *testing.T) {
 		ReasonBindTimeout: "bind_timeout", ReasonBindFailed: "bind_failed", ReasonDeadPeer: "dead_peer",
 		ReasonShutdown: "shutdown", ReasonPanic: "panic", ReasonProtocol: "protocol_error",
 		ReasonKicked: "kicked", ReasonSuspended: "suspended",
-		Reason(-1): "unknown", Reason(99): "unknown",
+		ReasonSlowPending: "slow_consumer_pending", ReasonSlowDeadline: "slow_consumer_deadline",
+		ReasonRemoved: "removed",
+		Reason(-1):    "unknown", Reason(99): "unknown",
 	} {
 		if got := r.String(); got != want {
 			t.Errorf("Reason(%d).String() = %q, want %q", int(r), got, want)
@@ -786,4 +788,81 @@ func BenchmarkRequestResponse(b *testing.B) {
 		}
 	}
 	wg.Wait()
+}
+
+// TestUnbind: Unbind sends unbind, waits for its unbind_resp and then
+// closes with the reason given; a peer that never answers is closed once
+// ctx is done, before UnbindTimeout.
+func TestUnbind(t *testing.T) {
+	t.Parallel()
+	t.Run("answered", func(t *testing.T) {
+		t.Parallel()
+		fx := newFixture(t, Config{}, nil)
+		done, f := startUnbind(t, fx, context.Background(), ReasonRemoved)
+		select {
+		case <-done:
+			t.Fatal("Unbind returned before its unbind_resp")
+		case <-fx.c.Done():
+			t.Fatal("closed before the unbind_resp")
+		default:
+		}
+		fx.send(t, pdu.Empty(pdu.UnbindResp, pdu.StatusOK, f.Seq))
+		recv(t, done, "Unbind")
+		fx.expectClose(t, ReasonRemoved)
+		fx.expectEOF(t)
+	})
+	t.Run("unanswered", func(t *testing.T) {
+		t.Parallel()
+		fx := newFixture(t, Config{}, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		done, _ := startUnbind(t, fx, ctx, ReasonShutdown)
+		start := time.Now()
+		cancel()
+		recv(t, done, "Unbind after ctx")
+		if d := time.Since(start); d >= UnbindTimeout {
+			t.Fatalf("Unbind took %v after ctx was done", d)
+		}
+		fx.expectClose(t, ReasonShutdown)
+	})
+	t.Run("closed already", func(t *testing.T) {
+		t.Parallel()
+		fx := newFixture(t, Config{}, nil)
+		fx.c.Close(ReasonPeerClosed, nil)
+		fx.expectClose(t, ReasonPeerClosed)
+		fx.c.Unbind(context.Background(), ReasonShutdown)
+		if got := fx.c.Reason(); got != ReasonPeerClosed {
+			t.Fatalf("Reason() = %v after Unbind of a closed connection, want peer_closed", got)
+		}
+	})
+}
+
+// TestUnbindPeerClosesFirst: a peer that answers our unbind and closes at
+// once, before Unbind closes, ends the connection for Unbind's reason,
+// not peer_closed.
+func TestUnbindPeerClosesFirst(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{}, nil)
+	done, f := startUnbind(t, fx, context.Background(), ReasonRemoved)
+	fx.send(t, pdu.Empty(pdu.UnbindResp, pdu.StatusOK, f.Seq))
+	if err := fx.peer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, done, "Unbind")
+	fx.expectClose(t, ReasonRemoved)
+}
+
+// startUnbind runs Unbind(ctx, r) in a goroutine and returns the channel
+// closed when it returns, with the unbind the peer read.
+func startUnbind(t *testing.T, fx *fixture, ctx context.Context, r Reason) (<-chan struct{}, pdu.Frame) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fx.c.Unbind(ctx, r)
+	}()
+	f := fx.read(t)
+	if f.ID != pdu.Unbind {
+		t.Fatalf("peer got %s, want unbind", pdu.IDName(f.ID))
+	}
+	return done, f
 }
