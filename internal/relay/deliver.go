@@ -361,10 +361,8 @@ func (r *Relay) deliverReceipt(p *parked, origin dlr.Origin) {
 			delay = time.Since(time.Unix(0, origin.Submitted))
 		}
 		r.cfg.Metrics.FinalReceipt(p.upstream, delivered, delay)
-		if gs := r.rt().GroupsOf; gs != nil {
-			for _, g := range gs(p.upstream) {
-				g.RecordReceipt(p.upstream, delivered)
-			}
+		for _, g := range r.rt().GroupsOf(p.upstream) {
+			g.RecordReceipt(p.upstream, delivered)
 		}
 	}
 	r.outbox.Enqueue(origin.SystemID, &dlr.Item{Raw: out, Origin: origin.Session, Seq: p.seq, Mark: p.mark}, func(err error) {
