@@ -16,8 +16,7 @@
 // storetest: pebblestore is the durable one (synced, group-committed
 // writes), redisstore the one several instances share (a SharedStore:
 // outboxes are Redis streams delivered by the instance holding the
-// client's lease), MemStore (memstore.go) the one in memory, an Outbox's
-// store when it is given none. Writes are asynchronous: their callback
+// client's lease), memstore the one in memory. Writes are asynchronous: their callback
 // runs once the data is durable, so no connection reader waits for a
 // disk. The Outbox keeps a client's items in the process
 // (outbox_local.go) or, with a SharedStore, in the store
