@@ -1,7 +1,6 @@
 package dlr
 
 import (
-	"strconv"
 	"testing"
 	"time"
 
@@ -71,28 +70,6 @@ func BenchmarkRewriteReceipt(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = RewriteReceipt(raw, sm, "19a3c5e2f0b14")
-	}
-}
-
-// BenchmarkMemStoreMapping writes a mapping and reads it back by upstream
-// id, the in-memory side of a relayed message and its receipt.
-func BenchmarkMemStoreMapping(b *testing.B) {
-	s := NewMemStore(nil)
-	exp := time.Now().Add(time.Hour)
-	done := func(err error) {
-		if err != nil {
-			b.Error(err)
-		}
-	}
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		i++
-		id := strconv.FormatUint(uint64(i), 16)
-		s.PutMapping(Mapping{Upstream: "carrier-a", UpstreamID: id, Origin: Origin{SystemID: "shop", ClientID: id}, Expires: exp}, done)
-		if _, ok, err := s.Get("carrier-a", id); !ok || err != nil {
-			b.Fatalf("mapping %s: found %v, %v", id, ok, err)
-		}
 	}
 }
 

@@ -110,16 +110,6 @@ func TestRewriteReceipt(t *testing.T) {
 	}
 }
 
-// putSync writes m and fails the test unless the write succeeded.
-func putSync(t *testing.T, s Store, m Mapping) {
-	t.Helper()
-	errc := make(chan error, 1)
-	s.PutMapping(m, func(err error) { errc <- err })
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestParkingClaimOnce(t *testing.T) {
 	t.Parallel()
 	p := NewParking(time.Hour)

@@ -16,13 +16,12 @@
 // storetest: pebblestore is the durable one (synced, group-committed
 // writes), redisstore the one several instances share (a SharedStore:
 // outboxes are Redis streams delivered by the instance holding the
-// client's lease), MemStore (memstore.go) the one in memory, an Outbox's
-// store when it is given none. Writes are asynchronous: their callback
-// runs once the data is durable, so no connection reader waits for a
-// disk. The Outbox keeps a client's items in the process
-// (outbox_local.go) or, with a SharedStore, in the store
-// (outbox_shared.go), through one strategy; a shared outbox delivers each
-// item once through outages of the store.
+// client's lease), memstore the one in memory; an Outbox is given one.
+// Writes are asynchronous: their callback runs once the data is durable,
+// so no connection reader waits for a disk. The Outbox keeps a client's
+// items in the process (outbox_local.go) or, with a SharedStore, in the
+// store (outbox_shared.go), through one strategy; a shared outbox
+// delivers each item once through outages of the store.
 //
 // Goroutines: an Outbox runs one dispatcher goroutine per client
 // system_id that has had something queued, ended by Close (the stores'

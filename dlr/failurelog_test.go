@@ -2,8 +2,6 @@ package dlr
 
 import (
 	"errors"
-	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,57 +61,5 @@ func TestFailureLogOneLinePerClientPerInterval(t *testing.T) {
 	}
 	if lines[2].Message != "delivery to client failed, will retry" {
 		t.Errorf("message %q", lines[2].Message)
-	}
-}
-
-// TestOutboxRefusalsLogOncePerInterval: a client refusing every delivery
-// of three items, each tried again and again, writes one line, not one
-// per item per try.
-func TestOutboxRefusalsLogOncePerInterval(t *testing.T) {
-	t.Parallel()
-	core, logs := observer.New(zap.InfoLevel)
-	script := make([]pdu.Status, 12)
-	for i := range script {
-		script[i] = pdu.StatusXTAppn
-	}
-	recv := &fakeReceiver{script: script, seen: make(chan struct{}, 100)}
-	var mu sync.Mutex
-	retries := 0
-	o := NewOutbox(OutboxConfig{
-		Receivers:   func(string) []Receiver { return []Receiver{recv} },
-		RetryMin:    time.Millisecond,
-		RetryMax:    time.Millisecond,
-		MaxAttempts: 100,
-		Logger:      zap.New(core),
-		OnRetry:     func(string, *Item) { mu.Lock(); retries++; mu.Unlock() },
-	})
-	defer o.Close()
-	var wg sync.WaitGroup
-	for i := range 3 {
-		wg.Add(1)
-		o.Enqueue("shop", &Item{Raw: pdu.Request(pdu.DeliverSM, 0, fmt.Appendf(nil, "%04d", i))}, func(err error) {
-			if err != nil {
-				t.Error(err)
-			}
-			wg.Done()
-		})
-	}
-	wg.Wait()
-	o.Wake("shop")
-	// 12 refusals, then the three accepted.
-	for range 15 {
-		select {
-		case <-recv.seen:
-		case <-time.After(10 * time.Second):
-			t.Fatal("deliveries stalled")
-		}
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if retries != 12 {
-		t.Fatalf("%d retries, want 12", retries)
-	}
-	if n := logs.FilterMessage("delivery to client failed, will retry").Len(); n != 1 {
-		t.Errorf("%d lines for 12 refusals within the interval, want 1", n)
 	}
 }

@@ -1,8 +1,9 @@
-package dlr
+package dlr_test
 
 import (
 	"testing"
 
+	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/internal/pdu"
 )
 
@@ -23,19 +24,19 @@ func FuzzReceiptText(f *testing.F) {
 		if err := pdu.ParseSM(raw[pdu.HeaderLen:], &sm); err != nil {
 			t.Fatalf("built receipt does not parse: %v", err)
 		}
-		if id, err := ReceiptID(&sm); err == nil {
-			_ = FoldID(string(id))
+		if id, err := dlr.ReceiptID(&sm); err == nil {
+			_ = dlr.FoldID(string(id))
 		}
-		for _, form := range []ReceiptIDForm{FormExact, FormSame, FormHexDecimal, FormDecimalHex} {
-			_, _, _, _ = NewIDReader(form, true).Ref(&sm)
+		for _, form := range []dlr.ReceiptIDForm{dlr.FormExact, dlr.FormSame, dlr.FormHexDecimal, dlr.FormDecimalHex} {
+			_, _, _, _ = dlr.NewIDReader(form, true).Ref(&sm)
 		}
-		out := RewriteReceipt(raw, &sm, clientID)
+		out := dlr.RewriteReceipt(raw, &sm, clientID)
 		var got pdu.SM
 		if err := pdu.ParseSM(out[pdu.HeaderLen:], &got); err != nil {
 			t.Fatalf("rewritten receipt does not parse: %v", err)
 		}
-		if s, _, ok := TextID(text); ok && s+len(clientID) <= 254 {
-			if s2, e2, ok2 := TextID(got.ShortMessage); !ok2 || string(got.ShortMessage[s2:e2]) != clientID {
+		if s, _, ok := dlr.TextID(text); ok && s+len(clientID) <= 254 {
+			if s2, e2, ok2 := dlr.TextID(got.ShortMessage); !ok2 || string(got.ShortMessage[s2:e2]) != clientID {
 				t.Fatalf("rewritten text %q lost the client id %q", got.ShortMessage, clientID)
 			}
 		}

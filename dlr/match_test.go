@@ -1,4 +1,4 @@
-package dlr
+package dlr_test
 
 import (
 	"fmt"
@@ -7,31 +7,34 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/dlr/memstore"
+	"github.com/smppmux/smppmux/dlr/storetest"
 	"github.com/smppmux/smppmux/internal/pdu"
 )
 
 // smscForm is how a simulated SMSC writes the ids of its receipts, and
 // whether smppmux's reader is configured with that form or learns it.
 type smscForm struct {
-	form ReceiptIDForm
+	form dlr.ReceiptIDForm
 	auto bool
 }
 
 var smscForms = []smscForm{
-	{FormExact, false}, {FormExact, true},
-	{FormSame, false}, {FormSame, true},
-	{FormHexDecimal, false}, {FormHexDecimal, true},
-	{FormDecimalHex, false}, {FormDecimalHex, true},
+	{dlr.FormExact, false}, {dlr.FormExact, true},
+	{dlr.FormSame, false}, {dlr.FormSame, true},
+	{dlr.FormHexDecimal, false}, {dlr.FormHexDecimal, true},
+	{dlr.FormDecimalHex, false}, {dlr.FormDecimalHex, true},
 }
 
 // receiptFor builds a receipt an SMSC of form writes for its message id,
 // v choosing where the id goes (TLV and text, text only, TLV only) and how
 // it is written within what form allows (as issued, upper case, lower
 // case, zero-padded; the text in the other base for the base forms).
-func receiptFor(id string, form ReceiptIDForm, v byte) *pdu.SM {
+func receiptFor(id string, form dlr.ReceiptIDForm, v byte) *pdu.SM {
 	where, how, tlvToo := v%3, (v/3)%4, v/12%2 == 1
 	write := func(s string) string {
-		if form == FormExact {
+		if form == dlr.FormExact {
 			return s
 		}
 		switch how {
@@ -46,11 +49,11 @@ func receiptFor(id string, form ReceiptIDForm, v byte) *pdu.SM {
 	}
 	text := write(id)
 	switch form {
-	case FormHexDecimal:
+	case dlr.FormHexDecimal:
 		if n, err := strconv.ParseUint(id, 16, 64); err == nil {
 			text = strconv.FormatUint(n, 10)
 		}
-	case FormDecimalHex:
+	case dlr.FormDecimalHex:
 		if n, err := strconv.ParseUint(id, 10, 64); err == nil {
 			text = write(strconv.FormatUint(n, 16))
 		}
@@ -71,12 +74,12 @@ func receiptFor(id string, form ReceiptIDForm, v byte) *pdu.SM {
 
 // issues reports whether an SMSC of form could issue id: one whose texts
 // are in another base issues numbers in its own.
-func issues(form ReceiptIDForm, id string) bool {
+func issues(form dlr.ReceiptIDForm, id string) bool {
 	var err error
 	switch form {
-	case FormHexDecimal:
+	case dlr.FormHexDecimal:
 		_, err = strconv.ParseUint(id, 16, 64)
-	case FormDecimalHex:
+	case dlr.FormDecimalHex:
 		_, err = strconv.ParseUint(id, 10, 64)
 	}
 	return err == nil
@@ -111,18 +114,18 @@ func FuzzReceiptMatch(f *testing.F) {
 		if len(ids) == 0 || len(variants) == 0 || len(variants) > 64 {
 			return
 		}
-		s := NewMemStore(nil)
+		s := memstore.New(nil)
 		exp := time.Now().Add(time.Hour)
 		group := map[string][]int{} // folded id -> the messages whose id folds to it
 		for i, id := range ids {
-			putSync(t, s, Mapping{Upstream: "u", UpstreamID: id, Origin: Origin{SystemID: "shop", ClientID: fmt.Sprint("c", i)}, Expires: exp})
-			group[FoldID(id)] = append(group[FoldID(id)], i)
+			storetest.PutSync(t, s, dlr.Mapping{Upstream: "u", UpstreamID: id, Origin: dlr.Origin{SystemID: "shop", ClientID: fmt.Sprint("c", i)}, Expires: exp})
+			group[dlr.FoldID(id)] = append(group[dlr.FoldID(id)], i)
 		}
-		start := FormExact
+		start := dlr.FormExact
 		if !sf.auto {
 			start = sf.form
 		}
-		r := NewIDReader(start, sf.auto)
+		r := dlr.NewIDReader(start, sf.auto)
 		for k, v := range variants {
 			own := k % len(ids)
 			sm := receiptFor(ids[own], sf.form, v)
@@ -130,12 +133,12 @@ func FuzzReceiptMatch(f *testing.F) {
 			if err != nil {
 				t.Fatalf("receipt for %q: %v", ids[own], err)
 			}
-			route, res, err := Find(s, "u", ref)
+			route, res, err := dlr.Find(s, "u", ref)
 			if err != nil {
 				t.Fatal(err)
 			}
 			got := -1
-			if res == Found {
+			if res == dlr.Found {
 				if _, err := fmt.Sscanf(route.ClientID, "c%d", &got); err != nil {
 					t.Fatalf("route %+v", route)
 				}
@@ -147,20 +150,20 @@ func FuzzReceiptMatch(f *testing.F) {
 				}
 			}
 			where := fmt.Sprintf("%s (auto %v): receipt %d for %q read as %+v", sf.form, sf.auto, k, ids[own], ref)
-			if res == Found && got != own && (exact == -1 || exact == own) {
+			if res == dlr.Found && got != own && (exact == -1 || exact == own) {
 				t.Fatalf("%s: delivered to %q", where, ids[got])
 			}
 			switch {
-			case exact == own && (res != Found || got != own):
+			case exact == own && (res != dlr.Found || got != own):
 				t.Fatalf("%s: %v, not its own message", where, res)
 			case exact != -1:
 				// Another message's id as written: nothing can tell.
-			case ref.Folded == "" && res != NotFound:
+			case ref.Folded == "" && res != dlr.NotFound:
 				t.Fatalf("%s: %v without folding", where, res)
 			case ref.Folded == "":
-			case len(group[ref.Folded]) == 1 && group[ref.Folded][0] == own && res != Found:
+			case len(group[ref.Folded]) == 1 && group[ref.Folded][0] == own && res != dlr.Found:
 				t.Fatalf("%s: %v, the only id of its folded form", where, res)
-			case len(group[ref.Folded]) > 1 && res != Ambiguous:
+			case len(group[ref.Folded]) > 1 && res != dlr.Ambiguous:
 				t.Fatalf("%s: %v with %d ids of its folded form", where, res, len(group[ref.Folded]))
 			}
 		}
@@ -171,35 +174,35 @@ func FuzzReceiptMatch(f *testing.F) {
 // SMSC issuing aB1, Ab1, 07 and 7) for each reader form.
 func TestFindFoldsOnlyWhenAllowed(t *testing.T) {
 	t.Parallel()
-	s := NewMemStore(nil)
+	s := memstore.New(nil)
 	exp := time.Now().Add(time.Hour)
 	for _, id := range []string{"aB1", "Ab1", "07", "7", "Xy9"} {
-		putSync(t, s, Mapping{Upstream: "u", UpstreamID: id, Origin: Origin{SystemID: "shop", ClientID: "c-" + id}, Expires: exp})
+		storetest.PutSync(t, s, dlr.Mapping{Upstream: "u", UpstreamID: id, Origin: dlr.Origin{SystemID: "shop", ClientID: "c-" + id}, Expires: exp})
 	}
 	tests := []struct {
-		form   ReceiptIDForm
+		form   dlr.ReceiptIDForm
 		id     string
-		want   Result
+		want   dlr.Result
 		client string
 	}{
-		{FormExact, "aB1", Found, "c-aB1"},
-		{FormExact, "Ab1", Found, "c-Ab1"},
-		{FormExact, "07", Found, "c-07"},
-		{FormExact, "7", Found, "c-7"},
-		{FormExact, "AB1", NotFound, ""},
-		{FormExact, "007", NotFound, ""},
-		{FormExact, "xy9", NotFound, ""},
-		{FormSame, "aB1", Found, "c-aB1"},
-		{FormSame, "07", Found, "c-07"},
-		{FormSame, "AB1", Ambiguous, ""},
-		{FormSame, "007", Ambiguous, ""},
-		{FormSame, "XY9", Found, "c-Xy9"},
-		{FormSame, "0xy9", Found, "c-Xy9"},
-		{FormSame, "zz", NotFound, ""},
+		{dlr.FormExact, "aB1", dlr.Found, "c-aB1"},
+		{dlr.FormExact, "Ab1", dlr.Found, "c-Ab1"},
+		{dlr.FormExact, "07", dlr.Found, "c-07"},
+		{dlr.FormExact, "7", dlr.Found, "c-7"},
+		{dlr.FormExact, "AB1", dlr.NotFound, ""},
+		{dlr.FormExact, "007", dlr.NotFound, ""},
+		{dlr.FormExact, "xy9", dlr.NotFound, ""},
+		{dlr.FormSame, "aB1", dlr.Found, "c-aB1"},
+		{dlr.FormSame, "07", dlr.Found, "c-07"},
+		{dlr.FormSame, "AB1", dlr.Ambiguous, ""},
+		{dlr.FormSame, "007", dlr.Ambiguous, ""},
+		{dlr.FormSame, "XY9", dlr.Found, "c-Xy9"},
+		{dlr.FormSame, "0xy9", dlr.Found, "c-Xy9"},
+		{dlr.FormSame, "zz", dlr.NotFound, ""},
 	}
 	for _, tt := range tests {
-		ref := NewIDReader(tt.form, false).RefTLV([]byte(tt.id))
-		route, res, err := Find(s, "u", ref)
+		ref := dlr.NewIDReader(tt.form, false).RefTLV([]byte(tt.id))
+		route, res, err := dlr.Find(s, "u", ref)
 		if err != nil || res != tt.want || route.ClientID != tt.client {
 			t.Errorf("%v %q: %v %q %v; want %v %q", tt.form, tt.id, res, route.ClientID, err, tt.want, tt.client)
 		}

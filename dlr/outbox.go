@@ -50,7 +50,9 @@ type Item struct {
 
 // OutboxConfig holds an Outbox's settings.
 type OutboxConfig struct {
-	// Store keeps the items durably; nil keeps them in memory only.
+	// Store numbers the items and keeps them durably, with the dead
+	// letters; it is required (a memstore.Store keeps them in memory
+	// only).
 	Store OutboxStore
 	// Receivers returns the sessions of systemID that can take deliveries.
 	Receivers func(systemID string) []Receiver
@@ -151,8 +153,11 @@ const (
 	refillBelow = 128
 )
 
-// NewOutbox returns an empty Outbox.
+// NewOutbox returns an empty Outbox. It panics when cfg.Store is nil.
 func NewOutbox(cfg OutboxConfig) *Outbox {
+	if cfg.Store == nil {
+		panic("dlr: NewOutbox without a Store")
+	}
 	if cfg.MaxItems <= 0 {
 		cfg.MaxItems = DefaultOutboxMaxItems
 	}
@@ -173,9 +178,6 @@ func NewOutbox(cfg OutboxConfig) *Outbox {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
-	}
-	if cfg.Store == nil {
-		cfg.Store = NewMemStore(nil)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	o := &Outbox{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, queues: make(map[string]*queue)}

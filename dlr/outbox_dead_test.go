@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/dlr/memstore"
 	"github.com/smppmux/smppmux/dlr/storetest"
 	"github.com/smppmux/smppmux/internal/pdu"
 )
@@ -30,6 +31,7 @@ func TestOutboxRefusalsDoNotHoldBackOthers(t *testing.T) {
 		var mu sync.Mutex
 		retries := 0
 		o := dlr.NewOutbox(dlr.OutboxConfig{
+			Store:     memstore.New(nil),
 			Receivers: func(string) []dlr.Receiver { return []dlr.Receiver{recv} },
 			RetryMin:  time.Second, RetryMax: time.Minute,
 			OnRetry: func(string, *dlr.Item) { mu.Lock(); retries++; mu.Unlock() },
@@ -103,7 +105,7 @@ func TestOutboxDeadLetters(t *testing.T) {
 			}
 			return pdu.StatusOK, nil
 		}}
-		store := dlr.NewMemStore(nil)
+		store := memstore.New(nil)
 		var dead []dlr.DeadLetter
 		o := dlr.NewOutbox(dlr.OutboxConfig{
 			Store:     store,
@@ -185,10 +187,10 @@ func countOf(l []string, s string) int {
 	return n
 }
 
-// failingDead is a MemStore whose dead letter writes fail while fail is
+// failingDead is a memory store whose dead letter writes fail while fail is
 // set.
 type failingDead struct {
-	*dlr.MemStore
+	*memstore.Store
 	mu   sync.Mutex
 	fail bool
 }
@@ -201,7 +203,7 @@ func (f *failingDead) PutDeadLetter(d *dlr.DeadLetter, seq uint64, done func(err
 		done(errors.New("disk full"))
 		return
 	}
-	f.MemStore.PutDeadLetter(d, seq, done)
+	f.Store.PutDeadLetter(d, seq, done)
 }
 
 // TestOutboxDeadLetterWriteFails: while the store cannot write the dead
@@ -209,7 +211,7 @@ func (f *failingDead) PutDeadLetter(d *dlr.DeadLetter, seq uint64, done func(err
 // can.
 func TestOutboxDeadLetterWriteFails(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		store := &failingDead{MemStore: dlr.NewMemStore(nil), fail: true}
+		store := &failingDead{Store: memstore.New(nil), fail: true}
 		recv := &storetest.JudgingReceiver{Window: 1, Judge: func(int, string) (pdu.Status, error) { return 0x65, nil }}
 		o := dlr.NewOutbox(dlr.OutboxConfig{Store: store, Receivers: func(string) []dlr.Receiver { return []dlr.Receiver{recv} },
 			RetryMin: time.Second, RetryMax: time.Second})

@@ -1,4 +1,4 @@
-package dlr
+package dlr_test
 
 import (
 	"errors"
@@ -9,23 +9,25 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/dlr/memstore"
 	"github.com/smppmux/smppmux/internal/pdu"
 )
 
 // outageStore is a SharedStore in memory for one instance whose store
 // can fail: removals, leases, or its health.
 type outageStore struct {
-	MemStore
+	*memstore.Store
 	mu          sync.Mutex
-	items       []*Item // the outbox, in order
+	items       []*dlr.Item // the outbox, in order
 	next        uint64
 	failRemove  bool
 	holdRemove  bool     // removals wait in held until released
 	held        []func() // removals under way
 	failLease   bool
 	unhealthy   bool
-	grant       LeaseGrant // what Lease answers when it does not fail
-	removals    int        // removals that took effect
+	grant       dlr.LeaseGrant // what Lease answers when it does not fail
+	removals    int            // removals that took effect
 	releases    int
 	reads       []uint64 // the after of each Pending
 	failedCalls int
@@ -33,7 +35,9 @@ type outageStore struct {
 
 var errOutage = errors.New("store unreachable")
 
-func newOutageStore() *outageStore { return &outageStore{grant: LeaseKept} }
+func newOutageStore() *outageStore {
+	return &outageStore{Store: memstore.New(nil), grant: dlr.LeaseKept}
+}
 
 func (f *outageStore) set(fn func(f *outageStore)) {
 	f.mu.Lock()
@@ -41,7 +45,7 @@ func (f *outageStore) set(fn func(f *outageStore)) {
 	fn(f)
 }
 
-func (f *outageStore) AddOutbox(_ string, it *Item, done func(error)) {
+func (f *outageStore) AddOutbox(_ string, it *dlr.Item, done func(error)) {
 	f.mu.Lock()
 	f.next++
 	it.Seq = f.next
@@ -63,21 +67,21 @@ func (f *outageStore) Remove(systemID string, seqs []uint64, done func(error)) {
 		done(errOutage)
 		return
 	}
-	f.items = slices.DeleteFunc(f.items, func(it *Item) bool { return slices.Contains(seqs, it.Seq) })
+	f.items = slices.DeleteFunc(f.items, func(it *dlr.Item) bool { return slices.Contains(seqs, it.Seq) })
 	f.removals += len(seqs)
 	f.mu.Unlock()
 	done(nil)
 }
 
-func (f *outageStore) Lease(string) (LeaseGrant, error) {
+func (f *outageStore) Lease(string) (dlr.LeaseGrant, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failLease {
-		return LeaseOther, errOutage
+		return dlr.LeaseOther, errOutage
 	}
 	g := f.grant
-	if g == LeaseFree || g == LeaseLapsed {
-		f.grant = LeaseKept // held from now on
+	if g == dlr.LeaseFree || g == dlr.LeaseLapsed {
+		f.grant = dlr.LeaseKept // held from now on
 	}
 	return g, nil
 }
@@ -88,11 +92,11 @@ func (f *outageStore) Release(string) {
 	f.mu.Unlock()
 }
 
-func (f *outageStore) Pending(_ string, after uint64, n int) ([]*Item, error) {
+func (f *outageStore) Pending(_ string, after uint64, n int) ([]*dlr.Item, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reads = append(f.reads, after)
-	var out []*Item
+	var out []*dlr.Item
 	for _, it := range f.items {
 		if it.Seq > after && len(out) < n {
 			cp := *it
@@ -169,11 +173,11 @@ func (r *answeringReceiver) deliveries() []string {
 	return slices.Clone(r.got)
 }
 
-func (r *answeringReceiver) list(string) []Receiver {
+func (r *answeringReceiver) list(string) []dlr.Receiver {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.bound {
-		return []Receiver{r}
+		return []dlr.Receiver{r}
 	}
 	return nil
 }
@@ -181,16 +185,16 @@ func (r *answeringReceiver) list(string) []Receiver {
 // outageOutbox queues items 0 to n-1 in a shared outbox over store, whose
 // one session is recv. The session binds once all are queued, so that the
 // outbox reads them in one go, whatever the order its dispatcher runs in.
-func outageOutbox(t *testing.T, store *outageStore, recv *answeringReceiver, n int) *Outbox {
+func outageOutbox(t *testing.T, store *outageStore, recv *answeringReceiver, n int) *dlr.Outbox {
 	t.Helper()
 	recv.mu.Lock()
 	bound := recv.bound
 	recv.bound = false
 	recv.mu.Unlock()
-	o := NewOutbox(OutboxConfig{Store: store, Receivers: recv.list})
+	o := dlr.NewOutbox(dlr.OutboxConfig{Store: store, Receivers: recv.list})
 	for i := range n {
 		errc := make(chan error, 1)
-		o.Enqueue("shop", &Item{Raw: pdu.Request(pdu.DeliverSM, 0, fmt.Appendf(nil, "%d", i))}, func(err error) { errc <- err })
+		o.Enqueue("shop", &dlr.Item{Raw: pdu.Request(pdu.DeliverSM, 0, fmt.Appendf(nil, "%d", i))}, func(err error) { errc <- err })
 		if err := <-errc; err != nil {
 			t.Fatal(err)
 		}
@@ -207,7 +211,7 @@ func outageOutbox(t *testing.T, store *outageStore, recv *answeringReceiver, n i
 // acceptDuring starts an outbox of n items over a store that fault then
 // breaks, has the client accept item 0, and checks that nothing more went
 // out d later.
-func acceptDuring(t *testing.T, n int, d time.Duration, fault func(f *outageStore)) (*outageStore, *answeringReceiver, *Outbox) {
+func acceptDuring(t *testing.T, n int, d time.Duration, fault func(f *outageStore)) (*outageStore, *answeringReceiver, *dlr.Outbox) {
 	t.Helper()
 	store := newOutageStore()
 	recv := &answeringReceiver{bound: true}
@@ -248,7 +252,7 @@ func TestSharedOutboxFailedRemovalHoldsDeliveries(t *testing.T) {
 			}
 			f.failRemove = false
 		})
-		pass(removeRetry)
+		pass(dlr.RemoveRetry)
 		wantDeliveries(t, recv, "0", "1")
 		recv.accept(t)
 		synctest.Wait()
@@ -293,7 +297,7 @@ func TestSharedOutboxRereadSkipsWhatWasDelivered(t *testing.T) {
 		recv := &answeringReceiver{bound: true}
 		o := outageOutbox(t, store, recv, 3)
 		defer o.Close()
-		store.set(func(f *outageStore) { f.holdRemove, f.grant = true, LeaseFree })
+		store.set(func(f *outageStore) { f.holdRemove, f.grant = true, dlr.LeaseFree })
 		recv.accept(t)
 		synctest.Wait()
 		wantDeliveries(t, recv, "0", "1")
@@ -325,7 +329,7 @@ func TestSharedOutboxRereadSkipsWhatWasDelivered(t *testing.T) {
 func TestSharedOutboxLapsedLeaseGrace(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := newOutageStore()
-		store.grant = LeaseLapsed
+		store.grant = dlr.LeaseLapsed
 		recv := &answeringReceiver{bound: true}
 		start := time.Now()
 		o := outageOutbox(t, store, recv, 1)

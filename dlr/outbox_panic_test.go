@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 
 	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/dlr/memstore"
 	"github.com/smppmux/smppmux/dlr/storetest"
 	"github.com/smppmux/smppmux/internal/pdu"
 )
@@ -35,6 +36,7 @@ func TestOutboxDeliverPanic(t *testing.T) {
 		var closed []dlr.Receiver
 		var reasons []string
 		o := dlr.NewOutbox(dlr.OutboxConfig{
+			Store: memstore.New(nil),
 			Receivers: func(string) []dlr.Receiver {
 				mu.Lock()
 				defer mu.Unlock()

@@ -1,4 +1,4 @@
-package dlr
+package dlr_test
 
 import (
 	"sync"
@@ -6,6 +6,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/dlr/memstore"
 	"github.com/smppmux/smppmux/internal/pdu"
 )
 
@@ -13,14 +15,14 @@ import (
 // deletes and lease releases in the order they take effect, and a delete
 // waits for gate.
 type fakeShared struct {
-	MemStore
+	*memstore.Store
 	mu     sync.Mutex
-	items  []*Item
+	items  []*dlr.Item
 	events []string
 	gate   chan struct{}
 }
 
-func (f *fakeShared) AddOutbox(_ string, it *Item, done func(error)) {
+func (f *fakeShared) AddOutbox(_ string, it *dlr.Item, done func(error)) {
 	f.mu.Lock()
 	it.Seq = uint64(len(f.items) + 1)
 	f.items = append(f.items, it)
@@ -38,7 +40,7 @@ func (f *fakeShared) Remove(_ string, _ []uint64, done func(error)) {
 	}()
 }
 
-func (f *fakeShared) Lease(string) (LeaseGrant, error) { return LeaseKept, nil }
+func (f *fakeShared) Lease(string) (dlr.LeaseGrant, error) { return dlr.LeaseKept, nil }
 
 func (f *fakeShared) Release(string) {
 	f.mu.Lock()
@@ -46,10 +48,10 @@ func (f *fakeShared) Release(string) {
 	f.mu.Unlock()
 }
 
-func (f *fakeShared) Pending(_ string, after uint64, n int) ([]*Item, error) {
+func (f *fakeShared) Pending(_ string, after uint64, n int) ([]*dlr.Item, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []*Item
+	var out []*dlr.Item
 	for _, it := range f.items {
 		if it.Seq > after && len(out) < n {
 			out = append(out, it)
@@ -78,22 +80,22 @@ func (r *heldReceiver) Deliver(_ []byte, done func(pdu.Frame, error)) error {
 // another instance would take the lease and deliver the item again.
 func TestSharedOutboxDeletesBeforeRelease(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		store := &fakeShared{gate: make(chan struct{})}
+		store := &fakeShared{Store: memstore.New(nil), gate: make(chan struct{})}
 		recv := &heldReceiver{answers: make(chan func(pdu.Frame, error), 1)}
 		var mu sync.Mutex
 		bound := true
-		o := NewOutbox(OutboxConfig{Store: store, Receivers: func(string) []Receiver {
+		o := dlr.NewOutbox(dlr.OutboxConfig{Store: store, Receivers: func(string) []dlr.Receiver {
 			mu.Lock()
 			defer mu.Unlock()
 			if bound {
-				return []Receiver{recv}
+				return []dlr.Receiver{recv}
 			}
 			return nil
 		}})
 		defer o.Close()
 		o.Wake("shop")
 		errc := make(chan error, 1)
-		o.Enqueue("shop", &Item{Raw: pdu.Request(pdu.DeliverSM, 0, []byte("r"))}, func(err error) { errc <- err })
+		o.Enqueue("shop", &dlr.Item{Raw: pdu.Request(pdu.DeliverSM, 0, []byte("r"))}, func(err error) { errc <- err })
 		if err := <-errc; err != nil {
 			t.Fatal(err)
 		}

@@ -97,11 +97,3 @@ func FinalState(st byte) bool {
 	}
 	return false
 }
-
-// markKey is a Mark's identity, for the stores that keep marks in memory.
-type markKey struct {
-	upstream, id string
-	state        byte
-}
-
-func (m *Mark) key() markKey { return markKey{m.Upstream, m.ID, m.State} }

@@ -20,7 +20,7 @@ import (
 type Option func(*suite)
 
 // Volatile says the store keeps no outbox items, only their numbers and
-// marks: the Outbox holds the items in memory (the memory store).
+// marks: the Outbox holds the items in memory (memstore).
 func Volatile() Option { return func(s *suite) { s.volatile = true } }
 
 type suite struct {

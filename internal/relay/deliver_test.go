@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/dlr/memstore"
 	"github.com/smppmux/smppmux/dlr/pebblestore"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smsctest"
@@ -64,7 +65,7 @@ func TestParkedReceiptAtClose(t *testing.T) {
 // its SMSC answered ESME_ROK once it is queued.
 func TestDataSMReceipt(t *testing.T) {
 	t.Parallel()
-	store := dlr.NewMemStore(time.Now)
+	store := memstore.New(time.Now)
 	put := make(chan error, 1)
 	store.PutMapping(dlr.Mapping{Upstream: "carrier", UpstreamID: "up-7",
 		Origin: dlr.Origin{SystemID: "shop", ClientID: "00c1"}, Expires: time.Now().Add(time.Hour)},

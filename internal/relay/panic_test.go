@@ -13,6 +13,7 @@ import (
 	"github.com/smppmux/smppmux/balancer"
 	"github.com/smppmux/smppmux/config"
 	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/dlr/memstore"
 	"github.com/smppmux/smppmux/internal/clients"
 	"github.com/smppmux/smppmux/internal/esmetest"
 	"github.com/smppmux/smppmux/internal/lifecycle"
@@ -41,7 +42,7 @@ func TestPanicInStoreCallbackClosesOnlyItsSession(t *testing.T) {
 	defer smsc.Close()
 	core, logs := observer.New(zap.ErrorLevel)
 	life := lifecycle.New(zap.New(core))
-	r := New(Config{Registry: smppserver.NewRegistry(), Store: dlr.NewMemStore(nil), IDs: dlr.NewIDs(time.Now()), Lifecycle: life})
+	r := New(Config{Registry: smppserver.NewRegistry(), Store: memstore.New(nil), IDs: dlr.NewIDs(time.Now()), Lifecycle: life})
 	defer r.Close()
 	u := upstream.New(upstream.Config{Name: "carrier", Addr: smsc.Addr(), SystemID: "mux"}, r, nil)
 	u.Start()
@@ -137,7 +138,7 @@ func TestPanicInReceiptTimerHandsItBack(t *testing.T) {
 	}
 	synctest.Test(t, func(t *testing.T) {
 		life := lifecycle.New(nil)
-		r := New(Config{Registry: smppserver.NewRegistry(), Store: dlr.NewMemStore(nil), IDs: dlr.NewIDs(time.Now()),
+		r := New(Config{Registry: smppserver.NewRegistry(), Store: memstore.New(nil), IDs: dlr.NewIDs(time.Now()),
 			ParkTimeout: time.Hour, Hold: time.Second, Lifecycle: life})
 		defer r.Close()
 		u := upstream.New(upstream.Config{Name: "carrier", Addr: "127.0.0.1:1"}, r, nil)

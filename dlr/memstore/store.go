@@ -1,4 +1,4 @@
-package dlr
+package memstore
 
 import (
 	"slices"
@@ -6,19 +6,20 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/smppmux/smppmux/dlr"
 )
 
-// MemStore is a Store in memory: nothing survives a restart. It is the
-// Outbox's store when it is given none (the items themselves stay in the
-// Outbox), and it passes storetest as the other stores do. Expired
-// mappings are dropped a few at a time as new ones are written, so no
-// sweep ever blocks the hot path. Mappings are kept by their exact id;
-// an id that is not its own folded form is also listed under that form,
-// for GetFolded.
+// Store is a dlr.Store in memory: nothing survives a restart. An Outbox
+// given it keeps its items in the process (AddOutbox only numbers them).
+// Expired mappings are dropped a few at a time as new ones are written,
+// so no sweep ever blocks the hot path. Mappings are kept by their exact
+// id; an id that is not its own folded form is also listed under that
+// form, for GetFolded.
 //
 // LOCKING: imu may be held while taking a shard's mu, never the other
 // way round.
-type MemStore struct {
+type Store struct {
 	now    func() time.Time
 	shards [64]memShard
 	seq    atomic.Uint64
@@ -35,7 +36,7 @@ type MemStore struct {
 
 type memShard struct {
 	mu      sync.Mutex
-	m       map[string]Mapping
+	m       map[string]dlr.Mapping
 	expires []memExpiry // in insertion order
 }
 
@@ -44,14 +45,15 @@ type memExpiry struct {
 	exp time.Time
 }
 
-// NewMemStore returns an empty MemStore.
-func NewMemStore(now func() time.Time) *MemStore {
+// New returns an empty Store reading the time from now (time.Now when
+// nil).
+func New(now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	s := &MemStore{now: now, folded: make(map[string][]string)}
+	s := &Store{now: now, folded: make(map[string][]string)}
 	for i := range s.shards {
-		s.shards[i].m = make(map[string]Mapping)
+		s.shards[i].m = make(map[string]dlr.Mapping)
 	}
 	return s
 }
@@ -67,7 +69,7 @@ func clientKey(systemID, clientID string) string {
 
 func foldKey(upstream, folded string) string { return "\x02" + upstream + "\x00" + folded }
 
-func (s *MemStore) shard(k string) *memShard {
+func (s *Store) shard(k string) *memShard {
 	var h uint32 = 2166136261
 	for i := 0; i < len(k); i++ {
 		h = (h ^ uint32(k[i])) * 16777619
@@ -78,7 +80,7 @@ func (s *MemStore) shard(k string) *memShard {
 // put stores m under k and drops up to four expired entries of the
 // shard, returning the keys of the mappings dropped whose ids are listed
 // under their folded form.
-func (s *MemStore) put(k string, m Mapping, now time.Time) (gone []string) {
+func (s *Store) put(k string, m dlr.Mapping, now time.Time) (gone []string) {
 	sh := s.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -87,7 +89,7 @@ func (s *MemStore) put(k string, m Mapping, now time.Time) (gone []string) {
 		sh.expires = sh.expires[1:]
 		if cur, ok := sh.m[x.key]; ok && cur.Expires.Equal(x.exp) {
 			delete(sh.m, x.key)
-			if x.key[0] != clientKeyKind && FoldID(cur.UpstreamID) != cur.UpstreamID {
+			if x.key[0] != clientKeyKind && dlr.FoldID(cur.UpstreamID) != cur.UpstreamID {
 				gone = append(gone, x.key)
 			}
 		}
@@ -97,19 +99,19 @@ func (s *MemStore) put(k string, m Mapping, now time.Time) (gone []string) {
 	return gone
 }
 
-func (s *MemStore) get(k string) (Mapping, bool) {
+func (s *Store) get(k string) (dlr.Mapping, bool) {
 	sh := s.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	m, ok := sh.m[k]
 	if !ok || !m.Expires.After(s.now()) {
-		return Mapping{}, false
+		return dlr.Mapping{}, false
 	}
 	return m, true
 }
 
 // list adds id to the ids folding to fk.
-func (s *MemStore) list(fk, id string) {
+func (s *Store) list(fk, id string) {
 	s.imu.Lock()
 	defer s.imu.Unlock()
 	if !slices.Contains(s.folded[fk], id) {
@@ -119,9 +121,9 @@ func (s *MemStore) list(fk, id string) {
 
 // unlist removes the id of the expired mapping of key k from its folded
 // form's list, unless it was written again meanwhile.
-func (s *MemStore) unlist(k string) {
+func (s *Store) unlist(k string) {
 	upstream, id, _ := strings.Cut(k, "\x00")
-	fk := foldKey(upstream, FoldID(id))
+	fk := foldKey(upstream, dlr.FoldID(id))
 	s.imu.Lock()
 	defer s.imu.Unlock()
 	if _, ok := s.get(k); ok {
@@ -135,12 +137,12 @@ func (s *MemStore) unlist(k string) {
 	}
 }
 
-// PutMapping implements Store; done is called before it returns.
-func (s *MemStore) PutMapping(m Mapping, done func(error)) {
+// PutMapping implements dlr.Store; done is called before it returns.
+func (s *Store) PutMapping(m dlr.Mapping, done func(error)) {
 	now := s.now()
 	gone := s.put(memKey(m.Upstream, m.UpstreamID), m, now)
 	gone = append(gone, s.put(clientKey(m.SystemID, m.ClientID), m, now)...)
-	if f := FoldID(m.UpstreamID); f != m.UpstreamID {
+	if f := dlr.FoldID(m.UpstreamID); f != m.UpstreamID {
 		s.list(foldKey(m.Upstream, f), m.UpstreamID)
 	}
 	for _, k := range gone {
@@ -149,42 +151,42 @@ func (s *MemStore) PutMapping(m Mapping, done func(error)) {
 	done(nil)
 }
 
-// Get implements Store.
-func (s *MemStore) Get(upstream, id string) (Origin, bool, error) {
+// Get implements dlr.Store.
+func (s *Store) Get(upstream, id string) (dlr.Origin, bool, error) {
 	m, ok := s.get(memKey(upstream, id))
 	return m.Origin, ok, nil
 }
 
-// GetFolded implements Store.
-func (s *MemStore) GetFolded(upstream, folded string) (Origin, int, error) {
+// GetFolded implements dlr.Store.
+func (s *Store) GetFolded(upstream, folded string) (dlr.Origin, int, error) {
 	s.imu.Lock()
 	ids := append([]string{folded}, s.folded[foldKey(upstream, folded)]...)
 	s.imu.Unlock()
-	var route Origin
+	var route dlr.Origin
 	n := 0
 	for _, id := range ids {
-		if m, ok := s.get(memKey(upstream, id)); ok && FoldID(id) == folded {
+		if m, ok := s.get(memKey(upstream, id)); ok && dlr.FoldID(id) == folded {
 			route = m.Origin
 			n++
 		}
 	}
 	if n > 1 {
-		return Origin{}, 2, nil
+		return dlr.Origin{}, 2, nil
 	}
 	return route, n, nil
 }
 
-// ByClient implements Store.
-func (s *MemStore) ByClient(systemID, clientID string) (Mapping, bool, error) {
+// ByClient implements dlr.Store.
+func (s *Store) ByClient(systemID, clientID string) (dlr.Mapping, bool, error) {
 	m, ok := s.get(clientKey(systemID, clientID))
 	return m, ok, nil
 }
 
-// NextSeq implements Store.
-func (s *MemStore) NextSeq() uint64 { return s.seq.Add(1) }
+// NextSeq implements dlr.Store.
+func (s *Store) NextSeq() uint64 { return s.seq.Add(1) }
 
-// AddOutbox implements Store: it only numbers the item.
-func (s *MemStore) AddOutbox(_ string, it *Item, done func(error)) {
+// AddOutbox implements dlr.Store: it only numbers the item.
+func (s *Store) AddOutbox(_ string, it *dlr.Item, done func(error)) {
 	if it.Seq == 0 {
 		it.Seq = s.NextSeq()
 	}
@@ -194,8 +196,16 @@ func (s *MemStore) AddOutbox(_ string, it *Item, done func(error)) {
 	done(nil)
 }
 
+// markKey is a Mark's identity.
+type markKey struct {
+	upstream, id string
+	state        byte
+}
+
+func keyOf(m *dlr.Mark) markKey { return markKey{m.Upstream, m.ID, m.State} }
+
 // mark keeps m, and forgets a few marks past their time.
-func (s *MemStore) mark(m *Mark) {
+func (s *Store) mark(m *dlr.Mark) {
 	now := s.now()
 	s.mmu.Lock()
 	defer s.mmu.Unlock()
@@ -211,19 +221,19 @@ func (s *MemStore) mark(m *Mark) {
 			delete(s.marks, k)
 		}
 	}
-	s.marks[m.key()] = m.Expires
+	s.marks[keyOf(m)] = m.Expires
 }
 
-// Relayed implements Store.
-func (s *MemStore) Relayed(m Mark) (bool, error) {
+// Relayed implements dlr.Store.
+func (s *Store) Relayed(m dlr.Mark) (bool, error) {
 	s.mmu.Lock()
 	defer s.mmu.Unlock()
-	exp, ok := s.marks[m.key()]
+	exp, ok := s.marks[keyOf(&m)]
 	return ok && exp.After(s.now()), nil
 }
 
-// Forget implements Store.
-func (s *MemStore) Forget(upstream, id, systemID, clientID string) {
+// Forget implements dlr.Store.
+func (s *Store) Forget(upstream, id, systemID, clientID string) {
 	k := memKey(upstream, id)
 	sh := s.shard(k)
 	sh.mu.Lock()
@@ -234,35 +244,35 @@ func (s *MemStore) Forget(upstream, id, systemID, clientID string) {
 	sh.mu.Lock()
 	delete(sh.m, ck)
 	sh.mu.Unlock()
-	if FoldID(id) != id {
+	if dlr.FoldID(id) != id {
 		s.unlist(k)
 	}
 }
 
-// DeleteOutbox implements Store.
-func (s *MemStore) DeleteOutbox(string, uint64) error { return nil }
+// DeleteOutbox implements dlr.Store.
+func (s *Store) DeleteOutbox(string, uint64) error { return nil }
 
-// LoadOutbox implements Store: a MemStore starts empty.
-func (s *MemStore) LoadOutbox(func(string, *Item)) error { return nil }
+// LoadOutbox implements dlr.Store: a Store starts empty.
+func (s *Store) LoadOutbox(func(string, *dlr.Item)) error { return nil }
 
-// Health implements Store: a MemStore always takes writes.
-func (s *MemStore) Health() error { return nil }
+// Health implements dlr.Store: a Store always takes writes.
+func (s *Store) Health() error { return nil }
 
-// Close implements Store.
-func (s *MemStore) Close() error { return nil }
+// Close implements dlr.Store.
+func (s *Store) Close() error { return nil }
 
-// memWaiting is a MemStore's waiting receipts.
+// memWaiting is a Store's waiting receipts.
 type memWaiting struct {
 	mu sync.Mutex
-	m  map[uint64]*Waiting
+	m  map[uint64]*dlr.Waiting
 }
 
-// PutWaiting implements Store.
-func (s *MemStore) PutWaiting(w *Waiting, done func(error)) {
+// PutWaiting implements dlr.Store.
+func (s *Store) PutWaiting(w *dlr.Waiting, done func(error)) {
 	w.Seq = s.NextSeq()
 	s.waiting.mu.Lock()
 	if s.waiting.m == nil {
-		s.waiting.m = make(map[uint64]*Waiting)
+		s.waiting.m = make(map[uint64]*dlr.Waiting)
 	}
 	c := *w
 	s.waiting.m[w.Seq] = &c
@@ -270,17 +280,17 @@ func (s *MemStore) PutWaiting(w *Waiting, done func(error)) {
 	done(nil)
 }
 
-// DeleteWaiting implements Store.
-func (s *MemStore) DeleteWaiting(_ string, seq uint64) {
+// DeleteWaiting implements dlr.Store.
+func (s *Store) DeleteWaiting(_ string, seq uint64) {
 	s.waiting.mu.Lock()
 	delete(s.waiting.m, seq)
 	s.waiting.mu.Unlock()
 }
 
-// LoadWaiting implements Store.
-func (s *MemStore) LoadWaiting(fn func(*Waiting)) error {
+// LoadWaiting implements dlr.Store.
+func (s *Store) LoadWaiting(fn func(*dlr.Waiting)) error {
 	s.waiting.mu.Lock()
-	ws := make([]*Waiting, 0, len(s.waiting.m))
+	ws := make([]*dlr.Waiting, 0, len(s.waiting.m))
 	for _, w := range s.waiting.m {
 		c := *w
 		ws = append(ws, &c)

@@ -1,4 +1,4 @@
-package dlr_test
+package memstore
 
 import (
 	"sync"
@@ -11,7 +11,7 @@ import (
 
 func TestMemStoreConformance(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(*testing.T) dlr.Store { return dlr.NewMemStore(nil) }, storetest.Volatile())
+	storetest.Run(t, func(*testing.T) dlr.Store { return New(nil) }, storetest.Volatile())
 }
 
 func TestMemStoreTTL(t *testing.T) {
@@ -19,7 +19,7 @@ func TestMemStoreTTL(t *testing.T) {
 	now := time.Unix(1000, 0)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	s := dlr.NewMemStore(clock)
+	s := New(clock)
 	storetest.CheckMappings(t, s, now)
 	mu.Lock()
 	now = now.Add(2 * time.Hour)

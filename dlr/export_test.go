@@ -1,0 +1,4 @@
+package dlr
+
+// RemoveRetry is removeRetry, for the tests of package dlr_test.
+const RemoveRetry = removeRetry
