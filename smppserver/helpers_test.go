@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/smppmux/smppmux/internal/esmetest"
 	"github.com/smppmux/smppmux/internal/pdu"
+	"github.com/smppmux/smppmux/internal/smppconn"
 	"github.com/smppmux/smppmux/smppserver"
 )
 
@@ -309,6 +312,182 @@ func waitNoSessions(t *testing.T, ctx context.Context, srv *smppserver.Server) {
 		case <-tick.C:
 		case <-ctx.Done():
 			t.Fatalf("sessions still open: %v", ctx.Err())
+		}
+	}
+}
+
+// Hostile clients: floods, stalls, clients that never read or never bind,
+// malformed bodies. Each must cost the server a bounded amount and end or
+// leave only its own session.
+
+// parsingHandler answers like a relay that decodes before it forwards:
+// submit_sm through pdu.ParseSM and data_sm through pdu.ParseDataSM, a
+// malformed body refused with the FieldError's status, a well-formed one
+// accepted with message id "m<seq>". query_sm, cancel_sm, replace_sm and
+// submit_multi get ESME_RSYSERR. With a stubHandler it also records the
+// calls; without one it records nothing.
+type parsingHandler struct{ *stubHandler }
+
+func (h parsingHandler) HandleRequest(s *smppserver.Session, f pdu.Frame) {
+	if h.stubHandler != nil {
+		select {
+		case h.requests <- request{s: s, f: f}:
+		default:
+		}
+	}
+	s.Respond(parsedAnswer(f))
+}
+
+func (h parsingHandler) SessionBound(s *smppserver.Session) {
+	if h.stubHandler != nil {
+		h.stubHandler.SessionBound(s)
+	}
+}
+
+func (h parsingHandler) SessionClosed(s *smppserver.Session) {
+	if h.stubHandler != nil {
+		h.stubHandler.SessionClosed(s)
+	}
+}
+
+// parsedAnswer is parsingHandler's response to the request f.
+func parsedAnswer(f pdu.Frame) []byte {
+	var err error
+	switch f.ID {
+	case pdu.SubmitSM:
+		var sm pdu.SM
+		err = pdu.ParseSM(f.Body(), &sm)
+	case pdu.DataSM:
+		var sm pdu.SM
+		err = pdu.ParseDataSM(f.Body(), &sm)
+	default:
+		return pdu.Empty(pdu.RespID(f.ID), pdu.StatusSysErr, f.Seq)
+	}
+	if err != nil {
+		st := pdu.StatusSysErr
+		var fe *pdu.FieldError
+		if errors.As(err, &fe) {
+			st = fe.Status
+		}
+		return pdu.Empty(pdu.RespID(f.ID), st, f.Seq)
+	}
+	return pdu.MessageIDResp(pdu.RespID(f.ID), pdu.StatusOK, f.Seq, fmt.Sprintf("m%d", f.Seq))
+}
+
+// closeReasons makes h's server report why each session ended, as long
+// as the returned channel, of capacity n, has room.
+func closeReasons(h *harness, n int) <-chan smppconn.Reason {
+	ch := make(chan smppconn.Reason, n)
+	h.srv.OnSessionClosed = func(r smppconn.Reason) {
+		select {
+		case ch <- r:
+		default:
+		}
+	}
+	return ch
+}
+
+func expectReason(t *testing.T, ctx context.Context, reasons <-chan smppconn.Reason, want smppconn.Reason) {
+	t.Helper()
+	if r := recv(t, ctx, reasons, "session close"); r != want {
+		t.Fatalf("session closed with reason %v, want %v", r, want)
+	}
+}
+
+// expectSlowConsumer waits for a session closed as a slow consumer: by
+// pending PDUs (the output queue full) or by write deadline, whichever
+// the client's socket buffers let happen first.
+func expectSlowConsumer(t *testing.T, ctx context.Context, reasons <-chan smppconn.Reason) {
+	t.Helper()
+	switch r := recv(t, ctx, reasons, "session close"); r {
+	case smppconn.ReasonSlowPending, smppconn.ReasonSlowDeadline:
+	default:
+		t.Fatalf("session closed with reason %v, want a slow consumer's", r)
+	}
+}
+
+// connEnded reports whether err is how a read sees a connection the
+// server closed: end of stream, a frame cut by the close, or a reset
+// because the server closed with input left unread.
+func connEnded(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// expectEnded reads until the server closes rc, failing on any PDU.
+func expectEnded(t *testing.T, ctx context.Context, rc *esmetest.RawConn) {
+	t.Helper()
+	f, err := rc.Read(ctx)
+	if err == nil {
+		t.Fatalf("got %s seq %d, want the connection closed", pdu.IDName(f.ID), f.Seq)
+	}
+	if !connEnded(err) {
+		t.Fatalf("read: %v, want the connection closed", err)
+	}
+}
+
+// enquireBurst returns n enquire_link numbered from first.
+func enquireBurst(first uint32, n int) []byte {
+	b := make([]byte, 0, n*pdu.HeaderLen)
+	for i := range n {
+		b = append(b, pdu.Empty(pdu.EnquireLink, pdu.StatusOK, first+uint32(i))...)
+	}
+	return b
+}
+
+// serveOther binds a second client and checks it is served while another
+// session is flooded.
+func serveOther(t *testing.T, ctx context.Context, addr string) *esmetest.RawConn {
+	t.Helper()
+	other := dialRaw(t, ctx, addr)
+	rawBind(t, ctx, other, pdu.BindTransmitter)
+	for seq := uint32(2); seq < 12; seq++ {
+		enquire(t, ctx, other, seq)
+		send(t, other, submitPDU(100+seq, "during the flood"))
+		expectMessageID(t, read(t, ctx, other), pdu.SubmitSMResp, 100+seq, fmt.Sprintf("m%d", 100+seq))
+	}
+	return other
+}
+
+// floodHandler delivers to each session it sees bound until the deliver
+// window refuses, and reports how far it got.
+type floodHandler struct {
+	*stubHandler
+	pushed chan pushResult
+	done   chan deliverResult
+}
+
+type pushResult struct {
+	n   int
+	err error
+}
+
+func (h floodHandler) SessionBound(s *smppserver.Session) {
+	h.stubHandler.SessionBound(s)
+	var r pushResult
+	for {
+		r.err = s.Deliver(deliverPDU("never read"), func(f pdu.Frame, err error) { h.done <- deliverResult{f, err} })
+		if r.err != nil {
+			break
+		}
+		r.n++
+	}
+	h.pushed <- r
+}
+
+// waitGoroutines waits until no more than n goroutines run. Goroutines end
+// a moment after what they signal, and nothing signals the very end, so
+// this polls.
+func waitGoroutines(t *testing.T, ctx context.Context, n int) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for runtime.NumGoroutine() > n {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Fatalf("%d goroutines, want at most %d:\n%s", runtime.NumGoroutine(), n, buf)
 		}
 	}
 }
