@@ -500,3 +500,55 @@ func returning(frames []string) bool {
 }
 
 var funcLit = regexp.MustCompile(`\.func\d+\(\)$`)
+
+// sessionOf returns the SMSC session of bind b, matched by address.
+func sessionOf(t *testing.T, srv *smsctest.Server, b *Bind) *smsctest.Session {
+	t.Helper()
+	a := b.LocalAddr()
+	if a == nil {
+		t.Fatalf("bind %d has no connection", b.index)
+	}
+	for _, s := range srv.Sessions() {
+		if s.RemoteAddr().String() == a.String() {
+			return s
+		}
+	}
+	t.Fatalf("no SMSC session for bind %d at %s", b.index, a)
+	return nil
+}
+
+// checkStillBound checks that the upstream's single bind is still its
+// first connection and takes submits.
+func checkStillBound(t *testing.T, ctx context.Context, srv *smsctest.Server, u *Upstream, l *logs) {
+	t.Helper()
+	raw, _ := submitSM(1, "447700900123", "still there?", 0)
+	if r := await(t, ctx, submit(t, ctx, u, raw)); r.err != nil || r.f.Status != pdu.StatusOK {
+		t.Fatalf("submit: %v status 0x%x", r.err, uint32(r.f.Status))
+	}
+	if st := u.Binds()[0].State(); st != StateBound {
+		t.Errorf("state %s", st)
+	}
+	if got := l.count("upstream bound")[0]; got != 1 || srv.Binds() != 1 {
+		t.Errorf("bound %d times, SMSC binds %d: the bind did not stay up", got, srv.Binds())
+	}
+	if got := l.count("upstream bind lost"); len(got) != 0 {
+		t.Errorf("bind lost: %v", got)
+	}
+}
+
+type handlerFunc func(*Upstream, pdu.Frame, func(pdu.Status))
+
+func (f handlerFunc) HandleDeliver(u *Upstream, fr pdu.Frame, ack func(pdu.Status)) { f(u, fr, ack) }
+
+// waitHealthy waits until u takes submits: a bind made suspect by a
+// timeout has had its enquire_link answered.
+func waitHealthy(t *testing.T, ctx context.Context, u *Upstream) {
+	t.Helper()
+	for !u.Healthy() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the bind stayed suspect: its enquire_link was not answered")
+		case <-time.After(time.Millisecond):
+		}
+	}
+}

@@ -373,3 +373,74 @@ func TestDeadLetterStatusAtOnce(t *testing.T) {
 		t.Errorf("refusals %v, want one each", j.refused)
 	}
 }
+
+// TestDeadLetterOperations: a receipt the client refuses for good is a
+// dead letter, listed, and its message says so; retried, it reaches the
+// client; purged, it never does.
+func TestDeadLetterOperations(t *testing.T) {
+	t.Parallel()
+	c := startControl(t)
+	ctx := deadline(t)
+	var mu sync.Mutex
+	refusing := true
+	tx, j := c.dialJudging(t, func(_ int, sm *pdu.SM) pdu.Status {
+		mu.Lock()
+		defer mu.Unlock()
+		if refusing && string(sm.SourceAddr) == destination(0) {
+			return 0x65 // ESME_RX_P_APPN: a dead letter at once
+		}
+		return pdu.StatusOK
+	})
+	call := adminClient(t, c.env)
+	ids := submitN(t, tx, 0, 2)
+	dead := waitDeadLetters(t, call, 1)
+	if dead[0].MessageID != ids[0] || dead[0].Reason != "never" {
+		t.Fatalf("dead letter %+v, want the receipt of %s", dead[0], ids[0])
+	}
+	var m admin.Message
+	c.callJSON(t, "GET", "/api/v1/clients/shop/messages/"+ids[0], "", http.StatusOK, &m)
+	if m.State != "receipt_dead_letter" || len(m.Receipts) != 1 || m.Receipts[0].Where != "dead_letter" ||
+		m.Receipts[0].Seq != dead[0].Seq || m.Receipts[0].State != "DELIVRD" {
+		t.Fatalf("message %+v, want its receipt among the dead letters", m)
+	}
+
+	mu.Lock()
+	refusing = false
+	mu.Unlock()
+	var res map[string]int
+	c.callJSON(t, "POST", "/api/v1/deadletters/shop/retry", "", http.StatusOK, &res)
+	if res["requeued"] != 1 {
+		t.Fatalf("retry: %v", res)
+	}
+	if !j.waitFor(ctx, func(j *judged) bool { return j.accepted[ids[0]] == 1 }) {
+		t.Fatal("the retried dead letter never reached the client")
+	}
+	waitDeadLetters(t, call, 0)
+
+	mu.Lock()
+	refusing = true
+	mu.Unlock()
+	again := submitN(t, tx, 0, 1)[0]
+	dead = waitDeadLetters(t, call, 1)
+	one := fmt.Sprintf("/api/v1/deadletters/shop/%d", dead[0].Seq)
+	c.callJSON(t, "DELETE", one, "", http.StatusOK, &res)
+	if res["purged"] != 1 {
+		t.Fatalf("purge: %v", res)
+	}
+	if code, _ := c.call(t, "DELETE", one, ""); code != http.StatusNotFound {
+		t.Fatalf("purge again: %d, want 404", code)
+	}
+	waitDeadLetters(t, call, 0)
+	if code, body := c.call(t, "GET", "/api/v1/clients/shop/messages/"+again, ""); code != http.StatusNotFound {
+		t.Fatalf("message of a purged dead letter: %d %s, want 404", code, body)
+	}
+	c.callJSON(t, "DELETE", "/api/v1/deadletters/shop", "", http.StatusOK, &res)
+	if res["purged"] != 0 {
+		t.Fatalf("purge of none: %v", res)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.accepted[again] != 0 || j.refused[destination(0)] != 2 {
+		t.Fatalf("the purged receipt: accepted %d times; refusals %v", j.accepted[again], j.refused)
+	}
+}

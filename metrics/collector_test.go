@@ -1,0 +1,144 @@
+package metrics
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func TestSnapshotCollector(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	New(reg, fixedSource{testSnapshot()})
+
+	tests := []struct {
+		family string
+		labels []string
+		want   float64
+	}{
+		{"smppmux_client_binds", []string{"client=shop", "bind_type=transceiver"}, 2},
+		{"smppmux_client_binds", []string{"client=shop", "bind_type=receiver"}, 1},
+		{"smppmux_client_binds", []string{"client=bank", "bind_type=transmitter"}, 1},
+		{"smppmux_client_window_used", []string{"client=shop"}, 5},
+		{"smppmux_client_window_used", []string{"client=bank"}, 7},
+		{"smppmux_upstream_binds", []string{"upstream=carrier-a", "state=bound"}, 2},
+		{"smppmux_upstream_binds", []string{"upstream=carrier-a", "state=dialing"}, 0},
+		{"smppmux_upstream_binds", []string{"upstream=carrier-a", "state=closed"}, 0},
+		{"smppmux_upstream_binds", []string{"upstream=carrier-b", "state=dialing"}, 1},
+		{"smppmux_upstream_binds", []string{"upstream=carrier-b", "state=unbinding"}, 0},
+		{"smppmux_upstream_window_used", []string{"upstream=carrier-a"}, 15},
+		{"smppmux_upstream_window_size", []string{"upstream=carrier-a"}, 100},
+		{"smppmux_upstream_window_size", []string{"upstream=carrier-b"}, 20},
+		{"smppmux_upstream_pace_tps", []string{"upstream=carrier-a"}, 950.5},
+		{"smppmux_upstream_pace_tps", []string{"upstream=carrier-b"}, 0},
+		{"smppmux_upstream_throttled_total", []string{"upstream=carrier-a"}, 42},
+		{"smppmux_group_member_weight", []string{"group=main", "upstream=carrier-a"}, 3},
+		{"smppmux_group_member_weight", []string{"group=main", "upstream=carrier-b"}, 1},
+		{"smppmux_group_member_effective_weight", []string{"group=main", "upstream=carrier-b"}, 0},
+		{"smppmux_group_member_effective_weight", []string{"group=backup", "upstream=carrier-b"}, 0.1},
+		{"smppmux_group_member_healthy", []string{"group=main", "upstream=carrier-a"}, 1},
+		{"smppmux_group_member_healthy", []string{"group=main", "upstream=carrier-b"}, 0},
+		{"smppmux_breaker_state", []string{"group=main", "upstream=carrier-a", "state=closed"}, 1},
+		{"smppmux_breaker_state", []string{"group=main", "upstream=carrier-a", "state=open"}, 0},
+		{"smppmux_breaker_state", []string{"group=main", "upstream=carrier-b", "state=open"}, 1},
+		{"smppmux_breaker_state", []string{"group=main", "upstream=carrier-b", "state=closed"}, 0},
+		{"smppmux_breaker_state", []string{"group=backup", "upstream=carrier-b", "state=half_open"}, 1},
+		{"smppmux_outbox_depth", []string{"client=shop"}, 12},
+		{"smppmux_outbox_depth", []string{"client=bank"}, 0},
+		{"smppmux_outbox_oldest_age_seconds", []string{"client=shop"}, 90},
+		{"smppmux_ready", nil, 1},
+		{"smppmux_store_healthy", []string{"kind=redis"}, 0},
+		{"smppmux_store_pending_writes", nil, 7},
+	}
+	for _, tt := range tests {
+		if got := series(t, reg, tt.family, tt.labels...); got != tt.want {
+			t.Errorf("%s%v = %v, want %v", tt.family, tt.labels, got, tt.want)
+		}
+	}
+
+	counts := map[string]int{
+		"smppmux_client_binds":                  3,
+		"smppmux_client_window_used":            2,
+		"smppmux_upstream_binds":                2 * 5,
+		"smppmux_upstream_window_used":          2,
+		"smppmux_upstream_window_size":          2,
+		"smppmux_upstream_pace_tps":             2,
+		"smppmux_upstream_throttled_total":      2,
+		"smppmux_group_member_weight":           3,
+		"smppmux_group_member_effective_weight": 3,
+		"smppmux_group_member_healthy":          3,
+		"smppmux_breaker_state":                 3 * 3,
+		"smppmux_outbox_depth":                  2,
+		"smppmux_outbox_oldest_age_seconds":     2,
+		"smppmux_ready":                         1,
+		"smppmux_store_healthy":                 1,
+		"smppmux_store_pending_writes":          1,
+	}
+	for family, want := range counts {
+		if got := count(t, reg, family); got != want {
+			t.Errorf("%s: %d series, want %d", family, got, want)
+		}
+	}
+}
+
+func TestSnapshotCollectorFoldsDuplicates(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	New(reg, fixedSource{Snapshot{
+		Binds: []BindInfo{
+			{Upstream: "carrier-a", State: "bound"},
+			{Upstream: "carrier-a", State: ""},
+		},
+		Groups: []GroupInfo{
+			{Name: "main", Members: []MemberInfo{{Upstream: "carrier-a", Weight: 2, Breaker: "closed"}}},
+			{Name: "main", Members: []MemberInfo{{Upstream: "carrier-a", Weight: 5, Breaker: "tripped"}}},
+		},
+		Outboxes: []OutboxInfo{
+			{SystemID: "shop", Depth: 2, OldestAge: time.Second},
+			{SystemID: "shop", Depth: 3, OldestAge: time.Minute},
+		},
+	}})
+	tests := []struct {
+		family string
+		labels []string
+		want   float64
+	}{
+		{"smppmux_upstream_binds", []string{"upstream=carrier-a", "state=bound"}, 1},
+		{"smppmux_upstream_binds", []string{"upstream=carrier-a", "state=unknown"}, 1},
+		{"smppmux_group_member_weight", []string{"group=main", "upstream=carrier-a"}, 2},
+		{"smppmux_outbox_depth", []string{"client=shop"}, 5},
+		{"smppmux_outbox_oldest_age_seconds", []string{"client=shop"}, 60},
+		{"smppmux_ready", nil, 0},
+	}
+	for _, tt := range tests {
+		if got := series(t, reg, tt.family, tt.labels...); got != tt.want {
+			t.Errorf("%s%v = %v, want %v", tt.family, tt.labels, got, tt.want)
+		}
+	}
+}
+
+func TestUnknownBreakerState(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	New(reg, fixedSource{Snapshot{Groups: []GroupInfo{
+		{Name: "main", Members: []MemberInfo{{Upstream: "carrier-a", Breaker: "ramping"}}},
+	}}})
+	if got := series(t, reg, "smppmux_breaker_state", "group=main", "upstream=carrier-a", "state=ramping"); got != 1 {
+		t.Errorf("unknown breaker state = %v, want 1", got)
+	}
+	if got := count(t, reg, "smppmux_breaker_state"); got != 4 {
+		t.Errorf("%d breaker series, want 4", got)
+	}
+}
+
+func TestNilSource(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	New(reg, nil)
+	for _, name := range []string{"smppmux_ready", "smppmux_client_binds", "smppmux_upstream_binds"} {
+		if n := count(t, reg, name); n != 0 {
+			t.Errorf("%s: %d series without a source, want none", name, n)
+		}
+	}
+}
