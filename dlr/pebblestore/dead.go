@@ -86,14 +86,19 @@ func (s *Store) checkDead(op *writeOp) error {
 	return nil
 }
 
-// countDead counts the dead letters of a committed batch.
-func (s *Store) countDead(ops []writeOp, errs []error) {
+// countDead adds n (1 or -1) to the counts of the dead letters of a
+// batch: 1 before its commit, -1 when the commit failed.
+func (s *Store) countDead(ops []writeOp, errs []error, n int) {
 	for i := range ops {
 		if ops[i].kind == kindDead && errs[i] == nil {
-			s.addDead(ops[i].dead.SystemID, 1)
+			s.addDead(ops[i].dead.SystemID, n)
 		}
 	}
 }
+
+// testHookCommitted, when set, runs after each batch's commit, before its
+// writers are told.
+var testHookCommitted func()
 
 // addDead changes the count of systemID's dead letters by n. A purge may
 // count a dead letter out before its commit has counted it in: the count

@@ -214,3 +214,41 @@ func TestOutboxItemsAndPurge(t *testing.T) {
 		return n
 	})
 }
+
+// TestDeadLetterCountedWhenVisible: a dead letter is counted by
+// DeadLetterStats as soon as a reader can see it, so an operator's retry,
+// which takes as many as are counted, never finds none right after the
+// listing showed one (it was counted only after its writer was told).
+func TestDeadLetterCountedWhenVisible(t *testing.T) {
+	s := openPebble(t, t.TempDir(), nil)
+	defer s.Close()
+	it, err := storetest.AddSync(t, s, "shop", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed, counted int
+	var checked bool
+	testHookCommitted = func() {
+		if checked {
+			return
+		}
+		list, err := s.DeadLetters("shop", 0, 10)
+		if err != nil || len(list) == 0 {
+			return
+		}
+		checked = true
+		st, err := s.DeadLetterStats([]string{"shop"})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		listed, counted = len(list), st[0].Count
+	}
+	defer func() { testHookCommitted = nil }()
+	if _, err := storetest.Bury(s, "shop", it, dlr.ReasonRefused); err != nil {
+		t.Fatal(err)
+	}
+	if !checked || counted < listed {
+		t.Fatalf("after the commit %d dead letters listed, %d counted (checked %v)", listed, counted, checked)
+	}
+}

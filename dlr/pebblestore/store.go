@@ -364,9 +364,6 @@ func (s *Store) commitLoop() {
 func (s *Store) commit(ops []writeOp) {
 	errs := make([]error, len(ops))
 	err := s.commitBatch(ops, errs)
-	if err == nil {
-		s.countDead(ops, errs)
-	}
 	// Committed, or failed for good: either way Get may look again.
 	s.umu.Lock()
 	for i := range ops {
@@ -409,6 +406,9 @@ func (s *Store) commitBatch(ops []writeOp, errs []error) (err error) {
 			}
 			err = s.downError()
 		}
+		if committing && err != nil {
+			s.countDead(ops, errs, -1)
+		}
 	}()
 	b := d.NewBatch()
 	var scratch []byte
@@ -417,11 +417,17 @@ func (s *Store) commitBatch(ops []writeOp, errs []error) (err error) {
 			scratch, errs[i] = ops[i].apply(b, scratch)
 		}
 	}
+	// Counted before the commit: whoever sees a dead letter sees it
+	// counted (an operator's retry takes as many as are counted).
+	s.countDead(ops, errs, 1)
 	committing = true
 	start := time.Now()
 	s.commitStart.Store(start.UnixNano())
 	err = b.Commit(pebble.Sync)
 	s.commitStart.Store(0)
+	if testHookCommitted != nil {
+		testHookCommitted()
+	}
 	_ = b.Close()
 	if s.cfg.OnCommit != nil {
 		s.cfg.OnCommit(time.Since(start), len(ops), err)

@@ -189,6 +189,11 @@ routes: [{group: g}]
 	if refused != n/10 {
 		t.Fatalf("%d receipts refused, want one in ten", refused)
 	}
+	// The client has answered; smppmux must have read the answers before
+	// the client goes, or it rightly delivers those receipts again.
+	waitUntil(t, ctx, "the accepted receipts delivered", func() bool {
+		return e.d.Relay.Stats.Delivered.Load() == uint64(n-refused)
+	})
 	c.Close()
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
