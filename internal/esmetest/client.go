@@ -10,6 +10,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"go.uber.org/zap"
@@ -201,6 +202,35 @@ func DialStatus(ctx context.Context, cfg Config) (*Client, pdu.Status, error) {
 		return nil, be.Status, nil
 	}
 	return nil, 0, err
+}
+
+// Bind is Dial for the test tb: a failed connect or a refused bind fails
+// the test, and the Client is closed when the test and its subtests are
+// over.
+func Bind(tb testing.TB, ctx context.Context, cfg Config) *Client {
+	tb.Helper()
+	c, err := Dial(ctx, cfg)
+	if err != nil {
+		tb.Fatalf("esmetest: bind as %q to %s: %v", cfg.SystemID, cfg.Addr, err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// BindStatus is DialStatus for the test tb: a refused bind returns its
+// status and no Client; a bound Client comes with pdu.StatusOK and is
+// closed when the test and its subtests are over. Other failures fail the
+// test.
+func BindStatus(tb testing.TB, ctx context.Context, cfg Config) (*Client, pdu.Status) {
+	tb.Helper()
+	c, st, err := DialStatus(ctx, cfg)
+	if err != nil {
+		tb.Fatalf("esmetest: bind as %q to %s: %v", cfg.SystemID, cfg.Addr, err)
+	}
+	if c != nil {
+		tb.Cleanup(func() { c.Close() })
+	}
+	return c, st
 }
 
 func newClient(conn net.Conn, cfg Config) *Client {
