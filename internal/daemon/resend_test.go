@@ -26,7 +26,7 @@ func receiptPDU(id, stat string) []byte {
 // once its final receipt was relayed.
 func TestReceiptSentAgain(t *testing.T) {
 	t.Parallel()
-	smsc := newSMSC(t, smsctest.Config{})
+	smsc := smsctest.Start(t, smsctest.Config{})
 	const yaml = `
 listen: {smpp: "127.0.0.1:0"}
 clients: [{system_id: shop, password: secret}]
@@ -107,7 +107,7 @@ routes: [{group: main}]
 func TestReceiptWaitsDurably(t *testing.T) {
 	t.Parallel()
 	ids := []string{"W1", "W2", "W3"}
-	smsc := newSMSC(t, smsctest.Config{IDFormat: func(n uint64) string { return ids[(n-1)%uint64(len(ids))] }})
+	smsc := smsctest.Start(t, smsctest.Config{IDFormat: func(n uint64) string { return ids[(n-1)%uint64(len(ids))] }})
 	const yaml = `
 listen: {smpp: "127.0.0.1:0"}
 receipts: {wait_for_mapping: 1h, unmatched_hold: 50ms}

@@ -22,7 +22,7 @@ import (
 func TestRedisOutageFailsClosed(t *testing.T) {
 	t.Parallel()
 	r := redistest.Start(t)
-	smsc := newSMSC(t, smsctest.Config{HoldReceipts: true, Submit: func(req *smsctest.SubmitRequest) smsctest.Reply {
+	smsc := smsctest.Start(t, smsctest.Config{HoldReceipts: true, Submit: func(req *smsctest.SubmitRequest) smsctest.Reply {
 		if string(req.SM.ShortMessage) == "held" {
 			return smsctest.Reply{Delay: 300 * time.Millisecond} // answered once Redis is dead
 		}
@@ -155,7 +155,7 @@ routes: [{group: main}]
 func TestHealthWhileRedisHangs(t *testing.T) {
 	t.Parallel()
 	r := redistest.Start(t)
-	smsc := newSMSC(t, smsctest.Config{})
+	smsc := smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, fmt.Sprintf(`
 listen: {smpp: "127.0.0.1:0", admin: "127.0.0.1:0"}
 store: {kind: redis, instance: 1, redis: {addrs: [%q], lease_ttl: 1s}}

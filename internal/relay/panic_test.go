@@ -34,11 +34,7 @@ import (
 func TestPanicInStoreCallbackClosesOnlyItsSession(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	smsc, err := smsctest.NewServer(smsctest.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer smsc.Close()
+	smsc := smsctest.Start(t, smsctest.Config{})
 	core, logs := observer.New(zap.ErrorLevel)
 	life := lifecycle.New(zap.New(core))
 	r := New(Config{Registry: smppserver.NewRegistry(), Store: dlr.NewMemStore(nil), IDs: dlr.NewIDs(time.Now()), Lifecycle: life})
@@ -81,14 +77,8 @@ func TestPanicInStoreCallbackClosesOnlyItsSession(t *testing.T) {
 	}
 	defer func() { testHookRecorded = nil }()
 
-	shop, err := esmetest.Dial(ctx, esmetest.Config{Addr: l.Addr().String(), SystemID: "shop", Password: "pw"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bank, err := esmetest.Dial(ctx, esmetest.Config{Addr: l.Addr().String(), SystemID: "bank", Password: "pw"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	shop := esmetest.Bind(t, ctx, esmetest.Config{Addr: l.Addr().String(), SystemID: "shop", Password: "pw"})
+	bank := esmetest.Bind(t, ctx, esmetest.Config{Addr: l.Addr().String(), SystemID: "bank", Password: "pw"})
 	body := esmetest.SubmitBody("Shop", "447700900001", []byte("x"), 0, nil)
 	if resp, err := shop.Submit(ctx, body); err == nil {
 		t.Fatalf("the session whose callback panicked answered %v", resp.Status)
