@@ -72,6 +72,25 @@ func deadline(t *testing.T) context.Context {
 	return ctx
 }
 
+// waitRelay waits until cond holds, reading it again each time the relay
+// signals a change of its parked receipts, dead letters or mapping writes
+// tried again (relay.Relay.Changed), and fails the test with what when ctx
+// ends first.
+func (e *env) waitRelay(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for {
+		changed := e.d.Relay.Changed()
+		if cond() {
+			return
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("never: %s", what)
+		}
+	}
+}
+
 func (e *env) dial(t *testing.T, systemID, password string, bind pdu.ID, window int) *esmetest.Client {
 	t.Helper()
 	return esmetest.Bind(t, deadline(t), esmetest.Config{

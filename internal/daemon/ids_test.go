@@ -456,13 +456,7 @@ func testFoldedReceiptBeforeResponse(t *testing.T, store string) {
 		t.Fatal("the submit never reached the SMSC")
 	}
 	pushReceipt(t, s, "", "000XY9", 0)
-	for e.d.Relay.Stats.ReceiptsParked.Load() == 0 {
-		select {
-		case <-ctx.Done():
-			t.Fatal("the receipt was never parked")
-		case <-time.After(time.Millisecond):
-		}
-	}
+	e.waitRelay(t, ctx, "the receipt parked", func() bool { return e.d.Relay.Stats.ReceiptsParked.Load() != 0 })
 	close(release)
 	r := <-resp
 	if r.Status != pdu.StatusOK {
