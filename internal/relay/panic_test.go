@@ -120,11 +120,6 @@ func TestPanicInStoreCallbackClosesOnlyItsSession(t *testing.T) {
 // goes on: the next receipt is parked as usual. Not parallel: it sets
 // testHookHoldOver.
 func TestPanicInReceiptTimerHandsItBack(t *testing.T) {
-	sub := &pdu.SM{SourceAddr: []byte("Shop"), DestAddr: []byte("447700900001"), ShortMessage: []byte("x"), RegisteredDelivery: 1}
-	receipt := func(id string) pdu.Frame {
-		raw := pdu.Request(pdu.DeliverSM, 7, smsctest.Receipt(id, sub, "DELIVRD", time.Now()))
-		return pdu.Frame{Header: pdu.ParseHeader(raw), Raw: raw}
-	}
 	synctest.Test(t, func(t *testing.T) {
 		life := lifecycle.New(nil)
 		r := New(Config{Registry: smppserver.NewRegistry(), Store: dlr.NewMemStore(nil), IDs: dlr.NewIDs(time.Now()),
