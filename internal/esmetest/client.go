@@ -123,6 +123,7 @@ type Client struct {
 	wg         sync.WaitGroup
 	seq        atomic.Uint32
 	window     chan struct{}
+	unbound    atomic.Bool // the peer sent unbind: whatever ends the connection now, its unbind did
 	deliveries chan Delivery
 
 	mu      sync.Mutex
@@ -463,6 +464,11 @@ func (c *Client) queue(b []byte) bool {
 // effect. Waiting requests are failed by the reader goroutine as it exits.
 func (c *Client) shutdown(err error) {
 	c.once.Do(func() {
+		if c.unbound.Load() {
+			// The peer may close, and the unbind_resp fail, before the
+			// writer reaches the end of the queue.
+			err = ErrUnbound
+		}
 		c.mu.Lock()
 		c.err = err
 		c.mu.Unlock()
@@ -585,6 +591,7 @@ func (c *Client) readLoop() {
 		case f.ID == pdu.EnquireLink:
 			c.queue(pdu.Empty(pdu.EnquireLinkResp, pdu.StatusOK, f.Seq))
 		case f.ID == pdu.Unbind:
+			c.unbound.Store(true)
 			c.queue(pdu.Empty(pdu.UnbindResp, pdu.StatusOK, f.Seq))
 			c.queue(nil)
 		default:

@@ -370,3 +370,26 @@ func BenchmarkSubmitWindow100(b *testing.B) {
 		b.Fatalf("receipts %d of %d, failed %d", n, b.N, failed.Load())
 	}
 }
+
+// TestUnbindThenClose: a peer that unbinds and closes at once, without
+// waiting for the unbind_resp, ended the session by its unbind: Err is
+// ErrUnbound whichever of the reader's EOF and the writer's unbind_resp
+// comes first.
+func TestUnbindThenClose(t *testing.T) {
+	t.Parallel()
+	ctx := timeout(t)
+	for i := range 200 {
+		addr := fakePeer(t, func(conn net.Conn, _ *pdu.Reader) {
+			conn.Write(pdu.Empty(pdu.Unbind, pdu.StatusOK, 1))
+		})
+		c := esmetest.Bind(t, ctx, esmetest.Config{Addr: addr})
+		select {
+		case <-c.Done():
+		case <-ctx.Done():
+			t.Fatal("the session outlived its unbind")
+		}
+		if err := c.Err(); !errors.Is(err, esmetest.ErrUnbound) {
+			t.Fatalf("session %d ended with %v, want ErrUnbound", i, err)
+		}
+	}
+}
