@@ -38,7 +38,7 @@ func summaryFields(t *testing.T, out string) map[string]string {
 
 func TestBench(t *testing.T) {
 	t.Parallel()
-	s := startSMSC(t, smsctest.Config{DiscardRecords: true})
+	s := smsctest.Start(t, smsctest.Config{DiscardRecords: true})
 	pid := strconv.Itoa(os.Getpid())
 	for _, tc := range []struct {
 		name string
@@ -90,7 +90,7 @@ func TestBench(t *testing.T) {
 // submit still gets through whole, to an SMSC that acknowledges at once.
 func TestBenchLegacyClient(t *testing.T) {
 	t.Parallel()
-	s := startSMSC(t, smsctest.Config{DiscardRecords: true, QuickAck: true})
+	s := smsctest.Start(t, smsctest.Config{DiscardRecords: true, QuickAck: true})
 	var out bytes.Buffer
 	args := []string{"bench", "-addr", s.Addr(), "-summary", "-strict", "-n", "50", "-window", "1", "-nagle", "-split-writes"}
 	if err := run(context.Background(), args, &out, &out); err != nil {
@@ -104,7 +104,7 @@ func TestBenchLegacyClient(t *testing.T) {
 
 func TestBenchPacedRate(t *testing.T) {
 	t.Parallel()
-	s := startSMSC(t, smsctest.Config{DiscardRecords: true})
+	s := smsctest.Start(t, smsctest.Config{DiscardRecords: true})
 	var out bytes.Buffer
 	start := time.Now()
 	err := run(context.Background(), []string{"bench", "-addr", s.Addr(), "-n", "200", "-rate", "1000", "-summary"}, &out, &out)
@@ -182,7 +182,7 @@ func TestBenchStrict(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := startSMSC(t, tc.cfg)
+			s := smsctest.Start(t, tc.cfg)
 			var out bytes.Buffer
 			err := run(context.Background(), append([]string{"bench", "-addr", s.Addr()}, tc.args...), &out, &out)
 			if msg := errMismatch(err, tc.wantErr); msg != "" {
@@ -216,7 +216,7 @@ func errMismatch(err error, want string) string {
 func TestBenchConnectionLost(t *testing.T) {
 	t.Parallel()
 	var n atomic.Int32
-	s := startSMSC(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+	s := smsctest.Start(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
 		return smsctest.Reply{Disconnect: n.Add(1) == 50}
 	}})
 	var out bytes.Buffer

@@ -62,11 +62,7 @@ func startIdle(t *testing.T, ctx context.Context, prefix string, args ...string)
 
 func TestIdle(t *testing.T) {
 	t.Parallel()
-	srv, err := smsctest.NewServer(smsctest.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := smsctest.Start(t, smsctest.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -106,13 +102,9 @@ func TestIdle(t *testing.T) {
 
 func TestIdleRefused(t *testing.T) {
 	t.Parallel()
-	srv, err := smsctest.NewServer(smsctest.Config{SystemID: "shop", Password: "right"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := smsctest.Start(t, smsctest.Config{SystemID: "shop", Password: "right"})
 	var out bytes.Buffer
-	err = idle(context.Background(), []string{"-addr", srv.Addr(), "-n", "5", "-password", "wrong", "-bind", "tx"}, &out, &out)
+	err := idle(context.Background(), []string{"-addr", srv.Addr(), "-n", "5", "-password", "wrong", "-bind", "tx"}, &out, &out)
 	if err == nil || !strings.Contains(err.Error(), "5 of 5 binds failed") {
 		t.Fatalf("error %v, want 5 failed binds\n%s", err, out.String())
 	}
@@ -128,15 +120,11 @@ func TestIdleRefused(t *testing.T) {
 
 func TestIdleServerCloses(t *testing.T) {
 	t.Parallel()
-	srv, err := smsctest.NewServer(smsctest.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := smsctest.Start(t, smsctest.Config{})
 	out, errc := startIdle(t, context.Background(), "holding 10 binds",
 		"-addr", srv.Addr(), "-n", "10", "-hold", "1h", "-bind", "rx")
 	srv.DisconnectAll()
-	err = <-errc
+	err := <-errc
 	if err == nil || !strings.Contains(err.Error(), "10 of 10 bound connections were closed by the server while held") {
 		t.Fatalf("error %v\n%s", err, out)
 	}

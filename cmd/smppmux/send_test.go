@@ -80,7 +80,7 @@ func TestSend(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := startSMSC(t, tc.cfg)
+			s := smsctest.Start(t, tc.cfg)
 			args := append([]string{"send", "-addr", s.Addr(), "-system-id", "shop", "-password", "secret"}, tc.args...)
 			var out bytes.Buffer
 			err := run(context.Background(), args, &out, &out)
@@ -106,7 +106,7 @@ func TestSend(t *testing.T) {
 // data_coding 0x08, in message_payload with an empty short_message.
 func TestSendUCS2Payload(t *testing.T) {
 	t.Parallel()
-	s := startSMSC(t, smsctest.Config{})
+	s := smsctest.Start(t, smsctest.Config{})
 	text := strings.Repeat("Привет, 世界 🙂 ", 12) // above 254 octets in UTF-16
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"send", "-addr", s.Addr(), "-system-id", "shop",
@@ -166,16 +166,6 @@ func TestSendFlags(t *testing.T) {
 			t.Errorf("%q: password printed", tc.args)
 		}
 	}
-}
-
-func startSMSC(t *testing.T, cfg smsctest.Config) *smsctest.Server {
-	t.Helper()
-	s, err := smsctest.NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
 }
 
 // TestCredentialFlags: bench, idle and send refuse a system_id or password

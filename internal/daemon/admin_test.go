@@ -21,7 +21,7 @@ import (
 // readiness, status, metrics after traffic, and drain/undrain of a member.
 func TestAdminEndpoints(t *testing.T) {
 	t.Parallel()
-	a, b := newSMSC(t, smsctest.Config{}), newSMSC(t, smsctest.Config{})
+	a, b := smsctest.Start(t, smsctest.Config{}), smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, `
 listen: {smpp: "127.0.0.1:0", admin: "127.0.0.1:0"}
 admin: {token: s3cret}
@@ -126,10 +126,10 @@ routes: [{group: main}]
 // available member.
 func TestReadyzAndHealth(t *testing.T) {
 	t.Parallel()
-	a := newSMSC(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+	a := smsctest.Start(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
 		return smsctest.Reply{Status: pdu.StatusSysErr}
 	}})
-	b := newSMSC(t, smsctest.Config{})
+	b := smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, `
 listen: {smpp: "127.0.0.1:0", admin: "127.0.0.1:0"}
 clients: [{system_id: shop, password: secret}]

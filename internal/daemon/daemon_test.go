@@ -23,14 +23,10 @@ type env struct {
 	yaml  string // the configuration it started with, as run
 }
 
+// newSMSC is smsctest.Start, kept for control_test.go's helpers.
 func newSMSC(t *testing.T, cfg smsctest.Config) *smsctest.Server {
 	t.Helper()
-	s, err := smsctest.NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
+	return smsctest.Start(t, cfg)
 }
 
 // start runs smppmux with one group of mode over smscs, two binds of
@@ -76,19 +72,33 @@ func deadline(t *testing.T) context.Context {
 	return ctx
 }
 
+// waitRelay waits until cond holds, reading it again each time the relay
+// signals a change of its parked receipts, dead letters or mapping writes
+// tried again (relay.Relay.Changed), and fails the test with what when ctx
+// ends first.
+func (e *env) waitRelay(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for {
+		changed := e.d.Relay.Changed()
+		if cond() {
+			return
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("never: %s", what)
+		}
+	}
+}
+
 func (e *env) dial(t *testing.T, systemID, password string, bind pdu.ID, window int) *esmetest.Client {
 	t.Helper()
-	c, err := esmetest.Dial(deadline(t), esmetest.Config{
+	return esmetest.Bind(t, deadline(t), esmetest.Config{
 		Addr: e.d.Addr().String(), SystemID: systemID, Password: password, Bind: bind, Window: window,
 		// Room for every receipt of the largest run, so a test may read
 		// them after the submits without stalling the client's reader.
 		DeliveryBuffer: 16384,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }
 
 // TestRelayTenThousand is the core acceptance run: 10,000 messages over a
@@ -97,7 +107,7 @@ func (e *env) dial(t *testing.T, systemID, password string, bind pdu.ID, window 
 // client was given.
 func TestRelayTenThousand(t *testing.T) {
 	t.Parallel()
-	a, b := newSMSC(t, smsctest.Config{}), newSMSC(t, smsctest.Config{})
+	a, b := smsctest.Start(t, smsctest.Config{}), smsctest.Start(t, smsctest.Config{})
 	e := start(t, "active-active", "trx", a, b)
 	c := e.dial(t, "shop", "secret", pdu.BindTransceiver, 50)
 	const n = 10000
@@ -172,7 +182,7 @@ func TestRelayTenThousand(t *testing.T) {
 // data_coding untouched.
 func TestRelayByteExact(t *testing.T) {
 	t.Parallel()
-	s := newSMSC(t, smsctest.Config{})
+	s := smsctest.Start(t, smsctest.Config{})
 	e := start(t, "active-active", "trx", s)
 	c := e.dial(t, "shop", "secret", pdu.BindTransceiver, 10)
 
@@ -207,7 +217,7 @@ func TestRelayByteExact(t *testing.T) {
 
 func TestRelayErrorStatusPassesThrough(t *testing.T) {
 	t.Parallel()
-	s := newSMSC(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+	s := smsctest.Start(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
 		return smsctest.Reply{Status: pdu.StatusInvDstAdr}
 	}})
 	e := start(t, "active-active", "trx", s)
@@ -225,7 +235,7 @@ func TestRelayErrorStatusPassesThrough(t *testing.T) {
 // submit_sm_resp; every one is parked and matched.
 func TestReceiptsBeforeResponses(t *testing.T) {
 	t.Parallel()
-	s := newSMSC(t, smsctest.Config{ReceiptBeforeResp: true})
+	s := smsctest.Start(t, smsctest.Config{ReceiptBeforeResp: true})
 	e := start(t, "active-active", "txrx", s)
 	c := e.dial(t, "bank", "secret2", pdu.BindTransceiver, 20)
 	const n = 500
@@ -274,7 +284,7 @@ func TestReceiptsBeforeResponses(t *testing.T) {
 // when it binds a receiver later.
 func TestReceiptsWaitForReceiver(t *testing.T) {
 	t.Parallel()
-	s := newSMSC(t, smsctest.Config{})
+	s := smsctest.Start(t, smsctest.Config{})
 	e := start(t, "active-active", "trx", s)
 	tx := e.dial(t, "shop", "secret", pdu.BindTransmitter, 10)
 	const n = 50
@@ -308,7 +318,7 @@ func TestReceiptsWaitForReceiver(t *testing.T) {
 // the other.
 func TestFailoverWhenUpstreamDies(t *testing.T) {
 	t.Parallel()
-	a, b := newSMSC(t, smsctest.Config{}), newSMSC(t, smsctest.Config{})
+	a, b := smsctest.Start(t, smsctest.Config{}), smsctest.Start(t, smsctest.Config{})
 	e := start(t, "active-standby", "trx", a, b)
 	c := e.dial(t, "shop", "secret", pdu.BindTransceiver, 10)
 	ctx := deadline(t)
@@ -347,7 +357,7 @@ func TestReceiptIDForms(t *testing.T) {
 	for _, format := range []string{"same", "auto"} {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()
-			s := newSMSC(t, smsctest.Config{
+			s := smsctest.Start(t, smsctest.Config{
 				IDFormat: func(n uint64) string { return fmt.Sprintf("abc%x", n) },
 				Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
 					return smsctest.Reply{NoReceipt: true}
@@ -397,7 +407,7 @@ func TestReceiptIDForms(t *testing.T) {
 // refused with a temporary error, so the SMSC keeps it.
 func TestMobileOriginated(t *testing.T) {
 	t.Parallel()
-	s := newSMSC(t, smsctest.Config{})
+	s := smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, `
 listen: {smpp: "127.0.0.1:0"}
 clients: [{system_id: shop, password: secret}, {system_id: bank, password: secret2}]
@@ -455,7 +465,7 @@ func TestReceiptIDFormats(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := newSMSC(t, smsctest.Config{
+			s := smsctest.Start(t, smsctest.Config{
 				IDFormat: func(n uint64) string { return fmt.Sprintf("%X", 0xA000+n) },
 				Submit:   func(*smsctest.SubmitRequest) smsctest.Reply { return smsctest.Reply{NoReceipt: true} },
 			})
@@ -528,7 +538,7 @@ routes: [{group: g}]
 // that took it, under the upstream's id, and answers with the client's.
 func TestOperationsOnEarlierMessages(t *testing.T) {
 	t.Parallel()
-	s := newSMSC(t, smsctest.Config{IDFormat: func(n uint64) string { return fmt.Sprintf("up-%d", n) }})
+	s := smsctest.Start(t, smsctest.Config{IDFormat: func(n uint64) string { return fmt.Sprintf("up-%d", n) }})
 	e := start(t, "active-active", "trx", s)
 	c := e.dial(t, "shop", "secret", pdu.BindTransceiver, 10)
 	ctx := deadline(t)
@@ -564,7 +574,7 @@ func TestOperationsOnEarlierMessages(t *testing.T) {
 // of a client, over the wire.
 func TestClientLimits(t *testing.T) {
 	t.Parallel()
-	s := newSMSC(t, smsctest.Config{})
+	s := smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, `
 listen: {smpp: "127.0.0.1:0"}
 clients:

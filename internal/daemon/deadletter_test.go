@@ -40,7 +40,7 @@ func (e *env) dialJudging(t *testing.T, judge func(n int, sm *pdu.SM) pdu.Status
 // dialJudged binds another transceiver of shop answering as j says.
 func (e *env) dialJudged(t *testing.T, j *judged) *esmetest.Client {
 	t.Helper()
-	c, err := esmetest.Dial(deadline(t), esmetest.Config{
+	return esmetest.Bind(t, deadline(t), esmetest.Config{
 		Addr: e.d.Addr().String(), SystemID: "shop", Password: "secret", Window: 100, DeliveryBuffer: 16384,
 		DeliverStatus: func(f pdu.Frame) pdu.Status {
 			var sm pdu.SM
@@ -64,11 +64,6 @@ func (e *env) dialJudged(t *testing.T, j *judged) *esmetest.Client {
 			return st
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }
 
 // waitFor waits until cond, called with j locked, holds.
@@ -121,7 +116,7 @@ routes: [{group: g}]
 // meanwhile.
 func TestRefusedReceiptDoesNotHoldBackOthers(t *testing.T) {
 	t.Parallel()
-	s := newSMSC(t, smsctest.Config{})
+	s := smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, fmt.Sprintf(deadLetterYAML, "retry_min: 1h, retry_max: 1h"), s)
 	c, j := e.dialJudging(t, func(_ int, sm *pdu.SM) pdu.Status {
 		if string(sm.SourceAddr) == destination(0) {
@@ -156,7 +151,7 @@ func TestRefusedReceiptDoesNotHoldBackOthers(t *testing.T) {
 // refused ones arrive too, and each of the 300 is accepted exactly once.
 func TestReceiptsWithRefusals(t *testing.T) {
 	t.Parallel()
-	s := newSMSC(t, smsctest.Config{})
+	s := smsctest.Start(t, smsctest.Config{})
 	const yaml = `
 state_dir: %q
 listen: {smpp: "127.0.0.1:0", admin: "127.0.0.1:0"}
@@ -272,7 +267,7 @@ func waitDeadLetters(t *testing.T, call func(method, path string) (int, string),
 // the admin API; retried, it reaches the client that takes it now.
 func TestDeadLetterAfterMaxAttempts(t *testing.T) {
 	t.Parallel()
-	s := newSMSC(t, smsctest.Config{})
+	s := smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, fmt.Sprintf(deadLetterYAML, "retry_min: 10ms, retry_max: 20ms, max_attempts: 3"), s)
 	var mu sync.Mutex
 	refusing := true
@@ -336,7 +331,7 @@ func TestDeadLetterAfterMaxAttempts(t *testing.T) {
 // purged one at a time or all at once.
 func TestDeadLetterStatusAtOnce(t *testing.T) {
 	t.Parallel()
-	s := newSMSC(t, smsctest.Config{})
+	s := smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, fmt.Sprintf(deadLetterYAML, "retry_min: 1h, retry_max: 1h"), s)
 	c, j := e.dialJudging(t, func(_ int, sm *pdu.SM) pdu.Status {
 		switch string(sm.SourceAddr) {

@@ -59,7 +59,7 @@ func TestStartOnFullDisk(t *testing.T) {
 
 	fs := disktest.New()
 	fs.Fail(syscall.ENOSPC)
-	smsc := newSMSC(t, smsctest.Config{})
+	smsc := smsctest.Start(t, smsctest.Config{})
 	e := startYAMLWith(t, fmt.Sprintf(`
 state_dir: %q
 listen: {smpp: "127.0.0.1:0", admin: "127.0.0.1:0"}

@@ -128,7 +128,7 @@ func plainBody(i int) []byte {
 // within 2 percentage points of 75/25.
 func TestWeightsSplit(t *testing.T) {
 	t.Parallel()
-	a, b := newSMSC(t, smsctest.Config{DiscardRecords: true}), newSMSC(t, smsctest.Config{DiscardRecords: true})
+	a, b := smsctest.Start(t, smsctest.Config{DiscardRecords: true}), smsctest.Start(t, smsctest.Config{DiscardRecords: true})
 	e := startYAML(t, fmt.Sprintf(twoMembers, "active-active", 3, 1), a, b)
 	c := e.dial(t, "shop", "secret", pdu.BindTransmitter, 50)
 	const n = 20000
@@ -149,7 +149,7 @@ func TestWeightsSplit(t *testing.T) {
 // one SMSC, none is at both, and the backup takes traffic within a second.
 func TestKillPrimaryMidLoad(t *testing.T) {
 	t.Parallel()
-	a, b := newSMSC(t, smsctest.Config{}), newSMSC(t, smsctest.Config{})
+	a, b := smsctest.Start(t, smsctest.Config{}), smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, fmt.Sprintf(twoMembers, "active-standby", 1, 1), a, b)
 	c := e.dial(t, "shop", "secret", pdu.BindTransmitter, 50)
 	const n = 6000
@@ -214,10 +214,10 @@ func TestKillPrimaryMidLoad(t *testing.T) {
 // stays closed: a throttle is not a fault.
 func TestThrottledMemberShedsLoad(t *testing.T) {
 	t.Parallel()
-	a := newSMSC(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+	a := smsctest.Start(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
 		return smsctest.Reply{Status: pdu.StatusThrottled}
 	}})
-	b := newSMSC(t, smsctest.Config{})
+	b := smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, fmt.Sprintf(twoMembers, "active-active", 1, 1), a, b)
 	c := e.dial(t, "shop", "secret", pdu.BindTransmitter, 20)
 	const n = 2000
@@ -250,7 +250,7 @@ func TestThrottlingCarriersCarryTheirRate(t *testing.T) {
 	t.Parallel()
 	carrier := func() *smsctest.Server {
 		lim := rate.NewLimiter(300, 15)
-		return newSMSC(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+		return smsctest.Start(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
 			if !lim.Allow() {
 				return smsctest.Reply{Status: pdu.StatusThrottled}
 			}
@@ -317,13 +317,13 @@ func TestFailingMemberOpensAndRampsBack(t *testing.T) {
 	t.Parallel()
 	var failing atomic.Bool
 	failing.Store(true)
-	a := newSMSC(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+	a := smsctest.Start(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
 		if failing.Load() {
 			return smsctest.Reply{Status: pdu.StatusSysErr}
 		}
 		return smsctest.Reply{}
 	}})
-	b := newSMSC(t, smsctest.Config{})
+	b := smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, fmt.Sprintf(twoMembers, "active-active", 1, 1), a, b)
 	c := e.dial(t, "shop", "secret", pdu.BindTransmitter, 1)
 	g := e.d.Group("main")
@@ -369,7 +369,7 @@ func TestFailingMemberOpensAndRampsBack(t *testing.T) {
 // messages, sent interleaved with other traffic, all reach one SMSC.
 func TestConcatenatedPartsStick(t *testing.T) {
 	t.Parallel()
-	a, b := newSMSC(t, smsctest.Config{}), newSMSC(t, smsctest.Config{})
+	a, b := smsctest.Start(t, smsctest.Config{}), smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, fmt.Sprintf(twoMembers, "active-active", 1, 1), a, b)
 	c := e.dial(t, "shop", "secret", pdu.BindTransmitter, 50)
 	const messages, parts = 300, 3
@@ -412,7 +412,7 @@ func TestConcatenatedPartsStick(t *testing.T) {
 // TestNoRoute: a submit no route matches gets the configured status.
 func TestNoRoute(t *testing.T) {
 	t.Parallel()
-	s := newSMSC(t, smsctest.Config{})
+	s := smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, `
 listen: {smpp: "127.0.0.1:0"}
 server: {no_route_status: "0x45"}
@@ -437,7 +437,7 @@ routes: [{destination_prefix: ["44"], group: uk}]
 // ESME_RTHROTTLED.
 func TestQueueTimeoutWhenAllMembersDown(t *testing.T) {
 	t.Parallel()
-	a := newSMSC(t, smsctest.Config{})
+	a := smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, `
 listen: {smpp: "127.0.0.1:0"}
 server: {submit_timeout: 10m}

@@ -33,7 +33,7 @@ func idsSMSC(t *testing.T, ids []string, before bool) *smsctest.Server {
 	} else {
 		cfg.Submit = func(*smsctest.SubmitRequest) smsctest.Reply { return smsctest.Reply{NoReceipt: true} }
 	}
-	return newSMSC(t, cfg)
+	return smsctest.Start(t, cfg)
 }
 
 // startIDs runs smppmux with one upstream "a" of the given id_format in
@@ -426,7 +426,7 @@ func TestFoldedReceiptBeforeResponse(t *testing.T) {
 
 func testFoldedReceiptBeforeResponse(t *testing.T, store string) {
 	arrived, release := make(chan struct{}), make(chan struct{})
-	s := newSMSC(t, smsctest.Config{
+	s := smsctest.Start(t, smsctest.Config{
 		IDFormat: func(uint64) string { return "Xy9" },
 		Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
 			// Holds the response back until the receipt is parked.
@@ -456,13 +456,7 @@ func testFoldedReceiptBeforeResponse(t *testing.T, store string) {
 		t.Fatal("the submit never reached the SMSC")
 	}
 	pushReceipt(t, s, "", "000XY9", 0)
-	for e.d.Relay.Stats.ReceiptsParked.Load() == 0 {
-		select {
-		case <-ctx.Done():
-			t.Fatal("the receipt was never parked")
-		case <-time.After(time.Millisecond):
-		}
-	}
+	e.waitRelay(t, ctx, "the receipt parked", func() bool { return e.d.Relay.Stats.ReceiptsParked.Load() != 0 })
 	close(release)
 	r := <-resp
 	if r.Status != pdu.StatusOK {

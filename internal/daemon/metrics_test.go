@@ -65,7 +65,7 @@ next:
 // upstream a reload adds gets them too.
 func TestMetricsExistFromTheStart(t *testing.T) {
 	t.Parallel()
-	a, b, c := newSMSC(t, smsctest.Config{}), newSMSC(t, smsctest.Config{}), newSMSC(t, smsctest.Config{})
+	a, b, c := smsctest.Start(t, smsctest.Config{}), smsctest.Start(t, smsctest.Config{}), smsctest.Start(t, smsctest.Config{})
 	dir := t.TempDir()
 	reg := prometheus.NewRegistry()
 	e := startYAMLWith(t, fmt.Sprintf(reloadBase, dir, "", a.Addr(), b.Addr(), 50, "", 1, ""), nil, Options{Registry: reg}, a, b)
@@ -129,7 +129,7 @@ func buildLabels(mfs map[string]*dto.MetricFamily) []string {
 // and those that waited are counted in smppmux_receipts_parked_total.
 func TestParkedReceiptsCountedOnce(t *testing.T) {
 	t.Parallel()
-	s := newSMSC(t, smsctest.Config{ReceiptBeforeResp: true})
+	s := smsctest.Start(t, smsctest.Config{ReceiptBeforeResp: true})
 	reg := prometheus.NewRegistry()
 	e := startYAMLWith(t, `
 listen: {smpp: "127.0.0.1:0"}

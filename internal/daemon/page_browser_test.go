@@ -47,8 +47,8 @@ func TestStatusPageBrowser(t *testing.T) {
 	// carrier-b answers its third submit ESME_RTHROTTLED: it learns a rate
 	// from it, and the message goes to carrier-a.
 	var toB atomic.Int32
-	a := newSMSC(t, smsctest.Config{})
-	b := newSMSC(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+	a := smsctest.Start(t, smsctest.Config{})
+	b := smsctest.Start(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
 		if toB.Add(1) == 3 {
 			return smsctest.Reply{Status: pdu.StatusThrottled}
 		}
@@ -93,8 +93,8 @@ routes: [{group: main}]
 	// The outbox depths are read from the store every 2 s: read them now.
 	e.d.readStoreStats()
 	// The warning: a bind with a wrong password.
-	if _, st, err := esmetest.DialStatus(ctx, esmetest.Config{Addr: e.d.Addr().String(), SystemID: "shop", Password: "wrong", Bind: pdu.BindTransmitter}); err != nil || st != pdu.StatusInvPaswd {
-		t.Fatalf("bind with a wrong password: %v %v, want ESME_RINVPASWD", st, err)
+	if _, st := esmetest.BindStatus(t, ctx, esmetest.Config{Addr: e.d.Addr().String(), SystemID: "shop", Password: "wrong", Bind: pdu.BindTransmitter}); st != pdu.StatusInvPaswd {
+		t.Fatalf("bind with a wrong password: %v, want ESME_RINVPASWD", st)
 	}
 
 	base := "http://" + e.d.AdminAddr().String()

@@ -27,7 +27,7 @@ routes: [{group: main}]
 // message is gone, kept waiting for its mapping.
 func TestResendWindowApplies(t *testing.T) {
 	t.Parallel()
-	smsc := newSMSC(t, smsctest.Config{})
+	smsc := smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, fmt.Sprintf(receiptsYAML, "{resend_window: 1ns}"), smsc)
 	ctx := deadline(t)
 	c := e.dial(t, "shop", "secret", pdu.BindTransceiver, 10)
@@ -83,7 +83,7 @@ func TestResendWindowApplies(t *testing.T) {
 // and then becomes a dead letter.
 func TestUnmatchedHoldApplies(t *testing.T) {
 	t.Parallel()
-	smsc := newSMSC(t, smsctest.Config{})
+	smsc := smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, fmt.Sprintf(receiptsYAML, "{unmatched_hold: 1h, wait_for_mapping: 1s}"), smsc)
 	ctx := deadline(t)
 	if err := smsc.Push(receiptPDU("NEVER", "DELIVRD")); err != nil {

@@ -36,7 +36,7 @@ routes:
 // whole.
 func TestReloadKeepsUnchangedBinds(t *testing.T) {
 	t.Parallel()
-	a, b, c := newSMSC(t, smsctest.Config{}), newSMSC(t, smsctest.Config{}), newSMSC(t, smsctest.Config{})
+	a, b, c := smsctest.Start(t, smsctest.Config{}), smsctest.Start(t, smsctest.Config{}), smsctest.Start(t, smsctest.Config{})
 	dir := t.TempDir()
 	e := startYAML(t, fmt.Sprintf(reloadBase, dir, "", a.Addr(), b.Addr(), 50, "", 1, ""), a, b)
 	ctx := deadline(t)
@@ -122,7 +122,7 @@ func TestReloadKeepsUnchangedBinds(t *testing.T) {
 // changed), and gets its weight back on undrain.
 func TestDrainSurvivesReload(t *testing.T) {
 	t.Parallel()
-	a, b := newSMSC(t, smsctest.Config{}), newSMSC(t, smsctest.Config{})
+	a, b := smsctest.Start(t, smsctest.Config{}), smsctest.Start(t, smsctest.Config{})
 	dir := t.TempDir()
 	conf := func(bWindow, aWeight int) *config.Config {
 		cfg, err := config.Parse([]byte(fmt.Sprintf(reloadBase, dir, "", a.Addr(), b.Addr(), bWindow, "", aWeight, "")))

@@ -26,7 +26,7 @@ func receiptPDU(id, stat string) []byte {
 // once its final receipt was relayed.
 func TestReceiptSentAgain(t *testing.T) {
 	t.Parallel()
-	smsc := newSMSC(t, smsctest.Config{})
+	smsc := smsctest.Start(t, smsctest.Config{})
 	const yaml = `
 listen: {smpp: "127.0.0.1:0"}
 clients: [{system_id: shop, password: secret}]
@@ -107,7 +107,7 @@ routes: [{group: main}]
 func TestReceiptWaitsDurably(t *testing.T) {
 	t.Parallel()
 	ids := []string{"W1", "W2", "W3"}
-	smsc := newSMSC(t, smsctest.Config{IDFormat: func(n uint64) string { return ids[(n-1)%uint64(len(ids))] }})
+	smsc := smsctest.Start(t, smsctest.Config{IDFormat: func(n uint64) string { return ids[(n-1)%uint64(len(ids))] }})
 	const yaml = `
 listen: {smpp: "127.0.0.1:0"}
 receipts: {wait_for_mapping: 1h, unmatched_hold: 50ms}
@@ -178,23 +178,17 @@ routes: [{group: main}]
 	}
 	e3 := startYAML(t, strings.Replace(e.yaml, "wait_for_mapping: 1h", "wait_for_mapping: 300ms", 1), smsc)
 	push("NEVER")
-	for {
+	// The relay counts the dead letter, and signals, once it is durable.
+	e3.waitRelay(t, ctx, "the receipt that matched nothing a dead letter", func() bool {
 		dl, err := e3.d.DeadLetters("@a", 0, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(dl) == 1 {
-			if dl[0].Reason != "unmatched" {
-				t.Fatalf("dead letter %+v, want reason unmatched", dl[0])
-			}
-			break
+		if len(dl) == 1 && dl[0].Reason != "unmatched" {
+			t.Fatalf("dead letter %+v, want reason unmatched", dl[0])
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("the receipt that matched nothing never became a dead letter")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+		return len(dl) == 1
+	})
 	// Its waiting record goes in the dead letter's callback, which runs
 	// once the dead letter is durable, so possibly after it shows.
 	for {

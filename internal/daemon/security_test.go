@@ -32,7 +32,7 @@ func TestBindDefences(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newSMSC(t, smsctest.Config{})
+	s := smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, `
 listen: {smpp: "127.0.0.1:0"}
 server: {failed_binds_per_ip: 4, failed_bind_window: 1h}
@@ -86,11 +86,7 @@ routes: [{group: g}]
 // when it bound.
 func dialStatus(t *testing.T, ctx context.Context, addr, systemID, password string) (*esmetest.Client, pdu.Status) {
 	t.Helper()
-	c, st, err := esmetest.DialStatus(ctx, esmetest.Config{Addr: addr, SystemID: systemID, Password: password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, st
+	return esmetest.BindStatus(t, ctx, esmetest.Config{Addr: addr, SystemID: systemID, Password: password})
 }
 
 // TestBindRefusalReasons over real sockets: every refused bind makes one
@@ -100,7 +96,7 @@ func TestBindRefusalReasons(t *testing.T) {
 	t.Parallel()
 	core, logs := observer.New(zap.InfoLevel)
 	reg := prometheus.NewRegistry()
-	s := newSMSC(t, smsctest.Config{})
+	s := smsctest.Start(t, smsctest.Config{})
 	e := startYAMLWith(t, `
 listen: {smpp: "127.0.0.1:0"}
 server: {failed_binds_per_ip: 2, failed_bind_window: 1h}
@@ -137,11 +133,7 @@ routes: [{group: g}]
 	refuse("locked", "Wr0ngPw", pdu.StatusInvPaswd)
 	refuse("locked", "Wr0ngPw", pdu.StatusInvPaswd)
 	refuse("locked", "L0ckPw1", pdu.StatusBindFail)
-	rc, err := esmetest.DialRaw(ctx, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	rc := esmetest.Connect(t, ctx, addr)
 	// A system_id without its terminating NUL.
 	if err := rc.Send(pdu.Request(pdu.BindTransceiver, 1, []byte("shop"))); err != nil {
 		t.Fatal(err)
@@ -243,7 +235,7 @@ func TestTLSClientCertificateRequired(t *testing.T) {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.cert)
-	s := newSMSC(t, smsctest.Config{})
+	s := smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, fmt.Sprintf(`
 listen: {smpp: "127.0.0.1:0", smpp_tls: "127.0.0.1:0"}
 tls: {cert_file: %q, key_file: %q, client_ca_file: %q, require_client_cert: true}
@@ -259,10 +251,6 @@ routes: [{group: g}]
 		c.Close()
 		t.Fatal("bound over TLS without a client certificate")
 	}
-	c, err := esmetest.Dial(ctx, esmetest.Config{Addr: addr, SystemID: "shop", Password: "secret",
+	esmetest.Bind(t, ctx, esmetest.Config{Addr: addr, SystemID: "shop", Password: "secret",
 		TLS: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{clientCert}}})
-	if err != nil {
-		t.Fatalf("bind with a client certificate: %v", err)
-	}
-	c.Close()
 }

@@ -24,7 +24,7 @@ import (
 // lookup in the closed store.
 func TestShutdownReleasesParkedReceipts(t *testing.T) {
 	t.Parallel()
-	s := newSMSC(t, smsctest.Config{})
+	s := smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, `
 listen: {smpp: "127.0.0.1:0"}
 clients: [{system_id: shop, password: secret}]
@@ -57,7 +57,7 @@ receipts: {wait_for_mapping: 1h}
 // Shutdown still returns, with nothing left to report.
 func TestShutdownAfterAcceptLoopDied(t *testing.T) {
 	t.Parallel()
-	s := newSMSC(t, smsctest.Config{})
+	s := smsctest.Start(t, smsctest.Config{})
 	cfg, err := config.Parse(fmt.Appendf(nil, `
 listen: {smpp: "127.0.0.1:0", admin: "127.0.0.1:0"}
 state_dir: %q
@@ -110,7 +110,7 @@ routes: [{group: g}]
 // while the first reading of the store's statistics is under way, returns.
 func TestShutdownRightAfterStart(t *testing.T) {
 	t.Parallel()
-	s := newSMSC(t, smsctest.Config{})
+	s := smsctest.Start(t, smsctest.Config{})
 	cfg, err := config.Parse(fmt.Appendf(nil, `
 listen: {smpp: "127.0.0.1:0", admin: "127.0.0.1:0"}
 state_dir: %q
@@ -156,7 +156,7 @@ routes: [{group: g}]
 // and nothing new starts after.
 func TestShutdownOrder(t *testing.T) {
 	t.Parallel()
-	s := newSMSC(t, smsctest.Config{})
+	s := smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, `
 listen: {smpp: "127.0.0.1:0", admin: "127.0.0.1:0"}
 clients: [{system_id: shop, password: secret}]
@@ -240,7 +240,7 @@ func parkOneReceipt(t *testing.T, ctx context.Context, e *env, s *smsctest.Serve
 func TestShutdownHonoursContext(t *testing.T) {
 	t.Parallel()
 	got := make(chan struct{}, 1)
-	s := newSMSC(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+	s := smsctest.Start(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
 		select {
 		case got <- struct{}{}:
 		default:

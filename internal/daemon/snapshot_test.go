@@ -15,7 +15,7 @@ import (
 // one that changes the client starts it afresh.
 func TestReloadKeepsClientLimits(t *testing.T) {
 	t.Parallel()
-	s := newSMSC(t, smsctest.Config{})
+	s := smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, `
 listen: {smpp: "127.0.0.1:0"}
 clients:

@@ -22,7 +22,7 @@ import (
 func TestRedisOutageFailsClosed(t *testing.T) {
 	t.Parallel()
 	r := redistest.Start(t)
-	smsc := newSMSC(t, smsctest.Config{HoldReceipts: true, Submit: func(req *smsctest.SubmitRequest) smsctest.Reply {
+	smsc := smsctest.Start(t, smsctest.Config{HoldReceipts: true, Submit: func(req *smsctest.SubmitRequest) smsctest.Reply {
 		if string(req.SM.ShortMessage) == "held" {
 			return smsctest.Reply{Delay: 300 * time.Millisecond} // answered once Redis is dead
 		}
@@ -66,12 +66,9 @@ routes: [{group: main}]
 			t.Fatal(err)
 		}
 	}
-	for smsc.Received() < n {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("the carrier received %d of %d", smsc.Received(), n)
-		case <-time.After(time.Millisecond):
-		}
+	// Each is accepted, and counted, as it arrives; its answer waits.
+	if err := smsc.WaitAccepted(ctx, n); err != nil {
+		t.Fatalf("the carrier received %d of %d: %v", smsc.Received(), n, err)
 	}
 	r.Kill()
 	for e.d.store.Health() == nil {
@@ -95,13 +92,7 @@ routes: [{group: main}]
 	}
 	// The carrier's answers come: the mappings cannot be written, and the
 	// clients wait for theirs.
-	for e.d.Relay.PendingWrites() < n {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%d mapping writes waiting to be tried again, want %d", e.d.Relay.PendingWrites(), n)
-		case <-time.After(time.Millisecond):
-		}
-	}
+	e.waitRelay(t, ctx, fmt.Sprintf("%d mapping writes waiting to be tried again", n), func() bool { return e.d.Relay.PendingWrites() >= n })
 	if len(resps) != 0 {
 		rs := <-resps
 		t.Fatalf("a submit was answered 0x%08x while its mapping could not be written", uint32(rs.Status))
@@ -155,7 +146,7 @@ routes: [{group: main}]
 func TestHealthWhileRedisHangs(t *testing.T) {
 	t.Parallel()
 	r := redistest.Start(t)
-	smsc := newSMSC(t, smsctest.Config{})
+	smsc := smsctest.Start(t, smsctest.Config{})
 	e := startYAML(t, fmt.Sprintf(`
 listen: {smpp: "127.0.0.1:0", admin: "127.0.0.1:0"}
 store: {kind: redis, instance: 1, redis: {addrs: [%q], lease_ttl: 1s}}

@@ -100,8 +100,7 @@ func TestTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	smsc := smsctest.NewServerOn(tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{smscCert}}), smsctest.Config{})
-	t.Cleanup(smsc.Close)
+	smsc := smsctest.StartOn(t, tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{smscCert}}), smsctest.Config{})
 
 	certFile, keyFile := ca.issue(t, dir, 20)
 	yaml := fmt.Sprintf(`
@@ -114,12 +113,8 @@ routes: [{group: g}]
 `, certFile, keyFile, smsc.Addr(), caFile)
 	e := startYAML(t, yaml, smsc)
 	ctx := deadline(t)
-	c, err := esmetest.Dial(ctx, esmetest.Config{Addr: e.d.TLSAddr().String(), SystemID: "shop", Password: "secret",
+	c := esmetest.Bind(t, ctx, esmetest.Config{Addr: e.d.TLSAddr().String(), SystemID: "shop", Password: "secret",
 		TLS: &tls.Config{RootCAs: pool}})
-	if err != nil {
-		t.Fatalf("bind over TLS: %v", err)
-	}
-	defer c.Close()
 	if r, err := c.Submit(ctx, plainBody(1)); err != nil || r.Status != pdu.StatusOK {
 		t.Fatalf("submit over TLS both ways: %v %v", r.Status, err)
 	}

@@ -152,13 +152,8 @@ routes:
 
 func dial(t *testing.T, ctx context.Context, addr string, bind pdu.ID) *esmetest.Client {
 	t.Helper()
-	c, err := esmetest.Dial(ctx, esmetest.Config{Addr: addr, SystemID: "shop", Password: "secret",
+	return esmetest.Bind(t, ctx, esmetest.Config{Addr: addr, SystemID: "shop", Password: "secret",
 		Bind: bind, Window: 50, DeliveryBuffer: 32768})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }
 
 func body(i int) []byte {
@@ -189,11 +184,7 @@ func TestKillDuringRun(t *testing.T) {
 	dir := t.TempDir()
 	// Receipts come a while after each response, so many are still owed
 	// when smppmux dies and arrive at the new process.
-	smsc, err := smsctest.NewServer(smsctest.Config{HoldReceipts: true, DiscardRecords: true, ReceiptDelay: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer smsc.Close()
+	smsc := smsctest.Start(t, smsctest.Config{HoldReceipts: true, DiscardRecords: true, ReceiptDelay: 300 * time.Millisecond})
 	writeConfig(t, dir, smsc.Addr())
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -286,11 +277,7 @@ func TestKillDuringRun(t *testing.T) {
 // client binds a receiver it gets all of them, in the order they came.
 func TestReceiptsWaitAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
-	smsc, err := smsctest.NewServer(smsctest.Config{HoldReceipts: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer smsc.Close()
+	smsc := smsctest.Start(t, smsctest.Config{HoldReceipts: true})
 	writeConfig(t, dir, smsc.Addr())
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

@@ -52,11 +52,7 @@ routes:
 func startPair(t *testing.T, bindA, bindB string, delay time.Duration) (context.Context, *smsctest.Server, *proc, *proc) {
 	t.Helper()
 	r := redistest.Start(t)
-	smsc, err := smsctest.NewServer(smsctest.Config{HoldReceipts: true, DiscardRecords: true, ReceiptDelay: delay})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(smsc.Close)
+	smsc := smsctest.Start(t, smsctest.Config{HoldReceipts: true, DiscardRecords: true, ReceiptDelay: delay})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	dirA, dirB := t.TempDir(), t.TempDir()

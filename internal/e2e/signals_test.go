@@ -17,13 +17,9 @@ import (
 // the process exits 0.
 func TestSignals(t *testing.T) {
 	dir := t.TempDir()
-	smsc, err := smsctest.NewServer(smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+	smsc := smsctest.Start(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
 		return smsctest.Reply{Delay: 300 * time.Millisecond}
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer smsc.Close()
 	writeConfig(t, dir, smsc.Addr())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -37,11 +33,7 @@ func TestSignals(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.waitLog(t, ctx, "reload applied")
-	bank, err := esmetest.Dial(ctx, esmetest.Config{Addr: p.addr, SystemID: "bank", Password: "secret2", Window: 50})
-	if err != nil {
-		t.Fatalf("bank after the reload: %v", err)
-	}
-	defer bank.Close()
+	bank := esmetest.Bind(t, ctx, esmetest.Config{Addr: p.addr, SystemID: "bank", Password: "secret2", Window: 50})
 
 	const n = 40
 	var wg sync.WaitGroup

@@ -10,6 +10,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"go.uber.org/zap"
@@ -122,6 +123,7 @@ type Client struct {
 	wg         sync.WaitGroup
 	seq        atomic.Uint32
 	window     chan struct{}
+	unbound    atomic.Bool // the peer sent unbind: whatever ends the connection now, its unbind did
 	deliveries chan Delivery
 
 	mu      sync.Mutex
@@ -201,6 +203,35 @@ func DialStatus(ctx context.Context, cfg Config) (*Client, pdu.Status, error) {
 		return nil, be.Status, nil
 	}
 	return nil, 0, err
+}
+
+// Bind is Dial for the test tb: a failed connect or a refused bind fails
+// the test, and the Client is closed when the test and its subtests are
+// over.
+func Bind(tb testing.TB, ctx context.Context, cfg Config) *Client {
+	tb.Helper()
+	c, err := Dial(ctx, cfg)
+	if err != nil {
+		tb.Fatalf("esmetest: bind as %q to %s: %v", cfg.SystemID, cfg.Addr, err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// BindStatus is DialStatus for the test tb: a refused bind returns its
+// status and no Client; a bound Client comes with pdu.StatusOK and is
+// closed when the test and its subtests are over. Other failures fail the
+// test.
+func BindStatus(tb testing.TB, ctx context.Context, cfg Config) (*Client, pdu.Status) {
+	tb.Helper()
+	c, st, err := DialStatus(ctx, cfg)
+	if err != nil {
+		tb.Fatalf("esmetest: bind as %q to %s: %v", cfg.SystemID, cfg.Addr, err)
+	}
+	if c != nil {
+		tb.Cleanup(func() { c.Close() })
+	}
+	return c, st
 }
 
 func newClient(conn net.Conn, cfg Config) *Client {
@@ -433,6 +464,11 @@ func (c *Client) queue(b []byte) bool {
 // effect. Waiting requests are failed by the reader goroutine as it exits.
 func (c *Client) shutdown(err error) {
 	c.once.Do(func() {
+		if c.unbound.Load() {
+			// The peer may close, and the unbind_resp fail, before the
+			// writer reaches the end of the queue.
+			err = ErrUnbound
+		}
 		c.mu.Lock()
 		c.err = err
 		c.mu.Unlock()
@@ -555,6 +591,7 @@ func (c *Client) readLoop() {
 		case f.ID == pdu.EnquireLink:
 			c.queue(pdu.Empty(pdu.EnquireLinkResp, pdu.StatusOK, f.Seq))
 		case f.ID == pdu.Unbind:
+			c.unbound.Store(true)
 			c.queue(pdu.Empty(pdu.UnbindResp, pdu.StatusOK, f.Seq))
 			c.queue(nil)
 		default:

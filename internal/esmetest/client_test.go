@@ -14,26 +14,6 @@ import (
 	"github.com/smppmux/smppmux/internal/smsctest"
 )
 
-func newServer(t testing.TB, cfg smsctest.Config) *smsctest.Server {
-	t.Helper()
-	s, err := smsctest.NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
-}
-
-func dial(t testing.TB, ctx context.Context, cfg esmetest.Config) *esmetest.Client {
-	t.Helper()
-	c, err := esmetest.Dial(ctx, cfg)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 func timeout(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
@@ -43,8 +23,8 @@ func timeout(t testing.TB) context.Context {
 func TestSubmitAndSend(t *testing.T) {
 	t.Parallel()
 	ctx := timeout(t)
-	s := newServer(t, smsctest.Config{SystemID: "shop", Password: "pw", IDFormat: func(n uint64) string { return "ID" + string(rune('A'+n)) }})
-	c := dial(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", Password: "pw"})
+	s := smsctest.Start(t, smsctest.Config{SystemID: "shop", Password: "pw", IDFormat: func(n uint64) string { return "ID" + string(rune('A'+n)) }})
+	c := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", Password: "pw"})
 	r, err := c.Submit(ctx, esmetest.SubmitBody("Shop", "4477", []byte("hi"), 0, nil))
 	if err != nil || r.Status != pdu.StatusOK || r.MessageID != "IDB" || r.Frame.ID != pdu.SubmitSMResp {
 		t.Fatalf("%+v %v", r, err)
@@ -70,8 +50,8 @@ func TestSubmitAndSend(t *testing.T) {
 func TestDeliverStatusAndReceiptDelay(t *testing.T) {
 	t.Parallel()
 	ctx := timeout(t)
-	s := newServer(t, smsctest.Config{ReceiptDelay: 2 * time.Millisecond})
-	c := dial(t, ctx, esmetest.Config{Addr: s.Addr(), DeliverStatus: func(pdu.Frame) pdu.Status { return pdu.StatusXTAppn }})
+	s := smsctest.Start(t, smsctest.Config{ReceiptDelay: 2 * time.Millisecond})
+	c := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr(), DeliverStatus: func(pdu.Frame) pdu.Status { return pdu.StatusXTAppn }})
 	r, err := c.Submit(ctx, esmetest.SubmitBody("1", "2", []byte("x"), 1, nil))
 	if err != nil || r.Status != pdu.StatusOK {
 		t.Fatalf("%+v %v", r, err)
@@ -99,11 +79,11 @@ func TestWindow(t *testing.T) {
 	t.Parallel()
 	ctx := timeout(t)
 	got := make(chan struct{}, 10)
-	s := newServer(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+	s := smsctest.Start(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
 		got <- struct{}{}
 		return smsctest.Reply{Drop: true}
 	}})
-	c := dial(t, ctx, esmetest.Config{Addr: s.Addr(), Window: 2})
+	c := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr(), Window: 2})
 	errs := make(chan error, 3)
 	done := func(_ esmetest.Resp, err error) { errs <- err }
 	body := esmetest.SubmitBody("1", "2", nil, 0, nil)
@@ -141,11 +121,11 @@ func TestCloseFailsPending(t *testing.T) {
 	t.Parallel()
 	ctx := timeout(t)
 	got := make(chan struct{}, 1)
-	s := newServer(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+	s := smsctest.Start(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
 		got <- struct{}{}
 		return smsctest.Reply{Drop: true}
 	}})
-	c := dial(t, ctx, esmetest.Config{Addr: s.Addr()})
+	c := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr()})
 	res := make(chan error, 1)
 	go func() {
 		_, err := c.Submit(ctx, esmetest.SubmitBody("1", "2", nil, 0, nil))
@@ -217,7 +197,7 @@ func TestAnswersPeerRequests(t *testing.T) {
 			got = append(got, seen{f.ID, f.Status, f.Seq})
 		}
 	})
-	c := dial(t, ctx, esmetest.Config{Addr: addr})
+	c := esmetest.Bind(t, ctx, esmetest.Config{Addr: addr})
 	d := <-c.Deliveries()
 	if d.Frame.Seq != 12 || d.ReceiptID != "" || d.SM.SourceAddr != nil {
 		t.Fatalf("malformed delivery %+v", d)
@@ -276,7 +256,7 @@ func TestResponsesMatchIDAndSeq(t *testing.T) {
 			}
 		}
 	})
-	c := dial(t, ctx, esmetest.Config{Addr: addr})
+	c := esmetest.Bind(t, ctx, esmetest.Config{Addr: addr})
 	r, err := c.Submit(ctx, esmetest.SubmitBody("1", "2", []byte("x"), 0, nil))
 	if err != nil || r.MessageID != "right" {
 		t.Fatalf("%+v %v", r, err)
@@ -292,13 +272,9 @@ func TestResponsesMatchIDAndSeq(t *testing.T) {
 
 func TestRawReadHonoursContext(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, smsctest.Config{})
+	s := smsctest.Start(t, smsctest.Config{})
 	ctx := timeout(t)
-	r, err := esmetest.DialRaw(ctx, s.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := esmetest.Connect(t, ctx, s.Addr())
 	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
 	defer cancel()
 	if _, err := r.Read(short); !errors.Is(err, context.DeadlineExceeded) {
@@ -356,8 +332,8 @@ func TestSubmitBodyAndReceiptID(t *testing.T) {
 // window of 100 on loopback.
 func BenchmarkSubmitWindow100(b *testing.B) {
 	ctx := timeout(b)
-	s := newServer(b, smsctest.Config{DiscardRecords: true})
-	c := dial(b, ctx, esmetest.Config{Addr: s.Addr(), Window: 100})
+	s := smsctest.Start(b, smsctest.Config{DiscardRecords: true})
+	c := esmetest.Bind(b, ctx, esmetest.Config{Addr: s.Addr(), Window: 100})
 	body := esmetest.SubmitBody("Shop", "447700900001", []byte("hello"), 1, nil)
 	var failed atomic.Int64
 	var wg sync.WaitGroup
@@ -392,5 +368,28 @@ func BenchmarkSubmitWindow100(b *testing.B) {
 	c.Close()
 	if n := <-drained; n != b.N || failed.Load() != 0 {
 		b.Fatalf("receipts %d of %d, failed %d", n, b.N, failed.Load())
+	}
+}
+
+// TestUnbindThenClose: a peer that unbinds and closes at once, without
+// waiting for the unbind_resp, ended the session by its unbind: Err is
+// ErrUnbound whichever of the reader's EOF and the writer's unbind_resp
+// comes first.
+func TestUnbindThenClose(t *testing.T) {
+	t.Parallel()
+	ctx := timeout(t)
+	for i := range 200 {
+		addr := fakePeer(t, func(conn net.Conn, _ *pdu.Reader) {
+			conn.Write(pdu.Empty(pdu.Unbind, pdu.StatusOK, 1))
+		})
+		c := esmetest.Bind(t, ctx, esmetest.Config{Addr: addr})
+		select {
+		case <-c.Done():
+		case <-ctx.Done():
+			t.Fatal("the session outlived its unbind")
+		}
+		if err := c.Err(); !errors.Is(err, esmetest.ErrUnbound) {
+			t.Fatalf("session %d ended with %v, want ErrUnbound", i, err)
+		}
 	}
 }

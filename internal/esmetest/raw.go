@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/smppmux/smppmux/internal/pdu"
@@ -31,6 +32,18 @@ func DialRaw(ctx context.Context, addr string) (*RawConn, error) {
 		return nil, err
 	}
 	return &RawConn{conn: conn, rd: pdu.NewReader(conn, 0)}, nil
+}
+
+// Connect is DialRaw for the test tb: a failed connect fails the test, and
+// the connection is closed when the test and its subtests are over.
+func Connect(tb testing.TB, ctx context.Context, addr string) *RawConn {
+	tb.Helper()
+	r, err := DialRaw(ctx, addr)
+	if err != nil {
+		tb.Fatalf("esmetest: connect to %s: %v", addr, err)
+	}
+	tb.Cleanup(func() { r.Close() })
+	return r
 }
 
 // Send writes raw as is: a whole PDU, part of one, several, or garbage.

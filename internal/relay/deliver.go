@@ -246,6 +246,7 @@ func (r *Relay) looked(p *parked, stage lookupStage, origin dlr.Origin, res dlr.
 		}
 		if stage == onArrival {
 			r.Stats.ReceiptsParked.Add(1)
+			r.changes.fire()
 			r.cfg.Metrics.Parked(p.upstream)
 			r.hold(p)
 		}

@@ -14,6 +14,25 @@ import (
 	"github.com/smppmux/smppmux/upstream"
 )
 
+// receipt is a deliver_sm receipt, DELIVRD, of the message id.
+func receipt(id string) pdu.Frame {
+	sub := &pdu.SM{SourceAddr: []byte("Shop"), DestAddr: []byte("447700900001"), ShortMessage: []byte("x"), RegisteredDelivery: 1}
+	raw := pdu.Request(pdu.DeliverSM, 7, smsctest.Receipt(id, sub, "DELIVRD", time.Now()))
+	return pdu.Frame{Header: pdu.ParseHeader(raw), Raw: raw}
+}
+
+// openPebble opens a Pebble store in a directory of t's, closed when t
+// is over.
+func openPebble(t *testing.T) *pebblestore.Store {
+	t.Helper()
+	store, err := pebblestore.Open(pebblestore.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	return store
+}
+
 // TestParkedReceiptAtClose: a receipt waiting for its mapping when the
 // relay closes, and the Pebble store after it, is answered
 // ESME_RX_T_APPN, and its wait never ends in a lookup in the closed store
@@ -23,16 +42,7 @@ func TestParkedReceiptAtClose(t *testing.T) {
 	t.Parallel()
 	// The store's goroutines live outside the bubble: only the relay's
 	// timers run on its clock.
-	store, err := pebblestore.Open(pebblestore.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	sub := &pdu.SM{SourceAddr: []byte("Shop"), DestAddr: []byte("447700900001"), ShortMessage: []byte("x"), RegisteredDelivery: 1}
-	receipt := func(id string) pdu.Frame {
-		raw := pdu.Request(pdu.DeliverSM, 7, smsctest.Receipt(id, sub, "DELIVRD", time.Now()))
-		return pdu.Frame{Header: pdu.ParseHeader(raw), Raw: raw}
-	}
+	store := openPebble(t)
 	synctest.Test(t, func(t *testing.T) {
 		const wait = time.Minute
 		r := New(Config{Registry: smppserver.NewRegistry(), Store: store, IDs: dlr.NewIDs(time.Now()), ParkTimeout: wait})

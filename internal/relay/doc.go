@@ -19,7 +19,12 @@
 // session is closed with reason panic, nothing else; a receipt's work
 // that panics hands the receipt back to its SMSC.
 //
+// Relay.Changed signals its rare events (a receipt parked, a dead letter
+// made, a mapping write tried again or landed at last) to whoever waits
+// for one, tests first of all, without polling the counters.
+//
 // LOCKING: Relay.gate is held shared around a synchronous lookup in the
 // store only (which may take the store's locks), never across a callback,
-// and exclusively by Close alone.
+// and exclusively by Close alone. The lock of Changed's signal is taken
+// alone.
 package relay

@@ -35,11 +35,7 @@ import (
 func TestPanicInStoreCallbackClosesOnlyItsSession(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	smsc, err := smsctest.NewServer(smsctest.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer smsc.Close()
+	smsc := smsctest.Start(t, smsctest.Config{})
 	core, logs := observer.New(zap.ErrorLevel)
 	life := lifecycle.New(zap.New(core))
 	r := New(Config{Registry: smppserver.NewRegistry(), Store: memstore.New(nil), IDs: dlr.NewIDs(time.Now()), Lifecycle: life})
@@ -82,14 +78,8 @@ func TestPanicInStoreCallbackClosesOnlyItsSession(t *testing.T) {
 	}
 	defer func() { testHookRecorded = nil }()
 
-	shop, err := esmetest.Dial(ctx, esmetest.Config{Addr: l.Addr().String(), SystemID: "shop", Password: "pw"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bank, err := esmetest.Dial(ctx, esmetest.Config{Addr: l.Addr().String(), SystemID: "bank", Password: "pw"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	shop := esmetest.Bind(t, ctx, esmetest.Config{Addr: l.Addr().String(), SystemID: "shop", Password: "pw"})
+	bank := esmetest.Bind(t, ctx, esmetest.Config{Addr: l.Addr().String(), SystemID: "bank", Password: "pw"})
 	body := esmetest.SubmitBody("Shop", "447700900001", []byte("x"), 0, nil)
 	if resp, err := shop.Submit(ctx, body); err == nil {
 		t.Fatalf("the session whose callback panicked answered %v", resp.Status)
@@ -131,11 +121,6 @@ func TestPanicInStoreCallbackClosesOnlyItsSession(t *testing.T) {
 // goes on: the next receipt is parked as usual. Not parallel: it sets
 // testHookHoldOver.
 func TestPanicInReceiptTimerHandsItBack(t *testing.T) {
-	sub := &pdu.SM{SourceAddr: []byte("Shop"), DestAddr: []byte("447700900001"), ShortMessage: []byte("x"), RegisteredDelivery: 1}
-	receipt := func(id string) pdu.Frame {
-		raw := pdu.Request(pdu.DeliverSM, 7, smsctest.Receipt(id, sub, "DELIVRD", time.Now()))
-		return pdu.Frame{Header: pdu.ParseHeader(raw), Raw: raw}
-	}
 	synctest.Test(t, func(t *testing.T) {
 		life := lifecycle.New(nil)
 		r := New(Config{Registry: smppserver.NewRegistry(), Store: memstore.New(nil), IDs: dlr.NewIDs(time.Now()),

@@ -69,6 +69,7 @@ func (r *Relay) record(m dlr.Mapping, done func(ok bool)) {
 			done(false)
 			return
 		}
+		r.changes.fire()
 		r.rewriteLog.log(r.log, "recording a message id failed: tried again while the client's answer waits", zap.Error(err))
 		r.rewrite(m, rewriteFirst, done)
 	})
@@ -83,6 +84,7 @@ func (r *Relay) rewrite(m dlr.Mapping, wait time.Duration, done func(ok bool)) {
 			case errors.Is(err, dlr.ErrStoreClosed):
 				// Shutting down: the client's session is gone or going.
 				r.rewrites.Add(-1)
+				r.changes.fire()
 				r.log.Error("recording a message id failed and the store closed: the message was accepted by the SMSC and its receipt will find no mapping",
 					zap.String("system_id", m.SystemID), zap.String("client_id", m.ClientID),
 					zap.String("upstream", m.Upstream), zap.String("upstream_id", m.UpstreamID))
@@ -91,6 +93,7 @@ func (r *Relay) rewrite(m dlr.Mapping, wait time.Duration, done func(ok bool)) {
 				r.rewrite(m, min(2*wait, rewriteMax), done)
 			default:
 				r.rewrites.Add(-1)
+				r.changes.fire()
 				done(true)
 			}
 		})

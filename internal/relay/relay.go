@@ -102,6 +102,7 @@ type Relay struct {
 	relaying   map[relayingKey]*relayingHolder
 	// rewrites counts the mapping writes being tried again (see record).
 	rewrites                       atomic.Int64
+	changes                        changes // see Changed
 	refuseLog, rewriteLog, waitLog everyLog
 	lookupLog, outboxLog           everyLog
 	// Stats counts what went through.
@@ -154,6 +155,7 @@ func New(cfg Config) *Relay {
 	}
 	oc.OnDeadLetter = func(systemID string, d *dlr.DeadLetter) {
 		r.Stats.DeadLetters.Add(1)
+		r.changes.fire()
 		cfg.Metrics.DeadLetter(systemID, string(d.Reason))
 	}
 	r.outbox = dlr.NewOutbox(oc)

@@ -94,6 +94,7 @@ func (r *Relay) giveUp(p *parked, reason dlr.DeadReason) {
 			return
 		}
 		r.Stats.DeadLetters.Add(1)
+		r.changes.fire()
 		r.cfg.Metrics.DeadLetter(d.SystemID, string(reason))
 		p.answer(pdu.StatusOK)
 		p.end(r.cfg.Store, false)

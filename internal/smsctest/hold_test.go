@@ -66,15 +66,15 @@ func TestHoldReceiptsUntilReceiverBinds(t *testing.T) {
 	t.Parallel()
 	const n = 100
 	ctx := timeout(t)
-	s := newServer(t, smsctest.Config{HoldReceipts: true})
-	other := dial(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "other", Bind: pdu.BindReceiver})
-	tx := dial(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", Bind: pdu.BindTransmitter})
+	s := smsctest.Start(t, smsctest.Config{HoldReceipts: true})
+	other := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "other", Bind: pdu.BindReceiver})
+	tx := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", Bind: pdu.BindTransmitter})
 	ids := submitN(t, ctx, tx, n)
 	if s.ReceiptsPending() != n || s.ReceiptsAcked() != 0 || s.ReceiptsUnsent() != 0 || len(s.ReceiptStatuses()) != 0 {
 		t.Fatalf("pending %d acked %d unsent %d statuses %v", s.ReceiptsPending(), s.ReceiptsAcked(), s.ReceiptsUnsent(), s.ReceiptStatuses())
 	}
 
-	rx := dial(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", Bind: pdu.BindReceiver})
+	rx := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", Bind: pdu.BindReceiver})
 	for i, id := range ids {
 		if d := nextDelivery(t, ctx, rx); d.ReceiptID != id {
 			t.Fatalf("receipt %d is for %q, want %q", i, d.ReceiptID, id)
@@ -90,9 +90,9 @@ func TestHoldReceiptsRetryErrors(t *testing.T) {
 	t.Parallel()
 	const n, failures = 50, 10
 	ctx := timeout(t)
-	s := newServer(t, smsctest.Config{HoldReceipts: true})
+	s := smsctest.Start(t, smsctest.Config{HoldReceipts: true})
 	var answered atomic.Int32
-	c := dial(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", DeliverStatus: func(pdu.Frame) pdu.Status {
+	c := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", DeliverStatus: func(pdu.Frame) pdu.Status {
 		if answered.Add(1) <= failures {
 			return pdu.StatusXTAppn
 		}
@@ -124,8 +124,8 @@ func TestHoldReceiptsRedeliveredAfterAbruptClose(t *testing.T) {
 	t.Parallel()
 	const n = 100
 	ctx := timeout(t)
-	s := newServer(t, smsctest.Config{HoldReceipts: true})
-	tx := dial(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", Bind: pdu.BindTransmitter})
+	s := smsctest.Start(t, smsctest.Config{HoldReceipts: true})
+	tx := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", Bind: pdu.BindTransmitter})
 	ids := submitN(t, ctx, tx, n)
 
 	// The first receiver answers what it reads, but holds back the peer
@@ -159,7 +159,7 @@ func TestHoldReceiptsRedeliveredAfterAbruptClose(t *testing.T) {
 	mu.Unlock()
 
 	// Every receipt it did not answer comes to the next receiver.
-	second := dial(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", Bind: pdu.BindTransceiver})
+	second := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", Bind: pdu.BindTransceiver})
 	missing := make(map[string]bool, n)
 	for _, id := range ids {
 		if !answered[id] {
@@ -176,11 +176,11 @@ func TestHoldReceiptsWindow(t *testing.T) {
 	t.Parallel()
 	const n, window = 100, 64
 	ctx := timeout(t)
-	s := newServer(t, smsctest.Config{HoldReceipts: true})
-	tx := dial(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", Bind: pdu.BindTransmitter})
+	s := smsctest.Start(t, smsctest.Config{HoldReceipts: true})
+	tx := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", Bind: pdu.BindTransmitter})
 	ids := submitN(t, ctx, tx, n)
 
-	r := dialRaw(t, ctx, s.Addr())
+	r := esmetest.Connect(t, ctx, s.Addr())
 	if err := r.Send(pdu.Bind(pdu.BindReceiver, 1, pdu.BindFields{SystemID: "shop", Version: pdu.InterfaceVersion})); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"go.uber.org/zap"
@@ -193,6 +194,27 @@ func NewServerOn(l net.Listener, cfg Config) *Server {
 	}
 	s.wg.Add(1)
 	go s.accept()
+	return s
+}
+
+// Start starts a Server on 127.0.0.1 with a port chosen by the system for
+// the test tb: a failure to listen fails the test, and the Server is
+// closed when the test and its subtests are over.
+func Start(tb testing.TB, cfg Config) *Server {
+	tb.Helper()
+	s, err := NewServer(cfg)
+	if err != nil {
+		tb.Fatalf("smsctest: %v", err)
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// StartOn starts a Server accepting on l for the test tb; the Server owns
+// l and is closed when the test and its subtests are over.
+func StartOn(tb testing.TB, l net.Listener, cfg Config) *Server {
+	s := NewServerOn(l, cfg)
+	tb.Cleanup(s.Close)
 	return s
 }
 

@@ -17,36 +17,6 @@ import (
 	"github.com/smppmux/smppmux/internal/smsctest"
 )
 
-func newServer(t *testing.T, cfg smsctest.Config) *smsctest.Server {
-	t.Helper()
-	s, err := smsctest.NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
-}
-
-func dial(t *testing.T, ctx context.Context, cfg esmetest.Config) *esmetest.Client {
-	t.Helper()
-	c, err := esmetest.Dial(ctx, cfg)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func dialRaw(t *testing.T, ctx context.Context, addr string) *esmetest.RawConn {
-	t.Helper()
-	r, err := esmetest.DialRaw(ctx, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
-}
-
 func timeout(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
@@ -70,7 +40,7 @@ func rawBind(t *testing.T, ctx context.Context, r *esmetest.RawConn, systemID, p
 
 func TestBind(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, smsctest.Config{SystemID: "shop", Password: "secret"})
+	s := smsctest.Start(t, smsctest.Config{SystemID: "shop", Password: "secret"})
 	for _, tc := range []struct {
 		name, systemID, password string
 		want                     pdu.Status
@@ -102,8 +72,8 @@ func TestBind(t *testing.T) {
 func TestBindTwiceAndSubmitBeforeBind(t *testing.T) {
 	t.Parallel()
 	ctx := timeout(t)
-	s := newServer(t, smsctest.Config{})
-	r := dialRaw(t, ctx, s.Addr())
+	s := smsctest.Start(t, smsctest.Config{})
+	r := esmetest.Connect(t, ctx, s.Addr())
 	body := esmetest.SubmitBody("SHOP", "447700900001", []byte("hi"), 0, nil)
 	r.Send(pdu.Request(pdu.SubmitSM, 7, body))
 	f, err := r.Read(ctx)
@@ -131,8 +101,8 @@ func TestSubmitWithReceipts(t *testing.T) {
 	t.Parallel()
 	const n = 2000
 	ctx := timeout(t)
-	s := newServer(t, smsctest.Config{})
-	c := dial(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", Password: "pw", Window: 50})
+	s := smsctest.Start(t, smsctest.Config{})
+	c := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", Password: "pw", Window: 50})
 
 	var mu sync.Mutex
 	issued := make(map[string]bool, n)
@@ -222,13 +192,13 @@ func checkReceipt(t *testing.T, d esmetest.Delivery) {
 func TestReplyStatusHasNoBody(t *testing.T) {
 	t.Parallel()
 	ctx := timeout(t)
-	s := newServer(t, smsctest.Config{Submit: func(r *smsctest.SubmitRequest) smsctest.Reply {
+	s := smsctest.Start(t, smsctest.Config{Submit: func(r *smsctest.SubmitRequest) smsctest.Reply {
 		if r.SM == nil || string(r.SM.DestAddr) != "4411" || r.Session.SystemID() != "x" {
 			return smsctest.Reply{Status: pdu.StatusSysErr}
 		}
 		return smsctest.Reply{Status: pdu.StatusThrottled}
 	}})
-	c := dial(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "x"})
+	c := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "x"})
 	r, err := c.Submit(ctx, esmetest.SubmitBody("1", "4411", []byte("x"), 1, nil))
 	if err != nil {
 		t.Fatal(err)
@@ -244,8 +214,8 @@ func TestReplyStatusHasNoBody(t *testing.T) {
 func TestMalformedSubmit(t *testing.T) {
 	t.Parallel()
 	ctx := timeout(t)
-	s := newServer(t, smsctest.Config{})
-	c := dial(t, ctx, esmetest.Config{Addr: s.Addr()})
+	s := smsctest.Start(t, smsctest.Config{})
+	c := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr()})
 	body := esmetest.SubmitBody("1", "2", []byte("x"), 0, nil)
 	for _, tc := range []struct {
 		name string
@@ -266,8 +236,8 @@ func TestMalformedSubmit(t *testing.T) {
 func TestReceiptBeforeResp(t *testing.T) {
 	t.Parallel()
 	ctx := timeout(t)
-	s := newServer(t, smsctest.Config{ReceiptBeforeResp: true, ReceiptStat: "UNDELIV", IDFormat: func(n uint64) string { return "X-" + string(rune('0'+n)) }})
-	r := dialRaw(t, ctx, s.Addr())
+	s := smsctest.Start(t, smsctest.Config{ReceiptBeforeResp: true, ReceiptStat: "UNDELIV", IDFormat: func(n uint64) string { return "X-" + string(rune('0'+n)) }})
+	r := esmetest.Connect(t, ctx, s.Addr())
 	rawBind(t, ctx, r, "shop", "")
 	r.Send(pdu.Request(pdu.SubmitSM, 2, esmetest.SubmitBody("1", "2", []byte("x"), 1, nil)))
 	f, err := r.Read(ctx)
@@ -303,8 +273,8 @@ func TestReceiptBeforeResp(t *testing.T) {
 func TestReceiptOnReceiverOnly(t *testing.T) {
 	t.Parallel()
 	ctx := timeout(t)
-	s := newServer(t, smsctest.Config{})
-	tx := dial(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", Bind: pdu.BindTransmitter})
+	s := smsctest.Start(t, smsctest.Config{})
+	tx := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", Bind: pdu.BindTransmitter})
 	if r, err := tx.Submit(ctx, esmetest.SubmitBody("1", "2", []byte("x"), 1, nil)); err != nil || r.Status != pdu.StatusOK {
 		t.Fatalf("%+v %v", r, err)
 	}
@@ -312,8 +282,8 @@ func TestReceiptOnReceiverOnly(t *testing.T) {
 	if err := s.WaitAccepted(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	rx := dial(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", Bind: pdu.BindReceiver})
-	other := dial(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "other", Bind: pdu.BindReceiver})
+	rx := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", Bind: pdu.BindReceiver})
+	other := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "other", Bind: pdu.BindReceiver})
 	r, err := tx.Submit(ctx, esmetest.SubmitBody("1", "2", []byte("x"), 1, nil))
 	if err != nil || r.Status != pdu.StatusOK || r.MessageID != "2" {
 		t.Fatalf("%+v %v", r, err)
@@ -341,7 +311,7 @@ func TestReceiptOnReceiverOnly(t *testing.T) {
 func TestDelayDropAndDisconnect(t *testing.T) {
 	t.Parallel()
 	ctx := timeout(t)
-	s := newServer(t, smsctest.Config{Submit: func(r *smsctest.SubmitRequest) smsctest.Reply {
+	s := smsctest.Start(t, smsctest.Config{Submit: func(r *smsctest.SubmitRequest) smsctest.Reply {
 		switch string(r.SM.ShortMessage) {
 		case "delay":
 			return smsctest.Reply{Delay: 5 * time.Millisecond}
@@ -352,7 +322,7 @@ func TestDelayDropAndDisconnect(t *testing.T) {
 		}
 		return smsctest.Reply{}
 	}})
-	c := dial(t, ctx, esmetest.Config{Addr: s.Addr()})
+	c := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr()})
 	if r, err := c.Submit(ctx, esmetest.SubmitBody("1", "2", []byte("delay"), 0, nil)); err != nil || r.MessageID != "1" {
 		t.Fatalf("%+v %v", r, err)
 	}
@@ -373,9 +343,9 @@ func TestDelayDropAndDisconnect(t *testing.T) {
 func TestDisconnectAll(t *testing.T) {
 	t.Parallel()
 	ctx := timeout(t)
-	s := newServer(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply { return smsctest.Reply{Drop: true} }})
-	c1 := dial(t, ctx, esmetest.Config{Addr: s.Addr()})
-	c2 := dial(t, ctx, esmetest.Config{Addr: s.Addr(), Bind: pdu.BindReceiver})
+	s := smsctest.Start(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply { return smsctest.Reply{Drop: true} }})
+	c1 := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr()})
+	c2 := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr(), Bind: pdu.BindReceiver})
 	if err := s.WaitBinds(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +365,7 @@ func TestDisconnectAll(t *testing.T) {
 		t.Fatal("pending submit did not fail")
 	}
 	// The server keeps listening.
-	dial(t, ctx, esmetest.Config{Addr: s.Addr()})
+	esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr()})
 	if err := s.WaitBinds(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -404,8 +374,8 @@ func TestDisconnectAll(t *testing.T) {
 func TestGenericNackUnknownID(t *testing.T) {
 	t.Parallel()
 	ctx := timeout(t)
-	s := newServer(t, smsctest.Config{})
-	r := dialRaw(t, ctx, s.Addr())
+	s := smsctest.Start(t, smsctest.Config{})
+	r := esmetest.Connect(t, ctx, s.Addr())
 	r.Send(pdu.Empty(0x00000999, pdu.StatusOK, 42))
 	f, err := r.Read(ctx)
 	if err != nil || f.ID != pdu.GenericNack || f.Status != pdu.StatusInvCmdID || f.Seq != 42 || len(f.Raw) != pdu.HeaderLen {
@@ -422,8 +392,8 @@ func TestBadLength(t *testing.T) {
 	t.Parallel()
 	for _, n := range []uint32{0, 8, 15, 1 << 20} {
 		ctx := timeout(t)
-		s := newServer(t, smsctest.Config{})
-		r := dialRaw(t, ctx, s.Addr())
+		s := smsctest.Start(t, smsctest.Config{})
+		r := esmetest.Connect(t, ctx, s.Addr())
 		b := pdu.Empty(pdu.EnquireLink, pdu.StatusOK, 77)
 		binary.BigEndian.PutUint32(b, n)
 		r.Send(b)
@@ -444,8 +414,8 @@ func isReset(err error) bool {
 func TestUnbind(t *testing.T) {
 	t.Parallel()
 	ctx := timeout(t)
-	s := newServer(t, smsctest.Config{})
-	c := dial(t, ctx, esmetest.Config{Addr: s.Addr()})
+	s := smsctest.Start(t, smsctest.Config{})
+	c := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr()})
 	if err := s.WaitBinds(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -460,12 +430,12 @@ func TestUnbind(t *testing.T) {
 func TestPushAndDataSM(t *testing.T) {
 	t.Parallel()
 	ctx := timeout(t)
-	s := newServer(t, smsctest.Config{})
+	s := smsctest.Start(t, smsctest.Config{})
 	if err := s.Push(pdu.Request(pdu.DeliverSM, 1, nil)); !errors.Is(err, smsctest.ErrNoReceiver) {
 		t.Fatalf("push with nobody bound: %v", err)
 	}
 	var n int
-	c := dial(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", DeliverStatus: func(f pdu.Frame) pdu.Status {
+	c := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr(), SystemID: "shop", DeliverStatus: func(f pdu.Frame) pdu.Status {
 		n++
 		if n == 2 {
 			return pdu.StatusXTAppn
@@ -515,8 +485,8 @@ func TestPushAndDataSM(t *testing.T) {
 func TestEnquireLinkFromServer(t *testing.T) {
 	t.Parallel()
 	ctx := timeout(t)
-	s := newServer(t, smsctest.Config{EnquireLinkInterval: time.Millisecond})
-	r := dialRaw(t, ctx, s.Addr())
+	s := smsctest.Start(t, smsctest.Config{EnquireLinkInterval: time.Millisecond})
+	r := esmetest.Connect(t, ctx, s.Addr())
 	f, err := r.Read(ctx)
 	if err != nil || f.ID != pdu.EnquireLink || f.Seq == 0 {
 		t.Fatalf("%+v %v", f.Header, err)
@@ -549,13 +519,10 @@ func TestReceiptFunc(t *testing.T) {
 func TestCloseWithPendingTimers(t *testing.T) {
 	t.Parallel()
 	ctx := timeout(t)
-	s, err := smsctest.NewServer(smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+	s := smsctest.Start(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
 		return smsctest.Reply{Delay: time.Hour}
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := dial(t, ctx, esmetest.Config{Addr: s.Addr()})
+	c := esmetest.Bind(t, ctx, esmetest.Config{Addr: s.Addr()})
 	failed := make(chan error, 1)
 	c.SubmitAsync(esmetest.SubmitBody("1", "2", nil, 1, nil), func(_ esmetest.Resp, err error) { failed <- err })
 	if err := s.WaitAccepted(ctx, 1); err != nil {
