@@ -2,7 +2,6 @@ package smppserver_test
 
 import (
 	"bytes"
-	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -18,7 +17,7 @@ func TestBind(t *testing.T) {
 			t.Parallel()
 			ctx := testCtx(t)
 			h := start(t, nil)
-			rc := dialRaw(t, ctx, h.addr)
+			rc := esmetest.Connect(t, ctx, h.addr)
 			send(t, rc, pdu.Bind(id, 42, pdu.BindFields{
 				SystemID: testSystemID, Password: testPassword, SystemType: "VMS",
 				Version: pdu.InterfaceVersion,
@@ -56,7 +55,7 @@ func TestBindRespSystemID(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, func(h *harness) { h.srv.SystemID = "mux-1" })
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	send(t, rc, bindPDU(pdu.BindTransceiver, 7, testSystemID, testPassword))
 	f := read(t, ctx, rc)
 	expect(t, f, pdu.BindTransceiverResp, pdu.StatusOK, 7)
@@ -86,7 +85,7 @@ func TestBindRefused(t *testing.T) {
 				t.Parallel()
 				ctx := testCtx(t)
 				h := start(t, nil)
-				rc := dialRaw(t, ctx, h.addr)
+				rc := esmetest.Connect(t, ctx, h.addr)
 				send(t, rc, bindPDU(id, 9, tc.systemID, tc.password))
 				expect(t, read(t, ctx, rc), pdu.RespID(id), tc.want, 9)
 				expectEOF(t, ctx, rc)
@@ -104,10 +103,9 @@ func TestBindRefusedClient(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	_, err := esmetest.Dial(ctx, esmetest.Config{Addr: h.addr, SystemID: testSystemID, Password: "wrong"})
-	var be *esmetest.BindError
-	if !errors.As(err, &be) || be.Status != pdu.StatusInvPaswd {
-		t.Fatalf("Dial: %v, want a bind refused with ESME_RINVPASWD", err)
+	c, st := esmetest.BindStatus(t, ctx, esmetest.Config{Addr: h.addr, SystemID: testSystemID, Password: "wrong"})
+	if c != nil || st != pdu.StatusInvPaswd {
+		t.Fatalf("bind status 0x%08X, want a bind refused with ESME_RINVPASWD", uint32(st))
 	}
 }
 
@@ -131,7 +129,7 @@ func TestBindMalformed(t *testing.T) {
 			t.Parallel()
 			ctx := testCtx(t)
 			h := start(t, nil)
-			rc := dialRaw(t, ctx, h.addr)
+			rc := esmetest.Connect(t, ctx, h.addr)
 			send(t, rc, pdu.Request(pdu.BindTransceiver, 3, tc.body))
 			f := read(t, ctx, rc)
 			want := tc.want
@@ -146,7 +144,7 @@ func TestBindMalformed(t *testing.T) {
 			none(t, h.handler.bound, "SessionBound")
 
 			// The server is unharmed.
-			dial(t, ctx, h.addr, pdu.BindTransceiver)
+			esmetest.Bind(t, ctx, shop(h.addr, pdu.BindTransceiver))
 		})
 	}
 }
@@ -158,7 +156,7 @@ func TestSecondBind(t *testing.T) {
 			t.Parallel()
 			ctx := testCtx(t)
 			h := start(t, nil)
-			rc := dialRaw(t, ctx, h.addr)
+			rc := esmetest.Connect(t, ctx, h.addr)
 			rawBind(t, ctx, rc, pdu.BindTransceiver)
 			send(t, rc, bindPDU(id, 2, testSystemID, testPassword))
 			expect(t, read(t, ctx, rc), pdu.RespID(id), pdu.StatusAlyBnd, 2)
@@ -179,10 +177,10 @@ func TestMaxBinds(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	first := dial(t, ctx, h.addr, pdu.BindTransmitter)
-	dial(t, ctx, h.addr, pdu.BindReceiver)
+	first := esmetest.Bind(t, ctx, shop(h.addr, pdu.BindTransmitter))
+	esmetest.Bind(t, ctx, shop(h.addr, pdu.BindReceiver))
 
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	send(t, rc, bindPDU(pdu.BindTransceiver, 1, testSystemID, testPassword))
 	expect(t, read(t, ctx, rc), pdu.BindTransceiverResp, pdu.StatusBindFail, 1)
 	expectEOF(t, ctx, rc)
@@ -197,7 +195,7 @@ func TestMaxBinds(t *testing.T) {
 		t.Fatal(err)
 	}
 	recv(t, ctx, h.handler.closed, "SessionClosed")
-	dial(t, ctx, h.addr, pdu.BindTransceiver)
+	esmetest.Bind(t, ctx, shop(h.addr, pdu.BindTransceiver))
 }
 
 func TestRequestBeforeBind(t *testing.T) {
@@ -221,7 +219,7 @@ func TestRequestBeforeBind(t *testing.T) {
 	}
 	ctx := testCtx(t)
 	h := start(t, nil)
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	for i, tc := range cases {
 		seq := uint32(100 + i)
 		send(t, rc, pdu.Request(tc.id, seq, tc.body))
@@ -242,8 +240,8 @@ func TestBindTimeout(t *testing.T) {
 		h.srv.EnquireLinkInterval = 3 * bindTimeout
 	})
 	began := time.Now()
-	idle := dialRaw(t, ctx, h.addr)
-	bound := dialRaw(t, ctx, h.addr)
+	idle := esmetest.Connect(t, ctx, h.addr)
+	bound := esmetest.Connect(t, ctx, h.addr)
 	rawBind(t, ctx, bound, pdu.BindTransmitter)
 
 	expectEOF(t, ctx, idle)
@@ -275,7 +273,7 @@ func TestCloseDuringBind(t *testing.T) {
 		h.auth.gate = gate
 		h.srv.BindTimeout = 100 * time.Millisecond
 	})
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	send(t, rc, bindPDU(pdu.BindTransceiver, 1, testSystemID, testPassword))
 	recv(t, ctx, h.auth.requests, "bind request")
 	// The bind timeout fires while the Authenticator is busy.
@@ -300,7 +298,7 @@ func TestTinyBindTimeout(t *testing.T) {
 	ctx := testCtx(t)
 	h := start(t, func(h *harness) { h.srv.BindTimeout = time.Nanosecond })
 	for range 50 {
-		rc := dialRaw(t, ctx, h.addr)
+		rc := esmetest.Connect(t, ctx, h.addr)
 		if _, err := rc.Read(ctx); !connEnded(err) {
 			t.Fatalf("read: %v, want the connection closed", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smppmux/smppmux/internal/esmetest"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smppconn"
 	"github.com/smppmux/smppmux/smppserver"
@@ -33,7 +34,7 @@ func TestEnquireLinkFlood(t *testing.T) {
 			reasons = closeReasons(h, 8)
 			h.srv.WriteTimeout = time.Second
 		})
-		flooder := dialRaw(t, ctx, h.addr)
+		flooder := esmetest.Connect(t, ctx, h.addr)
 		rawBind(t, ctx, flooder, pdu.BindTransceiver)
 		written := make(chan error, 1)
 		go func() { written <- flooder.Send(enquireBurst(first, n)) }()
@@ -72,7 +73,7 @@ func TestEnquireLinkFlood(t *testing.T) {
 		ctx := testCtx(t)
 		var reasons <-chan smppconn.Reason
 		h := start(t, func(h *harness) { reasons = closeReasons(h, 8) })
-		flooder := dialRaw(t, ctx, h.addr)
+		flooder := esmetest.Connect(t, ctx, h.addr)
 		rawBind(t, ctx, flooder, pdu.BindTransceiver)
 		written := make(chan error, 1)
 		go func() { written <- flooder.Send(enquireBurst(first, n)) }()
@@ -99,7 +100,7 @@ func TestEnquireLinkFlood(t *testing.T) {
 			reasons = closeReasons(h, 8)
 			h.srv.WriteTimeout = 300 * time.Millisecond
 		})
-		flooder := dialRaw(t, ctx, h.addr)
+		flooder := esmetest.Connect(t, ctx, h.addr)
 		rawBind(t, ctx, flooder, pdu.BindTransceiver)
 		s := recv(t, ctx, h.handler.bound, "SessionBound")
 		chunk := enquireBurst(first, 4096)
@@ -136,7 +137,7 @@ func TestRefusedSubmitFlood(t *testing.T) {
 		reasons = closeReasons(h, 8)
 		h.srv.Handler = parsingHandler{h.handler}
 	})
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	rawBind(t, ctx, rc, pdu.BindTransmitter)
 	var b []byte
 	for i := range n {
@@ -172,7 +173,7 @@ func TestDeliverToNonReader(t *testing.T) {
 		h.srv.Handler = fh
 		h.handler = fh.stubHandler
 	})
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	rawBind(t, ctx, rc, pdu.BindReceiver)
 	s := recv(t, ctx, h.handler.bound, "SessionBound")
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smppmux/smppmux/internal/esmetest"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smppconn"
 	"github.com/smppmux/smppmux/smppserver"
@@ -179,7 +180,7 @@ func (fz *fuzzServer) session(t *testing.T, in []byte) {
 func (fz *fuzzServer) healthy(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), fuzzWait)
 	defer cancel()
-	rc := dialRaw(t, ctx, fz.addr)
+	rc := esmetest.Connect(t, ctx, fz.addr)
 	fz.dialed.Add(1)
 	rawBind(t, ctx, rc, pdu.BindTransceiver)
 	enquire(t, ctx, rc, 2)

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/smppmux/smppmux/internal/esmetest"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smppconn"
 )
@@ -12,9 +13,9 @@ func TestHandlerPanic(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	victim := dial(t, ctx, h.addr, pdu.BindTransceiver)
+	victim := esmetest.Bind(t, ctx, shop(h.addr, pdu.BindTransceiver))
 	vs := recv(t, ctx, h.handler.bound, "SessionBound")
-	other := dial(t, ctx, h.addr, pdu.BindTransceiver)
+	other := esmetest.Bind(t, ctx, shop(h.addr, pdu.BindTransceiver))
 	recv(t, ctx, h.handler.bound, "SessionBound")
 
 	if r, err := victim.Submit(ctx, submitBody("boom")); err == nil {
@@ -30,7 +31,7 @@ func TestHandlerPanic(t *testing.T) {
 	if err != nil || r.Status != pdu.StatusOK || r.MessageID != "m2" {
 		t.Fatalf("submit on the other session: %+v %v", r, err)
 	}
-	third := dial(t, ctx, h.addr, pdu.BindTransmitter)
+	third := esmetest.Bind(t, ctx, shop(h.addr, pdu.BindTransmitter))
 	r, err = third.Submit(ctx, submitBody("fine"))
 	if err != nil || r.Status != pdu.StatusOK || r.MessageID != "m2" {
 		t.Fatalf("submit on a new session: %+v %v", r, err)
@@ -49,7 +50,7 @@ func TestCloseDuringSessionBound(t *testing.T) {
 	release := sync.OnceFunc(func() { close(gate) })
 	defer release()
 	h := start(t, func(h *harness) { h.handler.boundGate = gate })
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	rawBind(t, ctx, rc, pdu.BindTransceiver)
 	s := recv(t, ctx, h.handler.bound, "SessionBound")
 	s.Close(smppconn.ReasonShutdown)

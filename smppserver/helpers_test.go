@@ -190,33 +190,10 @@ func none[T any](t *testing.T, ch <-chan T, what string) {
 	}
 }
 
-// dial binds an esmetest.Client as "shop" with bind command id.
-func dial(t *testing.T, ctx context.Context, addr string, id pdu.ID) *esmetest.Client {
-	t.Helper()
-	return dialCfg(t, ctx, esmetest.Config{Addr: addr, Bind: id})
-}
-
-func dialCfg(t *testing.T, ctx context.Context, cfg esmetest.Config) *esmetest.Client {
-	t.Helper()
-	if cfg.SystemID == "" {
-		cfg.SystemID, cfg.Password = testSystemID, testPassword
-	}
-	c, err := esmetest.Dial(ctx, cfg)
-	if err != nil {
-		t.Fatalf("bind %s: %v", pdu.IDName(cfg.Bind), err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func dialRaw(t *testing.T, ctx context.Context, addr string) *esmetest.RawConn {
-	t.Helper()
-	rc, err := esmetest.DialRaw(ctx, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rc.Close() })
-	return rc
+// shop is the configuration of a client binding as "shop" to addr with
+// bind command id.
+func shop(addr string, id pdu.ID) esmetest.Config {
+	return esmetest.Config{Addr: addr, SystemID: testSystemID, Password: testPassword, Bind: id}
 }
 
 func send(t *testing.T, rc *esmetest.RawConn, b []byte) {
@@ -438,7 +415,7 @@ func enquireBurst(first uint32, n int) []byte {
 // session is flooded.
 func serveOther(t *testing.T, ctx context.Context, addr string) *esmetest.RawConn {
 	t.Helper()
-	other := dialRaw(t, ctx, addr)
+	other := esmetest.Connect(t, ctx, addr)
 	rawBind(t, ctx, other, pdu.BindTransmitter)
 	for seq := uint32(2); seq < 12; seq++ {
 		enquire(t, ctx, other, seq)

@@ -49,7 +49,7 @@ func TestStall(t *testing.T) {
 			// The server cannot have read a whole PDU from the client
 			// before this.
 			began := time.Now()
-			rc := dialRaw(t, ctx, h.addr)
+			rc := esmetest.Connect(t, ctx, h.addr)
 			limit, reason := bindTimeout, smppconn.ReasonBindTimeout
 			if tc.bound {
 				rawBind(t, ctx, rc, pdu.BindTransceiver)
@@ -110,7 +110,7 @@ func TestNeverBind(t *testing.T) {
 	dialed := make([]time.Time, conns)
 	for i := range idle {
 		dialed[i] = time.Now()
-		idle[i] = dialRaw(t, ctx, h.addr)
+		idle[i] = esmetest.Connect(t, ctx, h.addr)
 	}
 	for i, rc := range idle {
 		expectEOF(t, ctx, rc)
@@ -124,7 +124,7 @@ func TestNeverBind(t *testing.T) {
 	}
 	waitNoSessions(t, ctx, h.srv)
 
-	c := dial(t, ctx, h.addr, pdu.BindTransceiver)
+	c := esmetest.Bind(t, ctx, shop(h.addr, pdu.BindTransceiver))
 	if r, err := c.Submit(ctx, submitBody("after")); err != nil || r.Status != pdu.StatusOK {
 		t.Fatalf("submit after the idle connections: %+v %v", r, err)
 	}
@@ -138,7 +138,7 @@ func TestTruncatedSubmit(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, func(h *harness) { h.srv.Handler = parsingHandler{h.handler} })
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	rawBind(t, ctx, rc, pdu.BindTransmitter)
 
 	body := esmetest.SubmitBody("Shop", "447700900001", []byte("truncated here"), 1, nil)
@@ -194,7 +194,7 @@ func TestHalfClose(t *testing.T) {
 			ctx := testCtx(t)
 			var reasons <-chan smppconn.Reason
 			h := start(t, func(h *harness) { reasons = closeReasons(h, 4) })
-			rc := dialRaw(t, ctx, h.addr)
+			rc := esmetest.Connect(t, ctx, h.addr)
 			b := bindPDU(pdu.BindTransceiver, 1, testSystemID, testPassword)
 			for seq := uint32(2); seq < 5; seq++ {
 				b = append(b, pdu.Empty(pdu.EnquireLink, pdu.StatusOK, seq)...)
@@ -227,7 +227,7 @@ func TestRequestsAfterUnbind(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	rawBind(t, ctx, rc, pdu.BindTransceiver)
 	s := recv(t, ctx, h.handler.bound, "SessionBound")
 	var b []byte
@@ -250,7 +250,7 @@ func TestBindAfterRefusedBind(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	var b []byte
 	b = append(b, bindPDU(pdu.BindTransceiver, 1, testSystemID, "wrong")...)
 	b = append(b, bindPDU(pdu.BindTransceiver, 2, testSystemID, testPassword)...)

@@ -20,7 +20,7 @@ func TestUnknownCommandID(t *testing.T) {
 			t.Parallel()
 			ctx := testCtx(t)
 			h := start(t, nil)
-			rc := dialRaw(t, ctx, h.addr)
+			rc := esmetest.Connect(t, ctx, h.addr)
 			if bound {
 				rawBind(t, ctx, rc, pdu.BindTransceiver)
 			}
@@ -53,7 +53,7 @@ func TestStrayResponses(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	send(t, rc, esmetest.StrayResponses(10))
 	send(t, rc, pdu.Empty(pdu.EnquireLink, pdu.StatusOK, 20))
 	expect(t, read(t, ctx, rc), pdu.EnquireLinkResp, pdu.StatusInvBndSts, 20)
@@ -84,7 +84,7 @@ func TestBadCommandLength(t *testing.T) {
 			t.Parallel()
 			ctx := testCtx(t)
 			h := start(t, nil)
-			rc := dialRaw(t, ctx, h.addr)
+			rc := esmetest.Connect(t, ctx, h.addr)
 			if tc.bound {
 				rawBind(t, ctx, rc, pdu.BindTransceiver)
 			}

@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/smppmux/smppmux/internal/esmetest"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/smppserver"
 )
@@ -70,7 +71,7 @@ func TestBindRefusalReasons(t *testing.T) {
 	})
 	refuse := func(b []byte, id pdu.ID, st pdu.Status, want refusal) {
 		t.Helper()
-		rc := dialRaw(t, ctx, h.addr)
+		rc := esmetest.Connect(t, ctx, h.addr)
 		send(t, rc, b)
 		expect(t, read(t, ctx, rc), id, st, 1)
 		expectEOF(t, ctx, rc)
@@ -83,7 +84,7 @@ func TestBindRefusalReasons(t *testing.T) {
 	// A system_id longer than 15 characters.
 	refuse(bindPDU(pdu.BindReceiver, 1, "a-system-id-too-long", testPassword), pdu.BindReceiverResp, pdu.StatusInvSysID,
 		refusal{"", pdu.StatusInvSysID, smppserver.RefusedMalformed})
-	dial(t, ctx, h.addr, pdu.BindTransceiver)
+	esmetest.Bind(t, ctx, shop(h.addr, pdu.BindTransceiver))
 	refuse(bindPDU(pdu.BindTransceiver, 1, testSystemID, testPassword), pdu.BindTransceiverResp, pdu.StatusBindFail,
 		refusal{testSystemID, pdu.StatusBindFail, smppserver.RefusedMaxBinds})
 }
@@ -100,7 +101,7 @@ func TestBindRefusedShuttingDown(t *testing.T) {
 		h.auth.gate = gate
 		logs, refused = watchRefusals(h)
 	})
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	send(t, rc, bindPDU(pdu.BindTransceiver, 1, testSystemID, testPassword))
 	recv(t, ctx, h.auth.requests, "bind request")
 	shutdown := make(chan error, 1)

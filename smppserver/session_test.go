@@ -20,7 +20,7 @@ func TestSubmit(t *testing.T) {
 			t.Parallel()
 			ctx := testCtx(t)
 			h := start(t, nil)
-			rc := dialRaw(t, ctx, h.addr)
+			rc := esmetest.Connect(t, ctx, h.addr)
 			rawBind(t, ctx, rc, id)
 			s := recv(t, ctx, h.handler.bound, "SessionBound")
 
@@ -46,7 +46,7 @@ func TestSubmitClient(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	c := dial(t, ctx, h.addr, pdu.BindTransceiver)
+	c := esmetest.Bind(t, ctx, shop(h.addr, pdu.BindTransceiver))
 	for i := range 5 {
 		r, err := c.Submit(ctx, submitBody("hi"))
 		want := fmt.Sprintf("m%d", i+2)
@@ -60,7 +60,7 @@ func TestSubmitOnReceiver(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	rawBind(t, ctx, rc, pdu.BindReceiver)
 	cases := []struct {
 		id, resp pdu.ID
@@ -88,7 +88,7 @@ func TestClientSendsSMSCCommand(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	rawBind(t, ctx, rc, pdu.BindTransceiver)
 	for i, id := range []pdu.ID{pdu.DeliverSM, pdu.Outbind, pdu.AlertNotification} {
 		seq := uint32(20 + i)
@@ -106,13 +106,13 @@ func TestEnquireLink(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	rawBind(t, ctx, rc, pdu.BindTransmitter)
 	for _, seq := range []uint32{2, 77, pdu.MaxSeq} {
 		enquire(t, ctx, rc, seq)
 	}
 
-	c := dial(t, ctx, h.addr, pdu.BindReceiver)
+	c := esmetest.Bind(t, ctx, shop(h.addr, pdu.BindReceiver))
 	f, err := c.Send(ctx, pdu.EnquireLink, nil)
 	if err != nil || f.ID != pdu.EnquireLinkResp || f.Status != pdu.StatusOK || f.Seq != 2 {
 		t.Fatalf("enquire_link: %+v %v", f.Header, err)
@@ -123,7 +123,7 @@ func TestWindow(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, func(h *harness) { h.handler.hold = true })
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	rawBind(t, ctx, rc, pdu.BindTransceiver)
 
 	send(t, rc, submitPDU(2, "one"))
@@ -173,7 +173,7 @@ func TestWindowPerSession(t *testing.T) {
 	h := start(t, func(h *harness) { h.handler.hold = true })
 	var conns [2]*esmetest.RawConn
 	for i := range conns {
-		conns[i] = dialRaw(t, ctx, h.addr)
+		conns[i] = esmetest.Connect(t, ctx, h.addr)
 		rawBind(t, ctx, conns[i], pdu.BindTransmitter)
 		send(t, conns[i], submitPDU(2, "a"))
 		send(t, conns[i], submitPDU(3, "b"))
@@ -201,7 +201,7 @@ func TestKeepalive(t *testing.T) {
 			h.srv.ResponseTimeout = 2 * time.Second
 			h.srv.InactivityTimeout = inactivity
 		})
-		rc := dialRaw(t, ctx, h.addr)
+		rc := esmetest.Connect(t, ctx, h.addr)
 		rawBind(t, ctx, rc, pdu.BindTransceiver)
 		began := time.Now()
 		var last uint32
@@ -236,7 +236,7 @@ func TestKeepalive(t *testing.T) {
 			h.srv.EnquireLinkInterval = 50 * time.Millisecond
 			h.srv.ResponseTimeout = respTimeout
 		})
-		rc := dialRaw(t, ctx, h.addr)
+		rc := esmetest.Connect(t, ctx, h.addr)
 		rawBind(t, ctx, rc, pdu.BindTransceiver)
 		s := recv(t, ctx, h.handler.bound, "SessionBound")
 		f := read(t, ctx, rc)
@@ -262,7 +262,7 @@ func TestKeepalive(t *testing.T) {
 			h.srv.EnquireLinkInterval = time.Minute
 			h.srv.InactivityTimeout = inactivity
 		})
-		rc := dialRaw(t, ctx, h.addr)
+		rc := esmetest.Connect(t, ctx, h.addr)
 		rawBind(t, ctx, rc, pdu.BindTransceiver)
 		bound := time.Now()
 		expectEOF(t, ctx, rc)
@@ -281,7 +281,9 @@ func TestKeepalive(t *testing.T) {
 			h.srv.InactivityTimeout = inactivity
 		})
 		// The client's own enquire_link every 20ms keeps the session alive.
-		c := dialCfg(t, ctx, esmetest.Config{Addr: h.addr, Bind: pdu.BindTransceiver, EnquireLinkInterval: 20 * time.Millisecond})
+		cfg := shop(h.addr, pdu.BindTransceiver)
+		cfg.EnquireLinkInterval = 20 * time.Millisecond
+		c := esmetest.Bind(t, ctx, cfg)
 		began := time.Now()
 		for seq := 2; time.Since(began) < 3*inactivity; seq++ {
 			r, err := c.Submit(ctx, submitBody("tick"))
@@ -313,7 +315,7 @@ func TestDeliver(t *testing.T) {
 			t.Parallel()
 			ctx := testCtx(t)
 			h := start(t, nil)
-			c := dial(t, ctx, h.addr, id)
+			c := esmetest.Bind(t, ctx, shop(h.addr, id))
 			s := recv(t, ctx, h.handler.bound, "SessionBound")
 
 			done := make(chan deliverResult, 1)
@@ -341,10 +343,9 @@ func TestDeliverStatus(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	dialCfg(t, ctx, esmetest.Config{
-		Addr: h.addr, Bind: pdu.BindReceiver,
-		DeliverStatus: func(pdu.Frame) pdu.Status { return pdu.StatusXTAppn },
-	})
+	cfg := shop(h.addr, pdu.BindReceiver)
+	cfg.DeliverStatus = func(pdu.Frame) pdu.Status { return pdu.StatusXTAppn }
+	esmetest.Bind(t, ctx, cfg)
 	s := recv(t, ctx, h.handler.bound, "SessionBound")
 	done := make(chan deliverResult, 1)
 	for i := range 3 {
@@ -364,7 +365,7 @@ func TestDeliverOnTransmitter(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	c := dial(t, ctx, h.addr, pdu.BindTransmitter)
+	c := esmetest.Bind(t, ctx, shop(h.addr, pdu.BindTransmitter))
 	s := recv(t, ctx, h.handler.bound, "SessionBound")
 	called := make(chan struct{}, 1)
 	err := s.Deliver(deliverPDU("x"), func(pdu.Frame, error) { called <- struct{}{} })
@@ -382,7 +383,7 @@ func TestDeliverTimeout(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, func(h *harness) { h.srv.ResponseTimeout = 100 * time.Millisecond })
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	rawBind(t, ctx, rc, pdu.BindReceiver)
 	s := recv(t, ctx, h.handler.bound, "SessionBound")
 	done := make(chan deliverResult, 1)
@@ -407,7 +408,7 @@ func TestDeliverWindow(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	rawBind(t, ctx, rc, pdu.BindTransceiver)
 	s := recv(t, ctx, h.handler.bound, "SessionBound")
 
@@ -458,7 +459,7 @@ func TestRegistryReceivers(t *testing.T) {
 	byType := make(map[pdu.ID]*smppserver.Session)
 	clients := make(map[pdu.ID]*esmetest.Client)
 	for _, id := range bindIDs {
-		clients[id] = dial(t, ctx, h.addr, id)
+		clients[id] = esmetest.Bind(t, ctx, shop(h.addr, id))
 		byType[id] = recv(t, ctx, h.handler.bound, "SessionBound")
 	}
 	if n := h.srv.Registry.Count(testSystemID); n != 3 {
@@ -499,12 +500,12 @@ func TestRegistryShared(t *testing.T) {
 	reg := smppserver.NewRegistry()
 	a := start(t, func(h *harness) { h.srv.Registry = reg })
 	b := start(t, func(h *harness) { h.srv.Registry = reg })
-	dial(t, ctx, a.addr, pdu.BindReceiver)
-	dial(t, ctx, b.addr, pdu.BindReceiver)
+	esmetest.Bind(t, ctx, shop(a.addr, pdu.BindReceiver))
+	esmetest.Bind(t, ctx, shop(b.addr, pdu.BindReceiver))
 	if n := len(reg.Receivers(testSystemID)); n != 2 {
 		t.Fatalf("%d receivers, want 2", n)
 	}
-	rc := dialRaw(t, ctx, a.addr)
+	rc := esmetest.Connect(t, ctx, a.addr)
 	send(t, rc, bindPDU(pdu.BindReceiver, 1, testSystemID, testPassword))
 	expect(t, read(t, ctx, rc), pdu.BindReceiverResp, pdu.StatusBindFail, 1)
 }
@@ -547,7 +548,7 @@ func TestWindowFreedWithAnswer(t *testing.T) {
 			}
 		}
 	}()
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	rawBind(t, ctx, rc, pdu.BindTransceiver)
 	for seq := uint32(2); seq < 3000; seq++ {
 		send(t, rc, submitPDU(seq, "one at a time"))

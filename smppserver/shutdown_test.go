@@ -16,10 +16,10 @@ func TestShutdown(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, func(h *harness) { h.handler.hold = true })
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	rawBind(t, ctx, rc, pdu.BindTransceiver)
 	s := recv(t, ctx, h.handler.bound, "SessionBound")
-	unbound := dialRaw(t, ctx, h.addr)
+	unbound := esmetest.Connect(t, ctx, h.addr)
 	// Make sure the server accepted it: a connection still in the
 	// listener's backlog is reset when the listener closes.
 	send(t, unbound, pdu.Empty(pdu.EnquireLink, pdu.StatusOK, 1))
@@ -90,8 +90,8 @@ func TestShutdownClient(t *testing.T) {
 	ctx := testCtx(t)
 	h := start(t, nil)
 	clients := []*esmetest.Client{
-		dial(t, ctx, h.addr, pdu.BindTransmitter),
-		dial(t, ctx, h.addr, pdu.BindReceiver),
+		esmetest.Bind(t, ctx, shop(h.addr, pdu.BindTransmitter)),
+		esmetest.Bind(t, ctx, shop(h.addr, pdu.BindReceiver)),
 	}
 	if err := h.srv.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
@@ -116,7 +116,7 @@ func TestShutdownDeadline(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	rawBind(t, ctx, rc, pdu.BindTransceiver)
 	recv(t, ctx, h.handler.bound, "SessionBound")
 

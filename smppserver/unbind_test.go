@@ -3,6 +3,7 @@ package smppserver_test
 import (
 	"testing"
 
+	"github.com/smppmux/smppmux/internal/esmetest"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smppconn"
 )
@@ -17,7 +18,7 @@ func TestUnbindKeepsItsReason(t *testing.T) {
 		ctx := testCtx(t)
 		reasons := make(chan smppconn.Reason, 1)
 		h := start(t, func(h *harness) { h.srv.OnSessionClosed = func(r smppconn.Reason) { reasons <- r } })
-		rc := dialRaw(t, ctx, h.addr)
+		rc := esmetest.Connect(t, ctx, h.addr)
 		rawBind(t, ctx, rc, pdu.BindTransceiver)
 		s := recv(t, ctx, h.handler.bound, "SessionBound")
 		done := make(chan struct{})
@@ -42,7 +43,7 @@ func TestUnbind(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	rawBind(t, ctx, rc, pdu.BindTransceiver)
 	s := recv(t, ctx, h.handler.bound, "SessionBound")
 	if n := len(h.srv.Registry.Receivers(testSystemID)); n != 1 {
@@ -70,7 +71,7 @@ func TestUnbindClient(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	c := dial(t, ctx, h.addr, pdu.BindReceiver)
+	c := esmetest.Bind(t, ctx, shop(h.addr, pdu.BindReceiver))
 	recv(t, ctx, h.handler.bound, "SessionBound")
 	if err := c.Unbind(ctx); err != nil {
 		t.Fatalf("Unbind: %v", err)
@@ -87,7 +88,7 @@ func TestPeerClosed(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	c := dial(t, ctx, h.addr, pdu.BindTransceiver)
+	c := esmetest.Bind(t, ctx, shop(h.addr, pdu.BindTransceiver))
 	s := recv(t, ctx, h.handler.bound, "SessionBound")
 	c.Close()
 	if got := recv(t, ctx, h.handler.closed, "SessionClosed"); got != s {
@@ -106,7 +107,7 @@ func TestUnbindAnswersWhatIsUnderWay(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, func(h *harness) { h.handler.hold = true })
-	rc := dialRaw(t, ctx, h.addr)
+	rc := esmetest.Connect(t, ctx, h.addr)
 	rawBind(t, ctx, rc, pdu.BindTransceiver)
 	s := recv(t, ctx, h.handler.bound, "SessionBound")
 

@@ -209,7 +209,7 @@ func TestSingleKindBinds(t *testing.T) {
 		t.Run(tc.bind, func(t *testing.T) {
 			t.Parallel()
 			ctx := deadline(t)
-			srv, _ := newSMSC(t, smsctest.Config{})
+			srv := smsctest.Start(t, smsctest.Config{})
 			u, l := start(t, Config{Addr: srv.Addr(), Bind: tc.bind, Binds: 2}, make(handler, 1))
 			waitBound(t, ctx, u, l, 1)
 			for _, b := range u.Binds() {

@@ -76,7 +76,7 @@ func TestDeliverAckedOnlyByHandler(t *testing.T) {
 func TestDeliverWithoutHandler(t *testing.T) {
 	t.Parallel()
 	ctx := deadline(t)
-	srv, _ := newSMSC(t, smsctest.Config{})
+	srv := smsctest.Start(t, smsctest.Config{})
 	u, l := start(t, Config{Addr: srv.Addr()}, nil)
 	waitBound(t, ctx, u, l, 1)
 	for i := range 2 {
@@ -133,7 +133,7 @@ func TestDataSMFromSMSC(t *testing.T) {
 func TestReceiptAckStatusReachesSMSC(t *testing.T) {
 	t.Parallel()
 	ctx := deadline(t)
-	srv, _ := newSMSC(t, smsctest.Config{})
+	srv := smsctest.Start(t, smsctest.Config{})
 	h := make(handler, 4)
 	u, l := start(t, Config{Addr: srv.Addr()}, h)
 	waitBound(t, ctx, u, l, 1)
@@ -208,7 +208,7 @@ func TestDeliverRightAfterBind(t *testing.T) {
 func TestDeliverAckBurst(t *testing.T) {
 	t.Parallel()
 	ctx := deadline(t)
-	srv, _ := newSMSC(t, smsctest.Config{})
+	srv := smsctest.Start(t, smsctest.Config{})
 	const n = 2000
 	h := make(handler, n)
 	u, l := start(t, Config{Addr: srv.Addr(), Window: 10}, h)

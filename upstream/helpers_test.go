@@ -202,9 +202,7 @@ func newSMSCWire(t *testing.T, cfg smsctest.Config, w *wire) (*smsctest.Server, 
 		t.Fatal(err)
 	}
 	w.bufs = make(map[int][]byte)
-	s := smsctest.NewServerOn(&tapListener{Listener: l, w: w}, cfg)
-	t.Cleanup(s.Close)
-	return s, w
+	return smsctest.StartOn(t, &tapListener{Listener: l, w: w}, cfg), w
 }
 
 // logEntry is one line logged by the package.

@@ -57,7 +57,7 @@ func TestDeadSMSCDetected(t *testing.T) {
 	ctx := deadline(t)
 	gate := make(chan struct{})
 	var seen atomic.Int32
-	srv, _ := newSMSC(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+	srv := smsctest.Start(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
 		if seen.Add(1) == 1 {
 			<-gate // the SMSC stops reading this connection
 		}

@@ -18,7 +18,7 @@ func TestConnectionLossFailsPendingAndReconnects(t *testing.T) {
 	arrived := make(chan struct{}, 16)
 	var drop atomic.Bool
 	drop.Store(true)
-	srv, _ := newSMSC(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+	srv := smsctest.Start(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
 		r := smsctest.Reply{Drop: drop.Load()}
 		arrived <- struct{}{}
 		return r

@@ -100,7 +100,7 @@ func TestStop(t *testing.T) {
 func TestStopPastDeadline(t *testing.T) {
 	t.Parallel()
 	ctx := deadline(t)
-	srv, _ := newSMSC(t, smsctest.Config{})
+	srv := smsctest.Start(t, smsctest.Config{})
 	entered := make(chan struct{})
 	release := make(chan struct{})
 	var returned atomic.Bool

@@ -14,7 +14,7 @@ import (
 func TestSubmitRelaysBodyUnderBindSequence(t *testing.T) {
 	t.Parallel()
 	ctx := deadline(t)
-	srv, _ := newSMSC(t, smsctest.Config{IDFormat: func(n uint64) string { return fmt.Sprintf("smsc-%d", n) }})
+	srv := smsctest.Start(t, smsctest.Config{IDFormat: func(n uint64) string { return fmt.Sprintf("smsc-%d", n) }})
 	u, l := start(t, Config{Addr: srv.Addr()}, nil)
 	waitBound(t, ctx, u, l, 1)
 
@@ -64,7 +64,7 @@ func TestSubmitRelaysBodyUnderBindSequence(t *testing.T) {
 func TestSubmitDataSM(t *testing.T) {
 	t.Parallel()
 	ctx := deadline(t)
-	srv, _ := newSMSC(t, smsctest.Config{})
+	srv := smsctest.Start(t, smsctest.Config{})
 	u, l := start(t, Config{Addr: srv.Addr()}, nil)
 	waitBound(t, ctx, u, l, 1)
 
@@ -93,7 +93,7 @@ func TestSequencePerBind(t *testing.T) {
 	ctx := deadline(t)
 	var mu sync.Mutex
 	seqs := make(map[*smsctest.Session][]uint32)
-	srv, _ := newSMSC(t, smsctest.Config{Submit: func(r *smsctest.SubmitRequest) smsctest.Reply {
+	srv := smsctest.Start(t, smsctest.Config{Submit: func(r *smsctest.SubmitRequest) smsctest.Reply {
 		mu.Lock()
 		seqs[r.Session] = append(seqs[r.Session], r.Frame.Seq)
 		mu.Unlock()
@@ -127,7 +127,7 @@ func TestSubmitRoundRobinCounterWraps(t *testing.T) {
 	ctx := deadline(t)
 	var mu sync.Mutex
 	per := make(map[*smsctest.Session]int)
-	srv, _ := newSMSC(t, smsctest.Config{Submit: func(r *smsctest.SubmitRequest) smsctest.Reply {
+	srv := smsctest.Start(t, smsctest.Config{Submit: func(r *smsctest.SubmitRequest) smsctest.Reply {
 		mu.Lock()
 		per[r.Session]++
 		mu.Unlock()
@@ -152,7 +152,7 @@ func TestSubmitRoundRobinCounterWraps(t *testing.T) {
 func TestSubmitErrorStatusPassedThrough(t *testing.T) {
 	t.Parallel()
 	ctx := deadline(t)
-	srv, _ := newSMSC(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+	srv := smsctest.Start(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
 		return smsctest.Reply{Status: pdu.StatusThrottled}
 	}})
 	u, l := start(t, Config{Addr: srv.Addr(), Window: 1}, nil)

@@ -15,7 +15,7 @@ import (
 func TestTPSCap(t *testing.T) {
 	t.Parallel()
 	ctx := deadline(t)
-	srv, _ := newSMSC(t, smsctest.Config{})
+	srv := smsctest.Start(t, smsctest.Config{})
 	u, l := start(t, Config{Addr: srv.Addr(), TPS: 100, Window: 100}, nil)
 	waitBound(t, ctx, u, l, 1)
 

@@ -18,7 +18,7 @@ func TestWindowBlocksUntilSlotFrees(t *testing.T) {
 	ctx := deadline(t)
 	gate := make(chan struct{})
 	var seen atomic.Int32
-	srv, _ := newSMSC(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+	srv := smsctest.Start(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
 		if seen.Add(1) == 1 {
 			<-gate // the SMSC sits on the first submit
 		}
@@ -80,7 +80,7 @@ func TestResponseTimeoutKeepsBind(t *testing.T) {
 	ctx := deadline(t)
 	gate := make(chan struct{})
 	var seen atomic.Int32
-	srv, _ := newSMSC(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+	srv := smsctest.Start(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
 		switch seen.Add(1) {
 		case 1:
 			return smsctest.Reply{Drop: true}
@@ -143,7 +143,7 @@ func TestResponseTimeoutKeepsBind(t *testing.T) {
 func TestStalledWindowTakesNothing(t *testing.T) {
 	t.Parallel()
 	ctx := deadline(t)
-	srv, _ := newSMSC(t, smsctest.Config{})
+	srv := smsctest.Start(t, smsctest.Config{})
 	const timeout = 3 * time.Second // stall after 1s
 	u, l := start(t, Config{Addr: srv.Addr(), ResponseTimeout: timeout, Window: 4, EnquireLinkInterval: time.Hour}, nil)
 	waitBound(t, ctx, u, l, 1)
