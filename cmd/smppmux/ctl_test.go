@@ -497,11 +497,7 @@ routes: [{group: main}]
 // runs it: the commands reach it and act on its upstream and clients.
 func TestCtlDaemon(t *testing.T) {
 	t.Parallel()
-	smsc, err := smsctest.NewServer(smsctest.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(smsc.Close)
+	smsc := smsctest.Start(t, smsctest.Config{})
 	dir := t.TempDir()
 	path := filepath.Join(dir, "config.yaml")
 	yaml := fmt.Sprintf(`
@@ -569,11 +565,7 @@ routes: [{group: main}]
 	ctlRun("upstream", "start", "a")
 	waitStatus("a         running  1/1")
 
-	shop, err := esmetest.Dial(wctx, esmetest.Config{Addr: smppAddr, SystemID: "shop", Password: "secret", Bind: pdu.BindTransmitter})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer shop.Close()
+	shop := esmetest.Bind(t, wctx, esmetest.Config{Addr: smppAddr, SystemID: "shop", Password: "secret", Bind: pdu.BindTransmitter})
 	if out := ctlRun("client", "kick", "shop", "maintenance"); out != "client shop kicked: 1 session closed\n" {
 		t.Fatalf("kick: %q", out)
 	}

@@ -110,10 +110,7 @@ func TestSuspendResume(t *testing.T) {
 	refused := func(when string) {
 		t.Helper()
 		for _, bind := range []pdu.ID{pdu.BindTransmitter, pdu.BindReceiver, pdu.BindTransceiver} {
-			cl, st, err := esmetest.DialStatus(ctx, esmetest.Config{Addr: addr, SystemID: "shop", Password: "secret", Bind: bind})
-			if err != nil {
-				t.Fatal(err)
-			}
+			cl, st := esmetest.BindStatus(t, ctx, esmetest.Config{Addr: addr, SystemID: "shop", Password: "secret", Bind: bind})
 			if cl != nil {
 				cl.Close()
 			}

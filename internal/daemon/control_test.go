@@ -54,7 +54,7 @@ type ctlEnv struct {
 func startControl(t *testing.T, cfgs ...smsctest.Config) *ctlEnv {
 	t.Helper()
 	cfgs = append(cfgs, smsctest.Config{}, smsctest.Config{})
-	a, b := newSMSC(t, cfgs[0]), newSMSC(t, cfgs[1])
+	a, b := smsctest.Start(t, cfgs[0]), smsctest.Start(t, cfgs[1])
 	c := &ctlEnv{level: zap.NewAtomicLevelAt(zapcore.InfoLevel)}
 	obs, logs := observer.New(c.level)
 	c.logs = logs

@@ -23,12 +23,6 @@ type env struct {
 	yaml  string // the configuration it started with, as run
 }
 
-// newSMSC is smsctest.Start, kept for control_test.go's helpers.
-func newSMSC(t *testing.T, cfg smsctest.Config) *smsctest.Server {
-	t.Helper()
-	return smsctest.Start(t, cfg)
-}
-
 // start runs smppmux with one group of mode over smscs, two binds of
 // kind bind to each, and waits for every bind.
 func start(t *testing.T, mode string, bind string, smscs ...*smsctest.Server) *env {

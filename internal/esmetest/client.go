@@ -190,21 +190,6 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// DialStatus is Dial for tests of bind refusals: a refused bind returns
-// its status and no error; a bound Client comes with pdu.StatusOK. Other
-// failures (dialing, a closed connection) are errors.
-func DialStatus(ctx context.Context, cfg Config) (*Client, pdu.Status, error) {
-	c, err := Dial(ctx, cfg)
-	var be *BindError
-	switch {
-	case err == nil:
-		return c, pdu.StatusOK, nil
-	case errors.As(err, &be):
-		return nil, be.Status, nil
-	}
-	return nil, 0, err
-}
-
 // Bind is Dial for the test tb: a failed connect or a refused bind fails
 // the test, and the Client is closed when the test and its subtests are
 // over.
@@ -218,20 +203,23 @@ func Bind(tb testing.TB, ctx context.Context, cfg Config) *Client {
 	return c
 }
 
-// BindStatus is DialStatus for the test tb: a refused bind returns its
-// status and no Client; a bound Client comes with pdu.StatusOK and is
-// closed when the test and its subtests are over. Other failures fail the
-// test.
+// BindStatus is Dial for tests of bind refusals, for the test tb: a
+// refused bind returns its status and no Client; a bound Client comes
+// with pdu.StatusOK and is closed when the test and its subtests are
+// over. Other failures (dialing, a closed connection) fail the test.
 func BindStatus(tb testing.TB, ctx context.Context, cfg Config) (*Client, pdu.Status) {
 	tb.Helper()
-	c, st, err := DialStatus(ctx, cfg)
-	if err != nil {
-		tb.Fatalf("esmetest: bind as %q to %s: %v", cfg.SystemID, cfg.Addr, err)
-	}
-	if c != nil {
+	c, err := Dial(ctx, cfg)
+	var be *BindError
+	switch {
+	case err == nil:
 		tb.Cleanup(func() { c.Close() })
+		return c, pdu.StatusOK
+	case errors.As(err, &be):
+		return nil, be.Status
 	}
-	return c, st
+	tb.Fatalf("esmetest: bind as %q to %s: %v", cfg.SystemID, cfg.Addr, err)
+	return nil, 0
 }
 
 func newClient(conn net.Conn, cfg Config) *Client {

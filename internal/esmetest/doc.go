@@ -8,15 +8,15 @@
 // receipted message id already extracted. enquire_link and unbind from the
 // peer are answered.
 //
-// [DialRaw] gives an unbound [RawConn] that sends arbitrary bytes and reads
+// [Connect] gives an unbound [RawConn] that sends arbitrary bytes and reads
 // whole frames, for hostile and low-level tests.
 //
 // Tests use the constructors taking a testing.TB, which fail the test on
 // a connect error and close what they opened when the test is over:
-// [Bind] (Dial, where a refused bind fails the test), [BindStatus]
-// (DialStatus, for tests of bind refusals) and [Connect] (DialRaw). Dial,
-// DialStatus and DialRaw remain for code that is not a test, the load
-// generator for one, and for tests that must see the error.
+// [Bind] (Dial, where a refused bind fails the test), [BindStatus] (for
+// tests of bind refusals) and [Connect]. Dial remains for code that is
+// not a test, the load generator for one, and for tests that must see the
+// error or bind from a goroutine of their own.
 //
 // Goroutines: per Client, one reader goroutine (matches responses, answers
 // requests, runs SubmitAsync callbacks and DeliverStatus) and one writer

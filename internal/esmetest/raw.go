@@ -24,24 +24,17 @@ type RawConn struct {
 	active bool // a Read is in progress
 }
 
-// DialRaw connects to addr without binding.
-func DialRaw(ctx context.Context, addr string) (*RawConn, error) {
+// Connect connects to addr without binding, for the test tb: a failed
+// connect fails the test, and the connection is closed when the test and
+// its subtests are over.
+func Connect(tb testing.TB, ctx context.Context, addr string) *RawConn {
+	tb.Helper()
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, err
-	}
-	return &RawConn{conn: conn, rd: pdu.NewReader(conn, 0)}, nil
-}
-
-// Connect is DialRaw for the test tb: a failed connect fails the test, and
-// the connection is closed when the test and its subtests are over.
-func Connect(tb testing.TB, ctx context.Context, addr string) *RawConn {
-	tb.Helper()
-	r, err := DialRaw(ctx, addr)
-	if err != nil {
 		tb.Fatalf("esmetest: connect to %s: %v", addr, err)
 	}
+	r := &RawConn{conn: conn, rd: pdu.NewReader(conn, 0)}
 	tb.Cleanup(func() { r.Close() })
 	return r
 }

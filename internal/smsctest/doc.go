@@ -6,8 +6,8 @@
 // Tests start one with [Start] (or [StartOn] for a listener of their own,
 // TLS for one), which fails the test if it cannot listen and closes the
 // Server when the test is over, like httptest.NewServer with its Close
-// deferred. [NewServer] and [NewServerOn] return the Server for code that
-// is not a test and closes it itself.
+// deferred. [NewServerOn] returns the Server for code that is not a test
+// and closes it itself.
 //
 // A [Server] answers binds (optionally checking one system_id and
 // password), enquire_link and unbind, and answers every submit_sm and

@@ -160,15 +160,6 @@ type Server struct {
 // delayed is a pending time.AfterFunc owned by the Server.
 type delayed struct{ t *time.Timer }
 
-// NewServer starts a Server on 127.0.0.1 with a port chosen by the system.
-func NewServer(cfg Config) (*Server, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	return NewServerOn(l, cfg), nil
-}
-
 // NewServerOn starts a Server accepting on l, which it owns from now on.
 func NewServerOn(l net.Listener, cfg Config) *Server {
 	log := cfg.Logger
@@ -202,12 +193,11 @@ func NewServerOn(l net.Listener, cfg Config) *Server {
 // closed when the test and its subtests are over.
 func Start(tb testing.TB, cfg Config) *Server {
 	tb.Helper()
-	s, err := NewServer(cfg)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("smsctest: %v", err)
 	}
-	tb.Cleanup(s.Close)
-	return s
+	return StartOn(tb, l, cfg)
 }
 
 // StartOn starts a Server accepting on l for the test tb; the Server owns
