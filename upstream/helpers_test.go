@@ -327,12 +327,19 @@ func (l *logs) dump(t *testing.T) {
 // the test ends.
 func start(t *testing.T, cfg Config, h DeliverHandler) (*Upstream, *logs) {
 	t.Helper()
+	u, l := build(t, cfg, h)
+	u.Start()
+	return u, l
+}
+
+// build is start without the Start.
+func build(t *testing.T, cfg Config, h DeliverHandler) (*Upstream, *logs) {
+	t.Helper()
 	l := &logs{}
 	if cfg.Name == "" {
 		cfg.Name = "carrier"
 	}
 	u := New(cfg, h, l.logger())
-	u.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -542,11 +549,23 @@ func (f handlerFunc) HandleDeliver(u *Upstream, fr pdu.Frame, ack func(pdu.Statu
 // timeout has had its enquire_link answered.
 func waitHealthy(t *testing.T, ctx context.Context, u *Upstream) {
 	t.Helper()
-	for !u.Healthy() {
+	if err := waitHealth(ctx, u, true); err != nil {
+		t.Fatal("the bind stayed suspect: its enquire_link was not answered")
+	}
+}
+
+// waitHealth waits, woken by HealthChanged, until u.Healthy() is want or
+// ctx is done.
+func waitHealth(ctx context.Context, u *Upstream, want bool) error {
+	for {
+		ch := u.HealthChanged()
+		if u.Healthy() == want {
+			return nil
+		}
 		select {
+		case <-ch:
 		case <-ctx.Done():
-			t.Fatal("the bind stayed suspect: its enquire_link was not answered")
-		case <-time.After(time.Millisecond):
+			return ctx.Err()
 		}
 	}
 }

@@ -92,3 +92,33 @@ func TestSMSCUnbindReconnects(t *testing.T) {
 		t.Fatal(r.err)
 	}
 }
+
+// TestHealthChanged: the channel HealthChanged returned is closed when the
+// bind is bound and again when its connection is lost, Healthy telling
+// each new state.
+func TestHealthChanged(t *testing.T) {
+	t.Parallel()
+	ctx := deadline(t)
+	srv := smsctest.Start(t, smsctest.Config{})
+	u, _ := build(t, Config{Addr: srv.Addr(), ReconnectMin: time.Hour, ReconnectMax: time.Hour}, nil)
+	changed := func(ch <-chan struct{}, when string, healthy bool) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatalf("HealthChanged not closed when %s", when)
+		}
+		if err := waitHealth(ctx, u, healthy); err != nil {
+			t.Fatalf("Healthy never %v once %s: %v", healthy, when, err)
+		}
+	}
+	ch := u.HealthChanged()
+	if u.Healthy() {
+		t.Fatal("healthy before Start")
+	}
+	u.Start()
+	changed(ch, "the bind was bound", true)
+	ch = u.HealthChanged()
+	srv.DisconnectAll() // and no redial for an hour
+	changed(ch, "the bind was lost", false)
+}

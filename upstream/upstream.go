@@ -136,6 +136,11 @@ type Upstream struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	ended  chan struct{}
+
+	// hmu guards health, closed and replaced each time a bind is bound,
+	// loses its connection, becomes suspect or is cleared.
+	hmu    sync.Mutex
+	health chan struct{}
 }
 
 // New returns an Upstream for cfg; Start binds it. h may be nil for an
@@ -146,7 +151,7 @@ func New(cfg Config, h DeliverHandler, log *zap.Logger) *Upstream {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	u := &Upstream{cfg: cfg, handler: h, log: log.With(zap.String("upstream", cfg.Name)), pace: newPacer(cfg.TPS)}
+	u := &Upstream{cfg: cfg, handler: h, log: log.With(zap.String("upstream", cfg.Name)), pace: newPacer(cfg.TPS), health: make(chan struct{})}
 	var kinds []pdu.ID
 	switch cfg.Bind {
 	case KindTXRX:
@@ -384,4 +389,23 @@ func (u *Upstream) Healthy() bool {
 		}
 	}
 	return false
+}
+
+// HealthChanged returns a channel closed when Healthy may have changed: a
+// bind was bound or lost its connection, became suspect or was cleared.
+// Congestion, which comes with time passing and no response, is not
+// signalled. Take the channel before calling Healthy so that no change is
+// missed in between.
+func (u *Upstream) HealthChanged() <-chan struct{} {
+	u.hmu.Lock()
+	defer u.hmu.Unlock()
+	return u.health
+}
+
+// healthChanged closes the channel HealthChanged returned and replaces it.
+func (u *Upstream) healthChanged() {
+	u.hmu.Lock()
+	close(u.health)
+	u.health = make(chan struct{})
+	u.hmu.Unlock()
 }

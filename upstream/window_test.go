@@ -155,6 +155,8 @@ func TestStalledWindowTakesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Congestion is decided when Healthy is called, from the time since the
+	// last response: no event marks it, so this polls.
 	for u.Healthy() {
 		select {
 		case <-ctx.Done():
@@ -171,6 +173,7 @@ func TestStalledWindowTakesNothing(t *testing.T) {
 			t.Fatalf("lost submit: %v", r.err)
 		}
 	}
+	// Nor is its end signalled: a timed-out request frees its slot.
 	for !u.Healthy() {
 		select {
 		case <-ctx.Done():

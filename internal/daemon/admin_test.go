@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/smppmux/smppmux/balancer"
 	"github.com/smppmux/smppmux/internal/pdu"
@@ -176,13 +175,7 @@ routes: [{group: main}]
 	}
 
 	a.Close() // a's binds are lost and cannot come back
-	for e.d.Upstream("a").Healthy() {
-		select {
-		case <-ctx.Done():
-			t.Fatal("a stayed bound")
-		case <-time.After(time.Millisecond):
-		}
-	}
+	waitHealth(t, ctx, e.d.Upstream("a"), false, "a stayed bound")
 	code, body := readyz()
 	if code != 503 || !strings.Contains(body, "no available member in group solo (") {
 		t.Fatalf("/readyz %d %q, want 503 naming solo only", code, body)

@@ -14,6 +14,7 @@ import (
 	"github.com/smppmux/smppmux/internal/esmetest"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smsctest"
+	"github.com/smppmux/smppmux/upstream"
 )
 
 // env is smppmux wired to fake SMSCs, all on 127.0.0.1.
@@ -64,6 +65,23 @@ func deadline(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// waitHealth waits, woken by u.HealthChanged, until u.Healthy() is want,
+// failing the test with why at ctx's end.
+func waitHealth(t *testing.T, ctx context.Context, u *upstream.Upstream, want bool, why string) {
+	t.Helper()
+	for {
+		ch := u.HealthChanged()
+		if u.Healthy() == want {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatal(why)
+		}
+	}
 }
 
 // waitRelay waits until cond holds, reading it again each time the relay

@@ -66,16 +66,9 @@ func startYAMLWith(t *testing.T, yaml string, log *zap.Logger, opts Options, sms
 		}
 	}
 	for _, uc := range cfg.Upstreams {
-		u := d.Upstream(uc.Name)
-		for !u.Healthy() {
-			// Binding is under way: the fake SMSC saw the bind, smppmux
-			// is reading its response.
-			select {
-			case <-ctx.Done():
-				t.Fatalf("upstream %s never became healthy", u.Name())
-			case <-time.After(time.Millisecond):
-			}
-		}
+		// Binding may be under way: the fake SMSC saw the bind, smppmux
+		// is reading its response.
+		waitHealth(t, ctx, d.Upstream(uc.Name), true, "upstream "+uc.Name+" never became healthy")
 	}
 	return &env{smscs: smscs, d: d, yaml: yaml}
 }
@@ -449,13 +442,7 @@ routes: [{group: main}]
 	c := e.dial(t, "shop", "secret", pdu.BindTransmitter, 1)
 	ctx := deadline(t)
 	a.Close()
-	for e.d.Upstream("a").Healthy() {
-		select {
-		case <-ctx.Done():
-			t.Fatal("a stayed bound")
-		case <-time.After(time.Millisecond):
-		}
-	}
+	waitHealth(t, ctx, e.d.Upstream("a"), false, "a stayed bound")
 	start := time.Now()
 	r, err := c.Submit(ctx, plainBody(0))
 	if err != nil || r.Status != pdu.StatusThrottled {

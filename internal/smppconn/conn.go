@@ -60,6 +60,9 @@ type Config struct {
 	// answered within ProbeTimeout. 0 disables.
 	ProbeTimeout time.Duration
 	Logger       *zap.Logger
+	// OnSuspect, if set, is called each time Suspect changes, with its
+	// new value.
+	OnSuspect func(suspect bool)
 	// OnClose is called once, from the goroutine that closed the connection.
 	OnClose func(r Reason, err error)
 	// OnUnmatched is called, from the reader, for a response that

@@ -13,7 +13,7 @@ import (
 // is not answered within ProbeTimeout. The connection is Suspect until
 // then.
 func (c *Conn) probe() {
-	c.suspect.Store(true)
+	c.setSuspect(true)
 	if !c.enquireOut.CompareAndSwap(false, true) {
 		// The keepalive's enquire_link is out: its answer decides.
 		return
@@ -22,7 +22,7 @@ func (c *Conn) probe() {
 		c.enquireOut.Store(false)
 		switch {
 		case err == nil:
-			c.suspect.Store(false)
+			c.setSuspect(false)
 		case errors.Is(err, ErrTimeout):
 			c.Close(ReasonDeadPeer, errors.New("enquire_link unanswered after a request timed out"))
 		}
@@ -32,6 +32,13 @@ func (c *Conn) probe() {
 // Suspect reports whether a request went unanswered and the enquire_link
 // sent to check the peer is not answered yet (see Config.ProbeTimeout).
 func (c *Conn) Suspect() bool { return c.suspect.Load() }
+
+// setSuspect sets Suspect and tells Config.OnSuspect of a change.
+func (c *Conn) setSuspect(v bool) {
+	if c.suspect.Swap(v) != v && c.cfg.OnSuspect != nil {
+		c.cfg.OnSuspect(v)
+	}
+}
 
 // keepaliveDelay returns how long to wait before the next keepalive check
 // given the current idle time, 0 when keepalive is off.
@@ -65,7 +72,7 @@ func (c *Conn) checkAlive() {
 			c.enquireOut.Store(false)
 			switch {
 			case err == nil:
-				c.suspect.Store(false)
+				c.setSuspect(false)
 			case errors.Is(err, ErrTimeout):
 				c.Close(ReasonDeadPeer, errors.New("enquire_link unanswered"))
 			}
