@@ -189,7 +189,7 @@ func (b *Bind) session(ctx context.Context) (bound bool, err error) {
 		InactivityTimeout:   3 * cfg.EnquireLinkInterval,
 		ProbeTimeout:        probeTimeout(cfg.ResponseTimeout),
 		Logger:              b.log,
-		OnSuspect:           func(bool) { b.u.healthChanged() },
+		OnSuspect:           func(bool) { b.u.health.Fire() },
 		OnClose: func(r smppconn.Reason, err error) {
 			reason, cerr = r, err
 			b.lastClose.Store(int32(r))
@@ -224,7 +224,7 @@ func (b *Bind) session(ctx context.Context) (bound bool, err error) {
 	b.mu.Lock()
 	b.conn = c
 	b.mu.Unlock()
-	b.u.healthChanged()
+	b.u.health.Fire()
 	b.state.Store(int32(StateBound))
 	b.log.Info("upstream bound")
 
@@ -239,7 +239,7 @@ func (b *Bind) session(ctx context.Context) (bound bool, err error) {
 	b.mu.Lock()
 	b.conn = nil
 	b.mu.Unlock()
-	b.u.healthChanged()
+	b.u.health.Fire()
 	// After the unbind exchange the SMSC may close first (peer_closed):
 	// still a polite unbind, not a lost bind.
 	if reason != smppconn.ReasonShutdown && reason != smppconn.ReasonRemoved && !stopping {
@@ -263,7 +263,7 @@ func (b *Bind) unbind(c *smppconn.Conn) {
 	b.mu.Lock()
 	b.conn = nil
 	b.mu.Unlock()
-	b.u.healthChanged()
+	b.u.health.Fire()
 	ctx := context.Background()
 	if p := b.stopCtx.Load(); p != nil {
 		ctx = *p

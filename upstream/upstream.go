@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/smppmux/smppmux/internal/changes"
 	"github.com/smppmux/smppmux/internal/lifecycle"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smppconn"
@@ -137,10 +138,9 @@ type Upstream struct {
 	cancel context.CancelFunc
 	ended  chan struct{}
 
-	// hmu guards health, closed and replaced each time a bind is bound,
-	// loses its connection, becomes suspect or is cleared.
-	hmu    sync.Mutex
-	health chan struct{}
+	// health fires each time a bind is bound, loses its connection,
+	// becomes suspect or is cleared.
+	health changes.Signal
 }
 
 // New returns an Upstream for cfg; Start binds it. h may be nil for an
@@ -151,7 +151,7 @@ func New(cfg Config, h DeliverHandler, log *zap.Logger) *Upstream {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	u := &Upstream{cfg: cfg, handler: h, log: log.With(zap.String("upstream", cfg.Name)), pace: newPacer(cfg.TPS), health: make(chan struct{})}
+	u := &Upstream{cfg: cfg, handler: h, log: log.With(zap.String("upstream", cfg.Name)), pace: newPacer(cfg.TPS)}
 	var kinds []pdu.ID
 	switch cfg.Bind {
 	case KindTXRX:
@@ -391,21 +391,9 @@ func (u *Upstream) Healthy() bool {
 	return false
 }
 
-// HealthChanged returns a channel closed when Healthy may have changed: a
+// HealthChanged returns a channel closed the next time Healthy may change: a
 // bind was bound or lost its connection, became suspect or was cleared.
 // Congestion, which comes with time passing and no response, is not
 // signalled. Take the channel before calling Healthy so that no change is
 // missed in between.
-func (u *Upstream) HealthChanged() <-chan struct{} {
-	u.hmu.Lock()
-	defer u.hmu.Unlock()
-	return u.health
-}
-
-// healthChanged closes the channel HealthChanged returned and replaces it.
-func (u *Upstream) healthChanged() {
-	u.hmu.Lock()
-	close(u.health)
-	u.health = make(chan struct{})
-	u.hmu.Unlock()
-}
+func (u *Upstream) HealthChanged() <-chan struct{} { return u.health.Next() }

@@ -144,12 +144,18 @@ func (s *Store) evaluateLocked() {
 	case s.stalled != nil:
 		err = s.stalled
 	}
-	if err == nil {
-		s.health.Store(nil)
-	} else {
-		s.health.Store(&err)
+	var p *error
+	if err != nil {
+		p = &err
+	}
+	if old := s.health.Swap(p); (old == nil) != (p == nil) {
+		s.healthChanged.Fire()
 	}
 }
+
+// HealthChanged returns a channel closed the next time Health goes from
+// nil to an error or back.
+func (s *Store) HealthChanged() <-chan struct{} { return s.healthChanged.Next() }
 
 func (s *Store) evaluate() {
 	s.hmu.Lock()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/dlr/internal/recent"
+	"github.com/smppmux/smppmux/internal/changes"
 )
 
 // Key layout of the Pebble store. Every key starts with a one-octet kind.
@@ -83,6 +84,8 @@ type Store struct {
 	health atomic.Pointer[error]
 	wake   chan struct{}
 	limit  *logLimit
+	// healthChanged fires when health goes from nil to an error or back.
+	healthChanged changes.Signal
 	// commitStart is when the commit under way began, in Unix
 	// nanoseconds; 0 when none is.
 	commitStart atomic.Int64

@@ -18,6 +18,7 @@ import (
 
 	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/dlr/internal/recent"
+	"github.com/smppmux/smppmux/internal/changes"
 )
 
 // Key layout of the Redis store, under Prefix (default "smppmux:"):
@@ -129,6 +130,8 @@ type Store struct {
 	// health is the store's last known state: nil when writes go
 	// through, else why they do not. The prober and the writer set it.
 	health atomic.Pointer[error]
+	// healthChanged fires when health goes from nil to an error or back.
+	healthChanged changes.Signal
 
 	// limbo holds the receipts whose adds had no answer; lastMs is the
 	// ms of the latest stream entry id Redis gave; gen is the generation
@@ -439,10 +442,16 @@ func (s *Store) setHealth(err error) {
 	switch {
 	case old == nil && p != nil:
 		s.log.Error("the store takes no writes: new submits are refused until it does", zap.Error(err))
+		s.healthChanged.Fire()
 	case old != nil && p == nil:
 		s.log.Info("the store takes writes again")
+		s.healthChanged.Fire()
 	}
 }
+
+// HealthChanged returns a channel closed the next time Health goes from
+// nil to an error or back.
+func (s *Store) HealthChanged() <-chan struct{} { return s.healthChanged.Next() }
 
 // probeEvery is how often the prober writes to Redis; probeTimeout bounds
 // one probe. A Redis down or unreachable is noticed within their sum, or

@@ -68,7 +68,7 @@ func TestUpstreamStopStart(t *testing.T) {
 	if err := a.WaitBinds(ctx, 2); err != nil {
 		t.Fatalf("a did not bind again: %v", err)
 	}
-	waitUntil(t, ctx, "a healthy", c.d.Upstream("a").Healthy)
+	waitHealth(t, ctx, c.d.Upstream("a"), true, "never: a healthy")
 	for a.Accepted() == 0 {
 		if ctx.Err() != nil {
 			t.Fatal("a took no traffic after start")

@@ -67,6 +67,28 @@ func deadline(t *testing.T) context.Context {
 	return ctx
 }
 
+// waitStore waits, woken by the store's HealthChanged, until cond
+// holds, failing the test with why at ctx's end. cond reads the store's
+// health, or /readyz while the upstreams stay healthy.
+func waitStore(t *testing.T, ctx context.Context, d *Daemon, cond func() bool, why string) {
+	t.Helper()
+	s, ok := d.store.(interface{ HealthChanged() <-chan struct{} })
+	if !ok {
+		t.Fatalf("the store, a %T, signals no change of its health", d.store)
+	}
+	for {
+		ch := s.HealthChanged()
+		if cond() {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatal(why)
+		}
+	}
+}
+
 // waitHealth waits, woken by u.HealthChanged, until u.Healthy() is want,
 // failing the test with why at ctx's end.
 func waitHealth(t *testing.T, ctx context.Context, u *upstream.Upstream, want bool, why string) {

@@ -82,16 +82,7 @@ routes: [{group: main}]
 	}
 
 	fs.Heal()
-	for {
-		if code, _ := e.readyz(t); code == 200 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("/readyz never 200 once the disk had room")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	waitStore(t, ctx, e.d, func() bool { code, _ := e.readyz(t); return code == 200 }, "/readyz never 200 once the disk had room")
 	select {
 	case d := <-c.Deliveries():
 		if string(d.SM.ShortMessage) != "left by the previous run" {

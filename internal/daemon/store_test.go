@@ -71,13 +71,7 @@ routes: [{group: main}]
 		t.Fatalf("the carrier received %d of %d: %v", smsc.Received(), n, err)
 	}
 	r.Kill()
-	for e.d.store.Health() == nil {
-		select {
-		case <-ctx.Done():
-			t.Fatal("the store never noticed Redis died")
-		case <-time.After(time.Millisecond):
-		}
-	}
+	waitStore(t, ctx, e.d, func() bool { return e.d.store.Health() != nil }, "the store never noticed Redis died")
 	if code, body := readyz(); code != 503 || !strings.Contains(body, "store: redis store") {
 		t.Fatalf("/readyz %d %q while Redis is down, want 503 naming the store", code, body)
 	}
@@ -125,16 +119,7 @@ routes: [{group: main}]
 		}
 	}
 	t.Log("all receipts delivered")
-	for {
-		if code, _ := readyz(); code == 200 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("/readyz never 200 again")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	waitStore(t, ctx, e.d, func() bool { code, _ := readyz(); return code == 200 }, "/readyz never 200 again")
 	if rs, err := c.Submit(ctx, esmetest.SubmitBody("Shop", "447700900998", []byte("after"), 0, nil)); err != nil || rs.Status != pdu.StatusOK {
 		t.Fatalf("submit after Redis came back: %v %v", rs.Status, err)
 	}
@@ -174,19 +159,14 @@ routes: [{group: main}]
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	for {
-		code, body := get("/readyz")
-		if code == 503 {
-			if !strings.Contains(body, "store: redis store") {
-				t.Fatalf("/readyz %q, want the store named", body)
-			}
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("/readyz never said the store is in trouble")
-		case <-time.After(10 * time.Millisecond):
-		}
+	var body string
+	waitStore(t, ctx, e.d, func() bool {
+		var code int
+		code, body = get("/readyz")
+		return code == 503
+	}, "/readyz never said the store is in trouble")
+	if !strings.Contains(body, "store: redis store") {
+		t.Fatalf("/readyz %q, want the store named", body)
 	}
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, `smppmux_store_healthy{kind="redis"} 0`) {
 		t.Fatalf("/metrics %d while Redis hangs, want 200 with the store unhealthy", code)
@@ -199,14 +179,5 @@ routes: [{group: main}]
 		t.Fatal("a submit refused for the store reached the carrier")
 	}
 	r.Resume()
-	for {
-		if code, _ := get("/readyz"); code == 200 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("/readyz never 200 again after Redis resumed")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	waitStore(t, ctx, e.d, func() bool { code, _ := get("/readyz"); return code == 200 }, "/readyz never 200 again after Redis resumed")
 }
