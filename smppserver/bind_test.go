@@ -156,8 +156,7 @@ func TestSecondBind(t *testing.T) {
 			t.Parallel()
 			ctx := testCtx(t)
 			h := start(t, nil)
-			rc := esmetest.Connect(t, ctx, h.addr)
-			rawBind(t, ctx, rc, pdu.BindTransceiver)
+			rc := bindRaw(t, ctx, h.addr, pdu.BindTransceiver)
 			send(t, rc, bindPDU(id, 2, testSystemID, testPassword))
 			expect(t, read(t, ctx, rc), pdu.RespID(id), pdu.StatusAlyBnd, 2)
 			enquire(t, ctx, rc, 3)
@@ -241,8 +240,7 @@ func TestBindTimeout(t *testing.T) {
 	})
 	began := time.Now()
 	idle := esmetest.Connect(t, ctx, h.addr)
-	bound := esmetest.Connect(t, ctx, h.addr)
-	rawBind(t, ctx, bound, pdu.BindTransmitter)
+	bound := bindRaw(t, ctx, h.addr, pdu.BindTransmitter)
 
 	expectEOF(t, ctx, idle)
 	if d := time.Since(began); d < bindTimeout {

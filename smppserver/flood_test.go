@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smppmux/smppmux/internal/esmetest"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smppconn"
 	"github.com/smppmux/smppmux/smppserver"
@@ -34,8 +33,7 @@ func TestEnquireLinkFlood(t *testing.T) {
 			reasons = closeReasons(h, 8)
 			h.srv.WriteTimeout = time.Second
 		})
-		flooder := esmetest.Connect(t, ctx, h.addr)
-		rawBind(t, ctx, flooder, pdu.BindTransceiver)
+		flooder := bindRaw(t, ctx, h.addr, pdu.BindTransceiver)
 		written := make(chan error, 1)
 		go func() { written <- flooder.Send(enquireBurst(first, n)) }()
 		other := serveOther(t, ctx, h.addr)
@@ -73,8 +71,7 @@ func TestEnquireLinkFlood(t *testing.T) {
 		ctx := testCtx(t)
 		var reasons <-chan smppconn.Reason
 		h := start(t, func(h *harness) { reasons = closeReasons(h, 8) })
-		flooder := esmetest.Connect(t, ctx, h.addr)
-		rawBind(t, ctx, flooder, pdu.BindTransceiver)
+		flooder := bindRaw(t, ctx, h.addr, pdu.BindTransceiver)
 		written := make(chan error, 1)
 		go func() { written <- flooder.Send(enquireBurst(first, n)) }()
 		other := serveOther(t, ctx, h.addr)
@@ -100,9 +97,7 @@ func TestEnquireLinkFlood(t *testing.T) {
 			reasons = closeReasons(h, 8)
 			h.srv.WriteTimeout = 300 * time.Millisecond
 		})
-		flooder := esmetest.Connect(t, ctx, h.addr)
-		rawBind(t, ctx, flooder, pdu.BindTransceiver)
-		s := recv(t, ctx, h.handler.bound, "SessionBound")
+		flooder, s := boundSession(t, ctx, h, pdu.BindTransceiver)
 		chunk := enquireBurst(first, 4096)
 		// Kernel buffers on both sides absorb a few MiB at most; far more
 		// means the server reads without bound.
@@ -137,8 +132,7 @@ func TestRefusedSubmitFlood(t *testing.T) {
 		reasons = closeReasons(h, 8)
 		h.srv.Handler = parsingHandler{h.handler}
 	})
-	rc := esmetest.Connect(t, ctx, h.addr)
-	rawBind(t, ctx, rc, pdu.BindTransmitter)
+	rc := bindRaw(t, ctx, h.addr, pdu.BindTransmitter)
 	var b []byte
 	for i := range n {
 		b = append(b, pdu.Request(pdu.SubmitSM, uint32(2+i), []byte("x"))...)
@@ -173,9 +167,7 @@ func TestDeliverToNonReader(t *testing.T) {
 		h.srv.Handler = fh
 		h.handler = fh.stubHandler
 	})
-	rc := esmetest.Connect(t, ctx, h.addr)
-	rawBind(t, ctx, rc, pdu.BindReceiver)
-	s := recv(t, ctx, h.handler.bound, "SessionBound")
+	rc, s := boundSession(t, ctx, h, pdu.BindReceiver)
 
 	r := recv(t, ctx, fh.pushed, "deliveries pushed")
 	if r.n != window || !errors.Is(r.err, smppserver.ErrWindowFull) {

@@ -50,9 +50,7 @@ func TestCloseDuringSessionBound(t *testing.T) {
 	release := sync.OnceFunc(func() { close(gate) })
 	defer release()
 	h := start(t, func(h *harness) { h.handler.boundGate = gate })
-	rc := esmetest.Connect(t, ctx, h.addr)
-	rawBind(t, ctx, rc, pdu.BindTransceiver)
-	s := recv(t, ctx, h.handler.bound, "SessionBound")
+	rc, s := boundSession(t, ctx, h, pdu.BindTransceiver)
 	s.Close(smppconn.ReasonShutdown)
 	recv(t, ctx, s.Done(), "session done")
 	if n := h.srv.Registry.Count(testSystemID); n != 0 {

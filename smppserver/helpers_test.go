@@ -250,6 +250,22 @@ func rawBind(t *testing.T, ctx context.Context, rc *esmetest.RawConn, id pdu.ID)
 	expect(t, read(t, ctx, rc), pdu.RespID(id), pdu.StatusOK, 1)
 }
 
+// bindRaw connects to addr and binds as "shop" with sequence 1.
+func bindRaw(t *testing.T, ctx context.Context, addr string, id pdu.ID) *esmetest.RawConn {
+	t.Helper()
+	rc := esmetest.Connect(t, ctx, addr)
+	rawBind(t, ctx, rc, id)
+	return rc
+}
+
+// boundSession is bindRaw to h, returning the session its handler saw
+// bound too.
+func boundSession(t *testing.T, ctx context.Context, h *harness, id pdu.ID) (*esmetest.RawConn, *smppserver.Session) {
+	t.Helper()
+	rc := bindRaw(t, ctx, h.addr, id)
+	return rc, recv(t, ctx, h.handler.bound, "SessionBound")
+}
+
 // enquire sends an enquire_link with seq and expects its response.
 func enquire(t *testing.T, ctx context.Context, rc *esmetest.RawConn, seq uint32) {
 	t.Helper()
@@ -415,8 +431,7 @@ func enquireBurst(first uint32, n int) []byte {
 // session is flooded.
 func serveOther(t *testing.T, ctx context.Context, addr string) *esmetest.RawConn {
 	t.Helper()
-	other := esmetest.Connect(t, ctx, addr)
-	rawBind(t, ctx, other, pdu.BindTransmitter)
+	other := bindRaw(t, ctx, addr, pdu.BindTransmitter)
 	for seq := uint32(2); seq < 12; seq++ {
 		enquire(t, ctx, other, seq)
 		send(t, other, submitPDU(100+seq, "during the flood"))

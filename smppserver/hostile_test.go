@@ -138,8 +138,7 @@ func TestTruncatedSubmit(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, func(h *harness) { h.srv.Handler = parsingHandler{h.handler} })
-	rc := esmetest.Connect(t, ctx, h.addr)
-	rawBind(t, ctx, rc, pdu.BindTransmitter)
+	rc := bindRaw(t, ctx, h.addr, pdu.BindTransmitter)
 
 	body := esmetest.SubmitBody("Shop", "447700900001", []byte("truncated here"), 1, nil)
 	dest := bytes.Index(body, []byte("4477"))
@@ -227,9 +226,7 @@ func TestRequestsAfterUnbind(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	rc := esmetest.Connect(t, ctx, h.addr)
-	rawBind(t, ctx, rc, pdu.BindTransceiver)
-	s := recv(t, ctx, h.handler.bound, "SessionBound")
+	rc, s := boundSession(t, ctx, h, pdu.BindTransceiver)
 	var b []byte
 	b = append(b, pdu.Empty(pdu.Unbind, pdu.StatusOK, 2)...)
 	b = append(b, submitPDU(3, "after unbind")...)

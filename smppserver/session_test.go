@@ -20,9 +20,7 @@ func TestSubmit(t *testing.T) {
 			t.Parallel()
 			ctx := testCtx(t)
 			h := start(t, nil)
-			rc := esmetest.Connect(t, ctx, h.addr)
-			rawBind(t, ctx, rc, id)
-			s := recv(t, ctx, h.handler.bound, "SessionBound")
+			rc, s := boundSession(t, ctx, h, id)
 
 			sub := submitPDU(2, "hello")
 			send(t, rc, sub)
@@ -60,8 +58,7 @@ func TestSubmitOnReceiver(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	rc := esmetest.Connect(t, ctx, h.addr)
-	rawBind(t, ctx, rc, pdu.BindReceiver)
+	rc := bindRaw(t, ctx, h.addr, pdu.BindReceiver)
 	cases := []struct {
 		id, resp pdu.ID
 		body     []byte
@@ -88,8 +85,7 @@ func TestClientSendsSMSCCommand(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	rc := esmetest.Connect(t, ctx, h.addr)
-	rawBind(t, ctx, rc, pdu.BindTransceiver)
+	rc := bindRaw(t, ctx, h.addr, pdu.BindTransceiver)
 	for i, id := range []pdu.ID{pdu.DeliverSM, pdu.Outbind, pdu.AlertNotification} {
 		seq := uint32(20 + i)
 		send(t, rc, pdu.Request(id, seq, submitBody("x")))
@@ -106,8 +102,7 @@ func TestEnquireLink(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	rc := esmetest.Connect(t, ctx, h.addr)
-	rawBind(t, ctx, rc, pdu.BindTransmitter)
+	rc := bindRaw(t, ctx, h.addr, pdu.BindTransmitter)
 	for _, seq := range []uint32{2, 77, pdu.MaxSeq} {
 		enquire(t, ctx, rc, seq)
 	}
@@ -123,8 +118,7 @@ func TestWindow(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, func(h *harness) { h.handler.hold = true })
-	rc := esmetest.Connect(t, ctx, h.addr)
-	rawBind(t, ctx, rc, pdu.BindTransceiver)
+	rc := bindRaw(t, ctx, h.addr, pdu.BindTransceiver)
 
 	send(t, rc, submitPDU(2, "one"))
 	send(t, rc, submitPDU(3, "two"))
@@ -201,8 +195,7 @@ func TestKeepalive(t *testing.T) {
 			h.srv.ResponseTimeout = 2 * time.Second
 			h.srv.InactivityTimeout = inactivity
 		})
-		rc := esmetest.Connect(t, ctx, h.addr)
-		rawBind(t, ctx, rc, pdu.BindTransceiver)
+		rc := bindRaw(t, ctx, h.addr, pdu.BindTransceiver)
 		began := time.Now()
 		var last uint32
 		for n := 0; n < 5 || time.Since(began) < 3*inactivity; n++ {
@@ -236,9 +229,7 @@ func TestKeepalive(t *testing.T) {
 			h.srv.EnquireLinkInterval = 50 * time.Millisecond
 			h.srv.ResponseTimeout = respTimeout
 		})
-		rc := esmetest.Connect(t, ctx, h.addr)
-		rawBind(t, ctx, rc, pdu.BindTransceiver)
-		s := recv(t, ctx, h.handler.bound, "SessionBound")
+		rc, s := boundSession(t, ctx, h, pdu.BindTransceiver)
 		f := read(t, ctx, rc)
 		expect(t, f, pdu.EnquireLink, pdu.StatusOK, f.Seq)
 		sent := time.Now()
@@ -262,8 +253,7 @@ func TestKeepalive(t *testing.T) {
 			h.srv.EnquireLinkInterval = time.Minute
 			h.srv.InactivityTimeout = inactivity
 		})
-		rc := esmetest.Connect(t, ctx, h.addr)
-		rawBind(t, ctx, rc, pdu.BindTransceiver)
+		rc := bindRaw(t, ctx, h.addr, pdu.BindTransceiver)
 		bound := time.Now()
 		expectEOF(t, ctx, rc)
 		if d := time.Since(bound); d < inactivity/2 {
@@ -383,9 +373,7 @@ func TestDeliverTimeout(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, func(h *harness) { h.srv.ResponseTimeout = 100 * time.Millisecond })
-	rc := esmetest.Connect(t, ctx, h.addr)
-	rawBind(t, ctx, rc, pdu.BindReceiver)
-	s := recv(t, ctx, h.handler.bound, "SessionBound")
+	rc, s := boundSession(t, ctx, h, pdu.BindReceiver)
 	done := make(chan deliverResult, 1)
 	if err := s.Deliver(deliverPDU("x"), func(f pdu.Frame, err error) { done <- deliverResult{f, err} }); err != nil {
 		t.Fatal(err)
@@ -408,9 +396,7 @@ func TestDeliverWindow(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	rc := esmetest.Connect(t, ctx, h.addr)
-	rawBind(t, ctx, rc, pdu.BindTransceiver)
-	s := recv(t, ctx, h.handler.bound, "SessionBound")
+	rc, s := boundSession(t, ctx, h, pdu.BindTransceiver)
 
 	const window = 64
 	done := make(chan deliverResult, window+1)
@@ -548,8 +534,7 @@ func TestWindowFreedWithAnswer(t *testing.T) {
 			}
 		}
 	}()
-	rc := esmetest.Connect(t, ctx, h.addr)
-	rawBind(t, ctx, rc, pdu.BindTransceiver)
+	rc := bindRaw(t, ctx, h.addr, pdu.BindTransceiver)
 	for seq := uint32(2); seq < 3000; seq++ {
 		send(t, rc, submitPDU(seq, "one at a time"))
 		expectMessageID(t, read(t, ctx, rc), pdu.SubmitSMResp, seq, fmt.Sprintf("m%d", seq))

@@ -16,9 +16,7 @@ func TestShutdown(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, func(h *harness) { h.handler.hold = true })
-	rc := esmetest.Connect(t, ctx, h.addr)
-	rawBind(t, ctx, rc, pdu.BindTransceiver)
-	s := recv(t, ctx, h.handler.bound, "SessionBound")
+	rc, s := boundSession(t, ctx, h, pdu.BindTransceiver)
 	unbound := esmetest.Connect(t, ctx, h.addr)
 	// Make sure the server accepted it: a connection still in the
 	// listener's backlog is reset when the listener closes.
@@ -116,8 +114,7 @@ func TestShutdownDeadline(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	rc := esmetest.Connect(t, ctx, h.addr)
-	rawBind(t, ctx, rc, pdu.BindTransceiver)
+	rc := bindRaw(t, ctx, h.addr, pdu.BindTransceiver)
 	recv(t, ctx, h.handler.bound, "SessionBound")
 
 	sctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)

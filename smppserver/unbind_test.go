@@ -18,9 +18,7 @@ func TestUnbindKeepsItsReason(t *testing.T) {
 		ctx := testCtx(t)
 		reasons := make(chan smppconn.Reason, 1)
 		h := start(t, func(h *harness) { h.srv.OnSessionClosed = func(r smppconn.Reason) { reasons <- r } })
-		rc := esmetest.Connect(t, ctx, h.addr)
-		rawBind(t, ctx, rc, pdu.BindTransceiver)
-		s := recv(t, ctx, h.handler.bound, "SessionBound")
+		rc, s := boundSession(t, ctx, h, pdu.BindTransceiver)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -43,9 +41,7 @@ func TestUnbind(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, nil)
-	rc := esmetest.Connect(t, ctx, h.addr)
-	rawBind(t, ctx, rc, pdu.BindTransceiver)
-	s := recv(t, ctx, h.handler.bound, "SessionBound")
+	rc, s := boundSession(t, ctx, h, pdu.BindTransceiver)
 	if n := len(h.srv.Registry.Receivers(testSystemID)); n != 1 {
 		t.Fatalf("%d receivers, want 1", n)
 	}
@@ -107,9 +103,7 @@ func TestUnbindAnswersWhatIsUnderWay(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	h := start(t, func(h *harness) { h.handler.hold = true })
-	rc := esmetest.Connect(t, ctx, h.addr)
-	rawBind(t, ctx, rc, pdu.BindTransceiver)
-	s := recv(t, ctx, h.handler.bound, "SessionBound")
+	rc, s := boundSession(t, ctx, h, pdu.BindTransceiver)
 
 	delivered := make(chan pdu.Frame, 1)
 	if err := s.Deliver(pdu.Request(pdu.DeliverSM, 0, []byte("receipt")), func(f pdu.Frame, err error) {

@@ -210,8 +210,7 @@ func TestSingleKindBinds(t *testing.T) {
 			t.Parallel()
 			ctx := deadline(t)
 			srv := smsctest.Start(t, smsctest.Config{})
-			u, l := start(t, Config{Addr: srv.Addr(), Bind: tc.bind, Binds: 2}, make(handler, 1))
-			waitBound(t, ctx, u, l, 1)
+			u, _ := startBound(t, ctx, srv, Config{Bind: tc.bind, Binds: 2}, make(handler, 1))
 			for _, b := range u.Binds() {
 				if s := sessionOf(t, srv, b); s.BindType() != tc.kind {
 					t.Errorf("SMSC session is %s, want %s", pdu.IDName(s.BindType()), pdu.IDName(tc.kind))

@@ -15,8 +15,7 @@ func TestDeliverAckedOnlyByHandler(t *testing.T) {
 	ctx := deadline(t)
 	srv, w := newSMSC(t, smsctest.Config{})
 	h := make(handler, 4)
-	u, l := start(t, Config{Addr: srv.Addr()}, h)
-	waitBound(t, ctx, u, l, 1)
+	u, _ := startBound(t, ctx, srv, Config{}, h)
 
 	raw, body := deliverSM("447700900001", "hello from a handset")
 	if err := srv.Push(raw); err != nil {
@@ -77,8 +76,7 @@ func TestDeliverWithoutHandler(t *testing.T) {
 	t.Parallel()
 	ctx := deadline(t)
 	srv := smsctest.Start(t, smsctest.Config{})
-	u, l := start(t, Config{Addr: srv.Addr()}, nil)
-	waitBound(t, ctx, u, l, 1)
+	u, l := startBound(t, ctx, srv, Config{}, nil)
 	for i := range 2 {
 		raw, _ := deliverSM("447700900001", fmt.Sprint("nobody listens ", i))
 		if err := srv.Push(raw); err != nil {
@@ -99,16 +97,9 @@ func TestDataSMFromSMSC(t *testing.T) {
 	ctx := deadline(t)
 	srv, w := newSMSC(t, smsctest.Config{})
 	h := make(handler, 1)
-	u, l := start(t, Config{Addr: srv.Addr()}, h)
-	waitBound(t, ctx, u, l, 1)
+	startBound(t, ctx, srv, Config{}, h)
 
-	body := pdu.AppendCString(nil, "")
-	body = append(body, 1, 1)
-	body = pdu.AppendCString(body, "447700900001")
-	body = append(body, 0, 0)
-	body = pdu.AppendCString(body, "12345")
-	body = append(body, 0, 0, 0)
-	body = pdu.AppendTLV(body, pdu.TagMessagePayload, []byte("mo as data_sm"))
+	body := dataSMBody("447700900001", 0, "12345", "mo as data_sm")
 	raw := pdu.Request(pdu.DataSM, 0, body)
 	if err := srv.Push(raw); err != nil {
 		t.Fatal(err)
@@ -135,8 +126,7 @@ func TestReceiptAckStatusReachesSMSC(t *testing.T) {
 	ctx := deadline(t)
 	srv := smsctest.Start(t, smsctest.Config{})
 	h := make(handler, 4)
-	u, l := start(t, Config{Addr: srv.Addr()}, h)
-	waitBound(t, ctx, u, l, 1)
+	u, _ := startBound(t, ctx, srv, Config{}, h)
 
 	raw, _ := submitSM(1, "447700900123", "receipt please", 1)
 	r := await(t, ctx, submit(t, ctx, u, raw))
@@ -211,8 +201,7 @@ func TestDeliverAckBurst(t *testing.T) {
 	srv := smsctest.Start(t, smsctest.Config{})
 	const n = 2000
 	h := make(handler, n)
-	u, l := start(t, Config{Addr: srv.Addr(), Window: 10}, h)
-	waitBound(t, ctx, u, l, 1)
+	_, l := startBound(t, ctx, srv, Config{Window: 10}, h)
 	raw, _ := deliverSM("447700900001", "burst")
 	for range n {
 		if err := srv.Push(raw); err != nil {

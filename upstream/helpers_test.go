@@ -332,6 +332,16 @@ func start(t *testing.T, cfg Config, h DeliverHandler) (*Upstream, *logs) {
 	return u, l
 }
 
+// startBound is start with cfg.Addr set to srv's, waiting until each
+// bind is bound.
+func startBound(t *testing.T, ctx context.Context, srv *smsctest.Server, cfg Config, h DeliverHandler) (*Upstream, *logs) {
+	t.Helper()
+	cfg.Addr = srv.Addr()
+	u, l := start(t, cfg, h)
+	waitBound(t, ctx, u, l, 1)
+	return u, l
+}
+
 // build is start without the Start.
 func build(t *testing.T, cfg Config, h DeliverHandler) (*Upstream, *logs) {
 	t.Helper()
@@ -385,6 +395,18 @@ func deliverSM(from, text string) (raw, body []byte) {
 	}
 	body = pdu.AppendSM(nil, sm)
 	return pdu.Request(pdu.DeliverSM, 0, body), body
+}
+
+// dataSMBody returns the body of a data_sm from the international number
+// src to dst, of TON and NPI dstTONNPI, carrying text in message_payload.
+func dataSMBody(src string, dstTONNPI byte, dst, text string) []byte {
+	body := pdu.AppendCString(nil, "")
+	body = append(body, 1, 1)
+	body = pdu.AppendCString(body, src)
+	body = append(body, dstTONNPI, dstTONNPI)
+	body = pdu.AppendCString(body, dst)
+	body = append(body, 0, 0, 0) // esm_class, registered_delivery, data_coding
+	return pdu.AppendTLV(body, pdu.TagMessagePayload, []byte(text))
 }
 
 // result is what a Submit's done got.

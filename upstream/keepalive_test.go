@@ -16,8 +16,7 @@ func TestEnquireLinkFromSMSC(t *testing.T) {
 	t.Parallel()
 	ctx := deadline(t)
 	srv, w := newSMSC(t, smsctest.Config{EnquireLinkInterval: 20 * time.Millisecond})
-	u, l := start(t, Config{Addr: srv.Addr(), EnquireLinkInterval: time.Minute}, nil)
-	waitBound(t, ctx, u, l, 1)
+	u, l := startBound(t, ctx, srv, Config{EnquireLinkInterval: time.Minute}, nil)
 
 	resps, err := w.waitN(ctx, 5, ofID(pdu.EnquireLinkResp))
 	if err != nil {
@@ -37,8 +36,7 @@ func TestEnquireLinkFromBind(t *testing.T) {
 	srv, w := newSMSC(t, smsctest.Config{})
 	// Inactivity closes the bind after three intervals without a PDU, so
 	// five enquire_link later the SMSC's answers kept it alive.
-	u, l := start(t, Config{Addr: srv.Addr(), EnquireLinkInterval: 100 * time.Millisecond}, nil)
-	waitBound(t, ctx, u, l, 1)
+	u, l := startBound(t, ctx, srv, Config{EnquireLinkInterval: 100 * time.Millisecond}, nil)
 
 	els, err := w.waitN(ctx, 5, ofID(pdu.EnquireLink))
 	if err != nil {

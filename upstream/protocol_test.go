@@ -14,8 +14,7 @@ func TestRequestsAnSMSCMustNotSend(t *testing.T) {
 	ctx := deadline(t)
 	srv, w := newSMSC(t, smsctest.Config{})
 	h := make(handler, 1)
-	u, l := start(t, Config{Addr: srv.Addr()}, h)
-	waitBound(t, ctx, u, l, 1)
+	u, l := startBound(t, ctx, srv, Config{}, h)
 
 	raw, _ := submitSM(0, "447700900123", "wrong way", 0)
 	if err := srv.Push(raw); err != nil {
@@ -56,8 +55,7 @@ func TestStrayResponsesFromSMSC(t *testing.T) {
 	t.Parallel()
 	ctx := deadline(t)
 	srv, w := newSMSC(t, smsctest.Config{})
-	u, l := start(t, Config{Addr: srv.Addr(), EnquireLinkInterval: time.Minute}, nil)
-	waitBound(t, ctx, u, l, 1)
+	u, l := startBound(t, ctx, srv, Config{EnquireLinkInterval: time.Minute}, nil)
 	sessions := srv.Sessions()
 	if len(sessions) != 1 {
 		t.Fatalf("%d SMSC sessions", len(sessions))

@@ -23,8 +23,7 @@ func TestConnectionLossFailsPendingAndReconnects(t *testing.T) {
 		arrived <- struct{}{}
 		return r
 	}})
-	u, l := start(t, Config{Addr: srv.Addr(), Binds: 2, ResponseTimeout: time.Minute, ReconnectMin: 10 * time.Millisecond}, nil)
-	waitBound(t, ctx, u, l, 1)
+	u, l := startBound(t, ctx, srv, Config{Binds: 2, ResponseTimeout: time.Minute, ReconnectMin: 10 * time.Millisecond}, nil)
 
 	var pending []<-chan result
 	for i := range 4 {
@@ -73,8 +72,7 @@ func TestSMSCUnbindReconnects(t *testing.T) {
 	t.Parallel()
 	ctx := deadline(t)
 	srv, w := newSMSC(t, smsctest.Config{})
-	u, l := start(t, Config{Addr: srv.Addr(), ReconnectMin: 10 * time.Millisecond}, make(handler, 1))
-	waitBound(t, ctx, u, l, 1)
+	u, l := startBound(t, ctx, srv, Config{ReconnectMin: 10 * time.Millisecond}, make(handler, 1))
 
 	if err := srv.Push(pdu.Empty(pdu.Unbind, pdu.StatusOK, 0)); err != nil {
 		t.Fatal(err)

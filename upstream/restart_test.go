@@ -15,8 +15,7 @@ func TestStopThenStart(t *testing.T) {
 	t.Parallel()
 	ctx := deadline(t)
 	srv, w := newSMSC(t, smsctest.Config{})
-	u, l := start(t, Config{Addr: srv.Addr(), SystemID: "acme", Binds: 2}, make(handler, 1))
-	waitBound(t, ctx, u, l, 1)
+	u, l := startBound(t, ctx, srv, Config{SystemID: "acme", Binds: 2}, make(handler, 1))
 	if !u.Running() {
 		t.Fatal("Running() false after Start")
 	}

@@ -31,8 +31,7 @@ func TestStop(t *testing.T) {
 	srv, w := newSMSC(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
 		return smsctest.Reply{Delay: 50 * time.Millisecond}
 	}})
-	u, l := start(t, Config{Addr: srv.Addr(), Binds: 3, EnquireLinkInterval: 100 * time.Millisecond}, nil)
-	waitBound(t, ctx, u, l, 1)
+	u, l := startBound(t, ctx, srv, Config{Binds: 3, EnquireLinkInterval: 100 * time.Millisecond}, nil)
 	if err := srv.WaitBinds(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
@@ -110,8 +109,7 @@ func TestStopPastDeadline(t *testing.T) {
 		ack(pdu.StatusOK)
 		returned.Store(true)
 	})
-	u, l := start(t, Config{Addr: srv.Addr()}, h)
-	waitBound(t, ctx, u, l, 1)
+	u, _ := startBound(t, ctx, srv, Config{}, h)
 	raw, _ := deliverSM("447700900001", "slow")
 	if err := srv.Push(raw); err != nil {
 		t.Fatal(err)

@@ -15,8 +15,7 @@ func TestSubmitRelaysBodyUnderBindSequence(t *testing.T) {
 	t.Parallel()
 	ctx := deadline(t)
 	srv := smsctest.Start(t, smsctest.Config{IDFormat: func(n uint64) string { return fmt.Sprintf("smsc-%d", n) }})
-	u, l := start(t, Config{Addr: srv.Addr()}, nil)
-	waitBound(t, ctx, u, l, 1)
+	u, _ := startBound(t, ctx, srv, Config{}, nil)
 
 	const n = 5
 	var sent [][]byte
@@ -65,16 +64,9 @@ func TestSubmitDataSM(t *testing.T) {
 	t.Parallel()
 	ctx := deadline(t)
 	srv := smsctest.Start(t, smsctest.Config{})
-	u, l := start(t, Config{Addr: srv.Addr()}, nil)
-	waitBound(t, ctx, u, l, 1)
+	u, _ := startBound(t, ctx, srv, Config{}, nil)
 
-	body := pdu.AppendCString(nil, "")
-	body = append(body, 1, 1)
-	body = pdu.AppendCString(body, "447700900999")
-	body = append(body, 1, 1)
-	body = pdu.AppendCString(body, "447700900123")
-	body = append(body, 0, 0, 0) // esm_class, registered_delivery, data_coding
-	body = pdu.AppendTLV(body, pdu.TagMessagePayload, []byte("a data_sm payload"))
+	body := dataSMBody("447700900999", 1, "447700900123", "a data_sm payload")
 	r := await(t, ctx, submit(t, ctx, u, pdu.Request(pdu.DataSM, 99, body)))
 	if r.err != nil || r.f.ID != pdu.DataSMResp || r.f.Status != pdu.StatusOK {
 		t.Fatalf("data_sm: %v, %s status 0x%x", r.err, pdu.IDName(r.f.ID), uint32(r.f.Status))
@@ -99,8 +91,7 @@ func TestSequencePerBind(t *testing.T) {
 		mu.Unlock()
 		return smsctest.Reply{}
 	}})
-	u, l := start(t, Config{Addr: srv.Addr(), Binds: 3}, nil)
-	waitBound(t, ctx, u, l, 1)
+	u, _ := startBound(t, ctx, srv, Config{Binds: 3}, nil)
 	for i := range 9 {
 		raw, _ := submitSM(1, "447700900123", fmt.Sprint(i), 0)
 		if r := await(t, ctx, submit(t, ctx, u, raw)); r.err != nil {
@@ -133,8 +124,7 @@ func TestSubmitRoundRobinCounterWraps(t *testing.T) {
 		mu.Unlock()
 		return smsctest.Reply{}
 	}})
-	u, l := start(t, Config{Addr: srv.Addr(), Binds: 3}, nil)
-	waitBound(t, ctx, u, l, 1)
+	u, _ := startBound(t, ctx, srv, Config{Binds: 3}, nil)
 	u.next.Store(1<<32 - 4)
 	for i := range 6 {
 		raw, _ := submitSM(1, "447700900123", fmt.Sprint(i), 0)
@@ -155,8 +145,7 @@ func TestSubmitErrorStatusPassedThrough(t *testing.T) {
 	srv := smsctest.Start(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
 		return smsctest.Reply{Status: pdu.StatusThrottled}
 	}})
-	u, l := start(t, Config{Addr: srv.Addr(), Window: 1}, nil)
-	waitBound(t, ctx, u, l, 1)
+	u, _ := startBound(t, ctx, srv, Config{Window: 1}, nil)
 	// With a window of 1, the second submit only goes out if the error
 	// response freed the slot.
 	for i := range 2 {

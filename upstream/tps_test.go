@@ -16,8 +16,7 @@ func TestTPSCap(t *testing.T) {
 	t.Parallel()
 	ctx := deadline(t)
 	srv := smsctest.Start(t, smsctest.Config{})
-	u, l := start(t, Config{Addr: srv.Addr(), TPS: 100, Window: 100}, nil)
-	waitBound(t, ctx, u, l, 1)
+	u, _ := startBound(t, ctx, srv, Config{TPS: 100, Window: 100}, nil)
 
 	done := make(chan error, 300)
 	cb := func(_ pdu.Frame, err error) { done <- err }

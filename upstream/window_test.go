@@ -145,8 +145,7 @@ func TestStalledWindowTakesNothing(t *testing.T) {
 	ctx := deadline(t)
 	srv := smsctest.Start(t, smsctest.Config{})
 	const timeout = 3 * time.Second // stall after 1s
-	u, l := start(t, Config{Addr: srv.Addr(), ResponseTimeout: timeout, Window: 4, EnquireLinkInterval: time.Hour}, nil)
-	waitBound(t, ctx, u, l, 1)
+	u, _ := startBound(t, ctx, srv, Config{ResponseTimeout: timeout, Window: 4, EnquireLinkInterval: time.Hour}, nil)
 	srv.SetHung(true)
 	done := make(chan result, 4)
 	for i := range 4 {

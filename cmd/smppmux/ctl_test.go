@@ -510,24 +510,11 @@ upstreams: [{name: a, addr: %q, system_id: mux, reconnect_min: 10ms, reconnect_m
 groups: [{name: main, members: [{upstream: a}]}]
 routes: [{group: main}]
 `, ctlToken, filepath.Join(dir, "state"), smsc.Addr())
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	tokenFile := filepath.Join(dir, "token")
 	if err := os.WriteFile(tokenFile, []byte(ctlToken), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := newSyncBuffer()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, path, logs) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	listening := waitLog(t, logs, "smppmux listening", func(l map[string]any) bool { return l["msg"] == "smppmux listening" })
+	logs, listening := startServe(t, path, yaml)
 	adminAddr, _ := listening["admin"].(string)
 	smppAddr, _ := listening["smpp"].(string)
 	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)

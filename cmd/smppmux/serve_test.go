@@ -76,6 +76,27 @@ func waitLog(t *testing.T, s *syncBuffer, what string, ok func(map[string]any) b
 	}
 }
 
+// startServe writes yaml to path and runs the daemon on it as main does,
+// until the test ends; it returns the daemon's log and its "smppmux
+// listening" line.
+func startServe(t *testing.T, path, yaml string) (*syncBuffer, map[string]any) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := newSyncBuffer()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, path, logs) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return logs, waitLog(t, logs, "smppmux listening", func(l map[string]any) bool { return l["msg"] == "smppmux listening" })
+}
+
 // TestDaemonLogs runs the daemon as main does: a reload through the admin
 // API is logged once, with the caller's address, and durations are
 // written with their unit.
@@ -91,20 +112,7 @@ upstreams: [{name: a, addr: "127.0.0.1:1", system_id: mux, reconnect_min: 1500ms
 groups: [{name: main, members: [{upstream: a}]}]
 routes: [{group: main}]
 `, filepath.Join(dir, "state"))
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logs := newSyncBuffer()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, path, logs) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	listening := waitLog(t, logs, "smppmux listening", func(l map[string]any) bool { return l["msg"] == "smppmux listening" })
+	logs, listening := startServe(t, path, yaml)
 	admin, _ := listening["admin"].(string)
 
 	// The upstream's SMSC refuses connections: its redial is logged with
