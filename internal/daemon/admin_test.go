@@ -3,8 +3,6 @@ package daemon
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -31,23 +29,12 @@ upstreams:
 groups: [{name: main, members: [{upstream: a}, {upstream: b}]}]
 routes: [{group: main}]
 `, a, b)
-	base := "http://" + e.d.AdminAddr().String()
 	do := func(method, path string, token bool) (int, string) {
 		t.Helper()
-		req, err := http.NewRequest(method, base+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
 		if token {
-			req.Header.Set("Authorization", "Bearer s3cret")
+			return adminDo(t, e.d, "s3cret", method, path, "")
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
+		return adminDo(t, e.d, "", method, path, "")
 	}
 	if code, _ := do("GET", "/healthz", false); code != 200 {
 		t.Fatalf("/healthz %d", code)
@@ -140,16 +127,7 @@ groups:
   - {name: solo, members: [{upstream: a}]}
 routes: [{group: main}]
 `, a, b)
-	readyz := func() (int, string) {
-		t.Helper()
-		resp, err := http.Get("http://" + e.d.AdminAddr().String() + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
+	readyz := func() (int, string) { return e.readyz(t) }
 	c := e.dial(t, "shop", "secret", pdu.BindTransmitter, 1)
 	ctx := deadline(t)
 	main := e.d.Group("main")

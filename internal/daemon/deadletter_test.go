@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -220,21 +219,9 @@ routes: [{group: g}]
 
 // adminClient calls the admin API of e with its token.
 func adminClient(t *testing.T, e *env) func(method, path string) (int, string) {
-	base := "http://" + e.d.AdminAddr().String()
 	return func(method, path string) (int, string) {
 		t.Helper()
-		req, err := http.NewRequest(method, base+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer s3cret")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
+		return adminDo(t, e.d, "s3cret", method, path, "")
 	}
 }
 

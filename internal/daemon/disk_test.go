@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -23,13 +21,7 @@ import (
 // readyz returns /readyz's status and body.
 func (e *env) readyz(t *testing.T) (int, string) {
 	t.Helper()
-	resp, err := http.Get("http://" + e.d.AdminAddr().String() + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return adminDo(t, e.d, "", "GET", "/readyz", "")
 }
 
 // TestStartOnFullDisk: smppmux starts on a state_dir whose disk is full,

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -241,16 +239,8 @@ func operateOn(ctx context.Context, t *testing.T, c *esmetest.Client, id string)
 // metricsBody returns what the admin listener's /metrics serves.
 func metricsBody(t *testing.T, e *env) string {
 	t.Helper()
-	resp, err := http.Get("http://" + e.d.AdminAddr().String() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	_, b := adminDo(t, e.d, "", "GET", "/metrics", "")
+	return b
 }
 
 // TestAmbiguousReceipt: with id_format same, a receipt whose id matches

@@ -38,16 +38,7 @@ routes: [{group: main}]
 `, r.Addr), smsc)
 	ctx := deadline(t)
 	c := e.dial(t, "shop", "secret", pdu.BindTransceiver, 50)
-	readyz := func() (int, string) {
-		t.Helper()
-		resp, err := http.Get("http://" + e.d.AdminAddr().String() + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	readyz := func() (int, string) { return e.readyz(t) }
 	if code, body := readyz(); code != 200 {
 		t.Fatalf("/readyz %d %q before the outage", code, body)
 	}
