@@ -123,7 +123,7 @@ func TestMessageLookup(t *testing.T) {
 	before := time.Now()
 	ids := submitN(t, tx, 0, 2)
 	after := time.Now()
-	waitUntil(t, ctx, "the receipt taken", func() bool {
+	c.waitSMSCs(t, ctx, "the receipt taken", func() bool {
 		return c.smscs[0].ReceiptsAcked()+c.smscs[1].ReceiptsAcked() == 1
 	})
 	// Where the first went, with the SMSC's id.

@@ -144,6 +144,24 @@ func waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool)
 	}
 }
 
+// waitSMSCs waits, woken by either fake SMSC's Changed, until cond
+// holds or ctx ends; what names it. cond reads what Changed signals.
+func (c *ctlEnv) waitSMSCs(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for {
+		a, b := c.smscs[0].Changed(), c.smscs[1].Changed()
+		if cond() {
+			return
+		}
+		select {
+		case <-a:
+		case <-b:
+		case <-ctx.Done():
+			t.Fatalf("never: %s", what)
+		}
+	}
+}
+
 // ended waits until the client's connection ended and returns why.
 func ended(t *testing.T, c *esmetest.Client) error {
 	t.Helper()
@@ -163,7 +181,7 @@ func receiptsWaiting(t *testing.T, c *ctlEnv, tx *esmetest.Client, acked, n int)
 	t.Helper()
 	ids := submitN(t, tx, acked, n)
 	ctx := deadline(t)
-	waitUntil(t, ctx, "receipts taken", func() bool {
+	c.waitSMSCs(t, ctx, "receipts taken", func() bool {
 		return c.smscs[0].ReceiptsAcked()+c.smscs[1].ReceiptsAcked() == acked+n
 	})
 	return ids

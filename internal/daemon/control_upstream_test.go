@@ -28,7 +28,7 @@ func TestUpstreamStopStart(t *testing.T) {
 			t.Fatalf("stop a: %d %s", code, body)
 		}
 	}
-	waitUntil(t, ctx, "a's binds gone from the SMSC", func() bool { return a.Binds() == 0 })
+	c.waitSMSCs(t, ctx, "a's binds gone from the SMSC", func() bool { return a.Binds() == 0 })
 	if c.d.Upstream("a").Running() {
 		t.Fatal("a runs after stop")
 	}

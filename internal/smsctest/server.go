@@ -584,6 +584,19 @@ func (s *Server) receiptUnsent() {
 	s.smu.Unlock()
 }
 
+// Changed returns a channel closed at the next change of what the Wait
+// methods wait for: Binds, Accepted and the answers to receipts and
+// pushes (not Received). Take it before reading them so that no change is
+// missed in between; it serves conditions over several Servers.
+func (s *Server) Changed() <-chan struct{} {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	if s.notify == nil {
+		s.notify = make(chan struct{})
+	}
+	return s.notify
+}
+
 // changedLocked wakes every waiter; s.smu is held.
 func (s *Server) changedLocked() {
 	if s.notify != nil {
@@ -596,16 +609,13 @@ func (s *Server) changedLocked() {
 // done.
 func (s *Server) wait(ctx context.Context, cond func() bool) error {
 	for {
+		ch := s.Changed()
 		s.smu.Lock()
-		if cond() {
-			s.smu.Unlock()
+		ok := cond()
+		s.smu.Unlock()
+		if ok {
 			return nil
 		}
-		if s.notify == nil {
-			s.notify = make(chan struct{})
-		}
-		ch := s.notify
-		s.smu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
