@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/smppmux/smppmux/internal/changes"
 	"github.com/smppmux/smppmux/internal/pdu"
 )
 
@@ -144,7 +145,6 @@ type Server struct {
 	hn   uint64                // held receipts created
 
 	smu        sync.Mutex
-	notify     chan struct{} // closed and cleared on every change, made by waiters
 	binds      int
 	accepted   int
 	records    []Record
@@ -155,6 +155,9 @@ type Server struct {
 	pushStatus map[pdu.Status]int
 	pushAcked  int
 	hpending   int // held receipts not yet acknowledged
+
+	// changes fires on every change of what smu guards.
+	changes changes.Signal
 }
 
 // delayed is a pending time.AfterFunc owned by the Server.
@@ -588,22 +591,10 @@ func (s *Server) receiptUnsent() {
 // methods wait for: Binds, Accepted and the answers to receipts and
 // pushes (not Received). Take it before reading them so that no change is
 // missed in between; it serves conditions over several Servers.
-func (s *Server) Changed() <-chan struct{} {
-	s.smu.Lock()
-	defer s.smu.Unlock()
-	if s.notify == nil {
-		s.notify = make(chan struct{})
-	}
-	return s.notify
-}
+func (s *Server) Changed() <-chan struct{} { return s.changes.Next() }
 
 // changedLocked wakes every waiter; s.smu is held.
-func (s *Server) changedLocked() {
-	if s.notify != nil {
-		close(s.notify)
-		s.notify = nil
-	}
-}
+func (s *Server) changedLocked() { s.changes.Fire() }
 
 // wait waits until cond, evaluated with s.smu held, is true or ctx is
 // done.
