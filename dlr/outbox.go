@@ -248,11 +248,7 @@ func (o *Outbox) queueLocked(systemID string) (*queue, error) {
 		q = &queue{systemID: systemID, wake: make(chan struct{}, 1)}
 		o.keep.opened(q)
 		o.queues[systemID] = q
-		o.wg.Add(1)
-		go func() {
-			defer o.wg.Done()
-			o.dispatch(q)
-		}()
+		o.wg.Go(func() { o.dispatch(q) })
 	}
 	return q, nil
 }

@@ -285,19 +285,9 @@ func Open(cfg Config) (*Store, error) {
 		s.log.Warn("the store's file system is smaller than it needs at least", zap.String("dir", cfg.Dir),
 			zap.String("size", mib(u.total)), zap.String("minimum", mib(MinStateFS)))
 	}
-	s.wg.Add(3)
-	go func() {
-		defer s.wg.Done()
-		s.commitLoop()
-	}()
-	go func() {
-		defer s.wg.Done()
-		s.sweepLoop()
-	}()
-	go func() {
-		defer s.wg.Done()
-		s.keep()
-	}()
+	s.wg.Go(s.commitLoop)
+	s.wg.Go(s.sweepLoop)
+	s.wg.Go(s.keep)
 	return s, nil
 }
 

@@ -300,38 +300,17 @@ func Open(cfg Config) (*Store, error) {
 	// Outbox numbers only order items within this process; seed them from
 	// the clock like message ids.
 	s.seq.Store(uint64(cfg.Now().UnixMicro()))
-	if err := s.loadScripts(); err != nil {
-		_ = c.Close()
-		_ = w.Close()
-		return nil, err
+	for _, step := range []func() error{s.loadScripts, s.claimInstance, s.loadOldUntil} {
+		if err := step(); err != nil {
+			_ = c.Close()
+			_ = w.Close()
+			return nil, err
+		}
 	}
-	if err := s.claimInstance(); err != nil {
-		_ = c.Close()
-		_ = w.Close()
-		return nil, err
-	}
-	if err := s.loadOldUntil(); err != nil {
-		_ = c.Close()
-		_ = w.Close()
-		return nil, err
-	}
-	s.wg.Add(4)
-	go func() {
-		defer s.wg.Done()
-		s.writeLoop()
-	}()
-	go func() {
-		defer s.wg.Done()
-		s.probeLoop()
-	}()
-	go func() {
-		defer s.wg.Done()
-		s.readLoop()
-	}()
-	go func() {
-		defer s.wg.Done()
-		s.keepInstance()
-	}()
+	s.wg.Go(s.writeLoop)
+	s.wg.Go(s.probeLoop)
+	s.wg.Go(s.readLoop)
+	s.wg.Go(s.keepInstance)
 	return s, nil
 }
 
