@@ -18,6 +18,7 @@ import (
 
 	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/dlr/internal/recent"
+	"github.com/smppmux/smppmux/internal/defaults"
 )
 
 // Key layout of the Redis store, under Prefix (default "smppmux:"):
@@ -263,15 +264,9 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "smppmux:"
 	}
-	if cfg.LeaseTTL <= 0 {
-		cfg.LeaseTTL = 10 * time.Second
-	}
-	if cfg.WaitTimeout <= 0 {
-		cfg.WaitTimeout = time.Second
-	}
-	if cfg.OldLayoutFor <= 0 {
-		cfg.OldLayoutFor = 73 * time.Hour
-	}
+	defaults.Positive(&cfg.LeaseTTL, 10*time.Second)
+	defaults.Positive(&cfg.WaitTimeout, time.Second)
+	defaults.Positive(&cfg.OldLayoutFor, 73*time.Hour)
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
