@@ -60,18 +60,7 @@ func (h *handler) deadLetters(w http.ResponseWriter, r *http.Request) {
 
 // purgeDeadLetters deletes one dead letter, or all of a client's.
 func (h *handler) purgeDeadLetters(w http.ResponseWriter, r *http.Request) {
-	client := r.PathValue("client")
-	seq, ok := pathSeq(w, r, "dead letter")
-	if !ok {
-		return
-	}
-	n, err := h.ctl.PurgeDeadLetters(client, seq)
-	h.logOp("purge dead letters", r, err, zap.String("client", client), zap.Uint64("seq", seq), zap.Int("count", n))
-	if err != nil {
-		h.deadLetterError(w, err)
-		return
-	}
-	writeJSON(w, map[string]int{"purged": n})
+	h.purge(w, r, "dead letter", "purge dead letters", h.ctl.PurgeDeadLetters, h.deadLetterError)
 }
 
 func (h *handler) retryDeadLetters(w http.ResponseWriter, r *http.Request) {
