@@ -168,14 +168,25 @@ func serve(t *testing.T, ctl Controller, cfg Config) *httptest.Server {
 // do sends a request and returns the status code and body.
 func do(t *testing.T, srv *httptest.Server, method, path, token string) (int, string, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(method, srv.URL+path, nil)
+	var header []string
+	if token != "" {
+		header = []string{"Authorization", token}
+	}
+	return request(t, srv.URL, method, path, "", header...)
+}
+
+// request sends body (when not empty) with header's name and value pairs
+// and returns the status code, the body and the headers.
+func request(t *testing.T, url, method, path, body string, header ...string) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(method, url+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if token != "" {
-		req.Header.Set("Authorization", token)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := srv.Client().Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}

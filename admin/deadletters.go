@@ -60,35 +60,20 @@ func (h *handler) deadLetters(w http.ResponseWriter, r *http.Request) {
 
 // purgeDeadLetters deletes one dead letter, or all of a client's.
 func (h *handler) purgeDeadLetters(w http.ResponseWriter, r *http.Request) {
-	client := r.PathValue("client")
-	seq, ok := pathSeq(w, r, "dead letter")
-	if !ok {
-		return
-	}
-	n, err := h.ctl.PurgeDeadLetters(client, seq)
-	fields := []zap.Field{zap.String("client", client), zap.Uint64("seq", seq), zap.String("remote", r.RemoteAddr)}
-	if err != nil {
-		h.log.Info("purge dead letters", append(fields, zap.String("result", "refused"), zap.Error(err))...)
-		h.deadLetterError(w, err)
-		return
-	}
-	h.log.Info("purge dead letters", append(fields, zap.String("result", "done"), zap.Int("count", n))...)
-	writeJSON(w, map[string]int{"purged": n})
+	h.purge(w, r, "dead letter", "purge dead letters", h.ctl.PurgeDeadLetters, h.deadLetterError)
 }
 
 func (h *handler) retryDeadLetters(w http.ResponseWriter, r *http.Request) {
 	client := r.PathValue("client")
 	n, err := h.ctl.RetryDeadLetters(client)
-	fields := []zap.Field{zap.String("client", client), zap.String("remote", r.RemoteAddr)}
+	h.logOp("retry dead letters", r, err, zap.String("client", client), zap.Int("count", n))
 	if err != nil {
-		h.log.Info("retry dead letters", append(fields, zap.String("result", "refused"), zap.Int("count", n), zap.Error(err))...)
 		if n > 0 {
 			err = fmt.Errorf("%d put back, then: %w", n, err)
 		}
 		h.deadLetterError(w, err)
 		return
 	}
-	h.log.Info("retry dead letters", append(fields, zap.String("result", "done"), zap.Int("count", n))...)
 	writeJSON(w, map[string]int{"requeued": n})
 }
 

@@ -283,15 +283,23 @@ func (h *handler) outbox(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) purgeOutbox(w http.ResponseWriter, r *http.Request) {
+	h.purge(w, r, "item", "outbox purge", h.op.PurgeOutbox, opError)
+}
+
+// purge deletes one of a client's whats (the path's {seq}) or, without
+// {seq}, all of them through do, logs it as action and answers how many
+// went, or fail's answer to do's error.
+func (h *handler) purge(w http.ResponseWriter, r *http.Request, what, action string,
+	do func(client string, seq uint64) (int, error), fail func(http.ResponseWriter, error)) {
 	client := r.PathValue("client")
-	seq, ok := pathSeq(w, r, "item")
+	seq, ok := pathSeq(w, r, what)
 	if !ok {
 		return
 	}
-	n, err := h.op.PurgeOutbox(client, seq)
-	h.logOp("outbox purge", r, err, zap.String("client", client), zap.Uint64("seq", seq), zap.Int("count", n))
+	n, err := do(client, seq)
+	h.logOp(action, r, err, zap.String("client", client), zap.Uint64("seq", seq), zap.Int("count", n))
 	if err != nil {
-		opError(w, err)
+		fail(w, err)
 		return
 	}
 	writeJSON(w, map[string]int{"purged": n})

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"reflect"
 	"strings"
@@ -119,23 +118,8 @@ var operatorRequests = []struct {
 // status and the body.
 func send(t *testing.T, url, method, path, body string, header ...string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
+	code, b, _ := request(t, url, method, path, body, header...)
+	return code, b
 }
 
 // TestOperatorErrors: an Operator's error is answered 404 (ErrUnknown),

@@ -60,17 +60,27 @@ func TestFormatID(t *testing.T) {
 	}
 }
 
+// receipt returns a deliver_sm receipt with text and tlvs, and its parse.
 func receipt(t *testing.T, text string, tlvs []byte) ([]byte, *pdu.SM) {
 	t.Helper()
-	raw := pdu.Request(pdu.DeliverSM, 9, pdu.AppendSM(nil, &pdu.SM{
-		SourceAddr: []byte("447700900001"), DestAddr: []byte("Shop"), ESMClass: 0x04,
-		ShortMessage: []byte(text), TLVs: tlvs,
-	}))
-	sm := new(pdu.SM)
-	if err := pdu.ParseSM(raw[pdu.HeaderLen:], sm); err != nil {
+	return receiptOf(t, pdu.SM{ShortMessage: []byte(text), TLVs: tlvs})
+}
+
+// receiptOf returns sm as a receipt from 447700900001 to Shop (a data_sm
+// when sm.DataSM, else a deliver_sm), and its parse.
+func receiptOf(t *testing.T, sm pdu.SM) ([]byte, *pdu.SM) {
+	t.Helper()
+	sm.SourceAddr, sm.DestAddr, sm.ESMClass = []byte("447700900001"), []byte("Shop"), 0x04
+	id, parse := pdu.DeliverSM, pdu.ParseSM
+	if sm.DataSM {
+		id, parse = pdu.DataSM, pdu.ParseDataSM
+	}
+	raw := pdu.Request(id, 9, pdu.AppendSM(nil, &sm))
+	parsed := new(pdu.SM)
+	if err := parse(raw[pdu.HeaderLen:], parsed); err != nil {
 		t.Fatal(err)
 	}
-	return raw, sm
+	return raw, parsed
 }
 
 func TestReceiptIDPrefersTLV(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/smppmux/smppmux/internal/defaults"
 	"github.com/smppmux/smppmux/internal/pdu"
 )
 
@@ -158,21 +159,11 @@ func NewOutbox(cfg OutboxConfig) *Outbox {
 	if cfg.Store == nil {
 		panic("dlr: NewOutbox without a Store")
 	}
-	if cfg.MaxItems <= 0 {
-		cfg.MaxItems = DefaultOutboxMaxItems
-	}
-	if cfg.MaxAge <= 0 {
-		cfg.MaxAge = DefaultOutboxMaxAge
-	}
-	if cfg.RetryMin <= 0 {
-		cfg.RetryMin = DefaultRetryMin
-	}
-	if cfg.RetryMax <= 0 {
-		cfg.RetryMax = DefaultRetryMax
-	}
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = DefaultMaxAttempts
-	}
+	defaults.Positive(&cfg.MaxItems, DefaultOutboxMaxItems)
+	defaults.Positive(&cfg.MaxAge, DefaultOutboxMaxAge)
+	defaults.Positive(&cfg.RetryMin, DefaultRetryMin)
+	defaults.Positive(&cfg.RetryMax, DefaultRetryMax)
+	defaults.Positive(&cfg.MaxAttempts, DefaultMaxAttempts)
 	if cfg.DeadLetterStatuses == nil {
 		cfg.DeadLetterStatuses = DefaultDeadLetterStatuses
 	}
@@ -248,11 +239,7 @@ func (o *Outbox) queueLocked(systemID string) (*queue, error) {
 		q = &queue{systemID: systemID, wake: make(chan struct{}, 1)}
 		o.keep.opened(q)
 		o.queues[systemID] = q
-		o.wg.Add(1)
-		go func() {
-			defer o.wg.Done()
-			o.dispatch(q)
-		}()
+		o.wg.Go(func() { o.dispatch(q) })
 	}
 	return q, nil
 }

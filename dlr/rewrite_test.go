@@ -10,13 +10,7 @@ import (
 // dataSMReceipt returns a data_sm receipt carrying tlvs, and its parse.
 func dataSMReceipt(t *testing.T, tlvs []byte) ([]byte, *pdu.SM) {
 	t.Helper()
-	raw := pdu.Request(pdu.DataSM, 9, pdu.AppendSM(nil, &pdu.SM{DataSM: true,
-		SourceAddr: []byte("447700900001"), DestAddr: []byte("Shop"), ESMClass: 0x04, TLVs: tlvs}))
-	sm := new(pdu.SM)
-	if err := pdu.ParseDataSM(raw[pdu.HeaderLen:], sm); err != nil {
-		t.Fatal(err)
-	}
-	return raw, sm
+	return receiptOf(t, pdu.SM{DataSM: true, TLVs: tlvs})
 }
 
 // TestRewriteDataSMReceipt: a data_sm receipt goes the way of a deliver_sm

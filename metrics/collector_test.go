@@ -12,11 +12,7 @@ func TestSnapshotCollector(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	New(reg, fixedSource{testSnapshot()})
 
-	tests := []struct {
-		family string
-		labels []string
-		want   float64
-	}{
+	checkSeries(t, reg, []wantSeries{
 		{"smppmux_client_binds", []string{"client=shop", "bind_type=transceiver"}, 2},
 		{"smppmux_client_binds", []string{"client=shop", "bind_type=receiver"}, 1},
 		{"smppmux_client_binds", []string{"client=bank", "bind_type=transmitter"}, 1},
@@ -50,12 +46,7 @@ func TestSnapshotCollector(t *testing.T) {
 		{"smppmux_ready", nil, 1},
 		{"smppmux_store_healthy", []string{"kind=redis"}, 0},
 		{"smppmux_store_pending_writes", nil, 7},
-	}
-	for _, tt := range tests {
-		if got := series(t, reg, tt.family, tt.labels...); got != tt.want {
-			t.Errorf("%s%v = %v, want %v", tt.family, tt.labels, got, tt.want)
-		}
-	}
+	})
 
 	counts := map[string]int{
 		"smppmux_client_binds":                  3,
@@ -99,23 +90,14 @@ func TestSnapshotCollectorFoldsDuplicates(t *testing.T) {
 			{SystemID: "shop", Depth: 3, OldestAge: time.Minute},
 		},
 	}})
-	tests := []struct {
-		family string
-		labels []string
-		want   float64
-	}{
+	checkSeries(t, reg, []wantSeries{
 		{"smppmux_upstream_binds", []string{"upstream=carrier-a", "state=bound"}, 1},
 		{"smppmux_upstream_binds", []string{"upstream=carrier-a", "state=unknown"}, 1},
 		{"smppmux_group_member_weight", []string{"group=main", "upstream=carrier-a"}, 2},
 		{"smppmux_outbox_depth", []string{"client=shop"}, 5},
 		{"smppmux_outbox_oldest_age_seconds", []string{"client=shop"}, 60},
 		{"smppmux_ready", nil, 0},
-	}
-	for _, tt := range tests {
-		if got := series(t, reg, tt.family, tt.labels...); got != tt.want {
-			t.Errorf("%s%v = %v, want %v", tt.family, tt.labels, got, tt.want)
-		}
-	}
+	})
 }
 
 func TestUnknownBreakerState(t *testing.T) {

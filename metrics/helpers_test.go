@@ -66,6 +66,24 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]*dto.MetricFamily
 	return byName
 }
 
+// wantSeries is the value a series should have: the series of family
+// with exactly labels ("k=v" pairs).
+type wantSeries struct {
+	family string
+	labels []string
+	want   float64
+}
+
+// checkSeries checks the value of each series of wants in reg.
+func checkSeries(t *testing.T, reg *prometheus.Registry, wants []wantSeries) {
+	t.Helper()
+	for _, w := range wants {
+		if got := series(t, reg, w.family, w.labels...); got != w.want {
+			t.Errorf("%s%v = %v, want %v", w.family, w.labels, got, w.want)
+		}
+	}
+}
+
 // series finds the series of family name with exactly labels ("k=v"
 // pairs) and returns its value: a counter's or gauge's value, a
 // histogram's sample count.

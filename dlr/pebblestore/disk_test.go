@@ -47,11 +47,18 @@ func outcome(t *testing.T, write func(done func(error))) error {
 	t.Helper()
 	errc := make(chan error, 1)
 	write(func(err error) { errc <- err })
+	return received(t, errc, "a write never finished: the store's committer is gone")
+}
+
+// received returns the error c gives, failing the test with never if
+// none comes within 30s.
+func received(t *testing.T, c <-chan error, never string) error {
+	t.Helper()
 	select {
-	case err := <-errc:
+	case err := <-c:
 		return err
 	case <-time.After(30 * time.Second):
-		t.Fatal("a write never finished: the store's committer is gone")
+		t.Fatal(never)
 		return nil
 	}
 }
@@ -306,13 +313,8 @@ func TestPebbleOpensLater(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("what waited for the open never ran")
 	}
-	select {
-	case err := <-after:
-		if err != nil {
-			t.Fatalf("what waited for writes ran before the store took them: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("what waited for writes never ran")
+	if err := received(t, after, "what waited for writes never ran"); err != nil {
+		t.Fatalf("what waited for writes ran before the store took them: %v", err)
 	}
 	eventually(t, "Health nil once the disk heals", func() bool { return s.Health() == nil })
 	if fmt.Sprint(restored) != "[waiting]" {
@@ -370,13 +372,8 @@ func TestPebbleStall(t *testing.T) {
 		return err != nil && strings.Contains(err.Error(), "writes stalled: a commit has waited")
 	})
 	fs.ReleaseSyncs()
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Fatalf("the stalled write: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the stalled write never finished once the disk answered")
+	if err := received(t, errc, "the stalled write never finished once the disk answered"); err != nil {
+		t.Fatalf("the stalled write: %v", err)
 	}
 	eventually(t, "Health nil once the disk answers", func() bool { return s.Health() == nil })
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/dlr/internal/recent"
 	"github.com/smppmux/smppmux/internal/changes"
+	"github.com/smppmux/smppmux/internal/defaults"
 )
 
 // Key layout of the Pebble store. Every key starts with a one-octet kind.
@@ -251,9 +252,7 @@ func (op *writeOp) apply(b *pebble.Batch, scratch []byte) ([]byte, error) {
 // open, Health says why, and it opens on its own once the disk allows.
 // Any other error (a corrupt database, one another process holds) does.
 func Open(cfg Config) (*Store, error) {
-	if cfg.SweepEvery <= 0 {
-		cfg.SweepEvery = time.Minute
-	}
+	defaults.Positive(&cfg.SweepEvery, time.Minute)
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -263,18 +262,10 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.FS == nil {
 		cfg.FS = vfs.Default
 	}
-	if cfg.CheckEvery <= 0 {
-		cfg.CheckEvery = defaultCheckEvery
-	}
-	if cfg.RetryMax <= 0 {
-		cfg.RetryMax = defaultRetryMax
-	}
-	if cfg.LogEvery <= 0 {
-		cfg.LogEvery = defaultLogEvery
-	}
-	if cfg.StallAfter <= 0 {
-		cfg.StallAfter = defaultStallAfter
-	}
+	defaults.Positive(&cfg.CheckEvery, defaultCheckEvery)
+	defaults.Positive(&cfg.RetryMax, defaultRetryMax)
+	defaults.Positive(&cfg.LogEvery, defaultLogEvery)
+	defaults.Positive(&cfg.StallAfter, defaultStallAfter)
 	s := &Store{cfg: cfg, log: cfg.Logger, q: make(chan writeOp, 8192), stop: make(chan struct{}),
 		wake: make(chan struct{}, 1), limit: newLogLimit(cfg.LogEvery),
 		unsynced: make(map[idKey]pendingIDs), recent: recent.New[idKey, recentRoute](recentRoutes), dead: make(map[string]int)}
@@ -288,19 +279,9 @@ func Open(cfg Config) (*Store, error) {
 		s.log.Warn("the store's file system is smaller than it needs at least", zap.String("dir", cfg.Dir),
 			zap.String("size", mib(u.total)), zap.String("minimum", mib(MinStateFS)))
 	}
-	s.wg.Add(3)
-	go func() {
-		defer s.wg.Done()
-		s.commitLoop()
-	}()
-	go func() {
-		defer s.wg.Done()
-		s.sweepLoop()
-	}()
-	go func() {
-		defer s.wg.Done()
-		s.keep()
-	}()
+	s.wg.Go(s.commitLoop)
+	s.wg.Go(s.sweepLoop)
+	s.wg.Go(s.keep)
 	return s, nil
 }
 

@@ -158,22 +158,17 @@ func enqueueReceipts(t *testing.T, o *dlr.Outbox, from, to int) {
 // delivered twice.
 func awaitOnce(t *testing.T, s *Store, n int, d time.Duration, rs ...*tallyReceiver) {
 	t.Helper()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(d)
-	for {
-		got := counts(rs...)
-		left, _, err := s.OutboxLen("shop")
-		if len(got) >= n && err == nil && left == 0 {
-			break
-		}
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("after %s: %d of %d receipts delivered, %d items left in the outbox (%v)", d, len(got), n, left, err)
-		}
+	var got map[string]int
+	var left int
+	var err error
+	if !poll(20*time.Millisecond, d, func() bool {
+		got = counts(rs...)
+		left, _, err = s.OutboxLen("shop")
+		return len(got) >= n && err == nil && left == 0
+	}) {
+		t.Fatalf("after %s: %d of %d receipts delivered, %d items left in the outbox (%v)", d, len(got), n, left, err)
 	}
-	got := counts(rs...)
+	got = counts(rs...)
 	var twice []string
 	for i := range n {
 		id := fmt.Sprintf("%06d", i)
@@ -196,19 +191,43 @@ func awaitOnce(t *testing.T, s *Store, n int, d time.Duration, rs ...*tallyRecei
 // waitLog waits for a log line whose message contains text.
 func waitLog(t *testing.T, logs *observer.ObservedLogs, text string, d time.Duration) {
 	t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
+	if !poll(10*time.Millisecond, d, func() bool { return logs.FilterMessageSnippet(text).Len() > 0 }) {
+		t.Fatalf("no log line %q in %s", text, d)
+	}
+}
+
+// poll calls cond every every until it holds, and reports whether it
+// held within d.
+func poll(every, d time.Duration, cond func() bool) bool {
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	deadline := time.After(d)
-	for {
-		if logs.FilterMessageSnippet(text).Len() > 0 {
-			return
-		}
+	for !cond() {
 		select {
 		case <-tick.C:
 		case <-deadline:
-			t.Fatalf("no log line %q in %s", text, d)
+			return false
 		}
 	}
+	return true
+}
+
+// handOver starts an outbox on a with n receipts for "shop", whose client
+// holds the first 10 unanswered (released as recvA.release says), then an
+// outbox on b, whose client is bound there.
+func handOver(t *testing.T, a, b *Store, n int) (recvA, recvB *tallyReceiver) {
+	t.Helper()
+	recvA = newTallyReceiver(1, 10, true)
+	recvB = newTallyReceiver(2, 10, false)
+	oa := dlr.NewOutbox(dlr.OutboxConfig{Store: a, Receivers: recvA.list})
+	t.Cleanup(oa.Close)
+	oa.Wake("shop")
+	enqueueReceipts(t, oa, 0, n)
+	recvA.await(t, 10, 10*time.Second)
+	ob := dlr.NewOutbox(dlr.OutboxConfig{Store: b, Receivers: recvB.list})
+	t.Cleanup(ob.Close)
+	ob.Wake("shop")
+	return recvA, recvB
 }
 
 // TestRedisOutboxKilledMidDelivery: Redis dies while the client holds
@@ -260,17 +279,15 @@ func TestRedisReceiptAddedOnceWhenAnswerLost(t *testing.T) {
 		t.Fatal("an add with Redis stopped was answered")
 	}
 	t.Logf("add while Redis was stopped: %v", err)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(30 * time.Second)
 	tries := 1
-	for add(1) != nil {
-		tries++
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("receipt 1 refused %d times", tries)
+	if !poll(50*time.Millisecond, 30*time.Second, func() bool {
+		if add(1) == nil {
+			return true
 		}
+		tries++
+		return false
+	}) {
+		t.Fatalf("receipt 1 refused %d times", tries)
 	}
 	items, err := s.Pending("shop", 0, 10)
 	if err != nil {
@@ -347,33 +364,17 @@ func TestRedisOutboxLeaseTakenFromCutOffInstance(t *testing.T) {
 	ttl := func(c *Config) { c.LeaseTTL = 3 * time.Second }
 	sa := openRedis(t, px.Addr, 1, ttl)
 	sb := openRedis(t, r.Addr, 2, ttl)
-	recvA := newTallyReceiver(1, 10, true)
-	recvB := newTallyReceiver(2, 10, false)
-	oa := dlr.NewOutbox(dlr.OutboxConfig{Store: sa, Receivers: recvA.list})
-	defer oa.Close()
 	const n = 40
-	oa.Wake("shop")
-	enqueueReceipts(t, oa, 0, n)
-	recvA.await(t, 10, 10*time.Second)
-	ob := dlr.NewOutbox(dlr.OutboxConfig{Store: sb, Receivers: recvB.list})
-	defer ob.Close()
-	ob.Wake("shop")
+	recvA, recvB := handOver(t, sa, sb, n)
 
 	px.Block()
 	recvA.release(true) // accepted; the client leaves A for B
 	// A's network heals once B holds the lease A could not renew.
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(20 * time.Second)
-	for {
-		if v, _ := sb.c.Get(context.Background(), sb.leaseKey("shop")).Result(); v == sb.token {
-			break
-		}
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatal("B never took the lease A let lapse")
-		}
+	if !poll(10*time.Millisecond, 20*time.Second, func() bool {
+		v, _ := sb.c.Get(context.Background(), sb.leaseKey("shop")).Result()
+		return v == sb.token
+	}) {
+		t.Fatal("B never took the lease A let lapse")
 	}
 	px.Unblock()
 	awaitOnce(t, sb, n, 30*time.Second, recvA, recvB)
@@ -403,15 +404,10 @@ func TestRedisLeaseGrants(t *testing.T) {
 	released := func(s *Store) {
 		t.Helper()
 		s.Release("shop")
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		deadline := time.After(10 * time.Second)
-		for s.c.Exists(ctx, s.leaseKey("shop"), s.holderKey("shop")).Val() != 0 {
-			select {
-			case <-tick.C:
-			case <-deadline:
-				t.Fatal("the release never took effect")
-			}
+		if !poll(10*time.Millisecond, 10*time.Second, func() bool {
+			return s.c.Exists(ctx, s.leaseKey("shop"), s.holderKey("shop")).Val() == 0
+		}) {
+			t.Fatal("the release never took effect")
 		}
 	}
 	lease(a, dlr.LeaseFree)
@@ -582,17 +578,8 @@ func TestRedisSharedOutboxesKilledMidDelivery(t *testing.T) {
 	r := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
 	ttl := func(c *Config) { c.LeaseTTL = 3 * time.Second }
 	sa, sb := openRedis(t, r.Addr, 1, ttl), openRedis(t, r.Addr, 2, ttl)
-	recvA := newTallyReceiver(1, 10, true)
-	recvB := newTallyReceiver(2, 10, false)
-	oa := dlr.NewOutbox(dlr.OutboxConfig{Store: sa, Receivers: recvA.list})
-	defer oa.Close()
 	const n = 40
-	oa.Wake("shop")
-	enqueueReceipts(t, oa, 0, n)
-	recvA.await(t, 10, 10*time.Second)
-	ob := dlr.NewOutbox(dlr.OutboxConfig{Store: sb, Receivers: recvB.list})
-	defer ob.Close()
-	ob.Wake("shop")
+	recvA, recvB := handOver(t, sa, sb, n)
 	r.Kill()
 	recvA.release(false)
 	// Down longer than the lease lives.

@@ -266,11 +266,9 @@ func (s *Store) Watch(fn func(systemID string)) {
 	}
 	ps := s.c.Subscribe(context.Background(), s.keyEvents)
 	s.pubsub = ps
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.wg.Go(func() {
 		for msg := range ps.Channel() {
 			fn(msg.Payload)
 		}
-	}()
+	})
 }

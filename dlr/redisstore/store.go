@@ -19,6 +19,7 @@ import (
 	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/dlr/internal/recent"
 	"github.com/smppmux/smppmux/internal/changes"
+	"github.com/smppmux/smppmux/internal/defaults"
 )
 
 // Key layout of the Redis store, under Prefix (default "smppmux:"):
@@ -266,15 +267,9 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "smppmux:"
 	}
-	if cfg.LeaseTTL <= 0 {
-		cfg.LeaseTTL = 10 * time.Second
-	}
-	if cfg.WaitTimeout <= 0 {
-		cfg.WaitTimeout = time.Second
-	}
-	if cfg.OldLayoutFor <= 0 {
-		cfg.OldLayoutFor = 73 * time.Hour
-	}
+	defaults.Positive(&cfg.LeaseTTL, 10*time.Second)
+	defaults.Positive(&cfg.WaitTimeout, time.Second)
+	defaults.Positive(&cfg.OldLayoutFor, 73*time.Hour)
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -303,38 +298,17 @@ func Open(cfg Config) (*Store, error) {
 	// Outbox numbers only order items within this process; seed them from
 	// the clock like message ids.
 	s.seq.Store(uint64(cfg.Now().UnixMicro()))
-	if err := s.loadScripts(); err != nil {
-		_ = c.Close()
-		_ = w.Close()
-		return nil, err
+	for _, step := range []func() error{s.loadScripts, s.claimInstance, s.loadOldUntil} {
+		if err := step(); err != nil {
+			_ = c.Close()
+			_ = w.Close()
+			return nil, err
+		}
 	}
-	if err := s.claimInstance(); err != nil {
-		_ = c.Close()
-		_ = w.Close()
-		return nil, err
-	}
-	if err := s.loadOldUntil(); err != nil {
-		_ = c.Close()
-		_ = w.Close()
-		return nil, err
-	}
-	s.wg.Add(4)
-	go func() {
-		defer s.wg.Done()
-		s.writeLoop()
-	}()
-	go func() {
-		defer s.wg.Done()
-		s.probeLoop()
-	}()
-	go func() {
-		defer s.wg.Done()
-		s.readLoop()
-	}()
-	go func() {
-		defer s.wg.Done()
-		s.keepInstance()
-	}()
+	s.wg.Go(s.writeLoop)
+	s.wg.Go(s.probeLoop)
+	s.wg.Go(s.readLoop)
+	s.wg.Go(s.keepInstance)
 	return s, nil
 }
 

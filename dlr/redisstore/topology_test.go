@@ -201,18 +201,11 @@ func TestRedisRestart(t *testing.T) {
 	}
 	// The keeper claims the instance number again (a Redis that lost its
 	// data does not remember it); then a second process with it is refused.
-	deadline := time.After(10 * time.Second)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if v, _ := s.c.Get(t.Context(), s.instanceKey()).Result(); v == s.token {
-			break
-		}
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatal("the instance number was never claimed again")
-		}
+	if !poll(50*time.Millisecond, 10*time.Second, func() bool {
+		v, _ := s.c.Get(t.Context(), s.instanceKey()).Result()
+		return v == s.token
+	}) {
+		t.Fatal("the instance number was never claimed again")
 	}
 	other, err := Open(Config{Addrs: []string{r.Addr}, Instance: 1, LeaseTTL: time.Second})
 	if err == nil {

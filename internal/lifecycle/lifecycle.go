@@ -111,13 +111,9 @@ func (tm *Timer) Stop() bool {
 	if tm == nil {
 		return false
 	}
-	t := tm.t
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	_, armed := t.timers[tm]
-	delete(t.timers, tm)
-	tm.tm.Stop()
-	return armed
+	tm.t.mu.Lock()
+	defer tm.t.mu.Unlock()
+	return tm.disarmLocked()
 }
 
 // Reset arms the timer again to fire after d, as time.Timer.Reset, and
@@ -130,15 +126,20 @@ func (tm *Timer) Reset(d time.Duration) bool {
 	t := tm.t
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	_, armed := t.timers[tm]
-	if t.stopping {
-		delete(t.timers, tm)
-		tm.tm.Stop()
-		return armed
+	armed := tm.disarmLocked()
+	if !t.stopping {
+		t.timers[tm] = struct{}{}
+		tm.armLocked(d)
 	}
-	t.timers[tm] = struct{}{}
+	return armed
+}
+
+// disarmLocked stops the timer and reports whether it was armed. Called
+// with Tracker.mu held.
+func (tm *Timer) disarmLocked() bool {
+	_, armed := tm.t.timers[tm]
+	delete(tm.t.timers, tm)
 	tm.tm.Stop()
-	tm.armLocked(d)
 	return armed
 }
 

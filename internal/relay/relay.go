@@ -11,6 +11,7 @@ import (
 	"github.com/smppmux/smppmux/balancer"
 	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/internal/clients"
+	"github.com/smppmux/smppmux/internal/defaults"
 	"github.com/smppmux/smppmux/internal/lifecycle"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/router"
@@ -114,21 +115,11 @@ func New(cfg Config) *Relay {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	if cfg.ParkTimeout <= 0 {
-		cfg.ParkTimeout = DefaultParkTimeout
-	}
-	if cfg.MappingTTL <= 0 {
-		cfg.MappingTTL = DefaultMappingTTL
-	}
-	if cfg.Hold <= 0 {
-		cfg.Hold = DefaultHold
-	}
-	if cfg.ResendWindow <= 0 {
-		cfg.ResendWindow = dlr.DefaultResendWindow
-	}
-	if cfg.MaxPendingWrites <= 0 {
-		cfg.MaxPendingWrites = DefaultMaxPendingWrites
-	}
+	defaults.Positive(&cfg.ParkTimeout, DefaultParkTimeout)
+	defaults.Positive(&cfg.MappingTTL, DefaultMappingTTL)
+	defaults.Positive(&cfg.Hold, DefaultHold)
+	defaults.Positive(&cfg.ResendWindow, dlr.DefaultResendWindow)
+	defaults.Positive(&cfg.MaxPendingWrites, DefaultMaxPendingWrites)
 	if cfg.Lifecycle == nil {
 		cfg.Lifecycle = lifecycle.New(cfg.Logger)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/smppmux/smppmux/config"
 	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/internal/clients"
+	"github.com/smppmux/smppmux/internal/defaults"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/router"
 )
@@ -105,9 +106,7 @@ func NewSnapshot(cfg *config.Config, tbl *clients.Table, ups map[string]Upstream
 }
 
 func (s *Snapshot) setDefaults() {
-	if s.SubmitTimeout <= 0 {
-		s.SubmitTimeout = DefaultSubmitTimeout
-	}
+	defaults.Positive(&s.SubmitTimeout, DefaultSubmitTimeout)
 	if s.NoRouteStatus == pdu.StatusOK {
 		s.NoRouteStatus = DefaultNoRouteStatus
 	}
