@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"embed"
-	"html/template"
 	"io/fs"
 	"net/http"
 	"slices"
@@ -16,12 +15,11 @@ import (
 	"github.com/smppmux/smppmux/metrics"
 )
 
-// The status page's template, style sheet and script are in the binary.
+// The status page's style sheet and script are in the binary; its HTML is
+// written by pagehtml.go.
 //
 //go:embed page
 var pageFiles embed.FS
-
-var pageTemplate = template.Must(template.ParseFS(pageFiles, "page/index.html"))
 
 // pageRefresh is how often the status page refreshes itself, in seconds,
 // unless its address asks for another period (?refresh=N, N from 1 to
@@ -62,14 +60,11 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 	if n, err := strconv.Atoi(r.URL.Query().Get("refresh")); err == nil && n >= 1 && n <= maxPageRefresh {
 		data.Refresh = n
 	}
-	name := "page"
-	if r.URL.Query().Get("part") == "main" {
-		name = "main"
-	}
 	var buf bytes.Buffer
-	if err := pageTemplate.ExecuteTemplate(&buf, name, data); err != nil {
-		text(w, http.StatusInternalServerError, "status page: "+err.Error())
-		return
+	if r.URL.Query().Get("part") == "main" {
+		writeMain(&buf, &data)
+	} else {
+		writePage(&buf, &data)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
