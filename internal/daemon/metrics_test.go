@@ -158,6 +158,9 @@ routes:
 			t.Fatalf("%d receipts missing", n-got)
 		}
 	}
+	// A receipt is counted once its outbox item is durable, which may be
+	// after the client has it.
+	waitUntil(t, ctx, "every receipt counted", func() bool { return e.d.Relay.Stats.ReceiptsMatched.Load() == n })
 	mfs := families(t, reg)
 	total := 0.0
 	for _, m := range mfs["smppmux_receipts_total"].GetMetric() {
