@@ -79,7 +79,8 @@ type Config struct {
 // one sync (group commit) and runs their callbacks in the order queued; a
 // sweeper goroutine deletes expired mappings; a keeper goroutine opens the
 // database, watches the disk and opens the database again after a fault
-// of the disk (keep.go). All three end with Close.
+// of the disk (keep.go); with SyncInterval a syncer goroutine syncs the
+// WAL (lazysync.go). All end with Close.
 //
 // LOCKING: openMu before hmu; openMu before fixMu; deadMu before countMu.
 type Store struct {
