@@ -146,7 +146,8 @@ func TestParseDefaults(t *testing.T) {
 var defaultDestLimit = DestinationLimit{Per: time.Minute, Status: "ESME_RTHROTTLED"}
 
 var defaultStore = Store{Kind: StorePebble, Instance: -1, Redis: Redis{Addrs: []string{}, Prefix: "smppmux:",
-	LeaseTTL: 10 * time.Second, WaitTimeout: time.Second}, MaxPendingWrites: 10000}
+	LeaseTTL: 10 * time.Second, WaitTimeout: time.Second}, MaxPendingWrites: 10000,
+	Sync: SyncAlways, SyncInterval: 5 * time.Millisecond}
 
 var defaultReceipts = Receipts{MappingTTL: 72 * time.Hour, WaitForMapping: 30 * time.Second, ResendWindow: time.Hour, UnmatchedHold: 250 * time.Millisecond,
 	OutboxMaxItems: 1_000_000, OutboxMaxAge: 72 * time.Hour, RetryMin: time.Second, RetryMax: time.Minute,

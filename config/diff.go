@@ -86,6 +86,7 @@ func Diff(old, next *Config) Changes {
 	restart("state_dir", old.StateDir, next.StateDir)
 	restart("log.format", old.Log.Format, next.Log.Format)
 	restart("receipts", old.Receipts, next.Receipts)
+	// The store (store.sync and sync_interval too) is opened once.
 	restart("store", old.Store, next.Store)
 	// The submit settings apply live; the refused-bind cap is read at
 	// start only, and a change of it alone is no change.

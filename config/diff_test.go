@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestDiff(t *testing.T) {
@@ -31,6 +32,23 @@ func TestDiff(t *testing.T) {
 	d = Diff(base, next)
 	if !slices.Equal(d.Restart, []string{"listen.smpp", "server (session timers)"}) {
 		t.Fatalf("Restart = %v", d.Restart)
+	}
+}
+
+// TestDiffStoreSync: the store's sync mode and interval are read when the
+// store opens; a reload that changes either asks for a restart.
+func TestDiffStoreSync(t *testing.T) {
+	t.Parallel()
+	base := mustParse(t, doc(nil, ""))
+	for _, change := range []func(*Config){
+		func(c *Config) { c.Store.Sync = SyncInterval },
+		func(c *Config) { c.Store.SyncInterval = 10 * time.Millisecond },
+	} {
+		next := mustParse(t, doc(nil, ""))
+		change(next)
+		if d := Diff(base, next); !slices.Equal(d.Restart, []string{"store"}) {
+			t.Errorf("Restart = %v, want [store]", d.Restart)
+		}
 	}
 }
 

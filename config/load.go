@@ -52,6 +52,8 @@ var sectionDefaults = map[string]any{
 	"store.kind":                    StorePebble,
 	"store.instance":                -1,
 	"store.max_pending_writes":      10000,
+	"store.sync":                    SyncAlways,
+	"store.sync_interval":           5 * time.Millisecond,
 	"store.redis.addrs":             []string{},
 	"store.redis.master_name":       "",
 	"store.redis.username":          "",

@@ -79,7 +79,28 @@ type Store struct {
 	// is tried again; past the bound the client gets ESME_RSYSERR. Default
 	// 10000.
 	MaxPendingWrites int `yaml:"max_pending_writes" mapstructure:"max_pending_writes"`
+	// Sync is when the Pebble store syncs its writes: always (default:
+	// every write is on the disk before its submit is answered) or
+	// interval (a write is answered once written, and synced within
+	// SyncInterval: a power loss loses what was answered in the last
+	// interval). Redis syncs by its own appendfsync.
+	Sync string `yaml:"sync" mapstructure:"sync"`
+	// SyncInterval bounds how long an answered write stays unsynced with
+	// sync interval, 1ms to 1s. Default 5ms.
+	SyncInterval time.Duration `yaml:"sync_interval" mapstructure:"sync_interval"`
 }
+
+// Store sync modes.
+const (
+	SyncAlways   = "always"
+	SyncInterval = "interval"
+)
+
+// Bounds of store.sync_interval.
+const (
+	MinSyncInterval = time.Millisecond
+	MaxSyncInterval = time.Second
+)
 
 // Redis locates and tunes the Redis store.
 type Redis struct {

@@ -470,8 +470,15 @@ func (s *Store) validate(p *problems) {
 	if s.MaxPendingWrites < 1 {
 		p.add("store.max_pending_writes", "must be at least 1; got %d", s.MaxPendingWrites)
 	}
+	checkOneOf(p, "store.sync", s.Sync, SyncAlways, SyncInterval)
+	if s.SyncInterval < MinSyncInterval || s.SyncInterval > MaxSyncInterval {
+		p.add("store.sync_interval", "must be from %s to %s; got %s", MinSyncInterval, MaxSyncInterval, s.SyncInterval)
+	}
 	if s.Kind != StoreRedis {
 		return
+	}
+	if s.Sync == SyncInterval {
+		p.add("store.sync", "interval applies to store.kind pebble only: Redis syncs by its own appendfsync; remove it or set always")
 	}
 	if s.Instance < 0 || s.Instance > 255 {
 		p.add("store.instance", "required with store.kind redis: a number from 0 to 255, different on every instance sharing the store; got %d", s.Instance)

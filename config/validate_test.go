@@ -53,6 +53,24 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`store.kind: must be one of pebble, redis; got "etcd"`},
 		},
 		{
+			name: "store sync mode and interval",
+			text: doc(nil, "store: {sync: sometimes, sync_interval: 2s}\n"),
+			want: []string{
+				`store.sync: must be one of always, interval; got "sometimes"`,
+				"store.sync_interval: must be from 1ms to 1s; got 2s",
+			},
+		},
+		{
+			name: "store sync interval too short",
+			text: doc(nil, "store: {sync: interval, sync_interval: 500us}\n"),
+			want: []string{"store.sync_interval: must be from 1ms to 1s; got 500µs"},
+		},
+		{
+			name: "store sync interval with redis",
+			text: doc(nil, "store: {kind: redis, instance: 1, sync: interval, redis: {addrs: [\"127.0.0.1:6379\"]}}\n"),
+			want: []string{"store.sync: interval applies to store.kind pebble only: Redis syncs by its own appendfsync; remove it or set always"},
+		},
+		{
 			name: "unknown top-level key",
 			text: doc(nil, "listn: {smpp: \":1\"}\n"),
 			want: []string{"listn: unknown key"},

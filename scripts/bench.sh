@@ -23,7 +23,8 @@
 # Everything listens on 127.0.0.1: smppmux on BENCH_PORT (default 12975),
 # the simulated SMSC on +1, HAProxy on +2, smppmux's admin listener on +3;
 # the idle leg uses BENCH_PORT+10 and +11. Each target gets a warm-up of
-# BENCH_WARMUP (10,000) messages first, not counted.
+# BENCH_WARMUP (10,000) messages first, not counted. BENCH_SYNC=interval
+# runs smppmux with store.sync interval (5ms).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BENCH_BIN:-./bin/smppmux}
@@ -35,6 +36,7 @@ RATE=${BENCH_RATE:-10000}
 PACED_N=${BENCH_PACED_N:-$N}
 WARMUP=${BENCH_WARMUP:-10000}
 IDLE_N=${BENCH_IDLE_N:-10000}
+SYNC=${BENCH_SYNC:-always} # store.sync: always or interval (store.sync_interval 5ms)
 CLK_TCK=$(getconf CLK_TCK)
 
 if [ ! -x "$BIN" ]; then
@@ -72,6 +74,7 @@ groups:
   - {name: main, members: [{upstream: sim}]}
 routes:
   - {group: main}
+store: {sync: $SYNC}
 YAML
 
 cat > "$DIR/haproxy.cfg" <<CFG
@@ -120,6 +123,7 @@ echo "== setup (logs in $DIR)"
 echo "   $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
 mkdir -p "$STATE_DIR"
 echo "   smppmux state_dir $STATE_DIR on $(df -PT "$STATE_DIR" | awk 'NR == 2 {print $2}')"
+echo "   store.sync $SYNC"
 start sim "$BIN" sim -listen "127.0.0.1:$SIM_PORT"
 SIM_PID=${PID[sim]}
 await "the simulated SMSC" listening "$SIM_PORT"

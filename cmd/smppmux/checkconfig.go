@@ -38,8 +38,20 @@ func checkConfig(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d clients, %d upstreams, %d groups, %d routes)\n",
 		path, len(cfg.Clients), len(cfg.Upstreams), len(cfg.Groups), len(cfg.Routes))
+	fmt.Fprintf(stdout, "%s: store %s\n", path, storeSummary(&cfg.Store))
 	warnStateDir(stdout, path, cfg, pebblestore.StateFSSize)
 	return nil
+}
+
+// storeSummary names the store's kind and, for Pebble, when it syncs.
+func storeSummary(s *config.Store) string {
+	switch {
+	case s.Kind == config.StoreRedis:
+		return "redis (synced as its appendfsync says)"
+	case s.Sync == config.SyncInterval:
+		return fmt.Sprintf("pebble, sync interval %s (a power loss may lose the writes answered in the last %s)", s.SyncInterval, s.SyncInterval)
+	}
+	return "pebble, sync always"
 }
 
 // warnStateDir warns, without failing the check, when the Pebble store's

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/smppmux/smppmux/config"
 )
@@ -60,5 +61,24 @@ func TestCheckConfigSmallStateDir(t *testing.T) {
 	out.Reset()
 	if err := run(context.Background(), []string{"check-config", file}, &out, &out); err != nil || !strings.Contains(out.String(), ": ok (") {
 		t.Fatalf("check-config: %v, %q", err, out.String())
+	}
+}
+
+// TestStoreSummary: check-config names the store's sync mode, and says
+// Redis syncs by its own settings.
+func TestStoreSummary(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		s    config.Store
+		want string
+	}{
+		{config.Store{Kind: config.StorePebble, Sync: config.SyncAlways, SyncInterval: 5 * time.Millisecond}, "pebble, sync always"},
+		{config.Store{Kind: config.StorePebble, Sync: config.SyncInterval, SyncInterval: 5 * time.Millisecond},
+			"pebble, sync interval 5ms (a power loss may lose the writes answered in the last 5ms)"},
+		{config.Store{Kind: config.StoreRedis, Sync: config.SyncAlways}, "redis (synced as its appendfsync says)"},
+	} {
+		if got := storeSummary(&tc.s); got != tc.want {
+			t.Errorf("storeSummary(%+v) = %q, want %q", tc.s, got, tc.want)
+		}
 	}
 }

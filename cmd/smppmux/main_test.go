@@ -15,7 +15,8 @@ func TestCheckConfig(t *testing.T) {
 	if err := run(context.Background(), []string{"check-config", "../../config.yaml"}, &out, &out); err != nil {
 		t.Fatalf("example config refused: %v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), "ok (1 clients, 2 upstreams, 1 groups, 2 routes)") {
+	if !strings.Contains(out.String(), "ok (1 clients, 2 upstreams, 1 groups, 2 routes)") ||
+		!strings.Contains(out.String(), ": store pebble, sync always\n") {
 		t.Fatalf("output %q", out.String())
 	}
 

@@ -49,6 +49,8 @@ const (
 type pebbleDB struct {
 	*pebble.DB
 	fence *fence
+	// lazy is the file system of its WALs with Config.SyncInterval.
+	lazy *lazyFS
 	// refs counts the calls holding it, plus one for the store while it
 	// is the current database.
 	refs     atomic.Int64
@@ -244,7 +246,11 @@ func (s *Store) watch(d *pebbleDB, now time.Time) {
 			low = s.lowSpaceError(u, resume)
 		}
 	}
-	if start := s.commitStart.Load(); start != 0 {
+	start := s.commitStart.Load()
+	if ss := s.syncStart.Load(); ss != 0 && (start == 0 || ss < start) {
+		start = ss
+	}
+	if start != 0 {
 		if took := now.Sub(time.Unix(0, start)); took > s.cfg.StallAfter {
 			stalled = &storeDown{dir: s.cfg.Dir, kind: downStalled,
 				what: fmt.Sprintf("writes stalled: a commit has waited %.1f s", took.Seconds())}
@@ -283,6 +289,10 @@ func (s *Store) tryOpen() (err error) {
 	d := &pebbleDB{idle: make(chan struct{})}
 	d.fence = &fence{FS: s.cfg.FS, onTrip: func(*fault) { s.tripped() }, prealloc: s.mayPreallocate}
 	opts := s.options(d.fence)
+	if s.cfg.SyncInterval > 0 {
+		d.lazy = newLazyFS(d.fence)
+		opts.FS = d.lazy
+	}
 	db, err := openSafe(s.cfg.Dir, opts)
 	if ft := d.fence.tripped(); ft != nil {
 		if db != nil {

@@ -63,8 +63,15 @@ type Config struct {
 	// StallAfter is how long a commit may take before the store reports
 	// its writes stalled; 5s, as Pebble's own DiskSlow event.
 	StallAfter time.Duration
-	// OnCommit, if set, is told of each synced batch.
+	// OnCommit, if set, is told of each synced batch; with SyncInterval,
+	// of each sync of the WAL and each failed batch.
 	OnCommit dlr.CommitObserver
+	// SyncInterval, if positive, acknowledges a write once it is in the
+	// WAL, unsynced, and syncs the WAL that often while it was written:
+	// a power loss loses up to that much of acknowledged writes, the end
+	// of the process nothing. 0: every batch is synced before its writes
+	// are acknowledged.
+	SyncInterval time.Duration
 }
 
 // Store is a Store in an embedded Pebble database. One committer
@@ -72,7 +79,8 @@ type Config struct {
 // one sync (group commit) and runs their callbacks in the order queued; a
 // sweeper goroutine deletes expired mappings; a keeper goroutine opens the
 // database, watches the disk and opens the database again after a fault
-// of the disk (keep.go). All three end with Close.
+// of the disk (keep.go); with SyncInterval a syncer goroutine syncs the
+// WAL (lazysync.go). All end with Close.
 //
 // LOCKING: openMu before hmu; openMu before fixMu; deadMu before countMu.
 type Store struct {
@@ -90,6 +98,10 @@ type Store struct {
 	// commitStart is when the commit under way began, in Unix
 	// nanoseconds; 0 when none is.
 	commitStart atomic.Int64
+	// With SyncInterval: the writes committed since the last sync of the
+	// WAL, and when the sync under way began (as commitStart).
+	unsyncedWrites atomic.Int64
+	syncStart      atomic.Int64
 
 	// openMu serialises opening and retiring databases, WhenOpen and
 	// AfterOpen; it guards first, then, opened and the keeper's own state
@@ -282,6 +294,9 @@ func Open(cfg Config) (*Store, error) {
 	s.wg.Go(s.commitLoop)
 	s.wg.Go(s.sweepLoop)
 	s.wg.Go(s.keep)
+	if cfg.SyncInterval > 0 {
+		s.wg.Go(s.syncLoop)
+	}
 	return s, nil
 }
 
@@ -413,7 +428,10 @@ func (s *Store) commitBatch(ops []writeOp, errs []error) (err error) {
 		testHookCommitted()
 	}
 	_ = b.Close()
-	if s.cfg.OnCommit != nil {
+	if s.cfg.SyncInterval > 0 && err == nil {
+		// The syncer tells OnCommit once the WAL is synced.
+		s.unsyncedWrites.Add(int64(len(ops)))
+	} else if s.cfg.OnCommit != nil {
 		s.cfg.OnCommit(time.Since(start), len(ops), err)
 	}
 	return err
@@ -431,6 +449,7 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.stop)
 	s.wg.Wait()
+	s.syncWAL()
 	s.openMu.Lock()
 	defer s.openMu.Unlock()
 	d := s.cur.Load()

@@ -221,7 +221,11 @@ func openStore(cfg *config.Config, log *zap.Logger, fs vfs.FS, m *metrics.Metric
 	m.StoreKind(kind)
 	observe := func(d time.Duration, writes int, err error) { m.StoreCommit(kind, d, writes, err) }
 	if cfg.Store.Kind != config.StoreRedis {
-		s, err := pebblestore.Open(pebblestore.Config{Dir: filepath.Join(cfg.StateDir, "dlr"), Logger: log, FS: fs, OnCommit: observe})
+		pc := pebblestore.Config{Dir: filepath.Join(cfg.StateDir, "dlr"), Logger: log, FS: fs, OnCommit: observe}
+		if cfg.Store.Sync == config.SyncInterval {
+			pc.SyncInterval = cfg.Store.SyncInterval
+		}
+		s, err := pebblestore.Open(pc)
 		if err != nil {
 			return nil, nil, err
 		}
