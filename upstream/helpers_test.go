@@ -526,7 +526,7 @@ func returning(frames []string) bool {
 	return len(frames) == 1 && funcLit.MatchString(frames[0])
 }
 
-var funcLit = regexp.MustCompile(`\.func\d+\(\)$`)
+var funcLit = regexp.MustCompile(`\.func\d+\(.*\)$`)
 
 // sessionOf returns the SMSC session of bind b, matched by address.
 func sessionOf(t *testing.T, srv *smsctest.Server, b *Bind) *smsctest.Session {

@@ -56,15 +56,17 @@ func serve(ctx context.Context, path string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// SIGHUP is caught before the listeners open: one sent as soon as
+	// smppmux listens would otherwise end the process (its default).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if err := d.Start(); err != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
 		_ = d.Shutdown(sctx)
 		return err
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	reload := func() error {
 		_ = sdnotify.Reloading()
 		defer func() { _ = sdnotify.Ready() }()
