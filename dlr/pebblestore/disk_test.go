@@ -63,7 +63,26 @@ func received(t *testing.T, c <-chan error, never string) error {
 	}
 }
 
-// eventually waits for cond, failing the test after a deadline.
+// waitHealthy waits, woken by s.HealthChanged, until s.Health() is nil
+// (healthy) or an error (!healthy), failing the test after 30 s.
+func waitHealthy(t *testing.T, s *Store, healthy bool, what string) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		ch := s.HealthChanged()
+		if (s.Health() == nil) == healthy {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("%s: not within 30s", what)
+		}
+	}
+}
+
+// eventually waits for cond, failing the test after a deadline. For what
+// no signal announces: a health error's text, counters of the fakes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -145,7 +164,7 @@ func TestPebbleDiskFaults(t *testing.T) {
 			}
 
 			fs.Heal()
-			eventually(t, "Health nil once the disk heals", func() bool { return s.Health() == nil })
+			waitHealthy(t, s, true, "Health nil once the disk heals")
 			for i := range 5 {
 				id := fmt.Sprint("after", i)
 				if err := outcome(t, func(done func(error)) { s.PutMapping(diskMapping(id), done) }); err != nil {
@@ -215,7 +234,7 @@ func TestPebbleUndoesWritesReportedFailed(t *testing.T) {
 		t.Fatal("outbox item acknowledged though its sync failed")
 	}
 	fs.Heal()
-	eventually(t, "Health nil once the disk heals", func() bool { return s.Health() == nil })
+	waitHealthy(t, s, true, "Health nil once the disk heals")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +259,7 @@ func TestPebbleLowSpace(t *testing.T) {
 	defer s.Close()
 	const total = 1 << 30 // low-water mark 32 MiB, writes resume at 64
 	fs.SetUsage(20<<20, total)
-	eventually(t, "Health non-nil on a nearly full disk", func() bool { return s.Health() != nil })
+	waitHealthy(t, s, false, "Health non-nil on a nearly full disk")
 	err := s.Health()
 	if !strings.Contains(err.Error(), "disk full: 20 MiB free of 1024 MiB") || !strings.Contains(err.Error(), dir) {
 		t.Fatalf("Health = %v", err)
@@ -258,7 +277,7 @@ func TestPebbleLowSpace(t *testing.T) {
 		t.Fatal("writes taken again between the two marks")
 	}
 	fs.SetUsage(100<<20, total)
-	eventually(t, "Health nil once space is back", func() bool { return s.Health() == nil })
+	waitHealthy(t, s, true, "Health nil once space is back")
 	if err := outcome(t, func(done func(error)) { s.PutMapping(diskMapping("back"), done) }); err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +335,7 @@ func TestPebbleOpensLater(t *testing.T) {
 	if err := received(t, after, "what waited for writes never ran"); err != nil {
 		t.Fatalf("what waited for writes ran before the store took them: %v", err)
 	}
-	eventually(t, "Health nil once the disk heals", func() bool { return s.Health() == nil })
+	waitHealthy(t, s, true, "Health nil once the disk heals")
 	if fmt.Sprint(restored) != "[waiting]" {
 		t.Fatalf("restored %q", restored)
 	}
@@ -375,5 +394,5 @@ func TestPebbleStall(t *testing.T) {
 	if err := received(t, errc, "the stalled write never finished once the disk answered"); err != nil {
 		t.Fatalf("the stalled write: %v", err)
 	}
-	eventually(t, "Health nil once the disk answers", func() bool { return s.Health() == nil })
+	waitHealthy(t, s, true, "Health nil once the disk answers")
 }

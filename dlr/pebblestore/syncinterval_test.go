@@ -150,7 +150,7 @@ func TestPebbleSyncIntervalFault(t *testing.T) {
 		t.Fatal("write acknowledged by a store whose sync failed")
 	}
 	fs.Heal()
-	eventually(t, "Health nil once the disk heals", func() bool { return s.Health() == nil })
+	waitHealthy(t, s, true, "Health nil once the disk heals")
 	if err := outcome(t, func(done func(error)) { s.PutMapping(diskMapping("fourth"), done) }); err != nil {
 		t.Fatalf("write after the disk healed: %v", err)
 	}
