@@ -90,6 +90,13 @@ routes: [{group: g}]
 		t.Fatal("the accept loop did not stop")
 	}
 
+	shutdownReturns(t, ctx, d, "Shutdown did not return")
+}
+
+// shutdownReturns runs d.Shutdown with 10 s, from a goroutine of its own,
+// and fails the test with why unless it returns nil before ctx ends.
+func shutdownReturns(t *testing.T, ctx context.Context, d *Daemon, why string) {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -102,7 +109,7 @@ routes: [{group: g}]
 			t.Fatalf("shutdown: %v", err)
 		}
 	case <-ctx.Done():
-		t.Fatal("Shutdown did not return")
+		t.Fatal(why)
 	}
 }
 
@@ -131,20 +138,7 @@ routes: [{group: g}]
 		if err := d.Start(); err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan error, 1)
-		go func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			done <- d.Shutdown(sctx)
-		}()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("shutdown: %v", err)
-			}
-		case <-ctx.Done():
-			t.Fatal("Shutdown right after Start did not return")
-		}
+		shutdownReturns(t, ctx, d, "Shutdown right after Start did not return")
 	}
 }
 
