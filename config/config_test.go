@@ -149,7 +149,7 @@ var defaultStore = Store{Kind: StorePebble, Instance: -1, Redis: Redis{Addrs: []
 	LeaseTTL: 10 * time.Second, WaitTimeout: time.Second}, MaxPendingWrites: 10000,
 	Sync: SyncAlways, SyncInterval: 5 * time.Millisecond}
 
-var defaultReceipts = Receipts{MappingTTL: 72 * time.Hour, WaitForMapping: 30 * time.Second, ResendWindow: time.Hour, UnmatchedHold: 250 * time.Millisecond,
+var defaultReceipts = Receipts{MappingTTL: 72 * time.Hour, WaitForMapping: 30 * time.Second, ResendWindow: time.Hour, UnmatchedHold: 250 * time.Millisecond, DeliveryHold: 200 * time.Millisecond,
 	OutboxMaxItems: 1_000_000, OutboxMaxAge: 72 * time.Hour, RetryMin: time.Second, RetryMax: time.Minute,
 	MaxAttempts: 10, DeadLetterStatuses: []string{"ESME_RX_P_APPN", "ESME_RX_R_APPN"}}
 

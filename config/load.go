@@ -43,6 +43,7 @@ var sectionDefaults = map[string]any{
 	"receipts.wait_for_mapping":     30 * time.Second,
 	"receipts.resend_window":        dlr.DefaultResendWindow,
 	"receipts.unmatched_hold":       250 * time.Millisecond,
+	"receipts.delivery_hold":        200 * time.Millisecond,
 	"receipts.outbox_max_items":     dlr.DefaultOutboxMaxItems,
 	"receipts.outbox_max_age":       dlr.DefaultOutboxMaxAge,
 	"receipts.retry_min":            dlr.DefaultRetryMin,

@@ -31,6 +31,11 @@ type Receipts struct {
 	// answered, so that it holds no slot of the SMSC's window while it
 	// waits for its mapping (up to WaitForMapping). Default 250ms.
 	UnmatchedHold time.Duration `yaml:"unmatched_hold" mapstructure:"unmatched_hold"`
+	// DeliveryHold is how long a receipt or MO message sent straight to
+	// its client (bound, with window, nothing queued before it), not
+	// stored, may go unanswered: past it the message is kept durably and
+	// its SMSC answered. Default 200ms.
+	DeliveryHold time.Duration `yaml:"delivery_hold" mapstructure:"delivery_hold"`
 	// ResendWindow is how long a relayed receipt is remembered, so that
 	// an SMSC sending it again (its deliver_sm_resp lost or late) is
 	// answered without relaying it twice. Default 1h.

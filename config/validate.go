@@ -67,6 +67,7 @@ func (c *Config) Validate() error {
 	checkPositive(&p, "receipts.wait_for_mapping", c.Receipts.WaitForMapping)
 	checkPositive(&p, "receipts.resend_window", c.Receipts.ResendWindow)
 	checkPositive(&p, "receipts.unmatched_hold", c.Receipts.UnmatchedHold)
+	checkPositive(&p, "receipts.delivery_hold", c.Receipts.DeliveryHold)
 	checkAtLeast(&p, "receipts.outbox_max_items", c.Receipts.OutboxMaxItems, 1)
 	checkPositive(&p, "receipts.outbox_max_age", c.Receipts.OutboxMaxAge)
 	checkPositive(&p, "receipts.retry_min", c.Receipts.RetryMin)

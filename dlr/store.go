@@ -60,6 +60,11 @@ type MappingStore interface {
 	// message's final receipt was relayed. A mapping of another id, found
 	// by folding, is left to expire.
 	Forget(upstream, id, systemID, clientID string)
+	// PutMark records m without sync: a receipt delivered straight to its
+	// client, with no outbox item to carry its mark. Lost in a crash, the
+	// carrier sending the receipt again gets it relayed again: a
+	// duplicate, never a loss.
+	PutMark(m Mark)
 	// PutWaiting keeps w durably, setting w.Seq, and calls done once it
 	// is.
 	PutWaiting(w *Waiting, done func(error))

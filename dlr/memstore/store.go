@@ -232,6 +232,9 @@ func (s *Store) Relayed(m dlr.Mark) (bool, error) {
 	return ok && exp.After(s.now()), nil
 }
 
+// PutMark implements dlr.Store.
+func (s *Store) PutMark(m dlr.Mark) { s.mark(&m) }
+
 // Forget implements dlr.Store.
 func (s *Store) Forget(upstream, id, systemID, clientID string) {
 	k := memKey(upstream, id)

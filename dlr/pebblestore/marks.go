@@ -50,6 +50,22 @@ func (s *Store) Relayed(m dlr.Mark) (bool, error) {
 	return !s.expired(v), nil
 }
 
+// PutMark implements dlr.Store, without sync.
+func (s *Store) PutMark(m dlr.Mark) {
+	d, err := s.acquire()
+	if err != nil {
+		return
+	}
+	defer d.release()
+	b := d.NewBatch()
+	defer func() { _ = b.Close() }()
+	_, _ = applyMark(b, &m, nil)
+	if err := s.write(d, func() error { return b.Commit(pebble.NoSync) }); err != nil {
+		s.log.Warn("writing the mark of a relayed receipt failed: if the carrier sends it again it is relayed again",
+			zap.Error(err))
+	}
+}
+
 // Forget implements dlr.Store. The deletes are not synced: after a crash the
 // mapping lives until it expires, as before.
 func (s *Store) Forget(upstream, id, systemID, clientID string) {

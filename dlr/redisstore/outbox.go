@@ -92,6 +92,18 @@ func (s *Store) RelayedAsync(m dlr.Mark, done func(bool, error)) {
 	s.queueLookup(getOp{mark: s.markKey(&m), done: func(r *lookupReply) { done(r.relayed, r.err) }})
 }
 
+// PutMark implements dlr.Store.
+func (s *Store) PutMark(m dlr.Mark) {
+	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
+		return p.SetArgs(context.Background(), s.markKey(&m), "1", redis.SetArgs{ExpireAt: m.Expires})
+	}, done: func(err error) {
+		if err != nil {
+			s.log.Warn("writing the mark of a relayed receipt failed: if the carrier sends it again it is relayed again",
+				zap.Error(err))
+		}
+	}})
+}
+
 // Forget implements dlr.Store.
 func (s *Store) Forget(upstream, id, systemID, clientID string) {
 	k1, k2 := s.mappingKey(upstream, id), s.clientKey(systemID, clientID)

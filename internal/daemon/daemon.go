@@ -162,6 +162,7 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Options) (*Daemon, error) 
 		MaxPendingWrites: cfg.Store.MaxPendingWrites,
 		ParkTimeout:      cfg.Receipts.WaitForMapping,
 		Hold:             cfg.Receipts.UnmatchedHold,
+		DeliveryHold:     cfg.Receipts.DeliveryHold,
 		ResendWindow:     cfg.Receipts.ResendWindow,
 		Outbox: dlr.OutboxConfig{
 			MaxItems: cfg.Receipts.OutboxMaxItems,

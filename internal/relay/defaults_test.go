@@ -30,6 +30,7 @@ routes: [{group: main}]
 		{"receipts.wait_for_mapping", c.Receipts.WaitForMapping, DefaultParkTimeout},
 		{"receipts.mapping_ttl", c.Receipts.MappingTTL, DefaultMappingTTL},
 		{"receipts.unmatched_hold", c.Receipts.UnmatchedHold, DefaultHold},
+		{"receipts.delivery_hold", c.Receipts.DeliveryHold, DefaultDeliveryHold},
 		{"receipts.resend_window", c.Receipts.ResendWindow, dlr.DefaultResendWindow},
 		{"server.submit_timeout", c.Server.SubmitTimeout, DefaultSubmitTimeout},
 	} {

@@ -35,6 +35,9 @@ type parked struct {
 	ack      func(pdu.Status)
 	answered atomic.Bool
 	release  func()
+	// relayed is set once the receipt is relayed: copies of it that
+	// waited meanwhile are repeats.
+	relayed atomic.Bool
 
 	// Once parked: its entry, and with a shared store when to stop
 	// looking again and how long to wait before the next look.
@@ -366,7 +369,10 @@ func (r *Relay) deliverReceipt(p *parked, origin dlr.Origin) {
 			g.RecordReceipt(p.upstream, delivered)
 		}
 	}
-	r.outbox.Enqueue(origin.SystemID, &dlr.Item{Raw: out, Origin: origin.Session, Seq: p.seq, Mark: p.mark}, func(err error) {
+	// Straight to the client when it can take it now; its SMSC is
+	// answered once the client accepted it or the store holds it.
+	it := &dlr.Item{Raw: out, Origin: origin.Session, Seq: p.seq, Mark: p.mark}
+	r.outbox.Offer(origin.SystemID, it, r.cfg.DeliveryHold, func(straight bool, err error) {
 		defer r.recoverReceipt(p, "receipt queued")
 		if err != nil {
 			r.outboxLog.log(r.log, "outbox refused a receipt", zap.String("system_id", origin.SystemID), zap.Error(err))
@@ -384,6 +390,11 @@ func (r *Relay) deliverReceipt(p *parked, origin dlr.Origin) {
 		r.Stats.ReceiptsMatched.Add(1)
 		r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptMatched)
 		p.answer(pdu.StatusOK)
+		if straight && p.mark != nil {
+			// No outbox item carried the mark.
+			r.cfg.Store.PutMark(*p.mark)
+		}
+		p.relayed.Store(true)
 		p.end(r.cfg.Store, false)
 		if p.mark != nil && dlr.FinalState(p.mark.State) {
 			// The message is done: the store keeps the messages still owed
@@ -410,7 +421,7 @@ func (r *Relay) mobileOriginated(u *upstream.Upstream, f pdu.Frame, m router.Mes
 		return
 	}
 	raw := pdu.Resend(f.Raw, 0)
-	r.outbox.Enqueue(systemID, &dlr.Item{Raw: raw}, func(err error) {
+	r.outbox.Offer(systemID, &dlr.Item{Raw: raw}, r.cfg.DeliveryHold, func(_ bool, err error) {
 		defer func() {
 			if v := recover(); v != nil {
 				_ = r.life.Panicked("MO message queued", v)

@@ -27,6 +27,7 @@ const (
 	DefaultMappingTTL    = 72 * time.Hour
 	DefaultSubmitTimeout = 30 * time.Second
 	DefaultNoRouteStatus = pdu.StatusInvDstAdr
+	DefaultDeliveryHold  = 200 * time.Millisecond
 )
 
 // Config holds a Relay's parts and settings.
@@ -45,6 +46,10 @@ type Config struct {
 	// Hold is how long a receipt without its mapping waits unanswered
 	// before it is kept durably and its SMSC answered; DefaultHold.
 	Hold time.Duration
+	// DeliveryHold is how long a receipt or MO message sent straight to
+	// its client, unstored, may go unanswered before it is kept durably and
+	// its SMSC answered; DefaultDeliveryHold.
+	DeliveryHold time.Duration
 	// ResendWindow is how long a relayed receipt is remembered, so that
 	// the carrier sending it again is answered without relaying it twice;
 	// dlr.DefaultResendWindow.
@@ -118,6 +123,7 @@ func New(cfg Config) *Relay {
 	defaults.Positive(&cfg.ParkTimeout, DefaultParkTimeout)
 	defaults.Positive(&cfg.MappingTTL, DefaultMappingTTL)
 	defaults.Positive(&cfg.Hold, DefaultHold)
+	defaults.Positive(&cfg.DeliveryHold, DefaultDeliveryHold)
 	defaults.Positive(&cfg.ResendWindow, dlr.DefaultResendWindow)
 	defaults.Positive(&cfg.MaxPendingWrites, DefaultMaxPendingWrites)
 	if cfg.Lifecycle == nil {

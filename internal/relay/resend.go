@@ -85,6 +85,12 @@ func (r *Relay) arrive(p *parked) {
 		delete(r.relaying, k)
 		r.relayingMu.Unlock()
 		for _, w := range h.waiters {
+			if p.relayed.Load() {
+				// The first copy was relayed: its mark may not be
+				// written yet (PutMark is not waited for).
+				r.repeated(w)
+				continue
+			}
 			r.arrive(w)
 		}
 	}
@@ -95,11 +101,7 @@ func (r *Relay) arrive(p *parked) {
 				zap.String("upstream", p.upstream), zap.Error(err))
 			r.giveBack(p)
 		case ok:
-			r.Stats.ReceiptsRepeated.Add(1)
-			r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptRepeated)
-			r.log.Debug("receipt sent again by the SMSC: answered, not relayed twice", zap.String("upstream", p.upstream))
-			p.answer(pdu.StatusOK)
-			p.end(r.cfg.Store, false)
+			r.repeated(p)
 		default:
 			r.lookup(p, onArrival)
 		}
@@ -121,4 +123,14 @@ func (r *Relay) arrive(p *parked) {
 	ok, err := r.cfg.Store.Relayed(*p.mark)
 	r.gate.RUnlock()
 	relayed(ok, err)
+}
+
+// repeated answers a receipt relayed already, sent again by its SMSC,
+// with ESME_ROK, without relaying it twice.
+func (r *Relay) repeated(p *parked) {
+	r.Stats.ReceiptsRepeated.Add(1)
+	r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptRepeated)
+	r.log.Debug("receipt sent again by the SMSC: answered, not relayed twice", zap.String("upstream", p.upstream))
+	p.answer(pdu.StatusOK)
+	p.end(r.cfg.Store, false)
 }
