@@ -48,9 +48,10 @@ type parked struct {
 	// mu guards waiting, the receipt's durable record once it was kept
 	// to answer the SMSC before its mapping came (see holdOver), and
 	// ended, set once this process is done with it.
-	mu      sync.Mutex
-	waiting *dlr.Waiting
-	ended   bool
+	mu        sync.Mutex
+	waiting   *dlr.Waiting
+	ended     bool
+	holdTimer *lifecycle.Timer // see hold
 }
 
 // answer answers the SMSC with st, unless it was answered already.
@@ -71,6 +72,9 @@ func (p *parked) end(s dlr.Store, keep bool) {
 	}
 	p.ended = true
 	w := p.waiting
+	if p.holdTimer != nil {
+		p.holdTimer.Stop()
+	}
 	p.mu.Unlock()
 	if w != nil && !keep {
 		s.DeleteWaiting(w.Upstream, w.Seq)
@@ -455,8 +459,8 @@ func (r *Relay) recoverReceipt(p *parked, work string) {
 
 // after runs fn after d on a timer of the relay's Tracker; a panic in it
 // hands p back to its SMSC (recoverReceipt).
-func (r *Relay) after(name string, d time.Duration, p *parked, fn func()) {
-	r.life.AfterFunc(name, d, func() {
+func (r *Relay) after(name string, d time.Duration, p *parked, fn func()) *lifecycle.Timer {
+	return r.life.AfterFunc(name, d, func() {
 		defer r.recoverReceipt(p, name)
 		fn()
 	})

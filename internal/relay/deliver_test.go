@@ -111,3 +111,35 @@ func TestDataSMReceipt(t *testing.T) {
 		t.Fatalf("queued %+v, text %q", it.DeadLetterSummary, it.Text)
 	}
 }
+
+// TestHoldEndsWhenRelayed: a receipt that waited for its mapping and was
+// relayed before its hold was over leaves no hold timer to fire.
+func TestHoldEndsWhenRelayed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := memstore.New(time.Now)
+		r := New(Config{Registry: smppserver.NewRegistry(), Store: store, IDs: dlr.NewIDs(time.Now()),
+			Hold: 250 * time.Millisecond})
+		defer r.Close()
+		var holds int
+		testHookHoldOver = func(*parked) { holds++ }
+		defer func() { testHookHoldOver = nil }()
+		u := upstream.New(upstream.Config{Name: "carrier", Addr: "127.0.0.1:1"}, r, nil)
+		var acks []pdu.Status
+		r.HandleDeliver(u, receipt("abc1"), func(st pdu.Status) { acks = append(acks, st) })
+		if r.parking.Len() != 1 {
+			t.Fatal("receipt not parked")
+		}
+		m := dlr.Mapping{Upstream: "carrier", UpstreamID: "abc1",
+			Origin: dlr.Origin{SystemID: "shop", ClientID: "00c1"}, Expires: time.Now().Add(time.Hour)}
+		r.record(m, func(bool) { r.landed(m) })
+		synctest.Wait()
+		if len(acks) != 1 || acks[0] != pdu.StatusOK {
+			t.Fatalf("SMSC answered %v, want ESME_ROK once the receipt is queued", acks)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if holds != 0 {
+			t.Fatalf("the hold of a relayed receipt ended %d times, want its timer stopped", holds)
+		}
+	})
+}

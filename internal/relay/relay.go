@@ -374,12 +374,7 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 		if testHookRecorded != nil {
 			testHookRecorded(s)
 		}
-		if v, claimed := r.parking.Claim(m.Upstream, m.UpstreamID); claimed {
-			r.claimed(v, false, m.Origin)
-		}
-		if v, claimed := r.parking.ClaimFolded(m.Upstream, m.UpstreamID); claimed {
-			r.claimed(v, true, m.Origin)
-		}
+		r.landed(m)
 		if !ok {
 			r.Stats.Unknown.Add(1)
 			s.Respond(pdu.Empty(respID, pdu.StatusSysErr, seq))
@@ -388,4 +383,15 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 		r.Stats.Submitted.Add(1)
 		s.Respond(pdu.RespWithMessageID(resp, seq, clientID))
 	})
+}
+
+// landed hands on the receipts parked for m's message, which its write
+// claims: by its id as written, then by its folded id.
+func (r *Relay) landed(m dlr.Mapping) {
+	if v, claimed := r.parking.Claim(m.Upstream, m.UpstreamID); claimed {
+		r.claimed(v, false, m.Origin)
+	}
+	if v, claimed := r.parking.ClaimFolded(m.Upstream, m.UpstreamID); claimed {
+		r.claimed(v, true, m.Origin)
+	}
 }

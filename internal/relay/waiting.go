@@ -28,7 +28,13 @@ func (r *Relay) hold(p *parked) {
 	if p.isWaiting() {
 		return // answered before a restart
 	}
-	r.after("receipt hold", r.cfg.Hold, p, func() { r.holdOver(p) })
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.ended {
+		// Stopped when the receipt is relayed: most are within
+		// milliseconds, and a timer left to fire costs a goroutine.
+		p.holdTimer = r.after("receipt hold", r.cfg.Hold, p, func() { r.holdOver(p) })
+	}
 }
 
 // testHookHoldOver, when set by a test, is called as a receipt's hold
