@@ -41,8 +41,41 @@ func applyMark(b *pebble.Batch, m *dlr.Mark, scratch []byte) ([]byte, error) {
 	return kv, b.Set(idx, nil, nil)
 }
 
-// Relayed implements dlr.Store.
+// noteMarkLocked keeps m in recent, with the route of its message when
+// that is there. A receipt of a message in recent is then known relayed
+// or not without reading the database (most receipts come soon after
+// their message): recent is empty when the store opens and takes a
+// message's route as its mapping is committed, and every mark this
+// process writes of it after that is noted here (PutMark's at once, an
+// outbox item's once committed). Called with umu held.
+func (s *Store) noteMarkLocked(m *dlr.Mark) {
+	if m.State >= 16 {
+		return
+	}
+	k := idKey{m.Upstream, m.ID}
+	if r, ok := s.recent.Get(k); ok {
+		r.relayed |= 1 << m.State
+		r.markExpires = max(r.markExpires, m.Expires.UnixNano())
+		s.recent.Replace(k, r)
+	}
+}
+
+// Relayed implements dlr.Store. A receipt of a message among the last
+// committed is answered from memory (see noteMarkLocked), as is one whose
+// message's mapping is being written: that message is new, none of its
+// receipts was relayed.
 func (s *Store) Relayed(m dlr.Mark) (bool, error) {
+	k := idKey{m.Upstream, m.ID}
+	s.umu.Lock()
+	r, recent := s.recent.Get(k)
+	p, pending := s.unsynced[idKey{m.Upstream, dlr.FoldID(m.ID)}]
+	s.umu.Unlock()
+	switch {
+	case recent && m.State < 16:
+		return r.relayed&(1<<m.State) != 0 && r.markExpires > s.cfg.Now().UnixNano(), nil
+	case pending && p.id == m.ID && !p.mixed:
+		return false, nil
+	}
 	v, ok, err := s.get(appendMarkKey(nil, &m))
 	if !ok || err != nil {
 		return false, err
@@ -52,6 +85,9 @@ func (s *Store) Relayed(m dlr.Mark) (bool, error) {
 
 // PutMark implements dlr.Store, without sync.
 func (s *Store) PutMark(m dlr.Mark) {
+	s.umu.Lock()
+	s.noteMarkLocked(&m)
+	s.umu.Unlock()
 	d, err := s.acquire()
 	if err != nil {
 		return

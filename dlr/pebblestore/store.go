@@ -167,6 +167,11 @@ type pendingIDs struct {
 type recentRoute struct {
 	dlr.Origin
 	expires int64 // Unix nanoseconds
+	// relayed has bit s set when a receipt of the message in message
+	// state s was relayed, its mark kept until markExpires (Unix
+	// nanoseconds, the latest of them): see noteMarkLocked.
+	relayed     uint16
+	markExpires int64
 }
 
 // recentRoutes is how many committed mappings a Store keeps in
@@ -369,6 +374,9 @@ func (s *Store) commit(ops []writeOp) {
 		s.settledLocked(ops[i].mapping())
 		if err == nil && errs[i] == nil && ops[i].kind == kindMapping {
 			s.rememberLocked(&ops[i].m)
+		}
+		if err == nil && errs[i] == nil && ops[i].mark != nil {
+			s.noteMarkLocked(ops[i].mark)
 		}
 	}
 	s.umu.Unlock()

@@ -322,3 +322,49 @@ func TestPebbleRecentMappings(t *testing.T) {
 		t.Fatalf("Get after expiry = %+v, %v, %v; want not found", r, ok, err)
 	}
 }
+
+// TestPebbleRecentMarks: the marks of a message just committed are
+// answered from memory as the database would: put with PutMark or with an
+// outbox item, by state, until they expire; after Forget and after a
+// restart from the database.
+func TestPebbleRecentMarks(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	clock := storetest.NewClock(time.Unix(10_000, 0))
+	s := openPebble(t, dir, clock.Now)
+	storetest.PutSync(t, s, dlr.Mapping{Upstream: "u", UpstreamID: "m1",
+		Origin: dlr.Origin{SystemID: "shop", ClientID: "c1"}, Expires: clock.Now().Add(72 * time.Hour)})
+	mark := func(st byte) dlr.Mark {
+		return dlr.Mark{Upstream: "u", ID: "m1", State: st, Expires: clock.Now().Add(time.Hour)}
+	}
+	if storetest.Relayed(t, s, mark(dlr.StateDelivered)) {
+		t.Fatal("a mark found before it was written")
+	}
+	s.PutMark(mark(dlr.StateEnroute))
+	storetest.AddMarked(t, s, mark(dlr.StateDelivered))
+	for st, want := range map[byte]bool{dlr.StateEnroute: true, dlr.StateDelivered: true, dlr.StateUndeliverable: false} {
+		if got := storetest.Relayed(t, s, mark(st)); got != want {
+			t.Errorf("Relayed, state %d = %v, want %v", st, got, want)
+		}
+	}
+	s.Forget("u", "m1", "shop", "c1")
+	if !storetest.Relayed(t, s, mark(dlr.StateDelivered)) {
+		t.Fatal("a mark lost with its message's mapping")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openPebble(t, dir, clock.Now)
+	defer s.Close()
+	storetest.PutSync(t, s, dlr.Mapping{Upstream: "u", UpstreamID: "m2",
+		Origin: dlr.Origin{SystemID: "shop", ClientID: "c2"}, Expires: clock.Now().Add(72 * time.Hour)})
+	m2 := dlr.Mark{Upstream: "u", ID: "m2", State: dlr.StateDelivered, Expires: clock.Now().Add(time.Hour)}
+	s.PutMark(m2)
+	if !storetest.Relayed(t, s, mark(dlr.StateEnroute)) || !storetest.Relayed(t, s, m2) {
+		t.Fatal("marks lost across a restart")
+	}
+	clock.Add(time.Hour)
+	if storetest.Relayed(t, s, m2) {
+		t.Fatal("a mark found past its time")
+	}
+}

@@ -33,6 +33,17 @@ func (r *Ring[K, V]) Put(k K, v V) {
 	r.next = (r.next + 1) % len(r.ring)
 }
 
+// Replace changes the value kept under k, keeping its place in the ring,
+// and reports whether k is kept.
+func (r *Ring[K, V]) Replace(k K, v V) bool {
+	e, ok := r.m[k]
+	if ok {
+		e.v = v
+		r.m[k] = e
+	}
+	return ok
+}
+
 // Remove forgets k; its place in the ring is taken in turn as before.
 func (r *Ring[K, V]) Remove(k K) { delete(r.m, k) }
 
