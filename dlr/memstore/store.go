@@ -224,6 +224,9 @@ func (s *Store) mark(m *dlr.Mark) {
 	s.marks[keyOf(m)] = m.Expires
 }
 
+// PutMark implements dlr.MappingStore.
+func (s *Store) PutMark(m dlr.Mark) { s.mark(&m) }
+
 // Relayed implements dlr.Store.
 func (s *Store) Relayed(m dlr.Mark) (bool, error) {
 	s.mmu.Lock()
