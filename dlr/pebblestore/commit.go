@@ -26,6 +26,13 @@ import (
 // sync instead of woken by every write; several under a heavy one, all in
 // the next sync.
 //
+// Through smppmux on a shared 2-core machine, against a committer that
+// synced each batch before it formed the next (4 paired runs): CPU per
+// message and batches per message the same within the noise, at full
+// speed (48-59 against 50-56 us) and at 10,000 msg/s; submit_sm_resp p50
+// at 10,000 msg/s 1.2-1.7 against 1.1-2.4 ms. Full speed is bound by the
+// CPU there, not by the syncs.
+//
 // A batch made only of unsynced writes (PutMark, Forget) is committed
 // with pebble.NoSync; one with any other write syncs. Either way its
 // writers are told in queue order.
