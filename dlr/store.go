@@ -53,18 +53,19 @@ type MappingStore interface {
 	ByClient(systemID, clientID string) (Mapping, bool, error)
 	// Relayed reports whether a receipt was relayed with mark m (its
 	// Upstream, ID and State), the mark still kept: a carrier sent it
-	// again. Marks are written with outbox items (Item.Mark).
+	// again. Marks are written with outbox items (Item.Mark), or by
+	// PutMark.
 	Relayed(m Mark) (bool, error)
-	// Forget deletes, without sync, the mapping of upstream's message id
-	// (octet for octet) and the client's record of clientID: the
-	// message's final receipt was relayed. A mapping of another id, found
-	// by folding, is left to expire.
-	Forget(upstream, id, systemID, clientID string)
 	// PutMark records m without sync: a receipt delivered straight to its
 	// client, with no outbox item to carry its mark. Lost in a crash, the
 	// carrier sending the receipt again gets it relayed again: a
 	// duplicate, never a loss.
 	PutMark(m Mark)
+	// Forget deletes, without sync, the mapping of upstream's message id
+	// (octet for octet) and the client's record of clientID: the
+	// message's final receipt was relayed. A mapping of another id, found
+	// by folding, is left to expire.
+	Forget(upstream, id, systemID, clientID string)
 	// PutWaiting keeps w durably, setting w.Seq, and calls done once it
 	// is.
 	PutWaiting(w *Waiting, done func(error))

@@ -224,6 +224,9 @@ func (s *Store) mark(m *dlr.Mark) {
 	s.marks[keyOf(m)] = m.Expires
 }
 
+// PutMark implements dlr.MappingStore.
+func (s *Store) PutMark(m dlr.Mark) { s.mark(&m) }
+
 // Relayed implements dlr.Store.
 func (s *Store) Relayed(m dlr.Mark) (bool, error) {
 	s.mmu.Lock()
@@ -231,9 +234,6 @@ func (s *Store) Relayed(m dlr.Mark) (bool, error) {
 	exp, ok := s.marks[keyOf(&m)]
 	return ok && exp.After(s.now()), nil
 }
-
-// PutMark implements dlr.Store.
-func (s *Store) PutMark(m dlr.Mark) { s.mark(&m) }
 
 // Forget implements dlr.Store.
 func (s *Store) Forget(upstream, id, systemID, clientID string) {

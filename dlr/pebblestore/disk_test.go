@@ -234,11 +234,24 @@ func TestPebbleUndoesWritesReportedFailed(t *testing.T) {
 		t.Fatal("outbox item acknowledged though its sync failed")
 	}
 	fs.Heal()
+	s = healedAndReopened(t, s, dir)
+	checkOnlyKept(t, s)
+}
+
+// healedAndReopened waits until s, on a disk that healed, takes writes
+// again, closes it and returns the store of dir opened again.
+func healedAndReopened(t *testing.T, s *Store, dir string) *Store {
+	t.Helper()
 	waitHealthy(t, s, true, "Health nil once the disk heals")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = openPebble(t, dir, nil)
+	return openPebble(t, dir, nil)
+}
+
+// checkOnlyKept checks that the outbox of s holds only the item "kept".
+func checkOnlyKept(t *testing.T, s *Store) {
+	t.Helper()
 	var got []string
 	if err := s.LoadOutbox(func(_ string, it *dlr.Item) { got = append(got, string(it.Raw)) }); err != nil {
 		t.Fatal(err)

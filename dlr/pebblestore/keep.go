@@ -353,7 +353,7 @@ func (s *Store) AfterOpen(fn func()) {
 // options are the Pebble options of a database opened through f.
 func (s *Store) options(f *fence) *pebble.Options {
 	logger := pebbleLogger{l: s.log, limit: s.limit, fence: f}
-	opts := &pebble.Options{FS: f, Logger: logger, MemTableSize: memTableSize,
+	opts := &pebble.Options{FS: f, Logger: logger, MemTableSize: memTableSize, CacheSize: cacheSize,
 		EventListener: &pebble.EventListener{
 			BackgroundError: func(err error) { logger.limited(zap.ErrorLevel, "pebble: background error", err) },
 			DataCorruption: func(info pebble.DataCorruptionInfo) {

@@ -5,13 +5,12 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
-	"go.uber.org/zap"
 
 	"github.com/smppmux/smppmux/dlr"
 )
 
 // The marks of relayed receipts in the Pebble store, written in the batch
-// of the receipt's outbox item:
+// of the receipt's outbox item, or on their own (PutMark):
 //
 //	r upstream 0 id 0 state      -> expires(8)
 //	y expires(8) upstream 0 id 0 state -> (nothing: expiry index)
@@ -83,45 +82,35 @@ func (s *Store) Relayed(m dlr.Mark) (bool, error) {
 	return !s.expired(v), nil
 }
 
-// PutMark implements dlr.Store, without sync.
+// PutMark implements dlr.MappingStore: the committer writes the mark
+// without a sync, in the batch of the writes queued with it. It is noted
+// at once in the recent routes (noteMarkLocked).
 func (s *Store) PutMark(m dlr.Mark) {
 	s.umu.Lock()
 	s.noteMarkLocked(&m)
 	s.umu.Unlock()
-	d, err := s.acquire()
-	if err != nil {
-		return
-	}
-	defer d.release()
-	b := d.NewBatch()
-	defer func() { _ = b.Close() }()
-	_, _ = applyMark(b, &m, nil)
-	if err := s.write(d, func() error { return b.Commit(pebble.NoSync) }); err != nil {
-		s.log.Warn("writing the mark of a relayed receipt failed: if the carrier sends it again it is relayed again",
-			zap.Error(err))
-	}
+	s.enqueue(writeOp{kind: kindMark, mark: &m})
 }
 
-// Forget implements dlr.Store. The deletes are not synced: after a crash the
-// mapping lives until it expires, as before.
+// Forget implements dlr.Store. The committer deletes the mapping and the
+// client's record without a sync, in the batch of the writes queued with
+// them (a receipt's mark, often): after a crash the mapping lives until
+// it expires, as before. The message leaves the recent routes once the
+// deletes are written, so that its marks, queued before, are found in the
+// database from then on.
 func (s *Store) Forget(upstream, id, systemID, clientID string) {
-	s.umu.Lock()
-	s.recent.Remove(idKey{upstream, id})
-	s.umu.Unlock()
-	d, err := s.acquire()
-	if err != nil {
-		// The store takes no writes: the mapping lives until it expires.
-		return
+	s.enqueue(writeOp{kind: opForget, folded: dlr.FoldID(id), m: dlr.Mapping{Upstream: upstream, UpstreamID: id,
+		Origin: dlr.Origin{SystemID: systemID, ClientID: clientID}}})
+}
+
+// applyForget adds the deletes of a Forget to b.
+func (op *writeOp) applyForget(b *pebble.Batch, scratch []byte) ([]byte, error) {
+	k := appendMappingKey(scratch[:0], op.m.Upstream, op.folded, op.m.UpstreamID)
+	if err := b.Delete(k, nil); err != nil {
+		return k, err
 	}
-	defer d.release()
-	b := d.NewBatch()
-	defer func() { _ = b.Close() }()
-	_ = b.Delete(mappingKey(upstream, dlr.FoldID(id), id), nil)
-	_ = b.Delete(clientKeyBytes(systemID, clientID), nil)
-	if err := s.write(d, func() error { return b.Commit(pebble.NoSync) }); err != nil {
-		s.log.Warn("forgetting the mapping of a message whose final receipt was relayed failed: it lives until it expires",
-			zap.Error(err))
-	}
+	k = appendClientKey(k[:0], op.m.SystemID, op.m.ClientID)
+	return k, b.Delete(k, nil)
 }
 
 // sweepMarks deletes the marks past their time and returns how many.

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -80,6 +81,20 @@ func (s *Store) markKey(m *dlr.Mark) string {
 	return s.cfg.Prefix + "r:" + m.Upstream + ":" + strconv.Itoa(int(m.State)) + ":" + m.ID
 }
 
+// PutMark implements dlr.MappingStore: the mark is written in the next
+// pipeline, as the marks of outbox items are, and nobody waits for it.
+func (s *Store) PutMark(m dlr.Mark) {
+	key := s.markKey(&m)
+	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
+		return p.SetArgs(context.Background(), key, "1", redis.SetArgs{ExpireAt: m.Expires})
+	}, done: func(err error) {
+		if err != nil && !errors.Is(err, dlr.ErrStoreClosed) {
+			s.log.Warn("writing the mark of a relayed receipt failed: if the carrier sends it again it is relayed again",
+				zap.Error(err))
+		}
+	}})
+}
+
 // Relayed implements dlr.Store.
 func (s *Store) Relayed(m dlr.Mark) (bool, error) {
 	var f *lookupReply
@@ -90,18 +105,6 @@ func (s *Store) Relayed(m dlr.Mark) (bool, error) {
 // RelayedAsync implements dlr.AsyncGetter.
 func (s *Store) RelayedAsync(m dlr.Mark, done func(bool, error)) {
 	s.queueLookup(getOp{mark: s.markKey(&m), done: func(r *lookupReply) { done(r.relayed, r.err) }})
-}
-
-// PutMark implements dlr.Store.
-func (s *Store) PutMark(m dlr.Mark) {
-	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
-		return p.SetArgs(context.Background(), s.markKey(&m), "1", redis.SetArgs{ExpireAt: m.Expires})
-	}, done: func(err error) {
-		if err != nil {
-			s.log.Warn("writing the mark of a relayed receipt failed: if the carrier sends it again it is relayed again",
-				zap.Error(err))
-		}
-	}})
 }
 
 // Forget implements dlr.Store.

@@ -50,16 +50,7 @@ func CheckMarks(t *testing.T, s dlr.Store, now time.Time) {
 	if !Relayed(t, s, m) {
 		t.Fatal("a mark written with its outbox item not found")
 	}
-	for _, other := range []dlr.Mark{
-		{Upstream: "u", ID: "ab7", State: dlr.StateDelivered},
-		{Upstream: "v", ID: "aB7", State: dlr.StateDelivered},
-		{Upstream: "u", ID: "aB7", State: dlr.StateEnroute},
-		{Upstream: "u", ID: "old", State: dlr.StateDelivered},
-	} {
-		if Relayed(t, s, other) {
-			t.Errorf("Relayed(%+v) found m's mark, or an expired one", other)
-		}
-	}
+	checkNoOtherMark(t, s)
 
 	for _, mp := range []dlr.Mapping{
 		{Upstream: "u", UpstreamID: "aB7", Origin: dlr.Origin{SystemID: "shop", ClientID: "c7"}, Expires: now.Add(time.Hour)},
@@ -76,5 +67,48 @@ func CheckMarks(t *testing.T, s dlr.Store, now time.Time) {
 	}
 	if _, ok, err := s.ByClient("shop", "c8"); !ok || err != nil {
 		t.Errorf("ByClient of another message = %v, %v", ok, err)
+	}
+}
+
+// CheckPutMark checks that a mark put on its own (PutMark) is found by
+// its upstream, id and state once a synced write has followed it, and
+// only by them; one put past its time is not; a Forget queued with a
+// mark lands with it.
+func CheckPutMark(t *testing.T, s dlr.Store, now time.Time) {
+	t.Helper()
+	m := dlr.Mark{Upstream: "u", ID: "aB7", State: dlr.StateDelivered, Expires: now.Add(time.Hour)}
+	if Relayed(t, s, m) {
+		t.Fatal("a mark found before it was put")
+	}
+	PutSync(t, s, dlr.Mapping{Upstream: "u", UpstreamID: "aB7", Origin: dlr.Origin{SystemID: "shop", ClientID: "c7"}, Expires: now.Add(time.Hour)})
+	s.PutMark(m)
+	s.PutMark(dlr.Mark{Upstream: "u", ID: "old", State: dlr.StateDelivered, Expires: now.Add(-time.Second)})
+	s.Forget("u", "aB7", "shop", "c7")
+	// Unsynced writes are in order with later reads once a synced write
+	// has followed them.
+	PutSync(t, s, dlr.Mapping{Upstream: "u", UpstreamID: "barrier", Origin: dlr.Origin{SystemID: "shop", ClientID: "c9"}, Expires: now.Add(time.Hour)})
+	if !Relayed(t, s, m) {
+		t.Fatal("a mark put not found")
+	}
+	checkNoOtherMark(t, s)
+	if _, ok, err := s.ByClient("shop", "c7"); ok || err != nil {
+		t.Errorf("ByClient of a message forgotten with its mark = %v, %v", ok, err)
+	}
+}
+
+// checkNoOtherMark checks that the marks u/aB7 (delivered) and u/old
+// (expired) written by the checks above are not found under another id,
+// upstream or state, and the expired one not at all.
+func checkNoOtherMark(t *testing.T, s dlr.Store) {
+	t.Helper()
+	for _, other := range []dlr.Mark{
+		{Upstream: "u", ID: "ab7", State: dlr.StateDelivered},
+		{Upstream: "v", ID: "aB7", State: dlr.StateDelivered},
+		{Upstream: "u", ID: "aB7", State: dlr.StateEnroute},
+		{Upstream: "u", ID: "old", State: dlr.StateDelivered},
+	} {
+		if Relayed(t, s, other) {
+			t.Errorf("Relayed(%+v) found m's mark, or an expired one", other)
+		}
 	}
 }

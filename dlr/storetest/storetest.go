@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore func(t *testing.T) dlr.Store, opts ...Option) {
 		CheckIDGivenAgain(t, s, s, now)
 	})
 	t.Run("Marks", func(t *testing.T) { CheckMarks(t, newStore(t), now) })
+	t.Run("PutMark", func(t *testing.T) { CheckPutMark(t, newStore(t), now) })
 	t.Run("Outbox", func(t *testing.T) { su.checkOutbox(t, newStore(t)) })
 	t.Run("DeadLetters", func(t *testing.T) {
 		s := newStore(t)
