@@ -121,11 +121,17 @@ type Conn struct {
 	log *zap.Logger
 	rd  *pdu.Reader
 	// The output queue grows as PDUs are queued, so an idle connection
-	// holds none of it; qsig wakes the writer.
-	qmu   sync.Mutex
-	queue []outItem
-	spare []outItem // the writer's, reused between batches
-	qsig  chan struct{}
+	// holds none of it. The writer goroutine runs while there is
+	// something to write: the first PDU queued starts it (writing), and
+	// it ends once it finds the queue empty, so an idle connection has
+	// no writer. qclosed, set by Close, starts no writer any more, and
+	// writers counts the one running for Run to wait for.
+	qmu     sync.Mutex
+	queue   []outItem
+	spare   []outItem // the writer's, reused between batches
+	writing bool
+	qclosed bool
+	writers sync.WaitGroup
 	// drained wakes a reader waiting in waitWriter.
 	drained chan struct{}
 	// idle wakes WaitIdle when the last pending request is answered.
@@ -172,7 +178,6 @@ func New(nc net.Conn, cfg Config) *Conn {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		rd:      pdu.NewReader(quickack.Reader(nc), cfg.MaxPDU), // no ACK held back: see package quickack
-		qsig:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		sem:     make(chan struct{}, cfg.Window),
 		drained: make(chan struct{}, 1),
@@ -186,26 +191,26 @@ func New(nc net.Conn, cfg Config) *Conn {
 }
 
 // Run reads and dispatches PDUs in the calling goroutine, with the writer
-// in a goroutine of its own, and returns when the connection is closed and
-// the writer has stopped. The reader calls handle for every request PDU
+// in a goroutine of its own while there is something to write, and
+// returns when the connection is closed and the writer has stopped. The
+// reader calls handle for every request PDU
 // with a known command id; responses go to the callbacks of Request (one
 // that matches none is logged and dropped, never answered), requests of
 // unknown command ids get generic_nack ESME_RINVCMDID, and a bad
 // command_length gets generic_nack ESME_RINVCMDLEN and closes the
 // connection.
 func (c *Conn) Run(handle func(pdu.Frame)) {
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeLoop()
-	}()
 	if d := c.keepaliveDelay(0); d > 0 {
 		c.mu.Lock()
 		c.keepalive = time.AfterFunc(d, c.checkAlive)
 		c.mu.Unlock()
 	}
 	c.readLoop(handle)
-	<-writerDone
+	// The reader may have stopped before the connection closed (the
+	// peer closed its side: what is queued is written first). Close
+	// starts no writer once done is closed, so the wait cannot miss one.
+	<-c.done
+	c.writers.Wait()
 }
 
 // Start is Run in a goroutine of its own; Wait waits for it.
@@ -261,22 +266,25 @@ func (c *Conn) SendAndClose(b []byte, r Reason, err error) {
 }
 
 func (c *Conn) enqueue(it outItem) error {
-	select {
-	case <-c.done:
-		return ErrClosed
-	default:
-	}
 	c.qmu.Lock()
+	if c.qclosed {
+		c.qmu.Unlock()
+		return ErrClosed
+	}
 	if len(c.queue) >= c.cfg.QueueLen {
 		c.qmu.Unlock()
 		c.Close(ReasonSlowPending, ErrSlowConsumer)
 		return ErrSlowConsumer
 	}
 	c.queue = append(c.queue, it)
+	start := !c.writing
+	if start {
+		c.writing = true
+		c.writers.Add(1)
+	}
 	c.qmu.Unlock()
-	select {
-	case c.qsig <- struct{}{}:
-	default:
+	if start {
+		go c.writeLoop()
 	}
 	return nil
 }
@@ -323,6 +331,9 @@ func (c *Conn) Close(r Reason, err error) {
 	}
 	c.mu.Unlock()
 
+	c.qmu.Lock()
+	c.qclosed = true
+	c.qmu.Unlock()
 	close(c.done)
 	_ = c.nc.Close()
 	// No taken flag changes once closed is set (see take).

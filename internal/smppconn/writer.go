@@ -31,43 +31,41 @@ func (c *Conn) waitWriter() bool {
 	}
 }
 
-// writeLoop is the only writer. It takes everything queued at once and
-// writes it with as few syscalls as it can: one pooled buffer of up to
-// maxBatch octets per write.
+// writeLoop is the only writer, started by enqueue when it queues to an
+// empty queue with no writer running. It takes everything queued at once
+// and writes it with as few syscalls as it can: one pooled buffer of up to
+// maxBatch octets per write. It ends when it finds nothing more to write,
+// or once the connection is closed.
 func (c *Conn) writeLoop() {
+	defer c.writers.Done()
 	for {
-		select {
-		case <-c.qsig:
-		case <-c.done:
+		c.qmu.Lock()
+		items := c.queue
+		if len(items) == 0 || c.qclosed {
+			// Idle again: what a burst grew goes, and so does the
+			// writer; the next PDU queued starts another.
+			if cap(items) > idleQueueCap {
+				c.queue = nil
+			}
+			if cap(c.spare) > idleQueueCap {
+				c.spare = nil
+			}
+			c.writing = false
+			c.qmu.Unlock()
 			return
 		}
-		for {
-			c.qmu.Lock()
-			items := c.queue
-			if len(items) == 0 {
-				// Idle again: what a burst grew goes.
-				if cap(items) > idleQueueCap {
-					c.queue = nil
-				}
-				if cap(c.spare) > idleQueueCap {
-					c.spare = nil
-				}
-				c.qmu.Unlock()
-				break
-			}
-			c.queue, c.spare = c.spare[:0], nil
-			c.qmu.Unlock()
-			select {
-			case c.drained <- struct{}{}:
-			default:
-			}
-			if !c.writeItems(items) {
-				return
-			}
-			clear(items)
-			// The two slices take turns while the writer is busy.
-			c.spare = items[:0]
+		c.queue, c.spare = c.spare[:0], nil
+		c.qmu.Unlock()
+		select {
+		case c.drained <- struct{}{}:
+		default:
 		}
+		if !c.writeItems(items) {
+			return
+		}
+		clear(items)
+		// The two slices take turns while the writer is busy.
+		c.spare = items[:0]
 	}
 }
 
