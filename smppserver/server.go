@@ -184,14 +184,16 @@ func (srv *Server) track(nc net.Conn) bool {
 	s := newSession(srv, nc, srv.nextID.Add(1))
 	srv.sessions[s] = struct{}{}
 	srv.wg.Add(1)
-	go func() {
-		defer srv.wg.Done()
-		s.run()
-		srv.mu.Lock()
-		delete(srv.sessions, s)
-		srv.mu.Unlock()
-	}()
+	s.conn.Start(s.handle)
 	return true
+}
+
+// untrack forgets s once its connection stopped (Session.stopped).
+func (srv *Server) untrack(s *Session) {
+	srv.mu.Lock()
+	delete(srv.sessions, s)
+	srv.mu.Unlock()
+	srv.wg.Done()
 }
 
 // ListenAndServe listens on the TCP address addr and calls Serve.

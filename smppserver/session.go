@@ -77,6 +77,7 @@ func newSession(srv *Server, nc net.Conn, id uint64) *Session {
 		InactivityTimeout:   srv.InactivityTimeout,
 		Logger:              s.log,
 		OnClose:             s.onClose,
+		OnStop:              s.stopped,
 	})
 	// The timer is armed only once s.bindTimer holds it: its callback
 	// closes the connection, whose onClose stops the timer, and with a
@@ -99,12 +100,13 @@ const deliverWindow = 64
 // not reading and is closed as a slow consumer.
 const sessionQueueLen = 16384
 
-func (s *Session) run() {
-	s.conn.Run(s.handle)
-	// The reader has stopped, so whether the session got bound is settled
-	// and SessionBound, which the reader calls, has returned. onClose may
-	// still be running in the goroutine that closed the connection: leave
-	// the Registry here too before telling the Handler.
+// stopped is the connection's OnStop: the reader has stopped, so whether
+// the session got bound is settled and SessionBound, which the reader
+// calls, has returned. onClose may still be running in the goroutine that
+// closed the connection: leave the Registry here too before telling the
+// Handler.
+func (s *Session) stopped() {
+	defer s.srv.untrack(s)
 	if s.wasBound() {
 		s.srv.Registry.remove(s)
 		defer func() {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -65,6 +66,10 @@ type Config struct {
 	OnSuspect func(suspect bool)
 	// OnClose is called once, from the goroutine that closed the connection.
 	OnClose func(r Reason, err error)
+	// OnStop, if set, is called once, from the reader's goroutine, when
+	// the connection is closed and its reader and writer have stopped:
+	// no handler or callback runs any more.
+	OnStop func()
 	// OnUnmatched is called, from the reader, for a response that
 	// matches no pending request (a late response after a timeout, say),
 	// once it was dropped.
@@ -116,7 +121,10 @@ type outItem struct {
 
 // Conn is one SMPP connection, either side.
 type Conn struct {
-	nc  net.Conn
+	nc net.Conn
+	// raw is nc's socket when the reader can wait for it to be readable
+	// without reading (see idle.go), nil otherwise.
+	raw syscall.RawConn
 	cfg Config
 	log *zap.Logger
 	rd  *pdu.Reader
@@ -151,6 +159,9 @@ type Conn struct {
 	suspect    atomic.Bool // a probe is out after a request timed out
 	congested  atomic.Bool // see Congested
 	closing    atomic.Bool // SendAndClose was called: serve no further request
+	// idleChecked, set by tests before Start, hears what the reader
+	// decided each time its idle deadline passed (see goIdle).
+	idleChecked func(handedOver bool)
 	// unbinding is the reason of an Unbind under way: the peer closing
 	// once it answered (or instead) ends the connection for that reason.
 	unbinding atomic.Int32
@@ -177,6 +188,7 @@ func New(nc net.Conn, cfg Config) *Conn {
 		nc:      nc,
 		cfg:     cfg,
 		log:     cfg.Logger,
+		raw:     rawConn(nc),
 		rd:      pdu.NewReader(quickack.Reader(nc), cfg.MaxPDU), // no ACK held back: see package quickack
 		done:    make(chan struct{}),
 		sem:     make(chan struct{}, cfg.Window),
@@ -190,42 +202,54 @@ func New(nc net.Conn, cfg Config) *Conn {
 	return c
 }
 
-// Run reads and dispatches PDUs in the calling goroutine, with the writer
-// in a goroutine of its own while there is something to write, and
-// returns when the connection is closed and the writer has stopped. The
-// reader calls handle for every request PDU
-// with a known command id; responses go to the callbacks of Request (one
-// that matches none is logged and dropped, never answered), requests of
-// unknown command ids get generic_nack ESME_RINVCMDID, and a bad
+// Start starts the reader, which reads and dispatches PDUs until the
+// connection is closed; the writer runs in a goroutine of its own while
+// there is something to write. The reader calls handle for every request
+// PDU with a known command id; responses go to the callbacks of Request
+// (one that matches none is logged and dropped, never answered), requests
+// of unknown command ids get generic_nack ESME_RINVCMDID, and a bad
 // command_length gets generic_nack ESME_RINVCMDLEN and closes the
-// connection.
-func (c *Conn) Run(handle func(pdu.Frame)) {
+// connection. Once the connection is closed and the reader and the writer
+// have stopped, Config.OnStop is called and Wait returns.
+func (c *Conn) Start(handle func(pdu.Frame)) {
+	c.wg.Add(1)
 	if d := c.keepaliveDelay(0); d > 0 {
 		c.mu.Lock()
 		c.keepalive = time.AfterFunc(d, c.checkAlive)
 		c.mu.Unlock()
 	}
-	c.readLoop(handle)
+	c.armIdle(time.Now())
+	go c.read(handle, false)
+}
+
+// read is the reader goroutine: it reads until the connection closes, or
+// until it has been idle for idleAfter, when it hands over to a goroutine
+// of its own that waits for the peer's next PDU first (see idle.go).
+func (c *Conn) read(handle func(pdu.Frame), waited bool) {
+	if waited {
+		c.awaitReadable()
+		c.armIdle(time.Now())
+	}
+	if c.readLoop(handle) {
+		go c.read(handle, true)
+		return
+	}
 	// The reader may have stopped before the connection closed (the
 	// peer closed its side: what is queued is written first). Close
 	// starts no writer once done is closed, so the wait cannot miss one.
 	<-c.done
 	c.writers.Wait()
-}
-
-// Start is Run in a goroutine of its own; Wait waits for it.
-func (c *Conn) Start(handle func(pdu.Frame)) {
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		c.Run(handle)
-	}()
+	if c.cfg.OnStop != nil {
+		c.cfg.OnStop()
+	}
+	c.wg.Done()
 }
 
 // Done is closed when the connection is closed.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
-// Wait blocks until the goroutines of Start have returned.
+// Wait blocks until the reader and the writer have stopped and OnStop has
+// returned.
 func (c *Conn) Wait() { c.wg.Wait() }
 
 // RemoteAddr returns the peer's address.

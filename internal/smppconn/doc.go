@@ -5,10 +5,14 @@
 // after every read (package quickack), so a peer with Nagle's algorithm on
 // never waits for an ACK held back for a reply.
 //
-// Goroutines: each Conn runs one reader goroutine, from Run (or Start) until
-// it is closed, and one writer goroutine while it has something to write:
-// the first PDU queued to an empty queue starts the writer, which ends when
-// it finds the queue empty again, so an idle connection costs one goroutine.
+// Goroutines: each Conn runs one reader goroutine, from Start until it is
+// closed, and one writer goroutine while it has something to write: the
+// first PDU queued to an empty queue starts the writer, which ends when it
+// finds the queue empty again, so an idle connection costs one goroutine.
+// A connection that read nothing for a short while hands its reading over
+// to a new goroutine, which waits for the socket to be readable on the
+// smallest stack and reads on as the reader (idle.go); OnStop is called
+// from the last reader.
 // The reader calls the frame handler and response callbacks itself, in
 // order, so a handler that blocks stops reading from the peer (TCP
 // back-pressure). The writer is the only goroutine that writes to the

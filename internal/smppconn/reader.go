@@ -12,16 +12,25 @@ import (
 	"github.com/smppmux/smppmux/internal/pdu"
 )
 
-func (c *Conn) readLoop(handle func(pdu.Frame)) {
+// readLoop reads and dispatches PDUs until the connection closes, and
+// reports false then, or until the connection has been idle for
+// idleAfter between two PDUs, and reports true.
+func (c *Conn) readLoop(handle func(pdu.Frame)) (idle bool) {
 	defer c.recoverReader()
 	for {
 		if !c.waitWriter() {
-			return
+			return false
 		}
 		f, err := c.rd.Read()
 		if err != nil {
+			if c.idleDeadline(err) {
+				if c.goIdle() {
+					return true
+				}
+				continue
+			}
 			c.readFailed(err)
-			return
+			return false
 		}
 		c.lastRead.Store(time.Now().UnixNano())
 		switch {

@@ -1,0 +1,94 @@
+package smppconn
+
+import (
+	"errors"
+	"net"
+	"os"
+	"syscall"
+	"time"
+)
+
+// An idle connection's reader waits in a goroutine of its own, started
+// when the connection went idle, so that it waits on the smallest stack
+// the runtime gives: a goroutine keeps the stack it grew while it handled
+// a bind or a submit_sm (4-8 KiB), and the runtime never shrinks a stack
+// below four times what the goroutine uses, which a reader parked under
+// the frame reader always does. The waiting goroutine waits for the
+// socket to be readable, reading nothing, so that no buffer is held while
+// idle either; once the peer sends, it reads on as the reader.
+//
+// The reader finds out that the connection went idle through a read
+// deadline, idleAfter after the last PDU read: a busy connection's reader
+// sees it pass once per idleAfter at most and moves it on. A deadline
+// passing mid-PDU loses nothing (pdu.Reader goes on with the frame).
+// Connections whose socket the reader cannot wait for without reading
+// (TLS, which buffers records of its own, or a net.Conn with no socket)
+// keep one reader goroutine and set no read deadline.
+
+// idleAfter is how long a connection reads nothing before its reader
+// hands over to a goroutine waiting for the next PDU.
+const idleAfter = 100 * time.Millisecond
+
+// armIdle sets the read deadline at which the reader checks whether the
+// connection went idle, idleAfter after from.
+func (c *Conn) armIdle(from time.Time) {
+	if c.raw != nil {
+		// A failure (the connection closed) leaves the next read to
+		// report it.
+		_ = c.nc.SetReadDeadline(from.Add(idleAfter))
+	}
+}
+
+// idleDeadline reports whether err is the read deadline of armIdle
+// passing, rather than a failure.
+func (c *Conn) idleDeadline(err error) bool {
+	return c.raw != nil && errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// goIdle is called when the idle deadline passed. It reports true, with
+// the deadline cleared, when the connection went idle: nothing read for
+// idleAfter and no PDU under way; otherwise it moves the deadline on.
+func (c *Conn) goIdle() bool {
+	idle := c.idleNow()
+	if c.idleChecked != nil {
+		c.idleChecked(idle)
+	}
+	return idle
+}
+
+func (c *Conn) idleNow() bool {
+	last := time.Unix(0, c.lastRead.Load())
+	now := time.Now()
+	if now.Sub(last) < idleAfter {
+		c.armIdle(last)
+		return false
+	}
+	if !c.rd.Idle() {
+		// A PDU arriving slowly: the inactivity timeout bounds it.
+		c.armIdle(now)
+		return false
+	}
+	return c.nc.SetReadDeadline(time.Time{}) == nil
+}
+
+// awaitReadable returns once the socket has something to read, or an
+// error to report, or the connection is closed: the read that follows
+// says which.
+func (c *Conn) awaitReadable() {
+	_ = c.raw.Read(readable)
+}
+
+// rawConn returns nc's socket if the reader can wait for it to be
+// readable: a TCP connection (or another with a socket of its own), not
+// TLS.
+func rawConn(nc net.Conn) syscall.RawConn {
+	sc, ok := nc.(syscall.Conn)
+	if !ok || !canPeek {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
