@@ -3,6 +3,7 @@ package smppconn
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -74,6 +75,10 @@ type Config struct {
 	// matches no pending request (a late response after a timeout, say),
 	// once it was dropped.
 	OnUnmatched func(f pdu.Frame)
+	// LoggerFunc, if set, is called for the logger each time the
+	// connection logs, in place of Logger: a connection then holds no
+	// logger of its own while it has nothing to say.
+	LoggerFunc func() *zap.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -92,7 +97,7 @@ func (c *Config) setDefaults() {
 	if c.ResponseTimeout <= 0 {
 		c.ResponseTimeout = 10 * time.Second
 	}
-	if c.Logger == nil {
+	if c.Logger == nil && c.LoggerFunc == nil {
 		c.Logger = zap.NewNop()
 	}
 }
@@ -126,8 +131,10 @@ type Conn struct {
 	// without reading (see idle.go), nil otherwise.
 	raw syscall.RawConn
 	cfg Config
-	log *zap.Logger
-	rd  *pdu.Reader
+	src io.Reader // nc, re-arming TCP_QUICKACK
+	// rd frames what the reader reads; nil while an idle connection's
+	// reader waits (see idle.go).
+	rd *pdu.Reader
 	// The output queue grows as PDUs are queued, so an idle connection
 	// holds none of it. The writer goroutine runs while there is
 	// something to write: the first PDU queued starts it (writing), and
@@ -140,13 +147,17 @@ type Conn struct {
 	writing bool
 	qclosed bool
 	writers sync.WaitGroup
-	// drained wakes a reader waiting in waitWriter.
+	// drained wakes a reader waiting in waitWriter; made by the first
+	// wait, guarded by qmu.
 	drained chan struct{}
-	// idle wakes WaitIdle when the last pending request is answered.
+	// idle wakes WaitIdle when the last pending request is answered;
+	// made by the first wait, guarded by mu.
 	idle chan struct{}
 	done chan struct{}
-	sem  chan struct{}
-	wg   sync.WaitGroup
+	// sem holds a slot per windowed request under way; made on first
+	// use (window).
+	sem atomic.Pointer[chan struct{}]
+	wg  sync.WaitGroup
 
 	// The reader's: responses that matched no request since the last
 	// line saying so, and when that line was logged.
@@ -169,7 +180,7 @@ type Conn struct {
 	mu        sync.Mutex
 	keepalive *time.Timer
 	seq       uint32
-	pending   map[key]*call
+	pending   map[key]*call // made by the first request
 	// One timer, armed at expiryAt for the earliest deadline it knows of,
 	// serves the timeouts of every pending call: a response costs no
 	// timer of its own.
@@ -185,16 +196,11 @@ type Conn struct {
 func New(nc net.Conn, cfg Config) *Conn {
 	cfg.setDefaults()
 	c := &Conn{
-		nc:      nc,
-		cfg:     cfg,
-		log:     cfg.Logger,
-		raw:     rawConn(nc),
-		rd:      pdu.NewReader(quickack.Reader(nc), cfg.MaxPDU), // no ACK held back: see package quickack
-		done:    make(chan struct{}),
-		sem:     make(chan struct{}, cfg.Window),
-		drained: make(chan struct{}, 1),
-		idle:    make(chan struct{}, 1),
-		pending: make(map[key]*call),
+		nc:   nc,
+		cfg:  cfg,
+		raw:  rawConn(nc),
+		src:  quickack.Reader(nc), // no ACK held back: see package quickack
+		done: make(chan struct{}),
 	}
 	now := time.Now().UnixNano()
 	c.lastRead.Store(now)
@@ -218,6 +224,7 @@ func (c *Conn) Start(handle func(pdu.Frame)) {
 		c.keepalive = time.AfterFunc(d, c.checkAlive)
 		c.mu.Unlock()
 	}
+	c.rd = pdu.NewReader(c.src, c.cfg.MaxPDU)
 	c.armIdle(time.Now())
 	go c.read(handle, false)
 }
@@ -228,6 +235,7 @@ func (c *Conn) Start(handle func(pdu.Frame)) {
 func (c *Conn) read(handle func(pdu.Frame), waited bool) {
 	if waited {
 		c.awaitReadable()
+		c.rd = pdu.NewReader(c.src, c.cfg.MaxPDU)
 		c.armIdle(time.Now())
 	}
 	if c.readLoop(handle) {
@@ -243,6 +251,14 @@ func (c *Conn) read(handle func(pdu.Frame), waited bool) {
 		c.cfg.OnStop()
 	}
 	c.wg.Done()
+}
+
+// logger returns the logger of Config.LoggerFunc or Config.Logger.
+func (c *Conn) logger() *zap.Logger {
+	if f := c.cfg.LoggerFunc; f != nil {
+		return f()
+	}
+	return c.cfg.Logger
 }
 
 // Done is closed when the connection is closed.

@@ -68,7 +68,18 @@ func (c *Conn) idleNow() bool {
 		c.armIdle(now)
 		return false
 	}
-	return c.nc.SetReadDeadline(time.Time{}) == nil
+	if c.nc.SetReadDeadline(time.Time{}) != nil {
+		return false
+	}
+	// The frame reader goes, and the writer's queue slices too, unless
+	// it is writing.
+	c.rd = nil
+	c.qmu.Lock()
+	if !c.writing {
+		c.queue, c.spare = nil, nil
+	}
+	c.qmu.Unlock()
+	return true
 }
 
 // awaitReadable returns once the socket has something to read, or an

@@ -18,13 +18,17 @@ import (
 func (c *Conn) waitWriter() bool {
 	for {
 		c.qmu.Lock()
-		n := len(c.queue)
-		c.qmu.Unlock()
-		if n < max(c.cfg.QueueLen/2, 1) {
+		if len(c.queue) < max(c.cfg.QueueLen/2, 1) {
+			c.qmu.Unlock()
 			return true
 		}
+		if c.drained == nil {
+			c.drained = make(chan struct{}, 1)
+		}
+		drained := c.drained
+		c.qmu.Unlock()
 		select {
-		case <-c.drained:
+		case <-drained:
 		case <-c.done:
 			return false
 		}
@@ -55,11 +59,13 @@ func (c *Conn) writeLoop() {
 			return
 		}
 		c.queue, c.spare = c.spare[:0], nil
-		c.qmu.Unlock()
-		select {
-		case c.drained <- struct{}{}:
-		default:
+		if c.drained != nil {
+			select {
+			case c.drained <- struct{}{}:
+			default:
+			}
 		}
+		c.qmu.Unlock()
 		if !c.writeItems(items) {
 			return
 		}
