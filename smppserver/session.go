@@ -81,6 +81,7 @@ func newSession(srv *Server, nc net.Conn, id uint64) *Session {
 		EnquireLinkInterval: srv.EnquireLinkInterval,
 		InactivityTimeout:   srv.InactivityTimeout,
 		LoggerFunc:          s.Logger,
+		Poller:              &srv.poller,
 		OnClose:             s.onClose,
 		OnStop:              s.stopped,
 	})

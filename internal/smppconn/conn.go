@@ -79,6 +79,9 @@ type Config struct {
 	// connection logs, in place of Logger: a connection then holds no
 	// logger of its own while it has nothing to say.
 	LoggerFunc func() *zap.Logger
+	// Poller, if set, waits for the socket while the connection is idle,
+	// so that an idle connection keeps no goroutine (see idle.go).
+	Poller *Poller
 }
 
 func (c *Config) setDefaults() {
@@ -134,7 +137,13 @@ type Conn struct {
 	src io.Reader // nc, re-arming TCP_QUICKACK
 	// rd frames what the reader reads; nil while an idle connection's
 	// reader waits (see idle.go).
-	rd *pdu.Reader
+	rd     *pdu.Reader
+	handle func(pdu.Frame) // Start's
+	// parkID is the connection's registration with Config.Poller while
+	// it is idle, 0 otherwise; polled says its socket was added to the
+	// Poller once.
+	parkID atomic.Uint64
+	polled atomic.Bool
 	// The output queue grows as PDUs are queued, so an idle connection
 	// holds none of it. The writer goroutine runs while there is
 	// something to write: the first PDU queued starts it (writing), and
@@ -219,6 +228,7 @@ func New(nc net.Conn, cfg Config) *Conn {
 // have stopped, Config.OnStop is called and Wait returns.
 func (c *Conn) Start(handle func(pdu.Frame)) {
 	c.wg.Add(1)
+	c.handle = handle
 	if d := c.keepaliveDelay(0); d > 0 {
 		c.mu.Lock()
 		c.keepalive = time.AfterFunc(d, c.checkAlive)
@@ -239,7 +249,9 @@ func (c *Conn) read(handle func(pdu.Frame), waited bool) {
 		c.armIdle(time.Now())
 	}
 	if c.readLoop(handle) {
-		go c.read(handle, true)
+		if !c.cfg.Poller.park(c) {
+			go c.read(handle, true)
+		}
 		return
 	}
 	// The reader may have stopped before the connection closed (the
@@ -376,6 +388,8 @@ func (c *Conn) Close(r Reason, err error) {
 	c.qmu.Unlock()
 	close(c.done)
 	_ = c.nc.Close()
+	// A reader registered with the Poller would hear nothing of it.
+	c.cfg.Poller.unpark(c)
 	// No taken flag changes once closed is set (see take).
 	for _, cl := range pending {
 		if cl.taken {

@@ -8,14 +8,17 @@ import (
 	"time"
 )
 
-// An idle connection's reader waits in a goroutine of its own, started
-// when the connection went idle, so that it waits on the smallest stack
-// the runtime gives: a goroutine keeps the stack it grew while it handled
-// a bind or a submit_sm (4-8 KiB), and the runtime never shrinks a stack
+// An idle connection keeps no goroutine when it has a Poller
+// (Config.Poller): its reader ends, and the Poller's one goroutine starts
+// another when the socket turns readable or the connection closes. Without
+// a Poller the reader hands over to a goroutine of its own, started when
+// the connection went idle, so that it waits on the smallest stack the
+// runtime gives: a goroutine keeps the stack it grew while it handled a
+// bind or a submit_sm (4-8 KiB), and the runtime never shrinks a stack
 // below four times what the goroutine uses, which a reader parked under
-// the frame reader always does. The waiting goroutine waits for the
-// socket to be readable, reading nothing, so that no buffer is held while
-// idle either; once the peer sends, it reads on as the reader.
+// the frame reader always does. Either way the socket is waited for
+// without reading, so that no buffer is held while idle either; once the
+// peer sends, the new goroutine reads on as the reader.
 //
 // The reader finds out that the connection went idle through a read
 // deadline, idleAfter after the last PDU read: a busy connection's reader
