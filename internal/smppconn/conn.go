@@ -149,7 +149,7 @@ type Conn struct {
 	// something to write: the first PDU queued starts it (writing), and
 	// it ends once it finds the queue empty, so an idle connection has
 	// no writer. qclosed, set by Close, starts no writer any more, and
-	// writers counts the one running for Run to wait for.
+	// writers counts the one running, for the last reader to wait for.
 	qmu     sync.Mutex
 	queue   []outItem
 	spare   []outItem // the writer's, reused between batches
@@ -240,8 +240,9 @@ func (c *Conn) Start(handle func(pdu.Frame)) {
 }
 
 // read is the reader goroutine: it reads until the connection closes, or
-// until it has been idle for idleAfter, when it hands over to a goroutine
-// of its own that waits for the peer's next PDU first (see idle.go).
+// until it has been idle for idleAfter, when it ends and the Poller, or
+// else a goroutine of its own, waits for the peer's next PDU, then reads
+// on (waited) in a new goroutine (see idle.go).
 func (c *Conn) read(handle func(pdu.Frame), waited bool) {
 	if waited {
 		c.awaitReadable()
