@@ -139,6 +139,10 @@ type Conn struct {
 	// reader waits (see idle.go).
 	rd     *pdu.Reader
 	handle func(pdu.Frame) // Start's
+	// The reader's: how long the connection reads nothing before its
+	// reader goes idle, and since when it is idle (see nextIdleAfter).
+	idleAfter time.Duration
+	idleSince time.Time
 	// parkID is the connection's registration with Config.Poller while
 	// it is idle, 0 otherwise; polled says its socket was added to the
 	// Poller once.
@@ -210,6 +214,8 @@ func New(nc net.Conn, cfg Config) *Conn {
 		raw:  rawConn(nc),
 		src:  quickack.Reader(nc), // no ACK held back: see package quickack
 		done: make(chan struct{}),
+
+		idleAfter: idleAfterMin,
 	}
 	now := time.Now().UnixNano()
 	c.lastRead.Store(now)
@@ -240,14 +246,15 @@ func (c *Conn) Start(handle func(pdu.Frame)) {
 }
 
 // read is the reader goroutine: it reads until the connection closes, or
-// until it has been idle for idleAfter, when it ends and the Poller, or
-// else a goroutine of its own, waits for the peer's next PDU, then reads
-// on (waited) in a new goroutine (see idle.go).
-func (c *Conn) read(handle func(pdu.Frame), waited bool) {
-	if waited {
+// until it has been idle for c.idleAfter, when it ends and the Poller, or
+// else a goroutine of its own (wait), waits for the peer's next PDU, then
+// reads on in a new goroutine (see idle.go).
+func (c *Conn) read(handle func(pdu.Frame), wait bool) {
+	if wait {
 		c.awaitReadable()
-		c.rd = pdu.NewReader(c.src, c.cfg.MaxPDU)
-		c.armIdle(time.Now())
+	}
+	if c.rd == nil {
+		c.awake()
 	}
 	if c.readLoop(handle) {
 		if !c.cfg.Poller.park(c) {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/smppmux/smppmux/internal/pdu"
 )
 
 // An idle connection keeps no goroutine when it has a Poller
@@ -24,13 +26,37 @@ import (
 // deadline, idleAfter after the last PDU read: a busy connection's reader
 // sees it pass once per idleAfter at most and moves it on. A deadline
 // passing mid-PDU loses nothing (pdu.Reader goes on with the frame).
+//
+// Going idle and waking cost more CPU than a reader parked in a read
+// (about 15 us of syscalls, scheduling and stack growth per PDU,
+// measured), and so does a deadline passing while the connection is busy:
+// a connection whose peer sends again soon after it went idle, or that
+// read a PDU in the last half of idleAfter when the deadline passes,
+// waits twice as long before going idle the next time, up to
+// idleAfterMax, and one left idle for idleAfterMax or more goes back to
+// idleAfterMin (nextIdleAfter). So a busy connection's deadline passes
+// once per idleAfterMax, a client sending a PDU a second keeps its reader,
+// and one sending an enquire_link a minute keeps none.
 // Connections whose socket the reader cannot wait for without reading
 // (TLS, which buffers records of its own, or a net.Conn with no socket)
 // keep one reader goroutine and set no read deadline.
 
-// idleAfter is how long a connection reads nothing before its reader
-// hands over to a goroutine waiting for the next PDU.
-const idleAfter = 100 * time.Millisecond
+// How long a connection reads nothing before its reader goes idle: the
+// bounds of Conn.idleAfter.
+const (
+	idleAfterMin = 100 * time.Millisecond
+	idleAfterMax = 64 * idleAfterMin
+)
+
+// nextIdleAfter returns how long a connection idle for waited, after
+// going idle once it read nothing for cur, reads nothing before going
+// idle again.
+func nextIdleAfter(cur, waited time.Duration) time.Duration {
+	if waited >= idleAfterMax {
+		return idleAfterMin
+	}
+	return min(2*cur, idleAfterMax)
+}
 
 // armIdle sets the read deadline at which the reader checks whether the
 // connection went idle, idleAfter after from.
@@ -38,8 +64,16 @@ func (c *Conn) armIdle(from time.Time) {
 	if c.raw != nil {
 		// A failure (the connection closed) leaves the next read to
 		// report it.
-		_ = c.nc.SetReadDeadline(from.Add(idleAfter))
+		_ = c.nc.SetReadDeadline(from.Add(c.idleAfter))
 	}
+}
+
+// awake is called by the reader back from an idle wait.
+func (c *Conn) awake() {
+	now := time.Now()
+	c.idleAfter = nextIdleAfter(c.idleAfter, now.Sub(c.idleSince))
+	c.rd = pdu.NewReader(c.src, c.cfg.MaxPDU)
+	c.armIdle(now)
 }
 
 // idleDeadline reports whether err is the read deadline of armIdle
@@ -62,7 +96,10 @@ func (c *Conn) goIdle() bool {
 func (c *Conn) idleNow() bool {
 	last := time.Unix(0, c.lastRead.Load())
 	now := time.Now()
-	if now.Sub(last) < idleAfter {
+	if since := now.Sub(last); since < c.idleAfter {
+		if since < c.idleAfter/2 {
+			c.idleAfter = min(2*c.idleAfter, idleAfterMax)
+		}
 		c.armIdle(last)
 		return false
 	}
@@ -77,6 +114,7 @@ func (c *Conn) idleNow() bool {
 	// The frame reader goes, and the writer's queue slices too, unless
 	// it is writing.
 	c.rd = nil
+	c.idleSince = now
 	c.qmu.Lock()
 	if !c.writing {
 		c.queue, c.spare = nil, nil

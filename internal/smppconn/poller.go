@@ -83,7 +83,9 @@ func (p *Poller) wake(id uint64) {
 	p.mu.Unlock()
 	if c != nil {
 		c.parkID.CompareAndSwap(id, 0)
-		go c.read(c.handle, true)
+		// The socket is readable, or c is closed: the reader need not
+		// wait.
+		go c.read(c.handle, false)
 	}
 }
 

@@ -49,20 +49,18 @@ func (s *sysPoller) start(p *Poller) error {
 }
 
 // collect wakes the connections epoll reports ready. It reports false when
-// there were none, so that the goroutine waits for the epoll descriptor to
-// be readable, and true otherwise, to be called again until none are left.
+// it took every one, so that the goroutine waits for the epoll descriptor
+// to be readable (a connection turning ready afterwards makes it so), and
+// true when there may be more, to be called again.
 func (s *sysPoller) collect(p *Poller, fd uintptr) bool {
 	n, err := syscall.EpollWait(int(fd), s.events[:], 0)
 	if err == syscall.EINTR {
 		return true
 	}
-	if n <= 0 {
-		return false
-	}
-	for _, ev := range s.events[:n] {
+	for _, ev := range s.events[:max(n, 0)] {
 		p.wake(uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32)
 	}
-	return true
+	return n == len(s.events)
 }
 
 // watch arms c's socket, one-shot, for registration id.

@@ -25,8 +25,15 @@ type pollerConn struct {
 	c       *Conn
 	peer    net.Conn
 	handled chan pdu.Frame
-	checks  chan bool
+	checks  chan idleCheck
 	stopped chan struct{}
+}
+
+// idleCheck is what the reader decided when its idle deadline passed,
+// and how long it waited before that.
+type idleCheck struct {
+	handedOver bool
+	after      time.Duration
 }
 
 func newPollerConn(t *testing.T, l net.Listener, p *Poller) *pollerConn {
@@ -40,9 +47,9 @@ func newPollerConn(t *testing.T, l net.Listener, p *Poller) *pollerConn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc := &pollerConn{peer: peer, handled: make(chan pdu.Frame, 8), checks: make(chan bool, 64), stopped: make(chan struct{})}
+	pc := &pollerConn{peer: peer, handled: make(chan pdu.Frame, 8), checks: make(chan idleCheck, 64), stopped: make(chan struct{})}
 	pc.c = New(nc, Config{Poller: p, OnStop: func() { close(pc.stopped) }})
-	pc.c.idleChecked = func(handedOver bool) { pc.checks <- handedOver }
+	pc.c.idleChecked = func(handedOver bool) { pc.checks <- idleCheck{handedOver, pc.c.idleAfter} }
 	pc.c.Start(func(f pdu.Frame) { pc.handled <- f })
 	t.Cleanup(func() {
 		pc.c.Close(ReasonShutdown, nil)
@@ -52,8 +59,8 @@ func newPollerConn(t *testing.T, l net.Listener, p *Poller) *pollerConn {
 }
 
 // request sends a request from the peer, sees it handled and waits until
-// the reader went idle again.
-func (pc *pollerConn) request(t *testing.T, seq uint32) {
+// the reader went idle again, and returns after how long.
+func (pc *pollerConn) request(t *testing.T, seq uint32) time.Duration {
 	t.Helper()
 	req := pdu.Request(pdu.SubmitSM, seq, []byte("body"))
 	if _, err := pc.peer.Write(req); err != nil {
@@ -62,7 +69,17 @@ func (pc *pollerConn) request(t *testing.T, seq uint32) {
 	if f := recv(t, pc.handled, "the request"); !bytes.Equal(f.Raw, req) {
 		t.Fatalf("read % x, want % x", f.Raw, req)
 	}
-	for !recv(t, pc.checks, "the idle check") {
+	return pc.handedOver(t)
+}
+
+// handedOver waits until the reader went idle, and returns after how
+// long.
+func (pc *pollerConn) handedOver(t *testing.T) time.Duration {
+	t.Helper()
+	for {
+		if ck := recv(t, pc.checks, "the idle check"); ck.handedOver {
+			return ck.after
+		}
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 
 // readLoop reads and dispatches PDUs until the connection closes, and
 // reports false then, or until the connection has been idle for
-// idleAfter between two PDUs, and reports true.
+// c.idleAfter between two PDUs, and reports true.
 func (c *Conn) readLoop(handle func(pdu.Frame)) (idle bool) {
 	defer c.recoverReader()
 	for {
