@@ -2,7 +2,6 @@ package smppconn
 
 import (
 	"sync"
-	"sync/atomic"
 
 	"go.uber.org/zap"
 )
@@ -19,16 +18,15 @@ import (
 type Poller struct {
 	mu     sync.Mutex
 	parked map[uint64]*Conn // by registration id
+	// lastID numbers registrations: an event that arrives for a
+	// connection after it was woken by other means matches no later
+	// registration.
+	lastID uint64
 	closed bool
 	failed bool // the system's poller could not be set up: never again
 	sys    sysPoller
 	wg     sync.WaitGroup
 }
-
-// nextParkID numbers registrations, process-wide: an event that arrives
-// for a connection after it was woken by other means matches no later
-// registration.
-var nextParkID atomic.Uint64
 
 // park registers c, whose reader is idle and has ended, and reports
 // whether it did: the reader starts again on a new goroutine when the
@@ -38,7 +36,6 @@ func (p *Poller) park(c *Conn) bool {
 	if p == nil || c.raw == nil {
 		return false
 	}
-	id := nextParkID.Add(1)
 	p.mu.Lock()
 	if p.closed || p.failed {
 		p.mu.Unlock()
@@ -55,6 +52,8 @@ func (p *Poller) park(c *Conn) bool {
 	if p.parked == nil {
 		p.parked = make(map[uint64]*Conn)
 	}
+	p.lastID++
+	id := p.lastID
 	p.parked[id] = c
 	p.mu.Unlock()
 	// From here on whoever takes c out of parked starts its reader: the
