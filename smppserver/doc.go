@@ -6,9 +6,11 @@
 // Shutdown or Close), and Shutdown stops accepting, lets in-flight requests
 // finish, unbinds every session and waits for it.
 //
-// A Session is one ESME connection. It owns one goroutine that reads and
-// dispatches PDUs and one writer goroutine (package internal/smppconn);
-// a panic in either closes only that session. The bind state machine
+// A Session is one ESME connection. It owns a goroutine that reads and
+// dispatches PDUs while the client sends and a writer goroutine while it
+// has something to write (package internal/smppconn); an idle session's
+// socket is waited for by the Server's smppconn.Poller, so it costs no
+// goroutine. A panic in either closes only that session. The bind state machine
 // (open -> bound -> closed), the bind timeout, enquire_link both ways, the
 // per-session window and the answers SMPP owes a client before and after
 // bind live here. Bound requests (submit_sm, data_sm, ...) go to the

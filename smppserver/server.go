@@ -97,6 +97,9 @@ type Server struct {
 	// goroutine.
 	Lifecycle *lifecycle.Tracker
 
+	// poller waits for the sockets of idle sessions, so that an idle
+	// session keeps no goroutine; closed once the sessions are.
+	poller       smppconn.Poller
 	nextID       atomic.Uint64
 	shuttingDown atomic.Bool
 	mu           sync.Mutex
@@ -184,14 +187,16 @@ func (srv *Server) track(nc net.Conn) bool {
 	s := newSession(srv, nc, srv.nextID.Add(1))
 	srv.sessions[s] = struct{}{}
 	srv.wg.Add(1)
-	go func() {
-		defer srv.wg.Done()
-		s.run()
-		srv.mu.Lock()
-		delete(srv.sessions, s)
-		srv.mu.Unlock()
-	}()
+	s.conn.Start(s.handle)
 	return true
+}
+
+// untrack forgets s once its connection stopped (Session.stopped).
+func (srv *Server) untrack(s *Session) {
+	srv.mu.Lock()
+	delete(srv.sessions, s)
+	srv.mu.Unlock()
+	srv.wg.Done()
 }
 
 // ListenAndServe listens on the TCP address addr and calls Serve.
@@ -224,6 +229,7 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		_ = srv.poller.Close()
 		// Sessions cut short when ctx ended finish quickly too: say so
 		// rather than let the race between the two cases decide.
 		return ctx.Err()
@@ -239,6 +245,8 @@ func (srv *Server) Close() error {
 	for _, s := range srv.stopAccepting() {
 		s.Close(smppconn.ReasonShutdown)
 	}
+	// Every session is closed, so none is left waiting on the poller.
+	_ = srv.poller.Close()
 	return nil
 }
 

@@ -37,12 +37,14 @@ type Session struct {
 	srv  *Server
 	id   uint64
 	conn *smppconn.Conn
-	log  *zap.Logger
+	// The loggers of the session before and after bind, made when first
+	// used (openLogger, boundLogger): an idle session holds none. They
+	// carry their fields lazily, so a logger made for a line below the
+	// level holds no encoder either.
+	log, blog atomic.Pointer[zap.Logger]
 
 	// Set once by the reader at bind, before state becomes bound, and
-	// read-only after. The loggers carry their fields lazily: an idle
-	// session holds no encoder of its own until it logs.
-	blog     *zap.Logger
+	// read-only after.
 	systemID string
 	bindType pdu.ID
 	window   int
@@ -52,9 +54,13 @@ type Session struct {
 	// windowed counts the requests holding a window slot: inflight, less
 	// the answers about to be queued. A slot is given back before its
 	// answer can reach the client, whose next request must find it free.
-	windowed  atomic.Int32
-	bindTimer *time.Timer
-	idle      chan struct{} // signalled when inflight drops to zero during shutdown
+	windowed atomic.Int32
+	// bindTimer closes a connection not bound within the bind timeout;
+	// the bind or the close stops and drops it.
+	bindTimer atomic.Pointer[time.Timer]
+	// idle is signalled when inflight drops to zero once unbinding; made
+	// on first use (idleSignal).
+	idle      atomic.Pointer[chan struct{}]
 	closeOnce sync.Once
 	// unbindFor is the reason Unbind was called for: the session's close
 	// carries it, whether the client or smppmux ends the connection after
@@ -63,8 +69,7 @@ type Session struct {
 }
 
 func newSession(srv *Server, nc net.Conn, id uint64) *Session {
-	s := &Session{srv: srv, id: id, idle: make(chan struct{}, 1)}
-	s.log = srv.Logger.WithLazy(zap.Uint64("session", id), zap.Stringer("remote", nc.RemoteAddr()))
+	s := &Session{srv: srv, id: id}
 	s.conn = smppconn.New(nc, smppconn.Config{
 		MaxPDU:       srv.MaxPDU,
 		WriteTimeout: srv.WriteTimeout,
@@ -75,20 +80,67 @@ func newSession(srv *Server, nc net.Conn, id uint64) *Session {
 		ResponseTimeout:     srv.ResponseTimeout,
 		EnquireLinkInterval: srv.EnquireLinkInterval,
 		InactivityTimeout:   srv.InactivityTimeout,
-		Logger:              s.log,
+		LoggerFunc:          s.Logger,
+		Poller:              &srv.poller,
 		OnClose:             s.onClose,
+		OnStop:              s.stopped,
 	})
 	// The timer is armed only once s.bindTimer holds it: its callback
 	// closes the connection, whose onClose stops the timer, and with a
 	// short timeout it may run at once.
-	s.bindTimer = time.AfterFunc(math.MaxInt64, func() {
+	t := time.AfterFunc(math.MaxInt64, func() {
 		if state(s.state.Load()) == stateOpen {
-			s.log.Info("no bind within the bind timeout, closing", zap.Duration("bind_timeout", srv.BindTimeout))
+			s.openLogger().Info("no bind within the bind timeout, closing", zap.Duration("bind_timeout", srv.BindTimeout))
 			s.conn.Close(smppconn.ReasonBindTimeout, nil)
 		}
 	})
-	s.bindTimer.Reset(srv.BindTimeout)
+	s.bindTimer.Store(t)
+	t.Reset(srv.BindTimeout)
 	return s
+}
+
+// stopBindTimer stops the bind timer and lets it go.
+func (s *Session) stopBindTimer() {
+	if t := s.bindTimer.Swap(nil); t != nil {
+		t.Stop()
+	}
+}
+
+// openLogger returns the logger of the connection: session id and
+// remote address.
+func (s *Session) openLogger() *zap.Logger {
+	if l := s.log.Load(); l != nil {
+		return l
+	}
+	s.log.CompareAndSwap(nil, s.srv.Logger.WithLazy(zap.Uint64("session", s.id), zap.Stringer("remote", s.conn.RemoteAddr())))
+	return s.log.Load()
+}
+
+// boundLogger returns the logger of the bound session: session id,
+// remote address, system_id and bind type. Only once bound.
+func (s *Session) boundLogger() *zap.Logger {
+	if l := s.blog.Load(); l != nil {
+		return l
+	}
+	s.blog.CompareAndSwap(nil, s.srv.Logger.WithLazy(s.bindFields(s.systemID, s.bindType)...))
+	return s.blog.Load()
+}
+
+// bindFields are the fields of the lines about a bind.
+func (s *Session) bindFields(systemID string, bind pdu.ID) []zap.Field {
+	return []zap.Field{zap.Uint64("session", s.id), zap.Stringer("remote", s.conn.RemoteAddr()),
+		zap.String("system_id", systemID), zap.String("bind", pdu.IDName(bind))}
+}
+
+// idleSignal returns the channel signalled when the last request under
+// way is answered once unbinding, making it on first use.
+func (s *Session) idleSignal() chan struct{} {
+	if p := s.idle.Load(); p != nil {
+		return *p
+	}
+	ch := make(chan struct{}, 1)
+	s.idle.CompareAndSwap(nil, &ch)
+	return *s.idle.Load()
 }
 
 // deliverWindow is how many deliver_sm a session may have awaiting
@@ -99,17 +151,18 @@ const deliverWindow = 64
 // not reading and is closed as a slow consumer.
 const sessionQueueLen = 16384
 
-func (s *Session) run() {
-	s.conn.Run(s.handle)
-	// The reader has stopped, so whether the session got bound is settled
-	// and SessionBound, which the reader calls, has returned. onClose may
-	// still be running in the goroutine that closed the connection: leave
-	// the Registry here too before telling the Handler.
+// stopped is the connection's OnStop: the reader has stopped, so whether
+// the session got bound is settled and SessionBound, which the reader
+// calls, has returned. onClose may still be running in the goroutine that
+// closed the connection: leave the Registry here too before telling the
+// Handler.
+func (s *Session) stopped() {
+	defer s.srv.untrack(s)
 	if s.wasBound() {
 		s.srv.Registry.remove(s)
 		defer func() {
 			if r := recover(); r != nil {
-				s.blog.Error("panic in SessionClosed", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+				s.boundLogger().Error("panic in SessionClosed", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
 			}
 		}()
 		s.srv.Handler.SessionClosed(s)
@@ -155,9 +208,9 @@ func (s *Session) Done() <-chan struct{} { return s.conn.Done() }
 // once bound, its system_id.
 func (s *Session) Logger() *zap.Logger {
 	if !s.wasBound() {
-		return s.log
+		return s.openLogger()
 	}
-	return s.blog
+	return s.boundLogger()
 }
 
 // Close closes the session at once.
@@ -173,7 +226,7 @@ func (s *Session) Respond(b []byte) {
 func (s *Session) release() {
 	if s.inflight.Add(-1) == 0 && state(s.state.Load()) == stateUnbinding {
 		select {
-		case s.idle <- struct{}{}:
+		case s.idleSignal() <- struct{}{}:
 		default:
 		}
 	}
@@ -205,7 +258,7 @@ func (s *Session) handle(f pdu.Frame) {
 		case pdu.BindTransmitter, pdu.BindReceiver, pdu.BindTransceiver:
 			s.bind(f)
 		default:
-			s.log.Info("request before bind", zap.String("command", pdu.IDName(f.ID)))
+			s.openLogger().Info("request before bind", zap.String("command", pdu.IDName(f.ID)))
 			s.answer(f, pdu.StatusInvBndSts)
 		}
 	case stateClosed:
@@ -220,7 +273,7 @@ func (s *Session) handleBound(f pdu.Frame) {
 	case pdu.EnquireLink:
 		_ = s.conn.Send(pdu.Empty(pdu.EnquireLinkResp, pdu.StatusOK, f.Seq))
 	case pdu.Unbind:
-		s.blog.Info("client unbound")
+		s.boundLogger().Info("client unbound")
 		resp := pdu.Empty(pdu.UnbindResp, pdu.StatusOK, f.Seq)
 		// No new requests or deliveries from now on. The client's
 		// requests under way get their answers first, and deliveries
@@ -272,7 +325,7 @@ func (s *Session) handleBound(f pdu.Frame) {
 	default:
 		// deliver_sm, outbind and alert_notification travel from an
 		// SMSC to an ESME, never the other way.
-		s.blog.Info("command not valid from a client", zap.String("command", pdu.IDName(f.ID)))
+		s.boundLogger().Info("command not valid from a client", zap.String("command", pdu.IDName(f.ID)))
 		_ = s.conn.Send(pdu.Empty(pdu.GenericNack, pdu.StatusInvCmdID, f.Seq))
 	}
 }
@@ -296,7 +349,7 @@ func (s *Session) bind(f pdu.Frame) {
 		if errors.As(err, &fe) {
 			st = fe.Status
 		}
-		s.refuse(s.log, f, "", st, RefusedMalformed, err)
+		s.refuse(s.openLogger(), f, "", st, RefusedMalformed, err)
 		return
 	}
 	req := BindRequest{
@@ -306,8 +359,7 @@ func (s *Session) bind(f pdu.Frame) {
 		SystemType: string(b.SystemType),
 		Remote:     s.conn.RemoteAddr(),
 	}
-	fields := []zap.Field{zap.Uint64("session", s.id), zap.Stringer("remote", req.Remote),
-		zap.String("system_id", req.SystemID), zap.String("bind", pdu.IDName(f.ID))}
+	fields := s.bindFields(req.SystemID, f.ID)
 	log := s.srv.Logger.WithLazy(fields...)
 	acct, r := s.srv.Auth.Authenticate(context.Background(), req)
 	if r == BindAccepted && s.srv.shuttingDown.Load() {
@@ -324,8 +376,7 @@ func (s *Session) bind(f pdu.Frame) {
 		s.refuse(log, f, req.SystemID, r.Status(), r, nil)
 		return
 	}
-	s.bindTimer.Stop()
-	s.blog = log
+	s.stopBindTimer()
 	if !s.state.CompareAndSwap(int32(stateOpen), int32(stateBound)) {
 		// The connection closed (bind timeout, Close) while the bind was
 		// being checked, and onClose, finding it unbound, did not touch
@@ -336,7 +387,7 @@ func (s *Session) bind(f pdu.Frame) {
 	}
 	_ = s.conn.Send(pdu.BindResp(f.ID, pdu.StatusOK, f.Seq, s.srv.SystemID))
 	// Logged through the server's logger: a line at bind must not leave
-	// the session holding an encoder.
+	// the session holding a logger.
 	s.srv.Logger.Info("client bound", fields...)
 	s.srv.Handler.SessionBound(s)
 }
@@ -382,7 +433,7 @@ func (s *Session) CloseReason() smppconn.Reason { return s.conn.Reason() }
 func (s *Session) waitRequests(ctx context.Context) {
 	if s.inflight.Load() > 0 {
 		select {
-		case <-s.idle:
+		case <-s.idleSignal():
 		case <-s.conn.Done():
 		case <-ctx.Done():
 		}
@@ -399,16 +450,16 @@ func (s *Session) onClose(r smppconn.Reason, err error) {
 		defer h(r)
 	}
 	s.closeOnce.Do(func() {
-		s.bindTimer.Stop()
+		s.stopBindTimer()
 		fields := []zap.Field{zap.Stringer("reason", r)}
 		if err != nil {
 			fields = append(fields, zap.Error(err))
 		}
 		if s.state.CompareAndSwap(int32(stateOpen), int32(stateClosed)) {
-			s.log.Debug("connection closed before bind", fields...)
+			s.openLogger().Debug("connection closed before bind", fields...)
 			return
 		}
 		s.srv.Registry.remove(s)
-		s.blog.Info("session closed", fields...)
+		s.boundLogger().Info("session closed", fields...)
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 )
 
@@ -41,32 +42,42 @@ type Frame struct {
 func (f Frame) Body() []byte { return f.Raw[HeaderLen:] }
 
 // Reader reads whole PDUs from a stream. A read takes what the stream
-// has, several PDUs under load, into a small array of the Reader's own
-// or, while data keeps coming, into a pooled buffer that goes back to the
-// pool once a read finds the stream drained and its octets are consumed:
-// a Reader waiting for its next PDU holds no large buffer, which is what
-// thousands of idle connections cost.
+// has, several PDUs under load, into a small pooled buffer or, while data
+// keeps coming, into a large one; either goes back to its pool once a
+// read finds the stream drained and its octets are consumed: a Reader
+// waiting for its next PDU holds no buffer but the small one it reads
+// into, and one whose caller waits for the stream to be readable before
+// calling Read (see Idle) holds none, which is what thousands of idle
+// connections cost.
+//
+// A read that fails with a deadline (os.ErrDeadlineExceeded) loses
+// nothing: the next Read goes on with the frame it cut short.
 type Reader struct {
 	r   io.Reader
 	max int
-	buf []byte  // buffered octets, a window of small or *big
-	big *[]byte // pooled
+	buf []byte  // buffered octets, a window of *small or *big
+	cur *[]byte // the pooled buffer buf is a window of
 	// full is set when the last read filled its buffer: the stream may
 	// hold more, so the next read takes the large buffer.
-	full  bool
-	hdr   [HeaderLen]byte
-	small [smallReadLen]byte
+	full bool
+	// The frame being read: its header so far (part nil), or the whole
+	// frame, header included, with got octets of it read.
+	part []byte
+	got  int
+	hdr  [HeaderLen]byte
 }
 
 // smallReadLen holds a typical PDU or two (a submit_sm and its response,
 // a receipt): what a connection carrying light traffic reads at once.
-// Every connection holds one, idle ones too.
 const smallReadLen = 256
 
-// readBufLen is the size of the pooled buffer.
+// readBufLen is the size of the large buffer.
 const readBufLen = 4096
 
-var readBufPool = sync.Pool{New: func() any { b := make([]byte, readBufLen); return &b }}
+var (
+	smallBufPool = sync.Pool{New: func() any { b := make([]byte, smallReadLen); return &b }}
+	readBufPool  = sync.Pool{New: func() any { b := make([]byte, readBufLen); return &b }}
+)
 
 // NewReader returns a Reader on r refusing frames longer than max bytes
 // (DefaultMaxLen when max <= 0).
@@ -81,27 +92,54 @@ func NewReader(r io.Reader, max int) *Reader {
 // io.ErrUnexpectedEOF (closed mid-frame), a *LengthError, or the
 // underlying read error. The returned frame owns its memory.
 func (r *Reader) Read() (Frame, error) {
-	if err := r.fill(r.hdr[:]); err != nil {
-		return Frame{}, err
+	if r.part == nil {
+		n, err := r.fill(r.hdr[r.got:])
+		r.got += n
+		if err != nil {
+			if err == io.EOF && r.got > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return Frame{}, r.cut(err)
+		}
+		r.got = 0
+		h := ParseHeader(r.hdr[:])
+		if h.Len < HeaderLen || int64(h.Len) > int64(r.max) {
+			return Frame{Header: h}, &LengthError{Header: h, Max: r.max}
+		}
+		r.part = make([]byte, h.Len)
+		r.got = copy(r.part, r.hdr[:])
 	}
-	h := ParseHeader(r.hdr[:])
-	if h.Len < HeaderLen || int64(h.Len) > int64(r.max) {
-		return Frame{Header: h}, &LengthError{Header: h, Max: r.max}
-	}
-	raw := make([]byte, h.Len)
-	copy(raw, r.hdr[:])
-	if err := r.fill(raw[HeaderLen:]); err != nil {
+	n, err := r.fill(r.part[r.got:])
+	r.got += n
+	h := ParseHeader(r.part)
+	if err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return Frame{Header: h}, err
+		return Frame{Header: h}, r.cut(err)
 	}
+	raw := r.part
+	r.part, r.got = nil, 0
 	return Frame{Header: h, Raw: raw}, nil
 }
 
-// fill fills p from what is buffered, then from the stream. It returns
-// io.EOF only when the stream ended before the first octet of p.
-func (r *Reader) fill(p []byte) error {
+// cut ends the frame under way on err, unless err is a deadline: then the
+// next Read goes on with it.
+func (r *Reader) cut(err error) error {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		r.part, r.got = nil, 0
+	}
+	return err
+}
+
+// Idle reports whether the Reader is between frames with nothing
+// buffered: the next Read starts a frame from the stream.
+func (r *Reader) Idle() bool { return r.part == nil && r.got == 0 && len(r.buf) == 0 }
+
+// fill fills p from what is buffered, then from the stream, and returns
+// how many octets it filled. It returns io.EOF only when the stream ended
+// before the first octet of p.
+func (r *Reader) fill(p []byte) (int, error) {
 	got := 0
 	for got < len(p) {
 		if len(r.buf) > 0 {
@@ -110,25 +148,30 @@ func (r *Reader) fill(p []byte) error {
 			got += n
 			continue
 		}
-		if r.big != nil && !r.full {
-			r.releaseBig()
+		if r.cur != nil && !r.full {
+			r.release()
 		}
 		need := len(p) - got
 		var n int
 		var err error
 		if need >= readBufLen {
 			// A large body goes straight to its frame.
+			r.release()
 			n, err = io.ReadFull(r.r, p[got:])
 			got += n
-			r.full = false
 		} else {
-			dst := r.small[:]
-			if r.full || need > len(dst) {
-				if r.big == nil {
-					r.big = readBufPool.Get().(*[]byte)
-				}
-				dst = *r.big
+			big := r.full || need > smallReadLen
+			if r.cur != nil && (len(*r.cur) == readBufLen) != big {
+				r.release()
 			}
+			if r.cur == nil {
+				if big {
+					r.cur = readBufPool.Get().(*[]byte)
+				} else {
+					r.cur = smallBufPool.Get().(*[]byte)
+				}
+			}
+			dst := *r.cur
 			n, err = io.ReadAtLeast(r.r, dst, need)
 			r.full = n == len(dst)
 			r.buf = dst[:n]
@@ -138,20 +181,25 @@ func (r *Reader) fill(p []byte) error {
 			}
 		}
 		if err != nil {
-			r.releaseBig()
+			r.release()
 			if got > 0 && err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return err
+			return got, err
 		}
 	}
-	return nil
+	return got, nil
 }
 
-func (r *Reader) releaseBig() {
-	if r.big != nil {
-		readBufPool.Put(r.big)
-		r.big = nil
+// release gives the buffer back to its pool.
+func (r *Reader) release() {
+	if r.cur != nil {
+		if len(*r.cur) == smallReadLen {
+			smallBufPool.Put(r.cur)
+		} else {
+			readBufPool.Put(r.cur)
+		}
+		r.cur = nil
 	}
 	r.full = false
 }

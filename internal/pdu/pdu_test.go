@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
 	"testing"
 	"testing/iotest"
 )
@@ -57,7 +58,7 @@ func TestReaderChunks(t *testing.T) {
 			if _, err := r.Read(); err != io.EOF {
 				t.Fatalf("after the last frame: %v, want io.EOF", err)
 			}
-			if r.big != nil || r.Buffered() != 0 {
+			if r.cur != nil || r.Buffered() != 0 {
 				t.Fatalf("a drained reader holds a buffer (%d octets buffered)", r.Buffered())
 			}
 		})
@@ -87,6 +88,90 @@ func TestReaderChunks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// deadlineReader fails every other read with a missed deadline, as a
+// connection whose read deadline passes does, and reads with r between.
+type deadlineReader struct {
+	r    io.Reader
+	miss bool
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	d.miss = !d.miss
+	if d.miss {
+		return 0, os.ErrDeadlineExceeded
+	}
+	return d.r.Read(p)
+}
+
+// TestReaderDeadline: a read deadline that passes mid-header or mid-body
+// loses nothing: the next Read goes on with the frame it cut, and Idle
+// says whether a frame is under way.
+func TestReaderDeadline(t *testing.T) {
+	t.Parallel()
+	var stream []byte
+	var want [][]byte
+	for i, n := range []int{0, 3, 200, 4000, 5000, 9000, 17} {
+		f := Request(SubmitSM, uint32(i+1), bytes.Repeat([]byte{byte(i)}, n))
+		stream = append(stream, f...)
+		want = append(want, f)
+	}
+	for name, chunk := range map[string]func(io.Reader) io.Reader{
+		"one byte": iotest.OneByteReader,
+		"halves":   iotest.HalfReader,
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := NewReader(&deadlineReader{r: chunk(bytes.NewReader(stream))}, 0)
+			if !r.Idle() {
+				t.Fatal("a new reader is not idle")
+			}
+			misses := 0
+			for i, w := range want {
+				var f Frame
+				var err error
+				for {
+					f, err = r.Read()
+					if !errors.Is(err, os.ErrDeadlineExceeded) {
+						break
+					}
+					misses++
+				}
+				if err != nil || !bytes.Equal(f.Raw, w) {
+					t.Fatalf("frame %d: %d octets, %v; want %d octets", i, len(f.Raw), err, len(w))
+				}
+			}
+			if misses < len(want) {
+				t.Fatalf("only %d missed deadlines", misses)
+			}
+			for {
+				_, err := r.Read()
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					continue
+				}
+				if err != io.EOF {
+					t.Fatalf("after the last frame: %v, want io.EOF", err)
+				}
+				break
+			}
+		})
+	}
+	t.Run("idle", func(t *testing.T) {
+		f := Request(SubmitSM, 1, []byte("body"))
+		r := NewReader(&deadlineReader{r: iotest.OneByteReader(bytes.NewReader(f))}, 0)
+		if _, err := r.Read(); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("first read: %v, want a missed deadline", err)
+		}
+		if !r.Idle() {
+			t.Fatal("not idle after a deadline before the first octet")
+		}
+		if _, err := r.Read(); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("second read: %v, want a missed deadline", err)
+		}
+		if r.Idle() {
+			t.Fatal("idle with one octet of a header read")
+		}
+	})
 }
 
 func TestReaderLengths(t *testing.T) {

@@ -3,9 +3,11 @@ package smppconn
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -65,10 +67,21 @@ type Config struct {
 	OnSuspect func(suspect bool)
 	// OnClose is called once, from the goroutine that closed the connection.
 	OnClose func(r Reason, err error)
+	// OnStop, if set, is called once, from the reader's goroutine, when
+	// the connection is closed and its reader and writer have stopped:
+	// no handler or callback runs any more.
+	OnStop func()
 	// OnUnmatched is called, from the reader, for a response that
 	// matches no pending request (a late response after a timeout, say),
 	// once it was dropped.
 	OnUnmatched func(f pdu.Frame)
+	// LoggerFunc, if set, is called for the logger each time the
+	// connection logs, in place of Logger: a connection then holds no
+	// logger of its own while it has nothing to say.
+	LoggerFunc func() *zap.Logger
+	// Poller, if set, waits for the socket while the connection is idle,
+	// so that an idle connection keeps no goroutine (see idle.go).
+	Poller *Poller
 }
 
 func (c *Config) setDefaults() {
@@ -87,7 +100,7 @@ func (c *Config) setDefaults() {
 	if c.ResponseTimeout <= 0 {
 		c.ResponseTimeout = 10 * time.Second
 	}
-	if c.Logger == nil {
+	if c.Logger == nil && c.LoggerFunc == nil {
 		c.Logger = zap.NewNop()
 	}
 }
@@ -116,23 +129,48 @@ type outItem struct {
 
 // Conn is one SMPP connection, either side.
 type Conn struct {
-	nc  net.Conn
+	nc net.Conn
+	// raw is nc's socket when the reader can wait for it to be readable
+	// without reading (see idle.go), nil otherwise.
+	raw syscall.RawConn
 	cfg Config
-	log *zap.Logger
-	rd  *pdu.Reader
+	src io.Reader // nc, re-arming TCP_QUICKACK
+	// rd frames what the reader reads; nil while an idle connection's
+	// reader waits (see idle.go).
+	rd     *pdu.Reader
+	handle func(pdu.Frame) // Start's
+	// The reader's: how long the connection reads nothing before its
+	// reader goes idle, and since when it is idle (see nextIdleAfter).
+	idleAfter time.Duration
+	idleSince time.Time
+	// parkID is the connection's registration with Config.Poller while
+	// it is idle, 0 otherwise; polled says its socket was added to the
+	// Poller once.
+	parkID atomic.Uint64
+	polled atomic.Bool
 	// The output queue grows as PDUs are queued, so an idle connection
-	// holds none of it; qsig wakes the writer.
-	qmu   sync.Mutex
-	queue []outItem
-	spare []outItem // the writer's, reused between batches
-	qsig  chan struct{}
-	// drained wakes a reader waiting in waitWriter.
+	// holds none of it. The writer goroutine runs while there is
+	// something to write: the first PDU queued starts it (writing), and
+	// it ends once it finds the queue empty, so an idle connection has
+	// no writer. qclosed, set by Close, starts no writer any more, and
+	// writers counts the one running, for the last reader to wait for.
+	qmu     sync.Mutex
+	queue   []outItem
+	spare   []outItem // the writer's, reused between batches
+	writing bool
+	qclosed bool
+	writers sync.WaitGroup
+	// drained wakes a reader waiting in waitWriter; made by the first
+	// wait, guarded by qmu.
 	drained chan struct{}
-	// idle wakes WaitIdle when the last pending request is answered.
+	// idle wakes WaitIdle when the last pending request is answered;
+	// made by the first wait, guarded by mu.
 	idle chan struct{}
 	done chan struct{}
-	sem  chan struct{}
-	wg   sync.WaitGroup
+	// sem holds a slot per windowed request under way; made on first
+	// use (window).
+	sem atomic.Pointer[chan struct{}]
+	wg  sync.WaitGroup
 
 	// The reader's: responses that matched no request since the last
 	// line saying so, and when that line was logged.
@@ -145,6 +183,9 @@ type Conn struct {
 	suspect    atomic.Bool // a probe is out after a request timed out
 	congested  atomic.Bool // see Congested
 	closing    atomic.Bool // SendAndClose was called: serve no further request
+	// idleChecked, set by tests before Start, hears what the reader
+	// decided each time its idle deadline passed (see goIdle).
+	idleChecked func(handedOver bool)
 	// unbinding is the reason of an Unbind under way: the peer closing
 	// once it answered (or instead) ends the connection for that reason.
 	unbinding atomic.Int32
@@ -152,7 +193,7 @@ type Conn struct {
 	mu        sync.Mutex
 	keepalive *time.Timer
 	seq       uint32
-	pending   map[key]*call
+	pending   map[key]*call // made by the first request
 	// One timer, armed at expiryAt for the earliest deadline it knows of,
 	// serves the timeouts of every pending call: a response costs no
 	// timer of its own.
@@ -168,16 +209,13 @@ type Conn struct {
 func New(nc net.Conn, cfg Config) *Conn {
 	cfg.setDefaults()
 	c := &Conn{
-		nc:      nc,
-		cfg:     cfg,
-		log:     cfg.Logger,
-		rd:      pdu.NewReader(quickack.Reader(nc), cfg.MaxPDU), // no ACK held back: see package quickack
-		qsig:    make(chan struct{}, 1),
-		done:    make(chan struct{}),
-		sem:     make(chan struct{}, cfg.Window),
-		drained: make(chan struct{}, 1),
-		idle:    make(chan struct{}, 1),
-		pending: make(map[key]*call),
+		nc:   nc,
+		cfg:  cfg,
+		raw:  rawConn(nc),
+		src:  quickack.Reader(nc), // no ACK held back: see package quickack
+		done: make(chan struct{}),
+
+		idleAfter: idleAfterMin,
 	}
 	now := time.Now().UnixNano()
 	c.lastRead.Store(now)
@@ -185,42 +223,69 @@ func New(nc net.Conn, cfg Config) *Conn {
 	return c
 }
 
-// Run reads and dispatches PDUs in the calling goroutine, with the writer
-// in a goroutine of its own, and returns when the connection is closed and
-// the writer has stopped. The reader calls handle for every request PDU
-// with a known command id; responses go to the callbacks of Request (one
-// that matches none is logged and dropped, never answered), requests of
-// unknown command ids get generic_nack ESME_RINVCMDID, and a bad
+// Start starts the reader, which reads and dispatches PDUs until the
+// connection is closed; the writer runs in a goroutine of its own while
+// there is something to write. The reader calls handle for every request
+// PDU with a known command id; responses go to the callbacks of Request
+// (one that matches none is logged and dropped, never answered), requests
+// of unknown command ids get generic_nack ESME_RINVCMDID, and a bad
 // command_length gets generic_nack ESME_RINVCMDLEN and closes the
-// connection.
-func (c *Conn) Run(handle func(pdu.Frame)) {
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeLoop()
-	}()
+// connection. Once the connection is closed and the reader and the writer
+// have stopped, Config.OnStop is called and Wait returns.
+func (c *Conn) Start(handle func(pdu.Frame)) {
+	c.wg.Add(1)
+	c.handle = handle
 	if d := c.keepaliveDelay(0); d > 0 {
 		c.mu.Lock()
 		c.keepalive = time.AfterFunc(d, c.checkAlive)
 		c.mu.Unlock()
 	}
-	c.readLoop(handle)
-	<-writerDone
+	c.rd = pdu.NewReader(c.src, c.cfg.MaxPDU)
+	c.armIdle(time.Now())
+	go c.read(handle, false)
 }
 
-// Start is Run in a goroutine of its own; Wait waits for it.
-func (c *Conn) Start(handle func(pdu.Frame)) {
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		c.Run(handle)
-	}()
+// read is the reader goroutine: it reads until the connection closes, or
+// until it has been idle for c.idleAfter, when it ends and the Poller, or
+// else a goroutine of its own (wait), waits for the peer's next PDU, then
+// reads on in a new goroutine (see idle.go).
+func (c *Conn) read(handle func(pdu.Frame), wait bool) {
+	if wait {
+		c.awaitReadable()
+	}
+	if c.rd == nil {
+		c.awake()
+	}
+	if c.readLoop(handle) {
+		if !c.cfg.Poller.park(c) {
+			go c.read(handle, true)
+		}
+		return
+	}
+	// The reader may have stopped before the connection closed (the
+	// peer closed its side: what is queued is written first). Close
+	// starts no writer once done is closed, so the wait cannot miss one.
+	<-c.done
+	c.writers.Wait()
+	if c.cfg.OnStop != nil {
+		c.cfg.OnStop()
+	}
+	c.wg.Done()
+}
+
+// logger returns the logger of Config.LoggerFunc or Config.Logger.
+func (c *Conn) logger() *zap.Logger {
+	if f := c.cfg.LoggerFunc; f != nil {
+		return f()
+	}
+	return c.cfg.Logger
 }
 
 // Done is closed when the connection is closed.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
-// Wait blocks until the goroutines of Start have returned.
+// Wait blocks until the reader and the writer have stopped and OnStop has
+// returned.
 func (c *Conn) Wait() { c.wg.Wait() }
 
 // RemoteAddr returns the peer's address.
@@ -261,22 +326,25 @@ func (c *Conn) SendAndClose(b []byte, r Reason, err error) {
 }
 
 func (c *Conn) enqueue(it outItem) error {
-	select {
-	case <-c.done:
-		return ErrClosed
-	default:
-	}
 	c.qmu.Lock()
+	if c.qclosed {
+		c.qmu.Unlock()
+		return ErrClosed
+	}
 	if len(c.queue) >= c.cfg.QueueLen {
 		c.qmu.Unlock()
 		c.Close(ReasonSlowPending, ErrSlowConsumer)
 		return ErrSlowConsumer
 	}
 	c.queue = append(c.queue, it)
+	start := !c.writing
+	if start {
+		c.writing = true
+		c.writers.Add(1)
+	}
 	c.qmu.Unlock()
-	select {
-	case c.qsig <- struct{}{}:
-	default:
+	if start {
+		go c.writeLoop()
 	}
 	return nil
 }
@@ -323,8 +391,13 @@ func (c *Conn) Close(r Reason, err error) {
 	}
 	c.mu.Unlock()
 
+	c.qmu.Lock()
+	c.qclosed = true
+	c.qmu.Unlock()
 	close(c.done)
 	_ = c.nc.Close()
+	// A reader registered with the Poller would hear nothing of it.
+	c.cfg.Poller.unpark(c)
 	// No taken flag changes once closed is set (see take).
 	for _, cl := range pending {
 		if cl.taken {

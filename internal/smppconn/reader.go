@@ -12,16 +12,25 @@ import (
 	"github.com/smppmux/smppmux/internal/pdu"
 )
 
-func (c *Conn) readLoop(handle func(pdu.Frame)) {
+// readLoop reads and dispatches PDUs until the connection closes, and
+// reports false then, or until the connection has been idle for
+// c.idleAfter between two PDUs, and reports true.
+func (c *Conn) readLoop(handle func(pdu.Frame)) (idle bool) {
 	defer c.recoverReader()
 	for {
 		if !c.waitWriter() {
-			return
+			return false
 		}
 		f, err := c.rd.Read()
 		if err != nil {
+			if c.idleDeadline(err) {
+				if c.goIdle() {
+					return true
+				}
+				continue
+			}
 			c.readFailed(err)
-			return
+			return false
 		}
 		c.lastRead.Store(time.Now().UnixNano())
 		switch {
@@ -45,7 +54,7 @@ func (c *Conn) readLoop(handle func(pdu.Frame)) {
 
 func (c *Conn) recoverReader() {
 	if r := recover(); r != nil {
-		c.log.Error("panic in connection reader, closing this connection",
+		c.logger().Error("panic in connection reader, closing this connection",
 			zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
 		c.Close(ReasonPanic, fmt.Errorf("panic: %v", r))
 	}
@@ -55,7 +64,7 @@ func (c *Conn) readFailed(err error) {
 	var le *pdu.LengthError
 	switch {
 	case errors.As(err, &le):
-		c.log.Warn("invalid command_length, closing",
+		c.logger().Warn("invalid command_length, closing",
 			zap.Uint32("command_length", le.Header.Len), zap.Uint32("seq", le.Header.Seq))
 		c.SendAndClose(pdu.Empty(pdu.GenericNack, pdu.StatusInvCmdLen, le.Header.Seq), ReasonBadLength, err)
 	case errors.Is(err, io.EOF):
@@ -85,7 +94,7 @@ func (c *Conn) readFailed(err error) {
 func (c *Conn) strayResponse(f pdu.Frame) {
 	c.strays++
 	if now := time.Now(); c.strayLogged.IsZero() || now.Sub(c.strayLogged) >= strayLogEvery {
-		c.log.Info("response matches no request, dropped",
+		c.logger().Info("response matches no request, dropped",
 			zap.String("command", pdu.IDName(f.ID)), zap.Uint32("command_id", uint32(f.ID)),
 			zap.Uint32("seq", f.Seq), zap.Uint64("dropped_since_last_line", c.strays))
 		c.strayLogged, c.strays = now, 0
@@ -100,7 +109,7 @@ func (c *Conn) strayResponse(f pdu.Frame) {
 const strayLogEvery = time.Minute
 
 func (c *Conn) unknownCommand(h pdu.Header) {
-	c.log.Warn("unknown command_id, answering generic_nack",
+	c.logger().Warn("unknown command_id, answering generic_nack",
 		zap.Uint32("command_id", uint32(h.ID)), zap.Uint32("seq", h.Seq))
 	_ = c.Send(pdu.Empty(pdu.GenericNack, pdu.StatusInvCmdID, h.Seq))
 }

@@ -16,11 +16,12 @@ import (
 // ErrNotSent.
 // When Request returns an error, done is not called and b was not sent.
 func (c *Conn) Request(ctx context.Context, b []byte, timeout time.Duration, done func(pdu.Frame, error)) error {
+	sem := c.window()
 	select {
-	case c.sem <- struct{}{}:
+	case sem <- struct{}{}:
 	default:
 		select {
-		case c.sem <- struct{}{}:
+		case sem <- struct{}{}:
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-c.done:
@@ -34,7 +35,7 @@ func (c *Conn) Request(ctx context.Context, b []byte, timeout time.Duration, don
 // window slot is free, or ErrClosed once the connection is closed.
 func (c *Conn) TryRequest(b []byte, timeout time.Duration, done func(pdu.Frame, error)) error {
 	select {
-	case c.sem <- struct{}{}:
+	case c.window() <- struct{}{}:
 	default:
 		// Close does not give back the slots of the calls it fails.
 		select {
@@ -52,7 +53,22 @@ var ErrWindowFull = errors.New("smpp: window full")
 
 // WindowFree reports how many requests can be sent before the window is
 // full.
-func (c *Conn) WindowFree() int { return cap(c.sem) - len(c.sem) }
+func (c *Conn) WindowFree() int {
+	if p := c.sem.Load(); p != nil {
+		return cap(*p) - len(*p)
+	}
+	return c.cfg.Window
+}
+
+// window returns the semaphore of the window, made on first use.
+func (c *Conn) window() chan struct{} {
+	if p := c.sem.Load(); p != nil {
+		return *p
+	}
+	sem := make(chan struct{}, c.cfg.Window)
+	c.sem.CompareAndSwap(nil, &sem)
+	return *c.sem.Load()
+}
 
 func (c *Conn) request(b []byte, timeout time.Duration, done func(pdu.Frame, error), windowed bool) error {
 	h := pdu.ParseHeader(b)
@@ -60,7 +76,7 @@ func (c *Conn) request(b []byte, timeout time.Duration, done func(pdu.Frame, err
 	if c.closed {
 		c.mu.Unlock()
 		if windowed {
-			<-c.sem
+			<-c.window()
 		}
 		return ErrClosed
 	}
@@ -69,6 +85,9 @@ func (c *Conn) request(b []byte, timeout time.Duration, done func(pdu.Frame, err
 	pdu.SetSeq(b, seq)
 	k := key{pdu.RespID(h.ID), seq}
 	cl := &call{done: done, deadline: time.Now().Add(timeout), windowed: windowed}
+	if c.pending == nil {
+		c.pending = make(map[key]*call)
+	}
 	c.pending[k] = cl
 	if !c.expiryArmed || cl.deadline.Before(c.expiryAt) {
 		c.armExpiryLocked(cl.deadline)
@@ -154,7 +173,7 @@ func (c *Conn) expireDue() {
 	}
 	for _, e := range due {
 		if e.cl.windowed {
-			<-c.sem
+			<-c.window()
 		}
 		e.cl.done(pdu.Frame{}, ErrTimeout)
 	}
@@ -165,7 +184,10 @@ func (c *Conn) expireDue() {
 // stays so until half the window is free again. New requests are better
 // sent elsewhere meanwhile: those in the window are likely lost.
 func (c *Conn) Congested(stall time.Duration) bool {
-	used, size := len(c.sem), cap(c.sem)
+	used, size := 0, c.cfg.Window
+	if p := c.sem.Load(); p != nil {
+		used = len(*p)
+	}
 	if c.congested.Load() {
 		if used > size/2 {
 			return true
@@ -183,7 +205,7 @@ func (c *Conn) Congested(stall time.Duration) bool {
 // signalIdleLocked wakes WaitIdle when nothing is pending any more.
 // Called with c.mu held.
 func (c *Conn) signalIdleLocked() {
-	if len(c.pending) == 0 {
+	if len(c.pending) == 0 && c.idle != nil {
 		select {
 		case c.idle <- struct{}{}:
 		default:
@@ -195,11 +217,18 @@ func (c *Conn) signalIdleLocked() {
 // closed, or ctx is done, and reports whether nothing is pending.
 func (c *Conn) WaitIdle(ctx context.Context) bool {
 	for {
-		if c.Pending() == 0 {
+		c.mu.Lock()
+		if len(c.pending) == 0 {
+			c.mu.Unlock()
 			return true
 		}
+		if c.idle == nil {
+			c.idle = make(chan struct{}, 1)
+		}
+		idle := c.idle
+		c.mu.Unlock()
 		select {
-		case <-c.idle:
+		case <-idle:
 		case <-c.done:
 			return c.Pending() == 0
 		case <-ctx.Done():
@@ -232,7 +261,7 @@ func (c *Conn) dispatchResponse(f pdu.Frame) {
 		return
 	}
 	if cl.windowed {
-		<-c.sem
+		<-c.window()
 	}
 	cl.done(f, nil)
 }

@@ -18,56 +18,60 @@ import (
 func (c *Conn) waitWriter() bool {
 	for {
 		c.qmu.Lock()
-		n := len(c.queue)
-		c.qmu.Unlock()
-		if n < max(c.cfg.QueueLen/2, 1) {
+		if len(c.queue) < max(c.cfg.QueueLen/2, 1) {
+			c.qmu.Unlock()
 			return true
 		}
+		if c.drained == nil {
+			c.drained = make(chan struct{}, 1)
+		}
+		drained := c.drained
+		c.qmu.Unlock()
 		select {
-		case <-c.drained:
+		case <-drained:
 		case <-c.done:
 			return false
 		}
 	}
 }
 
-// writeLoop is the only writer. It takes everything queued at once and
-// writes it with as few syscalls as it can: one pooled buffer of up to
-// maxBatch octets per write.
+// writeLoop is the only writer, started by enqueue when it queues to an
+// empty queue with no writer running. It takes everything queued at once
+// and writes it with as few syscalls as it can: one pooled buffer of up to
+// maxBatch octets per write. It ends when it finds nothing more to write,
+// or once the connection is closed.
 func (c *Conn) writeLoop() {
+	defer c.writers.Done()
 	for {
-		select {
-		case <-c.qsig:
-		case <-c.done:
+		c.qmu.Lock()
+		items := c.queue
+		if len(items) == 0 || c.qclosed {
+			// Idle again: what a burst grew goes, and so does the
+			// writer; the next PDU queued starts another.
+			if cap(items) > idleQueueCap {
+				c.queue = nil
+			}
+			if cap(c.spare) > idleQueueCap {
+				c.spare = nil
+			}
+			c.writing = false
+			c.qmu.Unlock()
 			return
 		}
-		for {
-			c.qmu.Lock()
-			items := c.queue
-			if len(items) == 0 {
-				// Idle again: what a burst grew goes.
-				if cap(items) > idleQueueCap {
-					c.queue = nil
-				}
-				if cap(c.spare) > idleQueueCap {
-					c.spare = nil
-				}
-				c.qmu.Unlock()
-				break
-			}
-			c.queue, c.spare = c.spare[:0], nil
-			c.qmu.Unlock()
+		c.queue, c.spare = c.spare[:0], nil
+		if c.drained != nil {
 			select {
 			case c.drained <- struct{}{}:
 			default:
 			}
-			if !c.writeItems(items) {
-				return
-			}
-			clear(items)
-			// The two slices take turns while the writer is busy.
-			c.spare = items[:0]
 		}
+		c.qmu.Unlock()
+		if !c.writeItems(items) {
+			return
+		}
+		clear(items)
+		// The two slices take turns while the writer is busy.
+		c.spare = items[:0]
 	}
 }
 

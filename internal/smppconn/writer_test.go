@@ -45,3 +45,42 @@ func TestWriteTimeout(t *testing.T) {
 		t.Fatalf("close error %v, want a write deadline", ev.err)
 	}
 }
+
+// TestWriterOnDemand: the writer ends once it has written what was
+// queued, so an idle connection has none, and the next PDU queued starts
+// another; order holds across writers.
+func TestWriterOnDemand(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{QueueLen: 4096}, nil)
+	for i := range 3 {
+		if err := fx.c.Send(pdu.Empty(pdu.EnquireLinkResp, pdu.StatusOK, uint32(i+1))); err != nil {
+			t.Fatal(err)
+		}
+		expectHeader(t, fx.read(t), pdu.EnquireLinkResp, pdu.StatusOK, uint32(i+1))
+		stopped := make(chan struct{})
+		go func() {
+			fx.c.writers.Wait()
+			close(stopped)
+		}()
+		recv(t, stopped, "the writer to end with nothing queued")
+	}
+	// Many PDUs queued from many goroutines at once all arrive, each
+	// goroutine's in order.
+	const senders, each = 8, 200
+	for g := range senders {
+		go func() {
+			for i := range each {
+				_ = fx.c.Send(pdu.Empty(pdu.EnquireLinkResp, pdu.StatusOK, uint32(g<<16|i)))
+			}
+		}()
+	}
+	next := make([]int, senders)
+	for range senders * each {
+		f := fx.read(t)
+		g, i := int(f.Seq>>16), int(f.Seq&0xFFFF)
+		if i != next[g] {
+			t.Fatalf("sender %d: PDU %d arrived, want %d", g, i, next[g])
+		}
+		next[g]++
+	}
+}
