@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
-	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -516,17 +515,18 @@ func framesOf(g string) []string {
 }
 
 // returning reports whether a goroutine with these frames has nothing
-// left but the body of its own function literal, past the call it was
-// started for (it has signalled its owner: WaitGroup.Done, a closed
-// channel), or is already exiting.
+// left but the body of the function it was started with, past the calls
+// it makes (it has signalled its owner: WaitGroup.Done, a closed channel),
+// or is already exiting. A goroutine that waits for anything has the
+// waiting call's frames above its own; one whose own frame is all there
+// is runs on to its return (a connection's reader, say, past
+// WaitGroup.Done).
 func returning(frames []string) bool {
 	if len(frames) > 0 && strings.HasPrefix(frames[0], "runtime.goexit") {
 		return true
 	}
-	return len(frames) == 1 && funcLit.MatchString(frames[0])
+	return len(frames) == 1
 }
-
-var funcLit = regexp.MustCompile(`\.func\d+\(.*\)$`)
 
 // sessionOf returns the SMSC session of bind b, matched by address.
 func sessionOf(t *testing.T, srv *smsctest.Server, b *Bind) *smsctest.Session {
