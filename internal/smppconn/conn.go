@@ -354,7 +354,7 @@ const UnbindTimeout = 2 * time.Second
 
 // Unbind ends the connection politely: it sends unbind, waits for
 // unbind_resp (at most UnbindTimeout) or ctx, and then closes the
-// connection with reason r. A connection closed already stays as it was.
+// connection with reason r once what was queued meanwhile is written. A connection closed already stays as it was.
 // Whoever calls it first lets the requests it cares about finish.
 func (c *Conn) Unbind(ctx context.Context, r Reason) {
 	select {
@@ -366,6 +366,16 @@ func (c *Conn) Unbind(ctx context.Context, r Reason) {
 	uctx, cancel := context.WithTimeout(ctx, UnbindTimeout)
 	defer cancel()
 	_, _ = c.Call(uctx, pdu.Empty(pdu.Unbind, pdu.StatusOK, 0), UnbindTimeout)
+	// What was queued before the close, the answers to requests that
+	// crossed the unbind on the wire, is written first, within what is
+	// left of UnbindTimeout and ctx.
+	if c.enqueue(outItem{close: true, reason: r}) == nil {
+		select {
+		case <-c.done:
+			return
+		case <-uctx.Done():
+		}
+	}
 	c.Close(r, nil)
 }
 

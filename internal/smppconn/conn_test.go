@@ -1,8 +1,10 @@
 package smppconn
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"net"
 	"testing"
 	"time"
 
@@ -199,6 +201,45 @@ func TestUnbindPeerClosesFirst(t *testing.T) {
 	fx.send(t, pdu.Empty(pdu.UnbindResp, pdu.StatusOK, f.Seq))
 	if err := fx.peer.Close(); err != nil {
 		t.Fatal(err)
+	}
+	recv(t, done, "Unbind")
+	fx.expectClose(t, ReasonRemoved)
+}
+
+// TestUnbindWritesCrossingAnswers: the answer to a request that crossed
+// the unbind on the wire, queued before the unbind_resp was read, is
+// written in full before Unbind closes the connection. The answer is
+// larger than the sockets' buffers and the peer reads only once it has
+// sent its unbind_resp, so a close that did not wait for it cuts it short.
+func TestUnbindWritesCrossingAnswers(t *testing.T) {
+	t.Parallel()
+	body := make([]byte, 256<<10)
+	for i := range body {
+		body[i] = byte(i % 253)
+	}
+	var fx *fixture
+	fx = newFixture(t, Config{}, func(f pdu.Frame) {
+		_ = fx.c.Send(pdu.Request(pdu.GenericNack, f.Seq, body))
+	})
+	if err := fx.nc.(*net.TCPConn).SetWriteBuffer(16 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.peer.(*net.TCPConn).SetReadBuffer(16 << 10); err != nil {
+		t.Fatal(err)
+	}
+	done, f := startUnbind(t, fx, context.Background(), ReasonRemoved)
+	crossing := pdu.Request(pdu.SubmitSM, 9, []byte("body"))
+	fx.send(t, append(crossing, pdu.Empty(pdu.UnbindResp, pdu.StatusOK, f.Seq)...))
+	if err := fx.peer.SetReadDeadline(time.Now().Add(waitLimit)); err != nil {
+		t.Fatal(err)
+	}
+	rd := pdu.NewReader(fx.peer, 1<<20)
+	a, err := rd.Read()
+	if err != nil {
+		t.Fatalf("reading the answer to the crossing request: %v", err)
+	}
+	if a.Seq != 9 || !bytes.Equal(a.Body(), body) {
+		t.Fatalf("answer seq %d, %d octets of body, intact %v", a.Seq, len(a.Body()), bytes.Equal(a.Body(), body))
 	}
 	recv(t, done, "Unbind")
 	fx.expectClose(t, ReasonRemoved)
