@@ -393,11 +393,13 @@ func (r *Relay) deliverReceipt(p *parked, origin dlr.Origin) {
 		}
 		r.Stats.ReceiptsMatched.Add(1)
 		r.cfg.Metrics.Receipt(p.upstream, metrics.ReceiptMatched)
-		p.answer(pdu.StatusOK)
 		if straight && p.mark != nil {
-			// No outbox item carried the mark.
+			// No outbox item carried the mark; written before the SMSC
+			// hears, so that a repeat arriving after its answer finds
+			// it.
 			r.cfg.Store.PutMark(*p.mark)
 		}
+		p.answer(pdu.StatusOK)
 		p.relayed.Store(true)
 		p.end(r.cfg.Store, false)
 		if p.mark != nil && dlr.FinalState(p.mark.State) {
