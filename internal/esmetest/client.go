@@ -34,10 +34,7 @@ const (
 	// Config.DeliveryBuffer is not set.
 	DefaultDeliveryBuffer = 1 << 12
 
-	queueLen     = 4096
-	writeBuf     = 64 << 10
-	maxBatch     = 512
-	writeTimeout = 10 * time.Second
+	queueLen = 4096
 )
 
 // BindError is a bind refused by the peer.

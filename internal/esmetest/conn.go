@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/smppmux/smppmux/internal/fakewire"
 	"github.com/smppmux/smppmux/internal/pdu"
 )
 
@@ -54,57 +54,16 @@ func (c *Client) shutdown(err error) {
 
 func (c *Client) writeLoop() {
 	defer c.wg.Done()
-	w := bufio.NewWriterSize(c.conn, writeBuf)
-	var tick <-chan time.Time
-	if iv := c.cfg.EnquireLinkInterval; iv > 0 {
-		t := time.NewTicker(iv)
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
-		var b []byte
-		select {
-		case <-c.done:
-			return
-		case <-tick:
-			b = pdu.Empty(pdu.EnquireLink, pdu.StatusOK, c.nextSeq())
-		case b = <-c.out:
-		}
-		if !c.writeBatch(w, b) {
-			return
-		}
-	}
-}
-
-// writeBatch writes b and whatever else is queued, up to maxBatch PDUs,
-// then flushes. It reports false when the connection ended.
-func (c *Client) writeBatch(w *bufio.Writer, b []byte) bool {
-	c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	for n := 0; ; n++ {
-		if b == nil {
-			w.Flush()
-			c.shutdown(ErrUnbound)
-			return false
-		}
-		if err := c.write(w, b); err != nil {
+	wr := fakewire.Writer{Conn: c.conn, Out: c.out, Done: c.done,
+		EnquireLink: c.cfg.EnquireLinkInterval, NextSeq: c.nextSeq, Write: c.write,
+		End: func(err error) {
+			if err == nil {
+				c.shutdown(ErrUnbound)
+				return
+			}
 			c.shutdown(fmt.Errorf("esmetest: write: %w", err))
-			return false
-		}
-		if n == maxBatch {
-			break
-		}
-		select {
-		case b = <-c.out:
-			continue
-		default:
-		}
-		break
-	}
-	if err := w.Flush(); err != nil {
-		c.shutdown(fmt.Errorf("esmetest: write: %w", err))
-		return false
-	}
-	return true
+		}}
+	wr.Run()
 }
 
 // write buffers the PDU b in w or, with Config.SplitWrites, writes its

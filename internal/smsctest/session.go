@@ -1,7 +1,6 @@
 package smsctest
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"net"
@@ -11,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/smppmux/smppmux/internal/fakewire"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/quickack"
 )
@@ -19,12 +19,6 @@ const (
 	// queueLen is how many PDUs a session queues for its writer before
 	// producers block.
 	queueLen = 4096
-	// writeBuf is the size of the writer's buffer.
-	writeBuf = 64 << 10
-	// maxBatch is how many PDUs the writer buffers before a flush.
-	maxBatch = 512
-	// writeTimeout bounds one batch write.
-	writeTimeout = 10 * time.Second
 )
 
 // reason says why a session ended.
@@ -235,57 +229,16 @@ func (s *Session) deliverPDU(b []byte, seq uint32, k kind) error {
 
 func (s *Session) writeLoop() {
 	defer s.srv.wg.Done()
-	w := bufio.NewWriterSize(s.conn, writeBuf)
-	var tick <-chan time.Time
-	if iv := s.srv.cfg.EnquireLinkInterval; iv > 0 {
-		t := time.NewTicker(iv)
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
-		var b []byte
-		select {
-		case <-s.done:
-			return
-		case <-tick:
-			b = pdu.Empty(pdu.EnquireLink, pdu.StatusOK, s.nextSeq())
-		case b = <-s.out:
-		}
-		if !s.writeBatch(w, b) {
-			return
-		}
-	}
-}
-
-// writeBatch writes b and whatever else is queued, up to maxBatch PDUs,
-// then flushes. It reports false when the session ended.
-func (s *Session) writeBatch(w *bufio.Writer, b []byte) bool {
-	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	for n := 0; ; n++ {
-		if b == nil {
-			w.Flush()
-			s.close(reason(s.flushReason.Load()))
-			return false
-		}
-		if _, err := w.Write(b); err != nil {
+	wr := fakewire.Writer{Conn: s.conn, Out: s.out, Done: s.done,
+		EnquireLink: s.srv.cfg.EnquireLinkInterval, NextSeq: s.nextSeq,
+		End: func(err error) {
+			if err == nil {
+				s.close(reason(s.flushReason.Load()))
+				return
+			}
 			s.close(reasonWriteError)
-			return false
-		}
-		if n == maxBatch {
-			break
-		}
-		select {
-		case b = <-s.out:
-			continue
-		default:
-		}
-		break
-	}
-	if err := w.Flush(); err != nil {
-		s.close(reasonWriteError)
-		return false
-	}
-	return true
+		}}
+	wr.Run()
 }
 
 func (s *Session) readLoop() {
