@@ -29,8 +29,9 @@ import (
 // With a SharedStore items are always stored first: the instance holding
 // the client's lease delivers them, in order.
 func (o *Outbox) Offer(systemID string, it *Item, hold time.Duration, done func(straight bool, err error)) {
+	stored := func() { o.Enqueue(systemID, it, func(err error) { done(false, err) }) }
 	if _, local := o.keep.(localOutbox); !local || hold <= 0 {
-		o.Enqueue(systemID, it, func(err error) { done(false, err) })
+		stored()
 		return
 	}
 	recv := o.cfg.Receivers(systemID)
@@ -42,7 +43,7 @@ func (o *Outbox) Offer(systemID string, it *Item, hold time.Duration, done func(
 	}
 	if r == nil {
 		o.mu.Unlock()
-		o.Enqueue(systemID, it, func(err error) { done(false, err) })
+		stored()
 		return
 	}
 	q.inflight++
@@ -60,7 +61,7 @@ func (o *Outbox) Offer(systemID string, it *Item, hold time.Duration, done func(
 		o.mu.Lock()
 		q.inflight--
 		o.mu.Unlock()
-		o.Enqueue(systemID, it, func(err error) { done(false, err) })
+		stored()
 		return
 	}
 	f.mu.Lock()
