@@ -3,6 +3,8 @@ package balancer
 import (
 	"sync"
 	"time"
+
+	"github.com/smppmux/smppmux/internal/defaults"
 )
 
 // BreakerState is the state of a member's circuit breaker.
@@ -69,24 +71,12 @@ func (c BreakerConfig) WithDefaults() BreakerConfig {
 }
 
 func (c *BreakerConfig) setDefaults() {
-	if c.Failures <= 0 {
-		c.Failures = DefaultBreakerFailures
-	}
-	if c.ErrorRate <= 0 {
-		c.ErrorRate = DefaultBreakerErrorRate
-	}
-	if c.MinRequests <= 0 {
-		c.MinRequests = DefaultBreakerMinRequests
-	}
-	if c.Window <= 0 {
-		c.Window = DefaultBreakerWindow
-	}
-	if c.Cooldown <= 0 {
-		c.Cooldown = DefaultBreakerCooldown
-	}
-	if c.Probes <= 0 {
-		c.Probes = DefaultBreakerProbes
-	}
+	defaults.Positive(&c.Failures, DefaultBreakerFailures)
+	defaults.Positive(&c.ErrorRate, DefaultBreakerErrorRate)
+	defaults.Positive(&c.MinRequests, DefaultBreakerMinRequests)
+	defaults.Positive(&c.Window, DefaultBreakerWindow)
+	defaults.Positive(&c.Cooldown, DefaultBreakerCooldown)
+	defaults.Positive(&c.Probes, DefaultBreakerProbes)
 	if c.SlowStart < 0 {
 		c.SlowStart = 0
 	} else if c.SlowStart == 0 {

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/smppmux/smppmux/internal/defaults"
 	"github.com/smppmux/smppmux/internal/pdu"
 )
 
@@ -143,15 +144,9 @@ func (cfg GroupConfig) WithDefaults() GroupConfig {
 		cfg.FailureStatuses = cfg.RetryOn
 	}
 	cfg.FailureStatuses = slices.DeleteFunc(slices.Clone(cfg.FailureStatuses), Throttled)
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = DefaultMaxAttempts
-	}
-	if cfg.QueueTimeout <= 0 {
-		cfg.QueueTimeout = DefaultQueueTimeout
-	}
-	if cfg.StickyTTL <= 0 {
-		cfg.StickyTTL = DefaultStickyTTL
-	}
+	defaults.Positive(&cfg.MaxAttempts, DefaultMaxAttempts)
+	defaults.Positive(&cfg.QueueTimeout, DefaultQueueTimeout)
+	defaults.Positive(&cfg.StickyTTL, DefaultStickyTTL)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

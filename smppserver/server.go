@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/smppmux/smppmux/internal/defaults"
 	"github.com/smppmux/smppmux/internal/lifecycle"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smppconn"
@@ -120,20 +121,14 @@ func (srv *Server) init() {
 		if srv.SystemID == "" {
 			srv.SystemID = "smppmux"
 		}
-		setDefault(&srv.BindTimeout, DefaultBindTimeout)
-		setDefault(&srv.EnquireLinkInterval, DefaultEnquireLinkInterval)
-		setDefault(&srv.InactivityTimeout, DefaultInactivityTimeout)
-		setDefault(&srv.ResponseTimeout, DefaultResponseTimeout)
-		setDefault(&srv.WriteTimeout, DefaultWriteTimeout)
+		defaults.Positive(&srv.BindTimeout, DefaultBindTimeout)
+		defaults.Positive(&srv.EnquireLinkInterval, DefaultEnquireLinkInterval)
+		defaults.Positive(&srv.InactivityTimeout, DefaultInactivityTimeout)
+		defaults.Positive(&srv.ResponseTimeout, DefaultResponseTimeout)
+		defaults.Positive(&srv.WriteTimeout, DefaultWriteTimeout)
 		srv.listeners = make(map[net.Listener]struct{})
 		srv.sessions = make(map[*Session]struct{})
 	})
-}
-
-func setDefault(d *time.Duration, v time.Duration) {
-	if *d <= 0 {
-		*d = v
-	}
 }
 
 // Serve accepts connections on l until Shutdown or Close, then returns

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/smppmux/smppmux/internal/changes"
+	"github.com/smppmux/smppmux/internal/defaults"
 	"github.com/smppmux/smppmux/internal/lifecycle"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smppconn"
@@ -90,23 +91,14 @@ func (c *Config) setDefaults() {
 	if c.Bind == "" {
 		c.Bind = DefaultBind
 	}
-	if c.Binds <= 0 {
-		c.Binds = DefaultBinds
-	}
-	if c.Window <= 0 {
-		c.Window = DefaultWindow
-	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&c.ResponseTimeout, DefaultResponseTimeout)
-	def(&c.EnquireLinkInterval, DefaultEnquireLinkInterval)
-	def(&c.ConnectTimeout, DefaultConnectTimeout)
-	def(&c.ReconnectMin, DefaultReconnectMin)
-	def(&c.ReconnectMax, DefaultReconnectMax)
-	def(&c.WriteTimeout, DefaultWriteTimeout)
+	defaults.Positive(&c.Binds, DefaultBinds)
+	defaults.Positive(&c.Window, DefaultWindow)
+	defaults.Positive(&c.ResponseTimeout, DefaultResponseTimeout)
+	defaults.Positive(&c.EnquireLinkInterval, DefaultEnquireLinkInterval)
+	defaults.Positive(&c.ConnectTimeout, DefaultConnectTimeout)
+	defaults.Positive(&c.ReconnectMin, DefaultReconnectMin)
+	defaults.Positive(&c.ReconnectMax, DefaultReconnectMax)
+	defaults.Positive(&c.WriteTimeout, DefaultWriteTimeout)
 }
 
 // DeliverHandler takes the deliver_sm and data_sm an SMSC sends.

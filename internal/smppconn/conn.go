@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/smppmux/smppmux/internal/defaults"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/quickack"
 )
@@ -85,21 +86,11 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.MaxPDU <= 0 {
-		c.MaxPDU = pdu.DefaultMaxLen
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
-	}
-	if c.Window <= 0 {
-		c.Window = 10
-	}
-	if c.QueueLen <= 0 {
-		c.QueueLen = 2*c.Window + 256
-	}
-	if c.ResponseTimeout <= 0 {
-		c.ResponseTimeout = 10 * time.Second
-	}
+	defaults.Positive(&c.MaxPDU, pdu.DefaultMaxLen)
+	defaults.Positive(&c.WriteTimeout, 10*time.Second)
+	defaults.Positive(&c.Window, 10)
+	defaults.Positive(&c.QueueLen, 2*c.Window+256)
+	defaults.Positive(&c.ResponseTimeout, 10*time.Second)
 	if c.Logger == nil && c.LoggerFunc == nil {
 		c.Logger = zap.NewNop()
 	}
