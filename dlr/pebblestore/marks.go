@@ -66,13 +66,13 @@ func (s *Store) noteMarkLocked(m *dlr.Mark) {
 func (s *Store) Relayed(m dlr.Mark) (bool, error) {
 	k := idKey{m.Upstream, m.ID}
 	s.umu.Lock()
-	r, recent := s.recent.Get(k)
+	if r, recent := s.recent.Get(k); recent && m.State < 16 {
+		s.umu.Unlock()
+		return r.relayed&(1<<m.State) != 0 && r.markExpires > s.cfg.Now().UnixNano(), nil
+	}
 	p, pending := s.unsynced[idKey{m.Upstream, dlr.FoldID(m.ID)}]
 	s.umu.Unlock()
-	switch {
-	case recent && m.State < 16:
-		return r.relayed&(1<<m.State) != 0 && r.markExpires > s.cfg.Now().UnixNano(), nil
-	case pending && p.id == m.ID && !p.mixed:
+	if pending && p.id == m.ID && !p.mixed {
 		return false, nil
 	}
 	v, ok, err := s.get(appendMarkKey(nil, &m))
