@@ -1,8 +1,6 @@
 package daemon
 
 import (
-	"slices"
-
 	"github.com/smppmux/smppmux/balancer"
 	"github.com/smppmux/smppmux/config"
 	"github.com/smppmux/smppmux/internal/smppconn"
@@ -21,24 +19,34 @@ func known(cfg *config.Config) metrics.Known {
 	for _, u := range cfg.Upstreams {
 		k.Upstreams = append(k.Upstreams, u.Name)
 	}
+	// The clients each group's routes may carry, in the order the routes
+	// name them: one pass over the routes, a set per group.
+	byGroup := make(map[string]*groupClients, len(cfg.Groups))
 	for _, g := range cfg.Groups {
-		kg := metrics.KnownGroup{Name: g.Name}
+		byGroup[g.Name] = &groupClients{seen: map[string]bool{}}
+	}
+	for _, r := range cfg.Routes {
+		gc := byGroup[r.Group]
+		if gc == nil || gc.all {
+			continue
+		}
+		clients := r.Clients
+		if len(clients) == 0 {
+			clients = k.Clients
+		}
+		for _, c := range clients {
+			if !gc.seen[c] {
+				gc.seen[c] = true
+				gc.list = append(gc.list, c)
+			}
+		}
+		// A route without clients brought in every client.
+		gc.all = len(r.Clients) == 0
+	}
+	for _, g := range cfg.Groups {
+		kg := metrics.KnownGroup{Name: g.Name, Clients: byGroup[g.Name].list}
 		for _, m := range g.Members {
 			kg.Members = append(kg.Members, m.Upstream)
-		}
-		for _, r := range cfg.Routes {
-			if r.Group != g.Name {
-				continue
-			}
-			clients := r.Clients
-			if len(clients) == 0 {
-				clients = k.Clients
-			}
-			for _, c := range clients {
-				if !slices.Contains(kg.Clients, c) {
-					kg.Clients = append(kg.Clients, c)
-				}
-			}
 		}
 		k.Groups = append(k.Groups, kg)
 	}
@@ -61,4 +69,12 @@ func known(cfg *config.Config) metrics.Known {
 		})
 	}
 	return k
+}
+
+// groupClients are the clients of one group's routes, in order, as known
+// builds them; all says every configured client is among them already.
+type groupClients struct {
+	list []string
+	seen map[string]bool
+	all  bool
 }

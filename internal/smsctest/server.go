@@ -133,6 +133,9 @@ type Server struct {
 	recv  atomic.Int64
 	hung  atomic.Bool
 
+	// bindReqs counts the bind PDUs received, answered or not.
+	bindReqs atomic.Int64
+
 	mu       sync.Mutex
 	closed   bool
 	sessions map[*Session]struct{}
@@ -337,6 +340,11 @@ func (s *Server) Records() []Record {
 	defer s.smu.Unlock()
 	return append([]Record(nil), s.records...)
 }
+
+// BindRequests returns how many bind PDUs (of any kind) arrived since the
+// Server started, whatever their outcome: a rebind shows here even when
+// the count of bound sessions is back where it was.
+func (s *Server) BindRequests() int { return int(s.bindReqs.Load()) }
 
 // Received returns how many submit_sm and data_sm arrived, whatever their
 // outcome.

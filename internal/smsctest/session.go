@@ -282,6 +282,7 @@ func (s *Session) handle(f pdu.Frame) bool {
 	}
 	switch f.ID {
 	case pdu.BindTransmitter, pdu.BindReceiver, pdu.BindTransceiver:
+		s.srv.bindReqs.Add(1)
 		s.handleBind(f)
 	case pdu.SubmitSM, pdu.DataSM:
 		return s.handleSubmit(f)
