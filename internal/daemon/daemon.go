@@ -108,6 +108,9 @@ type Daemon struct {
 	drained map[member]bool
 	// ctl is what else operators change through the admin API.
 	ctl control
+	// known is the label values the metrics were last given: apply
+	// gives them again only when they change.
+	known metrics.Known
 }
 
 // member names a member of a group.
