@@ -66,17 +66,7 @@ if [ ! -x "$BIN" ]; then
 fi
 DIR=$(mktemp -d -t smppmux-bench.XXXXXX)
 STATE_ROOT=${BENCH_STATE_DIR:-$DIR/state}
-declare -A PID=() # background processes by name
-# start NAME CMD...: run CMD in the background, its output in $DIR/NAME.log.
-start() { local name=$1; shift; "$@" > "$DIR/$name.log" 2>&1 & PID[$name]=$!; }
-# stop NAME: SIGTERM, then its exit status.
-stop() {
-  local pid=${PID[$1]} rc=0
-  unset "PID[$1]"
-  kill -TERM "$pid" 2> /dev/null || true
-  wait "$pid" || rc=$?
-  return "$rc"
-}
+declare -A PID=() # background processes by name (start and stop, scripts/lib.sh)
 on_exit() {
   local rc=$? name
   for name in "${!PID[@]}"; do stop "$name" || true; done

@@ -12,3 +12,16 @@ await() {
 
 # wait_port PORT: wait until something listens on 127.0.0.1:PORT.
 wait_port() { await "a listener on 127.0.0.1:$1" listening "$1"; }
+
+# start NAME CMD...: run CMD in the background, its output in $DIR/NAME.log,
+# its pid in PID[NAME] (the script declares DIR and the associative array
+# PID).
+start() { local name=$1; shift; "$@" > "$DIR/$name.log" 2>&1 & PID[$name]=$!; }
+# stop NAME: SIGTERM to the process start named NAME, then its exit status.
+stop() {
+  local pid=${PID[$1]} rc=0
+  unset "PID[$1]"
+  kill -TERM "$pid" 2> /dev/null || true
+  wait "$pid" || rc=$?
+  return "$rc"
+}
