@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -338,5 +339,41 @@ func TestInitStartsSeriesAtZero(t *testing.T) {
 	m.Init(Known{Upstreams: []string{"carrier-a"}, BindLossReasons: []string{"dead_peer"}})
 	if got := series(t, reg, "smppmux_upstream_bind_losses_total", "upstream=carrier-a", "reason=dead_peer"); got != 1 {
 		t.Errorf("after a second Init: %v, want 1", got)
+	}
+}
+
+// TestInitBoundsSubmitSeries: past MaxStartedSubmitSeries client, group
+// and member combinations, Init starts no series of smppmux_submits_total
+// (each appears with its first submit) and still starts the others.
+func TestInitBoundsSubmitSeries(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		clients int
+		want    int
+	}{
+		{MaxStartedSubmitSeries / 2, MaxStartedSubmitSeries},
+		{MaxStartedSubmitSeries/2 + 1, 0},
+	} {
+		reg := prometheus.NewRegistry()
+		m := New(reg, fixedSource{Snapshot{}})
+		clients := make([]string, tc.clients)
+		for i := range clients {
+			clients[i] = fmt.Sprintf("c%05d", i)
+		}
+		m.Init(Known{
+			Clients:   clients,
+			Upstreams: []string{"carrier-a", "carrier-b"},
+			Groups:    []KnownGroup{{Name: "main", Members: []string{"carrier-a", "carrier-b"}, Clients: clients}},
+		})
+		if got := count(t, reg, "smppmux_submits_total"); got != tc.want {
+			t.Errorf("%d clients on two members: %d submits_total series, want %d", tc.clients, got, tc.want)
+		}
+		if got := count(t, reg, "smppmux_submit_duration_seconds"); got != 1 {
+			t.Errorf("%d clients: %d submit_duration series, want 1", tc.clients, got)
+		}
+		m.Submit(clients[0], "main", "carrier-a", 0, time.Millisecond)
+		if got := series(t, reg, "smppmux_submits_total", "client="+clients[0], "group=main", "upstream=carrier-a", "status=0x00000000"); got != 1 {
+			t.Errorf("%d clients: after a submit the series is %v, want 1", tc.clients, got)
+		}
 	}
 }
