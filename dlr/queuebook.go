@@ -11,7 +11,7 @@ import (
 // clients taken in turn. The memory store keeps its queues in one; the
 // Pebble store keeps a copy of what its database holds, so that Take and
 // the lookups read no disk. It does no I/O: a store marks the messages a
-// QueueBook takes durably, and gives them back (Release) when it cannot.
+// QueueBook takes durably, and gives them back (PutBack) when it cannot.
 type QueueBook struct {
 	mu     sync.Mutex
 	groups map[string]*bookGroup
@@ -184,8 +184,8 @@ func (g *bookGroup) dropEmpty() {
 	g.ring = kept
 }
 
-// Release puts taken messages back in their place, not taken.
-func (b *QueueBook) Release(ms []*Queued) {
+// PutBack puts taken messages back in their place, not taken.
+func (b *QueueBook) PutBack(ms []*Queued) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, m := range ms {

@@ -25,7 +25,7 @@ func (s *Store) TakeExpired(group string, now time.Time, n int) ([]*dlr.Queued, 
 
 // PutBack implements dlr.QueueStore.
 func (s *Store) PutBack(ms []*dlr.Queued) error {
-	s.queues.Release(ms)
+	s.queues.PutBack(ms)
 	return nil
 }
 

@@ -186,3 +186,44 @@ func checkFIFO(t *testing.T, ms []*dlr.Queued, ids ...string) {
 		at = i
 	}
 }
+
+// CheckQueueOrphans checks what a durable QueueStore keeps across a
+// restart: s is closed by close and reopened by reopen. A message taken
+// before the restart is an orphan, never taken again; the others are
+// taken in their order; a settled one is gone.
+func CheckQueueOrphans(t *testing.T, s dlr.QueueStore, close func(), reopen func() dlr.QueueStore, now time.Time) {
+	t.Helper()
+	for i := range 4 {
+		EnqueueSync(t, s, Queued("g", "a", fmt.Sprint("r", i), now, time.Time{}))
+	}
+	taken := TakeAll(t, s, "g", 2)
+	if err := s.PutBack(taken[1:]); err != nil {
+		t.Fatal(err)
+	}
+	close()
+	s = reopen()
+	orphans, err := s.Orphans("g")
+	if err != nil || len(orphans) != 1 || orphans[0].ClientID != "r0" || !orphans[0].Taken {
+		t.Fatalf("Orphans = %v, %v; want r0, taken before the restart", QueuedIDs(orphans), err)
+	}
+	if n, _, _ := s.QueueLen("g"); n != 4 {
+		t.Fatalf("QueueLen after the restart = %d, want 4", n)
+	}
+	got := TakeAll(t, s, "g", 10)
+	if ids := QueuedIDs(got); !slices.Equal(ids, []string{"a/r1", "a/r2", "a/r3"}) {
+		t.Fatalf("took %v after the restart, want r1, r2, r3", ids)
+	}
+	if string(got[0].Raw) != string(pdu.Request(pdu.SubmitSM, 0, []byte("a/r1"))) || got[0].Session != 3 {
+		t.Fatalf("r1 read back as %+v", got[0])
+	}
+	SettleSync(t, s, orphans[0])
+	SettleSync(t, s, got[0])
+	close()
+	s = reopen()
+	if o, _ := s.Orphans("g"); len(o) != 2 || o[0].ClientID != "r2" && o[1].ClientID != "r2" {
+		t.Fatalf("Orphans after the second restart = %v, want r2 and r3", QueuedIDs(o))
+	}
+	if n, _, _ := s.QueueLen("g"); n != 2 {
+		t.Fatalf("QueueLen = %d, want 2 (r0 and r1 settled)", n)
+	}
+}
