@@ -44,9 +44,11 @@ var ErrQueueFull = errors.New("dlr: store-and-forward queue full")
 // drainer's goroutine, not a connection's reader.
 type QueueStore interface {
 	// Enqueue stores m at the tail of its client's queue in m.Group,
-	// setting m.Seq, and calls done once it is durable (synced). done may
-	// run on another goroutine.
-	Enqueue(m *Queued, done func(error))
+	// setting m.Seq, and calls done once it is durable (synced), or with
+	// ErrQueueFull when the group holds maxItems messages already (taken
+	// ones and those being stored included). done may run on another
+	// goroutine.
+	Enqueue(m *Queued, maxItems int, done func(error))
 	// Take returns up to n messages of group that are not taken, each
 	// client's in order of arrival, taking the clients in turn, after
 	// marking them taken durably: Take never returns a message twice, on

@@ -25,6 +25,7 @@ type bookGroup struct {
 	ring    []*bookClient // the clients with messages not taken, in turn
 	next    int           // the ring's next client
 	n       int           // messages held, taken included
+	pending int           // messages being stored (Reserve)
 	taken   map[*Queued]struct{}
 	orphans []*Queued // taken by a process that ended, not settled yet
 }
@@ -47,6 +48,35 @@ func (b *QueueBook) group(name string) *bookGroup {
 		b.groups[name] = g
 	}
 	return g
+}
+
+// Reserve counts a message of group being stored, unless the group holds
+// maxItems already, counting those: then it returns ErrQueueFull. Add
+// with reserved set, or Unreserve, ends the reservation.
+func (b *QueueBook) Reserve(group string, maxItems int) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	g := b.group(group)
+	if g.n+g.pending >= maxItems {
+		return ErrQueueFull
+	}
+	g.pending++
+	return nil
+}
+
+// Unreserve ends a reservation whose message was not stored.
+func (b *QueueBook) Unreserve(group string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.group(group).pending--
+}
+
+// AddReserved is Add for a message counted by Reserve.
+func (b *QueueBook) AddReserved(m *Queued) {
+	b.mu.Lock()
+	b.group(m.Group).pending--
+	b.mu.Unlock()
+	b.Add(m)
 }
 
 // Add puts m in its group's queue. A message added taken is one taken by

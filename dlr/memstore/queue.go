@@ -7,9 +7,13 @@ import (
 )
 
 // Enqueue implements dlr.QueueStore: the message is kept at once.
-func (s *Store) Enqueue(m *dlr.Queued, done func(error)) {
+func (s *Store) Enqueue(m *dlr.Queued, maxItems int, done func(error)) {
+	if err := s.queues.Reserve(m.Group, maxItems); err != nil {
+		done(err)
+		return
+	}
 	m.Seq = s.seq.Add(1)
-	s.queues.Add(m)
+	s.queues.AddReserved(m)
 	done(nil)
 }
 

@@ -133,8 +133,11 @@ func (s *Store) book() (*dlr.QueueBook, error) {
 }
 
 // Enqueue implements dlr.QueueStore.
-func (s *Store) Enqueue(m *dlr.Queued, done func(error)) {
+func (s *Store) Enqueue(m *dlr.Queued, maxItems int, done func(error)) {
 	b, err := s.book()
+	if err == nil {
+		err = b.Reserve(m.Group, maxItems)
+	}
 	if err != nil {
 		done(err)
 		return
@@ -143,7 +146,9 @@ func (s *Store) Enqueue(m *dlr.Queued, done func(error)) {
 	s.enqueue(writeOp{kind: kindQueue, qkey: queueKey(m.Group, m.Seq), qval: queueValue(m, false),
 		done: func(err error) {
 			if err == nil {
-				b.Add(m)
+				b.AddReserved(m)
+			} else {
+				b.Unreserve(m.Group)
 			}
 			done(err)
 		}})

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -24,7 +25,7 @@ func Queued(group, systemID, clientID string, at, expires time.Time) *dlr.Queued
 // EnqueueSync enqueues m and fails the test unless it is stored.
 func EnqueueSync(t testing.TB, s dlr.QueueStore, m *dlr.Queued) {
 	t.Helper()
-	Wait(t, func(done func(error)) { s.Enqueue(m, done) })
+	Wait(t, func(done func(error)) { s.Enqueue(m, 1000, done) })
 }
 
 // SettleSync settles m and fails the test unless it is removed.
@@ -163,6 +164,31 @@ func CheckQueue(t *testing.T, s dlr.QueueStore, now time.Time) {
 	}
 	if o, err := s.Orphans("g"); len(o) != 0 || err != nil {
 		t.Fatalf("Orphans = %v, %v while this process runs", QueuedIDs(o), err)
+	}
+	checkQueueFull(t, s, now)
+}
+
+// checkQueueFull checks max_items: the messages held, taken or not, count.
+func checkQueueFull(t *testing.T, s dlr.QueueStore, now time.Time) {
+	t.Helper()
+	errc := make(chan error, 1)
+	enqueue := func(id string) error {
+		s.Enqueue(Queued("full", "a", id, now, time.Time{}), 2, func(err error) { errc <- err })
+		return <-errc
+	}
+	if err := enqueue("f1"); err != nil {
+		t.Fatal(err)
+	}
+	taken := TakeAll(t, s, "full", 1)
+	if err := enqueue("f2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := enqueue("f3"); !errors.Is(err, dlr.ErrQueueFull) {
+		t.Fatalf("third message with max_items 2: %v, want ErrQueueFull", err)
+	}
+	SettleSync(t, s, taken[0])
+	if err := enqueue("f3"); err != nil {
+		t.Fatalf("after one left: %v", err)
 	}
 }
 
