@@ -306,6 +306,14 @@ func (r *Relay) settleQueued(q Queue, m *dlr.Queued, o forward.Outcome, res bala
 // queuedReceipt queues the receipt smppmux makes for m's outcome in its
 // client's outbox, when the client asked for one, then calls done.
 func (r *Relay) queuedReceipt(q Queue, m *dlr.Queued, o forward.Outcome, res balancer.Result, done func()) {
+	if o == forward.Unknown && res.Member == "" {
+		// Taken by a process that ended: if its mapping was written, the
+		// SMSC took it and its own receipt comes.
+		if _, sent, err := r.cfg.Store.ByClient(m.SystemID, m.ClientID); err == nil && sent {
+			done()
+			return
+		}
+	}
 	if o == forward.Unknown {
 		r.Stats.Unknown.Add(1)
 	} else {
