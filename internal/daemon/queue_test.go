@@ -248,6 +248,11 @@ func TestQueueQueryCancelFull(t *testing.T) {
 	if r, err := c.Submit(ctx, esmetest.SubmitBody("Shop", "447700900003", []byte("three"), 1, nil)); err != nil || r.Status != pdu.StatusMsgQFul {
 		t.Fatalf("third submit with max_items 2: %+v, %v; want ESME_RMSGQFUL", r, err)
 	}
+	for _, g := range e.d.Snapshot().Groups {
+		if g.Name == "main" && (g.Queue == nil || g.Queue.Depth != 2 || g.Queue.OldestAgeSeconds <= 0) {
+			t.Fatalf("status of the group's queue %+v, want 2 messages and an age", g.Queue)
+		}
+	}
 	byID := func(id pdu.ID, msgID string) pdu.Frame {
 		t.Helper()
 		body := pdu.AppendCString(nil, msgID)

@@ -204,18 +204,6 @@ func (r *Relay) notifyDrainer(group string) {
 	}
 }
 
-// QueueDrainers returns the names of the groups being drained and how
-// many messages each has in flight.
-func (r *Relay) QueueDrainers() map[string]int {
-	r.fwd.mu.Lock()
-	defer r.fwd.mu.Unlock()
-	out := make(map[string]int, len(r.fwd.drainers))
-	for name, d := range r.fwd.drainers {
-		out[name] = d.InFlight()
-	}
-	return out
-}
-
 // clientID issues a message id in the form systemID's configuration
 // asks for.
 func (r *Relay) clientID(systemID string) string {
@@ -380,4 +368,22 @@ func (r *Relay) queuedByID(s *smppserver.Session, f pdu.Frame, clientID string, 
 	}
 	s.Respond(pdu.Empty(respID, fail, seq))
 	return true
+}
+
+// QueueStatus returns the state of group's store-and-forward queue:
+// how many messages it holds, when the oldest was accepted, and how many
+// its drainer has in flight; false when the group relays.
+func (r *Relay) QueueStatus(group string) (depth int, oldest time.Time, inflight int, ok bool) {
+	if _, ok := r.rt().Queues[group]; !ok {
+		return 0, time.Time{}, 0, false
+	}
+	if qs := r.queueStore(); qs != nil {
+		depth, oldest, _ = qs.QueueLen(group)
+	}
+	r.fwd.mu.Lock()
+	if d := r.fwd.drainers[group]; d != nil {
+		inflight = d.InFlight()
+	}
+	r.fwd.mu.Unlock()
+	return depth, oldest, inflight, true
 }
