@@ -28,6 +28,9 @@ type bookGroup struct {
 	pending int           // messages being stored (Reserve)
 	taken   map[*Queued]struct{}
 	orphans []*Queued // taken by a process that ended, not settled yet
+	// soonest is at or before the earliest expiry of the messages not
+	// taken (zero: none expires): TakeExpired searches no sooner.
+	soonest time.Time
 }
 
 type bookClient struct {
@@ -97,6 +100,9 @@ func (b *QueueBook) Add(m *Queued) {
 
 // put inserts m, not taken, in its client's queue by Seq.
 func (g *bookGroup) put(m *Queued) {
+	if !m.Expires.IsZero() && (g.soonest.IsZero() || m.Expires.Before(g.soonest)) {
+		g.soonest = m.Expires
+	}
 	c := g.clients[m.SystemID]
 	if c == nil {
 		c = &bookClient{systemID: m.SystemID}
@@ -179,13 +185,27 @@ func (g *bookGroup) mark(out []*Queued, m *Queued) []*Queued {
 }
 
 func (g *bookGroup) takeExpired(now time.Time, n int) []*Queued {
+	if g.soonest.IsZero() || g.soonest.After(now) {
+		return nil
+	}
 	var out []*Queued
+	var soonest time.Time
+	defer func() {
+		// Only a search that went through every message knows the
+		// earliest expiry left; otherwise the next one searches again.
+		if len(out) < n {
+			g.soonest = soonest
+		}
+	}()
 	for _, c := range g.clients {
 		if len(out) >= n {
 			break
 		}
 		c.items = slices.DeleteFunc(c.items, func(m *Queued) bool {
 			if len(out) >= n || m.Expires.IsZero() || m.Expires.After(now) {
+				if !m.Expires.IsZero() && (soonest.IsZero() || m.Expires.Before(soonest)) {
+					soonest = m.Expires
+				}
 				return false
 			}
 			out = g.mark(out, m)

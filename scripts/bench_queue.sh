@@ -7,7 +7,8 @@
 # submit_sm_resp p99 against their targets (>= 20,000 msg/s, <= 5 ms), then
 # the drain: how long until the last receipt, and how many receipts came out
 # of the order their messages were submitted. BENCH_QUEUE_PORT (default
-# 12890) picks the ports (+0 smppmux, +1 the SMSC, +2 admin).
+# 12890) picks the ports (+0 smppmux, +1 the SMSC, +2 admin);
+# BENCH_QUEUE_KEEP=1 keeps the logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BENCH_QUEUE_BIN:-./bin/smppmux}
@@ -22,7 +23,7 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$DIR"
+  if [ -n "${BENCH_QUEUE_KEEP:-}" ]; then echo "   logs kept in $DIR"; else rm -rf "$DIR"; fi
 }
 trap cleanup EXIT
 
