@@ -2,6 +2,7 @@ package pebblestore
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -21,9 +22,9 @@ import (
 //
 // flags has queueTaken set once the message was taken for sending. The
 // queues are read into a dlr.QueueBook on first use and kept there as
-// the database is written: Take and the lookups read no disk. Enqueue and
-// Settle go through the group commit, synced; Take and PutBack write one
-// synced batch each, directly.
+// the database is written: Take and the lookups read no disk. Every
+// write goes through the group commit, synced: Take and PutBack wait for
+// theirs.
 const kindQueue = 'q'
 
 const queueTaken = 1
@@ -182,23 +183,27 @@ func (s *Store) take(f func(*dlr.QueueBook) []*dlr.Queued) ([]*dlr.Queued, error
 	return ms, nil
 }
 
-// writeQueued writes ms, taken or not, in one synced batch.
+// writeQueued writes ms, taken or not, through the group commit and
+// returns once they are synced: a Take shares its sync with the submits
+// being queued meanwhile, where a batch of its own synced on its own
+// (one sync per Take competing with theirs).
 func (s *Store) writeQueued(ms []*dlr.Queued, taken bool) error {
-	d, err := s.acquire()
-	if err != nil {
-		return err
-	}
-	defer d.release()
-	return s.write(d, func() error {
-		batch := d.NewBatch()
-		defer batch.Close()
-		for _, m := range ms {
-			if err := batch.Set(queueKey(m.Group, m.Seq), queueValue(m, taken), nil); err != nil {
-				return err
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	wg.Add(len(ms))
+	for _, m := range ms {
+		s.enqueue(writeOp{kind: kindQueue, qkey: queueKey(m.Group, m.Seq), qval: queueValue(m, taken), done: func(err error) {
+			if err != nil {
+				mu.Lock()
+				first = cmp.Or(first, err)
+				mu.Unlock()
 			}
-		}
-		return d.Apply(batch, pebble.Sync)
-	})
+			wg.Done()
+		}})
+	}
+	wg.Wait()
+	return first
 }
 
 // PutBack implements dlr.QueueStore. The messages are back in the queue

@@ -53,6 +53,10 @@ const (
 	expireBatch = 1024
 )
 
+// refillAt is how much room makes a drainer with messages in flight take
+// more: an eighth of its bound.
+func refillAt(inflight int) int { return max(1, inflight/8) }
+
 // Config holds a Drainer's settings.
 type Config struct {
 	// Group is the name of the group whose queue is drained.
@@ -219,8 +223,10 @@ func (d *Drainer) paused(now time.Time) time.Duration {
 
 // fill takes as many messages as there is room for and sends them.
 func (d *Drainer) fill(now time.Time) {
-	room := d.cfg.InFlight - int(d.inflight.Load())
-	if room <= 0 {
+	inflight := int(d.inflight.Load())
+	room := d.cfg.InFlight - inflight
+	if room <= 0 || inflight > 0 && room < refillAt(d.cfg.InFlight) {
+		// Taking a few at a time costs a synced write each.
 		return
 	}
 	if d.cfg.Available != nil && !d.cfg.Available() {
