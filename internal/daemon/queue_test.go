@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/smppmux/smppmux/config"
 	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/internal/esmetest"
 	"github.com/smppmux/smppmux/internal/pdu"
@@ -293,5 +294,45 @@ func TestQueueQueryCancelFull(t *testing.T) {
 	}
 	if d := nextReceipt(t, ctx, c); d.ReceiptID != second.MessageID {
 		t.Fatalf("receipt for %q, want %q", d.ReceiptID, second.MessageID)
+	}
+}
+
+// TestQueueReload: a reload that makes a relaying group store-and-forward
+// queues its next submits and drains them; one back to relay relays.
+func TestQueueReload(t *testing.T) {
+	t.Parallel()
+	s := smsctest.Start(t, smsctest.Config{})
+	e := startQueued(t, s, 100, "1h")
+	relaying := strings.Replace(e.yaml, "mode: store-and-forward", "mode: relay", 1)
+	apply := func(yaml string) {
+		t.Helper()
+		cfg, err := config.Parse([]byte(yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.d.Apply(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(relaying)
+	c := e.dial(t, "shop", "secret", pdu.BindTransceiver, 10)
+	ctx := deadline(t)
+	submitOne := func(dst string) {
+		t.Helper()
+		if r, err := c.Submit(ctx, esmetest.SubmitBody("Shop", dst, []byte("x"), 0, nil)); err != nil || r.Status != pdu.StatusOK {
+			t.Fatalf("submit: %+v, %v", r, err)
+		}
+	}
+	submitOne("447700900001")
+	if q := e.d.Relay.Stats.Queued.Load(); q != 0 {
+		t.Fatalf("%d queued by a relaying group", q)
+	}
+	apply(e.yaml)
+	submitOne("447700900002")
+	if q := e.d.Relay.Stats.Queued.Load(); q != 1 {
+		t.Fatalf("%d queued after the reload to store-and-forward, want 1", q)
+	}
+	if err := s.WaitAccepted(ctx, 2); err != nil {
+		t.Fatalf("the queued message was not drained: %v", err)
 	}
 }
