@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/smppmux/smppmux/config"
 	"github.com/smppmux/smppmux/dlr"
@@ -334,5 +335,73 @@ func TestQueueReload(t *testing.T) {
 	}
 	if err := s.WaitAccepted(ctx, 2); err != nil {
 		t.Fatalf("the queued message was not drained: %v", err)
+	}
+}
+
+// TestQueueDataSM: a data_sm is queued and answered data_sm_resp with the
+// client's id, then reaches the SMSC as a data_sm, and its receipt comes
+// back with that id.
+func TestQueueDataSM(t *testing.T) {
+	t.Parallel()
+	s := smsctest.Start(t, smsctest.Config{})
+	e := startQueued(t, s, 100, "1h")
+	c := e.dial(t, "shop", "secret", pdu.BindTransceiver, 10)
+	ctx := deadline(t)
+	body := pdu.AppendSM(nil, &pdu.SM{DataSM: true, SourceTON: 5, SourceAddr: []byte("Shop"), DestTON: 1, DestNPI: 1,
+		DestAddr: []byte("447700900001"), RegisteredDelivery: 1, TLVs: pdu.AppendTLV(nil, pdu.TagMessagePayload, []byte("payload"))})
+	f, err := c.Send(ctx, pdu.DataSM, body)
+	if err != nil || f.Status != pdu.StatusOK || f.ID != pdu.DataSMResp {
+		t.Fatalf("data_sm: %v %v, %v", f.ID, f.Status, err)
+	}
+	id, err := pdu.ParseMessageIDResp(f.Body())
+	if err != nil || len(id) == 0 {
+		t.Fatalf("data_sm_resp message_id %q, %v", id, err)
+	}
+	if err := s.WaitAccepted(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if recs := s.Records(); len(recs) != 1 || pdu.ParseHeader(recs[0].Raw).ID != pdu.DataSM || !bytes.Equal(recs[0].Body, body) {
+		t.Fatalf("the SMSC got %d records, want the data_sm as sent", len(recs))
+	}
+	if d := nextReceipt(t, ctx, c); d.ReceiptID != string(id) {
+		t.Fatalf("receipt for %q, want %q", d.ReceiptID, id)
+	}
+}
+
+// TestQueueCancelTaken: a message sent and not yet answered cannot be
+// cancelled (ESME_RCANCELFAIL) and query_sm says ENROUTE; once the SMSC
+// answers, its receipt comes as any other.
+func TestQueueCancelTaken(t *testing.T) {
+	t.Parallel()
+	s := smsctest.Start(t, smsctest.Config{Submit: func(*smsctest.SubmitRequest) smsctest.Reply {
+		return smsctest.Reply{Delay: 2 * time.Second}
+	}})
+	e := startQueued(t, s, 100, "1h")
+	c := e.dial(t, "shop", "secret", pdu.BindTransceiver, 10)
+	ctx := deadline(t)
+	r, err := c.Submit(ctx, esmetest.SubmitBody("Shop", "447700900001", []byte("x"), 1, nil))
+	if err != nil || r.Status != pdu.StatusOK {
+		t.Fatalf("submit: %+v, %v", r, err)
+	}
+	if err := s.WaitAccepted(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	b := pdu.AppendCString(nil, "")
+	b = pdu.AppendCString(b, r.MessageID)
+	b = append(b, 5, 0)
+	b = pdu.AppendCString(b, "Shop")
+	b = append(b, 1, 1)
+	b = pdu.AppendCString(b, "447700900001")
+	if f, err := c.Send(ctx, pdu.CancelSM, b); err != nil || f.Status != pdu.StatusCancelFail {
+		t.Fatalf("cancel_sm of a message in flight: 0x%08x, %v; want ESME_RCANCELFAIL", uint32(f.Status), err)
+	}
+	q := pdu.AppendCString(nil, r.MessageID)
+	q = append(q, 5, 0)
+	q = pdu.AppendCString(q, "Shop")
+	if f, err := c.Send(ctx, pdu.QuerySM, q); err != nil || f.Status != pdu.StatusOK || f.Body()[len(f.Body())-2] != 1 {
+		t.Fatalf("query_sm of a message in flight: 0x%08x %q, %v; want ENROUTE", uint32(f.Status), f.Body(), err)
+	}
+	if d := nextReceipt(t, ctx, c); d.ReceiptID != r.MessageID || !strings.Contains(string(d.SM.ShortMessage), "stat:DELIVRD") {
+		t.Fatalf("receipt %q for %q", d.SM.ShortMessage, d.ReceiptID)
 	}
 }
