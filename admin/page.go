@@ -99,6 +99,7 @@ type pageGroup struct {
 	Mode      string
 	Available bool
 	Members   []pageMember
+	Queue     *metrics.QueueInfo // nil for a group that relays
 }
 
 type pageMember struct {
@@ -170,7 +171,7 @@ func (h *handler) pageData() pageData {
 	slices.SortFunc(d.Upstreams, func(a, b pageUpstream) int { return strings.Compare(a.Name, b.Name) })
 
 	for _, g := range s.Groups {
-		pg := pageGroup{Name: g.Name, Mode: g.Mode, Available: g.Available}
+		pg := pageGroup{Name: g.Name, Mode: g.Mode, Available: g.Available, Queue: g.Queue}
 		for _, m := range g.Members {
 			pg.Members = append(pg.Members, pageMember{MemberInfo: m, Drained: drained[g.Name+"/"+m.Upstream],
 				Stopped: stopped[m.Upstream], PaceTPS: pace[m.Upstream].PaceTPS, Throttled: pace[m.Upstream].Throttled})

@@ -116,6 +116,10 @@ func writeGroups(b *bytes.Buffer, groups []pageGroup) {
 			if !g.Available {
 				group += ` <span class="bad">no member available</span>`
 			}
+			if q := g.Queue; q != nil {
+				group += fmt.Sprintf(` <span class="queue">queued %d, oldest %s, in flight %d</span>`,
+					q.Depth, time.Duration(q.OldestAgeSeconds*float64(time.Second)).Round(time.Second), q.InFlight)
+			}
 			for _, m := range g.Members {
 				member := esc(m.Upstream)
 				fmt.Fprintf(b, "\n<tr data-group=\"%s\" data-member=\"%s\">\n<td>%s</td>\n<td>%s</td>\n<td>%s%s</td>\n"+

@@ -72,3 +72,26 @@ func TestPageEscapes(t *testing.T) {
 		}
 	}
 }
+
+// TestPageShowsQueue: a store-and-forward group's queue is shown beside
+// its name; a relaying group shows none.
+func TestPageShowsQueue(t *testing.T) {
+	t.Parallel()
+	ctl := newFake()
+	ctl.snap = metrics.Snapshot{Groups: []metrics.GroupInfo{
+		{Name: "otp", Mode: "active-active", Available: true, Members: []metrics.MemberInfo{{Upstream: "a", Weight: 1}},
+			Queue: &metrics.QueueInfo{Depth: 50000, OldestAgeSeconds: 42.4, InFlight: 50}},
+		{Name: "bulk", Mode: "active-active", Available: true, Members: []metrics.MemberInfo{{Upstream: "b", Weight: 1}}},
+	}}
+	srv := serve(t, ctl, Config{})
+	code, body, _ := do(t, srv, "GET", "/", "")
+	if code != http.StatusOK {
+		t.Fatalf("GET / = %d", code)
+	}
+	if !strings.Contains(body, `<td>otp <span class="queue">queued 50000, oldest 42s, in flight 50</span></td>`) {
+		t.Errorf("the queue of otp is not shown:\n%s", body)
+	}
+	if strings.Count(body, `class="queue"`) != 1 {
+		t.Errorf("a queue shown for a relaying group:\n%s", body)
+	}
+}

@@ -161,6 +161,7 @@ func withGroupDefaults(g Group) Group {
 	g.StickyTTL = 10 * time.Minute
 	g.Breaker = Breaker{Failures: 5, ErrorRate: 0.5, MinRequests: 20, Window: 10 * time.Second,
 		Cooldown: 5 * time.Second, Probes: 3, SlowStart: 30 * time.Second}
+	g.Queue = Queue{Mode: QueueRelay, MaxItems: DefaultQueueMaxItems, MaxAge: DefaultQueueMaxAge}
 	return g
 }
 

@@ -48,7 +48,45 @@ type Group struct {
 	StickyTTL time.Duration `yaml:"sticky_ttl" mapstructure:"sticky_ttl"`
 	// Breaker tunes the circuit breaker of each member.
 	Breaker Breaker `yaml:"breaker" mapstructure:"breaker"`
+	// Queue says whether submits are relayed at once (the default) or
+	// accepted into the group's durable queue and sent from there.
+	Queue Queue `yaml:"queue" mapstructure:"queue"`
 }
+
+// QueueMode is how a group takes submits.
+type QueueMode string
+
+// Queue modes.
+const (
+	// QueueRelay relays each submit at once and answers the client with
+	// its SMSC's outcome.
+	QueueRelay QueueMode = "relay"
+	// QueueStoreAndForward answers ESME_ROK once the submit is stored in
+	// the group's queue, which drains as the members take it.
+	QueueStoreAndForward QueueMode = "store-and-forward"
+)
+
+// Default queue settings.
+const (
+	DefaultQueueMaxItems = 1_000_000
+	DefaultQueueMaxAge   = 24 * time.Hour
+)
+
+// Queue is a group's store-and-forward queue.
+type Queue struct {
+	// Mode is relay or store-and-forward. Default relay.
+	Mode QueueMode `yaml:"mode" mapstructure:"mode"`
+	// MaxItems bounds the messages queued, taken ones included: past it
+	// a submit gets ESME_RMSGQFUL. Default 1000000.
+	MaxItems int `yaml:"max_items" mapstructure:"max_items"`
+	// MaxAge is how long a message may wait in the queue; past it (or
+	// past its validity_period, if sooner) it is given up with an
+	// EXPIRED receipt. Default 24h.
+	MaxAge time.Duration `yaml:"max_age" mapstructure:"max_age"`
+}
+
+// StoreAndForward reports whether the group queues its submits.
+func (q Queue) StoreAndForward() bool { return q.Mode == QueueStoreAndForward }
 
 // Breaker tunes a member's circuit breaker: it opens after Failures in a
 // row or an ErrorRate over Window, keeps the member out for Cooldown, lets

@@ -109,6 +109,12 @@ var elementDefaults = map[reflect.Type]map[string]any{
 		"resubmit_unknown": false,
 		"sticky_ttl":       balancer.DefaultStickyTTL,
 		"breaker":          map[string]any{},
+		"queue":            map[string]any{},
+	},
+	reflect.TypeFor[Queue](): {
+		"mode":      string(QueueRelay),
+		"max_items": DefaultQueueMaxItems,
+		"max_age":   DefaultQueueMaxAge,
 	},
 	reflect.TypeFor[Breaker](): {
 		"failures":     balancer.DefaultBreakerFailures,

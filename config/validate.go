@@ -127,6 +127,9 @@ func (c *Config) Validate() error {
 		g := &c.Groups[i]
 		path := fmt.Sprintf("groups[%d]", i)
 		g.validate(&p, path, upstreams)
+		if g.Queue.StoreAndForward() && c.Store.Kind == StoreRedis {
+			p.add(path+".queue.mode", "store-and-forward needs the pebble store: the redis store keeps no queues yet")
+		}
 		if g.Name != "" {
 			if groups[g.Name] {
 				p.add(path+".name", "duplicate %q", g.Name)
@@ -297,6 +300,9 @@ func (g *Group) validate(p *problems, path string, upstreams map[string]*Upstrea
 	for i, st := range b.Statuses {
 		checkStatus(p, fmt.Sprintf("%s.breaker.statuses[%d]", path, i), st)
 	}
+	checkOneOf(p, path+".queue.mode", g.Queue.Mode, QueueRelay, QueueStoreAndForward)
+	checkAtLeast(p, path+".queue.max_items", g.Queue.MaxItems, 1)
+	checkPositive(p, path+".queue.max_age", g.Queue.MaxAge)
 	if len(g.Members) == 0 {
 		p.add(path+".members", "at least one member is required")
 	}

@@ -98,6 +98,25 @@ func TestParseErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "store-and-forward queue bad values",
+			text: doc(map[string]string{
+				"groups": "groups:\n  - name: main\n    members: [{upstream: carrier-a}]\n" +
+					"    queue: {mode: store, max_items: 0, max_age: -1s}",
+			}, ""),
+			want: []string{
+				`groups[0].queue.mode: must be one of relay, store-and-forward; got "store"`,
+				"groups[0].queue.max_items: must be at least 1; got 0",
+				"groups[0].queue.max_age: must be longer than 0; got -1s",
+			},
+		},
+		{
+			name: "store-and-forward with the redis store",
+			text: doc(map[string]string{
+				"groups": "groups:\n  - name: main\n    members: [{upstream: carrier-a}]\n    queue: {mode: store-and-forward}",
+			}, "store: {kind: redis, instance: 1, redis: {addrs: [\"127.0.0.1:6379\"]}}\n"),
+			want: []string{"groups[0].queue.mode: store-and-forward needs the pebble store: the redis store keeps no queues yet"},
+		},
+		{
 			name: "key in upper case",
 			text: doc(map[string]string{"listen": `LISTEN: {smpp: ":2775"}`}, ""),
 			want: []string{"LISTEN: keys are written in lower case: listen"},

@@ -43,6 +43,8 @@ type stateCollector struct {
 	breaker          *prometheus.Desc
 	outboxDepth      *prometheus.Desc
 	outboxAge        *prometheus.Desc
+	queueDepth       *prometheus.Desc
+	queueAge         *prometheus.Desc
 	deadLetters      *prometheus.Desc
 	ready            *prometheus.Desc
 	storeHealthy     *prometheus.Desc
@@ -92,6 +94,12 @@ func newStateCollector(src Source) *stateCollector {
 		outboxAge: d("smppmux_outbox_oldest_age_seconds",
 			"Age of the oldest item in a client's outbox; 0 when empty.",
 			[]string{"client"}, nil),
+		queueDepth: d("smppmux_queue_depth",
+			"Messages in a store-and-forward group's queue, those being sent included.",
+			[]string{"group"}, nil),
+		queueAge: d("smppmux_queue_oldest_age_seconds",
+			"Age of the oldest message in a store-and-forward group's queue; 0 when empty.",
+			[]string{"group"}, nil),
 		deadLetters: d("smppmux_dead_letters",
 			"Dead letters kept for a client: receipts and MO messages it refused for good.",
 			[]string{"client"}, nil),
@@ -112,7 +120,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.clientBinds, c.clientWindowUsed, c.upstreamBinds, c.windowUsed, c.windowSize, c.pace, c.throttled,
 		c.weight, c.effectiveWeight, c.healthy, c.breaker,
-		c.outboxDepth, c.outboxAge, c.deadLetters, c.ready, c.storeHealthy, c.pendingWrites,
+		c.outboxDepth, c.outboxAge, c.queueDepth, c.queueAge, c.deadLetters, c.ready, c.storeHealthy, c.pendingWrites,
 	} {
 		ch <- d
 	}
@@ -211,6 +219,11 @@ func (c *stateCollector) collectGroups(groups []GroupInfo, gauge gaugeFunc) {
 	type key struct{ group, upstream string }
 	seen := make(map[key]bool)
 	for _, g := range groups {
+		if q := g.Queue; q != nil && !seen[key{g.Name, ""}] {
+			seen[key{g.Name, ""}] = true
+			gauge(c.queueDepth, float64(q.Depth), g.Name)
+			gauge(c.queueAge, q.OldestAgeSeconds, g.Name)
+		}
 		for _, m := range g.Members {
 			k := key{g.Name, m.Upstream}
 			if seen[k] {

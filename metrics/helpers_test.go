@@ -40,7 +40,7 @@ func testSnapshot() Snapshot {
 			}},
 			{Name: "backup", Mode: "active-standby", Members: []MemberInfo{
 				{Upstream: "carrier-b", Weight: 1, EffectiveWeight: 0.1, Healthy: true, Breaker: "half_open"},
-			}},
+			}, Queue: &QueueInfo{Depth: 50000, OldestAgeSeconds: 42, InFlight: 10}},
 		},
 		Outboxes: []OutboxInfo{
 			{SystemID: "shop", Depth: 12, OldestAge: 90 * time.Second},
@@ -144,6 +144,8 @@ func allEvents(m *Metrics) {
 	m.Reload(true, time.Unix(1700000000, 0))
 	m.StoreCommit("pebble", 300*time.Microsecond, 12, nil)
 	m.StoreCommit("pebble", 0, 3, errors.New("disk full"))
+	m.QueueIn("backup", QueueQueued)
+	m.QueueOut("backup", "sent")
 }
 
 var allNames = []string{
@@ -161,6 +163,8 @@ var allNames = []string{
 	"smppmux_client_deliveries_total",
 	"smppmux_outbox_expired_total",
 	"smppmux_outbox_retries_total",
+	"smppmux_queue_in_total",
+	"smppmux_queue_out_total",
 	"smppmux_dead_letters_total",
 	"smppmux_mo_total",
 	"smppmux_client_sessions_closed_total",
@@ -183,6 +187,8 @@ var allNames = []string{
 	"smppmux_breaker_state",
 	"smppmux_outbox_depth",
 	"smppmux_outbox_oldest_age_seconds",
+	"smppmux_queue_depth",
+	"smppmux_queue_oldest_age_seconds",
 	"smppmux_dead_letters",
 	"smppmux_ready",
 	"smppmux_store_healthy",

@@ -69,6 +69,8 @@ type Metrics struct {
 	deliveries     *prometheus.CounterVec
 	outboxExpired  *prometheus.CounterVec
 	outboxRetries  *prometheus.CounterVec
+	queueIn        *prometheus.CounterVec
+	queueOut       *prometheus.CounterVec
 	deadLetters    *prometheus.CounterVec
 	mo             *prometheus.CounterVec
 	sessionsClosed *prometheus.CounterVec
@@ -147,6 +149,14 @@ func New(reg prometheus.Registerer, src Source) *Metrics {
 			Name: "smppmux_outbox_retries_total",
 			Help: "Deliveries to a client refused or unanswered, set aside to be tried again, by client system_id.",
 		}, []string{"client"}),
+		queueIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smppmux_queue_in_total",
+			Help: "Submits offered to a store-and-forward group's queue, by group and result (queued, full, failed).",
+		}, []string{"group", "result"}),
+		queueOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smppmux_queue_out_total",
+			Help: "Messages that left a store-and-forward group's queue, by group and outcome (sent, rejected, unknown, expired, cancelled).",
+		}, []string{"group", "outcome"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smppmux_dead_letters_total",
 			Help: "Receipts and MO messages made dead letters, by client system_id and reason (refused, never).",
@@ -212,6 +222,7 @@ func New(reg prometheus.Registerer, src Source) *Metrics {
 		m.submits, m.submitDuration, m.refused, m.failovers,
 		m.receipts, m.parked, m.finals, m.finalDelay,
 		m.deliveries, m.outboxExpired, m.outboxRetries, m.deadLetters, m.mo,
+		m.queueIn, m.queueOut,
 		m.sessionsClosed, m.bindFailures, m.bindLosses, m.breakerChanges,
 		m.reloadOK, m.reloadTime, m.reloads,
 	)
@@ -362,6 +373,30 @@ func (m *Metrics) OutboxExpired(client string) {
 		return
 	}
 	m.outboxExpired.WithLabelValues(client).Inc()
+}
+
+// Results of QueueIn.
+const (
+	QueueQueued = "queued" // stored, the client answered ESME_ROK
+	QueueFull   = "full"   // past max_items: ESME_RMSGQFUL
+	QueueFailed = "failed" // the store's write failed
+)
+
+// QueueIn records a submit offered to group's store-and-forward queue.
+func (m *Metrics) QueueIn(group, result string) {
+	if m == nil {
+		return
+	}
+	m.queueIn.WithLabelValues(group, result).Inc()
+}
+
+// QueueOut records a message that left group's store-and-forward queue
+// with outcome (sent, rejected, unknown, expired, cancelled).
+func (m *Metrics) QueueOut(group, outcome string) {
+	if m == nil {
+		return
+	}
+	m.queueOut.WithLabelValues(group, outcome).Inc()
 }
 
 // OutboxRetry records a delivery to client refused or unanswered, to be

@@ -102,6 +102,16 @@ type GroupInfo struct {
 	Members []MemberInfo `json:"members"`
 	// Available says some member can take a message now.
 	Available bool `json:"available"`
+	// Queue is the group's store-and-forward queue; nil for a group that
+	// relays.
+	Queue *QueueInfo `json:"queue,omitempty"`
+}
+
+// QueueInfo describes a group's store-and-forward queue.
+type QueueInfo struct {
+	Depth            int     `json:"depth"`              // messages held, in flight included
+	OldestAgeSeconds float64 `json:"oldest_age_seconds"` // age of the oldest; 0 when empty
+	InFlight         int     `json:"in_flight"`          // sent and not answered, or being settled
 }
 
 // MemberInfo describes one member of a group: an upstream seen from that

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"strconv"
 	"sync"
 	"time"
 
@@ -26,6 +27,12 @@ type receiptLog struct {
 	dups    int
 	refused int       // deliveries refused
 	last    time.Time // last receipt
+	// outOfOrder counts the receipts whose message_id, read as a hex
+	// number, is below one received before: ids are issued in increasing
+	// order, so with an SMSC that sends each receipt at once it counts
+	// the messages that reached it out of the order submitted.
+	outOfOrder int
+	top        uint64
 }
 
 func collect(c *esmetest.Client, n int, verdicts chan bool) *receiptLog {
@@ -45,6 +52,12 @@ func collect(c *esmetest.Client, n int, verdicts chan bool) *receiptLog {
 				l.dups++
 			}
 			l.ids[d.ReceiptID] = true
+			if n, err := strconv.ParseUint(d.ReceiptID, 16, 64); err == nil {
+				if n < l.top {
+					l.outOfOrder++
+				}
+				l.top = max(l.top, n)
+			}
 			l.last = now
 			l.mu.Unlock()
 			select {

@@ -50,6 +50,8 @@ func (r *benchResult) record(start time.Time, first bool, resp esmetest.Resp, er
 type benchFigures struct {
 	accepted, refused, failed int
 	receipts, matched, dups   int
+	outOfOrder                int
+	acceptPerSec              float64 // accepted over first submit to last response
 	seconds, msgPerSec        float64
 	sendRate                  float64
 	p50, p99                  time.Duration
@@ -71,8 +73,13 @@ func (r *benchRun) figures() benchFigures {
 	}
 	r.res.mu.Unlock()
 	r.rcpt.mu.Lock()
-	f.receipts, f.dups = r.rcpt.seen, r.rcpt.dups
+	f.receipts, f.dups, f.outOfOrder = r.rcpt.seen, r.rcpt.dups, r.rcpt.outOfOrder
 	r.rcpt.mu.Unlock()
+	r.res.mu.Lock()
+	if resp := r.res.last.Sub(r.start); resp > 0 {
+		f.acceptPerSec = float64(f.accepted) / resp.Seconds()
+	}
+	r.res.mu.Unlock()
 	el := r.elapsed()
 	f.seconds = el.Seconds()
 	if el > 0 {
@@ -161,10 +168,10 @@ func (r *benchRun) summaryLine(f benchFigures) string {
 	}
 	return fmt.Sprintf("summary label=%s n=%d sent=%d accepted=%d refused=%d failed=%d receipts=%d matched=%d dups=%d "+
 		"seconds=%.3f msg_per_s=%.0f send_rate=%.0f p50_us=%d p99_us=%d load_cpu_us_per_msg=%.2f "+
-		"window_waits=%d cpu_ticks=%s cpu_us_per_msg=%s rss_kb=%s hwm_kb=%s",
+		"window_waits=%d cpu_ticks=%s cpu_us_per_msg=%s rss_kb=%s hwm_kb=%s accept_msg_per_s=%.0f out_of_order=%d",
 		label, r.o.n, r.sent, f.accepted, f.refused, f.failed, f.receipts, f.matched, f.dups,
 		f.seconds, f.msgPerSec, f.sendRate, f.p50.Microseconds(), f.p99.Microseconds(), f.loadCPUPerMsg,
-		r.windowWaits, ticks, cpu, rss, hwm)
+		r.windowWaits, ticks, cpu, rss, hwm, f.acceptPerSec, f.outOfOrder)
 }
 
 // check is the exit status: an error when nothing was accepted or, with

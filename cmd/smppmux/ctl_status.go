@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -71,6 +72,19 @@ func ctlStatus(ctx context.Context, o *ctlOptions, stdout io.Writer) error {
 		}
 	}
 	tw.Flush()
+
+	if queued := slices.ContainsFunc(s.Groups, func(g metrics.GroupInfo) bool { return g.Queue != nil }); queued {
+		fmt.Fprintln(stdout)
+		tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "QUEUED GROUP\tDEPTH\tOLDEST\tIN FLIGHT")
+		for _, g := range s.Groups {
+			if q := g.Queue; q != nil {
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%d\n", g.Name, q.Depth,
+					time.Duration(q.OldestAgeSeconds*float64(time.Second)).Round(time.Second), q.InFlight)
+			}
+		}
+		tw.Flush()
+	}
 
 	fmt.Fprintln(stdout)
 	tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

@@ -32,6 +32,8 @@ type Store struct {
 	marks map[markKey]time.Time // relayed receipts, until when kept
 
 	waiting memWaiting
+
+	queues *dlr.QueueBook // store-and-forward queues (queue.go)
 }
 
 type memShard struct {
@@ -51,7 +53,7 @@ func New(now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Store{now: now, folded: make(map[string][]string)}
+	s := &Store{now: now, folded: make(map[string][]string), queues: dlr.NewQueueBook()}
 	for i := range s.shards {
 		s.shards[i].m = make(map[string]dlr.Mapping)
 	}

@@ -162,6 +162,9 @@ type Store struct {
 
 	// old is set while mappings of the earlier key layout may be stored.
 	old atomic.Bool
+
+	// queues mirrors the store-and-forward queues stored (queue.go).
+	queues queueState
 }
 
 // idKey names an upstream message.
@@ -213,6 +216,9 @@ type writeOp struct {
 	// it replaces (0: none).
 	dead      *dlr.DeadLetter
 	outboxSeq uint64
+	// A store-and-forward queue's key and value (kindQueue); a nil
+	// value deletes the key.
+	qkey, qval []byte
 }
 
 // mapping returns the upstream and folded id a PutMapping records; zero
@@ -238,6 +244,9 @@ func (op *writeOp) apply(b *pebble.Batch, scratch []byte) ([]byte, error) {
 	}
 	if op.kind == opForget {
 		return op.applyForget(b, scratch)
+	}
+	if op.kind == kindQueue {
+		return scratch, applyQueue(b, op.qkey, op.qval)
 	}
 	if op.kind == kindOutbox {
 		kv := appendSeqKey(scratch[:0], kindOutbox, op.systemID, op.seq)

@@ -61,6 +61,9 @@ func Run(t *testing.T, newStore func(t *testing.T) dlr.Store, opts ...Option) {
 		CheckDeadLetters(t, s, su.lister(s))
 	})
 	t.Run("Waiting", func(t *testing.T) { CheckWaiting(t, newStore(t), now) })
+	if _, ok := newStore(t).(dlr.QueueStore); ok {
+		t.Run("Queue", func(t *testing.T) { CheckQueue(t, newStore(t).(dlr.QueueStore), now) })
+	}
 }
 
 // Wait runs f with a callback and fails the test unless the callback is

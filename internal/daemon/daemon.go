@@ -260,6 +260,7 @@ func (d *Daemon) Start() error {
 	if err := d.restoreOutboxes(); err != nil {
 		return err
 	}
+	d.Relay.StartQueues()
 	d.statsStop, d.statsDone = make(chan struct{}), make(chan struct{})
 	stop, done := d.statsStop, d.statsDone
 	_ = d.life.Go("store statistics", func(context.Context) {

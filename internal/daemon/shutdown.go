@@ -97,6 +97,11 @@ waitLoops:
 		g.Stop()
 	}
 	d.step("upstreams stopped")
+	// The store-and-forward drainers: what they sent is settled or put
+	// back before the store closes.
+	if err := d.Relay.StopQueues(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("queues: %w", err))
+	}
 	// The outboxes, then the timers and goroutines left: none runs once
 	// the store closes.
 	ended := make(chan struct{})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -54,6 +55,12 @@ func (d *Daemon) Snapshot() metrics.Snapshot {
 				EffectiveWeight: m.EffectiveWeight, Healthy: m.Healthy, Breaker: m.Breaker.String()})
 		}
 		gi.Available = g.Available()
+		if depth, oldest, inflight, ok := d.Relay.QueueStatus(name); ok {
+			gi.Queue = &metrics.QueueInfo{Depth: depth, InFlight: inflight}
+			if !oldest.IsZero() {
+				gi.Queue.OldestAgeSeconds = time.Since(oldest).Seconds()
+			}
+		}
 		snap.Ready = snap.Ready && gi.Available
 		snap.Groups = append(snap.Groups, gi)
 	}

@@ -37,6 +37,9 @@ func (r *Relay) byMessageID(s *smppserver.Session, f pdu.Frame) {
 		return
 	}
 	clientID := string(q.MessageID)
+	if r.queuedByID(s, f, clientID, fail) {
+		return
+	}
 	m, ok, err := r.cfg.Store.ByClient(s.SystemID(), clientID)
 	if err != nil {
 		s.Logger().Error("message id lookup failed", zap.Error(err))

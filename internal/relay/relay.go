@@ -74,6 +74,7 @@ type Config struct {
 // Stats are counters for tests, the demo and metrics.
 type Stats struct {
 	Submitted         atomic.Uint64 // submits relayed and answered ESME_ROK
+	Queued            atomic.Uint64 // submits stored in a group's queue and answered ESME_ROK
 	Refused           atomic.Uint64 // submits answered with an error status
 	Unknown           atomic.Uint64 // submits whose outcome is unknown (timeout, lost bind)
 	ReceiptsMatched   atomic.Uint64
@@ -108,7 +109,8 @@ type Relay struct {
 	relaying   map[relayingKey]*relayingHolder
 	// rewrites counts the mapping writes being tried again (see record).
 	rewrites                       atomic.Int64
-	changes                        changes // see Changed
+	changes                        changes    // see Changed
+	fwd                            forwarding // store-and-forward drainers (forward.go)
 	refuseLog, rewriteLog, waitLog everyLog
 	lookupLog, outboxLog           everyLog
 	// Stats counts what went through.
@@ -164,6 +166,7 @@ func New(cfg Config) *Relay {
 func (r *Relay) SetSnapshot(s *Snapshot) {
 	s.setDefaults()
 	r.snap.Store(s)
+	r.syncDrainers(s)
 }
 
 // Snapshot returns the snapshot in force.
@@ -289,6 +292,10 @@ func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, stic
 		r.Stats.Refused.Add(1)
 		r.cfg.Metrics.SubmitRefused(m.SystemID, metrics.RefusedNoRoute)
 		s.Respond(pdu.Empty(respID, rt.NoRouteStatus, seq))
+		return
+	}
+	if q, ok := rt.Queues[g.Name()]; ok {
+		r.enqueue(s, f, q, validity, start)
 		return
 	}
 	// The frame is the reader's to give: the upstream bind numbers it in

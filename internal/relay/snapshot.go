@@ -34,6 +34,8 @@ type Snapshot struct {
 	SubmitTimeout time.Duration
 	// NoRouteStatus answers a submit no route matches; ESME_RINVDSTADR.
 	NoRouteStatus pdu.Status
+	// Queues are the store-and-forward groups by name (forward.go).
+	Queues map[string]Queue
 }
 
 // Upstream is one upstream as a Snapshot holds it.
@@ -90,6 +92,7 @@ func NewSnapshot(cfg *config.Config, tbl *clients.Table, ups map[string]Upstream
 		})
 	}
 	s.Router = router.New(routes)
+	s.Queues = queuesOf(cfg, groups)
 	if len(cfg.MORoutes) > 0 {
 		var mo []router.Rule[string]
 		for _, rc := range cfg.MORoutes {

@@ -1,0 +1,92 @@
+package forward
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/internal/pdu"
+)
+
+// Codes of the err: field of the receipts smppmux makes. A REJECTD
+// receipt carries the SMSC's command_status instead, in decimal (capped
+// at 999: a status above is written 999).
+const (
+	ErrExpiredValidity = 901 // the validity_period passed in the queue
+	ErrExpiredMaxAge   = 902 // the queue's max_age passed
+	ErrUnknown         = 903 // sent and not answered, or taken by a process that ended
+)
+
+// SMPP message_state values (section 5.2.28) of the receipts made.
+const (
+	stateExpired  = 3
+	stateUnknown  = 7
+	stateRejected = 8
+)
+
+// esmReceipt is the esm_class of an SMSC delivery receipt.
+const esmReceipt = 0x04
+
+// Receipt returns the deliver_sm receipt smppmux gives the client of m for
+// outcome o (Rejected, Unknown or Expired) at now, and false when the
+// client did not ask for one (registered_delivery) or m's PDU cannot be
+// read. For Rejected, status is the SMSC's answer. maxAge is the queue's,
+// to tell the two expiries apart.
+func Receipt(m *dlr.Queued, o Outcome, status pdu.Status, maxAge time.Duration, now time.Time) ([]byte, bool) {
+	if len(m.Raw) < pdu.HeaderLen {
+		return nil, false
+	}
+	h := pdu.ParseHeader(m.Raw)
+	var sm pdu.SM
+	if err := pdu.ParseMessage(h.ID, m.Raw[pdu.HeaderLen:], &sm); err != nil {
+		return nil, false
+	}
+	// Bits 1..0: 01 a receipt on success or failure, 10 on failure only;
+	// every receipt made here is a failure's.
+	if sm.RegisteredDelivery&0x03 == 0 {
+		return nil, false
+	}
+	var stat string
+	var code int
+	var state byte
+	switch o {
+	case Rejected:
+		stat, code, state = "REJECTD", min(int(status), 999), stateRejected
+	case Expired:
+		stat, code, state = "EXPIRED", ErrExpiredValidity, stateExpired
+		if maxAge > 0 && !m.Expires.Before(time.Unix(0, m.Submitted).Add(maxAge)) {
+			code = ErrExpiredMaxAge
+		}
+	default:
+		stat, code, state = "UNKNOWN", ErrUnknown, stateUnknown
+	}
+	text := sm.ShortMessage
+	if sm.DataCoding != 0 || !printable(text) {
+		text = nil
+	}
+	if len(text) > 20 {
+		text = text[:20]
+	}
+	submitted := time.Unix(0, m.Submitted).UTC()
+	body := fmt.Sprintf("id:%s sub:001 dlvrd:000 submit date:%s done date:%s stat:%s err:%03d text:%s",
+		m.ClientID, submitted.Format("0601021504"), now.UTC().Format("0601021504"), stat, code, text)
+	tlvs := pdu.AppendTLV(nil, pdu.TagReceiptedMessageID, append([]byte(m.ClientID), 0))
+	tlvs = pdu.AppendTLV(tlvs, pdu.TagMessageState, []byte{state})
+	r := pdu.SM{
+		SourceTON: sm.DestTON, SourceNPI: sm.DestNPI, SourceAddr: sm.DestAddr,
+		DestTON: sm.SourceTON, DestNPI: sm.SourceNPI, DestAddr: sm.SourceAddr,
+		ESMClass:     esmReceipt,
+		ShortMessage: []byte(body),
+		TLVs:         tlvs,
+	}
+	return pdu.Request(pdu.DeliverSM, 0, pdu.AppendSM(nil, &r)), true
+}
+
+func printable(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
