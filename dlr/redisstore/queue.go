@@ -32,6 +32,7 @@ import (
 //	q:{group}:i            -> hash: systemID NUL clientID -> seq
 //	q:{group}:f:token      -> the fence of a process's takes and enqueues (PX an hour)
 //	q:groups               -> set of the groups that have had a queue (for FindQueued)
+//	q:events (channel)     -> a group whose queue had nothing to take and now has
 //
 // Streams with consumer groups were the first idea, and do not fit: a
 // stream is one FIFO, while a group's queue is one FIFO per client taken
@@ -529,6 +530,25 @@ func (s *Store) endedTokens(ctx context.Context, stamps []string) ([]string, err
 		}
 	}
 	return dead, nil
+}
+
+// WatchQueues calls fn with a group's name each time its queue, which
+// held nothing to take, gets a message to take (queued or put back, on
+// any instance), so that a drainer waiting for messages takes them at
+// once. It subscribes once; later calls replace fn.
+func (s *Store) WatchQueues(fn func(group string)) {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	if s.qpubsub != nil {
+		_ = s.qpubsub.Close()
+	}
+	ps := s.c.Subscribe(context.Background(), s.cfg.Prefix+"q:events")
+	s.qpubsub = ps
+	s.wg.Go(func() {
+		for msg := range ps.Channel() {
+			fn(msg.Payload)
+		}
+	})
 }
 
 var _ dlr.QueueStore = (*Store)(nil)

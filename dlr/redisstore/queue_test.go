@@ -475,3 +475,63 @@ func TestRedisQueuePutBackLandingLate(t *testing.T) {
 		t.Fatalf("%d messages taken, want 5", n)
 	}
 }
+
+// TestRedisQueueEvents: an instance hears when a group's queue, with
+// nothing to take, gets a message to take on another instance, queued or
+// put back; not for each message queued behind others.
+func TestRedisQueueEvents(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	a := openRedis(t, r.Addr, 1, nil)
+	b := openRedis(t, r.Addr, 2, nil)
+	events := make(chan string, 10)
+	a.WatchQueues(func(group string) { events <- group })
+	next := func(want string) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case g := <-events:
+				if g == "probe" {
+					continue // a late one of the subscription's check
+				}
+				if g != want {
+					t.Fatalf("event for %q, want %q", g, want)
+				}
+				return
+			case <-deadline:
+				t.Fatalf("no event for %q", want)
+			}
+		}
+	}
+	// The subscription is live once an event comes through it.
+	if !poll(20*time.Millisecond, 10*time.Second, func() bool {
+		enqueueN(t, b, "probe", "p", 1)
+		storetest.SettleSync(t, b, storetest.TakeAll(t, b, "probe", 1)[0])
+		select {
+		case <-events:
+			return true
+		default:
+			return false
+		}
+	}) {
+		t.Fatal("WatchQueues heard nothing")
+	}
+	enqueueN(t, b, "g", "m", 2) // the second is queued behind the first
+	next("g")
+	took := storetest.TakeAll(t, b, "g", 10)
+	if err := b.PutBack(took); err != nil {
+		t.Fatal(err)
+	}
+	next("g")
+	storetest.TakeAll(t, b, "g", 10)
+	enqueueN(t, b, "other", "o", 1)
+	next("other") // had the second message or a put back into a queue with messages told, it would come first
+	select {
+	case g := <-events:
+		if g != "probe" {
+			t.Fatalf("extra event for %q", g)
+		}
+	default:
+	}
+}

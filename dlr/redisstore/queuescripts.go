@@ -10,8 +10,11 @@ import "github.com/redis/go-redis/v9"
 // the fence key was raised past it; unqueue takes message seq (v) out of
 // its client's sorted set, and the client out of the ring once it has no
 // message left; requeue puts it back, and the client in the ring if it
-// was not; giveBack puts back a message taken, and returns 1 if there
-// is one; hand stamps seq taken and adds it and its message v to out;
+// was not, and reports whether the ring was empty before; wake tells
+// every instance (channel q:events) that the group, whose clients' prefix
+// ARGV[1] names, has messages to take again; giveBack puts back a message
+// taken, and returns 1 if there is one (2 if the ring was empty); hand
+// stamps seq taken and adds it and its message v to out;
 // forget removes seq from the messages, the set of all, the
 // expiries, the taken and the index by client id (field).
 const luaQueue = `
@@ -32,14 +35,19 @@ local function requeue(ring, seq, v)
   local ck = ARGV[1] .. sys
   redis.call('ZADD', ck, seq, seq)
   if redis.call('ZCARD', ck) == 1 then
-    redis.call('RPUSH', ring, sys)
+    return redis.call('RPUSH', ring, sys) == 1
   end
+  return false
+end
+local function wake()
+  local pre, group = string.match(ARGV[1], '^(.*)q:{(.*)}:c:$')
+  if pre then redis.call('PUBLISH', pre .. 'q:events', group) end
 end
 local function giveBack(m, t, ring, seq)
   redis.call('HDEL', t, seq)
   local v = redis.call('HGET', m, seq)
   if not v then return 0 end
-  requeue(ring, seq, v)
+  if requeue(ring, seq, v) then return 2 end
   return 1
 end
 local function hand(out, t, seq, v, stamp)
@@ -72,7 +80,7 @@ end
 local seq = tostring(redis.call('INCR', KEYS[6]))
 redis.call('HSET', KEYS[1], seq, ARGV[6])
 redis.call('ZADD', KEYS[2], seq, seq)
-requeue(KEYS[3], seq, ARGV[6])
+if requeue(KEYS[3], seq, ARGV[6]) then wake() end
 if ARGV[5] ~= '' then
   redis.call('ZADD', KEYS[4], ARGV[5], seq)
 end
@@ -123,13 +131,16 @@ return out`)
 	// scriptQPutBack puts back each message ARGV[2k] still stamped
 	// ARGV[2k+1]; it returns how many it put back.
 	scriptQPutBack = redis.NewScript(luaQueue + `
-local n = 0
+local n, woke = 0, false
 for k = 2, #ARGV - 1, 2 do
   local seq = ARGV[k]
   if redis.call('HGET', KEYS[3], seq) == ARGV[k + 1] then
-    n = n + giveBack(KEYS[1], KEYS[3], KEYS[2], seq)
+    local b = giveBack(KEYS[1], KEYS[3], KEYS[2], seq)
+    if b > 0 then n = n + 1 end
+    woke = woke or b == 2
   end
 end
+if woke then wake() end
 return n`)
 	// scriptQSettle removes the message ARGV[2] whatever its state, and
 	// its client id ARGV[3] if that still names it.
@@ -210,9 +221,13 @@ for k = 1, npairs do
 end
 i = i + 2 * npairs + 1
 local nback, removed, taken = 0, 0, 0
+local woke = false
 for _, seq in ipairs(back) do
-  nback = nback + giveBack(KEYS[1], KEYS[5], KEYS[3], seq)
+  local b = giveBack(KEYS[1], KEYS[5], KEYS[3], seq)
+  if b > 0 then nback = nback + 1 end
+  woke = woke or b == 2
 end
+if woke then wake() end
 for k = i, #ARGV do
   local seq = redis.call('HGET', KEYS[6], ARGV[k])
   if seq then

@@ -45,6 +45,7 @@ import (
 //	                           clients in turn), x (seqs by expiry), t (seq -> the taker's
 //	                           stamp), i (client id -> seq), f:token (a process's fence); see queue.go
 //	q:groups                -> set of the groups that have had a queue
+//	q:events (channel)      -> a group whose queue had nothing to take and now has
 //
 // The keys of one client share the hash tag {systemID}, so on Redis
 // Cluster the scripts that touch a client's outbox and lease stay on one
@@ -127,6 +128,7 @@ type Store struct {
 
 	watchMu sync.Mutex
 	pubsub  *redis.PubSub
+	qpubsub *redis.PubSub // WatchQueues's
 
 	recent recentMappings
 
@@ -536,6 +538,9 @@ func (s *Store) Close() error {
 	s.watchMu.Lock()
 	if s.pubsub != nil {
 		_ = s.pubsub.Close()
+	}
+	if s.qpubsub != nil {
+		_ = s.qpubsub.Close()
 	}
 	s.watchMu.Unlock()
 	s.wg.Wait()
