@@ -535,3 +535,33 @@ func TestRedisQueueEvents(t *testing.T) {
 	default:
 	}
 }
+
+// TestRedisQueueSettleAfterEmptyRestart: Redis restarts without its data
+// while a message is taken, and numbers new messages from 1 again; the
+// settling of the message taken before does not remove the new message
+// that has its number.
+func TestRedisQueueSettleAfterEmptyRestart(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	s := openRedis(t, r.Addr, 1, nil)
+	enqueueN(t, s, "g", "old", 1)
+	old := storetest.TakeAll(t, s, "g", 1)
+	r.Kill()
+	r.Revive()
+	m := storetest.Queued("g", "c0", "new", time.Now(), time.Time{})
+	if !poll(50*time.Millisecond, 10*time.Second, func() bool {
+		errc := make(chan error, 1)
+		s.Enqueue(m, 100, func(err error) { errc <- err })
+		return <-errc == nil
+	}) {
+		t.Fatal("no enqueue after the restart")
+	}
+	if m.Seq != old[0].Seq {
+		t.Fatalf("new message numbered %d, the old one %d: the test needs them alike", m.Seq, old[0].Seq)
+	}
+	storetest.SettleSync(t, s, old[0])
+	if _, ok, err := s.FindQueued("c0", "new"); !ok || err != nil {
+		t.Fatalf("the new message is gone after the old one was settled: %v, %v", ok, err)
+	}
+	takeAllOnce(t, s, "new")
+}

@@ -142,9 +142,11 @@ for k = 2, #ARGV - 1, 2 do
 end
 if woke then wake() end
 return n`)
-	// scriptQSettle removes the message ARGV[2] whatever its state, and
-	// its client id ARGV[3] if that still names it.
+	// scriptQSettle removes the message ARGV[2] whatever its state if its
+	// client id ARGV[3] names it: a seq given again, after a Redis that
+	// lost its data restarted, is another message's.
 	scriptQSettle = redis.NewScript(luaQueue + `
+if redis.call('HGET', KEYS[6], ARGV[3]) ~= ARGV[2] then return 0 end
 local v = redis.call('HGET', KEYS[1], ARGV[2])
 forget(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], ARGV[3], ARGV[2])
 if v then unqueue(KEYS[3], ARGV[2], v) end
