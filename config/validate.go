@@ -127,9 +127,6 @@ func (c *Config) Validate() error {
 		g := &c.Groups[i]
 		path := fmt.Sprintf("groups[%d]", i)
 		g.validate(&p, path, upstreams)
-		if g.Queue.StoreAndForward() && c.Store.Kind == StoreRedis {
-			p.add(path+".queue.mode", "store-and-forward needs the pebble store: the redis store keeps no queues yet")
-		}
 		if g.Name != "" {
 			if groups[g.Name] {
 				p.add(path+".name", "duplicate %q", g.Name)

@@ -110,13 +110,6 @@ func TestParseErrors(t *testing.T) {
 			},
 		},
 		{
-			name: "store-and-forward with the redis store",
-			text: doc(map[string]string{
-				"groups": "groups:\n  - name: main\n    members: [{upstream: carrier-a}]\n    queue: {mode: store-and-forward}",
-			}, "store: {kind: redis, instance: 1, redis: {addrs: [\"127.0.0.1:6379\"]}}\n"),
-			want: []string{"groups[0].queue.mode: store-and-forward needs the pebble store: the redis store keeps no queues yet"},
-		},
-		{
 			name: "key in upper case",
 			text: doc(map[string]string{"listen": `LISTEN: {smpp: ":2775"}`}, ""),
 			want: []string{"LISTEN: keys are written in lower case: listen"},
@@ -322,5 +315,17 @@ func TestValidateInCode(t *testing.T) {
 	fes := FieldErrors(c.Validate())
 	if len(fes) != 1 || fes[0].Path != "clients[1].system_id" {
 		t.Errorf("Validate = %v, want one duplicate system_id", fes)
+	}
+}
+
+// TestStoreAndForwardWithRedis: a store-and-forward group is accepted with
+// the redis store, whose instances share its queue.
+func TestStoreAndForwardWithRedis(t *testing.T) {
+	t.Parallel()
+	c := mustParse(t, doc(map[string]string{
+		"groups": "groups:\n  - name: main\n    members: [{upstream: carrier-a}]\n    queue: {mode: store-and-forward}",
+	}, "store: {kind: redis, instance: 1, redis: {addrs: [\"127.0.0.1:6379\"]}}\n"))
+	if !c.Groups[0].Queue.StoreAndForward() || c.Store.Kind != StoreRedis {
+		t.Fatalf("parsed %+v with store %q", c.Groups[0].Queue, c.Store.Kind)
 	}
 }

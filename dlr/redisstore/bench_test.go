@@ -74,3 +74,64 @@ func benchRedisMessage(b *testing.B, item func(int) []byte) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 	b.ReportMetric(float64((storetest.CPUTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
 }
+
+// BenchmarkRedisEnqueue64 queues messages of 10 clients with a 160-octet
+// PDU from 64 concurrent writers, each waiting for its write, as client
+// sessions of a store-and-forward group do.
+func BenchmarkRedisEnqueue64(b *testing.B) {
+	s := openRedis(b, redistest.Start(b).Addr, 1, nil)
+	raw := make([]byte, 160)
+	now := time.Now()
+	start := time.Now()
+	storetest.Writers64(b, func(i int, put func(error), wait func()) {
+		id := strconv.Itoa(i)
+		s.Enqueue(&dlr.Queued{Group: "g", Origin: dlr.Origin{SystemID: "c" + strconv.Itoa(i%10), ClientID: id, Session: 1,
+			Submitted: now.UnixNano()}, Raw: raw}, 1<<30, put)
+		wait()
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "enqueues/s")
+}
+
+// BenchmarkRedisTakeSettle takes queued messages 100 at a time, as a
+// drainer does, and settles each.
+func BenchmarkRedisTakeSettle(b *testing.B) {
+	s := openRedis(b, redistest.Start(b).Addr, 1, nil)
+	raw := make([]byte, 160)
+	n := 0
+	var taken []*dlr.Queued
+	errc := make(chan error, 100)
+	for b.Loop() {
+		if len(taken) == 0 {
+			b.StopTimer()
+			for i := range 1000 {
+				s.Enqueue(&dlr.Queued{Group: "g", Origin: dlr.Origin{SystemID: "c" + strconv.Itoa(i%10), ClientID: strconv.Itoa(n)},
+					Raw: raw}, 1<<30, func(err error) { errc <- err })
+				n++
+				if i%100 == 99 {
+					for range 100 {
+						if err := <-errc; err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			}
+			b.StartTimer()
+		}
+		if len(taken) == 0 {
+			var err error
+			if taken, err = s.Take("g", 100); err != nil || len(taken) == 0 {
+				b.Fatal(len(taken), err)
+			}
+		}
+		m := taken[0]
+		taken = taken[1:]
+		s.Settle(m, func(err error) { errc <- err })
+		if len(taken) == 0 {
+			for range 100 {
+				if err := <-errc; err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+}

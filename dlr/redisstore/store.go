@@ -40,10 +40,20 @@ import (
 //	                           released one
 //	instance:N              -> the token of the process using instance id N (PX)
 //	events (channel)        -> a system_id whose outbox grew or whose lease was released
+//	q:{group}:...           -> a group's store-and-forward queue: seq (counter), m (messages),
+//	                           a (every seq), c:systemID (a client's seqs not taken), r (the
+//	                           clients in turn), x (seqs by expiry), t (seq -> the taker's
+//	                           stamp), i (client id -> seq), f:token (a process's fence); see queue.go
+//	q:groups                -> set of the groups that have had a queue
+//	q:events (channel)      -> a group whose queue had nothing to take and now has
 //
 // The keys of one client share the hash tag {systemID}, so on Redis
 // Cluster the scripts that touch a client's outbox and lease stay on one
-// slot; mappings are single-key commands and spread over the slots. A
+// slot; mappings are single-key commands and spread over the slots. The
+// keys of one group's queue share the hash tag {group}: the queue's
+// scripts, which name the clients' sorted sets themselves, stay on its
+// slot; a lookup by client id reads every group's, in one pipeline, and
+// whether a taker is alive is read from its instance key, apart. A
 // receipt's id is one GET, or HGET for an id in upper case or with
 // leading zeros; the ids of one folded form are the GET of that form and
 // the HGETALL of its hash, in one round trip. A mapping costs two writes,
@@ -118,6 +128,7 @@ type Store struct {
 
 	watchMu sync.Mutex
 	pubsub  *redis.PubSub
+	qpubsub *redis.PubSub // WatchQueues's
 
 	recent recentMappings
 
@@ -140,6 +151,10 @@ type Store struct {
 	limbo  limbo
 	lastMs atomic.Int64
 	gen    atomic.Int64
+
+	// queue is what the store-and-forward queues need beyond Redis
+	// (queue.go).
+	queue queueState
 }
 
 // idKey names an upstream message.
@@ -326,7 +341,7 @@ func (r redisLogger) Printf(_ context.Context, format string, v ...any) { r.l.In
 func (s *Store) loadScripts() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, sc := range []*redis.Script{scriptAdd, scriptRelease, scriptDead, scriptIndex, scriptFind} {
+	for _, sc := range append([]*redis.Script{scriptAdd, scriptRelease, scriptDead, scriptIndex, scriptFind}, queueScripts...) {
 		if err := sc.Load(ctx, s.c).Err(); err != nil {
 			return fmt.Errorf("redis store: %w", err)
 		}
@@ -467,6 +482,7 @@ func (s *Store) probe(key string) error {
 	// The looks go first: the WAIT after the SET then also covers the
 	// entries they find, written before.
 	finds := s.queueFinds(ctx, pipe)
+	undos := s.queueUndos(ctx, pipe)
 	pipe.Set(ctx, key, s.token, 10*probeEvery)
 	var wait *redis.Cmd
 	if s.cfg.WaitReplicas > 0 {
@@ -488,9 +504,15 @@ func (s *Store) probe(key string) error {
 	if err := s.settleFinds(finds); err != nil {
 		return err
 	}
+	if err := s.settleUndos(undos); err != nil {
+		return err
+	}
 	if n := s.unresolved(); n > 0 {
 		// Put in limbo since the look was queued.
 		return fmt.Errorf("%d outbox writes had no answer and are not looked for yet", n)
+	}
+	if n := s.queueUnresolved(); n > 0 {
+		return fmt.Errorf("%d queue writes had no answer and are not undone yet", n)
 	}
 	return nil
 }
@@ -517,9 +539,13 @@ func (s *Store) Close() error {
 	if s.pubsub != nil {
 		_ = s.pubsub.Close()
 	}
+	if s.qpubsub != nil {
+		_ = s.qpubsub.Close()
+	}
 	s.watchMu.Unlock()
 	s.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	s.undoQueuesNow(ctx)
 	if err := scriptDrop.Run(ctx, s.c, []string{s.instanceKey()}, s.token).Err(); err != nil {
 		s.log.Warn("giving up the instance id failed: it lapses by itself", zap.Error(err))
 	}

@@ -233,21 +233,25 @@ func TestRedisRestart(t *testing.T) {
 	}
 }
 
+// openCluster opens a store on the cluster of addrs, closed when the
+// test ends.
+func openCluster(t *testing.T, addrs []string, instance int) *Store {
+	t.Helper()
+	s, err := Open(Config{Addrs: addrs, Instance: instance, LeaseTTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 // TestRedisCluster runs the store on a three-master Redis Cluster: the
 // scripts that touch a client's outbox and lease find their keys on one
 // slot thanks to the {system_id} hash tag.
 func TestRedisCluster(t *testing.T) {
 	t.Parallel()
 	addrs := redistest.StartCluster(t, 3)
-	open := func(instance int) *Store {
-		s, err := Open(Config{Addrs: addrs, Instance: instance, LeaseTTL: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
-	a, b := open(1), open(2)
+	a, b := openCluster(t, addrs, 1), openCluster(t, addrs, 2)
 	for i := range 50 {
 		m := dlr.Mapping{Upstream: "carrier", UpstreamID: strconv.Itoa(i), Origin: dlr.Origin{SystemID: "shop", ClientID: "c" + strconv.Itoa(i)},
 			Expires: time.Now().Add(time.Hour)}
