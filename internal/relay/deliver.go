@@ -115,7 +115,7 @@ const (
 
 // HandleDeliver implements upstream.DeliverHandler.
 func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.Status)) {
-	p := &parked{upstream: u.Name(), frame: f, ack: ack, seq: r.cfg.Store.NextSeq(), arrived: time.Now()}
+	p := &parked{upstream: u.Name(), frame: f, ack: ack, seq: r.cfg.Store.NextSeq(), arrived: f.Time()}
 	mo, err := r.read(p)
 	if mo != nil {
 		r.mobileOriginated(u, f, *mo, ack)
@@ -168,7 +168,7 @@ func (r *Relay) read(p *parked) (mo *router.Message, err error) {
 			zap.Stringer("id_format", learnt))
 	}
 	if err == nil {
-		p.mark = r.newMark(p.upstream, p.ref.ID, dlr.ReceiptState(p.sm))
+		p.mark = r.newMark(p.upstream, p.ref.ID, dlr.ReceiptState(p.sm), p.arrived)
 	}
 	return nil, err
 }
@@ -366,7 +366,7 @@ func (r *Relay) deliverReceipt(p *parked, origin dlr.Origin) {
 	if final, delivered := dlr.Outcome(p.sm); final {
 		var delay time.Duration
 		if origin.Submitted > 0 {
-			delay = time.Since(time.Unix(0, origin.Submitted))
+			delay = p.arrived.Sub(time.Unix(0, origin.Submitted))
 		}
 		r.cfg.Metrics.FinalReceipt(p.upstream, delivered, delay)
 		for _, g := range r.rt().GroupsOf(p.upstream) {
@@ -376,6 +376,11 @@ func (r *Relay) deliverReceipt(p *parked, origin dlr.Origin) {
 	// Straight to the client when it can take it now; its SMSC is
 	// answered once the client accepted it or the store holds it.
 	it := &dlr.Item{Raw: out, Origin: origin.Session, Seq: p.seq, Mark: p.mark}
+	if !p.isWaiting() {
+		// Read with the frame; a receipt kept waiting over a restart
+		// enters the outbox now.
+		it.At = p.arrived
+	}
 	r.outbox.Offer(origin.SystemID, it, r.cfg.DeliveryHold, func(straight bool, err error) {
 		defer r.recoverReceipt(p, "receipt queued")
 		if err != nil {

@@ -260,7 +260,7 @@ func (r *Relay) refuse(s *smppserver.Session, f pdu.Frame, err error) {
 // relay sends f on through the group its route picks. It never blocks.
 func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, sticky string, validity []byte) {
 	rt := r.rt()
-	start := time.Now()
+	start := f.Time()
 	if err := r.cfg.Store.Health(); err != nil {
 		r.storeDown(s, f, err)
 		return
@@ -310,13 +310,15 @@ func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, stic
 func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, seq uint32, ttl time.Duration, start time.Time, res balancer.Result) {
 	upstreamName, resp, err := res.Member, res.Resp, res.Err
 	systemID := s.SystemID()
+	// When the answer was read, or now for a timeout or a closed bind.
+	now := resp.Time()
 	defer func() {
 		if res.Member != "" {
 			st := uint32(resp.Status)
 			if err != nil {
 				st = uint32(pdu.StatusSysErr)
 			}
-			r.cfg.Metrics.Submit(systemID, g.Name(), res.Member, st, time.Since(start))
+			r.cfg.Metrics.Submit(systemID, g.Name(), res.Member, st, now.Sub(start))
 		}
 	}()
 	switch {
@@ -359,7 +361,6 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 		s.Respond(pdu.RespWithMessageID(resp, seq, clientID))
 		return
 	}
-	now := time.Now()
 	m := dlr.Mapping{
 		Upstream:   upstreamName,
 		UpstreamID: string(uid),
