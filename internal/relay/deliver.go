@@ -48,10 +48,13 @@ type parked struct {
 	// mu guards waiting, the receipt's durable record once it was kept
 	// to answer the SMSC before its mapping came (see holdOver), and
 	// ended, set once this process is done with it.
-	mu        sync.Mutex
-	waiting   *dlr.Waiting
-	ended     bool
-	holdTimer *lifecycle.Timer // see hold
+	mu      sync.Mutex
+	waiting *dlr.Waiting
+	ended   bool
+	// Its hold (see hold): the holds that serve it and its number
+	// there, 0 for none.
+	holds  *holds
+	holdNo uint64
 }
 
 // answer answers the SMSC with st, unless it was answered already.
@@ -72,8 +75,8 @@ func (p *parked) end(s dlr.Store, keep bool) {
 	}
 	p.ended = true
 	w := p.waiting
-	if p.holdTimer != nil {
-		p.holdTimer.Stop()
+	if p.holdNo != 0 {
+		p.holds.drop(p.holdNo)
 	}
 	p.mu.Unlock()
 	if w != nil && !keep {

@@ -95,6 +95,7 @@ type Relay struct {
 	life    *lifecycle.Tracker
 	outbox  *dlr.Outbox
 	parking *dlr.Parking
+	holds   holds
 	snap    atomic.Pointer[Snapshot]
 	// gate is held shared by a receipt's lookup in the store and
 	// exclusively by Close, which sets closed: no lookup runs once the
@@ -131,6 +132,7 @@ func New(cfg Config) *Relay {
 	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, life: cfg.Lifecycle,
 		parking: dlr.NewTrackedParking(cfg.ParkTimeout, cfg.Lifecycle)}
+	r.holds.r = r
 	if cfg.Snapshot == nil {
 		cfg.Snapshot = &Snapshot{Upstreams: map[string]*Upstream{}}
 	}
