@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/internal/holdq"
 	"github.com/smppmux/smppmux/internal/lifecycle"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/router"
@@ -53,7 +54,7 @@ type parked struct {
 	ended   bool
 	// Its hold (see hold): the holds that serve it and its number
 	// there, 0 for none.
-	holds  *holds
+	holds  *holdq.Queue[*parked]
 	holdNo uint64
 }
 
@@ -76,7 +77,7 @@ func (p *parked) end(s dlr.Store, keep bool) {
 	p.ended = true
 	w := p.waiting
 	if p.holdNo != 0 {
-		p.holds.drop(p.holdNo)
+		p.holds.Drop(p.holdNo)
 	}
 	p.mu.Unlock()
 	if w != nil && !keep {

@@ -48,10 +48,8 @@ func TestHoldsEndInTurn(t *testing.T) {
 				t.Errorf("receipt %d answered at +%v, want +%v (its arrival and a hold)", i+1, answered[i], want)
 			}
 		}
-		r.holds.mu.Lock()
-		defer r.holds.mu.Unlock()
-		if len(r.holds.q) != 0 || r.holds.armed {
-			t.Errorf("%d holds queued (armed %v) once all ended, want none", len(r.holds.q), r.holds.armed)
+		if n, armed := r.holds.Len(), r.holds.Armed(); n != 0 || armed {
+			t.Errorf("%d holds queued (armed %v) once all ended, want none", n, armed)
 		}
 	})
 }
@@ -66,17 +64,11 @@ func TestHoldsDroppedWhenEnded(t *testing.T) {
 		for _, id := range []string{"abc1", "abc2"} {
 			r.HandleDeliver(u, receipt(id), func(st pdu.Status) { acks = append(acks, st) })
 		}
-		r.holds.mu.Lock()
-		queued := len(r.holds.q)
-		r.holds.mu.Unlock()
-		if queued != 2 {
+		if queued := r.holds.Len(); queued != 2 {
 			t.Fatalf("%d holds queued, want 2", queued)
 		}
 		r.ReleaseParked()
-		r.holds.mu.Lock()
-		queued = len(r.holds.q)
-		r.holds.mu.Unlock()
-		if queued != 0 {
+		if queued := r.holds.Len(); queued != 0 {
 			t.Errorf("%d holds queued once their receipts ended, want none", queued)
 		}
 		time.Sleep(2 * time.Second)

@@ -12,6 +12,7 @@ import (
 	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/internal/clients"
 	"github.com/smppmux/smppmux/internal/defaults"
+	"github.com/smppmux/smppmux/internal/holdq"
 	"github.com/smppmux/smppmux/internal/lifecycle"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/router"
@@ -95,7 +96,7 @@ type Relay struct {
 	life    *lifecycle.Tracker
 	outbox  *dlr.Outbox
 	parking *dlr.Parking
-	holds   holds
+	holds   *holdq.Queue[*parked]
 	snap    atomic.Pointer[Snapshot]
 	// gate is held shared by a receipt's lookup in the store and
 	// exclusively by Close, which sets closed: no lookup runs once the
@@ -132,7 +133,7 @@ func New(cfg Config) *Relay {
 	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, life: cfg.Lifecycle,
 		parking: dlr.NewTrackedParking(cfg.ParkTimeout, cfg.Lifecycle)}
-	r.holds.r = r
+	r.holds = r.newHolds()
 	if cfg.Snapshot == nil {
 		cfg.Snapshot = &Snapshot{Upstreams: map[string]*Upstream{}}
 	}

@@ -33,8 +33,8 @@ func (r *Relay) hold(p *parked) {
 	if !p.ended {
 		// Dropped when the receipt is relayed: most are within
 		// milliseconds.
-		p.holds = &r.holds
-		p.holdNo = r.holds.add(p, p.arrived.Add(r.cfg.Hold))
+		p.holds = r.holds
+		p.holdNo = r.holds.Add(p, p.arrived.Add(r.cfg.Hold))
 	}
 }
 
