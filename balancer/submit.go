@@ -182,6 +182,10 @@ func (s *submission) again(from *member, reason string) {
 // error with a NotSent method reporting true, such as the one package
 // smppconn gives requests a closing connection never wrote.
 func notSent(err error) bool {
+	if err == nil {
+		// Most answers: errors.As would allocate its target first.
+		return false
+	}
 	var ns interface{ NotSent() bool }
 	return errors.As(err, &ns) && ns.NotSent()
 }
