@@ -90,7 +90,7 @@ type Reader struct {
 const smallReadLen = 256
 
 // readBufLen is the size of the large buffer.
-const readBufLen = 4096
+const readBufLen = 16384
 
 var (
 	smallBufPool = sync.Pool{New: func() any { b := make([]byte, smallReadLen); return &b }}
