@@ -10,13 +10,12 @@ import (
 
 // Reader returns a reader of nc that puts nc's TCP socket in quick-ACK
 // mode each time it is about to wait for the peer: its read found nothing
-// to read. For a *tls.Conn, which reads through buffers of its own, the
-// socket under it is re-armed after every read that returned data
-// instead.
+// to read. For any other net.Conn with a socket under it, a *tls.Conn
+// above all, which reads through buffers of its own, the socket is
+// re-armed after every read that returned data instead.
 func Reader(nc net.Conn) io.Reader {
 	raw := nc
-	tc, isTLS := nc.(*tls.Conn)
-	if isTLS {
+	if tc, ok := nc.(*tls.Conn); ok {
 		raw = tc.NetConn()
 	}
 	sc, ok := raw.(syscall.Conn)
@@ -27,7 +26,10 @@ func Reader(nc net.Conn) io.Reader {
 	if err != nil {
 		return nc
 	}
-	q := &reader{r: nc, rc: rc, direct: !isTLS}
+	// Only a bare TCP connection is read through its socket: another
+	// net.Conn, TLS or a wrapper, may hold octets read already.
+	_, bare := nc.(*net.TCPConn)
+	q := &reader{r: nc, rc: rc, direct: bare}
 	q.readFn = q.readFD
 	return q
 }

@@ -214,3 +214,24 @@ func BenchmarkArm(b *testing.B) {
 		}
 	}
 }
+
+// wrapped is a net.Conn around a TCP connection, as a listener's wrapper
+// makes: it may hold octets of its own, so it is read through, not past.
+type wrapped struct{ net.Conn }
+
+func (w wrapped) SyscallConn() (syscall.RawConn, error) {
+	return w.Conn.(*net.TCPConn).SyscallConn()
+}
+
+// TestReaderWrapped: a connection that is not a bare *net.TCPConn is read
+// through its own Read, and its socket re-armed after every read.
+func TestReaderWrapped(t *testing.T) {
+	t.Parallel()
+	c, s := tcpPair(t)
+	delaying(t, c, s, s)
+	w := wrapped{s}
+	if q, ok := Reader(w).(*reader); !ok || q.direct {
+		t.Fatalf("Reader of a wrapper is %T (direct %v), want one that reads through it", Reader(w), ok && q.direct)
+	}
+	expectArmed(t, c, w)
+}

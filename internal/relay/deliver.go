@@ -172,7 +172,13 @@ func (r *Relay) read(p *parked) (mo *router.Message, err error) {
 			zap.Stringer("id_format", learnt))
 	}
 	if err == nil {
-		p.mark = r.newMark(p.upstream, p.ref.ID, dlr.ReceiptState(p.sm), p.arrived)
+		// Remembered from its arrival; one kept waiting over a restart,
+		// from now.
+		from := p.arrived
+		if p.isWaiting() {
+			from = time.Now()
+		}
+		p.mark = r.newMark(p.upstream, p.ref.ID, dlr.ReceiptState(p.sm), from)
 	}
 	return nil, err
 }
