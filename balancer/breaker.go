@@ -178,7 +178,10 @@ func (b *breaker) cancelProbe() {
 }
 
 // record counts one outcome.
-func (b *breaker) record(success, probe bool) {
+func (b *breaker) record(success, probe bool) { b.recordAt(success, probe, b.now()) }
+
+// recordAt is record with the time of the outcome, read by the caller.
+func (b *breaker) recordAt(success, probe bool, now time.Time) {
 	b.mu.Lock()
 	var change func()
 	defer func() {
@@ -187,7 +190,6 @@ func (b *breaker) record(success, probe bool) {
 			change()
 		}
 	}()
-	now := b.now()
 	bk := &b.buckets[b.bucketIndex(now)]
 	if success {
 		bk.ok++

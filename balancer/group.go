@@ -100,6 +100,10 @@ type Group struct {
 	cfg     GroupConfig
 	members []*member
 	now     func() time.Time
+	// frameClock says now is the real clock: an answer's time is then
+	// when its frame was read (pdu.Frame.At), with no clock read of its
+	// own.
+	frameClock bool
 
 	mu      sync.Mutex // guards current and sticky
 	current []float64  // smooth weighted round robin state
@@ -155,17 +159,19 @@ func (cfg GroupConfig) WithDefaults() GroupConfig {
 
 // NewGroup returns a group. At most 64 members are used.
 func NewGroup(cfg GroupConfig) *Group {
+	frameClock := cfg.Now == nil
 	cfg = cfg.WithDefaults()
 	if len(cfg.Members) > maxMembers {
 		cfg.Members = cfg.Members[:maxMembers]
 	}
 	g := &Group{
-		cfg:     cfg,
-		now:     cfg.Now,
-		current: make([]float64, len(cfg.Members)),
-		sticky:  make(map[string]stickyEntry),
-		waitq:   make(chan *submission, 4096),
-		stop:    make(chan struct{}),
+		cfg:        cfg,
+		now:        cfg.Now,
+		frameClock: frameClock,
+		current:    make([]float64, len(cfg.Members)),
+		sticky:     make(map[string]stickyEntry),
+		waitq:      make(chan *submission, 4096),
+		stop:       make(chan struct{}),
 	}
 	for i, w := range cfg.Members {
 		m := &member{Member: w.Member, index: i}

@@ -79,8 +79,9 @@ func (s *submission) send(m *member, ctx context.Context) bool {
 func (s *submission) settle(m *member, probe bool, start time.Time, f pdu.Frame, err error) {
 	g := s.g
 	s.last = Result{Member: m.Name(), Resp: f, Err: err}
+	now := g.frameTime(f)
 	if err != nil {
-		m.br.record(false, probe)
+		m.br.recordAt(false, probe, now)
 		switch {
 		case notSent(err):
 			// Queued on a connection that closed before writing it.
@@ -104,20 +105,29 @@ func (s *submission) settle(m *member, probe bool, start time.Time, f pdu.Frame,
 		return
 	}
 	if st == pdu.StatusOK {
-		m.br.record(true, probe)
-		m.observeLatency(g.now().Sub(start))
+		m.br.recordAt(true, probe, now)
+		m.observeLatency(now.Sub(start))
 		if s.req.Sticky != "" {
 			g.stick(s.req.Sticky, m.index)
 		}
 		s.finish(s.last)
 		return
 	}
-	m.br.record(!slices.Contains(g.cfg.FailureStatuses, st), probe)
+	m.br.recordAt(!slices.Contains(g.cfg.FailureStatuses, st), probe, now)
 	if slices.Contains(g.cfg.RetryOn, st) {
 		s.failover(m, FailoverStatus)
 		return
 	}
 	s.finish(s.last)
+}
+
+// frameTime returns when f was read, when the group runs on the real
+// clock and f was read from a connection; the time now otherwise.
+func (g *Group) frameTime(f pdu.Frame) time.Time {
+	if g.frameClock && !f.At.IsZero() {
+		return f.At
+	}
+	return g.now()
 }
 
 // failover tries the message on another member when attempts and time
@@ -172,6 +182,10 @@ func (s *submission) again(from *member, reason string) {
 // error with a NotSent method reporting true, such as the one package
 // smppconn gives requests a closing connection never wrote.
 func notSent(err error) bool {
+	if err == nil {
+		// Most answers: errors.As would allocate its target first.
+		return false
+	}
 	var ns interface{ NotSent() bool }
 	return errors.As(err, &ns) && ns.NotSent()
 }

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/smppmux/smppmux/internal/defaults"
+	"github.com/smppmux/smppmux/internal/holdq"
 	"github.com/smppmux/smppmux/internal/pdu"
 )
 
@@ -129,6 +130,10 @@ type Outbox struct {
 	closed bool
 
 	failures failureLog // "delivery to client failed", per client per interval
+
+	// holds ends the holds of the items Offer sent straight, on one
+	// timer.
+	holds *holdq.Queue[*flight]
 }
 
 type queue struct {
@@ -173,6 +178,7 @@ func NewOutbox(cfg OutboxConfig) *Outbox {
 	ctx, cancel := context.WithCancel(context.Background())
 	o := &Outbox{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, queues: make(map[string]*queue)}
 	o.keep = localOutbox{o}
+	o.holds = holdq.New(func(d time.Duration, fn func()) holdq.Timer { return time.AfterFunc(d, fn) }, (*flight).held)
 	if st, ok := cfg.Store.(SharedStore); ok {
 		o.keep = &sharedOutbox{o: o, st: st}
 		st.Watch(o.signal)

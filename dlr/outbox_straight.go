@@ -26,6 +26,9 @@ import (
 // holds it. A crash before that leaves it with the caller; one after the
 // client's answer and before the caller's gives a duplicate, never a loss.
 //
+// The holds of all Offers end on one timer, in the order they began: a
+// hold shorter than the one before it ends with that one.
+//
 // With a SharedStore items are always stored first: the instance holding
 // the client's lease delivers them, in order.
 func (o *Outbox) Offer(systemID string, it *Item, hold time.Duration, done func(straight bool, err error)) {
@@ -48,8 +51,9 @@ func (o *Outbox) Offer(systemID string, it *Item, hold time.Duration, done func(
 	}
 	q.inflight++
 	o.mu.Unlock()
+	now := time.Now()
 	if it.At.IsZero() {
-		it.At = time.Now()
+		it.At = now
 	}
 	f := &flight{o: o, q: q, it: it, done: done}
 	// The session overwrites the sequence number in place: it.Raw is
@@ -66,7 +70,7 @@ func (o *Outbox) Offer(systemID string, it *Item, hold time.Duration, done func(
 	}
 	f.mu.Lock()
 	if f.state == flying {
-		f.timer = time.AfterFunc(hold, f.held)
+		f.holdNo = o.holds.Add(f, now.Add(hold))
 	}
 	f.mu.Unlock()
 }
@@ -91,7 +95,8 @@ type flight struct {
 
 	mu    sync.Mutex
 	state flightState
-	timer *time.Timer
+	// holdNo is its hold's number in Outbox.holds, 0 before it began.
+	holdNo uint64
 	// The client's answer, when it came while the item was being stored.
 	answer    *pdu.Frame
 	answerErr error
@@ -103,8 +108,8 @@ func (f *flight) answered(fr pdu.Frame, err error) {
 	switch f.state {
 	case flying:
 		f.state = settling
-		if f.timer != nil {
-			f.timer.Stop()
+		if f.holdNo != 0 {
+			f.o.holds.Drop(f.holdNo)
 		}
 		f.mu.Unlock()
 		f.settleStraight(fr, err)

@@ -6,11 +6,14 @@
 #      window of BENCH_WINDOW (100), as fast as they go: straight to the
 #      simulated SMSC, through smppmux with store.sync: always (its
 #      store under BENCH_STATE_DIR/always), and through HAProxy in TCP
-#      mode when `haproxy` is on PATH. For each: msg/s, submit_sm_resp
+#      mode when `haproxy` is on PATH, and through a plain Go TCP relay
+#      (`smppmux bench-relay`: accept, dial, io.Copy both ways, nothing
+#      parsed), the floor of a Go process relaying this traffic on this
+#      machine. For each: msg/s, submit_sm_resp
 #      p50/p99, and the relaying process's CPU per message (utime+stime of
 #      /proc/PID/stat over the run) and resident memory.
 #   2. BENCH_PACED_N (BENCH_N) messages paced at BENCH_RATE (10,000) msg/s,
-#      the same three ways.
+#      the same four ways.
 #   3. smppmux again, started afresh with store.sync: interval
 #      (sync_interval 5ms) and a state_dir of its own
 #      (BENCH_STATE_DIR/interval): full speed and paced, as above.
@@ -30,7 +33,10 @@
 #     smppmux CPU per message, full speed                   <= 3 µs
 #     the same, paced at 10,000 msg/s                        <= 10 µs
 #
-# The HAProxy rows are there for reference: no target rests on them. The
+# After the targets, a line for scale: the plain TCP relay's CPU per
+# message, full speed and paced, and its throughput over direct, beside
+# smppmux's. The HAProxy and relay rows are there for reference: no
+# target rests on them. The
 # idle target is judged only with 10,000 binds (SKIP otherwise). A miss
 # does not fail the script; a broken run does (a submit unanswered, a
 # receipt missing or not matching its message_id, a process dead).
@@ -40,14 +46,15 @@
 # interval; the targets of a leg left out say SKIP. Expects
 # ./bin/smppmux (make build; BENCH_BIN names another binary). Everything
 # listens on 127.0.0.1: smppmux on BENCH_PORT (default 12975), the
-# simulated SMSC on +1, HAProxy on +2, smppmux's admin listener on +3;
+# simulated SMSC on +1, HAProxy on +2, smppmux's admin listener on +3,
+# the plain TCP relay on +4;
 # the idle leg uses BENCH_PORT+10 and +11. Each target gets a warm-up of
 # BENCH_WARMUP (10,000) messages first, not counted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BENCH_BIN:-./bin/smppmux}
 PORT=${BENCH_PORT:-12975}
-SIM_PORT=$((PORT + 1)); HAP_PORT=$((PORT + 2)); ADMIN_PORT=$((PORT + 3))
+SIM_PORT=$((PORT + 1)); HAP_PORT=$((PORT + 2)); ADMIN_PORT=$((PORT + 3)); RELAY_PORT=$((PORT + 4))
 N=${BENCH_N:-100000}
 WINDOW=${BENCH_WINDOW:-100}
 RATE=${BENCH_RATE:-10000}
@@ -182,6 +189,10 @@ if command -v haproxy > /dev/null; then
 else
   echo "   haproxy is not on PATH: its reference rows are left out"
 fi
+start relay "$BIN" bench-relay -listen "127.0.0.1:$RELAY_PORT" -to "127.0.0.1:$SIM_PORT"
+RELAY_PID=${PID[relay]}
+await "the plain TCP relay" listening "$RELAY_PORT"
+echo "   plain TCP relay (smppmux bench-relay) pid $RELAY_PID, for scale"
 MUX_PID=
 if has_leg always; then
   start_mux always
@@ -195,11 +206,13 @@ echo "== warm-up: $WARMUP messages to each target, not counted"
 run warm-direct "127.0.0.1:$SIM_PORT" "$SIM_PID" -n "$WARMUP"
 [ -z "$MUX_PID" ] || run warm-smppmux "127.0.0.1:$PORT" "$MUX_PID" -n "$WARMUP"
 [ -z "$HAP_PID" ] || run warm-haproxy "127.0.0.1:$HAP_PORT" "$HAP_PID" -n "$WARMUP"
+run warm-relay "127.0.0.1:$RELAY_PORT" "$RELAY_PID" -n "$WARMUP"
 
 echo "== $N messages, window $WINDOW, registered delivery, as fast as they go"
 run direct "127.0.0.1:$SIM_PORT" "$SIM_PID" -n "$N"
 [ -z "$MUX_PID" ] || run smppmux "127.0.0.1:$PORT" "$MUX_PID" -n "$N"
 [ -z "$HAP_PID" ] || run haproxy "127.0.0.1:$HAP_PORT" "$HAP_PID" -n "$N"
+run relay "127.0.0.1:$RELAY_PORT" "$RELAY_PID" -n "$N"
 
 echo "== $PACED_N messages paced at $RATE msg/s"
 run direct-paced "127.0.0.1:$SIM_PORT" "$SIM_PID" -n "$PACED_N" -rate "$RATE"
@@ -212,9 +225,12 @@ if [ -n "$HAP_PID" ]; then
   run haproxy-paced "127.0.0.1:$HAP_PORT" "$HAP_PID" -n "$PACED_N" -rate "$RATE"
   PACED_RUNS="$PACED_RUNS haproxy-paced"
 fi
+run relay-paced "127.0.0.1:$RELAY_PORT" "$RELAY_PID" -n "$PACED_N" -rate "$RATE"
+PACED_RUNS="$PACED_RUNS relay-paced"
 paced_notes $PACED_RUNS
 [ -z "$MUX_PID" ] || stop_mux always
 [ -z "$HAP_PID" ] || stop haproxy || true
+stop relay || true
 
 if has_leg interval; then
   start_mux interval
@@ -253,10 +269,12 @@ printf '  %-26s %7s %s %s %s   %-8s %6s %6s\n' run msg/s "$(lpad 7 'p50 µs')" "
 row direct "direct" sim
 row smppmux "smppmux" smppmux
 row haproxy "haproxy (reference)" haproxy
+row relay "plain TCP relay (scale)" relay
 row smppmux-interval "smppmux, sync interval" smppmux
 row direct-paced "direct @$RATE/s" sim
 row smppmux-paced "smppmux @$RATE/s" smppmux
 row haproxy-paced "haproxy @$RATE/s" haproxy
+row relay-paced "plain relay @$RATE/s" relay
 row smppmux-interval-paced "sync interval @$RATE/s" smppmux
 printf '  %-26s %7s %7s %7s %11s   %-8s %6s %6s\n' "$IDLE_BOUND idle binds" - - - - smppmux "$IDLE_MB" -
 echo "  (smppmux: store.sync always unless named; msg/s: accepted messages from the first submit"
@@ -311,3 +329,13 @@ fi
 echo "  smppmux, store.sync: interval"
 cpu_target smppmux-interval "CPU per message, full speed" 3
 cpu_target smppmux-interval-paced "CPU per message at $RATE msg/s" 10
+# The floor: what a plain Go TCP relay costs on the same traffic, beside
+# smppmux (store.sync: always) in this run.
+if [ -f "$DIR/run-smppmux.sum" ]; then
+  MUX_LINE="smppmux $(get smppmux cpu_us_per_msg) / $(get smppmux-paced cpu_us_per_msg) µs, ratio $RATIO"
+else
+  MUX_LINE="smppmux not run"
+fi
+RELAY_RATIO=$(awk -v m="$(get relay msg_per_s)" -v d="$(get direct msg_per_s)" 'BEGIN { printf "%.3f", m / d }')
+echo "  plain TCP relay, for scale: CPU per message full speed / @$RATE msg/s" \
+  "$(get relay cpu_us_per_msg) / $(get relay-paced cpu_us_per_msg) µs, throughput / direct $RELAY_RATIO ($MUX_LINE)"

@@ -102,8 +102,7 @@ func (p *pacer) sentOne() {
 }
 
 // observe takes the SMSC's answer to a submit.
-func (p *pacer) observe(st pdu.Status) {
-	now := time.Now()
+func (p *pacer) observe(st pdu.Status, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch st {

@@ -25,9 +25,9 @@ func carrierRun(p *pacer, carrier *rate.Limiter, offer float64, d time.Duration)
 		sent++
 		if carrier.Allow() {
 			accepted++
-			p.observe(pdu.StatusOK)
+			p.observe(pdu.StatusOK, time.Now())
 		} else {
-			p.observe(pdu.StatusThrottled)
+			p.observe(pdu.StatusThrottled, time.Now())
 		}
 		time.Sleep(gap)
 	}

@@ -306,7 +306,7 @@ func (u *Upstream) Submit(ctx context.Context, raw []byte, done func(pdu.Frame, 
 	}
 	err := u.send(ctx, raw, func(f pdu.Frame, err error) {
 		if err == nil {
-			u.pace.observe(responseStatus(f))
+			u.pace.observe(responseStatus(f), f.Time())
 		}
 		done(f, err)
 	})

@@ -96,6 +96,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return sim(ctx, rest, stdout, stderr)
 	case "bench":
 		return bench(ctx, rest, stdout, stderr)
+	case "bench-relay":
+		return benchRelay(ctx, rest, stdout, stderr)
 	case "send":
 		return send(ctx, rest, stdout, stderr)
 	case "idle":
@@ -112,8 +114,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return errHelp
 }
 
-// subcommands are the names run knows.
-var subcommands = []string{"check-config", "version", "sim", "bench", "send", "idle", "ctl", "help"}
+// subcommands are the names run knows. bench-relay, for make bench only,
+// is left out of the usage.
+var subcommands = []string{"check-config", "version", "sim", "bench", "bench-relay", "send", "idle", "ctl", "help"}
 
 // defaultConfig is the configuration file the daemon and check-config
 // read when none is named.

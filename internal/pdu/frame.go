@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 )
 
 // Errors returned by Reader.Read.
@@ -36,6 +37,20 @@ type Frame struct {
 	Header
 	// Raw is the whole PDU, header included, exactly as read.
 	Raw []byte
+	// At is when the read that brought the frame's last octets returned,
+	// for a frame from Reader.Read: the clock is read once per read of
+	// the stream, not once per frame, and whoever handles the frame
+	// takes its time from here. Zero for a frame built otherwise.
+	At time.Time
+}
+
+// Time returns f.At, or the time now for a frame that was not read from
+// a stream.
+func (f Frame) Time() time.Time {
+	if f.At.IsZero() {
+		return time.Now()
+	}
+	return f.At
 }
 
 // Body returns the PDU body: the bytes after the header.
@@ -65,6 +80,9 @@ type Reader struct {
 	part []byte
 	got  int
 	hdr  [HeaderLen]byte
+	// at is when the last read of the stream that returned octets
+	// returned.
+	at time.Time
 }
 
 // smallReadLen holds a typical PDU or two (a submit_sm and its response,
@@ -72,7 +90,7 @@ type Reader struct {
 const smallReadLen = 256
 
 // readBufLen is the size of the large buffer.
-const readBufLen = 4096
+const readBufLen = 16384
 
 var (
 	smallBufPool = sync.Pool{New: func() any { b := make([]byte, smallReadLen); return &b }}
@@ -120,7 +138,7 @@ func (r *Reader) Read() (Frame, error) {
 	}
 	raw := r.part
 	r.part, r.got = nil, 0
-	return Frame{Header: h, Raw: raw}, nil
+	return Frame{Header: h, Raw: raw, At: r.at}, nil
 }
 
 // cut ends the frame under way on err, unless err is a deadline: then the
@@ -159,6 +177,9 @@ func (r *Reader) fill(p []byte) (int, error) {
 			r.release()
 			n, err = io.ReadFull(r.r, p[got:])
 			got += n
+			if n > 0 {
+				r.at = time.Now()
+			}
 		} else {
 			big := r.full || need > smallReadLen
 			if r.cur != nil && (len(*r.cur) == readBufLen) != big {
@@ -173,6 +194,9 @@ func (r *Reader) fill(p []byte) (int, error) {
 			}
 			dst := *r.cur
 			n, err = io.ReadAtLeast(r.r, dst, need)
+			if n > 0 {
+				r.at = time.Now()
+			}
 			r.full = n == len(dst)
 			r.buf = dst[:n]
 			if err != nil {

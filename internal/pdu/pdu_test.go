@@ -112,7 +112,7 @@ func TestReaderDeadline(t *testing.T) {
 	t.Parallel()
 	var stream []byte
 	var want [][]byte
-	for i, n := range []int{0, 3, 200, 4000, 5000, 9000, 17} {
+	for i, n := range []int{0, 3, 200, 4000, 5000, 9000, readBufLen + 3000, 2 * readBufLen, 17} {
 		f := Request(SubmitSM, uint32(i+1), bytes.Repeat([]byte{byte(i)}, n))
 		stream = append(stream, f...)
 		want = append(want, f)

@@ -12,12 +12,17 @@ func Splice[T ~string | ~[]byte](b []byte, start, end int, parts ...T) []byte {
 	for _, p := range parts {
 		n += len(p)
 	}
-	out := make([]byte, 0, n)
-	out = append(out, b[:start]...)
+	return AppendSplice(make([]byte, 0, n), b, start, end, parts...)
+}
+
+// AppendSplice is Splice appending the copy to dst: a caller that builds
+// a piece to copy again can build it in a buffer of its own.
+func AppendSplice[T ~string | ~[]byte](dst, b []byte, start, end int, parts ...T) []byte {
+	dst = append(dst, b[:start]...)
 	for _, p := range parts {
-		out = append(out, p...)
+		dst = append(dst, p...)
 	}
-	return append(out, b[end:]...)
+	return append(dst, b[end:]...)
 }
 
 // RewriteSM returns a copy of the submit_sm, deliver_sm or data_sm PDU
@@ -45,7 +50,12 @@ func RewriteSM(raw []byte, sm *SM, seq uint32, short, tlvs []byte) []byte {
 // well formed, with the value of every TLV tagged tag replaced by value,
 // order and other TLVs kept.
 func ReplaceTLV(tlvs []byte, tag uint16, value []byte) []byte {
-	out := make([]byte, 0, len(tlvs)+len(value))
+	return AppendReplaceTLV(make([]byte, 0, len(tlvs)+len(value)), tlvs, tag, value)
+}
+
+// AppendReplaceTLV is ReplaceTLV appending the copy to dst.
+func AppendReplaceTLV(dst, tlvs []byte, tag uint16, value []byte) []byte {
+	out := dst
 	for {
 		t, rest, ok := NextTLV(tlvs)
 		if !ok {

@@ -7,10 +7,15 @@
 // small one is unacknowledged, so the two meet: a legacy ESME that writes
 // a PDU's header and its body in two writes, or answers a deliver_sm while
 // its last submit_sm is unacknowledged, waits out the delayed ACK on every
-// message. [Reader] re-arms TCP_QUICKACK after every read that returned
-// data, which also sends at once an ACK the kernel was holding: the peer's
-// next segment goes without waiting, whatever the reply's timing. It costs
-// one setsockopt per read; a busy connection reads several PDUs at once.
+// message. [Reader] re-arms TCP_QUICKACK each time its read finds nothing
+// to read and is about to wait for the peer, which also sends at once an
+// ACK the kernel was holding: the peer's next segment goes without
+// waiting, whatever the reply's timing. The reader has read and handed on
+// everything the peer sent by then, a few microseconds after it arrived.
+// It costs one setsockopt per wait: a busy connection, whose reads find
+// data waiting, costs none for most reads. Over TLS, whose records are
+// read through buffers of their own, the socket is re-armed after every
+// read that returned data.
 //
 // On other systems, and on connections that are not TCP, Reader returns
 // the connection itself. The package starts no goroutine.

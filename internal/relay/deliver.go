@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/internal/holdq"
 	"github.com/smppmux/smppmux/internal/lifecycle"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/router"
@@ -48,10 +49,13 @@ type parked struct {
 	// mu guards waiting, the receipt's durable record once it was kept
 	// to answer the SMSC before its mapping came (see holdOver), and
 	// ended, set once this process is done with it.
-	mu        sync.Mutex
-	waiting   *dlr.Waiting
-	ended     bool
-	holdTimer *lifecycle.Timer // see hold
+	mu      sync.Mutex
+	waiting *dlr.Waiting
+	ended   bool
+	// Its hold (see hold): the holds that serve it and its number
+	// there, 0 for none.
+	holds  *holdq.Queue[*parked]
+	holdNo uint64
 }
 
 // answer answers the SMSC with st, unless it was answered already.
@@ -72,8 +76,8 @@ func (p *parked) end(s dlr.Store, keep bool) {
 	}
 	p.ended = true
 	w := p.waiting
-	if p.holdTimer != nil {
-		p.holdTimer.Stop()
+	if p.holdNo != 0 {
+		p.holds.Drop(p.holdNo)
 	}
 	p.mu.Unlock()
 	if w != nil && !keep {
@@ -115,7 +119,7 @@ const (
 
 // HandleDeliver implements upstream.DeliverHandler.
 func (r *Relay) HandleDeliver(u *upstream.Upstream, f pdu.Frame, ack func(pdu.Status)) {
-	p := &parked{upstream: u.Name(), frame: f, ack: ack, seq: r.cfg.Store.NextSeq(), arrived: time.Now()}
+	p := &parked{upstream: u.Name(), frame: f, ack: ack, seq: r.cfg.Store.NextSeq(), arrived: f.Time()}
 	mo, err := r.read(p)
 	if mo != nil {
 		r.mobileOriginated(u, f, *mo, ack)
@@ -168,7 +172,13 @@ func (r *Relay) read(p *parked) (mo *router.Message, err error) {
 			zap.Stringer("id_format", learnt))
 	}
 	if err == nil {
-		p.mark = r.newMark(p.upstream, p.ref.ID, dlr.ReceiptState(p.sm))
+		// Remembered from its arrival; one kept waiting over a restart,
+		// from now.
+		from := p.arrived
+		if p.isWaiting() {
+			from = time.Now()
+		}
+		p.mark = r.newMark(p.upstream, p.ref.ID, dlr.ReceiptState(p.sm), from)
 	}
 	return nil, err
 }
@@ -366,7 +376,7 @@ func (r *Relay) deliverReceipt(p *parked, origin dlr.Origin) {
 	if final, delivered := dlr.Outcome(p.sm); final {
 		var delay time.Duration
 		if origin.Submitted > 0 {
-			delay = time.Since(time.Unix(0, origin.Submitted))
+			delay = p.arrived.Sub(time.Unix(0, origin.Submitted))
 		}
 		r.cfg.Metrics.FinalReceipt(p.upstream, delivered, delay)
 		for _, g := range r.rt().GroupsOf(p.upstream) {
@@ -376,6 +386,11 @@ func (r *Relay) deliverReceipt(p *parked, origin dlr.Origin) {
 	// Straight to the client when it can take it now; its SMSC is
 	// answered once the client accepted it or the store holds it.
 	it := &dlr.Item{Raw: out, Origin: origin.Session, Seq: p.seq, Mark: p.mark}
+	if !p.isWaiting() {
+		// Read with the frame; a receipt kept waiting over a restart
+		// enters the outbox now.
+		it.At = p.arrived
+	}
 	r.outbox.Offer(origin.SystemID, it, r.cfg.DeliveryHold, func(straight bool, err error) {
 		defer r.recoverReceipt(p, "receipt queued")
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/smppmux/smppmux/dlr"
 	"github.com/smppmux/smppmux/internal/clients"
 	"github.com/smppmux/smppmux/internal/defaults"
+	"github.com/smppmux/smppmux/internal/holdq"
 	"github.com/smppmux/smppmux/internal/lifecycle"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/router"
@@ -96,6 +97,7 @@ type Relay struct {
 	life    *lifecycle.Tracker
 	outbox  *dlr.Outbox
 	parking *dlr.Parking
+	holds   *holdq.Queue[*parked]
 	snap    atomic.Pointer[Snapshot]
 	// gate is held shared by a receipt's lookup in the store and
 	// exclusively by Close, which sets closed: no lookup runs once the
@@ -133,6 +135,7 @@ func New(cfg Config) *Relay {
 	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, life: cfg.Lifecycle,
 		parking: dlr.NewTrackedParking(cfg.ParkTimeout, cfg.Lifecycle)}
+	r.holds = r.newHolds()
 	if cfg.Snapshot == nil {
 		cfg.Snapshot = &Snapshot{Upstreams: map[string]*Upstream{}}
 	}
@@ -263,7 +266,7 @@ func (r *Relay) refuse(s *smppserver.Session, f pdu.Frame, err error) {
 // relay sends f on through the group its route picks. It never blocks.
 func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, sticky string, validity []byte) {
 	rt := r.rt()
-	start := time.Now()
+	start := f.Time()
 	if err := r.cfg.Store.Health(); err != nil {
 		r.storeDown(s, f, err)
 		return
@@ -317,13 +320,15 @@ func (r *Relay) relay(s *smppserver.Session, f pdu.Frame, m router.Message, stic
 func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, seq uint32, ttl time.Duration, start time.Time, res balancer.Result) {
 	upstreamName, resp, err := res.Member, res.Resp, res.Err
 	systemID := s.SystemID()
+	// When the answer was read, or now for a timeout or a closed bind.
+	now := resp.Time()
 	defer func() {
 		if res.Member != "" {
 			st := uint32(resp.Status)
 			if err != nil {
 				st = uint32(pdu.StatusSysErr)
 			}
-			r.cfg.Metrics.Submit(systemID, g.Name(), res.Member, st, time.Since(start))
+			r.cfg.Metrics.Submit(systemID, g.Name(), res.Member, st, now.Sub(start))
 		}
 	}()
 	switch {
@@ -366,7 +371,6 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 		s.Respond(pdu.RespWithMessageID(resp, seq, clientID))
 		return
 	}
-	now := time.Now()
 	m := dlr.Mapping{
 		Upstream:   upstreamName,
 		UpstreamID: string(uid),

@@ -26,12 +26,13 @@ type relayingHolder struct {
 
 // newMark returns the mark of a receipt of upstream naming id in state
 // st, nil when st is 0: a receipt that reports no state is not
-// recognised when sent again.
-func (r *Relay) newMark(upstream, id string, st byte) *dlr.Mark {
+// recognised when sent again. It is remembered for ResendWindow from
+// from.
+func (r *Relay) newMark(upstream, id string, st byte, from time.Time) *dlr.Mark {
 	if st == 0 {
 		return nil
 	}
-	return &dlr.Mark{Upstream: upstream, ID: id, State: st, Expires: time.Now().Add(r.cfg.ResendWindow)}
+	return &dlr.Mark{Upstream: upstream, ID: id, State: st, Expires: from.Add(r.cfg.ResendWindow)}
 }
 
 // arrive goes on with a receipt that names its message: one the store

@@ -31,10 +31,18 @@ func (r *Relay) hold(p *parked) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.ended {
-		// Stopped when the receipt is relayed: most are within
-		// milliseconds, and a timer left to fire costs a goroutine.
-		p.holdTimer = r.after("receipt hold", r.cfg.Hold, p, func() { r.holdOver(p) })
+		// Dropped when the receipt is relayed: most are within
+		// milliseconds.
+		p.holds = r.holds
+		p.holdNo = r.holds.Add(p, p.arrived.Add(r.cfg.Hold))
 	}
+}
+
+// holdEnded runs holdOver for p, on the holds' timer; a panic hands p
+// back to its SMSC (recoverReceipt).
+func (r *Relay) holdEnded(p *parked) {
+	defer r.recoverReceipt(p, "receipt hold")
+	r.holdOver(p)
 }
 
 // testHookHoldOver, when set by a test, is called as a receipt's hold

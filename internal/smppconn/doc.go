@@ -2,8 +2,8 @@
 // sessions (package smppserver) and the upstream binds (package upstream):
 // framing on a net.Conn, a single writer, request/response matching,
 // keepalive and one way to close. On Linux the reader re-arms TCP_QUICKACK
-// after every read (package quickack), so a peer with Nagle's algorithm on
-// never waits for an ACK held back for a reply.
+// each time it waits for the peer (package quickack), so a peer with
+// Nagle's algorithm on never waits for an ACK held back for a reply.
 //
 // Goroutines: each Conn runs one reader goroutine, from Start until it is
 // closed, and one writer goroutine while it has something to write: the

@@ -32,7 +32,7 @@ func (c *Conn) readLoop(handle func(pdu.Frame)) (idle bool) {
 			c.readFailed(err)
 			return false
 		}
-		c.lastRead.Store(time.Now().UnixNano())
+		c.lastRead.Store(f.At.UnixNano())
 		switch {
 		case pdu.IsResponse(f.ID):
 			// Before the check of the command id: a response, even of

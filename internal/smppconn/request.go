@@ -255,7 +255,7 @@ func (c *Conn) dispatchResponse(f pdu.Frame) {
 		c.signalIdleLocked()
 	}
 	c.mu.Unlock()
-	c.lastResp.Store(time.Now().UnixNano())
+	c.lastResp.Store(f.At.UnixNano())
 	if cl == nil {
 		c.strayResponse(f)
 		return
