@@ -2,11 +2,13 @@ package balancer
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/smppmux/smppmux/internal/pdu"
@@ -500,5 +502,58 @@ func BenchmarkSubmit(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		g.Submit(Request{Raw: raw, Deadline: time.Unix(1<<40, 0)}, done)
+	}
+}
+
+// orderedMember records the sequence numbers of the messages it takes.
+type orderedMember struct {
+	*fakeMember
+	mu  sync.Mutex
+	got []uint32
+}
+
+func (m *orderedMember) Submit(ctx context.Context, raw []byte, done func(pdu.Frame, error)) error {
+	if m.full.Load() {
+		return errors.New("window full")
+	}
+	m.mu.Lock()
+	m.got = append(m.got, binary.BigEndian.Uint32(raw[12:16]))
+	m.mu.Unlock()
+	return m.fakeMember.Submit(ctx, raw, done)
+}
+
+// TestInOrderWaitsBehindQueued: a request marked InOrder does not overtake
+// one waiting in the group's queue, even when a member has room the moment
+// it arrives; one that is not marked does.
+func TestInOrderWaitsBehindQueued(t *testing.T) {
+	for _, inOrder := range []bool{true, false} {
+		synctest.Test(t, func(t *testing.T) {
+			a := &orderedMember{fakeMember: newFake("a", true)}
+			a.full.Store(true)
+			g := NewGroup(GroupConfig{Members: []Weighted{{a, 1}}, QueueTimeout: time.Minute})
+			defer g.Stop()
+			var wg sync.WaitGroup
+			wg.Add(2)
+			done := func(r Result) {
+				if r.Err != nil {
+					t.Errorf("result %+v", r)
+				}
+				wg.Done()
+			}
+			g.Submit(Request{Raw: pdu.Empty(pdu.SubmitSM, 0, 1), InOrder: inOrder}, done)
+			synctest.Wait() // the first waits in the queue for room
+			a.full.Store(false)
+			g.Submit(Request{Raw: pdu.Empty(pdu.SubmitSM, 0, 2), InOrder: inOrder}, done)
+			wg.Wait()
+			want := []uint32{1, 2}
+			if !inOrder {
+				want = []uint32{2, 1}
+			}
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			if fmt.Sprint(a.got) != fmt.Sprint(want) {
+				t.Errorf("InOrder %v: sent %v, want %v", inOrder, a.got, want)
+			}
+		})
 	}
 }

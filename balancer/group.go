@@ -78,6 +78,11 @@ type Request struct {
 	Sticky string
 	// Deadline bounds waiting and failovers. Zero: QueueTimeout from now.
 	Deadline time.Time
+	// InOrder keeps the message behind those waiting in the group's
+	// queue, even when a member has room for it now: a store-and-forward
+	// drain, whose messages a throttling member sends back to wait for
+	// its pace, keeps its order so.
+	InOrder bool
 }
 
 // Result is how a Request ended.
@@ -114,6 +119,8 @@ type Group struct {
 	stop    chan struct{}
 	stopped bool
 	waiting bool // the waiter goroutine runs
+	// queued counts the messages in waitq or being served by the waiter.
+	queued atomic.Int64
 	wg      sync.WaitGroup
 }
 
@@ -355,7 +362,7 @@ func (g *Group) Submit(req Request, done func(Result)) {
 		req.Deadline = g.now().Add(g.cfg.QueueTimeout)
 	}
 	s := &submission{g: g, req: req, done: done}
-	if s.try(0) {
+	if (!req.InOrder || g.queued.Load() == 0) && s.try(0) {
 		return
 	}
 	g.enqueue(s)
@@ -388,9 +395,11 @@ func (g *Group) enqueue(s *submission) {
 		s.finish(Result{Err: ErrStopped})
 		return
 	}
+	g.queued.Add(1)
 	select {
 	case g.waitq <- s:
 	default:
+		g.queued.Add(-1)
 		s.finish(Result{Err: ErrNoMember, Attempts: s.attempts})
 		return
 	}

@@ -199,6 +199,7 @@ func (g *Group) waiter() {
 			return
 		case s := <-g.waitq:
 			g.serve(s)
+			g.queued.Add(-1)
 		}
 	}
 }

@@ -268,7 +268,7 @@ func (d *Drainer) expire(now time.Time) {
 func (d *Drainer) send(m *dlr.Queued) {
 	d.inflight.Add(1)
 	raw := slices.Clone(m.Raw) // the bind numbers it in place
-	req := balancer.Request{Raw: raw}
+	req := balancer.Request{Raw: raw, InOrder: true}
 	if d.cfg.Timeout > 0 {
 		req.Deadline = d.cfg.Now().Add(d.cfg.Timeout)
 	}
