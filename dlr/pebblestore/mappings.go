@@ -268,7 +268,12 @@ func decodeRoute(v []byte) (dlr.Origin, error) {
 // hasOldMappings reports whether a mapping of the earlier layout, or an
 // entry of its expiry index, is stored in db, expired or not.
 func hasOldMappings(db *pebble.DB) (bool, error) {
-	for _, kind := range []byte{kindOldMapping, kindOldExpiry} {
+	return hasAny(db, kindOldMapping, kindOldExpiry)
+}
+
+// hasAny reports whether a key of one of kinds is stored in db.
+func hasAny(db *pebble.DB, kinds ...byte) (bool, error) {
+	for _, kind := range kinds {
 		it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{kind}, UpperBound: []byte{kind + 1}})
 		if err != nil {
 			return false, err
