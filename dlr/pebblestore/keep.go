@@ -168,6 +168,7 @@ func (s *Store) evaluate() {
 // tripped is called by a database's fence at its first fault: Health says
 // so at once, and the keeper closes the database.
 func (s *Store) tripped() {
+	s.faulted.Store(true)
 	s.evaluate()
 	select {
 	case s.wake <- struct{}{}:

@@ -153,7 +153,9 @@ func (s *Store) Get(upstream, id string) (dlr.Origin, bool, error) {
 // rememberLocked keeps the route of a committed mapping in recent,
 // forgetting the oldest. Called with umu held.
 func (s *Store) rememberLocked(m *dlr.Mapping) {
-	s.recent.Put(idKey{m.Upstream, m.UpstreamID}, recentRoute{Origin: m.Origin, expires: m.Expires.UnixNano()})
+	k := idKey{m.Upstream, m.UpstreamID}
+	_, again := s.recent.Get(k)
+	s.recent.Put(k, recentRoute{Origin: m.Origin, expires: m.Expires.UnixNano(), rewritten: again})
 }
 
 // GetFolded implements dlr.Store: a range of the mappings of one folded

@@ -89,20 +89,45 @@ func (s *Store) PutMark(m dlr.Mark) {
 // it expires, as before. The message leaves the recent routes once the
 // deletes are written, so that its marks, queued before, are found in the
 // database from then on.
+//
+// A message among the recent routes whose mapping this Store committed
+// once, with no fault of the database since it opened, is forgotten with
+// single deletes: a single delete and the write it deletes vanish together
+// in the first flush or compaction that holds both, most often the
+// memtable's flush, where a plain delete stays and is carried down to the
+// lowest level holding the key range, through every compaction on the way,
+// before it goes. With 10,000,000 outstanding mappings that carrying was
+// most of what made a message cost more than with an empty store. Any
+// other message is forgotten with plain deletes: a single delete over two
+// writes of a key may uncover the older one. An older write this Store
+// cannot know of (an SMSC that gave the same id to a message still
+// outstanding from before its restart, or more than the recent routes
+// ago) may be uncovered so: that message's mapping is then read again
+// until its TTL, where a plain delete lost it with the newer message's.
 func (s *Store) Forget(upstream, id, systemID, clientID string) {
-	s.enqueue(writeOp{kind: opForget, folded: dlr.FoldID(id), m: dlr.Mapping{Upstream: upstream, UpstreamID: id,
+	s.umu.Lock()
+	r, ok := s.recent.Get(idKey{upstream, id})
+	s.umu.Unlock()
+	single := ok && !r.rewritten && r.SystemID == systemID && r.ClientID == clientID && !s.faulted.Load()
+	s.enqueue(writeOp{kind: opForget, folded: dlr.FoldID(id), single: single, m: dlr.Mapping{Upstream: upstream, UpstreamID: id,
 		Origin: dlr.Origin{SystemID: systemID, ClientID: clientID}}})
 }
 
-// applyForget adds the deletes of a Forget to b, each with the size of
-// the value it deletes, which Pebble weighs when it picks what to compact:
-// the space a forgotten mapping held is given back sooner.
+// applyForget adds the deletes of a Forget to b: single deletes (see
+// Forget), or deletes with the size of the value they delete, which
+// Pebble weighs when it picks what to compact.
 func (op *writeOp) applyForget(b *pebble.Batch, scratch []byte) ([]byte, error) {
 	m := &op.m
+	del := func(k []byte, size int) error {
+		if op.single {
+			return b.SingleDelete(k, nil)
+		}
+		return b.DeleteSized(k, uint32(size), nil)
+	}
 	k := appendMappingKey(scratch[:0], m.Upstream, op.folded, m.UpstreamID)
-	if err := b.DeleteSized(k, uint32(25+len(m.SystemID)+len(m.ClientID)), nil); err != nil {
+	if err := del(k, 25+len(m.SystemID)+len(m.ClientID)); err != nil {
 		return k, err
 	}
 	k = appendClientKey(k[:0], m.SystemID, m.ClientID)
-	return k, b.DeleteSized(k, uint32(9+len(m.Upstream)+len(m.UpstreamID)), nil)
+	return k, del(k, 9+len(m.Upstream)+len(m.UpstreamID))
 }

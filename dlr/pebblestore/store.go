@@ -164,6 +164,10 @@ type Store struct {
 	countMu sync.Mutex
 	dead    map[string]int
 
+	// faulted is set once a database of this Store failed: a write it was
+	// given may have landed in it and been written again since.
+	faulted atomic.Bool
+
 	// old is set while mappings of the earlier key layout may be stored,
 	// oldIndex while entries of the earlier expiry indexes may be.
 	old, oldIndex atomic.Bool
@@ -188,6 +192,9 @@ type recentRoute struct {
 	// nanoseconds, the latest of them): see noteMarkLocked.
 	relayed     uint16
 	markExpires int64
+	// rewritten: the mapping was committed again while kept here, by an
+	// id the SMSC gave twice (see Forget).
+	rewritten bool
 }
 
 // recentRoutes is how many committed mappings a Store keeps in
@@ -214,6 +221,9 @@ type writeOp struct {
 	raw         []byte
 	// The mark of a receipt's outbox item, written in the same batch.
 	mark *dlr.Mark
+	// single: a Forget's mapping and client record were each written once
+	// (see Forget).
+	single bool
 	// A dead letter, a copy taken when it was queued, and the outbox item
 	// it replaces (0: none).
 	dead      *dlr.DeadLetter

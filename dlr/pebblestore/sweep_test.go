@@ -172,3 +172,35 @@ func TestPebbleEarlierExpiryIndex(t *testing.T) {
 		t.Fatal("still sweeping the earlier expiry index after its last entry went")
 	}
 }
+
+// TestPebbleForgetRewrittenID: a message whose id the SMSC gave before,
+// to a message still outstanding, is forgotten with a plain delete: a
+// single delete would uncover the older mapping once compacted.
+func TestPebbleForgetRewrittenID(t *testing.T) {
+	t.Parallel()
+	s := openPebble(t, t.TempDir(), nil)
+	defer s.Close()
+	exp := time.Now().Add(time.Hour)
+	storetest.PutSync(t, s, dlr.Mapping{Upstream: "u", UpstreamID: "x1", Origin: dlr.Origin{SystemID: "shop", ClientID: "c1"}, Expires: exp})
+	storetest.PutSync(t, s, dlr.Mapping{Upstream: "u", UpstreamID: "x1", Origin: dlr.Origin{SystemID: "shop", ClientID: "c2"}, Expires: exp})
+	storetest.PutSync(t, s, dlr.Mapping{Upstream: "u", UpstreamID: "y1", Origin: dlr.Origin{SystemID: "shop", ClientID: "c3"}, Expires: exp})
+	s.Forget("u", "x1", "shop", "c2")
+	s.Forget("u", "y1", "shop", "c3")
+	// Written after them, through the same committer: they are in.
+	storetest.PutSync(t, s, dlr.Mapping{Upstream: "u", UpstreamID: "z", Origin: dlr.Origin{SystemID: "shop", ClientID: "c4"}, Expires: exp})
+	d := s.cur.Load()
+	if err := d.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Compact(t.Context(), []byte{0}, []byte{0xff}, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"x1", "y1"} {
+		if r, ok, err := s.route("u", dlr.FoldID(id), id); ok || err != nil {
+			t.Errorf("%s forgotten, then compacted: found %+v, %v", id, r, err)
+		}
+	}
+	if k := keysOf(t, s, kindMapping, kindClient); len(k) != 3 {
+		t.Fatalf("keys after the compaction: %v; want z's and the client record of the first x1", k)
+	}
+}
