@@ -50,7 +50,9 @@ const (
 type Config struct {
 	// Dir is the directory of the database; it is created if missing.
 	Dir string
-	// SweepEvery is how often expired mappings are deleted; 1m.
+	// SweepEvery is how long the sweeper takes to visit a million
+	// mappings and as many marks, deleting the expired ones (sweep.go);
+	// 1m.
 	SweepEvery time.Duration
 	Logger     *zap.Logger
 	Now        func() time.Time

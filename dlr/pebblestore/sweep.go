@@ -81,7 +81,7 @@ func (s *Store) sweepStep(mappings, marks *[]byte, budget int) (int, error) {
 			_ = b.DeleteSized(k, uint32(len(v)), nil)
 		})
 	}
-	if err == nil && s.oldIndex.Load() {
+	if err == nil && (s.oldIndex.Load() || s.old.Load()) {
 		var m int
 		m, err = s.sweepOldIndexes(time.Unix(0, now))
 		n += m
@@ -187,7 +187,7 @@ func (s *Store) sweepOldIndexes(now time.Time) (int, error) {
 		s.old.Store(false)
 		s.log.Info("the last mapping of the earlier key layout has expired")
 	}
-	if !index {
+	if s.oldIndex.Load() && !index {
 		s.oldIndex.Store(false)
 		s.log.Info("the last entry of the earlier expiry indexes has expired")
 	}
