@@ -20,12 +20,17 @@
 #      process) and submit_sm_resp p99, filled / empty per round. With
 #      BENCH_GROWTH_PPROF=DIR, a CPU profile of each measured run is
 #      written there (BENCH_GROWTH_PPROF_SECONDS, 5 s, from its start).
-#   4. Reclaim: a third smppmux with mapping_ttl BENCH_GROWTH_RECLAIM_TTL
-#      (1m) gets BENCH_GROWTH_RECLAIM_N (1,000,000, at most N) messages the
-#      same way; once they have expired, its state_dir is measured every
-#      5 s until it has given back 90% of what they took (the time from
-#      their expiry, target: within 5 minutes), for up to
-#      BENCH_GROWTH_RECLAIM_WAIT (10m).
+#   4. Reclaim: a third smppmux, with resend_window
+#      BENCH_GROWTH_RECLAIM_WINDOW (30s), gets BENCH_GROWTH_RECLAIM_N
+#      (1,000,000, at most N) messages with receipts (each final receipt
+#      ends its mapping; its mark stays for the window), then, started
+#      again with mapping_ttl BENCH_GROWTH_RECLAIM_TTL (1m), as many
+#      without (their mappings stay for the TTL).
+#      Once the last of each is due to go, the sstables are measured every
+#      5 s until they have given back 90% of what those messages took: the
+#      time that took, target 5 minutes, waiting up to
+#      BENCH_GROWTH_RECLAIM_WAIT (10m). BENCH_GROWTH_RECLAIM_N=0 leaves
+#      this leg out.
 #
 # It ends with each figure against its target, PASS or MISS. A miss does
 # not fail the script; a broken run does. Expects ./bin/smppmux (make
@@ -47,6 +52,7 @@ WARMUP=${BENCH_WARMUP:-10000}
 RECLAIM_N=${BENCH_GROWTH_RECLAIM_N:-1000000}
 [ "$RECLAIM_N" -le "$N" ] || RECLAIM_N=$N
 RECLAIM_TTL=${BENCH_GROWTH_RECLAIM_TTL:-1m}
+RECLAIM_WINDOW=${BENCH_GROWTH_RECLAIM_WINDOW:-30s}
 RECLAIM_WAIT=${BENCH_GROWTH_RECLAIM_WAIT:-10m}
 PPROF=${BENCH_GROWTH_PPROF:-}
 PPROF_SECONDS=${BENCH_GROWTH_PPROF_SECONDS:-5}
@@ -83,6 +89,9 @@ now() { date +%s.%6N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 # bytes DIR: the bytes of the files under DIR.
 bytes() { du -sb "$1" | cut -f1; }
+# tables DIR: the bytes of the sstables under DIR, the store's data
+# without the WAL (as large as a memtable or two, whatever the data).
+tables() { find "$1" -name '*.sst' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 # duration D: Go's duration D (as 90s, 1m, 1m30s) in seconds.
 duration() {
@@ -91,7 +100,8 @@ duration() {
     if (d != "") exit 1; print s }'
 }
 
-# config NAME PORT TTL: smppmux's configuration for instance NAME.
+# config NAME PORT TTL WINDOW: smppmux's configuration for instance NAME,
+# with mapping_ttl TTL and resend_window WINDOW.
 config() {
   cat > "$DIR/$1.yaml" <<YAML
 listen: {smpp: "127.0.0.1:$2", admin: "127.0.0.1:$(($2 + 1))"}
@@ -105,7 +115,7 @@ groups:
   - {name: main, members: [{upstream: sim}]}
 routes:
   - {group: main}
-receipts: {mapping_ttl: $3}
+receipts: {mapping_ttl: $3, resend_window: $4}
 store: {sync: always}
 YAML
 }
@@ -184,9 +194,9 @@ fill() {
 }
 
 MUX_PORT[empty]=$PORT; MUX_PORT[filled]=$((PORT + 2)); MUX_PORT[reclaim]=$((PORT + 5))
-config empty "$PORT" 72h
-config filled $((PORT + 2)) 72h
-config reclaim $((PORT + 5)) "$RECLAIM_TTL"
+config empty "$PORT" 72h 1h
+config filled $((PORT + 2)) 72h 1h
+config reclaim $((PORT + 5)) "$RECLAIM_TTL" "$RECLAIM_WINDOW"
 for inst in empty filled reclaim; do "$BIN" check-config "$DIR/$inst.yaml" > /dev/null; done
 
 echo "== setup (logs in $DIR)"
@@ -223,32 +233,68 @@ SHUTDOWN_AFTER=$SHUTDOWN
 echo "   filled store's shutdown after the runs: ${SHUTDOWN}s"
 stop_mux empty
 
-echo "== reclaim: $RECLAIM_N messages with mapping_ttl $RECLAIM_TTL"
-start_mux reclaim
-BASE_BYTES=$(bytes "$STATE_ROOT/reclaim")
-fill reclaim "$RECLAIM_N"
-PEAK_BYTES=$(bytes "$STATE_ROOT/reclaim")
-TTL_S=$(duration "$RECLAIM_TTL")
-WAIT_S=$(duration "$RECLAIM_WAIT")
-# The last of them expires TTL after the end of the fill.
-EXPIRED_AT=$(awk -v t="$(now)" -v ttl="$TTL_S" 'BEGIN { printf "%.3f", t + ttl }')
-echo "   filled in ${FILL}s, state_dir $(mb "$BASE_BYTES") -> $(mb "$PEAK_BYTES") MiB; waiting for their expiry"
-GOAL=$(awk -v b="$BASE_BYTES" -v p="$PEAK_BYTES" 'BEGIN { printf "%.0f", b + (p - b) / 10 }')
-while awk -v e="$EXPIRED_AT" -v t="$(now)" 'BEGIN { exit !(t < e) }'; do sleep 1; done
-RECLAIM=-1
-LAST_BYTES=$PEAK_BYTES
-while :; do
-  LAST_BYTES=$(bytes "$STATE_ROOT/reclaim")
-  T=$(since "$EXPIRED_AT")
-  if [ "$LAST_BYTES" -le "$GOAL" ]; then RECLAIM=$T; break; fi
-  awk -v t="$T" -v w="$WAIT_S" 'BEGIN { exit !(t < w) }' || break
-  echo "   ${T}s after their expiry: $(mb "$LAST_BYTES") MiB"
-  sleep 5
-done
-stop_mux reclaim
+# reclaim LEG RECEIPTS: RECLAIM_N messages to the reclaim instance, with
+# receipts (RECEIPTS=true: each message's final receipt ends its mapping,
+# its mark stays for resend_window) or without (its mapping stays for
+# mapping_ttl); once the last is due to go, its sstables are measured
+# every 5 s until they have given back 90% of what the messages took.
+# Sets RECLAIM_<LEG> to the seconds that took (-1: not within
+# RECLAIM_WAIT) and RECLAIM_<LEG>_TEXT to what was seen.
+reclaim() {
+  local leg=$1 receipts=$2 base peak goal due last t wait_s result=-1 keep
+  base=$(tables "$STATE_ROOT/reclaim")
+  if [ "$receipts" = true ]; then
+    keep=$RECLAIM_WINDOW
+    # One bind: a client's receipts go to any of its binds.
+    local t0
+    t0=$(now)
+    "$BIN" bench -addr "127.0.0.1:${MUX_PORT[reclaim]}" -window "$WINDOW" -summary -strict -receipt-timeout 60s \
+      -label receipts -n "$RECLAIM_N" > "$DIR/receipts.log" 2>&1 ||
+      { cat "$DIR/receipts.log" >&2; echo "the receipts leg failed" >&2; exit 1; }
+    FILL=$(since "$t0")
+  else
+    keep=$RECLAIM_TTL
+    fill reclaim "$RECLAIM_N"
+  fi
+  peak=$(tables "$STATE_ROOT/reclaim")
+  due=$(awk -v t="$(now)" -v k="$(duration "$keep")" 'BEGIN { printf "%.3f", t + k }')
+  echo "   $leg: $RECLAIM_N messages in ${FILL}s; sstables $(mb "$base") -> $(mb "$peak") MiB (state_dir" \
+    "$(mb "$(bytes "$STATE_ROOT/reclaim")") MiB); the last of them goes $keep after the last was sent"
+  goal=$(awk -v b="$base" -v p="$peak" 'BEGIN { printf "%.0f", b + (p - b) / 10 }')
+  while awk -v e="$due" -v t="$(now)" 'BEGIN { exit !(t < e) }'; do sleep 1; done
+  wait_s=$(duration "$RECLAIM_WAIT")
+  while :; do
+    last=$(tables "$STATE_ROOT/reclaim")
+    t=$(since "$due")
+    if [ "$last" -le "$goal" ]; then result=$t; break; fi
+    awk -v t="$t" -v w="$wait_s" 'BEGIN { exit !(t < w) }' || break
+    echo "   ${t}s after: sstables $(mb "$last") MiB"
+    sleep 5
+  done
+  if [ "$result" = -1 ]; then
+    printf -v "RECLAIM_${leg^^}_TEXT" '%s' "sstables $(mb "$peak") -> $(mb "$last") MiB after $RECLAIM_WAIT (goal $(mb "$goal"))"
+  else
+    printf -v "RECLAIM_${leg^^}_TEXT" '%s' "${result}s: sstables $(mb "$peak") -> $(mb "$last") MiB (goal $(mb "$goal"))"
+  fi
+  printf -v "RECLAIM_${leg^^}" '%s' "$result"
+  echo "   $leg: $(eval echo "\$RECLAIM_${leg^^}_TEXT")"
+}
+
+RECLAIM_RECEIPTS=skip; RECLAIM_EXPIRED=skip
+if [ "$RECLAIM_N" -gt 0 ]; then
+  echo "== reclaim: $RECLAIM_N messages with receipts (resend_window $RECLAIM_WINDOW), then $RECLAIM_N without (mapping_ttl $RECLAIM_TTL)"
+  # The receipts leg with the usual mapping_ttl: what the receipts do not
+  # take away stays.
+  config reclaim $((PORT + 5)) 72h "$RECLAIM_WINDOW"
+  start_mux reclaim
+  reclaim receipts true
+  stop_mux reclaim
+  config reclaim $((PORT + 5)) "$RECLAIM_TTL" "$RECLAIM_WINDOW"
+  start_mux reclaim
+  reclaim expired false
+  stop_mux reclaim
+fi
 stop sim || true
-[ "$RECLAIM" = -1 ] && echo "   not given back within $RECLAIM_WAIT: $(mb "$LAST_BYTES") MiB" ||
-  echo "   $(mb "$LAST_BYTES") MiB ${RECLAIM}s after their expiry"
 
 pad() { printf '%s%*s' "$2" $(($1 > ${#2} ? $1 - ${#2} : 0)) ''; }
 target() { printf '  %s %s %-7s %s\n' "$(pad 46 "$1")" "$(pad 9 "$2")" "$3" "$4"; }
@@ -271,10 +317,15 @@ target "store bytes per outstanding mapping" "<= 100" "$(judge "$BPM" "<=" 100)"
 target "startup with $N mappings, to /readyz" "<= 5 s" "$(judge "$STARTUP_FILLED" "<=" 5)" "${STARTUP_FILLED}s"
 target "shutdown right after the fill" "<= 5 s" "$(judge "$SHUTDOWN_FILLED" "<=" 5)" "${SHUTDOWN_FILLED}s"
 target "shutdown after the measured runs" "<= 5 s" "$(judge "$SHUTDOWN_AFTER" "<=" 5)" "${SHUTDOWN_AFTER}s"
-if [ "$RECLAIM" = -1 ]; then
-  target "reclaim of $RECLAIM_N expired, from expiry" "<= 300 s" MISS \
-    "$(mb "$LAST_BYTES") MiB after $RECLAIM_WAIT (from $(mb "$PEAK_BYTES"), goal $(mb "$GOAL"))"
-else
-  target "reclaim of $RECLAIM_N expired, from expiry" "<= 300 s" "$(judge "$RECLAIM" "<=" 300)" \
-    "${RECLAIM}s: $(mb "$PEAK_BYTES") -> $(mb "$LAST_BYTES") MiB (goal $(mb "$GOAL"))"
-fi
+# reclaim_target LEG LABEL: the reclaim figure of LEG.
+reclaim_target() {
+  local v text
+  v=$(eval echo "\$RECLAIM_${1^^}"); text=$(eval echo "\${RECLAIM_${1^^}_TEXT:-}")
+  case $v in
+    skip) target "$2" "<= 300 s" SKIP "not run (BENCH_GROWTH_RECLAIM_N=0)" ;;
+    -1) target "$2" "<= 300 s" MISS "$text" ;;
+    *) target "$2" "<= 300 s" "$(judge "$v" "<=" 300)" "$text" ;;
+  esac
+}
+reclaim_target receipts "reclaim after final receipts (+window)"
+reclaim_target expired "reclaim after the TTL"
