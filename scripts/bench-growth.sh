@@ -12,7 +12,10 @@
 #      for its mapping_ttl (72h). Then it is stopped (SIGTERM; the time
 #      to exit is the shutdown figure), its state_dir measured (store
 #      bytes per mapping), and started again (the time to its admin
-#      /readyz answering 200 is the startup figure).
+#      /readyz answering 200 is the startup figure). Then the script waits
+#      until it is idle (under 5% of a CPU for 3 s running, at most
+#      BENCH_GROWTH_SETTLE, 300 s): a fill at full speed leaves compactions
+#      behind that a store filled over hours has long done.
 #   3. BENCH_GROWTH_ROUNDS (2) rounds of the same measured traffic, empty
 #      then filled: a warm-up of BENCH_WARMUP (10,000), then BENCH_N
 #      (100,000) messages with receipts over a window of BENCH_WINDOW
@@ -56,6 +59,7 @@ RECLAIM_WINDOW=${BENCH_GROWTH_RECLAIM_WINDOW:-30s}
 RECLAIM_WAIT=${BENCH_GROWTH_RECLAIM_WAIT:-10m}
 PPROF=${BENCH_GROWTH_PPROF:-}
 PPROF_SECONDS=${BENCH_GROWTH_PPROF_SECONDS:-5}
+SETTLE=${BENCH_GROWTH_SETTLE:-300}
 CLK_TCK=$(getconf CLK_TCK)
 SIM_PORT=$((PORT + 4))
 
@@ -150,6 +154,24 @@ stop_mux() {
   fi
 }
 pid_of() { echo "${PID[smppmux-$1]}"; }
+# ticks PID: utime+stime of process PID, in clock ticks.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# settle NAME: wait until instance NAME has used less than a twentieth of
+# a CPU over each of 3 seconds running (the compactions a fill at full
+# speed leaves behind, which a store filled over hours has long done), for
+# up to SETTLE seconds; the seconds it took in SETTLED.
+settle() {
+  local pid t0 quiet=0 a b
+  pid=$(pid_of "$1"); t0=$(now)
+  a=$(ticks "$pid")
+  while [ "$quiet" -lt 3 ] && awk -v t="$(since "$t0")" -v m="$SETTLE" 'BEGIN { exit !(t < m) }'; do
+    sleep 1
+    b=$(ticks "$pid")
+    if [ $((b - a)) -le $((CLK_TCK / 20)) ]; then quiet=$((quiet + 1)); else quiet=0; fi
+    a=$b
+  done
+  SETTLED=$(since "$t0")
+}
 
 # run NAME INSTANCE [bench flags]: one bench run against an instance,
 # measuring its process; output in $DIR/run-NAME.log, summary line in
@@ -220,6 +242,8 @@ STORE_BYTES=$(bytes "$STATE_ROOT/filled")
 start_mux filled
 STARTUP_FILLED=$STARTUP
 echo "   state_dir $(mb "$STORE_BYTES") MiB after the shutdown; started again, ready in ${STARTUP}s"
+settle filled
+echo "   then busy for ${SETTLED}s more (the compactions the fill left; measured from here on)"
 
 echo "== $ROUNDS rounds: warm-up $WARMUP, then $RUN_N messages with receipts, window $WINDOW; empty, then filled"
 for r in $(seq 1 "$ROUNDS"); do
