@@ -2,6 +2,7 @@ package pebblestore
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"time"
 
@@ -40,7 +41,7 @@ const (
 func (s *Store) sweepLoop() {
 	t := time.NewTicker(max(s.cfg.SweepEvery/sweepSteps, time.Millisecond))
 	defer t.Stop()
-	var mappings, marks []byte // where the next step starts; nil: at the first
+	var mappings, marks sweepPass
 	for {
 		select {
 		case <-s.stop:
@@ -56,24 +57,83 @@ func (s *Store) sweepLoop() {
 			} else if n > 0 {
 				s.log.Debug("expired message id mappings deleted", zap.Int("count", n))
 			}
+			s.passEnded(kindMapping, &mappings)
+			s.passEnded(kindMark, &marks)
 		}
 	}
+}
+
+// sweepPass is the sweeper's pass over the keys of one kind: where its
+// next step starts (nil: at the first key), how many keys it has visited
+// and how many of them it deleted.
+type sweepPass struct {
+	from          []byte
+	seen, deleted int
+}
+
+// sweepCompactMin is the least number of keys a pass must delete, and a
+// quarter of those it visited, for the kind's span to be compacted at its
+// end (passEnded).
+const sweepCompactMin = 1 << 14
+
+// passEnded, once a pass over the keys of kind has ended, compacts their
+// span when the pass deleted a quarter of them or more (and at least
+// sweepCompactMin), and starts the count of the next pass. A store that
+// takes no more writes after many of its keys expired (a burst of
+// traffic, then a quiet night) flushes no memtable and starts no
+// compaction: the deletes sit in the memtable, the deleted keys in the
+// tables, until writes resume. In steady traffic a pass deletes a small
+// share (600 s of a 72 h TTL; 10 minutes of a 1 h resend window), and
+// Pebble's own compactions, which weigh what the deletes free, give the
+// space back.
+func (s *Store) passEnded(kind byte, p *sweepPass) {
+	if p.from != nil {
+		return
+	}
+	seen, deleted := p.seen, p.deleted
+	*p = sweepPass{}
+	if deleted < sweepCompactMin || 4*deleted < seen {
+		return
+	}
+	d, err := s.acquire()
+	if err != nil {
+		return
+	}
+	defer d.release()
+	// Close does not wait for the compactions not yet started (Pebble
+	// runs the ones it has started to their end, a table's worth each).
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	start := time.Now()
+	err = s.write(d, func() error { return d.Compact(ctx, []byte{kind}, []byte{kind + 1}, true) })
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("compacting the span of expired keys failed", zap.String("kind", string(kind)), zap.Error(err))
+		return
+	}
+	s.log.Info("compacted the span of expired keys", zap.String("kind", string(kind)), zap.Int("deleted", deleted),
+		zap.Int("of", seen), zap.Duration("took", time.Since(start)), zap.Bool("stopped", ctx.Err() != nil))
 }
 
 // Sweep deletes the mappings and marks expired by now, in one pass over
 // all of them, and returns how many mappings. Once no mapping of the
 // earlier layout is left, lookups stop looking for them.
 func (s *Store) Sweep() (int, error) {
-	var mappings, marks []byte
+	var mappings, marks sweepPass
 	return s.sweepStep(&mappings, &marks, 0)
 }
 
-// sweepStep visits up to budget mappings (all when 0) from *mappings on,
-// and as many marks from *marks on, deleting the expired ones; it leaves
-// in each where the next step starts, nil when it reached the end. Then
+// sweepStep visits up to budget mappings (all when 0) of the pass
+// mappings, and as many marks of marks, deleting the expired ones. Then
 // it sweeps the expiry indexes of earlier versions while they hold
 // entries. It returns how many mappings it deleted.
-func (s *Store) sweepStep(mappings, marks *[]byte, budget int) (int, error) {
+func (s *Store) sweepStep(mappings, marks *sweepPass, budget int) (int, error) {
 	now := s.cfg.Now().UnixNano()
 	n, err := s.sweepKind(kindMapping, mappings, budget, now, deleteMapping)
 	if err == nil {
@@ -105,22 +165,27 @@ func deleteMapping(b *pebble.Batch, k, v []byte) {
 	_ = b.DeleteSized(ck, uint32(9+len(upstream)+len(id)), nil)
 }
 
-// sweepKind visits up to budget keys of kind (all when 0) from *from on,
+// sweepKind visits up to budget keys of kind (all when 0) of the pass p,
 // and deletes, through del, those whose value's first eight octets say
-// they expired by now; *from is left where the next visit starts, nil at
-// the end. It returns how many it deleted. The deletes are not synced,
-// committed a megabyte at a time.
-func (s *Store) sweepKind(kind byte, from *[]byte, budget int, now int64, del func(b *pebble.Batch, k, v []byte)) (int, error) {
+// they expired by now; p is left where the next visit starts, its from
+// nil at the end. It returns how many it deleted. The deletes are not
+// synced, committed a megabyte at a time.
+func (s *Store) sweepKind(kind byte, p *sweepPass, budget int, now int64, del func(b *pebble.Batch, k, v []byte)) (n int, err error) {
 	d, err := s.acquire()
 	if err != nil {
 		return 0, err
 	}
 	defer d.release()
-	lower := *from
+	lower := p.from
 	if lower == nil {
 		lower = []byte{kind}
 	}
-	*from = nil
+	p.from = nil
+	seen := 0
+	defer func() {
+		p.seen += seen
+		p.deleted += n
+	}()
 	it, err := d.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte{kind + 1}})
 	if err != nil {
 		return 0, err
@@ -128,10 +193,9 @@ func (s *Store) sweepKind(kind byte, from *[]byte, budget int, now int64, del fu
 	defer it.Close()
 	b := d.NewBatch()
 	defer func() { _ = b.Close() }()
-	n, seen := 0, 0
 	for it.First(); it.Valid(); it.Next() {
 		if budget > 0 && seen == budget {
-			*from = bytes.Clone(it.Key())
+			p.from = bytes.Clone(it.Key())
 			break
 		}
 		seen++

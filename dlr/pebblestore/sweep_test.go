@@ -87,7 +87,7 @@ func TestPebbleSweepSteps(t *testing.T) {
 	storetest.PutSync(t, s, dlr.Mapping{Upstream: "v", UpstreamID: "x", Origin: dlr.Origin{SystemID: "shop", ClientID: "x"},
 		Expires: clock.Now().Add(time.Hour)})
 	clock.Add(time.Minute)
-	var mappings, marks []byte
+	var mappings, marks sweepPass
 	deleted, steps := 0, 0
 	for {
 		n, err := s.sweepStep(&mappings, &marks, 3)
@@ -96,7 +96,7 @@ func TestPebbleSweepSteps(t *testing.T) {
 		}
 		deleted += n
 		steps++
-		if mappings == nil && marks == nil {
+		if mappings.from == nil && marks.from == nil {
 			break
 		}
 		if steps > 100 {
@@ -105,6 +105,9 @@ func TestPebbleSweepSteps(t *testing.T) {
 	}
 	if deleted != 10 || steps != 7 {
 		t.Fatalf("a pass of steps of 3 keys deleted %d mappings in %d steps; want 10 in 7", deleted, steps)
+	}
+	if mappings.seen != 21 || mappings.deleted != 10 || marks.seen != 20 || marks.deleted != 10 {
+		t.Fatalf("the passes counted %+v and %+v; want 21 mappings seen, 20 marks, 10 of each deleted", mappings, marks)
 	}
 	if k := keysOf(t, s, kindMapping, kindClient, kindMark); len(k) != 32 {
 		t.Fatalf("%d keys left, want 32 (11 mappings, their client records, 10 marks): %v", len(k), k)
@@ -202,5 +205,52 @@ func TestPebbleForgetRewrittenID(t *testing.T) {
 	}
 	if k := keysOf(t, s, kindMapping, kindClient); len(k) != 3 {
 		t.Fatalf("keys after the compaction: %v; want z's and the client record of the first x1", k)
+	}
+}
+
+// TestPebbleSweepCompactsAfterBurst: once a pass of the sweeper has
+// deleted most of the mappings and no write follows, their span is
+// compacted: the tables no longer hold them. Without it they stayed
+// until writes resumed.
+func TestPebbleSweepCompactsAfterBurst(t *testing.T) {
+	t.Parallel()
+	clock := storetest.NewClock(time.Unix(10_000, 0))
+	s := openPebble(t, t.TempDir(), clock.Now)
+	defer s.Close()
+	const n = sweepCompactMin + 1000
+	errs := make(chan error, n)
+	for i := range n {
+		s.PutMapping(dlr.Mapping{Upstream: "u", UpstreamID: fmt.Sprintf("%016x", i),
+			Origin: dlr.Origin{SystemID: "shop", ClientID: fmt.Sprint("c", i)}, Expires: clock.Now().Add(time.Minute)},
+			func(err error) { errs <- err })
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := s.cur.Load()
+	if err := d.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	usage := func() uint64 {
+		u, err := d.EstimateDiskUsage([]byte{kindMapping}, []byte{kindMapping + 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	before := usage()
+	clock.Add(2 * time.Minute)
+	var mappings, marks sweepPass
+	if got, err := s.sweepStep(&mappings, &marks, 0); got != n || err != nil {
+		t.Fatalf("sweepStep = %d, %v; want %d", got, err, n)
+	}
+	s.passEnded(kindMapping, &mappings)
+	if after := usage(); before < 100_000 || after > before/10 {
+		t.Fatalf("the mappings' tables hold %d bytes after the pass, %d before", after, before)
+	}
+	if mappings.from != nil || mappings.seen != 0 || mappings.deleted != 0 {
+		t.Fatalf("the next pass starts at %+v", mappings)
 	}
 }
