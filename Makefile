@@ -13,7 +13,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo un
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo +dirty)
 LDFLAGS   := -X github.com/smppmux/smppmux/internal/buildinfo.version=$(VERSION) -X github.com/smppmux/smppmux/internal/buildinfo.commit=$(COMMIT)
 
-.PHONY: all build deps test chaos lint fuzz bench bench-config bench-queue bench-go demo install uninstall deb test-deb clean
+.PHONY: all build deps test chaos lint fuzz bench bench-config bench-growth bench-queue bench-go demo install uninstall deb test-deb clean
 
 all: build
 
@@ -72,6 +72,13 @@ bench-config: build
 # Store and forward: 50,000 messages accepted while the SMSC takes 1,000/s.
 bench-queue: build
 	./scripts/bench-queue.sh
+
+# Cost against outstanding mappings: an empty store against one filled
+# with BENCH_GROWTH_N (10,000,000) messages waiting for receipts; startup,
+# shutdown, bytes per mapping, reclaim. See scripts/bench-growth.sh and
+# README, Performance.
+bench-growth: build
+	./scripts/bench-growth.sh
 
 # Go micro-benchmarks, -count runs each for benchstat.
 bench-go:

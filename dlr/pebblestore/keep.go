@@ -168,6 +168,7 @@ func (s *Store) evaluate() {
 // tripped is called by a database's fence at its first fault: Health says
 // so at once, and the keeper closes the database.
 func (s *Store) tripped() {
+	s.faulted.Store(true)
 	s.evaluate()
 	select {
 	case s.wake <- struct{}{}:
@@ -363,6 +364,10 @@ func (s *Store) options(f *fence) *pebble.Options {
 				logger.limited(zap.WarnLevel, "pebble: disk slow", errors.New(info.String()))
 			},
 		}}
+	// A Forget's and the sweep's deletes say the size of what they delete
+	// (Batch.DeleteSized), which needs this format; a database of an
+	// older one is moved to it as it opens.
+	opts.FormatMajorVersion = pebble.FormatDeleteSizedAndObsolete
 	// Most lookups of a receipt's id miss the tables on disk (the mapping
 	// is recent, or unknown): bloom filters answer those without reading
 	// a block.
@@ -404,6 +409,11 @@ func (s *Store) prepare(d *pebbleDB) (err error) {
 		s.log.Info("mappings of the earlier key layout found: they are read until the last expires")
 	}
 	s.old.Store(old)
+	index, err := hasOldIndex(d.DB)
+	if err != nil {
+		return err
+	}
+	s.oldIndex.Store(index)
 	if err := s.applyFixes(d); err != nil {
 		return err
 	}

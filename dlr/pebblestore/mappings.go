@@ -153,7 +153,9 @@ func (s *Store) Get(upstream, id string) (dlr.Origin, bool, error) {
 // rememberLocked keeps the route of a committed mapping in recent,
 // forgetting the oldest. Called with umu held.
 func (s *Store) rememberLocked(m *dlr.Mapping) {
-	s.recent.Put(idKey{m.Upstream, m.UpstreamID}, recentRoute{Origin: m.Origin, expires: m.Expires.UnixNano()})
+	k := idKey{m.Upstream, m.UpstreamID}
+	_, again := s.recent.Get(k)
+	s.recent.Put(k, recentRoute{Origin: m.Origin, expires: m.Expires.UnixNano(), rewritten: again})
 }
 
 // GetFolded implements dlr.Store: a range of the mappings of one folded
@@ -268,7 +270,12 @@ func decodeRoute(v []byte) (dlr.Origin, error) {
 // hasOldMappings reports whether a mapping of the earlier layout, or an
 // entry of its expiry index, is stored in db, expired or not.
 func hasOldMappings(db *pebble.DB) (bool, error) {
-	for _, kind := range []byte{kindOldMapping, kindOldExpiry} {
+	return hasAny(db, kindOldMapping, kindOldExpiry)
+}
+
+// hasAny reports whether a key of one of kinds is stored in db.
+func hasAny(db *pebble.DB, kinds ...byte) (bool, error) {
+	for _, kind := range kinds {
 		it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{kind}, UpperBound: []byte{kind + 1}})
 		if err != nil {
 			return false, err

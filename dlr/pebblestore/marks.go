@@ -1,23 +1,19 @@
 package pebblestore
 
 import (
-	"bytes"
-	"time"
-
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/smppmux/smppmux/dlr"
 )
 
 // The marks of relayed receipts in the Pebble store, written in the batch
-// of the receipt's outbox item, or on their own (PutMark):
+// of the receipt's outbox item, or on their own (PutMark), and swept by
+// their value (sweep.go):
 //
 //	r upstream 0 id 0 state      -> expires(8)
-//	y expires(8) upstream 0 id 0 state -> (nothing: expiry index)
-const (
-	kindMark      = 'r'
-	kindMarkIndex = 'y'
-)
+//
+// Earlier versions indexed them by expiry too (sweep.go, kindMarkIndex).
+const kindMark = 'r'
 
 func appendMarkKey(k []byte, m *dlr.Mark) []byte {
 	k = append(k, kindMark)
@@ -27,17 +23,12 @@ func appendMarkKey(k []byte, m *dlr.Mark) []byte {
 	return append(k, 0, m.State)
 }
 
-// applyMark adds m's two keys to b, encoding them in scratch.
+// applyMark adds m to b, encoding it in scratch.
 func applyMark(b *pebble.Batch, m *dlr.Mark, scratch []byte) ([]byte, error) {
-	exp := uint64(m.Expires.UnixNano())
 	kv := appendMarkKey(scratch[:0], m)
 	n := len(kv)
-	kv = u64(kv, exp)
-	if err := b.Set(kv[:n], kv[n:], nil); err != nil {
-		return kv, err
-	}
-	idx := append(u64(append(kv[len(kv):], kindMarkIndex), exp), kv[1:n]...)
-	return kv, b.Set(idx, nil, nil)
+	kv = u64(kv, uint64(m.Expires.UnixNano()))
+	return kv, b.Set(kv[:n], kv[n:], nil)
 }
 
 // noteMarkLocked keeps m in recent, with the route of its message when
@@ -98,28 +89,45 @@ func (s *Store) PutMark(m dlr.Mark) {
 // it expires, as before. The message leaves the recent routes once the
 // deletes are written, so that its marks, queued before, are found in the
 // database from then on.
+//
+// A message among the recent routes whose mapping this Store committed
+// once, with no fault of the database since it opened, is forgotten with
+// single deletes: a single delete and the write it deletes vanish together
+// in the first flush or compaction that holds both, most often the
+// memtable's flush, where a plain delete stays and is carried down to the
+// lowest level holding the key range, through every compaction on the way,
+// before it goes. With 10,000,000 outstanding mappings that carrying was
+// most of what made a message cost more than with an empty store. Any
+// other message is forgotten with plain deletes: a single delete over two
+// writes of a key may uncover the older one. An older write this Store
+// cannot know of (an SMSC that gave the same id to a message still
+// outstanding from before its restart, or more than the recent routes
+// ago) may be uncovered so: that message's mapping is then read again
+// until its TTL, where a plain delete lost it with the newer message's.
 func (s *Store) Forget(upstream, id, systemID, clientID string) {
-	s.enqueue(writeOp{kind: opForget, folded: dlr.FoldID(id), m: dlr.Mapping{Upstream: upstream, UpstreamID: id,
+	s.umu.Lock()
+	r, ok := s.recent.Get(idKey{upstream, id})
+	s.umu.Unlock()
+	single := ok && !r.rewritten && r.SystemID == systemID && r.ClientID == clientID && !s.faulted.Load()
+	s.enqueue(writeOp{kind: opForget, folded: dlr.FoldID(id), single: single, m: dlr.Mapping{Upstream: upstream, UpstreamID: id,
 		Origin: dlr.Origin{SystemID: systemID, ClientID: clientID}}})
 }
 
-// applyForget adds the deletes of a Forget to b.
+// applyForget adds the deletes of a Forget to b: single deletes (see
+// Forget), or deletes with the size of the value they delete, which
+// Pebble weighs when it picks what to compact.
 func (op *writeOp) applyForget(b *pebble.Batch, scratch []byte) ([]byte, error) {
-	k := appendMappingKey(scratch[:0], op.m.Upstream, op.folded, op.m.UpstreamID)
-	if err := b.Delete(k, nil); err != nil {
+	m := &op.m
+	del := func(k []byte, size int) error {
+		if op.single {
+			return b.SingleDelete(k, nil)
+		}
+		return b.DeleteSized(k, uint32(size), nil)
+	}
+	k := appendMappingKey(scratch[:0], m.Upstream, op.folded, m.UpstreamID)
+	if err := del(k, 25+len(m.SystemID)+len(m.ClientID)); err != nil {
 		return k, err
 	}
-	k = appendClientKey(k[:0], op.m.SystemID, op.m.ClientID)
-	return k, b.Delete(k, nil)
-}
-
-// sweepMarks deletes the marks past their time and returns how many.
-func (s *Store) sweepMarks(now time.Time) (int, error) {
-	return s.sweepIndex(kindMarkIndex, now, func(b *pebble.Batch, k, _ []byte) {
-		mk := append([]byte{kindMark}, k[9:]...)
-		// A mark written again later has a later time: keep it.
-		if cur, ok, _ := s.get(mk); ok && len(cur) >= 8 && bytes.Equal(cur[:8], k[1:9]) {
-			_ = b.Delete(mk, nil)
-		}
-	})
+	k = appendClientKey(k[:0], m.SystemID, m.ClientID)
+	return k, del(k, 9+len(m.Upstream)+len(m.UpstreamID))
 }

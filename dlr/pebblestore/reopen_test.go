@@ -52,26 +52,15 @@ func TestPebbleOldLayout(t *testing.T) {
 	exp := clock.Now().Add(time.Hour)
 	// What the earlier version wrote for a message the SMSC called ABC1,
 	// its client c1.
-	b := s.cur.Load().NewBatch()
 	val := u64(nil, uint64(exp.UnixNano()))
 	val = u64(val, 9)
 	val = u64(val, 77)
 	val = append(append(val, byte(len("shop"))), "shopc1"...)
-	for _, kv := range [][2][]byte{
+	writeAndClose(t, s, [][2][]byte{
 		{oldMappingKey("u", "abc1"), val},
 		{append(u64([]byte{kindOldExpiry}, uint64(exp.UnixNano())), "u\x00abc1"...), []byte("shop\x00c1")},
 		{clientKeyBytes("shop", "c1"), append(append(u64(nil, uint64(exp.UnixNano())), 1), "uabc1"...)},
-	} {
-		if err := b.Set(kv[0], kv[1], nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := b.Commit(nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	})
 
 	s = openPebble(t, dir, clock.Now)
 	defer s.Close()
@@ -111,6 +100,24 @@ func TestPebbleOldLayout(t *testing.T) {
 	}
 	if r, n, err := s.GetFolded("u", "abc1"); n != 1 || err != nil || r.ClientID != "c2" {
 		t.Fatalf("GetFolded after the sweep = %+v, %d, %v", r, n, err)
+	}
+}
+
+// writeAndClose writes the keys and values of kvs to s's database, as
+// an earlier version did, and closes s.
+func writeAndClose(t *testing.T, s *Store, kvs [][2][]byte) {
+	t.Helper()
+	b := s.cur.Load().NewBatch()
+	for _, kv := range kvs {
+		if err := b.Set(kv[0], kv[1], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -19,13 +19,18 @@ import (
 //
 //	M upstream 0 folded 0 upstreamID   -> expires(8) session(8) submitted(8) len(systemID)(1) systemID clientID
 //	c systemID 0 clientID              -> expires(8) len(upstream)(1) upstream upstreamID
-//	X expires(8) upstream 0 upstreamID -> systemID 0 clientID   (expiry index)
 //	o systemID 0 seq(8)                -> origin(8) arrived(8) PDU
 //	d systemID 0 seq(8)                -> origin(8) arrived(8) dead(8) attempts(4) refusals(4) status(4) len(reason)(1) reason PDU
 //
 // upstreamID is the id as the SMSC wrote it and folded its FoldID, so a
 // receipt's id is one point lookup and the ids of one folded form one
-// short range. Earlier versions kept mappings under the folded id alone:
+// short range. The sweeper finds expired mappings by their values
+// (sweep.go). Earlier versions also kept an expiry index, swept until its
+// last entry has expired:
+//
+//	X expires(8) upstream 0 upstreamID -> systemID 0 clientID
+//
+// and before that mappings under the folded id alone:
 //
 //	m upstream 0 folded                -> as M
 //	x expires(8) upstream 0 folded     -> as X
@@ -35,7 +40,6 @@ import (
 const (
 	kindMapping    = 'M'
 	kindClient     = 'c'
-	kindExpiry     = 'X'
 	kindOutbox     = 'o'
 	kindDead       = 'd'
 	kindOldMapping = 'm'
@@ -46,7 +50,9 @@ const (
 type Config struct {
 	// Dir is the directory of the database; it is created if missing.
 	Dir string
-	// SweepEvery is how often expired mappings are deleted; 1m.
+	// SweepEvery is how long the sweeper takes to visit a million
+	// mappings and as many marks, deleting the expired ones (sweep.go);
+	// 1m.
 	SweepEvery time.Duration
 	Logger     *zap.Logger
 	Now        func() time.Time
@@ -160,8 +166,13 @@ type Store struct {
 	countMu sync.Mutex
 	dead    map[string]int
 
-	// old is set while mappings of the earlier key layout may be stored.
-	old atomic.Bool
+	// faulted is set once a database of this Store failed: a write it was
+	// given may have landed in it and been written again since.
+	faulted atomic.Bool
+
+	// old is set while mappings of the earlier key layout may be stored,
+	// oldIndex while entries of the earlier expiry indexes may be.
+	old, oldIndex atomic.Bool
 
 	// queues mirrors the store-and-forward queues stored (queue.go).
 	queues queueState
@@ -186,6 +197,9 @@ type recentRoute struct {
 	// nanoseconds, the latest of them): see noteMarkLocked.
 	relayed     uint16
 	markExpires int64
+	// rewritten: the mapping was committed again while kept here, by an
+	// id the SMSC gave twice (see Forget).
+	rewritten bool
 }
 
 // recentRoutes is how many committed mappings a Store keeps in
@@ -212,6 +226,9 @@ type writeOp struct {
 	raw         []byte
 	// The mark of a receipt's outbox item, written in the same batch.
 	mark *dlr.Mark
+	// single: a Forget's mapping and client record were each written once
+	// (see Forget).
+	single bool
 	// A dead letter, a copy taken when it was queued, and the outbox item
 	// it replaces (0: none).
 	dead      *dlr.DeadLetter
@@ -278,18 +295,6 @@ func (op *writeOp) apply(b *pebble.Batch, scratch []byte) ([]byte, error) {
 	kv = append(kv, byte(len(m.Upstream)))
 	kv = append(kv, m.Upstream...)
 	kv = append(kv, m.UpstreamID...)
-	if err := b.Set(kv[:n], kv[n:], nil); err != nil {
-		return kv, err
-	}
-	kv = append(kv[:0], kindExpiry)
-	kv = u64(kv, exp)
-	kv = append(kv, m.Upstream...)
-	kv = append(kv, 0)
-	kv = append(kv, m.UpstreamID...)
-	n = len(kv)
-	kv = append(kv, m.SystemID...)
-	kv = append(kv, 0)
-	kv = append(kv, m.ClientID...)
 	return kv, b.Set(kv[:n], kv[n:], nil)
 }
 
