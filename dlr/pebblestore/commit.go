@@ -133,8 +133,8 @@ func (s *Store) waitPipe() {
 // begin applies ops as one batch, without waiting for its sync, and
 // returns it for the completer. Nothing is written while the store takes
 // no writes.
-func (s *Store) begin(ops []writeOp) *pendingBatch {
-	p := &pendingBatch{ops: ops, errs: make([]error, len(ops))}
+func (s *Store) begin(ops []writeOp) (p *pendingBatch) {
+	p = &pendingBatch{ops: ops, errs: make([]error, len(ops))}
 	s.inflight.Add(1)
 	if p.err = s.Health(); p.err != nil {
 		return p
@@ -144,9 +144,14 @@ func (s *Store) begin(ops []writeOp) *pendingBatch {
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			p.d.fence.trip(fmt.Errorf("pebble panicked: %v", r), true)
+			err := fmt.Errorf("pebble panicked: %v", r)
+			p.d.fence.trip(err, true)
+			p.err = err
 		}
 	}()
+	if testHookBegin != nil {
+		testHookBegin(s)
+	}
 	p.b = p.d.NewBatch()
 	var scratch []byte
 	for i := range ops {

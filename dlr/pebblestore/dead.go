@@ -100,6 +100,10 @@ func (s *Store) countDead(ops []writeOp, errs []error, n int) {
 // writers are told.
 var testHookCommitted func()
 
+// testHookBegin, when set, runs as each batch of s is built, where a
+// panic of Pebble's is recovered.
+var testHookBegin func(s *Store)
+
 // addDead changes the count of systemID's dead letters by n. A purge may
 // count a dead letter out before its commit has counted it in: the count
 // is briefly negative, never wrong for long.
