@@ -121,7 +121,7 @@ type Group struct {
 	waiting bool // the waiter goroutine runs
 	// queued counts the messages in waitq or being served by the waiter.
 	queued atomic.Int64
-	wg      sync.WaitGroup
+	wg     sync.WaitGroup
 }
 
 type stickyEntry struct {
