@@ -92,7 +92,18 @@ func (r *Relay) StartQueues() {
 	r.fwd.mu.Lock()
 	r.fwd.started = true
 	r.fwd.mu.Unlock()
+	if w, ok := r.cfg.Store.(queueWatcher); ok {
+		// Messages queued or put back on another instance wake this
+		// one's drainers at once, not at their next timer.
+		w.WatchQueues(r.notifyDrainer)
+	}
 	r.syncDrainers(r.rt())
+}
+
+// queueWatcher is a store whose queues several instances share: it tells
+// of a group's queue that had nothing to take and now has (redisstore).
+type queueWatcher interface {
+	WatchQueues(fn func(group string))
 }
 
 // StopQueues stops the drainers, then waits, within ctx, for the messages
