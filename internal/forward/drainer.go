@@ -86,6 +86,13 @@ type Config struct {
 	// durable (the mapping written, the receipt queued): the message then
 	// leaves the queue. It must not block.
 	Settle func(m *dlr.Queued, o Outcome, res balancer.Result, done func())
+	// OrphansEvery, when positive, is how often Run looks again for the
+	// messages of the group taken by a process that ended, and settles
+	// them as Unknown, as Orphans does before Run: with a store several
+	// instances share, one may end and never start again. It is checked
+	// with the expiry of the queue, every second at most. Zero: only
+	// Orphans, once.
+	OrphansEvery time.Duration
 	// OnSettled, when set, is called each time a message left the queue.
 	OnSettled func()
 	// Now reads the clock; time.Now when nil.
@@ -139,7 +146,8 @@ func signal(c chan struct{}) {
 func (d *Drainer) InFlight() int { return int(d.inflight.Load()) }
 
 // Orphans settles as Unknown the messages of the group a process that
-// ended had taken; call it once per group and process, before Run.
+// ended had taken; call it once per group and process, before Run (Run
+// calls it again every OrphansEvery).
 func (d *Drainer) Orphans() error {
 	ms, err := d.cfg.Store.Orphans(d.cfg.Group)
 	if err != nil {
@@ -165,11 +173,18 @@ func (d *Drainer) Run(ctx context.Context) {
 		d.putBack()
 	}()
 	nextExpiry := d.cfg.Now()
+	nextOrphans := nextExpiry.Add(d.cfg.OrphansEvery)
 	for {
 		d.putBack()
 		now := d.cfg.Now()
 		if !now.Before(nextExpiry) {
 			d.expire(now)
+			if d.cfg.OrphansEvery > 0 && !now.Before(nextOrphans) {
+				if err := d.Orphans(); err != nil {
+					d.log.Warn("looking for the messages a process that ended had taken failed", zap.String("group", d.cfg.Group), zap.Error(err))
+				}
+				nextOrphans = now.Add(d.cfg.OrphansEvery)
+			}
 			nextExpiry = now.Add(expireEvery)
 		}
 		if d.paused(now) <= 0 {

@@ -209,20 +209,34 @@ func TestDrainerExpiry(t *testing.T) {
 	})
 }
 
-// orphanStore is a memstore whose Orphans returns what it is given.
+// orphanStore is a memstore whose Orphans returns what it is given, once.
 type orphanStore struct {
 	*memstore.Store
+	mu      sync.Mutex
 	orphans []*dlr.Queued
 }
 
-func (o *orphanStore) Orphans(string) ([]*dlr.Queued, error) { return o.orphans, nil }
+func (o *orphanStore) Orphans(string) ([]*dlr.Queued, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	ms := o.orphans
+	o.orphans = nil
+	return ms, nil
+}
+
+// give makes ms orphans: taken by a process that ended.
+func (o *orphanStore) give(ms []*dlr.Queued) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.orphans = append(o.orphans, ms...)
+}
 
 // TestDrainerOrphans: what a process that ended had taken is settled
 // UNKNOWN, never sent.
 func TestDrainerOrphans(t *testing.T) {
 	st := &orphanStore{Store: memstore.New(nil)}
 	queue(t, st, time.Now(), time.Time{}, "a")
-	st.orphans = storetest.TakeAll(t, st, "g", 1)
+	st.give(storetest.TakeAll(t, st, "g", 1))
 	g := &fakeGroup{tries: map[string]int{}}
 	s := &settled{out: map[string]Outcome{}}
 	d := New(Config{Group: "g", Store: st, Submit: g.submit, Settle: s.settle})
@@ -234,5 +248,49 @@ func TestDrainerOrphans(t *testing.T) {
 	}
 	if err := d.Wait(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDrainerOrphansWhileRunning: with OrphansEvery, the messages of a
+// process that ended while the drainer runs (an instance sharing the
+// store, killed and not started again) are settled UNKNOWN within that
+// period, never sent; without it, only Orphans before Run finds any.
+func TestDrainerOrphansWhileRunning(t *testing.T) {
+	for _, every := range []time.Duration{0, 10 * time.Second} {
+		t.Run(fmt.Sprint(every), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				st := &orphanStore{Store: memstore.New(nil)}
+				queue(t, st, time.Now(), time.Time{}, "a", "b")
+				taken := storetest.TakeAll(t, st, "g", 2) // by the other instance
+				g := &fakeGroup{tries: map[string]int{}}
+				s := &settled{out: map[string]Outcome{}}
+				d := New(Config{Group: "g", Store: st, Submit: g.submit, Settle: s.settle, OrphansEvery: every})
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan struct{})
+				go func() { defer close(done); d.Run(ctx) }()
+				stop := func() { cancel(); <-done }
+				defer stop()
+				synctest.Wait()
+				st.give(taken) // the other instance ended
+				time.Sleep(every + time.Second)
+				synctest.Wait()
+				want := map[string]Outcome{"a": Unknown, "b": Unknown}
+				if every == 0 {
+					want = map[string]Outcome{}
+				}
+				if got := s.get(); !maps.Equal(got, want) {
+					t.Fatalf("%v after the other instance ended: outcomes %v, want %v", every+time.Second, got, want)
+				}
+				stop()
+				g.mu.Lock()
+				defer g.mu.Unlock()
+				if len(g.sent) != 0 {
+					t.Fatalf("sent %v, want nothing", g.sent)
+				}
+				if n, _, _ := st.QueueLen("g"); n != 2-len(want) {
+					t.Fatalf("queue holds %d, want %d", n, 2-len(want))
+				}
+			})
+		})
 	}
 }

@@ -92,7 +92,18 @@ func (r *Relay) StartQueues() {
 	r.fwd.mu.Lock()
 	r.fwd.started = true
 	r.fwd.mu.Unlock()
+	if w, ok := r.cfg.Store.(queueWatcher); ok {
+		// Messages queued or put back on another instance wake this
+		// one's drainers at once, not at their next timer.
+		w.WatchQueues(r.notifyDrainer)
+	}
 	r.syncDrainers(r.rt())
+}
+
+// queueWatcher is a store whose queues several instances share: it tells
+// of a group's queue that had nothing to take and now has (redisstore).
+type queueWatcher interface {
+	WatchQueues(fn func(group string))
 }
 
 // StopQueues stops the drainers, then waits, within ctx, for the messages
@@ -164,14 +175,21 @@ func (r *Relay) startDrainer(qs dlr.QueueStore, name string, q Queue) {
 		f.orphaned = make(map[string]bool)
 	}
 	log := r.log.Named("forward").With(zap.String("group", name))
+	var orphansEvery time.Duration
+	if ss, ok := r.cfg.Store.(dlr.SharedStore); ok {
+		// An instance that ended may never start again: its messages are
+		// looked for once its instance id lapsed, a lease_ttl after.
+		orphansEvery = ss.LeaseTTL()
+	}
 	d := &drainerRun{queue: q}
 	d.Drainer = forward.New(forward.Config{
 		Group: name, Store: qs, Submit: q.Group.Submit, Available: q.Group.Available, InFlight: q.InFlight, RetryOn: q.RetryOn, Timeout: q.Timeout,
 		Settle: func(m *dlr.Queued, o forward.Outcome, res balancer.Result, done func()) {
 			r.settleQueued(q, m, o, res, done)
 		},
-		OnSettled: r.changes.fire,
-		Logger:    log,
+		OrphansEvery: orphansEvery,
+		OnSettled:    r.changes.fire,
+		Logger:       log,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
