@@ -69,15 +69,7 @@ fi
 DIR=$(mktemp -d -t smppmux-growth.XXXXXX)
 STATE_ROOT=${BENCH_STATE_DIR:-$DIR/state}
 [ -z "$PPROF" ] || mkdir -p "$PPROF"
-declare -A PID=() # background processes by name
-start() { local name=$1; shift; "$@" > "$DIR/$name.log" 2>&1 & PID[$name]=$!; }
-stop() {
-  local pid=${PID[$1]} rc=0
-  unset "PID[$1]"
-  kill -TERM "$pid" 2> /dev/null || true
-  wait "$pid" || rc=$?
-  return "$rc"
-}
+declare -A PID=() # background processes by name (start and stop: scripts/lib.sh)
 on_exit() {
   local rc=$? name
   for name in "${!PID[@]}"; do stop "$name" || true; done
