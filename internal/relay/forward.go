@@ -222,17 +222,6 @@ func (r *Relay) notifyDrainer(group string) {
 	}
 }
 
-// clientID issues a message id in the form systemID's configuration
-// asks for.
-func (r *Relay) clientID(systemID string) string {
-	var base dlr.IDBase // hex, for a client the configuration lost meanwhile
-	var length int
-	if c := r.rt().Clients.Get(systemID); c != nil {
-		base, length = c.IDBase, c.IDLength
-	}
-	return dlr.FormatID(r.cfg.IDs.Next(), base, length)
-}
-
 // enqueue answers a submit routed to a store-and-forward group: ESME_ROK
 // with the client's message id once it is stored durably, ESME_RMSGQFUL
 // past the queue's bound.

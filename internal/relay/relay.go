@@ -358,12 +358,7 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 		return
 	}
 	uid, perr := pdu.ParseMessageIDResp(resp.Body())
-	var base dlr.IDBase // hex, for a client the configuration lost meanwhile
-	var length int
-	if c := r.rt().Clients.Get(systemID); c != nil {
-		base, length = c.IDBase, c.IDLength
-	}
-	clientID := dlr.FormatID(r.cfg.IDs.Next(), base, length)
+	clientID := r.clientID(systemID)
 	if perr != nil || len(uid) == 0 {
 		s.Logger().Warn("SMSC accepted a message without a message_id: its receipts cannot be matched",
 			zap.String("upstream", upstreamName))
@@ -394,6 +389,17 @@ func (r *Relay) answer(s *smppserver.Session, g *balancer.Group, respID pdu.ID, 
 		r.Stats.Submitted.Add(1)
 		s.Respond(pdu.RespWithMessageID(resp, seq, clientID))
 	})
+}
+
+// clientID issues a message id in the form systemID's configuration
+// asks for.
+func (r *Relay) clientID(systemID string) string {
+	var base dlr.IDBase // hex, for a client the configuration lost meanwhile
+	var length int
+	if c := r.rt().Clients.Get(systemID); c != nil {
+		base, length = c.IDBase, c.IDLength
+	}
+	return dlr.FormatID(r.cfg.IDs.Next(), base, length)
 }
 
 // landed hands on the receipts parked for m's message, which its write
