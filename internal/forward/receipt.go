@@ -1,7 +1,6 @@
 package forward
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/smppmux/smppmux/dlr"
@@ -23,9 +22,6 @@ const (
 	stateUnknown  = 7
 	stateRejected = 8
 )
-
-// esmReceipt is the esm_class of an SMSC delivery receipt.
-const esmReceipt = 0x04
 
 // Receipt returns the deliver_sm receipt smppmux gives the client of m for
 // outcome o (Rejected, Unknown or Expired) at now, and false when the
@@ -64,22 +60,10 @@ func Receipt(m *dlr.Queued, o Outcome, status pdu.Status, maxAge time.Duration, 
 	if sm.DataCoding != 0 || !printable(text) {
 		text = nil
 	}
-	if len(text) > 20 {
-		text = text[:20]
-	}
-	submitted := time.Unix(0, m.Submitted).UTC()
-	body := fmt.Sprintf("id:%s sub:001 dlvrd:000 submit date:%s done date:%s stat:%s err:%03d text:%s",
-		m.ClientID, submitted.Format("0601021504"), now.UTC().Format("0601021504"), stat, code, text)
-	tlvs := pdu.AppendTLV(nil, pdu.TagReceiptedMessageID, append([]byte(m.ClientID), 0))
-	tlvs = pdu.AppendTLV(tlvs, pdu.TagMessageState, []byte{state})
-	r := pdu.SM{
-		SourceTON: sm.DestTON, SourceNPI: sm.DestNPI, SourceAddr: sm.DestAddr,
-		DestTON: sm.SourceTON, DestNPI: sm.SourceNPI, DestAddr: sm.SourceAddr,
-		ESMClass:     esmReceipt,
-		ShortMessage: []byte(body),
-		TLVs:         tlvs,
-	}
-	return pdu.Request(pdu.DeliverSM, 0, pdu.AppendSM(nil, &r)), true
+	return pdu.Request(pdu.DeliverSM, 0, pdu.AppendReceipt(nil, &sm, &pdu.Receipt{
+		ID: m.ClientID, Stat: stat, Err: code, State: state,
+		Submit: time.Unix(0, m.Submitted).UTC(), Done: now.UTC(), Text: text,
+	})), true
 }
 
 func printable(b []byte) bool {

@@ -55,7 +55,7 @@ func TestReceipt(t *testing.T) {
 			if !strings.Contains(string(sm.ShortMessage), tc.text) || !strings.HasPrefix(string(sm.ShortMessage), "id:abc123 ") {
 				t.Fatalf("text %q, want it to hold %q", sm.ShortMessage, tc.text)
 			}
-			if sm.ESMClass != esmReceipt || string(sm.SourceAddr) != "447700900001" || sm.SourceTON != 1 || string(sm.DestAddr) != "Shop" || sm.DestTON != 5 {
+			if sm.ESMClass != pdu.EsmReceipt || string(sm.SourceAddr) != "447700900001" || sm.SourceTON != 1 || string(sm.DestAddr) != "Shop" || sm.DestTON != 5 {
 				t.Fatalf("esm_class 0x%02x from %d/%q to %d/%q", sm.ESMClass, sm.SourceTON, sm.SourceAddr, sm.DestTON, sm.DestAddr)
 			}
 			id, _ := pdu.FindTLV(sm.TLVs, pdu.TagReceiptedMessageID)

@@ -18,6 +18,8 @@ const (
 const (
 	// EsmUDHI is the UDH indicator bit of esm_class.
 	EsmUDHI = 0x40
+	// EsmReceipt is the esm_class of an SMSC delivery receipt.
+	EsmReceipt = 0x04
 	// esmTypeMask selects the message type bits 5..2 of esm_class.
 	esmTypeMask = 0x3C
 )

@@ -9,12 +9,7 @@ import (
 // Receipt constants.
 const (
 	// EsmReceipt is the esm_class of a delivery receipt.
-	EsmReceipt = 0x04
-	// receiptTextMax is how many octets of the original short_message a
-	// receipt quotes after "text:".
-	receiptTextMax = 20
-	// maxShortMessage is the largest short_message of a deliver_sm.
-	maxShortMessage = 254
+	EsmReceipt = pdu.EsmReceipt
 	// maxAddr is the longest source_addr or destination_addr of a
 	// deliver_sm, without its NUL.
 	maxAddr = 20
@@ -67,64 +62,9 @@ func appendReceipt(dst []byte, id string, sm *pdu.SM, stat string, state byte, n
 	if sm == nil {
 		sm = &pdu.SM{}
 	}
-	var text [maxShortMessage + 1]byte
-	t := text[:0]
-	t = append(t, "id:"...)
-	t = append(t, id...)
-	if stat == "DELIVRD" {
-		t = append(t, " sub:001 dlvrd:001 submit date:"...)
-	} else {
-		t = append(t, " sub:001 dlvrd:000 submit date:"...)
-	}
-	t = appendDate(t, now)
-	t = append(t, " done date:"...)
-	t = appendDate(t, now)
-	t = append(t, " stat:"...)
-	t = append(t, stat...)
-	t = append(t, " err:000 text:"...)
-	quote := sm.ShortMessage
-	if len(quote) > receiptTextMax {
-		quote = quote[:receiptTextMax]
-	}
-	for _, c := range quote {
-		if c >= 0x20 && c < 0x7F {
-			t = append(t, c)
-		}
-	}
-	if len(t) > maxShortMessage {
-		t = t[:maxShortMessage]
-	}
-
-	var tlv [8 + 66]byte
-	tlvs := tlv[:0]
-	rid := make([]byte, 0, len(id)+1)
-	rid = append(rid, id...)
-	rid = append(rid, 0)
-	tlvs = pdu.AppendTLV(tlvs, pdu.TagReceiptedMessageID, rid)
-	tlvs = pdu.AppendTLV(tlvs, pdu.TagMessageState, []byte{state})
-
-	r := pdu.SM{
-		SourceTON:    sm.DestTON,
-		SourceNPI:    sm.DestNPI,
-		SourceAddr:   clip(sm.DestAddr, maxAddr),
-		DestTON:      sm.SourceTON,
-		DestNPI:      sm.SourceNPI,
-		DestAddr:     clip(sm.SourceAddr, maxAddr),
-		ESMClass:     EsmReceipt,
-		ShortMessage: t,
-		TLVs:         tlvs,
-	}
-	return pdu.AppendSM(dst, &r)
-}
-
-// appendDate appends t as YYMMDDhhmm.
-func appendDate(dst []byte, t time.Time) []byte {
-	y, mo, d := t.Date()
-	h, mi, _ := t.Clock()
-	for _, v := range [...]int{y % 100, int(mo), d, h, mi} {
-		dst = append(dst, byte('0'+v/10), byte('0'+v%10))
-	}
-	return dst
+	back := *sm
+	back.SourceAddr, back.DestAddr = clip(sm.SourceAddr, maxAddr), clip(sm.DestAddr, maxAddr)
+	return pdu.AppendReceipt(dst, &back, &pdu.Receipt{ID: id, Stat: stat, State: state, Submit: now, Done: now, Text: sm.ShortMessage})
 }
 
 func clip(b []byte, n int) []byte {
