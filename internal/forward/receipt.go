@@ -16,13 +16,6 @@ const (
 	ErrUnknown         = 903 // sent and not answered, or taken by a process that ended
 )
 
-// SMPP message_state values (section 5.2.28) of the receipts made.
-const (
-	stateExpired  = 3
-	stateUnknown  = 7
-	stateRejected = 8
-)
-
 // Receipt returns the deliver_sm receipt smppmux gives the client of m for
 // outcome o (Rejected, Unknown or Expired) at now, and false when the
 // client did not ask for one (registered_delivery) or m's PDU cannot be
@@ -44,24 +37,23 @@ func Receipt(m *dlr.Queued, o Outcome, status pdu.Status, maxAge time.Duration, 
 	}
 	var stat string
 	var code int
-	var state byte
 	switch o {
 	case Rejected:
-		stat, code, state = "REJECTD", min(int(status), 999), stateRejected
+		stat, code = "REJECTD", min(int(status), 999)
 	case Expired:
-		stat, code, state = "EXPIRED", ErrExpiredValidity, stateExpired
+		stat, code = "EXPIRED", ErrExpiredValidity
 		if maxAge > 0 && !m.Expires.Before(time.Unix(0, m.Submitted).Add(maxAge)) {
 			code = ErrExpiredMaxAge
 		}
 	default:
-		stat, code, state = "UNKNOWN", ErrUnknown, stateUnknown
+		stat, code = "UNKNOWN", ErrUnknown
 	}
 	text := sm.ShortMessage
 	if sm.DataCoding != 0 || !printable(text) {
 		text = nil
 	}
 	return pdu.Request(pdu.DeliverSM, 0, pdu.AppendReceipt(nil, &sm, &pdu.Receipt{
-		ID: m.ClientID, Stat: stat, Err: code, State: state,
+		ID: m.ClientID, Stat: stat, Err: code, State: pdu.MessageState(stat),
 		Submit: time.Unix(0, m.Submitted).UTC(), Done: now.UTC(), Text: text,
 	})), true
 }

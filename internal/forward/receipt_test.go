@@ -30,11 +30,11 @@ func TestReceipt(t *testing.T) {
 	}{
 		{"not asked", msg(0, time.Time{}), Unknown, 0, "", 0, time.Hour},
 		{"failure only", msg(2, time.Time{}), Unknown, 0,
-			"id:abc123 sub:001 dlvrd:000 submit date:2611300455 done date:2611300625 stat:UNKNOWN err:903 text:your code is 123456 ", stateUnknown, time.Hour},
-		{"max_age", msg(1, at.Add(time.Hour)), Expired, 0, "stat:EXPIRED err:902 ", stateExpired, time.Hour},
-		{"validity", msg(1, at.Add(time.Minute)), Expired, 0, "stat:EXPIRED err:901 ", stateExpired, time.Hour},
-		{"rejected", msg(1, time.Time{}), Rejected, pdu.StatusInvDstAdr, "stat:REJECTD err:011 ", stateRejected, time.Hour},
-		{"rejected vendor status", msg(1, time.Time{}), Rejected, 0x400, "stat:REJECTD err:999 ", stateRejected, time.Hour},
+			"id:abc123 sub:001 dlvrd:000 submit date:2611300455 done date:2611300625 stat:UNKNOWN err:903 text:your code is 123456 ", 7, time.Hour},
+		{"max_age", msg(1, at.Add(time.Hour)), Expired, 0, "stat:EXPIRED err:902 ", 3, time.Hour},
+		{"validity", msg(1, at.Add(time.Minute)), Expired, 0, "stat:EXPIRED err:901 ", 3, time.Hour},
+		{"rejected", msg(1, time.Time{}), Rejected, pdu.StatusInvDstAdr, "stat:REJECTD err:011 ", 8, time.Hour},
+		{"rejected vendor status", msg(1, time.Time{}), Rejected, 0x400, "stat:REJECTD err:999 ", 8, time.Hour},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw, ok := Receipt(tc.m, tc.o, tc.st, tc.maxAge, done)

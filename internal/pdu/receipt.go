@@ -97,3 +97,26 @@ func appendDate(dst []byte, t time.Time) []byte {
 	}
 	return dst
 }
+
+// MessageState returns the message_state TLV value of a receipt's stat:
+// ENROUTE 1, DELIVRD 2, EXPIRED 3, DELETED 4, UNDELIV 5, ACCEPTD 6,
+// REJECTD 8, and UNKNOWN 7 for anything else.
+func MessageState(stat string) byte {
+	switch stat {
+	case "ENROUTE":
+		return 1
+	case "DELIVRD":
+		return 2
+	case "EXPIRED":
+		return 3
+	case "DELETED":
+		return 4
+	case "UNDELIV":
+		return 5
+	case "ACCEPTD":
+		return 6
+	case "REJECTD":
+		return 8
+	}
+	return 7
+}

@@ -15,28 +15,8 @@ const (
 	maxAddr = 20
 )
 
-// MessageState returns the message_state TLV value of a receipt stat:
-// ENROUTE 1, DELIVRD 2, EXPIRED 3, DELETED 4, UNDELIV 5, ACCEPTD 6,
-// REJECTD 8, and UNKNOWN 7 for anything else.
-func MessageState(stat string) byte {
-	switch stat {
-	case "ENROUTE":
-		return 1
-	case "DELIVRD":
-		return 2
-	case "EXPIRED":
-		return 3
-	case "DELETED":
-		return 4
-	case "UNDELIV":
-		return 5
-	case "ACCEPTD":
-		return 6
-	case "REJECTD":
-		return 8
-	}
-	return 7
-}
+// MessageState is pdu.MessageState.
+func MessageState(stat string) byte { return pdu.MessageState(stat) }
 
 // Receipt returns the body of a deliver_sm delivery receipt for the
 // message id of the submit_sm sm, with stat ("DELIVRD" when empty) and
