@@ -46,7 +46,13 @@ type Item struct {
 	LastStatus pdu.Status
 	// Mark, for a receipt, is written with the item, in the same
 	// durable write, so that the carrier sending it again is recognised.
-	Mark      *Mark
+	Mark *Mark
+	// Settles, for a receipt smppmux made for a queued message (expired,
+	// rejected, unknown), is that message: a store that keeps queues
+	// (QueueStore) removes it from its queue in the item's durable write,
+	// so that a process that ends in between does not make the next
+	// start send a second receipt for it. Only AddOutbox reads it.
+	Settles   *Queued
 	notBefore time.Time
 }
 

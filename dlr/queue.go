@@ -39,8 +39,9 @@ var ErrQueueFull = errors.New("dlr: store-and-forward queue full")
 // a process that ended has an unknown outcome and is handed over by
 // Orphans, never by Take.
 //
-// Enqueue and Settle are asynchronous, as a MappingStore's writes; Take
-// and PutBack return once their write is durable, which makes them for a
+// Enqueue, Settle and SettleSent are asynchronous, as a MappingStore's
+// writes (an outbox item's Settles goes with AddOutbox's write); Take and
+// PutBack return once their write is durable, which makes them for a
 // drainer's goroutine, not a connection's reader.
 type QueueStore interface {
 	// Enqueue stores m at the tail of its client's queue in m.Group,
@@ -62,6 +63,13 @@ type QueueStore interface {
 	// Settle removes a taken message whose outcome is known and calls done
 	// once that is durable.
 	Settle(m *Queued, done func(error))
+	// SettleSent writes mp, the mapping of m, which an SMSC accepted, and
+	// removes m from its queue in the same durable write, then calls done.
+	// Written apart, a process that ended between the two would leave m
+	// taken with its mapping written; its SMSC's receipt, relayed and its
+	// mapping forgotten, could no longer tell the next start that m was
+	// sent, and the client would get an UNKNOWN receipt besides.
+	SettleSent(m *Queued, mp Mapping, done func(error))
 	// CancelQueued removes systemID's message clientID unless it is taken. It
 	// returns the message as it was found, its Taken set when it was not
 	// removed, or false when no queue holds it.

@@ -39,6 +39,13 @@ func (s *Store) Settle(m *dlr.Queued, done func(error)) {
 	done(nil)
 }
 
+// SettleSent implements dlr.QueueStore.
+func (s *Store) SettleSent(m *dlr.Queued, mp dlr.Mapping, done func(error)) {
+	s.PutMapping(mp, func(error) {})
+	s.queues.Remove(m)
+	done(nil)
+}
+
 // CancelQueued implements dlr.QueueStore.
 func (s *Store) CancelQueued(systemID, clientID string) (*dlr.Queued, bool, error) {
 	c, _, ok := s.queues.Cancel(systemID, clientID)

@@ -195,6 +195,9 @@ func (s *Store) AddOutbox(_ string, it *dlr.Item, done func(error)) {
 	if it.Mark != nil {
 		s.mark(it.Mark)
 	}
+	if it.Settles != nil {
+		s.queues.Remove(it.Settles)
+	}
 	done(nil)
 }
 

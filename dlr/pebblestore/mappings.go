@@ -54,6 +54,12 @@ func appendClientKey(k []byte, systemID, clientID string) []byte {
 
 // PutMapping implements dlr.Store.
 func (s *Store) PutMapping(m dlr.Mapping, done func(error)) {
+	s.putMapping(m, nil, done)
+}
+
+// putMapping writes m, and deletes qkey, a queued message's key, in the
+// same batch when it is set.
+func (s *Store) putMapping(m dlr.Mapping, qkey []byte, done func(error)) {
 	if len(m.SystemID) > 255 || len(m.Upstream) > 255 {
 		done(fmt.Errorf("dlr: names longer than 255 octets"))
 		return
@@ -62,7 +68,7 @@ func (s *Store) PutMapping(m dlr.Mapping, done func(error)) {
 		done(errNULInID)
 		return
 	}
-	op := writeOp{kind: kindMapping, done: done, m: m, folded: dlr.FoldID(m.UpstreamID)}
+	op := writeOp{kind: kindMapping, done: done, m: m, folded: dlr.FoldID(m.UpstreamID), qkey: qkey}
 	s.umu.Lock()
 	k := op.mapping()
 	p := s.unsynced[k]

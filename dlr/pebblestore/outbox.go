@@ -18,8 +18,23 @@ func (s *Store) AddOutbox(systemID string, it *dlr.Item, done func(error)) {
 	if it.Seq == 0 {
 		it.Seq = s.NextSeq()
 	}
-	s.enqueue(writeOp{kind: kindOutbox, done: done, systemID: systemID,
-		seq: it.Seq, origin: it.Origin, at: it.At.UnixNano(), raw: it.Raw, mark: it.Mark})
+	op := writeOp{kind: kindOutbox, done: done, systemID: systemID,
+		seq: it.Seq, origin: it.Origin, at: it.At.UnixNano(), raw: it.Raw, mark: it.Mark}
+	if m := it.Settles; m != nil {
+		b, err := s.book()
+		if err != nil {
+			done(err)
+			return
+		}
+		op.qkey = queueKey(m.Group, m.Seq)
+		op.done = func(err error) {
+			if err == nil {
+				b.Remove(m)
+			}
+			done(err)
+		}
+	}
+	s.enqueue(op)
 }
 
 // DeleteOutbox implements dlr.Store. Every outbox key is set once before it

@@ -236,6 +236,22 @@ func (s *Store) Settle(m *dlr.Queued, done func(error)) {
 	}})
 }
 
+// SettleSent implements dlr.QueueStore: the mapping and the queue's key
+// go in one batch.
+func (s *Store) SettleSent(m *dlr.Queued, mp dlr.Mapping, done func(error)) {
+	b, err := s.book()
+	if err != nil {
+		done(err)
+		return
+	}
+	s.putMapping(mp, queueKey(m.Group, m.Seq), func(err error) {
+		if err == nil {
+			b.Remove(m)
+		}
+		done(err)
+	})
+}
+
 // CancelQueued implements dlr.QueueStore. It returns once the removal is
 // durable: a cancelled message never comes back.
 func (s *Store) CancelQueued(systemID, clientID string) (*dlr.Queued, bool, error) {

@@ -234,7 +234,8 @@ type writeOp struct {
 	dead      *dlr.DeadLetter
 	outboxSeq uint64
 	// A store-and-forward queue's key and value (kindQueue); a nil
-	// value deletes the key.
+	// value deletes the key. With a mapping or an outbox item, qkey is
+	// the queued message they settle, deleted in the same batch.
 	qkey, qval []byte
 }
 
@@ -250,6 +251,14 @@ func (op *writeOp) mapping() idKey {
 // apply adds op to b, encoding its keys and values in scratch, which it
 // returns for the next op (Pebble copies what it is given).
 func (op *writeOp) apply(b *pebble.Batch, scratch []byte) ([]byte, error) {
+	scratch, err := op.applyKind(b, scratch)
+	if err == nil && op.qkey != nil && (op.kind == kindMapping || op.kind == kindOutbox) {
+		err = b.Delete(op.qkey, nil)
+	}
+	return scratch, err
+}
+
+func (op *writeOp) applyKind(b *pebble.Batch, scratch []byte) ([]byte, error) {
 	if op.kind == kindDead {
 		return op.applyDead(b, scratch)
 	}

@@ -113,6 +113,12 @@ func decodeMapping(b []byte) (dlr.Mapping, error) {
 // mapping under its id (in its folded form's hash for an id other than
 // that form) and under the client's.
 func (s *Store) PutMapping(m dlr.Mapping, done func(error)) {
+	s.putMapping(m, nil, done)
+}
+
+// putMapping writes m; with also set, the commands it queues go in the
+// same pipeline, after m's, and their reply is the op's.
+func (s *Store) putMapping(m dlr.Mapping, also func(redis.Pipeliner) redis.Cmder, done func(error)) {
 	if len(m.Upstream) > 255 || len(m.UpstreamID) > 255 || len(m.SystemID) > 255 || len(m.ClientID) > 255 {
 		done(fmt.Errorf("dlr: names longer than 255 octets"))
 		return
@@ -132,16 +138,23 @@ func (s *Store) PutMapping(m dlr.Mapping, done func(error)) {
 	// One op, so every key goes in one pipeline and done hears of all. The
 	// script's reply is the op's, so that a Redis that lost its scripts
 	// gets them again and the op is sent again.
-	var other *redis.StatusCmd
+	var other, first redis.Cmder
 	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
 		other = p.Set(context.Background(), k2, v, ttl)
 		if k3 == "" {
-			return p.Set(context.Background(), k1, v, ttl)
+			first = p.Set(context.Background(), k1, v, ttl)
+		} else {
+			first = scriptIndex.EvalSha(context.Background(), p, []string{k3}, m.UpstreamID, v, ttl.Milliseconds())
 		}
-		return scriptIndex.EvalSha(context.Background(), p, []string{k3}, m.UpstreamID, v, ttl.Milliseconds())
+		if also == nil {
+			return first
+		}
+		return also(p)
 	}, done: func(err error) {
-		if err == nil && other != nil {
-			err = other.Err()
+		for _, c := range []redis.Cmder{other, first} {
+			if err == nil && c != nil {
+				err = c.Err()
+			}
 		}
 		if err == nil {
 			s.recent.add(k1, k2, m)

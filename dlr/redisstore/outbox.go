@@ -29,7 +29,7 @@ func (s *Store) AddOutbox(systemID string, it *dlr.Item, done func(error)) {
 		switch state, seq := s.limbo.take(systemID, k); state {
 		case limboStored:
 			it.Seq = seq
-			done(nil)
+			s.settleAfter(it.Settles, done)
 			return
 		case limboUnresolved:
 			done(ErrAddUnresolved)
@@ -40,6 +40,7 @@ func (s *Store) AddOutbox(systemID string, it *dlr.Item, done func(error)) {
 	var cmd *redis.Cmd
 	var floor int64
 	var mark *redis.StatusCmd
+	var settle redis.Cmder
 	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
 		floor = s.floor()
 		gen := ""
@@ -53,6 +54,11 @@ func (s *Store) AddOutbox(systemID string, it *dlr.Item, done func(error)) {
 		}
 		cmd = scriptAdd.EvalSha(context.Background(), p, keys,
 			s.cfg.MaxItems, it.Origin, it.At.UnixNano(), it.Raw, s.keyEvents, systemID, k, gen)
+		if it.Settles != nil {
+			// After the item: Redis runs them in order, so a process that
+			// ends once the pipeline is sent leaves both done.
+			settle = s.settleCmd(it.Settles)(p)
+		}
 		return cmd
 	}, done: func(err error) {
 		if mark != nil && mark.Err() != nil && err == nil {
@@ -73,8 +79,31 @@ func (s *Store) AddOutbox(systemID string, it *dlr.Item, done func(error)) {
 		if k != "" && mayHaveLanded(err) {
 			s.remember(systemID, k, floor, err)
 		}
+		if err == nil && settle != nil && settle.Err() != nil {
+			// The item is stored: its message leaves the queue on its own
+			// write (one that lost its scripts gets them there).
+			s.settleAfter(it.Settles, done)
+			return
+		}
 		done(err)
 	}})
+}
+
+// settleAfter removes m, when set, from its queue, then calls done(nil):
+// the outbox item that settles it is stored. A removal that fails leaves
+// m taken, and the next start sends a second receipt for it.
+func (s *Store) settleAfter(m *dlr.Queued, done func(error)) {
+	if m == nil {
+		done(nil)
+		return
+	}
+	s.Settle(m, func(err error) {
+		if err != nil {
+			s.log.Error("removing a queued message whose receipt is stored failed: it stays taken, and the next start sends an UNKNOWN receipt besides",
+				zap.String("group", m.Group), zap.String("system_id", m.SystemID), zap.String("client_id", m.ClientID), zap.Error(err))
+		}
+		done(nil)
+	})
 }
 
 func (s *Store) markKey(m *dlr.Mark) string {

@@ -323,19 +323,39 @@ func (s *Store) PutBack(ms []*dlr.Queued) error {
 
 // Settle implements dlr.QueueStore.
 func (s *Store) Settle(m *dlr.Queued, done func(error)) {
+	s.enqueue(redisOp{queue: s.settleCmd(m), done: s.settled(m, done)})
+}
+
+// SettleSent implements dlr.QueueStore: the mapping's keys and the
+// queue's script go in one pipeline, the script last, so a process that
+// ends after sending it leaves both written, and one that ends before,
+// neither. (A pipeline is not a transaction: another instance may read
+// between the two, which Orphans does only for a process that ended.)
+func (s *Store) SettleSent(m *dlr.Queued, mp dlr.Mapping, done func(error)) {
+	s.putMapping(mp, s.settleCmd(m), s.settled(m, done))
+}
+
+// settleCmd returns what queues m's removal from its queue in a pipeline.
+func (s *Store) settleCmd(m *dlr.Queued) func(redis.Pipeliner) redis.Cmder {
 	k := s.queueKeys(m.Group)
 	keys := []string{k.msgs, k.all, k.ring, k.exp, k.taken, k.ids}
 	args := []any{k.clients, m.Seq, queueField(m.SystemID, m.ClientID)}
-	s.enqueue(redisOp{queue: func(p redis.Pipeliner) redis.Cmder {
+	return func(p redis.Pipeliner) redis.Cmder {
 		return scriptQSettle.EvalSha(context.Background(), p, keys, args...)
-	}, done: func(err error) {
+	}
+}
+
+// settled returns done, which first forgets m's stamp once m left its
+// queue.
+func (s *Store) settled(m *dlr.Queued, done func(error)) func(error) {
+	return func(err error) {
 		if err == nil {
 			s.queue.mu.Lock()
 			delete(s.queue.stamps, queueRef{m.Group, m.Seq})
 			s.queue.mu.Unlock()
 		}
 		done(err)
-	}})
+	}
 }
 
 // queueGroups returns the groups that have had a queue.

@@ -253,3 +253,38 @@ func CheckQueueOrphans(t *testing.T, s dlr.QueueStore, close func(), reopen func
 		t.Fatalf("QueueLen = %d, want 2 (r0 and r1 settled)", n)
 	}
 }
+
+// CheckQueueSettles checks the writes that settle a queued message with
+// what its outcome leads to: SettleSent writes its mapping and removes
+// it; an outbox item whose Settles is a message removes that message.
+func CheckQueueSettles(t *testing.T, s dlr.Store, now time.Time) {
+	t.Helper()
+	qs := s.(dlr.QueueStore)
+	EnqueueSync(t, qs, Queued("g", "a", "sent", now, time.Time{}))
+	EnqueueSync(t, qs, Queued("g", "a", "expired", now, time.Time{}))
+	taken := TakeAll(t, qs, "g", 2)
+	if len(taken) != 2 {
+		t.Fatalf("took %v, want both", QueuedIDs(taken))
+	}
+	sent, expired := taken[0], taken[1]
+	mp := dlr.Mapping{Upstream: "u", UpstreamID: "X1", Origin: sent.Origin, Expires: now.Add(time.Hour)}
+	Wait(t, func(done func(error)) { qs.SettleSent(sent, mp, done) })
+	if got, ok, err := s.ByClient("a", "sent"); err != nil || !ok || got.UpstreamID != "X1" || got.Upstream != "u" {
+		t.Fatalf("ByClient after SettleSent = %+v, %v, %v; want the mapping", got, ok, err)
+	}
+	if o, ok, err := s.Get("u", "X1"); err != nil || !ok || o.ClientID != "sent" {
+		t.Fatalf("Get after SettleSent = %+v, %v, %v", o, ok, err)
+	}
+	if _, ok, err := qs.FindQueued("a", "sent"); ok || err != nil {
+		t.Fatalf("FindQueued after SettleSent = %v, %v; want it gone from the queue", ok, err)
+	}
+	Wait(t, func(done func(error)) {
+		s.AddOutbox("a", &dlr.Item{Raw: ReceiptPDU(1), At: now, Settles: expired}, done)
+	})
+	if _, ok, err := qs.FindQueued("a", "expired"); ok || err != nil {
+		t.Fatalf("FindQueued after its receipt's AddOutbox = %v, %v; want it gone from the queue", ok, err)
+	}
+	if n, _, err := qs.QueueLen("g"); n != 0 || err != nil {
+		t.Fatalf("QueueLen = %d, %v; want 0", n, err)
+	}
+}

@@ -63,6 +63,15 @@ func Run(t *testing.T, newStore func(t *testing.T) dlr.Store, opts ...Option) {
 	t.Run("Waiting", func(t *testing.T) { CheckWaiting(t, newStore(t), now) })
 	if _, ok := newStore(t).(dlr.QueueStore); ok {
 		t.Run("Queue", func(t *testing.T) { CheckQueue(t, newStore(t).(dlr.QueueStore), now) })
+		t.Run("QueueSettles", func(t *testing.T) {
+			s := newStore(t)
+			if sh, ok := s.(dlr.SharedStore); ok {
+				if g, err := sh.Lease("a"); !g.Ours() || err != nil {
+					t.Fatalf("Lease = %v, %v", g, err)
+				}
+			}
+			CheckQueueSettles(t, s, now)
+		})
 	}
 }
 

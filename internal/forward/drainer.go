@@ -82,10 +82,12 @@ type Config struct {
 	// be sent (no member, throttled); DefaultBackoffMin, DefaultBackoffMax.
 	BackoffMin, BackoffMax time.Duration
 	// Settle is told each message's outcome, with the group's result for
-	// Sent and Rejected, and calls done once what the outcome leads to is
-	// durable (the mapping written, the receipt queued): the message then
-	// leaves the queue. It must not block.
-	Settle func(m *dlr.Queued, o Outcome, res balancer.Result, done func())
+	// Sent and Rejected; it does what the outcome leads to (the mapping
+	// written, the receipt queued) and removes the message from the queue
+	// in the same durable write (dlr.QueueStore.SettleSent,
+	// dlr.Item.Settles), or after it when there is nothing to write, then
+	// calls done with the error of the removal. It must not block.
+	Settle func(m *dlr.Queued, o Outcome, res balancer.Result, done func(error))
 	// OrphansEvery, when positive, is how often Run looks again for the
 	// messages of the group taken by a process that ended, and settles
 	// them as Unknown, as Orphans does before Run: with a store several
@@ -363,20 +365,17 @@ func (d *Drainer) settle(m *dlr.Queued, o Outcome, res balancer.Result) {
 	d.settleSent(m, o, res)
 }
 
-// settleSent hands m's outcome to Settle and removes m from the queue
-// once Settle is done.
+// settleSent hands m's outcome to Settle, which removes m from the queue.
 func (d *Drainer) settleSent(m *dlr.Queued, o Outcome, res balancer.Result) {
-	d.cfg.Settle(m, o, res, func() {
-		d.cfg.Store.Settle(m, func(err error) {
-			if err != nil {
-				d.log.Error("removing a message from the queue failed: it stays taken, and becomes an UNKNOWN receipt at the next start",
-					zap.String("group", d.cfg.Group), zap.String("system_id", m.SystemID), zap.String("client_id", m.ClientID), zap.Error(err))
-			}
-			d.done(1)
-			if d.cfg.OnSettled != nil {
-				d.cfg.OnSettled()
-			}
-		})
+	d.cfg.Settle(m, o, res, func(err error) {
+		if err != nil {
+			d.log.Error("removing a message from the queue failed: it stays taken, and becomes an UNKNOWN receipt at the next start",
+				zap.String("group", d.cfg.Group), zap.String("system_id", m.SystemID), zap.String("client_id", m.ClientID), zap.Error(err))
+		}
+		d.done(1)
+		if d.cfg.OnSettled != nil {
+			d.cfg.OnSettled()
+		}
 	})
 }
 

@@ -59,17 +59,18 @@ func status(st pdu.Status) balancer.Result {
 	return balancer.Result{Member: "m", Resp: pdu.Frame{Header: pdu.ParseHeader(raw), Raw: raw}}
 }
 
-// settled is what Settle was told.
+// settled is what Settle was told; it removes each message from st.
 type settled struct {
+	st  dlr.QueueStore
 	mu  sync.Mutex
 	out map[string]Outcome
 }
 
-func (s *settled) settle(m *dlr.Queued, o Outcome, _ balancer.Result, done func()) {
+func (s *settled) settle(m *dlr.Queued, o Outcome, _ balancer.Result, done func(error)) {
 	s.mu.Lock()
 	s.out[m.ClientID] = o
 	s.mu.Unlock()
-	done()
+	s.st.Settle(m, done)
 }
 
 func (s *settled) get() map[string]Outcome {
@@ -109,7 +110,7 @@ func TestDrainerOutcomes(t *testing.T) {
 			}
 			return ok("m")
 		}}
-		s := &settled{out: map[string]Outcome{}}
+		s := &settled{st: st, out: map[string]Outcome{}}
 		d := New(Config{Group: "g", Store: st, Submit: g.submit, InFlight: 10, Settle: s.settle})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -150,7 +151,7 @@ func TestDrainerInFlightAndOrder(t *testing.T) {
 			time.Sleep(time.Millisecond)
 			return ok("m")
 		}}
-		s := &settled{out: map[string]Outcome{}}
+		s := &settled{st: st, out: map[string]Outcome{}}
 		d := New(Config{Group: "g", Store: st, Submit: g.submit, InFlight: 4, Settle: s.settle})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -182,7 +183,7 @@ func TestDrainerExpiry(t *testing.T) {
 		g := &fakeGroup{tries: map[string]int{}, script: func(string, int) balancer.Result { return ok("m") }}
 		var up sync.Mutex
 		available := false
-		s := &settled{out: map[string]Outcome{}}
+		s := &settled{st: st, out: map[string]Outcome{}}
 		d := New(Config{Group: "g", Store: st, Submit: g.submit, InFlight: 4, Settle: s.settle,
 			Available: func() bool { up.Lock(); defer up.Unlock(); return available }})
 		ctx, cancel := context.WithCancel(context.Background())
@@ -238,7 +239,7 @@ func TestDrainerOrphans(t *testing.T) {
 	queue(t, st, time.Now(), time.Time{}, "a")
 	st.give(storetest.TakeAll(t, st, "g", 1))
 	g := &fakeGroup{tries: map[string]int{}}
-	s := &settled{out: map[string]Outcome{}}
+	s := &settled{st: st, out: map[string]Outcome{}}
 	d := New(Config{Group: "g", Store: st, Submit: g.submit, Settle: s.settle})
 	if err := d.Orphans(); err != nil {
 		t.Fatal(err)
@@ -263,7 +264,7 @@ func TestDrainerOrphansWhileRunning(t *testing.T) {
 				queue(t, st, time.Now(), time.Time{}, "a", "b")
 				taken := storetest.TakeAll(t, st, "g", 2) // by the other instance
 				g := &fakeGroup{tries: map[string]int{}}
-				s := &settled{out: map[string]Outcome{}}
+				s := &settled{st: st, out: map[string]Outcome{}}
 				d := New(Config{Group: "g", Store: st, Submit: g.submit, Settle: s.settle, OrphansEvery: every})
 				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan struct{})

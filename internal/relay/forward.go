@@ -184,8 +184,8 @@ func (r *Relay) startDrainer(qs dlr.QueueStore, name string, q Queue) {
 	d := &drainerRun{queue: q}
 	d.Drainer = forward.New(forward.Config{
 		Group: name, Store: qs, Submit: q.Group.Submit, Available: q.Group.Available, InFlight: q.InFlight, RetryOn: q.RetryOn, Timeout: q.Timeout,
-		Settle: func(m *dlr.Queued, o forward.Outcome, res balancer.Result, done func()) {
-			r.settleQueued(q, m, o, res, done)
+		Settle: func(m *dlr.Queued, o forward.Outcome, res balancer.Result, done func(error)) {
+			r.settleQueued(qs, q, m, o, res, done)
 		},
 		OrphansEvery: orphansEvery,
 		OnSettled:    r.changes.fire,
@@ -268,14 +268,15 @@ func (r *Relay) enqueue(s *smppserver.Session, f pdu.Frame, q Queue, validity []
 	})
 }
 
-// settleQueued does what a queued message's outcome leads to, then calls
-// done: for Sent, its mapping is written with the client's id from the
-// queue, so that the SMSC's receipt is rewritten as any other; otherwise
-// the client gets a receipt made here, when it asked for one.
-func (r *Relay) settleQueued(q Queue, m *dlr.Queued, o forward.Outcome, res balancer.Result, done func()) {
+// settleQueued does what a queued message's outcome leads to and
+// removes it from qs in the same write, then calls done: for Sent, its
+// mapping is written with the client's id from the queue, so that the
+// SMSC's receipt is rewritten as any other; otherwise the client gets a
+// receipt made here, when it asked for one.
+func (r *Relay) settleQueued(qs dlr.QueueStore, q Queue, m *dlr.Queued, o forward.Outcome, res balancer.Result, done func(error)) {
 	r.cfg.Metrics.QueueOut(m.Group, o.String())
 	if o != forward.Sent {
-		r.queuedReceipt(q, m, o, res, done)
+		r.queuedReceipt(qs, q, m, o, res, done)
 		return
 	}
 	r.Stats.Submitted.Add(1)
@@ -283,29 +284,38 @@ func (r *Relay) settleQueued(q Queue, m *dlr.Queued, o forward.Outcome, res bala
 	if err != nil || len(uid) == 0 {
 		r.log.Warn("SMSC accepted a queued message without a message_id: its receipts cannot be matched",
 			zap.String("upstream", res.Member), zap.String("group", m.Group))
-		done()
+		qs.Settle(m, done)
 		return
 	}
 	mp := dlr.Mapping{Upstream: res.Member, UpstreamID: string(uid), Origin: m.Origin, Expires: time.Now().Add(r.cfg.MappingTTL)}
-	r.record(mp, func(ok bool) {
+	put := func(mp dlr.Mapping, done func(error)) { qs.SettleSent(m, mp, done) }
+	r.recordWith(mp, put, func(ok bool) {
 		defer r.life.Recover("queued message recorded", nil)
 		r.landed(mp)
 		if !ok {
+			// Still taken: the next start settles it UNKNOWN.
 			r.log.Error("a queued message was sent but its mapping could not be written: its receipt will find no mapping",
 				zap.String("system_id", m.SystemID), zap.String("client_id", m.ClientID), zap.String("upstream", res.Member))
+			done(errNotRecorded)
+			return
 		}
-		done()
+		done(nil)
 	})
 }
 
+// errNotRecorded: a queued message's mapping and its removal from the
+// queue could not be written.
+var errNotRecorded = errors.New("relay: the mapping of a sent message could not be written")
+
 // queuedReceipt queues the receipt smppmux makes for m's outcome in its
-// client's outbox, when the client asked for one, then calls done.
-func (r *Relay) queuedReceipt(q Queue, m *dlr.Queued, o forward.Outcome, res balancer.Result, done func()) {
+// client's outbox, when the client asked for one, removing m from qs in
+// the same write, then calls done.
+func (r *Relay) queuedReceipt(qs dlr.QueueStore, q Queue, m *dlr.Queued, o forward.Outcome, res balancer.Result, done func(error)) {
 	if o == forward.Unknown && res.Member == "" {
 		// Taken by a process that ended: if its mapping was written, the
 		// SMSC took it and its own receipt comes.
 		if _, sent, err := r.cfg.Store.ByClient(m.SystemID, m.ClientID); err == nil && sent {
-			done()
+			qs.Settle(m, done)
 			return
 		}
 	}
@@ -316,15 +326,17 @@ func (r *Relay) queuedReceipt(q Queue, m *dlr.Queued, o forward.Outcome, res bal
 	}
 	raw, ok := forward.Receipt(m, o, res.Resp.Status, q.MaxAge, time.Now())
 	if !ok {
-		done()
+		qs.Settle(m, done)
 		return
 	}
-	r.outbox.Enqueue(m.SystemID, &dlr.Item{Raw: raw, Origin: m.Session}, func(err error) {
+	r.outbox.Enqueue(m.SystemID, &dlr.Item{Raw: raw, Origin: m.Session, Settles: m}, func(err error) {
 		if err != nil {
 			r.outboxLog.log(r.log, "outbox refused a receipt made for a queued message", zap.String("system_id", m.SystemID),
 				zap.String("outcome", o.String()), zap.Error(err))
+			qs.Settle(m, done)
+			return
 		}
-		done()
+		done(nil)
 	})
 }
 

@@ -55,7 +55,12 @@ func (r *Relay) storeDown(s *smppserver.Session, f pdu.Frame, err error) {
 // with false when it could not be and the bound of writes tried again was
 // reached. A failed write is tried again until it lands.
 func (r *Relay) record(m dlr.Mapping, done func(ok bool)) {
-	r.cfg.Store.PutMapping(m, func(err error) {
+	r.recordWith(m, r.cfg.Store.PutMapping, done)
+}
+
+// recordWith is record with put in place of the store's PutMapping.
+func (r *Relay) recordWith(m dlr.Mapping, put func(dlr.Mapping, func(error)), done func(ok bool)) {
+	put(m, func(err error) {
 		if err == nil {
 			done(true)
 			return
@@ -71,15 +76,15 @@ func (r *Relay) record(m dlr.Mapping, done func(ok bool)) {
 		}
 		r.changes.fire()
 		r.rewriteLog.log(r.log, "recording a message id failed: tried again while the client's answer waits", zap.Error(err))
-		r.rewrite(m, rewriteFirst, done)
+		r.rewrite(m, put, rewriteFirst, done)
 	})
 }
 
 // rewrite tries m's write again after wait, and again after twice as long
 // (up to rewriteMax) each time it fails.
-func (r *Relay) rewrite(m dlr.Mapping, wait time.Duration, done func(ok bool)) {
+func (r *Relay) rewrite(m dlr.Mapping, put func(dlr.Mapping, func(error)), wait time.Duration, done func(ok bool)) {
 	r.life.AfterFunc("mapping rewrite", wait, func() {
-		r.cfg.Store.PutMapping(m, func(err error) {
+		put(m, func(err error) {
 			switch {
 			case errors.Is(err, dlr.ErrStoreClosed):
 				// Shutting down: the client's session is gone or going.
@@ -90,7 +95,7 @@ func (r *Relay) rewrite(m dlr.Mapping, wait time.Duration, done func(ok bool)) {
 					zap.String("upstream", m.Upstream), zap.String("upstream_id", m.UpstreamID))
 				done(false)
 			case err != nil:
-				r.rewrite(m, min(2*wait, rewriteMax), done)
+				r.rewrite(m, put, min(2*wait, rewriteMax), done)
 			default:
 				r.rewrites.Add(-1)
 				r.changes.fire()
