@@ -49,6 +49,13 @@ type stateCollector struct {
 	ready            *prometheus.Desc
 	storeHealthy     *prometheus.Desc
 	pendingWrites    *prometheus.Desc
+	lsmL0Tables      *prometheus.Desc
+	lsmL0Sublevels   *prometheus.Desc
+	lsmTableBytes    *prometheus.Desc
+	lsmDebt          *prometheus.Desc
+	lsmCompactions   *prometheus.Desc
+	lsmCompacted     *prometheus.Desc
+	lsmFlushed       *prometheus.Desc
 }
 
 func newStateCollector(src Source) *stateCollector {
@@ -109,6 +116,27 @@ func newStateCollector(src Source) *stateCollector {
 		pendingWrites: d("smppmux_store_pending_writes",
 			"Submits an SMSC accepted whose id mapping write failed and is being tried again, their answers to the client waiting.",
 			nil, nil),
+		lsmL0Tables: d("smppmux_store_l0_tables",
+			"Tables in level 0 of the Pebble store's LSM tree (Pebble compacts level 0 at 500 tables or 4 sublevels).",
+			nil, nil),
+		lsmL0Sublevels: d("smppmux_store_l0_sublevels",
+			"Sublevels of level 0 of the Pebble store: a lookup reads a table of each.",
+			nil, nil),
+		lsmTableBytes: d("smppmux_store_table_bytes",
+			"Bytes of the Pebble store's tables, by level: 0, or lower for the levels below it.",
+			[]string{"level"}, nil),
+		lsmDebt: d("smppmux_store_compaction_debt_bytes",
+			"Bytes Pebble estimates its compactions must still write to bring every level of the store within its size.",
+			nil, nil),
+		lsmCompactions: d("smppmux_store_compactions_total",
+			"Compactions of the Pebble store since smppmux started.",
+			nil, nil),
+		lsmCompacted: d("smppmux_store_compacted_bytes_total",
+			"Bytes the Pebble store's compactions wrote to tables since smppmux started.",
+			nil, nil),
+		lsmFlushed: d("smppmux_store_flushed_bytes_total",
+			"Bytes the Pebble store's memtable flushes wrote to tables since smppmux started.",
+			nil, nil),
 		ready: d("smppmux_ready",
 			"Whether smppmux accepts traffic (1) or not (0), as /readyz says.",
 			nil, nil),
@@ -121,6 +149,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.clientBinds, c.clientWindowUsed, c.upstreamBinds, c.windowUsed, c.windowSize, c.pace, c.throttled,
 		c.weight, c.effectiveWeight, c.healthy, c.breaker,
 		c.outboxDepth, c.outboxAge, c.queueDepth, c.queueAge, c.deadLetters, c.ready, c.storeHealthy, c.pendingWrites,
+		c.lsmL0Tables, c.lsmL0Sublevels, c.lsmTableBytes, c.lsmDebt, c.lsmCompactions, c.lsmCompacted, c.lsmFlushed,
 	} {
 		ch <- d
 	}
@@ -157,6 +186,19 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.storeHealthy, boolValue(s.Store.Healthy), s.Store.Kind)
 	}
 	gauge(c.pendingWrites, float64(s.Store.PendingWrites))
+	if l := s.Store.LSM; l != nil {
+		counter := func(d *prometheus.Desc, v float64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+		}
+		gauge(c.lsmL0Tables, float64(l.L0Tables))
+		gauge(c.lsmL0Sublevels, float64(l.L0Sublevels))
+		gauge(c.lsmTableBytes, float64(l.L0Bytes), "0")
+		gauge(c.lsmTableBytes, float64(l.TableBytes-min(l.L0Bytes, l.TableBytes)), "lower")
+		gauge(c.lsmDebt, float64(l.DebtBytes))
+		counter(c.lsmCompactions, float64(l.Compactions))
+		counter(c.lsmCompacted, float64(l.CompactedBytes))
+		counter(c.lsmFlushed, float64(l.FlushedBytes))
+	}
 }
 
 type gaugeFunc func(d *prometheus.Desc, v float64, labels ...string)

@@ -100,6 +100,32 @@ func TestSnapshotCollectorFoldsDuplicates(t *testing.T) {
 	})
 }
 
+// TestLSMSeries: a Pebble store's LSM shape is reported when the snapshot
+// has it, and no series at all when it has none (Redis).
+func TestLSMSeries(t *testing.T) {
+	t.Parallel()
+	snap := testSnapshot()
+	snap.Store.LSM = &LSMInfo{L0Tables: 53, L0Sublevels: 2, L0Bytes: 59 << 20, TableBytes: 71 << 20, DebtBytes: 12345,
+		Compactions: 9, CompactedBytes: 1 << 30, FlushedBytes: 1 << 29}
+	reg := prometheus.NewRegistry()
+	New(reg, fixedSource{snap})
+	checkSeries(t, reg, []wantSeries{
+		{"smppmux_store_l0_tables", nil, 53},
+		{"smppmux_store_l0_sublevels", nil, 2},
+		{"smppmux_store_table_bytes", []string{"level=0"}, 59 << 20},
+		{"smppmux_store_table_bytes", []string{"level=lower"}, 12 << 20},
+		{"smppmux_store_compaction_debt_bytes", nil, 12345},
+		{"smppmux_store_compactions_total", nil, 9},
+		{"smppmux_store_compacted_bytes_total", nil, 1 << 30},
+		{"smppmux_store_flushed_bytes_total", nil, 1 << 29},
+	})
+	reg = prometheus.NewRegistry()
+	New(reg, fixedSource{testSnapshot()})
+	if n := count(t, reg, "smppmux_store_l0_tables"); n != 0 {
+		t.Fatalf("%d smppmux_store_l0_tables series without an LSM, want none", n)
+	}
+}
+
 func TestUnknownBreakerState(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()

@@ -193,5 +193,12 @@ var allNames = []string{
 	"smppmux_ready",
 	"smppmux_store_healthy",
 	"smppmux_store_pending_writes",
+	"smppmux_store_l0_tables",
+	"smppmux_store_l0_sublevels",
+	"smppmux_store_table_bytes",
+	"smppmux_store_compaction_debt_bytes",
+	"smppmux_store_compactions_total",
+	"smppmux_store_compacted_bytes_total",
+	"smppmux_store_flushed_bytes_total",
 	"smppmux_build_info",
 }

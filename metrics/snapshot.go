@@ -58,6 +58,23 @@ type StoreInfo struct {
 	// PendingWrites counts the submits an SMSC accepted whose mapping
 	// write failed and is being tried again, their answers waiting.
 	PendingWrites int `json:"pending_writes"`
+	// LSM is the shape of a Pebble store's tree; nil for Redis, or while
+	// the database is not open.
+	LSM *LSMInfo `json:"lsm,omitempty"`
+}
+
+// LSMInfo is the shape of a Pebble store's LSM tree.
+type LSMInfo struct {
+	L0Tables    int64  `json:"l0_tables"`
+	L0Sublevels int64  `json:"l0_sublevels"`
+	L0Bytes     uint64 `json:"l0_bytes"`
+	TableBytes  uint64 `json:"table_bytes"`
+	// DebtBytes: what compactions must still write, as Pebble estimates.
+	DebtBytes uint64 `json:"compaction_debt_bytes"`
+	// Since the start.
+	Compactions    int64  `json:"compactions"`
+	CompactedBytes uint64 `json:"compacted_bytes"`
+	FlushedBytes   uint64 `json:"flushed_bytes"`
 }
 
 // SessionInfo describes one client session (one ESME bind).

@@ -165,6 +165,15 @@ settle() {
   SETTLED=$(since "$t0")
 }
 
+# lsm PORT: the Pebble store's compacted bytes so far and level 0's
+# tables, from the /metrics of the smppmux whose SMPP port is PORT.
+lsm() {
+  curl -sf "http://127.0.0.1:$(($1 + 1))/metrics" | awk '
+    $1 == "smppmux_store_compacted_bytes_total" { c = $2 }
+    $1 == "smppmux_store_l0_tables" { l = $2 }
+    END { printf "%.0f %.0f\n", c, l }'
+}
+
 # run NAME INSTANCE [bench flags]: one bench run against an instance,
 # measuring its process; output in $DIR/run-NAME.log, summary line in
 # $DIR/run-NAME.sum.
@@ -176,6 +185,8 @@ run() {
     curl -sf -o "$PPROF/$name.pprof" "http://127.0.0.1:$((port + 1))/debug/pprof/profile?seconds=$PPROF_SECONDS" &
     prof=$!
   fi
+  local before after
+  before=$(lsm "$port")
   if ! "$BIN" bench -addr "127.0.0.1:$port" -window "$WINDOW" -cpu-pid "$pid" -clk-tck "$CLK_TCK" \
       -label "$name" -summary -strict -receipt-timeout 60s "$@" > "$DIR/run-$name.log" 2>&1; then
     cat "$DIR/run-$name.log" >&2; echo "run $name failed" >&2; return 1
@@ -183,8 +194,10 @@ run() {
   [ -z "$prof" ] || wait "$prof" || echo "   the profile of $name failed" >&2
   grep '^summary ' "$DIR/run-$name.log" > "$DIR/run-$name.sum"
   [[ $name == warm-* ]] && return 0
-  printf '   %-12s %7s msg/s, p50 %sµs, p99 %sµs, %s µs/msg CPU\n' "$name" "$(get "$name" msg_per_s)" \
-    "$(get "$name" p50_us)" "$(get "$name" p99_us)" "$(get "$name" cpu_us_per_msg)"
+  after=$(lsm "$port")
+  printf '   %-12s %7s msg/s, p50 %sµs, p99 %sµs, %s µs/msg CPU; compactions wrote %s MiB, L0 %s tables before\n' \
+    "$name" "$(get "$name" msg_per_s)" "$(get "$name" p50_us)" "$(get "$name" p99_us)" "$(get "$name" cpu_us_per_msg)" \
+    "$(awk -v a="${after% *}" -v b="${before% *}" 'BEGIN { printf "%.1f", (a - b) / 1048576 }')" "${before#* }"
 }
 get() { tr ' ' '\n' < "$DIR/run-$1.sum" | sed -n "s/^$2=//p"; }
 

@@ -92,6 +92,16 @@ func TestMetricsExistFromTheStart(t *testing.T) {
 	if v, ok := seriesValue(mfs, "smppmux_build_info", buildLabels(mfs)...); !ok || v != 1 {
 		t.Errorf("smppmux_build_info: %v %v", v, ok)
 	}
+	// The Pebble store's LSM shape.
+	for _, s := range [][]string{
+		{"smppmux_store_l0_tables"}, {"smppmux_store_l0_sublevels"}, {"smppmux_store_table_bytes", "level=0"},
+		{"smppmux_store_table_bytes", "level=lower"}, {"smppmux_store_compaction_debt_bytes"},
+		{"smppmux_store_compactions_total"}, {"smppmux_store_compacted_bytes_total"}, {"smppmux_store_flushed_bytes_total"},
+	} {
+		if v, ok := seriesValue(mfs, s[0], s[1:]...); !ok || v < 0 {
+			t.Errorf("%s%v: %v (exists: %v)", s[0], s[1:], v, ok)
+		}
+	}
 
 	next, err := config.Parse([]byte(fmt.Sprintf(reloadBase, dir, "", a.Addr(), b.Addr(), 50,
 		fmt.Sprintf("  - {name: c, addr: %q, system_id: mux}", c.Addr()), 1, ", {upstream: c}")))

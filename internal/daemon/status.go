@@ -12,6 +12,7 @@ import (
 	"github.com/smppmux/smppmux/admin"
 	"github.com/smppmux/smppmux/config"
 	"github.com/smppmux/smppmux/dlr"
+	"github.com/smppmux/smppmux/dlr/pebblestore"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/smppconn"
 	"github.com/smppmux/smppmux/metrics"
@@ -65,6 +66,12 @@ func (d *Daemon) Snapshot() metrics.Snapshot {
 		snap.Groups = append(snap.Groups, gi)
 	}
 	snap.Store = metrics.StoreInfo{Kind: d.storeKind, Healthy: true, PendingWrites: d.Relay.PendingWrites()}
+	if ps, ok := d.store.(*pebblestore.Store); ok {
+		if l, ok := ps.LSM(); ok {
+			snap.Store.LSM = &metrics.LSMInfo{L0Tables: l.L0Tables, L0Sublevels: l.L0Sublevels, L0Bytes: l.L0Bytes, TableBytes: l.TableBytes,
+				DebtBytes: l.DebtBytes, Compactions: l.Compactions, CompactedBytes: l.CompactedBytes, FlushedBytes: l.FlushedBytes}
+		}
+	}
 	if err := d.store.Health(); err != nil {
 		snap.Store.Healthy, snap.Store.Error = false, err.Error()
 		snap.Ready = false
