@@ -329,8 +329,11 @@ func (s *Store) Settle(m *dlr.Queued, done func(error)) {
 // SettleSent implements dlr.QueueStore: the mapping's keys and the
 // queue's script go in one pipeline, the script last, so a process that
 // ends after sending it leaves both written, and one that ends before,
-// neither. (A pipeline is not a transaction: another instance may read
-// between the two, which Orphans does only for a process that ended.)
+// neither. A pipeline is not a transaction: another instance may read
+// between the two (Orphans looks only at the messages of a process that
+// ended), and a Redis Cluster, whose keys of a mapping and of a queue
+// live on different nodes, is sent the two parts apart, so a process
+// that ends in between may still leave one without the other there.
 func (s *Store) SettleSent(m *dlr.Queued, mp dlr.Mapping, done func(error)) {
 	s.putMapping(mp, s.settleCmd(m), s.settled(m, done))
 }
