@@ -117,7 +117,7 @@ func newStateCollector(src Source) *stateCollector {
 			"Submits an SMSC accepted whose id mapping write failed and is being tried again, their answers to the client waiting.",
 			nil, nil),
 		lsmL0Tables: d("smppmux_store_l0_tables",
-			"Tables in level 0 of the Pebble store's LSM tree (Pebble compacts level 0 at 500 tables or 4 sublevels).",
+			"Tables in level 0 of the Pebble store's LSM tree (compacted into the levels below at 16 tables or 4 sublevels).",
 			nil, nil),
 		lsmL0Sublevels: d("smppmux_store_l0_sublevels",
 			"Sublevels of level 0 of the Pebble store: a lookup reads a table of each.",

@@ -6,7 +6,7 @@ package pebblestore
 type LSM struct {
 	// L0Tables and L0Sublevels are level 0's tables and sublevels: a
 	// lookup reads one table per sublevel, and Pebble compacts level 0 once
-	// it holds 4 sublevels or 500 tables.
+	// it holds 4 sublevels or l0CompactionFiles tables.
 	L0Tables, L0Sublevels int64
 	// L0Bytes is the size of level 0's tables; TableBytes of all tables.
 	L0Bytes, TableBytes uint64
