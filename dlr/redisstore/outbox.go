@@ -79,11 +79,14 @@ func (s *Store) AddOutbox(systemID string, it *dlr.Item, done func(error)) {
 		if k != "" && mayHaveLanded(err) {
 			s.remember(systemID, k, floor, err)
 		}
-		if err == nil && settle != nil && settle.Err() != nil {
-			// The item is stored: its message leaves the queue on its own
-			// write (one that lost its scripts gets them there).
-			s.settleAfter(it.Settles, done)
-			return
+		if err == nil && settle != nil {
+			if settle.Err() != nil {
+				// The item is stored: its message leaves the queue on its
+				// own write (one that lost its scripts gets them there).
+				s.settleAfter(it.Settles, done)
+				return
+			}
+			s.forgetStamp(it.Settles)
 		}
 		done(err)
 	}})

@@ -353,12 +353,17 @@ func (s *Store) settleCmd(m *dlr.Queued) func(redis.Pipeliner) redis.Cmder {
 func (s *Store) settled(m *dlr.Queued, done func(error)) func(error) {
 	return func(err error) {
 		if err == nil {
-			s.queue.mu.Lock()
-			delete(s.queue.stamps, queueRef{m.Group, m.Seq})
-			s.queue.mu.Unlock()
+			s.forgetStamp(m)
 		}
 		done(err)
 	}
+}
+
+// forgetStamp forgets the stamp m was taken with: it left its queue.
+func (s *Store) forgetStamp(m *dlr.Queued) {
+	s.queue.mu.Lock()
+	delete(s.queue.stamps, queueRef{m.Group, m.Seq})
+	s.queue.mu.Unlock()
 }
 
 // queueGroups returns the groups that have had a queue.

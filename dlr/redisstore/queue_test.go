@@ -565,3 +565,38 @@ func TestRedisQueueSettleAfterEmptyRestart(t *testing.T) {
 	}
 	takeAllOnce(t, s, "new")
 }
+
+// TestRedisQueueSettlesForgetStamps: a message settled by SettleSent or by
+// its receipt's outbox item leaves no stamp behind in the process (a
+// stamp is kept for each message taken until it leaves the queue).
+func TestRedisQueueSettlesForgetStamps(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	s := openRedis(t, r.Addr, 1, nil)
+	t.Cleanup(func() { s.Close() })
+	now := time.Now()
+	for _, id := range []string{"sent", "expired"} {
+		storetest.EnqueueSync(t, s, storetest.Queued("g", "shop", id, now, time.Time{}))
+	}
+	taken := storetest.TakeAll(t, s, "g", 2)
+	if len(taken) != 2 {
+		t.Fatalf("took %v", storetest.QueuedIDs(taken))
+	}
+	stamps := func() int {
+		s.queue.mu.Lock()
+		defer s.queue.mu.Unlock()
+		return len(s.queue.stamps)
+	}
+	if n := stamps(); n != 2 {
+		t.Fatalf("%d stamps after the take, want 2", n)
+	}
+	storetest.Wait(t, func(done func(error)) {
+		s.SettleSent(taken[0], dlr.Mapping{Upstream: "u", UpstreamID: "X1", Origin: taken[0].Origin, Expires: now.Add(time.Hour)}, done)
+	})
+	storetest.Wait(t, func(done func(error)) {
+		s.AddOutbox("shop", &dlr.Item{Raw: storetest.ReceiptPDU(1), At: now, Settles: taken[1]}, done)
+	})
+	if n := stamps(); n != 0 {
+		t.Fatalf("%d stamps once both left the queue, want 0", n)
+	}
+}
