@@ -210,22 +210,14 @@ func TestOperationsCarryTheSMSCsID(t *testing.T) {
 // each is answered ESME_ROK, the query_sm_resp with id.
 func operateOn(ctx context.Context, t *testing.T, c *esmetest.Client, id string) {
 	t.Helper()
-	query := append(pdu.AppendCString(nil, id), 5, 0)
-	query = pdu.AppendCString(query, "Shop")
-	f, err := c.Send(ctx, pdu.QuerySM, query)
+	f, err := c.Send(ctx, pdu.QuerySM, esmetest.QueryBody(id, "Shop"))
 	if err != nil || f.ID != pdu.QuerySMResp || f.Status != pdu.StatusOK {
 		t.Fatalf("query_sm %s: %s 0x%x %v", id, pdu.IDName(f.ID), uint32(f.Status), err)
 	}
 	if want := append(pdu.AppendCString(nil, id), 0, 2, 0); !bytes.Equal(f.Body(), want) {
 		t.Fatalf("query_sm_resp body %q, want %q", f.Body(), want)
 	}
-	cancel := pdu.AppendCString(nil, "")
-	cancel = pdu.AppendCString(cancel, id)
-	cancel = append(cancel, 5, 0)
-	cancel = pdu.AppendCString(cancel, "Shop")
-	cancel = append(cancel, 1, 1)
-	cancel = pdu.AppendCString(cancel, "447700900001")
-	if f, err := c.Send(ctx, pdu.CancelSM, cancel); err != nil || f.Status != pdu.StatusOK || f.ID != pdu.CancelSMResp {
+	if f, err := c.Send(ctx, pdu.CancelSM, esmetest.CancelBody(id, "Shop", "447700900001")); err != nil || f.Status != pdu.StatusOK || f.ID != pdu.CancelSMResp {
 		t.Fatalf("cancel_sm %s: %s 0x%x %v", id, pdu.IDName(f.ID), uint32(f.Status), err)
 	}
 	replace := append(pdu.AppendCString(nil, id), 5, 0)

@@ -257,15 +257,9 @@ func TestQueueQueryCancelFull(t *testing.T) {
 	}
 	byID := func(id pdu.ID, msgID string) pdu.Frame {
 		t.Helper()
-		body := pdu.AppendCString(nil, msgID)
+		body := esmetest.QueryBody(msgID, "Shop")
 		if id == pdu.CancelSM {
-			body = append(pdu.AppendCString(nil, ""), body...) // service_type
-		}
-		body = append(body, 5, 0)
-		body = pdu.AppendCString(body, "Shop")
-		if id == pdu.CancelSM {
-			body = append(body, 1, 1)
-			body = pdu.AppendCString(body, "447700900001")
+			body = esmetest.CancelBody(msgID, "Shop", "447700900001")
 		}
 		f, err := c.Send(ctx, id, body)
 		if err != nil {
@@ -386,19 +380,10 @@ func TestQueueCancelTaken(t *testing.T) {
 	if err := s.WaitAccepted(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	b := pdu.AppendCString(nil, "")
-	b = pdu.AppendCString(b, r.MessageID)
-	b = append(b, 5, 0)
-	b = pdu.AppendCString(b, "Shop")
-	b = append(b, 1, 1)
-	b = pdu.AppendCString(b, "447700900001")
-	if f, err := c.Send(ctx, pdu.CancelSM, b); err != nil || f.Status != pdu.StatusCancelFail {
+	if f, err := c.Send(ctx, pdu.CancelSM, esmetest.CancelBody(r.MessageID, "Shop", "447700900001")); err != nil || f.Status != pdu.StatusCancelFail {
 		t.Fatalf("cancel_sm of a message in flight: 0x%08x, %v; want ESME_RCANCELFAIL", uint32(f.Status), err)
 	}
-	q := pdu.AppendCString(nil, r.MessageID)
-	q = append(q, 5, 0)
-	q = pdu.AppendCString(q, "Shop")
-	if f, err := c.Send(ctx, pdu.QuerySM, q); err != nil || f.Status != pdu.StatusOK || f.Body()[len(f.Body())-2] != 1 {
+	if f, err := c.Send(ctx, pdu.QuerySM, esmetest.QueryBody(r.MessageID, "Shop")); err != nil || f.Status != pdu.StatusOK || f.Body()[len(f.Body())-2] != 1 {
 		t.Fatalf("query_sm of a message in flight: 0x%08x %q, %v; want ENROUTE", uint32(f.Status), f.Body(), err)
 	}
 	if d := nextReceipt(t, ctx, c); d.ReceiptID != r.MessageID || !strings.Contains(string(d.SM.ShortMessage), "stat:DELIVRD") {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/smppmux/smppmux/internal/esmetest"
 	"github.com/smppmux/smppmux/internal/pdu"
 	"github.com/smppmux/smppmux/internal/redistest"
 	"github.com/smppmux/smppmux/internal/smsctest"
@@ -91,21 +90,6 @@ func (q *queuePair) sentByA() int {
 	return len(q.byA)
 }
 
-// atSMSC returns how many times each message reached the SMSC, failing
-// the test on one that reached it twice.
-func (q *queuePair) atSMSC(t *testing.T) map[int]int {
-	t.Helper()
-	at := make(map[int]int)
-	for _, r := range q.smsc.Records() {
-		i := messageNumber(t, r)
-		at[i]++
-		if at[i] > 1 {
-			t.Errorf("message %d reached the SMSC twice", i)
-		}
-	}
-	return at
-}
-
 // waitQueueEmpty waits until the group's queue in Redis holds no message,
 // taken ones included, failing the test at ctx's end.
 func (q *queuePair) waitQueueEmpty(t *testing.T, ctx context.Context) {
@@ -123,38 +107,6 @@ func (q *queuePair) waitQueueEmpty(t *testing.T, ctx context.Context) {
 			t.Fatalf("the queue still holds %d messages (%v)", n, err)
 		}
 	}
-}
-
-// submitNumbered submits messages 0 to n-1 on c and returns the client
-// id of each, failing the test unless every one was accepted.
-func submitNumbered(t *testing.T, c *esmetest.Client, n int) map[string]int {
-	t.Helper()
-	ids := make(map[string]int, n)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i := range n {
-		submit(t, c, i, &wg, func(id string) {
-			mu.Lock()
-			ids[id] = i
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	if len(ids) != n {
-		t.Fatalf("%d of %d accepted", len(ids), n)
-	}
-	return ids
-}
-
-// receiptStat returns the stat of a receipt's text.
-func receiptStat(t *testing.T, d esmetest.Delivery) string {
-	t.Helper()
-	text := string(d.SM.ShortMessage)
-	i := strings.Index(text, " stat:")
-	if i < 0 || len(text) < i+13 {
-		t.Fatalf("receipt text %q", text)
-	}
-	return text[i+6 : i+13]
 }
 
 // TestQueueSharedByTwoInstances: two smppmux processes on one Redis,
@@ -181,7 +133,7 @@ func TestQueueSharedByTwoInstances(t *testing.T) {
 			t.Fatalf("%d of %d receipts (SMSC accepted %d); logs in %s and the second's", len(got), n, q.smsc.Accepted(), q.dirA)
 		}
 	}
-	at := q.atSMSC(t)
+	at, _ := atSMSC(t, q.smsc)
 	for _, i := range ids {
 		if at[i] != 1 {
 			t.Errorf("message %d reached the SMSC %d times", i, at[i])
@@ -247,7 +199,7 @@ func TestQueueSharedInstanceKilled(t *testing.T) {
 				len(stats), n, q.smsc.Accepted(), atKill, q.dirA)
 		}
 	}
-	at := q.atSMSC(t)
+	at, _ := atSMSC(t, q.smsc)
 	unknown := 0
 	for id, stat := range stats {
 		i := ids[id]

@@ -55,6 +55,56 @@ func messageNumber(t *testing.T, r smsctest.Record) int {
 	return i
 }
 
+// atSMSC returns how many times each message reached smsc, and their
+// numbers in the order they reached it, failing the test on one that
+// reached it twice.
+func atSMSC(t *testing.T, smsc *smsctest.Server) (map[int]int, []int) {
+	t.Helper()
+	at := make(map[int]int)
+	var order []int
+	for _, r := range smsc.Records() {
+		i := messageNumber(t, r)
+		at[i]++
+		if at[i] > 1 {
+			t.Errorf("message %d reached the SMSC twice", i)
+		}
+		order = append(order, i)
+	}
+	return at, order
+}
+
+// submitNumbered submits messages 0 to n-1 on c and returns the client
+// id of each, failing the test unless every one was accepted.
+func submitNumbered(t *testing.T, c *esmetest.Client, n int) map[string]int {
+	t.Helper()
+	ids := make(map[string]int, n)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range n {
+		submit(t, c, i, &wg, func(id string) {
+			mu.Lock()
+			ids[id] = i
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if len(ids) != n {
+		t.Fatalf("%d of %d accepted", len(ids), n)
+	}
+	return ids
+}
+
+// receiptStat returns the stat of a receipt's text.
+func receiptStat(t *testing.T, d esmetest.Delivery) string {
+	t.Helper()
+	text := string(d.SM.ShortMessage)
+	i := strings.Index(text, " stat:")
+	if i < 0 || len(text) < i+13 {
+		t.Fatalf("receipt text %q", text)
+	}
+	return text[i+6 : i+13]
+}
+
 // TestQueueKillDuringDrain: a burst is accepted into a store-and-forward
 // queue, smppmux is killed with SIGKILL a third of the way through the
 // drain and started again. Every accepted message reached the SMSC once,
@@ -74,22 +124,9 @@ func TestQueueKillDuringDrain(t *testing.T) {
 	p := startProc(t, dir)
 	c := dial(t, ctx, p.addr, pdu.BindTransceiver)
 	const n = 3000
-	var mu sync.Mutex
-	ids := make(map[string]int, n) // client id -> i
-	var answered sync.WaitGroup
 	start := time.Now()
-	for i := range n {
-		submit(t, c, i, &answered, func(id string) {
-			mu.Lock()
-			ids[id] = i
-			mu.Unlock()
-		})
-	}
-	answered.Wait()
+	ids := submitNumbered(t, c, n) // client id -> i
 	t.Logf("%d accepted in %v; the SMSC has %d", len(ids), time.Since(start), smsc.Accepted())
-	if len(ids) != n {
-		t.Fatalf("%d of %d accepted", len(ids), n)
-	}
 	if err := smsc.WaitAccepted(ctx, n/3); err != nil {
 		t.Fatal(err)
 	}
@@ -103,12 +140,7 @@ func TestQueueKillDuringDrain(t *testing.T) {
 		if _, ok := ids[d.ReceiptID]; !ok {
 			t.Fatalf("receipt for %q, never given", d.ReceiptID)
 		}
-		text := string(d.SM.ShortMessage)
-		i := strings.Index(text, " stat:")
-		if i < 0 || len(text) < i+13 {
-			t.Fatalf("receipt text %q", text)
-		}
-		stat := text[i+6 : i+13]
+		stat := receiptStat(t, d)
 		if prev, ok := stats[d.ReceiptID]; ok && prev != stat {
 			t.Fatalf("receipts %s and %s for %q", prev, stat, d.ReceiptID)
 		}
@@ -128,18 +160,14 @@ func TestQueueKillDuringDrain(t *testing.T) {
 				len(stats), n, smsc.Accepted(), atKill, dir)
 		}
 	}
-	at := make(map[int]int)
-	last := -1
-	for _, r := range smsc.Records() {
-		i := messageNumber(t, r)
-		at[i]++
-		if at[i] > 1 {
-			t.Fatalf("message %d reached the SMSC twice", i)
+	at, order := atSMSC(t, smsc)
+	if t.Failed() {
+		t.FailNow()
+	}
+	for k := 1; k < len(order); k++ {
+		if order[k] < order[k-1] {
+			t.Fatalf("message %d reached the SMSC after %d", order[k], order[k-1])
 		}
-		if i < last {
-			t.Fatalf("message %d reached the SMSC after %d", i, last)
-		}
-		last = i
 	}
 	unknown := 0
 	for id, stat := range stats {
@@ -191,10 +219,7 @@ func TestQueueExpiryAndCancel(t *testing.T) {
 		t.Fatalf("submit: %+v, %v", kept, err)
 	}
 	query := func() pdu.Frame {
-		b := pdu.AppendCString(nil, kept.MessageID)
-		b = append(b, 5, 0)
-		b = pdu.AppendCString(b, "Shop")
-		f, err := c.Send(ctx, pdu.QuerySM, b)
+		f, err := c.Send(ctx, pdu.QuerySM, esmetest.QueryBody(kept.MessageID, "Shop"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -203,13 +228,7 @@ func TestQueueExpiryAndCancel(t *testing.T) {
 	if f := query(); f.Status != pdu.StatusOK || len(f.Body()) < 3 || f.Body()[len(f.Body())-2] != 1 {
 		t.Fatalf("query_sm_resp 0x%08x %q, want message_state ENROUTE", uint32(f.Status), f.Body())
 	}
-	b := pdu.AppendCString(nil, "")
-	b = pdu.AppendCString(b, kept.MessageID)
-	b = append(b, 5, 0)
-	b = pdu.AppendCString(b, "Shop")
-	b = append(b, 1, 1)
-	b = pdu.AppendCString(b, "447700000001")
-	if f, err := c.Send(ctx, pdu.CancelSM, b); err != nil || f.Status != pdu.StatusOK {
+	if f, err := c.Send(ctx, pdu.CancelSM, esmetest.CancelBody(kept.MessageID, "Shop", "447700000001")); err != nil || f.Status != pdu.StatusOK {
 		t.Fatalf("cancel_sm: %v, %v", f.Status, err)
 	}
 	if f := query(); f.Status == pdu.StatusOK {

@@ -35,6 +35,31 @@ func SubmitBody(src, dst string, text []byte, rd byte, tlvs []byte) []byte {
 	return pdu.AppendSM(make([]byte, 0, 40+len(src)+len(dst)+len(text)+len(sm.TLVs)), &sm)
 }
 
+// QueryBody returns a query_sm body for the message id of src, whose
+// TON/NPI are as SubmitBody gives them.
+func QueryBody(id, src string) []byte {
+	return appendAddr(pdu.AppendCString(nil, id), src)
+}
+
+// CancelBody returns a cancel_sm body, service_type empty, for the message
+// id from src to dst, their TON/NPI as SubmitBody gives them.
+func CancelBody(id, src, dst string) []byte {
+	b := pdu.AppendCString(pdu.AppendCString(nil, ""), id)
+	b = appendAddr(b, src)
+	b = append(b, 1, 1)
+	return pdu.AppendCString(b, dst)
+}
+
+// appendAddr appends src's TON, NPI and address, as SubmitBody sets them.
+func appendAddr(b []byte, src string) []byte {
+	if hasLetter(src) {
+		b = append(b, 5, 0)
+	} else {
+		b = append(b, 1, 1)
+	}
+	return pdu.AppendCString(b, src)
+}
+
 func hasLetter(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i] | 0x20; c >= 'a' && c <= 'z' {
